@@ -1,0 +1,59 @@
+#include "engine/allocator.h"
+
+#include <cstdlib>
+#include <new>
+
+#include "engine/error.h"
+
+namespace strata {
+
+void* CpuAllocator::allocate(size_t bytes) {
+  // aligned_alloc needs a size that is a multiple of the alignment; zero-size tensors still get a
+  // unique valid pointer.
+  size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+  if (rounded == 0) rounded = kAlignment;
+  void* ptr = std::aligned_alloc(kAlignment, rounded);
+  if (ptr == nullptr) {
+    throw Error(cat("cpu allocator: out of memory allocating ", bytes, " bytes (", allocated_.load(),
+                    " bytes allocated, peak ", peak_.load(), ")"));
+  }
+  int64_t now = allocated_.fetch_add(static_cast<int64_t>(bytes)) + static_cast<int64_t>(bytes);
+  int64_t peak = peak_.load();
+  while (now > peak && !peak_.compare_exchange_weak(peak, now)) {
+  }
+  allocations_.fetch_add(1);
+  return ptr;
+}
+
+void CpuAllocator::deallocate(void* ptr, size_t bytes) {
+  std::free(ptr);
+  allocated_.fetch_sub(static_cast<int64_t>(bytes));
+}
+
+MemoryStats CpuAllocator::stats() const {
+  MemoryStats s;
+  s.allocated_bytes = allocated_.load();
+  s.peak_allocated_bytes = peak_.load();
+  s.reserved_bytes = s.allocated_bytes;
+  s.peak_reserved_bytes = s.peak_allocated_bytes;
+  s.allocations = allocations_.load();
+  return s;
+}
+
+void CpuAllocator::reset_peak() { peak_.store(allocated_.load()); }
+
+Allocator& cpu_allocator() {
+  static CpuAllocator allocator;
+  return allocator;
+}
+
+Allocator& allocator_for(Device device) {
+  if (device.is_cpu()) return cpu_allocator();
+  throw Error(cat("no allocator for device ", device.str(), ": this strata build has no CUDA backend"));
+}
+
+MemoryStats memory_stats(Device device) { return allocator_for(device).stats(); }
+
+void reset_peak_memory(Device device) { allocator_for(device).reset_peak(); }
+
+}  // namespace strata

@@ -1,0 +1,60 @@
+// Memory. An Allocator hands out raw bytes for tensor storage on one device and keeps the counters
+// every training log and benchmark reports: bytes currently allocated and the peak since the last
+// reset (reserved bytes differ from allocated only for caching allocators).
+//
+// The CPU allocator returns 64-byte aligned blocks (one cache line; what AVX-512 loads want).
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "engine/device.h"
+
+namespace strata {
+
+struct MemoryStats {
+  int64_t allocated_bytes = 0;       // live tensor storage
+  int64_t peak_allocated_bytes = 0;  // maximum of allocated_bytes since the last reset_peak()
+  int64_t reserved_bytes = 0;        // held from the system (>= allocated for caching allocators)
+  int64_t peak_reserved_bytes = 0;
+  int64_t allocations = 0;           // number of allocate() calls since construction
+};
+
+class Allocator {
+ public:
+  virtual ~Allocator() = default;
+  // Throws strata::Error naming the size and the current statistics when memory is exhausted.
+  virtual void* allocate(size_t bytes) = 0;
+  virtual void deallocate(void* ptr, size_t bytes) = 0;
+  virtual MemoryStats stats() const = 0;
+  virtual void reset_peak() = 0;
+  virtual Device device() const = 0;
+};
+
+class CpuAllocator final : public Allocator {
+ public:
+  static constexpr size_t kAlignment = 64;
+  void* allocate(size_t bytes) override;
+  void deallocate(void* ptr, size_t bytes) override;
+  MemoryStats stats() const override;
+  void reset_peak() override;
+  Device device() const override { return Device::cpu(); }
+
+ private:
+  std::atomic<int64_t> allocated_{0};
+  std::atomic<int64_t> peak_{0};
+  std::atomic<int64_t> allocations_{0};
+};
+
+// The allocator of host memory. There is one host, so there is one; its counters are what
+// memory_stats(Device::cpu()) reports.
+Allocator& cpu_allocator();
+
+// The allocator serving `device`; throws for a device this build cannot reach.
+Allocator& allocator_for(Device device);
+
+MemoryStats memory_stats(Device device = Device::cpu());
+void reset_peak_memory(Device device = Device::cpu());
+
+}  // namespace strata

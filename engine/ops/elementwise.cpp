@@ -1,0 +1,192 @@
+#include "engine/ops/elementwise.h"
+
+#include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/reduce.h"
+
+namespace strata {
+
+namespace kc = kernels::cpu;
+
+namespace {
+
+enum class Broadcast { none, channel, spatial };
+
+void check_unary(const char* op, const Tensor& x) {
+  check_floating(op, "x", x);
+  check_cpu(op, x);
+}
+
+Broadcast classify(const char* op, const Tensor& a, const Tensor& b) {
+  check_floating(op, "a", a);
+  check_floating(op, "b", b);
+  check_same_dtype(op, a, "a", b, "b");
+  check_same_device(op, a, "a", b, "b");
+  check_cpu(op, a);
+  if (a.shape() == b.shape()) return Broadcast::none;
+  if (a.dim() >= 1 && b.dim() == 1 && b.size(0) == a.size(-1)) return Broadcast::channel;
+  if (a.dim() == 4 && b.dim() == 4 && b.size(0) == a.size(0) && b.size(1) == 1 && b.size(2) == 1 &&
+      b.size(3) == a.size(3)) {
+    return Broadcast::spatial;
+  }
+  throw Error(cat(op, ": cannot combine a ", a.describe(), " with b ", b.describe(),
+                  "; b must have a's shape, (C) or (N,1,1,C)"));
+}
+
+// Sums a gradient of a's shape down to b's broadcast shape.
+Tensor reduce_to(const Tensor& g, Broadcast kind, const Shape& b_shape) {
+  if (kind == Broadcast::none) return g;
+  Tensor out = Tensor::empty(b_shape, g.dtype(), g.device());
+  int64_t channels = g.size(-1);
+  visit_floating("reduce_to", g.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    if (kind == Broadcast::channel) {
+      kc::sum_rows_cpu(out.data<T>(), g.data<T>(), g.numel() / channels, channels);
+    } else {
+      int64_t pixels = g.size(1) * g.size(2);
+      for (int64_t n = 0; n < g.size(0); ++n) {
+        kc::sum_rows_cpu(out.data<T>() + n * channels, g.data<T>() + n * pixels * channels, pixels, channels);
+      }
+    }
+  });
+  return out;
+}
+
+// y = a (op) b with b broadcast as classified; `full`, `channel`, `spatial` are the kernels.
+template <class Full, class Channel, class Spatial>
+Tensor binary(const char* op, const Tensor& a, const Tensor& b, Broadcast kind, Full full, Channel channel,
+              Spatial spatial) {
+  Tensor ac = a.contiguous(), bc = b.contiguous();
+  Tensor y = Tensor::empty(a.shape(), a.dtype(), a.device());
+  visit_floating(op, a.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* yp = y.data<T>();
+    const T* ap = ac.data<T>();
+    const T* bp = bc.data<T>();
+    int64_t channels = a.dim() > 0 ? a.size(-1) : 1;
+    switch (kind) {
+      case Broadcast::none: full(yp, ap, bp, a.numel()); break;
+      case Broadcast::channel: channel(yp, ap, bp, a.numel() / channels, channels); break;
+      case Broadcast::spatial: spatial(yp, ap, bp, a.size(0), a.size(1) * a.size(2), channels); break;
+    }
+  });
+  return y;
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  Broadcast kind = classify("add", a, b);
+  Tensor y = binary(
+      "add", a, b, kind, [](auto... args) { kc::add_cpu(args...); }, [](auto... args) { kc::add_channel_cpu(args...); },
+      [](auto... args) { kc::add_spatial_cpu(args...); });
+  autograd::record("add", y, {a, b}, [kind, b_shape = b.shape()](const Tensor& g, const std::vector<bool>& needs) {
+    return std::vector<Tensor>{needs[0] ? g : Tensor(), needs[1] ? reduce_to(g, kind, b_shape) : Tensor()};
+  });
+  return y;
+}
+
+// Not on a hot path: composed from scale and add, which also record its gradient.
+Tensor sub(const Tensor& a, const Tensor& b) {
+  classify("sub", a, b);
+  return add(a, scale(b, -1.0));
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Broadcast kind = classify("mul", a, b);
+  Tensor y = binary(
+      "mul", a, b, kind, [](auto... args) { kc::mul_cpu(args...); }, [](auto... args) { kc::mul_channel_cpu(args...); },
+      [](auto... args) { kc::mul_spatial_cpu(args...); });
+  autograd::record("mul", y, {a, b},
+                   [kind, a_saved = autograd::save(a), b_saved = autograd::save(b), b_shape = b.shape()](
+                       const Tensor& g, const std::vector<bool>& needs) {
+                     Tensor ga = needs[0] ? mul(g, b_saved) : Tensor();
+                     Tensor gb = needs[1] ? reduce_to(mul(g, a_saved), kind, b_shape) : Tensor();
+                     return std::vector<Tensor>{ga, gb};
+                   });
+  return y;
+}
+
+Tensor scale(const Tensor& x, double s) {
+  check_unary("scale", x);
+  Tensor xc = x.contiguous();
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  visit_floating("scale", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    kc::scale_cpu(y.data<T>(), xc.data<T>(), static_cast<T>(s), x.numel());
+  });
+  autograd::record("scale", y, {x}, [s](const Tensor& g, const std::vector<bool>&) {
+    return std::vector<Tensor>{scale(g, s)};
+  });
+  return y;
+}
+
+Tensor square(const Tensor& x) {
+  check_unary("square", x);
+  Tensor xc = x.contiguous();
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  visit_floating("square", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    kc::square_cpu(y.data<T>(), xc.data<T>(), x.numel());
+  });
+  autograd::record("square", y, {x}, [x_saved = autograd::save(xc)](const Tensor& g, const std::vector<bool>&) {
+    Tensor gc = g.contiguous();
+    Tensor dx = Tensor::empty(x_saved.shape(), x_saved.dtype(), x_saved.device());
+    visit_floating("square backward", x_saved.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      kc::square_backward_cpu(dx.data<T>(), gc.data<T>(), x_saved.data<T>(), dx.numel());
+    });
+    return std::vector<Tensor>{dx};
+  });
+  return y;
+}
+
+Tensor pow(const Tensor& x, double p) {
+  check_unary("pow", x);
+  Tensor xc = x.contiguous();
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  visit_floating("pow", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    kc::pow_cpu(y.data<T>(), xc.data<T>(), static_cast<T>(p), x.numel());
+  });
+  autograd::record("pow", y, {x}, [p, x_saved = autograd::save(xc)](const Tensor& g, const std::vector<bool>&) {
+    Tensor gc = g.contiguous();
+    Tensor dx = Tensor::empty(x_saved.shape(), x_saved.dtype(), x_saved.device());
+    visit_floating("pow backward", x_saved.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      kc::pow_backward_cpu(dx.data<T>(), gc.data<T>(), x_saved.data<T>(), static_cast<T>(p), dx.numel());
+    });
+    return std::vector<Tensor>{dx};
+  });
+  return y;
+}
+
+Tensor leaky_relu(const Tensor& x, double negative_slope) {
+  const char* op = negative_slope == 0.0 ? "relu" : "leaky_relu";
+  check_unary(op, x);
+  check(negative_slope >= 0.0, op, ": negative_slope must be >= 0 (the backward reads the output), got ",
+        negative_slope);
+  Tensor xc = x.contiguous();
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  visit_floating(op, x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    kc::leaky_relu_cpu(y.data<T>(), xc.data<T>(), static_cast<T>(negative_slope), x.numel());
+  });
+  // Saves the output, not the input: the input can be freed as soon as its producer is done.
+  autograd::record(op, y, {x}, [negative_slope, y_saved = autograd::save(y)](const Tensor& g, const std::vector<bool>&) {
+    Tensor gc = g.contiguous();
+    Tensor dx = Tensor::empty(y_saved.shape(), y_saved.dtype(), y_saved.device());
+    visit_floating("leaky_relu backward", y_saved.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      kc::leaky_relu_backward_cpu(dx.data<T>(), gc.data<T>(), y_saved.data<T>(), static_cast<T>(negative_slope),
+                                  dx.numel());
+    });
+    return std::vector<Tensor>{dx};
+  });
+  return y;
+}
+
+Tensor relu(const Tensor& x) { return leaky_relu(x, 0.0); }
+
+}  // namespace strata

@@ -1,0 +1,97 @@
+// Sums over all elements, over rows of a (rows, C) array (per-channel sums of NHWC data), and over
+// channels, plus the broadcasts their backward passes need. Accumulation is in double and chunked
+// at fixed boundaries so results do not depend on the thread count.
+#include "kernels/cpu/reduce.h"
+
+#include <cstddef>
+#include <vector>
+
+#include "kernels/cpu/parallel.h"
+
+namespace strata::kernels::cpu {
+
+template <class T>
+T sum_all_cpu(const T* x, int64_t n) {
+  constexpr int64_t kGrain = 1 << 15;
+  int64_t chunks = (n + kGrain - 1) / kGrain;
+  std::vector<double> partial(static_cast<size_t>(chunks > 0 ? chunks : 1), 0.0);
+  parallel_for(0, n, kGrain, [&](int64_t lo, int64_t hi) {
+    double s = 0;
+    for (int64_t i = lo; i < hi; ++i) s += x[i];
+    partial[static_cast<size_t>(lo / kGrain)] = s;
+  });
+  double total = 0;
+  for (double p : partial) total += p;
+  return static_cast<T>(total);
+}
+
+template <class T>
+void sum_rows_cpu(T* out, const T* x, int64_t rows, int64_t channels) {
+  constexpr int64_t kRowGrain = 256;
+  int64_t chunks = (rows + kRowGrain - 1) / kRowGrain;
+  std::vector<double> partial(static_cast<size_t>((chunks > 0 ? chunks : 1) * channels), 0.0);
+  parallel_for(0, rows, kRowGrain, [&](int64_t lo, int64_t hi) {
+    double* p = partial.data() + (lo / kRowGrain) * channels;
+    for (int64_t r = lo; r < hi; ++r) {
+      const T* xr = x + r * channels;
+      for (int64_t c = 0; c < channels; ++c) p[c] += xr[c];
+    }
+  });
+  for (int64_t c = 0; c < channels; ++c) {
+    double s = 0;
+    for (int64_t k = 0; k < chunks; ++k) s += partial[static_cast<size_t>(k * channels + c)];
+    out[c] = static_cast<T>(s);
+  }
+}
+
+template <class T>
+void sum_channels_cpu(T* out, const T* x, int64_t rows, int64_t channels) {
+  int64_t grain = channels > 0 ? kElementwiseGrain / channels + 1 : 1;
+  parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const T* xr = x + r * channels;
+      double s = 0;
+      for (int64_t c = 0; c < channels; ++c) s += xr[c];
+      out[r] = static_cast<T>(s);
+    }
+  });
+}
+
+template <class T>
+void broadcast_channels_cpu(T* y, const T* g, T s, int64_t rows, int64_t channels) {
+  int64_t grain = channels > 0 ? kElementwiseGrain / channels + 1 : 1;
+  parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      T v = g[r] * s;
+      T* yr = y + r * channels;
+      for (int64_t c = 0; c < channels; ++c) yr[c] = v;
+    }
+  });
+}
+
+template <class T>
+void broadcast_spatial_cpu(T* y, const T* g, T s, int64_t batch, int64_t pixels, int64_t channels) {
+  int64_t grain = channels > 0 ? kElementwiseGrain / channels + 1 : 1;
+  for (int64_t n = 0; n < batch; ++n) {
+    const T* gn = g + n * channels;
+    T* yn = y + n * pixels * channels;
+    parallel_for(0, pixels, grain, [&](int64_t lo, int64_t hi) {
+      for (int64_t p = lo; p < hi; ++p) {
+        T* yp = yn + p * channels;
+        for (int64_t c = 0; c < channels; ++c) yp[c] = gn[c] * s;
+      }
+    });
+  }
+}
+
+#define STRATA_INSTANTIATE(T)                                                            \
+  template T sum_all_cpu<T>(const T*, int64_t);                                          \
+  template void sum_rows_cpu<T>(T*, const T*, int64_t, int64_t);                         \
+  template void sum_channels_cpu<T>(T*, const T*, int64_t, int64_t);                     \
+  template void broadcast_channels_cpu<T>(T*, const T*, T, int64_t, int64_t);            \
+  template void broadcast_spatial_cpu<T>(T*, const T*, T, int64_t, int64_t, int64_t);
+STRATA_INSTANTIATE(float)
+STRATA_INSTANTIATE(double)
+#undef STRATA_INSTANTIATE
+
+}  // namespace strata::kernels::cpu

@@ -1,0 +1,29 @@
+// Tolerances, set once per precision for the whole test suite. Never loosen one to make a test
+// pass: a failure means the op (or the reference) is wrong.
+//
+// A value a passes against a reference b when
+//     |a - b| <= rtol * |b| + atol * max|reference|
+// The second term scales with the reference's magnitude, so elements that cancel to near zero in
+// a large sum are judged relative to the size of the quantity, not to their own tiny value.
+#pragma once
+
+#include "engine/dtype.h"
+
+namespace strata::test {
+
+struct Tolerance {
+  double rtol;
+  double atol;  // relative to the largest reference magnitude
+};
+
+// f32 results against PyTorch's f32 results (or our f64 results), and f64 against f64.
+inline constexpr Tolerance kF32 = {1e-4, 1e-5};
+inline constexpr Tolerance kF64 = {1e-10, 1e-12};
+
+inline Tolerance tolerance_for(DType dtype) { return dtype == DType::f64 ? kF64 : kF32; }
+
+// Finite-difference gradient checks (f64, central differences with step kGradcheckStep).
+inline constexpr double kGradcheckStep = 1e-6;
+inline constexpr Tolerance kGradcheck = {1e-6, 1e-8};
+
+}  // namespace strata::test

@@ -1,0 +1,1 @@
+"""Groups of PyTorch reference cases; see tools/torch_reference.py."""
