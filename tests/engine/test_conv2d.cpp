@@ -1,0 +1,109 @@
+// conv2d and linear: gradients by finite differences (f64) for every configuration the ResNets
+// and DeepLab heads use, parity with PyTorch, and bad input.
+#include <catch2/catch.hpp>
+
+#include "engine/ops/conv2d.h"
+#include "engine/ops/linear.h"
+#include "tests/support/gradcheck.h"
+#include "tests/support/torch_reference.h"
+
+using namespace strata;
+
+namespace {
+
+Tensor leaf(const Shape& shape, Generator& g, double scale = 1.0) {
+  Tensor t = Tensor::randn(shape, g, DType::f64);
+  if (scale != 1.0) {
+    std::vector<double> v = t.to_vector<double>();
+    for (double& x : v) x *= scale;
+    t = Tensor::from_vector(v, shape);
+  }
+  t.set_requires_grad(true);
+  return t;
+}
+
+struct ConvConfig {
+  const char* name;
+  int64_t N, H, W, C, K, R, S, stride, pad, dilation;
+  bool bias;
+};
+
+}  // namespace
+
+TEST_CASE("conv2d gradcheck: pointwise, strided, padded, dilated, stem, with and without bias", "[gradcheck]") {
+  const ConvConfig configs[] = {
+      {"pointwise", 2, 4, 3, 5, 3, 1, 1, 1, 0, 1, true},   {"pointwise_strided", 2, 5, 4, 3, 2, 1, 1, 2, 0, 1, false},
+      {"3x3_pad1", 1, 5, 4, 3, 2, 3, 3, 1, 1, 1, true},    {"3x3_stride2", 2, 5, 5, 2, 3, 3, 3, 2, 1, 1, false},
+      {"3x3_dilation2", 1, 6, 5, 2, 2, 3, 3, 1, 2, 2, true}, {"7x7_stride2_pad3", 1, 7, 6, 3, 2, 7, 7, 2, 3, 1, false},
+      {"rect_2x3", 1, 4, 5, 2, 2, 2, 3, 1, 0, 1, true},
+  };
+  Generator g(21);
+  for (const ConvConfig& c : configs) {
+    INFO(c.name);
+    Tensor x = leaf({c.N, c.H, c.W, c.C}, g);
+    Tensor w = leaf({c.K, c.R, c.S, c.C}, g, 0.5);
+    Tensor b = c.bias ? leaf({c.K}, g) : Tensor();
+    Conv2dParams p = Conv2dParams::same(c.stride, c.pad, c.dilation);
+    CHECK_GRADCHECK([p](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in[2], p); }, {x, w, b});
+  }
+}
+
+TEST_CASE("linear gradcheck", "[gradcheck]") {
+  Generator g(22);
+  CHECK_GRADCHECK([](const std::vector<Tensor>& in) { return linear(in[0], in[1], in[2]); },
+                  {leaf({4, 6}, g), leaf({3, 6}, g), leaf({3}, g)});
+  CHECK_GRADCHECK([](const std::vector<Tensor>& in) { return linear(in[0], in[1], Tensor()); },
+                  {leaf({2, 3, 5}, g), leaf({4, 5}, g)});
+}
+
+TEST_CASE("conv2d matches PyTorch", "[torch]") {
+  for (const char* name : {"pointwise", "pointwise_strided", "3x3", "3x3_stride2", "3x3_dilation2",
+                           "3x3_dilation3_pad0", "7x7_stem", "5x3_rect"}) {
+    std::string case_name = std::string("conv2d_") + name;
+    test::TorchCase probe("conv", case_name);
+    std::vector<std::string> inputs = {"x", "weight"};
+    if (probe.has("bias")) inputs.push_back("bias");
+    test::check_torch_case("conv", case_name, inputs, [](const std::vector<Tensor>& in, const test::TorchCase& c) {
+      auto stride = static_cast<int64_t>(c.param("stride"));
+      auto pad = static_cast<int64_t>(c.param("pad"));
+      auto dilation = static_cast<int64_t>(c.param("dilation"));
+      return conv2d(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), Conv2dParams::same(stride, pad, dilation));
+    });
+  }
+}
+
+TEST_CASE("linear matches PyTorch", "[torch]") {
+  test::check_torch_case("conv", "linear", {"x", "weight", "bias"},
+                         [](const auto& in, const auto&) { return linear(in[0], in[1], in[2]); });
+  test::check_torch_case("conv", "linear_rank3_nobias", {"x", "weight"},
+                         [](const auto& in, const auto&) { return linear(in[0], in[1], Tensor()); });
+}
+
+TEST_CASE("conv2d results do not depend on the number of images per im2col chunk", "[cpu]") {
+  // A batch large enough to be split into several chunks equals the per-image results.
+  Generator g(23);
+  Tensor x = Tensor::randn({5, 40, 40, 16}, g);
+  Tensor w = Tensor::randn({8, 3, 3, 16}, g);
+  Tensor y = conv2d(x, w, Tensor(), Conv2dParams::same(1, 1));
+  for (int64_t n = 0; n < 5; ++n) {
+    std::vector<float> all = x.to_vector<float>();
+    std::vector<float> one(all.begin() + n * 40 * 40 * 16, all.begin() + (n + 1) * 40 * 40 * 16);
+    Tensor yn = conv2d(Tensor::from_vector(one, {1, 40, 40, 16}), w, Tensor(), Conv2dParams::same(1, 1));
+    std::vector<float> ya = y.to_vector<float>(), yb = yn.to_vector<float>();
+    REQUIRE(std::equal(yb.begin(), yb.end(), ya.begin() + n * 40 * 40 * 8));
+  }
+}
+
+TEST_CASE("conv2d and linear reject bad input clearly", "[cpu]") {
+  Tensor x = Tensor::zeros({1, 5, 5, 3});
+  CHECK_THROWS_WITH(conv2d(x, Tensor::zeros({4, 3, 3, 2}), Tensor()), Catch::Contains("expects 2 input channels"));
+  CHECK_THROWS_WITH(conv2d(Tensor::zeros({5, 5, 3}), Tensor::zeros({4, 3, 3, 3}), Tensor()),
+                    Catch::Contains("rank 4 (N,H,W,C)"));
+  CHECK_THROWS_WITH(conv2d(x, Tensor::zeros({4, 3, 3, 3}), Tensor::zeros({5})), Catch::Contains("bias"));
+  CHECK_THROWS_WITH(conv2d(x, Tensor::zeros({4, 7, 7, 3}), Tensor()), Catch::Contains("does not fit"));
+  CHECK_THROWS_WITH(conv2d(x, Tensor::zeros({4, 3, 3, 3}), Tensor(), Conv2dParams::same(0, 1)),
+                    Catch::Contains("stride"));
+  CHECK_THROWS_WITH(conv2d(x, Tensor::zeros({4, 3, 3, 3}, DType::f64), Tensor()), Catch::Contains("dtypes must match"));
+  CHECK_THROWS_WITH(linear(Tensor::zeros({2, 4}), Tensor::zeros({3, 5}), Tensor()),
+                    Catch::Contains("expects 5 input features"));
+}
