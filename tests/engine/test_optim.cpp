@@ -1,0 +1,137 @@
+// SGD and the poly schedule against torch.optim.SGD over several steps; state save/restore.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "engine/optim/sgd.h"
+#include "tests/support/compare.h"
+#include "tests/support/torch_reference.h"
+
+using namespace strata;
+
+namespace {
+
+struct Params {
+  Tensor conv, bias;
+  nn::NamedTensors named() const { return {{"conv", conv}, {"bias", bias}}; }
+};
+
+Params initial_params(const test::TorchCase& c) {
+  Params p{c["conv"].clone(), c["bias"].clone()};
+  p.conv.set_requires_grad(true);
+  p.bias.set_requires_grad(true);
+  return p;
+}
+
+void feed_gradients(const test::TorchCase& c, Params& p, int t) {
+  p.conv.set_grad(c["grad.conv." + std::to_string(t)]);
+  p.bias.set_grad(c["grad.bias." + std::to_string(t)]);
+}
+
+void check_step(const test::TorchCase& c, const Params& p, int t) {
+  INFO("after step " << t);
+  CHECK_CLOSE(p.conv, c["conv.after." + std::to_string(t)]);
+  CHECK_CLOSE(p.bias, c["bias.after." + std::to_string(t)]);
+}
+
+}  // namespace
+
+TEST_CASE("SGD with Nesterov, weight decay, two groups and the poly schedule matches torch.optim.SGD", "[torch]") {
+  test::TorchCase c("optim", "sgd_nesterov_poly");
+  Params p = initial_params(c);
+  optim::SGD sgd({{"body", {{"conv", p.conv}}, 0.01, 0.9, 1e-4, true},
+                  {"classifier", {{"bias", p.bias}}, 0.1, 0.9, 1e-4, true}});
+  optim::PolyLR schedule(sgd, static_cast<int64_t>(c.param("max_iters")));
+  for (int t = 0; t < static_cast<int>(c.param("steps")); ++t) {
+    feed_gradients(c, p, t);
+    sgd.step();
+    schedule.step();
+    check_step(c, p, t);
+  }
+}
+
+TEST_CASE("SGD without momentum and with momentum + dampening matches torch.optim.SGD", "[torch]") {
+  for (const char* name : {"sgd_plain", "sgd_momentum_dampening"}) {
+    INFO(name);
+    test::TorchCase c("optim", name);
+    Params p = initial_params(c);
+    optim::ParamGroup group{"all", p.named(), 0.05};
+    if (std::string(name) == "sgd_momentum_dampening") {
+      group.momentum = 0.5;
+      group.dampening = 0.3;
+      group.weight_decay = 0.01;
+    }
+    optim::SGD sgd({group});
+    for (int t = 0; t < static_cast<int>(c.param("steps")); ++t) {
+      feed_gradients(c, p, t);
+      sgd.step();
+      check_step(c, p, t);
+    }
+  }
+}
+
+TEST_CASE("PolyLR follows lr0 * (1 - t/T)^0.9 with MiB's floor", "[cpu]") {
+  Tensor w = Tensor::zeros({2});
+  w.set_requires_grad(true);
+  optim::SGD sgd({{"g", {{"w", w}}, 0.01, 0.9, 1e-4, true}});
+  optim::PolyLR schedule(sgd, 100, 0.9, 1e-6);
+  CHECK(schedule.lr() == Approx(0.01));
+  for (int t = 1; t <= 100; ++t) {
+    schedule.step();
+    double expected = std::max(0.01 * std::pow(1.0 - t / 100.0, 0.9), 1e-6);
+    REQUIRE(schedule.lr() == Approx(expected).epsilon(1e-12));
+  }
+  CHECK(schedule.lr() == Approx(1e-6));
+  schedule.set_iteration(50);
+  CHECK(schedule.lr() == Approx(0.01 * std::pow(0.5, 0.9)));
+}
+
+TEST_CASE("SGD state save and restore continue bit for bit", "[cpu]") {
+  Generator g(5);
+  auto make = [&](Tensor& w) {
+    w = Tensor::randn({3, 4}, g);
+    w.set_requires_grad(true);
+  };
+  Tensor a, b;
+  make(a);
+  b = a.clone();
+  b.set_requires_grad(true);
+  std::vector<Tensor> grads;
+  for (int t = 0; t < 6; ++t) grads.push_back(Tensor::randn({3, 4}, g));
+
+  optim::SGD straight({{"g", {{"w", a}}, 0.1, 0.9, 1e-4, true}});
+  for (int t = 0; t < 6; ++t) {
+    a.set_grad(grads[static_cast<size_t>(t)]);
+    straight.step();
+  }
+
+  optim::SGD first({{"g", {{"w", b}}, 0.1, 0.9, 1e-4, true}});
+  for (int t = 0; t < 3; ++t) {
+    b.set_grad(grads[static_cast<size_t>(t)]);
+    first.step();
+  }
+  Metadata meta;
+  TensorMap state = first.state_dict(meta);
+  optim::SGD resumed({{"g", {{"w", b}}, 0.1, 0.9, 1e-4, true}});
+  resumed.load_state_dict(state, meta);
+  CHECK(resumed.steps() == 3);
+  for (int t = 3; t < 6; ++t) {
+    b.set_grad(grads[static_cast<size_t>(t)]);
+    resumed.step();
+  }
+  CHECK(a.to_vector<float>() == b.to_vector<float>());
+}
+
+TEST_CASE("SGD rejects bad configuration and bad state", "[cpu]") {
+  Tensor w = Tensor::zeros({2});
+  w.set_requires_grad(true);
+  CHECK_THROWS_WITH(optim::SGD({{"g", {{"w", w}}, 0.1, 0.0, 0.0, true}}), Catch::Contains("Nesterov"));
+  CHECK_THROWS_WITH(optim::SGD({{"a", {{"w", w}}, 0.1}, {"b", {{"w", w}}, 0.1}}),
+                    Catch::Contains("more than one group"));
+  CHECK_THROWS_WITH(optim::SGD({{"g", {{"w", w}}, -0.1}}), Catch::Contains("negative"));
+  optim::SGD sgd({{"g", {{"w", w}}, 0.1, 0.9}});
+  CHECK_THROWS_WITH(sgd.load_state_dict({{"momentum_buffer.v", Tensor::zeros({2})}}, {{"sgd.steps", "1"}}),
+                    Catch::Contains("unknown parameter 'v'"));
+  CHECK_THROWS_WITH(sgd.load_state_dict({{"momentum_buffer.w", Tensor::zeros({3})}}, {{"sgd.steps", "1"}}),
+                    Catch::Contains("shape"));
+}
