@@ -14,6 +14,10 @@ std::string torch_reference_dir() {
   return STRATA_TORCHREF_DIR;
 }
 
+std::string python_executable() { return STRATA_PYTHON; }
+
+std::string source_dir() { return STRATA_SOURCE_DIR; }
+
 TorchCase::TorchCase(const std::string& group, const std::string& name)
     : path_(torch_reference_dir() + "/" + group + "/" + name + ".safetensors") {
   check(std::filesystem::exists(path_), "PyTorch reference '", path_,

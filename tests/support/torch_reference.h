@@ -36,5 +36,9 @@ void check_torch_case(const std::string& group, const std::string& name, const s
 
 // The directory the fixture writes to (compile definition STRATA_TORCHREF_DIR).
 std::string torch_reference_dir();
+// The Python interpreter with torch and safetensors (CMake's STRATA_PYTHON) and the source tree,
+// for tests that run a Python checker.
+std::string python_executable();
+std::string source_dir();
 
 }  // namespace strata::test
