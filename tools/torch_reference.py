@@ -3,7 +3,8 @@
 
 Usage: torch_reference.py OUT_DIR [GROUP ...]
 
-Every module in tools/torchref/ (except common.py) is a group. It defines cases(), yielding
+Every module in tools/torchref/ that defines cases() is a group (others, like common.py, are helpers).
+cases() yields
 (name, tensors, params): tensors is a dict of torch tensors in PyTorch's layouts (NCHW activations,
 OIHW weights), params a dict of op parameters. Each case is written to OUT_DIR/<group>/<name>.safetensors
 with the params as string metadata. The strata tests read these files (rank-4 tensors converted to
@@ -34,7 +35,8 @@ def main(argv):
     out_dir = argv[1]
     wanted = set(argv[2:])
     torch.set_num_threads(1)
-    groups = [m.name for m in pkgutil.iter_modules(torchref.__path__) if m.name != "common"]
+    groups = [m.name for m in pkgutil.iter_modules(torchref.__path__)
+              if hasattr(importlib.import_module(f"torchref.{m.name}"), "cases")]
     unknown = wanted - set(groups)
     if unknown:
         print(f"torch_reference.py: unknown group(s) {sorted(unknown)}; known: {sorted(groups)}", file=sys.stderr)
@@ -47,7 +49,8 @@ def main(argv):
         os.makedirs(os.path.join(out_dir, group), exist_ok=True)
         for name, tensors, params in module.cases():
             tensors = {k: v.detach().contiguous() for k, v in tensors.items()}
-            metadata = {k: str(v) for k, v in params.items()}
+            # Booleans become 1/0 so the C++ side reads every parameter with TorchCase::param.
+            metadata = {k: str(int(v)) if isinstance(v, bool) else str(v) for k, v in params.items()}
             path = os.path.join(out_dir, group, f"{name}.safetensors")
             tmp = path + ".tmp"
             save_file(tensors, tmp, metadata=metadata)

@@ -7,6 +7,7 @@
 //   key     = the 64-bit seed, split into two 32-bit words
 //   counter = 128 bits: (offset of the 4-word block, stream id)
 //   output  = 4 independent 32-bit words per counter value
+// Streams in use: 0 random tensors (one block per element), 1 dropout masks (one word per element).
 #pragma once
 
 #include <cmath>

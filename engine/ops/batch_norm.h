@@ -1,0 +1,55 @@
+// Batch normalisation, differentiable, f32/f64 on CPU, with PyTorch's F.batch_norm semantics.
+//
+//   x            : (N,H,W,C) or (N,C), f32 or f64
+//   weight, bias : (C) of x's dtype, or both undefined (no affine transform)
+//   running_mean, running_var : (C) of x's dtype and contiguous, or both undefined (no running
+//                  statistics); required in eval
+//   returns y of x's shape: (x - mean) / sqrt(var + eps) * weight + bias
+//
+// training: mean and the biased variance over N*H*W normalise x, and the running statistics (when
+//   given) are updated IN PLACE: running = (1 - momentum) running + momentum batch, with the
+//   unbiased batch variance for running_var. Needs N*H*W > 1.
+// eval: the running statistics normalise x and are left unchanged.
+// Gradients flow to x, weight and bias in both modes (in eval x's gradient is the affine scaling).
+//
+// Bad input throws strata::Error naming the op and the offending tensor: wrong rank or dtype, a (C)
+// tensor of another size, dtype or device, only one of weight/bias or of the running statistics,
+// eval without running statistics, training with N*H*W <= 1, eps < 0 or a non-finite momentum/eps.
+#pragma once
+
+#include "engine/tensor.h"
+
+namespace strata {
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+
+namespace detail {
+
+// What batch_norm and inplace_abn (engine/ops/inplace_abn.h) share.
+
+// x viewed as (rows, channels): rows = N*H*W (N for a rank-2 x).
+struct BatchNormExtent {
+  int64_t rows = 0;
+  int64_t channels = 0;
+};
+
+// The argument checks documented above, with `op` naming the caller in messages.
+BatchNormExtent check_batch_norm_args(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                      const Tensor& running_mean, const Tensor& running_var, bool training,
+                                      double momentum, double eps);
+
+// Per-channel statistics that normalise x, as f64 (C) tensors: the batch mean and 1/sqrt(var + eps)
+// in training (updating the running statistics in place when defined), copies of the running
+// statistics' in eval (so a later in-place update cannot change what a recorded backward uses).
+struct BatchNormStatistics {
+  Tensor mean;
+  Tensor invstd;
+};
+BatchNormStatistics batch_norm_statistics(const char* op, const Tensor& x_contiguous, BatchNormExtent extent,
+                                          const Tensor& running_mean, const Tensor& running_var, bool training,
+                                          double momentum, double eps);
+
+}  // namespace detail
+
+}  // namespace strata

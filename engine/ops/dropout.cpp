@@ -1,0 +1,43 @@
+#include "engine/ops/dropout.h"
+
+#include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "kernels/cpu/dropout.h"
+
+namespace strata {
+
+namespace kc = kernels::cpu;
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator& generator) {
+  const char* op = "dropout";
+  check_floating(op, "x", x);
+  check_cpu(op, x);
+  check(p >= 0.0 && p < 1.0, op, ": p must be in [0, 1) (p == 1 would scale kept elements by 1/0), got ", p);
+  if (!training || p == 0.0) return x;
+
+  Tensor xc = x.contiguous();
+  const int64_t n = x.numel();
+  const uint64_t seed = generator.seed();
+  const uint64_t first = generator.advance(static_cast<uint64_t>(n));
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  visit_floating(op, x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    kc::dropout_cpu(y.data<T>(), xc.data<T>(), seed, first, p, n);
+  });
+  // The backward keeps (seed, first) and regenerates the mask rather than saving it: zero bytes
+  // held between forward and backward (a u8 mask would be a quarter of an f32 activation), at the
+  // cost of one Philox block per 4 elements, cheap next to the memory traffic of the pass and free
+  // on a GPU. Philox is a pure function of (seed, counter), so the mask is exactly the forward's.
+  autograd::record(op, y, {x}, [seed, first, p](const Tensor& g, const std::vector<bool>&) {
+    Tensor gc = g.contiguous();
+    Tensor dx = Tensor::empty(gc.shape(), gc.dtype(), gc.device());
+    visit_floating("dropout backward", gc.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      kc::dropout_backward_cpu(dx.data<T>(), gc.data<T>(), seed, first, p, gc.numel());
+    });
+    return std::vector<Tensor>{dx};
+  });
+  return y;
+}
+
+}  // namespace strata

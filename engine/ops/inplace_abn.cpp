@@ -1,0 +1,60 @@
+#include "engine/ops/inplace_abn.h"
+
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "engine/ops/batch_norm.h"
+#include "kernels/cpu/inplace_abn.h"
+
+namespace strata {
+
+namespace kc = kernels::cpu;
+
+Tensor inplace_abn(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                   const Tensor& running_var, bool training, double momentum, double eps, Activation activation,
+                   double negative_slope) {
+  const char* op = "inplace_abn";
+  detail::BatchNormExtent extent =
+      detail::check_batch_norm_args(op, x, weight, bias, running_mean, running_var, training, momentum, eps);
+  check(activation == Activation::identity || (std::isfinite(negative_slope) && negative_slope > 0.0), op,
+        ": negative_slope must be > 0 for leaky_relu (the backward inverts the activation), got ", negative_slope);
+  // Identity is a leaky ReLU of slope 1, so the kernels handle both.
+  const double slope = activation == Activation::identity ? 1.0 : negative_slope;
+
+  Tensor xc = x.contiguous();
+  Tensor wc = weight.defined() ? weight.contiguous() : Tensor();
+  Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
+  detail::BatchNormStatistics stats =
+      detail::batch_norm_statistics(op, xc, extent, running_mean, running_var, training, momentum, eps);
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  visit_floating(op, x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    kc::inplace_abn_forward_cpu(y.data<T>(), xc.data<T>(), stats.mean.data<double>(), stats.invstd.data<double>(),
+                                wc.defined() ? wc.data<T>() : nullptr, bc.defined() ? bc.data<T>() : nullptr, eps,
+                                slope, extent.rows, extent.channels);
+  });
+  // The whole point of the op: the node keeps y, invstd and weight/bias, and neither x nor the mean.
+  autograd::record(op, y, {x, weight, bias},
+                   [extent, training, eps, slope, y_saved = autograd::save(y), w_saved = autograd::save(wc),
+                    b_saved = autograd::save(bc),
+                    invstd = autograd::save(stats.invstd)](const Tensor& g, const std::vector<bool>& needs) {
+                     Tensor gc = g.contiguous();
+                     Tensor dx = needs[0] ? Tensor::empty(gc.shape(), gc.dtype(), gc.device()) : Tensor();
+                     Tensor dw = needs[1] ? Tensor::empty({extent.channels}, gc.dtype(), gc.device()) : Tensor();
+                     Tensor db = needs[2] ? Tensor::empty({extent.channels}, gc.dtype(), gc.device()) : Tensor();
+                     visit_floating("inplace_abn backward", gc.dtype(), [&](auto tag) {
+                       using T = decltype(tag);
+                       kc::inplace_abn_backward_cpu(
+                           dx.defined() ? dx.data<T>() : nullptr, dw.defined() ? dw.data<T>() : nullptr,
+                           db.defined() ? db.data<T>() : nullptr, gc.data<T>(), y_saved.data<T>(),
+                           invstd.data<double>(), w_saved.defined() ? w_saved.data<T>() : nullptr,
+                           b_saved.defined() ? b_saved.data<T>() : nullptr, eps, slope, training, extent.rows,
+                           extent.channels);
+                     });
+                     return std::vector<Tensor>{dx, dw, db};
+                   });
+  return y;
+}
+
+}  // namespace strata
