@@ -1,0 +1,121 @@
+#include "engine/ops/pooling.h"
+
+#include <limits>
+
+#include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "engine/ops/reduce.h"
+#include "kernels/cpu/pooling.h"
+
+namespace strata {
+
+namespace kc = kernels::cpu;
+
+namespace {
+
+// Floor division (PyTorch's div_rtn): the numerator can be negative for a too-large kernel.
+int64_t floor_div(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+// PyTorch's pooling_output_shape, including its ceil-mode rule that the last window must start
+// inside the input or the left padding.
+int64_t pooled_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation, bool ceil_mode) {
+  int64_t out = floor_div(in + 2 * pad - dilation * (kernel - 1) - 1 + (ceil_mode ? stride - 1 : 0), stride) + 1;
+  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
+
+kc::Pool2dGeometry pool_geometry(const char* op, const Tensor& x, const Pool2dParams& p, bool average) {
+  check_dim(op, "x", x, 4, "(N,H,W,C)");
+  check_floating(op, "x", x);
+  check_cpu(op, x);
+  check(x.size(1) >= 1 && x.size(2) >= 1, op, ": expected x with at least one pixel, got ", x.describe());
+  check(p.kernel_h >= 1 && p.kernel_w >= 1, op, ": kernel must be >= 1, got ", p.kernel_h, "x", p.kernel_w);
+  check(p.stride_h >= 1 && p.stride_w >= 1, op, ": stride must be >= 1, got ", p.stride_h, "x", p.stride_w);
+  check(p.dilation_h >= 1 && p.dilation_w >= 1, op, ": dilation must be >= 1, got ", p.dilation_h, "x", p.dilation_w);
+  check(!average || (p.dilation_h == 1 && p.dilation_w == 1), op, ": dilation must be 1, got ", p.dilation_h, "x",
+        p.dilation_w);
+  check(p.pad_h >= 0 && p.pad_w >= 0 && p.pad_h <= p.kernel_h / 2 && p.pad_w <= p.kernel_w / 2, op,
+        ": pad must be between 0 and half the kernel size, got pad ", p.pad_h, "x", p.pad_w, " for kernel ", p.kernel_h,
+        "x", p.kernel_w);
+  kc::Pool2dGeometry g{};
+  g.batch = x.size(0);
+  g.in_h = x.size(1);
+  g.in_w = x.size(2);
+  g.channels = x.size(3);
+  g.kernel_h = p.kernel_h;
+  g.kernel_w = p.kernel_w;
+  g.stride_h = p.stride_h;
+  g.stride_w = p.stride_w;
+  g.pad_h = p.pad_h;
+  g.pad_w = p.pad_w;
+  g.dilation_h = p.dilation_h;
+  g.dilation_w = p.dilation_w;
+  g.out_h = pooled_size(g.in_h, p.kernel_h, p.stride_h, p.pad_h, p.dilation_h, p.ceil_mode);
+  g.out_w = pooled_size(g.in_w, p.kernel_w, p.stride_w, p.pad_w, p.dilation_w, p.ceil_mode);
+  check(g.out_h >= 1 && g.out_w >= 1, op, ": output size ", g.out_h, "x", g.out_w, " is too small for x ", x.describe(),
+        " with kernel ", p.kernel_h, "x", p.kernel_w, ", stride ", p.stride_h, "x", p.stride_w, ", pad ", p.pad_h, "x",
+        p.pad_w, ", dilation ", p.dilation_h, "x", p.dilation_w);
+  check(g.in_h * g.in_w <= std::numeric_limits<int32_t>::max(), op, ": H * W of x ", x.describe(),
+        " exceeds the int32 argmax index range");
+  return g;
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
+  kc::Pool2dGeometry g = pool_geometry("max_pool2d", x, params, false);
+  Tensor xc = x.contiguous();
+  Tensor y = Tensor::empty({g.batch, g.out_h, g.out_w, g.channels}, x.dtype(), x.device());
+  bool needs_grad = autograd::any_requires_grad({x});
+  Tensor argmax = needs_grad ? Tensor::empty(y.shape(), DType::i32, x.device()) : Tensor();
+  visit_floating("max_pool2d", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    kc::max_pool2d_cpu(y.data<T>(), needs_grad ? argmax.data<int32_t>() : nullptr, xc.data<T>(), g);
+  });
+  if (!needs_grad) return y;
+  autograd::record("max_pool2d", y, {x},
+                   [g, argmax_saved = autograd::save(argmax)](const Tensor& grad, const std::vector<bool>&) {
+                     Tensor gc = grad.contiguous();
+                     Tensor dx = Tensor::empty({g.batch, g.in_h, g.in_w, g.channels}, gc.dtype(), gc.device());
+                     visit_floating("max_pool2d backward", gc.dtype(), [&](auto tag) {
+                       using T = decltype(tag);
+                       kc::max_pool2d_backward_cpu(dx.data<T>(), gc.data<T>(), argmax_saved.data<int32_t>(), g);
+                     });
+                     return std::vector<Tensor>{dx};
+                   });
+  return y;
+}
+
+Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params) {
+  kc::Pool2dGeometry g = pool_geometry("avg_pool2d", x, params, true);
+  bool include_pad = params.count_include_pad;
+  Tensor xc = x.contiguous();
+  Tensor y = Tensor::empty({g.batch, g.out_h, g.out_w, g.channels}, x.dtype(), x.device());
+  visit_floating("avg_pool2d", x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    kc::avg_pool2d_cpu(y.data<T>(), xc.data<T>(), g, include_pad);
+  });
+  autograd::record("avg_pool2d", y, {x}, [g, include_pad](const Tensor& grad, const std::vector<bool>&) {
+    Tensor gc = grad.contiguous();
+    Tensor dx = Tensor::empty({g.batch, g.in_h, g.in_w, g.channels}, gc.dtype(), gc.device());
+    visit_floating("avg_pool2d backward", gc.dtype(), [&](auto tag) {
+      using T = decltype(tag);
+      kc::avg_pool2d_backward_cpu(dx.data<T>(), gc.data<T>(), g, include_pad);
+    });
+    return std::vector<Tensor>{dx};
+  });
+  return y;
+}
+
+Tensor global_avg_pool(const Tensor& x) {
+  check_dim("global_avg_pool", "x", x, 4, "(N,H,W,C)");
+  check_floating("global_avg_pool", "x", x);
+  check_cpu("global_avg_pool", x);
+  check(x.size(1) * x.size(2) > 0, "global_avg_pool: x ", x.describe(), " has no pixels to average");
+  return mean_spatial(x);
+}
+
+}  // namespace strata

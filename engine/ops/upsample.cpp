@@ -1,0 +1,41 @@
+#include "engine/ops/upsample.h"
+
+#include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "kernels/cpu/upsample.h"
+
+namespace strata {
+
+namespace kc = kernels::cpu;
+
+Tensor upsample_bilinear(const Tensor& x, int64_t out_h, int64_t out_w, bool align_corners) {
+  const char* op = "upsample_bilinear";
+  check_dim(op, "x", x, 4, "(N,H,W,C)");
+  check_floating(op, "x", x);
+  check_cpu(op, x);
+  check(x.size(1) >= 1 && x.size(2) >= 1, op, ": expected x with at least one pixel, got ", x.describe());
+  check(out_h >= 1 && out_w >= 1, op, ": output size must be at least 1x1, got ", out_h, "x", out_w, " for x ",
+        x.describe());
+  int64_t batch = x.size(0), in_h = x.size(1), in_w = x.size(2), channels = x.size(3);
+  Tensor xc = x.contiguous();
+  Tensor y = Tensor::empty({batch, out_h, out_w, channels}, x.dtype(), x.device());
+  visit_floating(op, x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    kc::upsample_bilinear_cpu(y.data<T>(), xc.data<T>(), batch, in_h, in_w, channels, out_h, out_w, align_corners);
+  });
+  autograd::record(
+      op, y, {x},
+      [batch, in_h, in_w, channels, out_h, out_w, align_corners](const Tensor& grad, const std::vector<bool>&) {
+        Tensor gc = grad.contiguous();
+        Tensor dx = Tensor::empty({batch, in_h, in_w, channels}, gc.dtype(), gc.device());
+        visit_floating("upsample_bilinear backward", gc.dtype(), [&](auto tag) {
+          using T = decltype(tag);
+          kc::upsample_bilinear_backward_cpu(dx.data<T>(), gc.data<T>(), batch, in_h, in_w, channels, out_h, out_w,
+                                             align_corners);
+        });
+        return std::vector<Tensor>{dx};
+      });
+  return y;
+}
+
+}  // namespace strata

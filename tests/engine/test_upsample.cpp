@@ -1,0 +1,89 @@
+// upsample_bilinear: finite-difference gradients (f64), PyTorch parity (forward and backward, f32)
+// for up- and down-sampling by integer and non-integer factors, both align_corners values, and
+// input validation.
+#include <catch2/catch.hpp>
+#include <string>
+#include <vector>
+
+#include "engine/ops/upsample.h"
+#include "tests/support/gradcheck.h"
+#include "tests/support/torch_reference.h"
+
+using namespace strata;
+using strata::test::check_torch_case;
+using strata::test::TorchCase;
+
+namespace {
+
+Tensor leaf(const Shape& shape, Generator& g) {
+  Tensor t = Tensor::randn(shape, g, DType::f64);
+  t.set_requires_grad(true);
+  return t;
+}
+
+}  // namespace
+
+TEST_CASE("upsample_bilinear gradcheck: up, down, non-integer factors, size-1 axes", "[gradcheck]") {
+  Generator g(21);
+  struct Setting {
+    Shape shape;
+    int64_t out_h, out_w;
+  };
+  std::vector<Setting> settings = {
+      {{2, 3, 4, 2}, 7, 9},   // up by non-integer factors
+      {{1, 9, 7, 2}, 4, 3},   // down
+      {{1, 5, 6, 3}, 8, 11},  // up by 1.6 and 1.83
+      {{2, 1, 1, 2}, 3, 4},   // a single input pixel: a constant map
+      {{1, 6, 5, 2}, 1, 1},   // a single output pixel
+      {{1, 1, 5, 2}, 3, 2},   // one axis of size 1
+      {{1, 4, 5, 2}, 4, 5},   // same size
+  };
+  for (const Setting& s : settings) {
+    for (bool align_corners : {false, true}) {
+      Setting copy = s;
+      CHECK_GRADCHECK(
+          [copy, align_corners](const std::vector<Tensor>& in) {
+            return upsample_bilinear(in[0], copy.out_h, copy.out_w, align_corners);
+          },
+          {leaf(s.shape, g)});
+    }
+  }
+}
+
+TEST_CASE("upsample_bilinear matches PyTorch interpolate for both align_corners values", "[torch]") {
+  for (const char* base : {"up_7x5_to_65x97", "down_65x97_to_17x13", "up_33x17_to_513x257", "down_20x9_to_7x8",
+                           "in_1x1_to_5x7", "in_1x6_to_4x3", "out_9x8_to_1x1", "out_9x8_to_1x4", "same_6x7"}) {
+    for (int align : {0, 1}) {
+      std::string name = std::string("upsample_") + base + "_align" + std::to_string(align);
+      check_torch_case("spatial", name, {"x"}, [](const std::vector<Tensor>& in, const TorchCase& c) {
+        return upsample_bilinear(in[0], static_cast<int64_t>(c.param("out_h")), static_cast<int64_t>(c.param("out_w")),
+                                 c.param("align_corners") != 0);
+      });
+    }
+  }
+}
+
+TEST_CASE("upsample_bilinear of a single pixel is a constant map", "[cpu]") {
+  Tensor x = Tensor::from_vector<float>({1.5f, -2.0f}, {1, 1, 1, 2});
+  for (bool align_corners : {false, true}) {
+    std::vector<float> y = upsample_bilinear(x, 3, 5, align_corners).to_vector<float>();
+    REQUIRE(y.size() == 30);
+    for (size_t i = 0; i < y.size(); i += 2) {
+      CHECK(y[i] == 1.5f);
+      CHECK(y[i + 1] == -2.0f);
+    }
+  }
+}
+
+TEST_CASE("upsample_bilinear rejects bad input clearly", "[cpu]") {
+  CHECK_THROWS_WITH(upsample_bilinear(Tensor::zeros({4, 4, 3}), 8, 8, false),
+                    Catch::Contains("upsample_bilinear") && Catch::Contains("rank 4") && Catch::Contains("f32[4,4,3]"));
+  CHECK_THROWS_WITH(upsample_bilinear(Tensor::zeros({1, 4, 4, 3}, DType::u8), 8, 8, false),
+                    Catch::Contains("upsample_bilinear") && Catch::Contains("f32 or f64") && Catch::Contains("u8"));
+  CHECK_THROWS_WITH(upsample_bilinear(Tensor::zeros({1, 4, 4, 3}), 0, 8, true),
+                    Catch::Contains("upsample_bilinear") && Catch::Contains("at least 1x1") && Catch::Contains("0x8"));
+  CHECK_THROWS_WITH(upsample_bilinear(Tensor::zeros({1, 4, 0, 3}), 8, 8, false),
+                    Catch::Contains("upsample_bilinear") && Catch::Contains("at least one pixel"));
+  CHECK_THROWS_WITH(upsample_bilinear(Tensor(), 8, 8, false),
+                    Catch::Contains("upsample_bilinear") && Catch::Contains("undefined"));
+}
