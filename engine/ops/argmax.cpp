@@ -1,0 +1,24 @@
+#include "engine/ops/argmax.h"
+
+#include "engine/dispatch.h"
+#include "kernels/cpu/argmax.h"
+
+namespace strata {
+
+Tensor argmax(const Tensor& x) {
+  const char* op = "argmax";
+  check_floating(op, "x", x);
+  check(x.dim() >= 1 && x.size(-1) >= 1, op, ": expected x of shape (..., C) with C >= 1 channels, got ", x.describe());
+  check_cpu(op, x);
+  int64_t channels = x.size(-1);
+  Tensor xc = x.contiguous();
+  Shape out_shape(x.shape().begin(), x.shape().end() - 1);
+  Tensor index = Tensor::empty(out_shape, DType::i64, x.device());
+  visit_floating(op, x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    kernels::cpu::argmax_cpu(index.data<int64_t>(), xc.data<T>(), index.numel(), channels);
+  });
+  return index;
+}
+
+}  // namespace strata

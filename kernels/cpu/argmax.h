@@ -1,0 +1,12 @@
+// Argmax over the last (channel) dimension (T = float or double): index[p] = the first c with
+// x[p, c] maximal, NaN counting as the maximum (torch.argmax).   x: (P, C), C >= 1 -> index: (P)
+#pragma once
+
+#include <cstdint>
+
+namespace strata::kernels::cpu {
+
+template <class T>
+void argmax_cpu(int64_t* index, const T* x, int64_t pixels, int64_t channels);
+
+}  // namespace strata::kernels::cpu
