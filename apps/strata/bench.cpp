@@ -1,0 +1,31 @@
+// `strata bench <name>`: benchmarks that run strata and PyTorch side by side in one run and print
+// ratios (DESIGN.md: never a bare time).
+#include <cstdio>
+
+#include "apps/strata/commands.h"
+#include "engine/error.h"
+
+namespace strata::app {
+
+int run_bench_ops(const Args& args);  // bench_ops.cpp
+
+const std::vector<Benchmark>& benchmarks() {
+  static const std::vector<Benchmark> table = {
+      {"ops", "conv2d forward+backward on ResNet-50 layer shapes vs PyTorch (CPU)", run_bench_ops},
+  };
+  return table;
+}
+
+int run_bench(const Args& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
+    std::printf("usage: strata bench <name> [options]\n\nbenchmarks:\n");
+    for (const auto& b : benchmarks()) std::printf("  %-10s %s\n", b.name, b.summary);
+    return args.empty() ? 2 : 0;
+  }
+  for (const auto& b : benchmarks()) {
+    if (args[0] == b.name) return b.run(Args(args.begin() + 1, args.end()));
+  }
+  throw Error(cat("unknown benchmark '", args[0], "' (see `strata bench --help`)"));
+}
+
+}  // namespace strata::app

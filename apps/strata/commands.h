@@ -1,0 +1,33 @@
+// The strata command-line tool: one function per subcommand, each taking the arguments after the
+// subcommand name and returning the process exit code. Commands throw strata::Error on bad input;
+// main() prints it and exits non-zero.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace strata::app {
+
+using Args = std::vector<std::string>;
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(const Args& args);
+};
+
+// Every subcommand, in the order `strata --help` lists them (defined in main.cpp).
+const std::vector<Command>& commands();
+
+int run_demo(const Args& args);   // demo.cpp
+int run_bench(const Args& args);  // bench.cpp: `strata bench <what>` dispatches to a Benchmark
+
+// `strata bench <name>`: each benchmark registers here (defined in bench.cpp).
+struct Benchmark {
+  const char* name;
+  const char* summary;
+  int (*run)(const Args& args);
+};
+const std::vector<Benchmark>& benchmarks();
+
+}  // namespace strata::app

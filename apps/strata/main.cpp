@@ -1,0 +1,51 @@
+// strata: class-incremental semantic segmentation from scratch. `strata --help` lists the
+// subcommands; each one explains its own options with `--help`.
+#include <cstdio>
+#include <exception>
+#include <string>
+
+#include "apps/strata/commands.h"
+#include "engine/error.h"
+
+namespace strata::app {
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"demo", "the main job: a small conv net learns to segment a generated batch (CPU)", run_demo},
+      {"bench", "benchmarks side by side with PyTorch (`strata bench --help`)", run_bench},
+  };
+  return table;
+}
+
+}  // namespace strata::app
+
+namespace {
+
+void print_help() {
+  std::printf("usage: strata <command> [options]\n\ncommands:\n");
+  for (const auto& c : strata::app::commands()) std::printf("  %-14s %s\n", c.name, c.summary);
+  std::printf("\n`strata <command> --help` explains a command's options.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    print_help();
+    return argc < 2 ? 2 : 0;
+  }
+  std::string name = argv[1];
+  strata::app::Args args(argv + 2, argv + argc);
+  for (const auto& c : strata::app::commands()) {
+    if (name != c.name) continue;
+    try {
+      return c.run(args);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "strata %s: error: %s\n", c.name, e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "strata: unknown command '%s'\n\n", name.c_str());
+  print_help();
+  return 2;
+}
