@@ -7,7 +7,10 @@
 #include "engine/nn/init.h"
 #include "engine/nn/layers.h"
 #include "engine/ops/conv2d.h"
+#include "engine/nn/normalization.h"
 #include "engine/safetensors.h"
+#include "tests/support/compare.h"
+#include "tests/support/torch_reference.h"
 
 using namespace strata;
 
@@ -114,4 +117,33 @@ TEST_CASE("nn::Conv2d forward equals the conv2d op with its parameters", "[cpu]"
   Tensor x = Tensor::randn({2, 7, 9, 3}, g);
   CHECK(conv(x).to_vector<float>() == conv2d(x, conv.weight(), conv.bias(), conv.params()).to_vector<float>());
   CHECK(conv(x).shape() == Shape{2, 4, 5, 5});
+}
+
+TEST_CASE("a torch.nn.Sequential state dict loads by name and trains identically", "[torch]") {
+  test::TorchCase c("nn_modules", "sequential_conv_bn_relu");
+  Generator g(9);
+  nn::Sequential net;
+  auto conv1 = std::make_shared<nn::Conv2d>(3, 6, 3, g, Conv2dParams::same(1, 1), false);
+  auto bn = std::make_shared<nn::BatchNorm2d>(6);
+  auto conv2 = std::make_shared<nn::Conv2d>(6, 4, 1, g);
+  net.append(conv1);
+  net.append(bn);
+  net.append(std::make_shared<nn::ReLU>());
+  net.append(conv2);
+  TensorMap state;
+  for (const auto& [name, t] : net.state_dict()) state.emplace(name, c["state." + name]);
+  nn::LoadReport report = net.load_state_dict(state);
+  CHECK(report.loaded.size() == 8);  // 1 + 5 (with num_batches_tracked) + 2
+
+  net.train();
+  Tensor y = net.forward(c["x"]);
+  CHECK_CLOSE(y, c["out"]);
+  y.backward(c["grad_out"]);
+  for (const auto& [name, p] : net.named_parameters()) {
+    INFO(name);
+    CHECK_CLOSE(p.grad(), c["grad." + name]);
+  }
+  CHECK_CLOSE(bn->running_mean(), c["after.1.running_mean"]);
+  CHECK_CLOSE(bn->running_var(), c["after.1.running_var"]);
+  CHECK(net.state_dict().at("1.num_batches_tracked").item() == c["after.1.num_batches_tracked"].item());
 }
