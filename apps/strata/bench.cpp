@@ -7,11 +7,13 @@
 
 namespace strata::app {
 
-int run_bench_ops(const Args& args);  // bench_ops.cpp
+int run_bench_ops(const Args& args);     // bench_ops.cpp
+int run_bench_loader(const Args& args);  // bench_loader.cpp
 
 const std::vector<Benchmark>& benchmarks() {
   static const std::vector<Benchmark> table = {
       {"ops", "conv2d forward+backward on ResNet-50 layer shapes vs PyTorch (CPU)", run_bench_ops},
+      {"loader", "training loader decode + augment images/s per thread vs PyTorch/torchvision", run_bench_loader},
   };
   return table;
 }

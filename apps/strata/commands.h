@@ -19,7 +19,8 @@ struct Command {
 // Every subcommand, in the order `strata --help` lists them (defined in main.cpp).
 const std::vector<Command>& commands();
 
-int run_demo(const Args& args);   // demo.cpp
+int run_demo(const Args& args);          // demo.cpp
+int run_make_dataset(const Args& args);  // make_dataset.cpp
 int run_bench(const Args& args);  // bench.cpp: `strata bench <what>` dispatches to a Benchmark
 
 // `strata bench <name>`: each benchmark registers here (defined in bench.cpp).

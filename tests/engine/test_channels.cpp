@@ -50,7 +50,7 @@ TEST_CASE("concat and slice match PyTorch torch.cat(dim=1) and x[:, begin:end]",
   }
 }
 
-TEST_CASE("concat gives gradients only to inputs that require them; an empty slice is allowed", "[cpu]") {
+TEST_CASE("concat gives gradients only to inputs that require them, and an empty slice is allowed", "[cpu]") {
   Tensor a = Tensor::from_vector<double>({1, 2, 3, 4}, {2, 2});
   Tensor b = Tensor::from_vector<double>({5, 6}, {2, 1});
   a.set_requires_grad(true);

@@ -1,0 +1,175 @@
+// Label index: brute-force scan on threads, and its JSON cache validated against the data (the
+// invalidation rule is explained in label_index.h). Cache layout:
+//   {"format": "strata-label-index 1", "kind": "voc", "source": "splits/train_aug.txt",
+//    "classes": 21, "entries": [{"label": "SegmentationClassAug/x.png", "size": 1234,
+//    "mtime_ns": 1700000000123456789, "labels": [0, 15, 255]}, ...]}
+// with "bad": true instead of "labels" for a sample skipped under skip_bad.
+#include "data/label_index.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "data/parallel.h"
+#include "engine/error.h"
+#include "engine/json.h"
+#include "engine/safetensors.h"
+
+namespace strata::data {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kFormat = "strata-label-index 1";
+
+struct FileStamp {
+  int64_t size = -1;
+  int64_t mtime_ns = -1;
+};
+
+FileStamp stamp(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {static_cast<int64_t>(st.st_size),
+          static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + static_cast<int64_t>(st.st_mtim.tv_nsec)};
+}
+
+// The label path relative to the root, computed lexically (label paths are built from the root),
+// so that validating a cache costs no more than one stat() per file.
+std::string relative_label(const Dataset& dataset, int64_t i) {
+  fs::path rel = fs::path(dataset.sample(i).label).lexically_relative(dataset.root());
+  return rel.empty() ? dataset.sample(i).label : rel.generic_string();
+}
+
+// Fills `index` from the cache file when it exists and matches the data; false otherwise.
+bool load_cache(const Dataset& dataset, const std::string& path, LabelIndex& index) {
+  if (!fs::is_regular_file(path)) return false;
+  try {
+    std::string text = read_file_bytes(path);
+    json::Value v = json::parse(text);
+    if (v.at("format").as_string() != kFormat || v.at("kind").as_string() != dataset_kind_name(dataset.kind()) ||
+        v.at("source").as_string() != dataset.source() || v.at("classes").as_int() != dataset.num_classes()) {
+      return false;
+    }
+    const json::Array& entries = v.at("entries").as_array();
+    if (static_cast<int64_t>(entries.size()) != dataset.size()) return false;
+    LabelIndex loaded(dataset.size());
+    for (int64_t i = 0; i < dataset.size(); ++i) {
+      const json::Value& e = entries[static_cast<size_t>(i)];
+      FileStamp s = stamp(dataset.sample(i).label);
+      if (e.at("label").as_string() != relative_label(dataset, i) || e.at("size").as_int() != s.size ||
+          e.at("mtime_ns").as_int() != s.mtime_ns) {
+        return false;
+      }
+      if (const json::Value* bad = e.find("bad"); bad && bad->as_bool()) {
+        loaded.set_bad(i);
+        continue;
+      }
+      std::bitset<256> present;
+      for (const json::Value& label : e.at("labels").as_array()) {
+        int64_t l = label.as_int();
+        if (l < 0 || l > 255) return false;
+        present.set(static_cast<size_t>(l));
+      }
+      loaded.set(i, present);
+    }
+    index = std::move(loaded);
+    return true;
+  } catch (const Error&) {
+    return false;  // unreadable or malformed cache: rebuild it
+  }
+}
+
+void save_cache(const Dataset& dataset, const std::string& path, const LabelIndex& index) {
+  json::Array entries;
+  entries.reserve(static_cast<size_t>(index.size()));
+  for (int64_t i = 0; i < index.size(); ++i) {
+    FileStamp s = stamp(dataset.sample(i).label);
+    json::Object e = {{"label", relative_label(dataset, i)}, {"size", s.size}, {"mtime_ns", s.mtime_ns}};
+    if (index.bad(i)) {
+      e.emplace_back("bad", true);
+    } else {
+      json::Array labels;
+      for (int l : index.labels(i)) labels.emplace_back(l);
+      e.emplace_back("labels", std::move(labels));
+    }
+    entries.emplace_back(std::move(e));
+  }
+  json::Object root = {{"format", kFormat},
+                       {"kind", dataset_kind_name(dataset.kind())},
+                       {"source", dataset.source()},
+                       {"classes", dataset.num_classes()},
+                       {"entries", std::move(entries)}};
+  try {
+    write_file_atomically(path, json::dump(json::Value(std::move(root))) + "\n");
+  } catch (const Error& e) {
+    std::cerr << "strata: warning: cannot write the label index cache: " << e.what()
+              << " (the index is kept in memory for this run)\n";
+  }
+}
+
+}  // namespace
+
+std::vector<int> LabelIndex::labels(int64_t image) const {
+  std::vector<int> out;
+  const std::bitset<256>& p = present(image);
+  for (int l = 0; l < 256; ++l) {
+    if (p.test(static_cast<size_t>(l))) out.push_back(l);
+  }
+  return out;
+}
+
+std::vector<int64_t> LabelIndex::images_with(int label) const {
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < size(); ++i) {
+    if (contains(i, label)) out.push_back(i);
+  }
+  return out;
+}
+
+LabelIndex build_label_index(const Dataset& dataset, int threads) {
+  LabelIndex index(dataset.size());
+  std::vector<std::string> errors(static_cast<size_t>(dataset.size()));
+  run_parallel(dataset.size(), threads, [&](int64_t i) {
+    try {
+      Image label = dataset.read_label(i);
+      std::bitset<256> present;
+      for (uint8_t v : label.pixels) present.set(v);
+      index.set(i, present);
+    } catch (const Error& e) {
+      errors[static_cast<size_t>(i)] = e.what();
+    }
+  });
+  for (int64_t i = 0; i < dataset.size(); ++i) {
+    const std::string& error = errors[static_cast<size_t>(i)];
+    if (error.empty()) continue;
+    if (!dataset.skip_bad()) throw Error(cat("label index of ", dataset.source(), ": ", error));
+    std::cerr << "strata: skipping sample " << i << " (" << dataset.sample(i).stem << "): " << error << "\n";
+    index.set_bad(i);
+  }
+  return index;
+}
+
+std::string label_index_cache_path(const Dataset& dataset) {
+  std::string split = dataset.split();
+  if (dataset.kind() == DatasetKind::voc) split = fs::path(dataset.source()).stem().string();
+  return (fs::path(dataset.root()) / cat("strata_label_index_", dataset_kind_name(dataset.kind()), "_", split, ".json"))
+      .string();
+}
+
+LabelIndex load_label_index(const Dataset& dataset, int threads, bool* rebuilt) {
+  std::string path = label_index_cache_path(dataset);
+  LabelIndex index;
+  if (load_cache(dataset, path, index)) {
+    if (rebuilt) *rebuilt = false;
+    return index;
+  }
+  index = build_label_index(dataset, threads);
+  save_cache(dataset, path, index);
+  if (rebuilt) *rebuilt = true;
+  return index;
+}
+
+}  // namespace strata::data

@@ -1,0 +1,124 @@
+// The threaded loader: worker threads read, decode and transform samples straight into batch
+// buffers; the caller takes finished batches in order from a bounded prefetch window.
+//
+//   Loader loader(dataset, options);
+//   for (int64_t epoch = 0; epoch < epochs; ++epoch) {
+//     loader.start_epoch(epoch);
+//     while (std::optional<Batch> batch = loader.next()) { ... batch->images, batch->labels ... }
+//   }
+//
+// Output: images u8 (N,H,W,3) NHWC RGB, labels u8 (N,H,W). Normalisation (x/255 - mean)/std is the
+// engine's normalize_image op, the first op of the model, so the same batches feed the CPU and
+// CUDA paths with 4x fewer bytes than f32.
+//
+// Modes: train (RandomResizedCrop + flip to crop x crop, data/transforms.h), eval (shorter side to
+// crop, centre crop), eval_full (the whole image; batch size 1, sizes vary).
+// Order: the subset (default: every sample) in its given order, shuffled per epoch when `shuffle`
+// (Fisher-Yates on Philox draws keyed by the seed in the epoch's shuffle stream). Each sample's
+// crop and flip come from (seed, epoch, sample index), so batches are identical whatever the
+// number of workers. drop_last drops the final partial batch.
+// Labels go through `label_map` (256 entries, applied to every label pixel after the transform),
+// the hook the incremental layer uses to remap classes per step.
+//
+// Errors: a sample that fails to read (missing or corrupt file, size mismatch, label out of range)
+// makes next() throw the worker's strata::Error, which names the file, when the caller reaches the
+// failing batch. With the dataset's skip_bad the sample is logged once to stderr and left out: its
+// batch comes out smaller (a batch whose samples all failed is skipped). Destroying the loader,
+// or starting another epoch, while workers run stops them cleanly: samples being decoded finish,
+// nothing else starts.
+#pragma once
+
+#include <array>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "data/dataset.h"
+#include "data/transforms.h"
+#include "engine/tensor.h"
+
+namespace strata::data {
+
+enum class LoaderMode { train, eval, eval_full };
+
+struct LoaderOptions {
+  LoaderMode mode = LoaderMode::train;
+  int batch_size = 8;
+  int crop_size = 512;
+  int workers = 2;
+  int prefetch = 4;             // batches decoded ahead of the caller (at least 1)
+  uint64_t seed = 42;
+  bool shuffle = true;          // ignored outside train mode
+  bool drop_last = true;        // ignored outside train mode
+  ResizedCropOptions crop;      // train mode: scale, ratio, attempts, flip probability
+  std::vector<int64_t> subset;  // sample indices to iterate (empty: all, in dataset order)
+  std::optional<std::array<uint8_t, 256>> label_map;
+};
+
+struct Batch {
+  Tensor images;  // u8 (N,H,W,3)
+  Tensor labels;  // u8 (N,H,W)
+  std::vector<int64_t> indices;    // dataset sample index of each row
+  std::vector<std::string> stems;  // file stem (VOC id) of each row
+  int64_t epoch = 0;
+  int64_t number = 0;  // batch number within the epoch
+};
+
+class Loader {
+ public:
+  // The loader keeps its own copy of the dataset's sample list. Throws on invalid options.
+  Loader(const Dataset& dataset, LoaderOptions options);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  int64_t samples_per_epoch() const;
+  int64_t batches_per_epoch() const;
+  // Begins epoch `epoch` (abandoning whatever is left of the previous one).
+  void start_epoch(int64_t epoch);
+  // The next batch of the epoch, or nullopt at its end. Throws a worker's error (see above).
+  std::optional<Batch> next();
+  // The sample order of an epoch (what start_epoch iterates), for inspection and tests.
+  std::vector<int64_t> epoch_order(int64_t epoch) const;
+
+ private:
+  struct Slot {
+    Batch batch;
+    int64_t expected = 0;  // samples in this batch
+    int64_t done = 0;
+    std::vector<std::exception_ptr> errors;  // per row
+  };
+
+  void worker_loop();
+  void process(int64_t generation, int64_t task);
+  Slot& slot_for(int64_t batch_number);  // requires mutex_
+  int64_t batch_rows(int64_t batch_number) const;
+
+  const Dataset dataset_;
+  const LoaderOptions options_;
+  std::vector<int64_t> base_order_;
+
+  std::mutex mutex_;
+  std::condition_variable work_ready_;
+  std::condition_variable batch_ready_;
+  bool stop_ = false;
+  bool started_ = false;
+  int64_t generation_ = 0;
+  int64_t epoch_ = 0;
+  std::vector<int64_t> order_;
+  int64_t tasks_ = 0;
+  int64_t next_task_ = 0;
+  int64_t next_batch_ = 0;  // the batch the caller takes next
+  std::map<int64_t, Slot> slots_;
+  std::set<int64_t> reported_bad_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace strata::data

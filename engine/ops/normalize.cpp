@@ -1,0 +1,23 @@
+// normalize_image: argument checks and dispatch to the CPU kernel (kernels/cpu/normalize.cpp). The
+// op records no autograd node: its input is u8 data, which never requires a gradient.
+#include "engine/ops/normalize.h"
+
+#include "kernels/cpu/normalize.h"
+
+namespace strata {
+
+Tensor normalize_image(const Tensor& images_u8, const std::array<float, 3>& mean, const std::array<float, 3>& std) {
+  const char* op = "normalize_image";
+  check_defined(op, "images", images_u8);
+  check_dtype(op, "images", images_u8, DType::u8);
+  check_dim(op, "images", images_u8, 4, "(N,H,W,3)");
+  check(images_u8.size(3) == 3, op, ": images must be (N,H,W,3) RGB, got ", images_u8.describe());
+  for (float s : std) check(s != 0.0f, op, ": std must be nonzero, got (", std[0], ", ", std[1], ", ", std[2], ")");
+  check_cpu(op, images_u8);
+  Tensor x = images_u8.contiguous();
+  Tensor y = Tensor::empty(x.shape(), DType::f32, x.device());
+  kernels::cpu::normalize_image_cpu(y.data<float>(), x.data<uint8_t>(), x.numel() / 3, mean.data(), std.data());
+  return y;
+}
+
+}  // namespace strata
