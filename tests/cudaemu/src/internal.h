@@ -1,0 +1,102 @@
+// cudaemu internals shared by the runtime, the scheduler, cuBLAS and cuDNN: error reporting, the
+// registry of device and pinned allocations (guard zones, poisoning, snapshots for checking mode),
+// stream validation and settings read from the environment.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cuda_runtime_api.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CUDAEMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CUDAEMU_ASAN 1
+#endif
+#endif
+#ifndef CUDAEMU_ASAN
+#define CUDAEMU_ASAN 0
+#endif
+
+namespace cudaemu::detail {
+
+// ---- errors -------------------------------------------------------------------------------------
+// Prints "cudaemu: <message>" to stderr, counts it and keeps it as the last message.
+void report_error(const std::string& message);
+// Records `code` as the calling host thread's last runtime error and returns it.
+cudaError_t set_last_error(cudaError_t code);
+// report_error + set_last_error for a failing runtime call.
+cudaError_t fail(cudaError_t code, const char* api, const std::string& message);
+std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// ---- settings (control.h lists the environment variables) ---------------------------------------
+std::size_t fiber_stack_bytes();
+bool tf32_allowed();  // false when NVIDIA_TF32_OVERRIDE=0
+
+// ---- allocations --------------------------------------------------------------------------------
+enum class MemoryKind { device, pinned_host };
+
+struct AllocationInfo {
+    std::uintptr_t base = 0;
+    std::size_t size = 0;
+    MemoryKind kind = MemoryKind::device;
+    std::uint64_t id = 0;  // 1 for the first allocation of the process, and so on
+    std::string label;
+};
+
+constexpr std::size_t kDeviceAlignment = 256;  // cudaMalloc's documented minimum alignment
+constexpr std::size_t kGuardBytes = 256;
+
+cudaError_t allocate(MemoryKind kind, std::size_t size, void** out, const char* api);
+cudaError_t release(MemoryKind kind, void* ptr, const char* api);
+
+// The allocation containing [ptr, ptr + bytes), pointers to the end of an allocation included when
+// bytes == 0. Returns false if there is none.
+bool find_allocation(const void* ptr, std::size_t bytes, AllocationInfo* info);
+std::string describe(const AllocationInfo& info);
+std::string describe_pointer(const void* ptr);
+
+// Checks all guard zones; reports each overwritten one (naming `context`) and returns how many.
+int check_all_guards(const char* context);
+
+struct AllocationSnapshot {
+    std::uintptr_t base;
+    AllocationInfo info;
+    std::vector<unsigned char> bytes;
+};
+std::vector<AllocationSnapshot> snapshot_allocations();
+void restore_allocations(const std::vector<AllocationSnapshot>& snapshot);
+
+// ---- runtime objects ----------------------------------------------------------------------------
+bool is_valid_stream(cudaStream_t stream);
+// Largest dynamic shared memory a launch of `kernel` may request (48 KiB unless raised by
+// cudaFuncSetAttribute).
+std::size_t dynamic_shared_limit(const void* kernel);
+
+constexpr std::size_t kSharedMemPerBlock = 48 * 1024;
+constexpr std::size_t kSharedMemPerBlockOptin = 232448;  // 227 KiB, an H100's opt-in limit
+constexpr std::size_t kSharedMemPerMultiprocessor = 233472;
+
+// ---- numerics ----------------------------------------------------------------------------------
+// TF32 keeps 10 explicit mantissa bits. The rounding is to nearest with ties away from zero, as
+// the PTX conversion cvt.rna.tf32.f32 that produces tensor-core TF32 operands.
+inline float round_to_tf32(float x) {
+    std::uint32_t u;
+    std::memcpy(&u, &x, sizeof u);
+    if ((u & 0x7f800000u) == 0x7f800000u) {
+        return x;
+    }
+    u = (u + 0x1000u) & 0xffffe000u;
+    float r;
+    std::memcpy(&r, &u, sizeof r);
+    return r;
+}
+
+// ---- diagnostics counters (control.h) -----------------------------------------------------------
+void count_launch();
+
+}  // namespace cudaemu::detail
