@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "engine/device_context.h"
 #include "engine/error.h"
 
 namespace strata {
@@ -47,13 +48,21 @@ Allocator& cpu_allocator() {
   return allocator;
 }
 
-Allocator& allocator_for(Device device) {
+Allocator& allocator_for(const Device& device) {
   if (device.is_cpu()) return cpu_allocator();
-  throw Error(cat("no allocator for device ", device.str(), ": this strata build has no CUDA backend"));
+  check(device.context != nullptr, "no allocator for ", device.str(),
+        ": a CUDA device must come from open_cuda_device()");
+  return device.context->allocator();
 }
 
-MemoryStats memory_stats(Device device) { return allocator_for(device).stats(); }
+MemoryStats memory_stats(const Device& device) { return allocator_for(device).stats(); }
 
-void reset_peak_memory(Device device) { allocator_for(device).reset_peak(); }
+void reset_peak_memory(const Device& device) { allocator_for(device).reset_peak(); }
+
+void empty_cache(const Device& device) {
+  if (device.is_cpu()) return;
+  check(device.context != nullptr, "empty_cache(", device.str(), "): a CUDA device must come from open_cuda_device()");
+  device.context->empty_cache();
+}
 
 }  // namespace strata

@@ -51,10 +51,12 @@ class CpuAllocator final : public Allocator {
 // memory_stats(Device::cpu()) reports.
 Allocator& cpu_allocator();
 
-// The allocator serving `device`; throws for a device this build cannot reach.
-Allocator& allocator_for(Device device);
+// The allocator serving `device` (the CPU allocator, or the device context's caching allocator).
+Allocator& allocator_for(const Device& device);
 
-MemoryStats memory_stats(Device device = Device::cpu());
-void reset_peak_memory(Device device = Device::cpu());
+MemoryStats memory_stats(const Device& device = Device::cpu());
+void reset_peak_memory(const Device& device = Device::cpu());
+// Returns a device's cached unused memory to it (nothing to do for the CPU, which does not cache).
+void empty_cache(const Device& device);
 
 }  // namespace strata

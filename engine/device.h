@@ -1,22 +1,39 @@
 // Where a tensor lives. Ops dispatch on their inputs' device with a plain switch.
+//
+// A CUDA device carries its context (stream, cuBLAS/cuDNN handles, caching allocator; see
+// engine/device_context.h): there is no global "current device" and no global handle. A program
+// opens the devices it uses with open_cuda_device() and passes the Device around; tensors keep
+// their device's context alive.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 namespace strata {
+
+class DeviceContext;
 
 struct Device {
   enum class Type : uint8_t { cpu, cuda };
   Type type = Type::cpu;
   int index = 0;
+  std::shared_ptr<DeviceContext> context;  // null for the CPU
 
   static Device cpu() { return Device{}; }
-  static Device cuda(int index = 0) { return Device{Type::cuda, index}; }
   bool is_cpu() const { return type == Type::cpu; }
   bool is_cuda() const { return type == Type::cuda; }
   std::string str() const { return is_cpu() ? "cpu" : "cuda:" + std::to_string(index); }
-  friend bool operator==(const Device&, const Device&) = default;
+  friend bool operator==(const Device& a, const Device& b) {
+    return a.type == b.type && a.index == b.index && a.context == b.context;
+  }
 };
+
+// Opens CUDA device `index` with a new context (its own stream and handles). Throws strata::Error
+// when this build has no CUDA backend, or the device does not exist.
+Device open_cuda_device(int index = 0);
+
+// Whether this build has a CUDA backend ("real", "emulated" or "" for a CPU-only build).
+const char* cuda_backend();
 
 }  // namespace strata

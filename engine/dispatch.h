@@ -7,6 +7,7 @@
 
 #include "engine/dtype.h"
 #include "engine/error.h"
+#include "kernels/common/convert.h"
 #include "kernels/common/half.h"
 
 namespace strata {
@@ -33,22 +34,6 @@ decltype(auto) visit_floating(const char* op, DType dtype, F&& f) {
     default: break;
   }
   throw Error(cat(op, ": CPU kernels compute in f32 or f64, got ", dtype_name(dtype)));
-}
-
-// Scalar conversion between any two element types; 16-bit floats go through float.
-template <class To, class From>
-To convert_scalar(From value) {
-  if constexpr (std::is_same_v<From, bf16>) {
-    return convert_scalar<To>(bf16_to_float(value));
-  } else if constexpr (std::is_same_v<From, f16>) {
-    return convert_scalar<To>(f16_to_float(value));
-  } else if constexpr (std::is_same_v<To, bf16>) {
-    return float_to_bf16(static_cast<float>(value));
-  } else if constexpr (std::is_same_v<To, f16>) {
-    return float_to_f16(static_cast<float>(value));
-  } else {
-    return static_cast<To>(value);
-  }
 }
 
 }  // namespace strata

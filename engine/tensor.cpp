@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "engine/device_context.h"
 #include "engine/dispatch.h"
 #include "kernels/common/philox.h"
 
@@ -37,7 +38,7 @@ Shape contiguous_strides(const Shape& shape) {
 }
 
 Storage::Storage(size_t bytes, Device device)
-    : allocator_(&allocator_for(device)), data_(allocator_->allocate(bytes)), bytes_(bytes), device_(device) {}
+    : device_(std::move(device)), allocator_(&allocator_for(device_)), data_(allocator_->allocate(bytes)), bytes_(bytes) {}
 
 Storage::~Storage() { allocator_->deallocate(data_, bytes_); }
 
@@ -92,6 +93,23 @@ void strided_copy(const Tensor& dst, const Tensor& src) {
   });
 }
 
+DeviceContext& context_of(const Tensor& t) {
+  check(t.device().context != nullptr, "tensor on ", t.device().str(), " has no device context");
+  return *t.device().context;
+}
+
+// dst (contiguous, on dst's device) = src (same device, any strides and dtype).
+void device_strided_copy(const Tensor& dst, const Tensor& src) {
+  check(src.dim() <= DeviceContext::kMaxStridedRank, "copy of ", src.describe(), ": rank above ",
+        DeviceContext::kMaxStridedRank, " on ", src.device().str());
+  if (dst.dtype() == src.dtype() && src.is_contiguous()) {
+    context_of(dst).copy_on_device(dst.raw_data(), src.raw_data(), src.nbytes());
+    return;
+  }
+  context_of(dst).copy_strided(dst.raw_data(), dst.dtype(), src.impl().storage->data(), src.dtype(),
+                               src.shape().data(), src.strides().data(), static_cast<int>(src.dim()), src.offset());
+}
+
 }  // namespace
 
 // ---- creation ---------------------------------------------------------------------------------
@@ -108,7 +126,11 @@ Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);
-  std::memset(t.raw_data(), 0, t.nbytes());
+  if (t.device().is_cpu()) {
+    std::memset(t.raw_data(), 0, t.nbytes());
+  } else {
+    context_of(t).fill_zero(t.raw_data(), t.nbytes());
+  }
   return t;
 }
 
@@ -232,16 +254,31 @@ STRATA_INSTANTIATE_DATA(int64_t)
 
 // ---- copies, casts, views ---------------------------------------------------------------------
 
-Tensor Tensor::to(Device target) const {
+Tensor Tensor::to(const Device& target) const {
   if (target == device()) return *this;
-  throw Error(cat("Tensor::to(", target.str(), ") on ", describe(), ": this strata build has no CUDA backend"));
+  if (target.is_cuda()) check(target.context != nullptr, "Tensor::to(", target.str(), ") on ", describe(),
+                              ": a CUDA device must come from open_cuda_device()");
+  Tensor out = empty(shape(), dtype(), target);
+  if (device().is_cpu()) {
+    Tensor src = contiguous();
+    context_of(out).copy_from_host(out.raw_data(), src.raw_data(), src.nbytes());
+  } else if (target.is_cpu()) {
+    Tensor src = contiguous();
+    context_of(src).copy_to_host(out.raw_data(), src.raw_data(), src.nbytes());
+  } else {
+    return to(Device::cpu()).to(target);  // between two device contexts, through the host
+  }
+  return out;
 }
 
 Tensor Tensor::to(DType target) const {
   if (target == dtype()) return *this;
-  check_cpu("Tensor::to(dtype)", *this);
   Tensor out = empty(shape(), target, device());
-  strided_copy(out, *this);
+  if (device().is_cpu()) {
+    strided_copy(out, *this);
+  } else {
+    device_strided_copy(out, *this);
+  }
   return out;
 }
 
@@ -251,9 +288,12 @@ Tensor Tensor::contiguous() const {
 }
 
 Tensor Tensor::clone() const {
-  check_cpu("Tensor::clone", *this);
   Tensor out = empty(shape(), dtype(), device());
-  strided_copy(out, *this);
+  if (device().is_cpu()) {
+    strided_copy(out, *this);
+  } else {
+    device_strided_copy(out, *this);
+  }
   return out;
 }
 
@@ -335,7 +375,11 @@ Tensor nhwc_to_nchw(const Tensor& t) {
 }
 
 Tensor& Tensor::fill_(double value) {
-  check_cpu("Tensor::fill_", *this);
+  if (!device().is_cpu()) {
+    check(is_contiguous(), "Tensor::fill_ on a strided view of ", describe(), " is not supported on ", device().str());
+    context_of(*this).fill(raw_data(), dtype(), value, numel());
+    return *this;
+  }
   visit_dtype(dtype(), [&](auto tag) {
     using T = decltype(tag);
     T v = convert_scalar<T>(value);
@@ -352,9 +396,12 @@ Tensor& Tensor::fill_(double value) {
 
 Tensor& Tensor::copy_(const Tensor& source) {
   check_same_shape("Tensor::copy_", *this, "destination", source, "source");
-  check_cpu("Tensor::copy_", *this);
-  check_cpu("Tensor::copy_", source);
-  strided_copy(*this, source);
+  if (device().is_cpu()) {
+    strided_copy(*this, source.device().is_cpu() ? source : source.to(Device::cpu()));
+    return *this;
+  }
+  check(is_contiguous(), "Tensor::copy_ into a strided view of ", describe(), " is not supported on ", device().str());
+  device_strided_copy(*this, source.device() == device() ? source : source.to(device()));
   return *this;
 }
 
@@ -362,7 +409,7 @@ Tensor& Tensor::copy_(const Tensor& source) {
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
-  check_cpu("Tensor::to_vector", *this);
+  if (!device().is_cpu()) return to(Device::cpu()).to_vector<T>();
   std::vector<T> out(static_cast<size_t>(numel()));
   if (out.empty()) return out;
   Tensor tmp = empty(shape(), dtype_v<T>, Device::cpu());
@@ -461,7 +508,6 @@ std::string Tensor::str() const {
   if (requires_grad()) out << ", requires_grad";
   if (grad_fn()) out << ", grad_fn";
   out << "\n";
-  if (!device().is_cpu()) return out.str() + "(values on device)";
   std::vector<double> values = to_vector<double>();
   print_recursive(out, values, shape(), contiguous_strides(shape()), 0, 0, is_floating(dtype()), 0);
   return out.str();

@@ -43,13 +43,13 @@ class Storage {
 
   void* data() const { return data_; }
   size_t bytes() const { return bytes_; }
-  Device device() const { return device_; }
+  const Device& device() const { return device_; }
 
  private:
+  Device device_;  // holds the device context (and so its allocator) alive while the bytes exist
   Allocator* allocator_;
   void* data_;
   size_t bytes_;
-  Device device_;
 };
 
 // A seeded stream of random numbers (Philox, kernels/common/philox.h). Each draw of n numbers
@@ -121,7 +121,7 @@ class Tensor {
   int64_t numel() const { return shape_numel(impl().shape); }
   int64_t offset() const { return impl().offset; }
   DType dtype() const { return impl().dtype; }
-  Device device() const { return impl().storage->device(); }
+  const Device& device() const { return impl().storage->device(); }
   bool is_contiguous() const;
   size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype()); }
   std::string describe() const;  // "f32[2,8,8,3] on cpu" (or "undefined tensor")
@@ -132,7 +132,7 @@ class Tensor {
   void* raw_data() const;
 
   // ---- copies, casts, views -------------------------------------------------------------------
-  Tensor to(Device device) const;
+  Tensor to(const Device& device) const;  // a copy on `device` (this tensor if already there)
   Tensor to(DType dtype) const;   // casts; bf16/f16 round to nearest even; not recorded by autograd
   Tensor contiguous() const;      // this tensor if already contiguous, else a contiguous copy
   Tensor clone() const;           // always a new contiguous copy (no autograd history)
@@ -140,7 +140,7 @@ class Tensor {
   Tensor narrow_channels(int64_t begin, int64_t end) const;  // view of last-dim range [begin, end)
   Tensor permute(const std::vector<int64_t>& dims) const;     // view with dimensions reordered
   Tensor& fill_(double value);
-  Tensor& copy_(const Tensor& source);  // same shape; casts dtype; any strides on both sides
+  Tensor& copy_(const Tensor& source);  // same shape; casts dtype; any device; CUDA destinations must be contiguous
 
   // ---- host access ----------------------------------------------------------------------------
   template <class T> std::vector<T> to_vector() const;  // element values in row-major order, cast to T

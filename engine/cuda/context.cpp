@@ -1,0 +1,161 @@
+#include "engine/cuda/context.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/caching_allocator.h"
+#include "engine/cuda/device_memory.h"
+#include "engine/cuda/direct_allocator.h"
+#include "engine/dispatch.h"
+#include "engine/error.h"
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/tensor_utils.h"
+
+namespace strata {
+
+namespace {
+
+bool env_flag(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && std::strcmp(value, "") != 0 && std::strcmp(value, "0") != 0;
+}
+
+}  // namespace
+
+CudaOptions CudaOptions::from_environment() {
+  CudaOptions o;
+  o.sync_after_launch = env_flag("STRATA_CUDA_SYNC");
+  o.caching = !env_flag("STRATA_CUDA_NO_CACHING");
+  return o;
+}
+
+CudaContext::CudaContext(int index, const CudaOptions& options) : index_(index), options_(options) {
+  STRATA_CUDA_CHECK(cudaSetDevice(index));
+  STRATA_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_.handle, cudaStreamNonBlocking));
+  stream_.sync_after_launch = options.sync_after_launch;
+  STRATA_CUBLAS_CHECK(cublasCreate(&cublas_));
+  STRATA_CUBLAS_CHECK(cublasSetStream(cublas_, stream_.handle));
+  // Strict fp32: no TF32 tensor-core math unless an op asks for it explicitly (STYLE.md).
+  STRATA_CUBLAS_CHECK(cublasSetMathMode(cublas_, CUBLAS_DEFAULT_MATH));
+  STRATA_CUDNN_CHECK(cudnnCreate(&cudnn_));
+  STRATA_CUDNN_CHECK(cudnnSetStream(cudnn_, stream_.handle));
+}
+
+CudaContext::~CudaContext() {
+  // Destructors must not throw: report nothing, release what exists in reverse order.
+  cudaStreamSynchronize(stream_.handle);
+  allocator_.reset();
+  if (cudnn_) cudnnDestroy(cudnn_);
+  if (cublas_) cublasDestroy(cublas_);
+  if (stream_.handle) cudaStreamDestroy(stream_.handle);
+}
+
+void CudaContext::attach(const Device& device) {
+  // The allocator's Device has no context: the context owns the allocator.
+  Device plain{device.type, device.index, nullptr};
+  if (!options_.caching) {
+    allocator_ = std::make_unique<DirectDeviceAllocator>(plain);
+    return;
+  }
+  // Stream 0 is the compute stream; the loader's copy stream joins when it exists.
+  cudaStream_t compute = stream_.handle;
+  auto stream_of = [compute](StreamId id) {
+    check(id == 0, "cuda: unknown stream id ", id);
+    return compute;
+  };
+  allocator_ = std::make_unique<CachingAllocator>(std::make_unique<CudaDeviceMemory>(index_),
+                                                  std::make_unique<CudaStreamEvents>(index_, stream_of), plain);
+}
+
+void CudaContext::empty_cache() {
+  if (auto* caching = dynamic_cast<CachingAllocator*>(allocator_.get())) caching->empty_cache();
+}
+
+std::string CudaContext::name() const {
+  cudaDeviceProp properties{};
+  STRATA_CUDA_CHECK(cudaGetDeviceProperties(&properties, index_));
+  return cat("cuda:", index_, " (", properties.name, ", sm_", properties.major, properties.minor, ")");
+}
+
+void CudaContext::synchronize() { STRATA_CUDA_CHECK(cudaStreamSynchronize(stream_.handle)); }
+
+void CudaContext::copy_from_host(void* device_dst, const void* host_src, size_t bytes) {
+  if (bytes == 0) return;
+  STRATA_CUDA_CHECK(cudaMemcpyAsync(device_dst, host_src, bytes, cudaMemcpyHostToDevice, stream_.handle));
+  // The host buffer may be freed as soon as we return: wait for the copy.
+  STRATA_CUDA_CHECK(cudaStreamSynchronize(stream_.handle));
+}
+
+void CudaContext::copy_to_host(void* host_dst, const void* device_src, size_t bytes) {
+  if (bytes == 0) return;
+  STRATA_CUDA_CHECK(cudaMemcpyAsync(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, stream_.handle));
+  STRATA_CUDA_CHECK(cudaStreamSynchronize(stream_.handle));
+}
+
+void CudaContext::copy_on_device(void* device_dst, const void* device_src, size_t bytes) {
+  if (bytes == 0) return;
+  STRATA_CUDA_CHECK(cudaMemcpyAsync(device_dst, device_src, bytes, cudaMemcpyDeviceToDevice, stream_.handle));
+}
+
+void CudaContext::fill_zero(void* device_dst, size_t bytes) {
+  if (bytes == 0) return;
+  STRATA_CUDA_CHECK(cudaMemsetAsync(device_dst, 0, bytes, stream_.handle));
+}
+
+void CudaContext::fill(void* device_dst, DType dtype, double value, int64_t n) {
+  visit_dtype(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    kernels::cuda::fill_cuda<T>(static_cast<T*>(device_dst), convert_scalar<T>(value), n, stream_);
+  });
+}
+
+void CudaContext::copy_strided(void* device_dst, DType dst_dtype, const void* device_src, DType src_dtype,
+                               const int64_t* shape, const int64_t* strides, int rank, int64_t src_offset) {
+  kernels::cuda::StridedView view;
+  check(rank <= kernels::cuda::StridedView::kMaxRank, "copy_strided: rank ", rank, " above ",
+        kernels::cuda::StridedView::kMaxRank);
+  view.rank = rank;
+  view.offset = src_offset;
+  for (int d = 0; d < rank; ++d) {
+    view.shape[d] = shape[d];
+    view.strides[d] = strides[d];
+  }
+  visit_dtype(dst_dtype, [&](auto to_tag) {
+    using To = decltype(to_tag);
+    visit_dtype(src_dtype, [&](auto from_tag) {
+      using From = decltype(from_tag);
+      kernels::cuda::copy_strided_cuda<To, From>(static_cast<To*>(device_dst), static_cast<const From*>(device_src),
+                                                 view, stream_);
+    });
+  });
+}
+
+CudaContext& cuda_context(const Device& device) {
+  check(device.is_cuda() && device.context != nullptr, "expected a CUDA device opened with open_cuda_device(), got ",
+        device.str());
+  return static_cast<CudaContext&>(*device.context);
+}
+
+Device open_cuda_device(int index) {
+  int count = 0;
+  cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    throw Error(cat("open_cuda_device(", index, "): no usable CUDA device (", cudaGetErrorString(status), ")"));
+  }
+  check(index >= 0 && index < count, "open_cuda_device(", index, "): this machine has ", count, " CUDA device(s)");
+  auto context = std::make_shared<CudaContext>(index, CudaOptions::from_environment());
+  Device device{Device::Type::cuda, index, context};
+  context->attach(device);
+  return device;
+}
+
+const char* cuda_backend() {
+#if defined(STRATA_CUDA_EMULATION)
+  return "emulated";
+#else
+  return "real";
+#endif
+}
+
+}  // namespace strata

@@ -1,0 +1,70 @@
+// The context of one CUDA device: the compute stream, the cuBLAS and cuDNN handles bound to it,
+// and the device allocator. Created by open_cuda_device() (engine/device.h) and reached by ops
+// through their inputs' Device; nothing about the device is global.
+//
+// Environment switches, read once when the context is created:
+//   STRATA_CUDA_SYNC=1        synchronise after every kernel launch, so a fault is reported at the
+//                             kernel that caused it
+//   STRATA_CUDA_NO_CACHING=1  one cudaMalloc per tensor (see direct_allocator.h)
+#pragma once
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <memory>
+#include <string>
+
+#include "engine/device.h"
+#include "engine/device_context.h"
+#include "kernels/cuda/stream.h"
+
+namespace strata {
+
+struct CudaOptions {
+  bool sync_after_launch = false;
+  bool caching = true;
+  static CudaOptions from_environment();
+};
+
+class CudaContext final : public DeviceContext {
+ public:
+  CudaContext(int index, const CudaOptions& options);
+  ~CudaContext() override;
+  CudaContext(const CudaContext&) = delete;
+  CudaContext& operator=(const CudaContext&) = delete;
+
+  // DeviceContext
+  Allocator& allocator() override { return *allocator_; }
+  std::string name() const override;
+  void synchronize() override;
+  void empty_cache() override;
+  void copy_from_host(void* device_dst, const void* host_src, size_t bytes) override;
+  void copy_to_host(void* host_dst, const void* device_src, size_t bytes) override;
+  void copy_on_device(void* device_dst, const void* device_src, size_t bytes) override;
+  void fill_zero(void* device_dst, size_t bytes) override;
+  void fill(void* device_dst, DType dtype, double value, int64_t n) override;
+  void copy_strided(void* device_dst, DType dst_dtype, const void* device_src, DType src_dtype,
+                    const int64_t* shape, const int64_t* strides, int rank, int64_t src_offset) override;
+
+  int index() const { return index_; }
+  const kernels::cuda::Stream& stream() const { return stream_; }
+  cublasHandle_t cublas() const { return cublas_; }
+  cudnnHandle_t cudnn() const { return cudnn_; }
+  const CudaOptions& options() const { return options_; }
+  // Called once the Device value exists (the allocator names its device in messages).
+  void attach(const Device& device);
+
+ private:
+  int index_;
+  CudaOptions options_;
+  kernels::cuda::Stream stream_;
+  cublasHandle_t cublas_ = nullptr;
+  cudnnHandle_t cudnn_ = nullptr;
+  std::unique_ptr<Allocator> allocator_;
+};
+
+// The CUDA context of `device`; throws naming the device when it is not a CUDA device.
+CudaContext& cuda_context(const Device& device);
+
+}  // namespace strata
