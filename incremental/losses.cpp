@@ -1,0 +1,210 @@
+#include "incremental/losses.h"
+
+#include <algorithm>
+#include <limits>
+#include <vector>
+
+#include "engine/error.h"
+#include "engine/ops/channels.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/reduce.h"
+#include "engine/ops/softmax.h"
+
+namespace strata::incremental {
+
+namespace {
+
+const char* reduction_name(Reduction reduction) {
+  switch (reduction) {
+    case Reduction::none: return "none";
+    case Reduction::sum: return "sum";
+    case Reduction::mean_valid: return "mean_valid";
+    case Reduction::mean_all: return "mean_all";
+  }
+  return "invalid";
+}
+
+void check_logits(const char* op, const char* role, const Tensor& logits) {
+  check_defined(op, role, logits);
+  check_floating(op, role, logits);
+  check(logits.dim() == 4, op, ": expected ", role, " of rank 4 (N,H,W,C), got ", logits.describe());
+  check(logits.size(3) >= 1, op, ": ", role, " ", logits.describe(), " has no channel");
+}
+
+// teacher (N,H,W,C_old) against logits (N,H,W,C_tot); returns C_old.
+int64_t check_teacher(const char* op, const Tensor& logits, const Tensor& teacher, bool needs_new_channel) {
+  check_logits(op, "logits", logits);
+  check_logits(op, "teacher_logits", teacher);
+  check_same_dtype(op, logits, "logits", teacher, "teacher_logits");
+  check_same_device(op, logits, "logits", teacher, "teacher_logits");
+  for (int64_t d = 0; d < 3; ++d) {
+    check(logits.size(d) == teacher.size(d), op, ": logits ", logits.describe(), " and teacher_logits ",
+          teacher.describe(), " differ in N,H,W");
+  }
+  const int64_t c_old = teacher.size(3), c_tot = logits.size(3);
+  if (needs_new_channel) {
+    check(c_old < c_tot, op, ": the teacher has C_old = ", c_old, " channels and the model C_tot = ", c_tot,
+          "; the unbiased losses need at least one new channel (C_old < C_tot)");
+  } else {
+    check(c_old <= c_tot, op, ": the teacher has C_old = ", c_old, " channels, more than the model's C_tot = ", c_tot);
+  }
+  return c_old;
+}
+
+void check_unlabelled_reduction(const char* op, Reduction reduction) {
+  check(reduction != Reduction::mean_valid, op, ": reduction mean_valid needs ignored pixels, and this loss has none; "
+        "use mean_all (MiB/PLOP: mean over all pixels), sum or none");
+}
+
+// per_pixel (N,H,W,1) -> the reduction.
+Tensor reduce_pixels(const Tensor& per_pixel, Reduction reduction) {
+  switch (reduction) {
+    case Reduction::none: return per_pixel.reshape({per_pixel.size(0), per_pixel.size(1), per_pixel.size(2)});
+    case Reduction::sum: return sum(per_pixel);
+    case Reduction::mean_all: return mean(per_pixel);
+    case Reduction::mean_valid: break;
+  }
+  throw Error(cat("reduce_pixels: unexpected reduction ", reduction_name(reduction)));
+}
+
+// The labels as int64 after checking them against logits (N,H,W,C): shape, dtype, and every value in
+// [0, C) or equal to ignore_index (which must lie outside [0, C)).
+std::vector<int64_t> checked_labels(const char* op, const Tensor& logits, const Tensor& labels, int64_t ignore_index) {
+  check_defined(op, "labels", labels);
+  check(labels.dtype() == DType::u8 || labels.dtype() == DType::i32 || labels.dtype() == DType::i64, op,
+        ": expected labels of dtype u8, i32 or i64, got ", labels.describe());
+  const Shape expected = {logits.size(0), logits.size(1), logits.size(2)};
+  check(labels.shape() == expected, op, ": logits are ", logits.describe(), " but labels are ", labels.describe(),
+        "; expected labels of shape ", shape_str(expected), " (N,H,W)");
+  check_same_device(op, logits, "logits", labels, "labels");
+  const int64_t classes = logits.size(3);
+  check(ignore_index < 0 || ignore_index >= classes, op, ": ignore_index ", ignore_index, " is one of the ", classes,
+        " classes [0, ", classes, ")");
+  std::vector<int64_t> y = labels.to_vector<int64_t>();
+  for (size_t i = 0; i < y.size(); ++i) {
+    if (y[i] == ignore_index || (y[i] >= 0 && y[i] < classes)) continue;
+    const int64_t flat = static_cast<int64_t>(i);
+    const int64_t w = flat % expected[2], h = (flat / expected[2]) % expected[1];
+    const int64_t n = flat / (expected[1] * expected[2]);
+    throw Error(cat(op, ": label ", y[i], " at (n=", n, ", h=", h, ", w=", w, ") is outside [0, ", classes,
+                    ") and is not ignore_index ", ignore_index));
+  }
+  return y;
+}
+
+// The one-hot targets (N,H,W,C) of labels y (all-zero rows at ignored pixels) and the valid-pixel
+// mask (N,H,W,1), built on the host in the logits' dtype, then moved to their device.
+template <class T>
+void fill_one_hot(Tensor& one_hot, Tensor& valid, const std::vector<int64_t>& y, int64_t classes,
+                  int64_t ignore_index) {
+  T* targets = one_hot.data<T>();
+  T* mask = valid.data<T>();
+  for (size_t i = 0; i < y.size(); ++i) {
+    if (y[i] == ignore_index) continue;
+    targets[i * static_cast<size_t>(classes) + static_cast<size_t>(y[i])] = T(1);
+    mask[i] = T(1);
+  }
+}
+
+// σ(x) elementwise as softmax([x, 0])_0: stable, and made of engine ops only.
+Tensor sigmoid_of(const Tensor& x) {
+  const Shape shape = x.shape();
+  Tensor column = x.reshape({x.numel(), 1});
+  Tensor pairs = concat({column, Tensor::zeros({x.numel(), 1}, x.dtype(), x.device())});
+  return slice(softmax(pairs), 0, 1).reshape(shape);
+}
+
+}  // namespace
+
+Tensor knowledge_distillation(const Tensor& logits, const Tensor& teacher_logits, Reduction reduction, double alpha) {
+  const char* op = "knowledge_distillation";
+  const int64_t c_old = check_teacher(op, logits, teacher_logits, false);
+  check_unlabelled_reduction(op, reduction);
+  Tensor q = softmax(scale(teacher_logits.detach(), alpha));
+  Tensor log_p_old = log_softmax(slice(logits, 0, c_old));
+  Tensor per_pixel = scale(sum_channels(mul(q, log_p_old)), -1.0 / static_cast<double>(c_old));
+  return reduce_pixels(per_pixel, reduction);
+}
+
+Tensor unbiased_cross_entropy(const Tensor& logits, const Tensor& labels, int64_t old_channels, Reduction reduction,
+                              int64_t ignore_index) {
+  const char* op = "unbiased_cross_entropy";
+  check_logits(op, "logits", logits);
+  const int64_t c_tot = logits.size(3);
+  check(old_channels >= 1 && old_channels < c_tot, op, ": old_channels = ", old_channels, " for logits ",
+        logits.describe(), "; expected 1 <= C_old < C_tot (step 0 uses cross_entropy)");
+  // Background and old classes become target 0, the old-channel mass; class y >= C_old becomes
+  // 1 + (y - C_old) in the compact (N,H,W,1+N_new) scores. The caller's labels are left untouched.
+  std::vector<int64_t> y = checked_labels(op, logits, labels, ignore_index);
+  for (int64_t& v : y) {
+    if (v == ignore_index) continue;
+    v = v < old_channels ? 0 : v - old_channels + 1;
+  }
+  Tensor targets = Tensor::from_vector(y, labels.shape()).to(labels.device());
+  Tensor log_p = log_softmax(logits);
+  Tensor log_p_old = logsumexp(log_p, 0, old_channels);  // log Σ_{c<C_old} p_c
+  Tensor scores = concat({log_p_old, slice(log_p, old_channels, c_tot)});
+  return nll(scores, targets, reduction, ignore_index);
+}
+
+Tensor unbiased_knowledge_distillation(const Tensor& logits, const Tensor& teacher_logits, Reduction reduction,
+                                       double alpha) {
+  const char* op = "unbiased_knowledge_distillation";
+  const int64_t c_old = check_teacher(op, logits, teacher_logits, true);
+  check_unlabelled_reduction(op, reduction);
+  const int64_t c_tot = logits.size(3);
+  Tensor q = softmax(scale(teacher_logits.detach(), alpha));
+  Tensor log_p = log_softmax(logits);
+  Tensor background_and_new = concat({slice(log_p, 0, 1), slice(log_p, c_old, c_tot)});
+  Tensor log_background = logsumexp(background_and_new, 0, background_and_new.size(3));  // log p̂_0
+  Tensor student = c_old > 1 ? concat({log_background, slice(log_p, 1, c_old)}) : log_background;
+  Tensor per_pixel = scale(sum_channels(mul(q, student)), -1.0 / static_cast<double>(c_old));
+  return reduce_pixels(per_pixel, reduction);
+}
+
+Tensor feature_distillation(const Tensor& features, const Tensor& teacher_features, Reduction reduction) {
+  const char* op = "feature_distillation";
+  check_logits(op, "features", features);
+  check_logits(op, "teacher_features", teacher_features);
+  check_same_shape(op, features, "features", teacher_features, "teacher_features");
+  check_same_dtype(op, features, "features", teacher_features, "teacher_features");
+  check_same_device(op, features, "features", teacher_features, "teacher_features");
+  check_unlabelled_reduction(op, reduction);
+  return mse(features, teacher_features.detach(), reduction);
+}
+
+Tensor icarl_bce(const Tensor& logits, const Tensor& labels, Reduction reduction, int64_t ignore_index) {
+  const char* op = "icarl_bce";
+  check_logits(op, "logits", logits);
+  const std::vector<int64_t> y = checked_labels(op, logits, labels, ignore_index);
+  const int64_t valid_pixels = std::count_if(y.begin(), y.end(), [&](int64_t v) { return v != ignore_index; });
+  Tensor targets = Tensor::zeros(logits.shape(), logits.dtype());
+  Tensor valid = Tensor::zeros({logits.size(0), logits.size(1), logits.size(2), 1}, logits.dtype());
+  if (logits.dtype() == DType::f64) {
+    fill_one_hot<double>(targets, valid, y, logits.size(3), ignore_index);
+  } else {
+    fill_one_hot<float>(targets, valid, y, logits.size(3), ignore_index);
+  }
+  // BCE against an all-zero row is not zero: ignored pixels are masked out after the channel sum.
+  Tensor per_pixel = mul(sum_channels(bce_with_logits(logits, targets.to(logits.device()), Reduction::none)),
+                         valid.to(logits.device()));
+  if (reduction != Reduction::mean_valid) return reduce_pixels(per_pixel, reduction);
+  Tensor total = sum(per_pixel);
+  if (valid_pixels == 0) {
+    // PyTorch's mean over nothing: NaN, with a zero gradient.
+    Tensor nan = Tensor::scalar(std::numeric_limits<double>::quiet_NaN(), total.dtype()).to(total.device());
+    return add(scale(total, 0.0), nan);
+  }
+  return scale(total, 1.0 / static_cast<double>(valid_pixels));
+}
+
+Tensor icarl_distillation(const Tensor& logits, const Tensor& teacher_logits, Reduction reduction) {
+  const char* op = "icarl_distillation";
+  const int64_t c_old = check_teacher(op, logits, teacher_logits, false);
+  check_unlabelled_reduction(op, reduction);
+  Tensor targets = sigmoid_of(teacher_logits.detach());
+  Tensor per_pixel = sum_channels(bce_with_logits(slice(logits, 0, c_old), targets, Reduction::none));
+  return reduce_pixels(per_pixel, reduction);
+}
+
+}  // namespace strata::incremental

@@ -1,0 +1,72 @@
+// The continual losses of the reference methods (SPEC-continual.md §3), each a differentiable
+// composition of engine ops (softmax family, slice/concat, elementwise, reductions, nll,
+// bce_with_logits, mse). This unfused composition is the reference the fused kernels are tested
+// against. Notation: logits z (N,H,W,C_tot) of the model being trained, teacher logits z° (N,H,W,C_old)
+// of the frozen previous-step model, labels y (N,H,W) after the step's label table, N_new =
+// C_tot − C_old, p = softmax(z) over all C_tot channels, q = softmax(α·z°) (α multiplies the teacher
+// logits before the softmax, MiB's --alpha; no temperature anywhere).
+//
+//   knowledge_distillation          LwF / ILT output KD (§3.2), per pixel
+//                                   −(1/C_old) Σ_{c<C_old} q_c · log softmax(z_{0:C_old})_c
+//                                   (the student's log-softmax over its first C_old channels only)
+//   unbiased_cross_entropy          MiB (§3.5.1), per pixel: y < C_old (background and old classes,
+//                                   which the step's labels already send to 0) -> −log Σ_{c<C_old} p_c;
+//                                   C_old <= y < C_tot -> −log p_y; y = ignore_index -> 0
+//   unbiased_knowledge_distillation MiB (§3.5.2), per pixel
+//                                   −(1/C_old)[q_0 log p̂_0 + Σ_{c=1}^{C_old−1} q_c log p_c]
+//                                   with p̂_0 = p_0 + Σ_{c>=C_old} p_c (background folded with the new
+//                                   channels, which are the last N_new channels)
+//   feature_distillation            ILT (§3.4): mean squared error of backbone features, mean over all elements
+//   icarl_bce                       LwF-MC classification (§3.3), per pixel Σ_{c<C_tot} BCEWithLogits(z_c, 1[y=c]),
+//                                   0 for y = ignore_index (its one-hot row is all zero and its loss masked)
+//   icarl_distillation              LwF-MC distillation (§3.3), per pixel Σ_{c<C_old} BCEWithLogits(z_c, σ(z°_c));
+//                                   with mean_all this is C_old · mean_{b,c,h,w} BCE, the reference's
+//                                   `n_cl_old * BCEWithLogitsLoss(mean)`; the method multiplies it by
+//                                   icarl_importance (10 for LwF-MC), as it multiplies KD by λ_kd
+// Fine-tuning's loss is the engine's cross_entropy(z, y, Reduction::mean_all).
+//
+// Reductions (every loss takes one explicitly; MiB/PLOP use mean_all, SPEC §3.0):
+//   none       per-pixel losses (N,H,W) (feature_distillation: per element, the features' shape)
+//   sum        the sum
+//   mean_all   divided by all N·H·W pixels, ignored ones included (feature_distillation: all elements)
+//   mean_valid divided by the non-ignored pixels; only for the labelled losses (unbiased_cross_entropy,
+//              icarl_bce); 0 valid pixels give NaN with a zero gradient, as PyTorch's 'mean'
+// Gradients flow to the logits / features being trained only: the teacher's tensors are targets and
+// are detached (the teacher runs without a graph anyway). Labels are never modified.
+//
+// Bad input throws strata::Error naming the loss and the tensor: logits or features that are not
+// f32/f64 of rank 4, teacher tensors whose N,H,W (features: shape) or dtype differ, C_old > C_tot for
+// KD (>= for the unbiased losses, which need a new channel; C_old >= 1), labels not u8/i32/i64 of
+// shape (N,H,W), a label outside [0, C_tot) that is not ignore_index (naming it and its position),
+// an ignore_index inside [0, C_tot), mean_valid for an unlabelled loss.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/ops/losses.h"
+#include "engine/tensor.h"
+
+namespace strata::incremental {
+
+// logits (N,H,W,C_tot), teacher_logits (N,H,W,C_old), 1 <= C_old <= C_tot.
+Tensor knowledge_distillation(const Tensor& logits, const Tensor& teacher_logits, Reduction reduction,
+                              double alpha = 1.0);
+
+// logits (N,H,W,C_tot), labels (N,H,W), 1 <= old_channels < C_tot.
+Tensor unbiased_cross_entropy(const Tensor& logits, const Tensor& labels, int64_t old_channels, Reduction reduction,
+                              int64_t ignore_index = 255);
+
+// logits (N,H,W,C_tot), teacher_logits (N,H,W,C_old), 1 <= C_old < C_tot.
+Tensor unbiased_knowledge_distillation(const Tensor& logits, const Tensor& teacher_logits, Reduction reduction,
+                                       double alpha = 1.0);
+
+// features and teacher_features of the same shape (e.g. (N,H,W,2048), the last ResNet stage).
+Tensor feature_distillation(const Tensor& features, const Tensor& teacher_features, Reduction reduction);
+
+// logits (N,H,W,C_tot), labels (N,H,W).
+Tensor icarl_bce(const Tensor& logits, const Tensor& labels, Reduction reduction, int64_t ignore_index = 255);
+
+// logits (N,H,W,C_tot), teacher_logits (N,H,W,C_old), 1 <= C_old <= C_tot.
+Tensor icarl_distillation(const Tensor& logits, const Tensor& teacher_logits, Reduction reduction);
+
+}  // namespace strata::incremental
