@@ -1,12 +1,14 @@
 #include "engine/ops/argmax.h"
 
 #include "engine/dispatch.h"
+#include "engine/profiler.h"
 #include "kernels/cpu/argmax.h"
 
 namespace strata {
 
 Tensor argmax(const Tensor& x) {
   const char* op = "argmax";
+  profiler::Scope profile_scope(op);
   check_floating(op, "x", x);
   check(x.dim() >= 1 && x.size(-1) >= 1, op, ": expected x of shape (..., C) with C >= 1 channels, got ", x.describe());
   check_cpu(op, x);

@@ -4,6 +4,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/profiler.h"
 #include "kernels/cpu/batch_norm.h"
 
 namespace strata {
@@ -97,6 +98,7 @@ BatchNormStatistics batch_norm_statistics(const char* op, const Tensor& x_contig
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum, double eps) {
   const char* op = "batch_norm";
+  profiler::Scope profile_scope(op);
   detail::BatchNormExtent extent =
       detail::check_batch_norm_args(op, x, weight, bias, running_mean, running_var, training, momentum, eps);
   Tensor xc = x.contiguous();
@@ -117,6 +119,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
                    [extent, training, x_saved = keep_x ? autograd::save(xc) : Tensor(),
                     w_saved = autograd::save(wc), mean = autograd::save(stats.mean),
                     invstd = autograd::save(stats.invstd)](const Tensor& g, const std::vector<bool>& needs) {
+                     profiler::Scope backward_scope("batch_norm", profiler::Phase::backward);
                      Tensor gc = g.contiguous();
                      Tensor dx = needs[0] ? Tensor::empty(gc.shape(), gc.dtype(), gc.device()) : Tensor();
                      Tensor dw = needs[1] ? Tensor::empty({extent.channels}, gc.dtype(), gc.device()) : Tensor();

@@ -4,6 +4,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/profiler.h"
 #include "kernels/cpu/channels.h"
 
 namespace strata {
@@ -22,6 +23,7 @@ int64_t rows_of(const Shape& shape) {
 
 Tensor concat(const std::vector<Tensor>& xs) {
   const char* op = "concat";
+  profiler::Scope profile_scope(op);
   check(!xs.empty(), op, ": expected at least one tensor, got an empty list");
   std::vector<std::string> roles;
   for (size_t i = 0; i < xs.size(); ++i) roles.push_back(cat("xs[", i, "]"));
@@ -57,6 +59,7 @@ Tensor concat(const std::vector<Tensor>& xs) {
     kc::concat_channels_cpu(y.data<T>(), pointers.data(), channels.data(), static_cast<int64_t>(xs.size()), rows);
   });
   autograd::record(op, y, xs, [channels, rows, total](const Tensor& grad, const std::vector<bool>& needs) {
+    profiler::Scope backward_scope("concat", profiler::Phase::backward);
     Tensor gc = grad.contiguous();
     std::vector<Tensor> grads(channels.size());
     int64_t begin = 0;
@@ -80,6 +83,7 @@ Tensor concat(const std::vector<Tensor>& xs) {
 
 Tensor slice(const Tensor& x, int64_t begin, int64_t end) {
   const char* op = "slice";
+  profiler::Scope profile_scope(op);
   check_floating(op, "x", x);
   check(x.dim() >= 1, op, ": expected x with a channel dimension, got ", x.describe());
   check_cpu(op, x);
@@ -97,6 +101,7 @@ Tensor slice(const Tensor& x, int64_t begin, int64_t end) {
   });
   autograd::record(op, y, {x},
                    [shape = x.shape(), rows, channels, begin, end](const Tensor& grad, const std::vector<bool>&) {
+                     profiler::Scope backward_scope("slice", profiler::Phase::backward);
                      Tensor gc = grad.contiguous();
                      Tensor dx = Tensor::empty(shape, gc.dtype(), gc.device());
                      visit_floating("slice backward", gc.dtype(), [&](auto tag) {

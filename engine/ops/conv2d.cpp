@@ -2,6 +2,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/profiler.h"
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/reduce.h"
 
@@ -50,6 +51,7 @@ T* data_or_null(Tensor& t) {
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) {
   constexpr const char* op = "conv2d";
+  profiler::Scope profile_scope(op);
   check_dim(op, "x", x, 4, "(N,H,W,C)");
   check_dim(op, "weight", weight, 4, "(K,R,S,C)");
   check_floating(op, "x", x);
@@ -86,6 +88,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   autograd::record(op, y, {x, weight, bias},
                    [s, x_saved = autograd::save(xc), w_saved = autograd::save(wc)](
                        const Tensor& grad, const std::vector<bool>& needs) {
+                     profiler::Scope backward_scope("conv2d", profiler::Phase::backward);
                      Tensor g = grad.contiguous();
                      Tensor dx, dw, db;
                      Tensor workspace = (needs[0] || needs[1]) ? workspace_for(s, g) : Tensor();

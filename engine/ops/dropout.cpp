@@ -2,6 +2,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/profiler.h"
 #include "kernels/cpu/dropout.h"
 
 namespace strata {
@@ -10,6 +11,7 @@ namespace kc = kernels::cpu;
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator& generator) {
   const char* op = "dropout";
+  profiler::Scope profile_scope(op);
   check_floating(op, "x", x);
   check_cpu(op, x);
   check(p >= 0.0 && p < 1.0, op, ": p must be in [0, 1) (p == 1 would scale kept elements by 1/0), got ", p);
@@ -29,6 +31,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& generator) {
   // cost of one Philox block per 4 elements, cheap next to the memory traffic of the pass and free
   // on a GPU. Philox is a pure function of (seed, counter), so the mask is exactly the forward's.
   autograd::record(op, y, {x}, [seed, first, p](const Tensor& g, const std::vector<bool>&) {
+    profiler::Scope backward_scope("dropout", profiler::Phase::backward);
     Tensor gc = g.contiguous();
     Tensor dx = Tensor::empty(gc.shape(), gc.dtype(), gc.device());
     visit_floating("dropout backward", gc.dtype(), [&](auto tag) {

@@ -2,6 +2,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/profiler.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/reduce.h"
 
@@ -77,11 +78,13 @@ Tensor binary(const char* op, const Tensor& a, const Tensor& b, Broadcast kind, 
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
+  profiler::Scope profile_scope("add");
   Broadcast kind = classify("add", a, b);
   Tensor y = binary(
       "add", a, b, kind, [](auto... args) { kc::add_cpu(args...); }, [](auto... args) { kc::add_channel_cpu(args...); },
       [](auto... args) { kc::add_spatial_cpu(args...); });
   autograd::record("add", y, {a, b}, [kind, b_shape = b.shape()](const Tensor& g, const std::vector<bool>& needs) {
+    profiler::Scope backward_scope("add", profiler::Phase::backward);
     return std::vector<Tensor>{needs[0] ? g : Tensor(), needs[1] ? reduce_to(g, kind, b_shape) : Tensor()};
   });
   return y;
@@ -89,11 +92,13 @@ Tensor add(const Tensor& a, const Tensor& b) {
 
 // Not on a hot path: composed from scale and add, which also record its gradient.
 Tensor sub(const Tensor& a, const Tensor& b) {
+  profiler::Scope profile_scope("sub");
   classify("sub", a, b);
   return add(a, scale(b, -1.0));
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
+  profiler::Scope profile_scope("mul");
   Broadcast kind = classify("mul", a, b);
   Tensor y = binary(
       "mul", a, b, kind, [](auto... args) { kc::mul_cpu(args...); }, [](auto... args) { kc::mul_channel_cpu(args...); },
@@ -101,6 +106,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   autograd::record("mul", y, {a, b},
                    [kind, a_saved = autograd::save(a), b_saved = autograd::save(b), b_shape = b.shape()](
                        const Tensor& g, const std::vector<bool>& needs) {
+                     profiler::Scope backward_scope("mul", profiler::Phase::backward);
                      Tensor ga = needs[0] ? mul(g, b_saved) : Tensor();
                      Tensor gb = needs[1] ? reduce_to(mul(g, a_saved), kind, b_shape) : Tensor();
                      return std::vector<Tensor>{ga, gb};
@@ -109,6 +115,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor scale(const Tensor& x, double s) {
+  profiler::Scope profile_scope("scale");
   check_unary("scale", x);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
@@ -117,12 +124,14 @@ Tensor scale(const Tensor& x, double s) {
     kc::scale_cpu(y.data<T>(), xc.data<T>(), static_cast<T>(s), x.numel());
   });
   autograd::record("scale", y, {x}, [s](const Tensor& g, const std::vector<bool>&) {
+    profiler::Scope backward_scope("scale", profiler::Phase::backward);
     return std::vector<Tensor>{scale(g, s)};
   });
   return y;
 }
 
 Tensor square(const Tensor& x) {
+  profiler::Scope profile_scope("square");
   check_unary("square", x);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
@@ -131,6 +140,7 @@ Tensor square(const Tensor& x) {
     kc::square_cpu(y.data<T>(), xc.data<T>(), x.numel());
   });
   autograd::record("square", y, {x}, [x_saved = autograd::save(xc)](const Tensor& g, const std::vector<bool>&) {
+    profiler::Scope backward_scope("square", profiler::Phase::backward);
     Tensor gc = g.contiguous();
     Tensor dx = Tensor::empty(x_saved.shape(), x_saved.dtype(), x_saved.device());
     visit_floating("square backward", x_saved.dtype(), [&](auto tag) {
@@ -143,6 +153,7 @@ Tensor square(const Tensor& x) {
 }
 
 Tensor pow(const Tensor& x, double p) {
+  profiler::Scope profile_scope("pow");
   check_unary("pow", x);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
@@ -151,6 +162,7 @@ Tensor pow(const Tensor& x, double p) {
     kc::pow_cpu(y.data<T>(), xc.data<T>(), static_cast<T>(p), x.numel());
   });
   autograd::record("pow", y, {x}, [p, x_saved = autograd::save(xc)](const Tensor& g, const std::vector<bool>&) {
+    profiler::Scope backward_scope("pow", profiler::Phase::backward);
     Tensor gc = g.contiguous();
     Tensor dx = Tensor::empty(x_saved.shape(), x_saved.dtype(), x_saved.device());
     visit_floating("pow backward", x_saved.dtype(), [&](auto tag) {
@@ -164,6 +176,7 @@ Tensor pow(const Tensor& x, double p) {
 
 Tensor leaky_relu(const Tensor& x, double negative_slope) {
   const char* op = negative_slope == 0.0 ? "relu" : "leaky_relu";
+  profiler::Scope profile_scope(op);
   check_unary(op, x);
   check(negative_slope >= 0.0, op, ": negative_slope must be >= 0 (the backward reads the output), got ",
         negative_slope);
@@ -174,16 +187,18 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
     kc::leaky_relu_cpu(y.data<T>(), xc.data<T>(), static_cast<T>(negative_slope), x.numel());
   });
   // Saves the output, not the input: the input can be freed as soon as its producer is done.
-  autograd::record(op, y, {x}, [negative_slope, y_saved = autograd::save(y)](const Tensor& g, const std::vector<bool>&) {
-    Tensor gc = g.contiguous();
-    Tensor dx = Tensor::empty(y_saved.shape(), y_saved.dtype(), y_saved.device());
-    visit_floating("leaky_relu backward", y_saved.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      kc::leaky_relu_backward_cpu(dx.data<T>(), gc.data<T>(), y_saved.data<T>(), static_cast<T>(negative_slope),
-                                  dx.numel());
-    });
-    return std::vector<Tensor>{dx};
-  });
+  autograd::record(op, y, {x},
+                   [op, negative_slope, y_saved = autograd::save(y)](const Tensor& g, const std::vector<bool>&) {
+                     profiler::Scope backward_scope(op, profiler::Phase::backward);
+                     Tensor gc = g.contiguous();
+                     Tensor dx = Tensor::empty(y_saved.shape(), y_saved.dtype(), y_saved.device());
+                     visit_floating("leaky_relu backward", y_saved.dtype(), [&](auto tag) {
+                       using T = decltype(tag);
+                       kc::leaky_relu_backward_cpu(dx.data<T>(), gc.data<T>(), y_saved.data<T>(),
+                                                   static_cast<T>(negative_slope), dx.numel());
+                     });
+                     return std::vector<Tensor>{dx};
+                   });
   return y;
 }
 

@@ -4,6 +4,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/profiler.h"
 #include "engine/ops/batch_norm.h"
 #include "kernels/cpu/inplace_abn.h"
 
@@ -15,6 +16,7 @@ Tensor inplace_abn(const Tensor& x, const Tensor& weight, const Tensor& bias, co
                    const Tensor& running_var, bool training, double momentum, double eps, Activation activation,
                    double negative_slope) {
   const char* op = "inplace_abn";
+  profiler::Scope profile_scope(op);
   detail::BatchNormExtent extent =
       detail::check_batch_norm_args(op, x, weight, bias, running_mean, running_var, training, momentum, eps);
   check(activation == Activation::identity || (std::isfinite(negative_slope) && negative_slope > 0.0), op,
@@ -39,6 +41,7 @@ Tensor inplace_abn(const Tensor& x, const Tensor& weight, const Tensor& bias, co
                    [extent, training, eps, slope, y_saved = autograd::save(y), w_saved = autograd::save(wc),
                     b_saved = autograd::save(bc),
                     invstd = autograd::save(stats.invstd)](const Tensor& g, const std::vector<bool>& needs) {
+                     profiler::Scope backward_scope("inplace_abn", profiler::Phase::backward);
                      Tensor gc = g.contiguous();
                      Tensor dx = needs[0] ? Tensor::empty(gc.shape(), gc.dtype(), gc.device()) : Tensor();
                      Tensor dw = needs[1] ? Tensor::empty({extent.channels}, gc.dtype(), gc.device()) : Tensor();

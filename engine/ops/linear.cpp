@@ -2,6 +2,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/profiler.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/reduce.h"
@@ -12,6 +13,7 @@ namespace kc = kernels::cpu;
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   constexpr const char* op = "linear";
+  profiler::Scope profile_scope(op);
   check_floating(op, "x", x);
   check(x.dim() >= 1, op, ": x ", x.describe(), " needs a feature dimension");
   check_dim(op, "weight", weight, 2, "(out, in)");
@@ -40,6 +42,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   autograd::record(op, y, {x, weight, bias},
                    [rows, in, out, x_saved = autograd::save(xc), w_saved = autograd::save(wc)](
                        const Tensor& grad, const std::vector<bool>& needs) {
+                     profiler::Scope backward_scope("linear", profiler::Phase::backward);
                      Tensor g = grad.contiguous();
                      Tensor dx, dw, db;
                      visit_floating("linear backward", g.dtype(), [&](auto tag) {

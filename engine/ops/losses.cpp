@@ -4,6 +4,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/profiler.h"
 #include "kernels/cpu/losses.h"
 
 namespace strata {
@@ -127,6 +128,7 @@ T* data_or_null(Tensor& t) {
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduction, int64_t ignore_index) {
   const char* op = "cross_entropy";
+  profiler::Scope profile_scope(op);
   check_labelled(op, "logits", logits, labels);
   int64_t channels = logits.size(-1), pixels = labels.numel();
   Tensor xc = logits.contiguous(), lc = labels.contiguous();
@@ -152,6 +154,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduc
       op, y, {logits},
       [reduction, factor, ignore_index, pixels, channels, x_saved = autograd::save(xc), lse_saved = autograd::save(lse),
        labels_saved = autograd::save(lc)](const Tensor& g, const std::vector<bool>&) {
+        profiler::Scope backward_scope("cross_entropy", profiler::Phase::backward);
         UpstreamGradient up = upstream(reduction, g, factor);
         Tensor dx = Tensor::empty(x_saved.shape(), x_saved.dtype(), x_saved.device());
         visit_floating("cross_entropy backward", x_saved.dtype(), [&](auto tag) {
@@ -170,6 +173,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduc
 
 Tensor nll(const Tensor& log_probs, const Tensor& labels, Reduction reduction, int64_t ignore_index) {
   const char* op = "nll";
+  profiler::Scope profile_scope(op);
   check_labelled(op, "log_probs", log_probs, labels);
   int64_t channels = log_probs.size(-1), pixels = labels.numel();
   Tensor xc = log_probs.contiguous(), lc = labels.contiguous();
@@ -191,6 +195,7 @@ Tensor nll(const Tensor& log_probs, const Tensor& labels, Reduction reduction, i
       op, y, {log_probs},
       [reduction, factor, ignore_index, pixels, channels, shape = log_probs.shape(), dtype = log_probs.dtype(),
        labels_saved = autograd::save(lc)](const Tensor& g, const std::vector<bool>&) {
+        profiler::Scope backward_scope("nll", profiler::Phase::backward);
         UpstreamGradient up = upstream(reduction, g, factor);
         Tensor dx = Tensor::empty(shape, dtype, labels_saved.device());
         visit_floating("nll backward", dtype, [&](auto tag) {
@@ -214,6 +219,7 @@ namespace {
 template <class Forward, class Backward>
 Tensor elementwise_loss(const char* op, const Tensor& a, const char* role_a, const Tensor& b, const char* role_b,
                         Reduction reduction, Forward forward, Backward backward) {
+  profiler::Scope profile_scope(op);
   check_elementwise(op, a, role_a, b, role_b, reduction);
   int64_t n = a.numel();
   Tensor ac = a.contiguous(), bc = b.contiguous();
@@ -228,6 +234,7 @@ Tensor elementwise_loss(const char* op, const Tensor& a, const char* role_a, con
   autograd::record(op, y, {a, b},
                    [op, reduction, factor, n, backward, a_saved = autograd::save(ac), b_saved = autograd::save(bc)](
                        const Tensor& g, const std::vector<bool>& needs) {
+                     profiler::Scope backward_scope(op, profiler::Phase::backward);
                      UpstreamGradient up = upstream(reduction, g, factor);
                      Tensor da = needs[0] ? Tensor::empty(a_saved.shape(), a_saved.dtype(), a_saved.device()) : Tensor();
                      Tensor db = needs[1] ? Tensor::empty(b_saved.shape(), b_saved.dtype(), b_saved.device()) : Tensor();

@@ -3,11 +3,13 @@
 #include "engine/ops/normalize.h"
 
 #include "kernels/cpu/normalize.h"
+#include "engine/profiler.h"
 
 namespace strata {
 
 Tensor normalize_image(const Tensor& images_u8, const std::array<float, 3>& mean, const std::array<float, 3>& std) {
   const char* op = "normalize_image";
+  profiler::Scope profile_scope(op);
   check_defined(op, "images", images_u8);
   check_dtype(op, "images", images_u8, DType::u8);
   check_dim(op, "images", images_u8, 4, "(N,H,W,3)");

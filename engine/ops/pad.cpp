@@ -2,6 +2,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/profiler.h"
 #include "kernels/cpu/pad.h"
 
 namespace strata {
@@ -10,6 +11,7 @@ namespace kc = kernels::cpu;
 
 Tensor pad_replicate(const Tensor& x, int64_t top, int64_t bottom, int64_t left, int64_t right) {
   const char* op = "pad_replicate";
+  profiler::Scope profile_scope(op);
   check_dim(op, "x", x, 4, "(N,H,W,C)");
   check_floating(op, "x", x);
   check_cpu(op, x);
@@ -26,6 +28,7 @@ Tensor pad_replicate(const Tensor& x, int64_t top, int64_t bottom, int64_t left,
   autograd::record(
       op, y, {x},
       [batch, in_h, in_w, channels, top, bottom, left, right](const Tensor& grad, const std::vector<bool>&) {
+        profiler::Scope backward_scope("pad_replicate", profiler::Phase::backward);
         Tensor gc = grad.contiguous();
         Tensor dx = Tensor::empty({batch, in_h, in_w, channels}, gc.dtype(), gc.device());
         visit_floating("pad_replicate backward", gc.dtype(), [&](auto tag) {

@@ -4,6 +4,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/profiler.h"
 #include "engine/ops/reduce.h"
 #include "kernels/cpu/pooling.h"
 
@@ -66,6 +67,7 @@ kc::Pool2dGeometry pool_geometry(const char* op, const Tensor& x, const Pool2dPa
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
+  profiler::Scope profile_scope("max_pool2d");
   kc::Pool2dGeometry g = pool_geometry("max_pool2d", x, params, false);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty({g.batch, g.out_h, g.out_w, g.channels}, x.dtype(), x.device());
@@ -78,6 +80,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
   if (!needs_grad) return y;
   autograd::record("max_pool2d", y, {x},
                    [g, argmax_saved = autograd::save(argmax)](const Tensor& grad, const std::vector<bool>&) {
+                     profiler::Scope backward_scope("max_pool2d", profiler::Phase::backward);
                      Tensor gc = grad.contiguous();
                      Tensor dx = Tensor::empty({g.batch, g.in_h, g.in_w, g.channels}, gc.dtype(), gc.device());
                      visit_floating("max_pool2d backward", gc.dtype(), [&](auto tag) {
@@ -90,6 +93,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
 }
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params) {
+  profiler::Scope profile_scope("avg_pool2d");
   kc::Pool2dGeometry g = pool_geometry("avg_pool2d", x, params, true);
   bool include_pad = params.count_include_pad;
   Tensor xc = x.contiguous();
@@ -99,6 +103,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params) {
     kc::avg_pool2d_cpu(y.data<T>(), xc.data<T>(), g, include_pad);
   });
   autograd::record("avg_pool2d", y, {x}, [g, include_pad](const Tensor& grad, const std::vector<bool>&) {
+    profiler::Scope backward_scope("avg_pool2d", profiler::Phase::backward);
     Tensor gc = grad.contiguous();
     Tensor dx = Tensor::empty({g.batch, g.in_h, g.in_w, g.channels}, gc.dtype(), gc.device());
     visit_floating("avg_pool2d backward", gc.dtype(), [&](auto tag) {
@@ -111,6 +116,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params) {
 }
 
 Tensor global_avg_pool(const Tensor& x) {
+  profiler::Scope profile_scope("global_avg_pool");
   check_dim("global_avg_pool", "x", x, 4, "(N,H,W,C)");
   check_floating("global_avg_pool", "x", x);
   check_cpu("global_avg_pool", x);

@@ -2,6 +2,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/profiler.h"
 #include "kernels/cpu/reduce.h"
 
 namespace strata {
@@ -11,6 +12,7 @@ namespace kc = kernels::cpu;
 namespace {
 
 Tensor reduce_all(const char* op, const Tensor& x, bool average) {
+  profiler::Scope profile_scope(op);
   check_floating(op, "x", x);
   check_cpu(op, x);
   Tensor xc = x.contiguous();
@@ -22,13 +24,15 @@ Tensor reduce_all(const char* op, const Tensor& x, bool average) {
     using T = decltype(tag);
     *y.data<T>() = static_cast<T>(static_cast<double>(kc::sum_all_cpu(xc.data<T>(), n)) * factor);
   });
-  autograd::record(op, y, {x}, [factor, shape = x.shape()](const Tensor& g, const std::vector<bool>&) {
+  autograd::record(op, y, {x}, [op, factor, shape = x.shape()](const Tensor& g, const std::vector<bool>&) {
+    profiler::Scope backward_scope(op, profiler::Phase::backward);
     return std::vector<Tensor>{Tensor::full(shape, g.item() * factor, g.dtype(), g.device())};
   });
   return y;
 }
 
 Tensor reduce_spatial(const char* op, const Tensor& x, bool average) {
+  profiler::Scope profile_scope(op);
   check_dim(op, "x", x, 4, "(N,H,W,C)");
   check_floating(op, "x", x);
   check_cpu(op, x);
@@ -45,7 +49,8 @@ Tensor reduce_spatial(const char* op, const Tensor& x, bool average) {
     }
     for (int64_t i = 0; i < batch * channels; ++i) yp[i] = static_cast<T>(yp[i] * factor);
   });
-  autograd::record(op, y, {x}, [factor, shape = x.shape()](const Tensor& g, const std::vector<bool>&) {
+  autograd::record(op, y, {x}, [op, factor, shape = x.shape()](const Tensor& g, const std::vector<bool>&) {
+    profiler::Scope backward_scope(op, profiler::Phase::backward);
     Tensor gc = g.contiguous();
     Tensor dx = Tensor::empty(shape, g.dtype(), g.device());
     visit_floating("reduce_spatial backward", g.dtype(), [&](auto tag) {
@@ -59,6 +64,7 @@ Tensor reduce_spatial(const char* op, const Tensor& x, bool average) {
 }
 
 Tensor reduce_channels(const char* op, const Tensor& x, bool average) {
+  profiler::Scope profile_scope(op);
   check_floating(op, "x", x);
   check(x.dim() >= 1, op, ": expected x with a channel dimension, got ", x.describe());
   check_cpu(op, x);
@@ -76,7 +82,8 @@ Tensor reduce_channels(const char* op, const Tensor& x, bool average) {
     kc::sum_channels_cpu(yp, xc.data<T>(), rows, channels);
     for (int64_t i = 0; i < rows; ++i) yp[i] = static_cast<T>(yp[i] * factor);
   });
-  autograd::record(op, y, {x}, [factor, shape = x.shape()](const Tensor& g, const std::vector<bool>&) {
+  autograd::record(op, y, {x}, [op, factor, shape = x.shape()](const Tensor& g, const std::vector<bool>&) {
+    profiler::Scope backward_scope(op, profiler::Phase::backward);
     Tensor gc = g.contiguous();
     Tensor dx = Tensor::empty(shape, g.dtype(), g.device());
     int64_t c = shape.back();

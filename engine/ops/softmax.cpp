@@ -2,6 +2,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/profiler.h"
 #include "kernels/cpu/softmax.h"
 
 namespace strata {
@@ -21,6 +22,7 @@ int64_t check_channels(const char* op, const Tensor& x) {
 // softmax and log_softmax: same shapes, and both backward passes read only the output.
 template <class Forward, class Backward>
 Tensor normalize(const char* op, const Tensor& x, Forward forward, Backward backward) {
+  profiler::Scope profile_scope(op);
   int64_t channels = check_channels(op, x);
   int64_t pixels = x.numel() / channels;
   Tensor xc = x.contiguous();
@@ -33,6 +35,7 @@ Tensor normalize(const char* op, const Tensor& x, Forward forward, Backward back
   autograd::record(
       op, y, {x},
       [op, backward, pixels, channels, y_saved = autograd::save(y)](const Tensor& g, const std::vector<bool>&) {
+        profiler::Scope backward_scope(op, profiler::Phase::backward);
         Tensor gc = g.contiguous();
         Tensor dx = Tensor::empty(y_saved.shape(), y_saved.dtype(), y_saved.device());
         visit_floating(op, y_saved.dtype(), [&](auto tag) {
@@ -60,6 +63,7 @@ Tensor log_softmax(const Tensor& x) {
 
 Tensor logsumexp(const Tensor& x, int64_t begin, int64_t end) {
   const char* op = "logsumexp";
+  profiler::Scope profile_scope(op);
   check_floating(op, "x", x);
   check(x.dim() >= 1, op, ": expected x of shape (..., C), got ", x.describe());
   int64_t channels = x.size(-1);
@@ -78,6 +82,7 @@ Tensor logsumexp(const Tensor& x, int64_t begin, int64_t end) {
   autograd::record(op, y, {x},
                    [begin, end, pixels, channels, x_saved = autograd::save(xc), y_saved = autograd::save(y)](
                        const Tensor& g, const std::vector<bool>&) {
+                     profiler::Scope backward_scope("logsumexp", profiler::Phase::backward);
                      Tensor gc = g.contiguous();
                      Tensor dx = Tensor::empty(x_saved.shape(), x_saved.dtype(), x_saved.device());
                      visit_floating("logsumexp backward", x_saved.dtype(), [&](auto tag) {

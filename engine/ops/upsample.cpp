@@ -2,6 +2,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/profiler.h"
 #include "kernels/cpu/upsample.h"
 
 namespace strata {
@@ -10,6 +11,7 @@ namespace kc = kernels::cpu;
 
 Tensor upsample_bilinear(const Tensor& x, int64_t out_h, int64_t out_w, bool align_corners) {
   const char* op = "upsample_bilinear";
+  profiler::Scope profile_scope(op);
   check_dim(op, "x", x, 4, "(N,H,W,C)");
   check_floating(op, "x", x);
   check_cpu(op, x);
@@ -26,6 +28,7 @@ Tensor upsample_bilinear(const Tensor& x, int64_t out_h, int64_t out_w, bool ali
   autograd::record(
       op, y, {x},
       [batch, in_h, in_w, channels, out_h, out_w, align_corners](const Tensor& grad, const std::vector<bool>&) {
+        profiler::Scope backward_scope("upsample_bilinear", profiler::Phase::backward);
         Tensor gc = grad.contiguous();
         Tensor dx = Tensor::empty({batch, in_h, in_w, channels}, gc.dtype(), gc.device());
         visit_floating("upsample_bilinear backward", gc.dtype(), [&](auto tag) {
