@@ -121,6 +121,38 @@ LoadReport Module::load_state_dict(const TensorMap& state, bool strict, const st
   return report;
 }
 
+namespace {
+
+// Replaces what `t`'s handle refers to with `converted`, so every copy of the handle sees it.
+void rebind(const Tensor& t, const Tensor& converted) {
+  TensorImpl& impl = t.impl();
+  impl.storage = converted.impl().storage;
+  impl.shape = converted.impl().shape;
+  impl.strides = converted.impl().strides;
+  impl.offset = converted.impl().offset;
+  impl.dtype = converted.impl().dtype;
+  impl.grad.reset();
+}
+
+}  // namespace
+
+void Module::to(DType dtype) {
+  check(is_floating(dtype), "nn::Module::to: modules hold floating parameters, cannot cast to ", dtype_name(dtype));
+  auto cast = [&](const Tensor& t) {
+    if (is_floating(t.dtype()) && t.dtype() != dtype) rebind(t, t.detach().to(dtype).contiguous());
+  };
+  for (const auto& [name, t] : named_parameters()) cast(t);
+  for (const auto& [name, t] : named_buffers()) cast(t);
+}
+
+void Module::to(const Device& device) {
+  auto move = [&](const Tensor& t) {
+    if (!(t.device() == device)) rebind(t, t.detach().to(device));
+  };
+  for (const auto& [name, t] : named_parameters()) move(t);
+  for (const auto& [name, t] : named_buffers()) move(t);
+}
+
 void Module::train(bool on) {
   training_ = on;
   for (auto& [name, child] : children_) child->train(on);

@@ -44,6 +44,11 @@ class Module {
   // key throws too (listing them); otherwise they are only reported.
   LoadReport load_state_dict(const TensorMap& state, bool strict = true, const std::string& source = "state dict");
 
+  // Casts (floating tensors only) or moves every parameter and buffer in place, like PyTorch's
+  // module.to(): the handles layers and optimizers hold see the new values. Gradients are cleared.
+  void to(DType dtype);
+  void to(const Device& device);
+
   void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }

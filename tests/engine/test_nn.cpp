@@ -147,3 +147,22 @@ TEST_CASE("a torch.nn.Sequential state dict loads by name and trains identically
   CHECK_CLOSE(bn->running_var(), c["after.1.running_var"]);
   CHECK(net.state_dict().at("1.num_batches_tracked").item() == c["after.1.num_batches_tracked"].item());
 }
+
+TEST_CASE("nn::Module::to casts parameters and buffers in place, seen through every handle", "[cpu]") {
+  Generator g(10);
+  nn::Sequential net;
+  auto conv = std::make_shared<nn::Conv2d>(3, 4, 3, g, Conv2dParams::same(1, 1));
+  auto bn = std::make_shared<nn::BatchNorm2d>(4);
+  net.append(conv);
+  net.append(bn);
+  Tensor held = conv->weight();  // e.g. an optimizer's handle
+  std::vector<float> before = held.to_vector<float>();
+  net.to(DType::f64);
+  CHECK(held.dtype() == DType::f64);
+  CHECK(conv->weight().dtype() == DType::f64);
+  CHECK(bn->running_var().dtype() == DType::f64);
+  CHECK(net.state_dict().at("1.num_batches_tracked").dtype() == DType::i64);  // integers untouched
+  CHECK(held.to_vector<float>() == before);
+  CHECK(net.forward(Tensor::randn({1, 5, 5, 3}, g, DType::f64)).dtype() == DType::f64);
+  CHECK_THROWS_WITH(net.to(DType::i32), Catch::Contains("floating"));
+}

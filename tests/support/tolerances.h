@@ -22,6 +22,13 @@ inline constexpr Tolerance kF64 = {1e-10, 1e-12};
 
 inline Tolerance tolerance_for(DType dtype) { return dtype == DType::f64 ? kF64 : kF32; }
 
+// Whole networks (tens of layers) accumulate float32 rounding: PyTorch's own float32 logits of a
+// DeepLabV3-ResNet-50 differ from its float64 logits by more than kF32 allows. Model parity is
+// therefore checked in float64 against PyTorch's float64 results with the kF32 tolerance, and a
+// float32 forward is held to this many times PyTorch's own float32 error (largest absolute error
+// against the float64 result; same precision, different summation orders).
+inline constexpr double kF32ErrorBudgetVsPyTorch = 2.0;
+
 // Finite-difference gradient checks (f64, central differences with step kGradcheckStep).
 inline constexpr double kGradcheckStep = 1e-6;
 inline constexpr Tolerance kGradcheck = {1e-6, 1e-8};
