@@ -9,10 +9,12 @@ namespace strata::app {
 
 int run_bench_ops(const Args& args);     // bench_ops.cpp
 int run_bench_loader(const Args& args);  // bench_loader.cpp
+int run_bench_model(const Args& args);   // bench_model.cpp
 
 const std::vector<Benchmark>& benchmarks() {
   static const std::vector<Benchmark> table = {
       {"ops", "conv2d forward+backward on ResNet-50 layer shapes vs PyTorch (CPU)", run_bench_ops},
+      {"model", "a DeepLabV3-ResNet-50 training step vs PyTorch: time, memory, per-op profile (CPU)", run_bench_model},
       {"loader", "training loader decode + augment images/s per thread vs PyTorch/torchvision", run_bench_loader},
   };
   return table;

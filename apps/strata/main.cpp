@@ -9,12 +9,15 @@
 
 namespace strata::app {
 
+int run_summary(const Args& args);  // summary.cpp
+
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"demo", "the main job: a small conv net learns to segment a generated batch (CPU)", run_demo},
       {"make-dataset", "write a generated VOC-layout segmentation dataset (`strata make-dataset --help`)",
        run_make_dataset},
       {"bench", "benchmarks side by side with PyTorch (`strata bench --help`)", run_bench},
+      {"summary", "a model's layers, output shapes, parameters and multiply-adds per stage", run_summary},
   };
   return table;
 }

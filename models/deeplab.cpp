@@ -1,0 +1,190 @@
+#include "models/deeplab.h"
+
+#include <algorithm>
+#include <string>
+
+#include "engine/nn/init.h"
+#include "engine/ops/channels.h"
+#include "engine/ops/conv2d.h"
+#include "engine/ops/dropout.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/pad.h"
+#include "engine/ops/pooling.h"
+#include "engine/ops/upsample.h"
+
+namespace strata::models {
+
+namespace {
+
+constexpr int64_t kAsppChannels = 256;
+
+Shape with_channels(const Shape& s, int64_t channels) { return {s[0], s[1], s[2], channels}; }
+
+// The replicate padding that brings a stride-1 pooled map of window `window` back to the input
+// size: (window - 1) split with the extra pixel after (MiB's _global_pooling).
+std::pair<int64_t, int64_t> pooling_pad(int64_t window) {
+  int64_t before = (window - 1) / 2;
+  int64_t after = window % 2 == 1 ? before : before + 1;
+  return {before, after};
+}
+
+}  // namespace
+
+// ---- torchvision -------------------------------------------------------------------------------
+
+TorchvisionHead::TorchvisionHead(int64_t in_channels, std::array<int64_t, 3> rates, Norm norm, double dropout,
+                                 uint64_t seed, Generator& generator)
+    : norm_(norm), dropout_(dropout), dropout_generator_(seed) {
+  check(dropout >= 0 && dropout < 1, "TorchvisionHead: dropout must be in [0, 1), got ", dropout);
+  auto aspp = register_module("0", std::make_shared<NamedModules>());
+  auto convs = aspp->add("convs", std::make_shared<NamedModules>());
+  for (int i = 0; i < 4; ++i) {
+    int64_t rate = i == 0 ? 1 : rates[i - 1];
+    branch_convs_[i] = make_conv(in_channels, kAsppChannels, i == 0 ? 1 : 3, 1, rate, generator);
+    branch_norms_[i] = make_norm(norm, kAsppChannels, true);
+    auto branch = convs->add(std::to_string(i), std::make_shared<NamedModules>());
+    branch->add("0", branch_convs_[i]);
+    branch->add("1", branch_norms_[i]);
+  }
+  pool_conv_ = make_conv(in_channels, kAsppChannels, 1, 1, 1, generator);
+  pool_norm_ = make_norm(norm, kAsppChannels, true);
+  auto pooling = convs->add("4", std::make_shared<NamedModules>());
+  pooling->add("1", pool_conv_);
+  pooling->add("2", pool_norm_);
+  project_conv_ = make_conv(5 * kAsppChannels, kAsppChannels, 1, 1, 1, generator);
+  project_norm_ = make_norm(norm, kAsppChannels, true);
+  auto project = aspp->add("project", std::make_shared<NamedModules>());
+  project->add("0", project_conv_);
+  project->add("1", project_norm_);
+  conv_ = register_module("1", make_conv(kAsppChannels, kChannels, 3, 1, 1, generator));
+  norm_layer_ = register_module("2", make_norm(norm, kChannels, true));
+}
+
+Tensor TorchvisionHead::forward(const Tensor& x) {
+  const int64_t h = x.size(1), w = x.size(2);
+  std::vector<Tensor> branches;
+  for (int i = 0; i < 4; ++i) branches.push_back(branch_norms_[i]->forward(branch_convs_[i]->forward(x)));
+  Tensor pooled = pool_norm_->forward(pool_conv_->forward(global_avg_pool(x)));
+  branches.push_back(upsample_bilinear(pooled, h, w, false));
+  Tensor y = project_norm_->forward(project_conv_->forward(concat(branches)));
+  branches.clear();
+  y = dropout(y, dropout_, is_training(), dropout_generator_);
+  return norm_layer_->forward(conv_->forward(y));
+}
+
+Shape TorchvisionHead::trace(const Shape& in, SummaryBuilder& builder) const {
+  const std::string norm = norm_name(norm_);
+  Shape y;
+  {
+    SummaryBuilder::Level aspp(builder, "0");
+    for (int i = 0; i < 4; ++i) {
+      SummaryBuilder::Level branch(builder, cat("convs.", i));
+      y = builder.norm("1", norm, *branch_norms_[i], builder.conv("0", *branch_convs_[i], in));
+    }
+    {
+      SummaryBuilder::Level branch(builder, "convs.4");
+      Shape p = builder.op("0", "global_avg_pool", {in[0], 1, 1, in[3]});
+      p = builder.norm("2", norm, *pool_norm_, builder.conv("1", *pool_conv_, p));
+      builder.op("", "upsample (broadcast)", with_channels(in, kAsppChannels));
+    }
+    y = builder.op("", "concat", with_channels(in, 5 * kAsppChannels));
+    SummaryBuilder::Level project(builder, "project");
+    y = builder.norm("1", norm, *project_norm_, builder.conv("0", *project_conv_, y));
+    y = builder.op("3", cat("dropout ", dropout_), y);
+  }
+  return builder.norm("2", norm, *norm_layer_, builder.conv("1", *conv_, y));
+}
+
+// ---- MiB ---------------------------------------------------------------------------------------
+
+MiBHead::MiBHead(int64_t in_channels, std::array<int64_t, 3> rates, Norm norm, int64_t pooling_size,
+                 bool initialize, Generator& generator)
+    : norm_(norm), pooling_size_(pooling_size) {
+  check(pooling_size >= 0, "MiBHead: pooling_size must be >= 0 (0 = always global pooling), got ", pooling_size);
+  auto map_convs = register_module("map_convs", std::make_shared<NamedModules>());
+  for (int i = 0; i < 4; ++i) {
+    map_convs_[i] = map_convs->add(std::to_string(i),
+                                   make_conv(in_channels, kAsppChannels, i == 0 ? 1 : 3, 1,
+                                             i == 0 ? 1 : rates[i - 1], generator));
+  }
+  map_bn_ = register_module("map_bn", make_norm(norm, 4 * kAsppChannels, true));
+  red_conv_ = register_module("red_conv", make_conv(4 * kAsppChannels, kChannels, 1, 1, 1, generator));
+  global_pooling_conv_ =
+      register_module("global_pooling_conv", make_conv(in_channels, kAsppChannels, 1, 1, 1, generator));
+  global_pooling_bn_ = register_module("global_pooling_bn", make_norm(norm, kAsppChannels, true));
+  pool_red_conv_ = register_module("pool_red_conv", make_conv(kAsppChannels, kChannels, 1, 1, 1, generator));
+  red_bn_ = register_module("red_bn", make_norm(norm, kChannels, true));
+
+  if (!initialize) return;
+  const double gain = nn::init::calculate_gain("leaky_relu", kLeakySlope);
+  for (nn::Conv2d* conv : {map_convs_[0].get(), map_convs_[1].get(), map_convs_[2].get(), map_convs_[3].get(),
+                           red_conv_.get(), global_pooling_conv_.get(), pool_red_conv_.get()}) {
+    nn::init::xavier_normal_(conv->weight(), generator, gain);
+  }
+}
+
+Tensor MiBHead::image_branch(const Tensor& x) {
+  const int64_t h = x.size(1), w = x.size(2);
+  const bool sliding = !is_training() && pooling_size_ > 0 && (pooling_size_ < h || pooling_size_ < w);
+  Tensor pooled;
+  if (sliding) {
+    const int64_t window_h = std::min(pooling_size_, h), window_w = std::min(pooling_size_, w);
+    auto [top, bottom] = pooling_pad(window_h);
+    auto [left, right] = pooling_pad(window_w);
+    pooled = pad_replicate(avg_pool2d(x, Pool2dParams{window_h, window_w, 1, 1}), top, bottom, left, right);
+  } else {
+    pooled = global_avg_pool(x);
+  }
+  return pool_red_conv_->forward(global_pooling_bn_->forward(global_pooling_conv_->forward(pooled)));
+}
+
+Tensor MiBHead::forward(const Tensor& x) {
+  std::vector<Tensor> maps;
+  for (auto& conv : map_convs_) maps.push_back(conv->forward(x));
+  Tensor y = red_conv_->forward(map_bn_->forward(concat(maps)));
+  maps.clear();
+  return red_bn_->forward(add(y, image_branch(x)));
+}
+
+Shape MiBHead::trace(const Shape& in, SummaryBuilder& builder) const {
+  const std::string norm = norm_name(norm_);
+  Shape y;
+  for (int i = 0; i < 4; ++i) y = builder.conv(cat("map_convs.", i), *map_convs_[i], in);
+  y = builder.op("", "concat", with_channels(in, 4 * kAsppChannels));
+  y = builder.norm("map_bn", norm, *map_bn_, y);
+  y = builder.conv("red_conv", *red_conv_, y);
+  // The summary counts the training-mode image branch (global pooling), which is also the
+  // eval-mode one whenever the pooling window covers the feature map.
+  Shape p = builder.op("", "global_avg_pool", {in[0], 1, 1, in[3]});
+  p = builder.conv("global_pooling_conv", *global_pooling_conv_, p);
+  p = builder.norm("global_pooling_bn", norm, *global_pooling_bn_, p);
+  builder.conv("pool_red_conv", *pool_red_conv_, p);
+  y = builder.op("", "add (broadcast)", y);
+  return builder.norm("red_bn", norm, *red_bn_, y);
+}
+
+// ---- FCN (aux) ---------------------------------------------------------------------------------
+
+FCNHead::FCNHead(int64_t in_channels, int64_t classes, Norm norm, double dropout, uint64_t seed,
+                 Generator& generator)
+    : norm_(norm), dropout_(dropout), dropout_generator_(seed) {
+  check(dropout >= 0 && dropout < 1, "FCNHead: dropout must be in [0, 1), got ", dropout);
+  check(classes >= 1, "FCNHead: classes must be >= 1, got ", classes);
+  const int64_t mid = in_channels / 4;
+  conv_ = register_module("0", make_conv(in_channels, mid, 3, 1, 1, generator));
+  norm_layer_ = register_module("1", make_norm(norm, mid, true));
+  classifier_ = register_module("4", std::make_shared<nn::Conv2d>(mid, classes, 1, generator));
+}
+
+Tensor FCNHead::forward(const Tensor& x) {
+  Tensor y = norm_layer_->forward(conv_->forward(x));
+  return classifier_->forward(dropout(y, dropout_, is_training(), dropout_generator_));
+}
+
+Shape FCNHead::trace(const Shape& in, SummaryBuilder& builder) const {
+  Shape y = builder.norm("1", norm_name(norm_), *norm_layer_, builder.conv("0", *conv_, in));
+  y = builder.op("3", cat("dropout ", dropout_), y);
+  return builder.conv("4", *classifier_, y);
+}
+
+}  // namespace strata::models

@@ -1,0 +1,208 @@
+#include "models/resnet.h"
+
+#include <optional>
+
+#include "engine/nn/init.h"
+#include "engine/ops/conv2d.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/pooling.h"
+
+namespace strata::models {
+
+namespace {
+
+constexpr int64_t kExpansion = 4;
+const Pool2dParams kStemPool{3, 3, 2, 2, 1, 1};
+
+// Stride and dilation of every block of every stage, per layout (see resnet.h).
+struct BlockGeometry {
+  int64_t stride;
+  int64_t dilation;
+};
+
+std::array<std::vector<BlockGeometry>, 4> block_geometry(const ResNetConfig& config) {
+  check(config.output_stride == 8 || config.output_stride == 16 || config.output_stride == 32,
+        "ResNet: output stride must be 8, 16 or 32, got ", config.output_stride);
+  std::vector<int> blocks = ResNet::blocks_per_stage(config.depth);
+  // Stages 2..4 trade their stride for dilation when the output stride asks for it.
+  std::array<bool, 4> dilated = {false, false, config.output_stride == 8, config.output_stride <= 16};
+  std::array<std::vector<BlockGeometry>, 4> out;
+  int64_t dilation = 1;
+  for (int s = 0; s < 4; ++s) {
+    int64_t stride = s == 0 ? 1 : 2;
+    int64_t previous_dilation = dilation;
+    if (dilated[s]) {
+      dilation *= stride;
+      stride = 1;
+    }
+    for (int b = 0; b < blocks[s]; ++b) {
+      if (config.layout == Layout::torchvision) {
+        // torchvision's _make_layer builds the first block with the previous dilation.
+        out[s].push_back(b == 0 ? BlockGeometry{stride, previous_dilation} : BlockGeometry{1, dilation});
+      } else {
+        // MiB's _stride_dilation: every block of the stage at its dilation.
+        out[s].push_back(BlockGeometry{b == 0 ? stride : 1, dilation});
+      }
+    }
+  }
+  return out;
+}
+
+void init_conv(nn::Conv2d& conv, Generator& generator) {
+  nn::init::kaiming_normal_(conv.weight(), generator, nn::init::FanMode::fan_out, "relu");
+}
+
+}  // namespace
+
+const char* layout_name(Layout layout) { return layout == Layout::torchvision ? "torchvision" : "mib"; }
+
+Bottleneck::Bottleneck(int64_t in_channels, int64_t mid_channels, int64_t stride, int64_t dilation, Norm norm,
+                       Layout layout, bool initialize, Generator& generator)
+    : norm_(norm), layout_(layout), stride_(stride), dilation_(dilation) {
+  const int64_t out_channels = mid_channels * kExpansion;
+  conv1_ = make_conv(in_channels, mid_channels, 1, 1, 1, generator);
+  bn1_ = make_norm(norm, mid_channels, true);
+  conv2_ = make_conv(mid_channels, mid_channels, 3, stride, dilation, generator);
+  bn2_ = make_norm(norm, mid_channels, true);
+  conv3_ = make_conv(mid_channels, out_channels, 1, 1, 1, generator);
+  bn3_ = make_norm(norm, out_channels, false);
+  if (stride != 1 || in_channels != out_channels) {
+    proj_conv_ = make_conv(in_channels, out_channels, 1, stride, 1, generator);
+    proj_bn_ = make_norm(norm, out_channels, false);
+  }
+  for (nn::Conv2d* conv : {conv1_.get(), conv2_.get(), conv3_.get(), proj_conv_.get()}) {
+    if (conv != nullptr && initialize) init_conv(*conv, generator);
+  }
+
+  if (layout == Layout::torchvision) {
+    register_module("conv1", conv1_);
+    register_module("bn1", bn1_);
+    register_module("conv2", conv2_);
+    register_module("bn2", bn2_);
+    register_module("conv3", conv3_);
+    register_module("bn3", bn3_);
+    if (proj_conv_) {
+      auto downsample = register_module("downsample", std::make_shared<NamedModules>());
+      downsample->add("0", proj_conv_);
+      downsample->add("1", proj_bn_);
+    }
+  } else {
+    auto convs = register_module("convs", std::make_shared<NamedModules>());
+    convs->add("conv1", conv1_);
+    convs->add("bn1", bn1_);
+    convs->add("conv2", conv2_);
+    convs->add("bn2", bn2_);
+    convs->add("conv3", conv3_);
+    convs->add("bn3", bn3_);
+    if (proj_conv_) {
+      register_module("proj_conv", proj_conv_);
+      register_module("proj_bn", proj_bn_);
+    }
+  }
+}
+
+Tensor Bottleneck::forward(const Tensor& x, Tensor* pre_activation) {
+  Tensor out = bn1_->forward(conv1_->forward(x));
+  out = bn2_->forward(conv2_->forward(out));
+  out = bn3_->forward(conv3_->forward(out));
+  Tensor sum = proj_conv_ ? add(out, proj_bn_->forward(proj_conv_->forward(x))) : add(out, x);
+  if (pre_activation != nullptr) *pre_activation = sum;
+  return activate(norm_, sum);
+}
+
+Shape Bottleneck::trace(const Shape& in, SummaryBuilder& builder) const {
+  const bool tv = layout_ == Layout::torchvision;
+  const std::string convs = tv ? "" : "convs.";
+  const std::string norm = norm_name(norm_);
+  Shape y = builder.conv(convs + "conv1", *conv1_, in);
+  y = builder.norm(convs + "bn1", norm, *bn1_, y);
+  y = builder.conv(convs + "conv2", *conv2_, y);
+  y = builder.norm(convs + "bn2", norm, *bn2_, y);
+  y = builder.conv(convs + "conv3", *conv3_, y);
+  y = builder.norm(convs + "bn3", norm + " (no activation)", *bn3_, y);
+  if (proj_conv_) {
+    Shape r = builder.conv(tv ? "downsample.0" : "proj_conv", *proj_conv_, in);
+    builder.norm(tv ? "downsample.1" : "proj_bn", norm + " (no activation)", *proj_bn_, r);
+  }
+  return builder.op("", norm_ == Norm::batch_norm ? "add + relu" : "add + leaky_relu", y);
+}
+
+std::vector<int> ResNet::blocks_per_stage(int depth) {
+  if (depth == 50) return {3, 4, 6, 3};
+  if (depth == 101) return {3, 4, 23, 3};
+  throw Error(cat("ResNet: depth must be 50 or 101, got ", depth));
+}
+
+std::string ResNet::stage_name(int stage) const {
+  return config_.layout == Layout::torchvision ? cat("layer", stage) : cat("mod", stage + 1);
+}
+
+ResNet::ResNet(const ResNetConfig& config, Generator& generator) : config_(config) {
+  std::array<std::vector<BlockGeometry>, 4> geometry = block_geometry(config);
+  conv1_ = make_conv(3, 64, 7, 2, 1, generator);
+  if (config.initialize) init_conv(*conv1_, generator);
+  bn1_ = make_norm(config.norm, 64, true);
+  if (config.layout == Layout::torchvision) {
+    register_module("conv1", conv1_);
+    register_module("bn1", bn1_);
+  } else {
+    auto mod1 = register_module("mod1", std::make_shared<NamedModules>());
+    mod1->add("conv1", conv1_);
+    mod1->add("bn1", bn1_);
+  }
+  int64_t in_channels = 64;
+  for (int s = 0; s < 4; ++s) {
+    int64_t mid = int64_t{64} << s;
+    auto stage = register_module(stage_name(s + 1), std::make_shared<NamedModules>());
+    for (size_t b = 0; b < geometry[s].size(); ++b) {
+      auto block = std::make_shared<Bottleneck>(in_channels, mid, geometry[s][b].stride, geometry[s][b].dilation,
+                                                config.norm, config.layout, config.initialize, generator);
+      stage->add(config.layout == Layout::torchvision ? std::to_string(b) : cat("block", b + 1), block);
+      stages_[s].push_back(block);
+      in_channels = mid * kExpansion;
+    }
+  }
+}
+
+ResNet::Output ResNet::forward(const Tensor& x, bool keep_stage3, bool keep_pre_activations) {
+  check(x.dim() == 4 && x.size(3) == 3, "ResNet: expected normalised images (N,H,W,3), got ", x.describe());
+  Output output;
+  Tensor y = max_pool2d(bn1_->forward(conv1_->forward(x)), kStemPool);
+  for (size_t s = 0; s < stages_.size(); ++s) {
+    const auto& blocks = stages_[s];
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      bool last = b + 1 == blocks.size();
+      y = blocks[b]->forward(y, keep_pre_activations && last ? &output.pre_activations[s] : nullptr);
+    }
+    if (s == 2 && keep_stage3) output.stage3 = y;
+  }
+  output.out = y;
+  return output;
+}
+
+Shape ResNet::trace(const Shape& in, SummaryBuilder& builder, Shape* stage3) const {
+  const bool tv = config_.layout == Layout::torchvision;
+  Shape y;
+  {
+    builder.set_stage("stem", tv ? "stem (conv1, bn1, maxpool)" : "stem (mod1)");
+    std::optional<SummaryBuilder::Level> mod1;
+    if (!tv) mod1.emplace(builder, "mod1");
+    y = builder.conv("conv1", *conv1_, in);
+    y = builder.norm("bn1", norm_name(config_.norm), *bn1_, y);
+    Shape pooled = {y[0], conv2d_output_size(y[1], 3, 2, 1, 1), conv2d_output_size(y[2], 3, 2, 1, 1), y[3]};
+    y = builder.op(tv ? "maxpool" : "pool1", "max_pool 3x3/2", pooled);
+  }
+  for (int s = 0; s < 4; ++s) {
+    std::string name = stage_name(s + 1);
+    builder.set_stage(cat("layer", s + 1), cat(name, " (", stages_[s].size(), " blocks)"));
+    SummaryBuilder::Level stage_level(builder, name);
+    for (size_t b = 0; b < stages_[s].size(); ++b) {
+      SummaryBuilder::Level block_level(builder, tv ? std::to_string(b) : cat("block", b + 1));
+      y = stages_[s][b]->trace(y, builder);
+    }
+    if (s == 2 && stage3 != nullptr) *stage3 = y;
+  }
+  return y;
+}
+
+}  // namespace strata::models

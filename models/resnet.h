@@ -1,0 +1,101 @@
+// ResNet-50 / ResNet-101 backbones for segmentation (He et al. 2016, torchvision's v1.5 bottleneck:
+// the stride sits on the 3x3 conv), in the two layouts strata's references use.
+//
+//   stem     7x7/2 conv 3->64 (no bias), norm + activation, 3x3/2 max pool (padding 1)
+//   stage i  (i = 1..4) blocks of the bottleneck below, mid channels 64*2^(i-1), out 4x that;
+//            ResNet-50: 3,4,6,3 blocks; ResNet-101: 3,4,23,3
+//   block    y = act(bn3(conv3 1x1(a(bn2(conv2 3x3/s d(a(bn1(conv1 1x1(x)))))))) + shortcut(x))
+//            shortcut = bn(conv 1x1/s (x)) when the stride or the channel count changes, else x;
+//            bn3 and the shortcut's bn have no activation; `act` is the norm's (models/blocks.h)
+//
+// Output stride (input size / feature size): 32 (no dilation), 16 (stage 4 runs at stride 1,
+// dilated 2) or 8 (stages 3 and 4 at stride 1, dilated 2 and 4). The layouts differ in names and
+// in the dilation of a dilated stage's first block:
+//   torchvision  torchvision.models.resnet with replace_stride_with_dilation: keys backbone.conv1,
+//                backbone.bn1, backbone.layer{1..4}.{i}.{conv1,bn1,conv2,bn2,conv3,bn3},
+//                backbone.layer{k}.0.downsample.{0,1}. The first block of a dilated stage keeps the
+//                previous stage's dilation (OS16: layer4.0 d1, layer4.1+ d2; OS8: layer3.0 d1,
+//                layer3.1+ d2, layer4.0 d2, layer4.1+ d4).
+//   mib          MiB/PLOP's models/resnet.py + modules/residual.py: keys body.mod1.{conv1,bn1},
+//                body.mod{2..5}.block{1..n}.convs.{conv1,bn1,conv2,bn2,conv3,bn3},
+//                body.mod{k}.block1.{proj_conv,proj_bn}. Every block of a stage uses the stage's
+//                dilation (OS16: [1,1,1,2], OS8: [1,1,2,4] for mod2..mod5).
+// Stage i is "layer{i}" in torchvision's names and "mod{i+1}" in MiB's.
+//
+// Initialisation (torchvision's): convolutions kaiming_normal(fan_out, relu), norms weight 1 bias 0.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "models/blocks.h"
+#include "models/summary.h"
+
+namespace strata::models {
+
+enum class Layout { torchvision, mib };
+
+const char* layout_name(Layout layout);  // "torchvision" / "mib"
+
+struct ResNetConfig {
+  int depth = 101;          // 50 or 101
+  int output_stride = 16;   // 8, 16 or 32
+  Norm norm = Norm::inplace_abn;
+  Layout layout = Layout::mib;
+  bool initialize = true;   // false: keep nn::Conv2d's default init (weights are loaded next)
+};
+
+class Bottleneck : public nn::Module {
+ public:
+  Bottleneck(int64_t in_channels, int64_t mid_channels, int64_t stride, int64_t dilation, Norm norm, Layout layout,
+             bool initialize, Generator& generator);
+
+  // x: (N,H,W,in) -> (N,P,Q,4*mid). When pre_activation is given it receives the residual sum
+  // before the final activation (PLOP's POD input).
+  Tensor forward(const Tensor& x, Tensor* pre_activation = nullptr);
+  Shape trace(const Shape& in, SummaryBuilder& builder) const;
+
+  int64_t stride() const { return stride_; }
+  int64_t dilation() const { return dilation_; }
+  bool has_projection() const { return proj_conv_ != nullptr; }
+  const nn::Conv2d& conv2() const { return *conv2_; }
+
+ private:
+  Norm norm_;
+  Layout layout_;
+  int64_t stride_, dilation_;
+  std::shared_ptr<nn::Conv2d> conv1_, conv2_, conv3_, proj_conv_;
+  std::shared_ptr<nn::Layer> bn1_, bn2_, bn3_, proj_bn_;
+};
+
+class ResNet : public nn::Module {
+ public:
+  ResNet(const ResNetConfig& config, Generator& generator);
+
+  struct Output {
+    Tensor out;                           // stage 4 output (N,h,w,2048)
+    Tensor stage3;                        // stage 3 output (N,h3,w3,1024), when asked for
+    std::array<Tensor, 4> pre_activations;  // last block of each stage before its activation, when asked for
+  };
+  // x: (N,H,W,3) normalised images -> the output above. keep_stage3 / keep_pre_activations decide
+  // whether those are returned; nothing else outlives the call (beyond the autograd graph).
+  Output forward(const Tensor& x, bool keep_stage3 = false, bool keep_pre_activations = false);
+  Shape trace(const Shape& in, SummaryBuilder& builder, Shape* stage3 = nullptr) const;
+
+  const ResNetConfig& config() const { return config_; }
+  static std::vector<int> blocks_per_stage(int depth);  // {3,4,6,3} or {3,4,23,3}; throws otherwise
+  std::string stage_name(int stage) const;              // "layer1".."layer4" or "mod2".."mod5"
+  const std::vector<std::shared_ptr<Bottleneck>>& stage(int stage) const { return stages_.at(stage - 1); }
+  static constexpr int64_t kOutChannels = 2048;
+  static constexpr int64_t kStage3Channels = 1024;
+
+ private:
+  ResNetConfig config_;
+  std::shared_ptr<nn::Conv2d> conv1_;
+  std::shared_ptr<nn::Layer> bn1_;
+  std::array<std::vector<std::shared_ptr<Bottleneck>>, 4> stages_;
+};
+
+}  // namespace strata::models

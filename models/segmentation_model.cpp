@@ -1,0 +1,192 @@
+#include "models/segmentation_model.h"
+
+#include <sstream>
+
+#include "engine/ops/upsample.h"
+
+namespace strata::models {
+
+namespace {
+
+// Seeds of the dropout layers, derived from the model's seed so two models built alike draw alike.
+constexpr uint64_t kAsppDropoutStream = 0x5eed'a5b0;
+constexpr uint64_t kAuxDropoutStream = 0x5eed'a0c5;
+
+}  // namespace
+
+const char* flavour_name(Flavour flavour) { return flavour == Flavour::torchvision ? "torchvision" : "mib"; }
+
+Flavour parse_flavour(const std::string& s) {
+  if (s == "torchvision") return Flavour::torchvision;
+  if (s == "mib") return Flavour::mib;
+  throw Error(cat("unknown head/flavour '", s, "' (expected torchvision or mib)"));
+}
+
+Norm ModelConfig::resolved_norm() const {
+  if (norm) return *norm;
+  return flavour == Flavour::torchvision ? Norm::batch_norm : Norm::inplace_abn;
+}
+
+std::array<int64_t, 3> ModelConfig::resolved_rates() const {
+  if (atrous_rates != std::array<int64_t, 3>{0, 0, 0}) {
+    for (int64_t r : atrous_rates) check(r >= 1, "ModelConfig: atrous rates must be >= 1, got ", r);
+    return atrous_rates;
+  }
+  switch (output_stride) {
+    case 8: return flavour == Flavour::torchvision ? std::array<int64_t, 3>{12, 24, 36} : std::array<int64_t, 3>{12, 24, 32};
+    case 16: return {6, 12, 18};
+    case 32: return {3, 6, 9};
+    default: break;
+  }
+  throw Error(cat("ModelConfig: output stride must be 8, 16 or 32, got ", output_stride));
+}
+
+std::string ModelConfig::describe() const {
+  std::ostringstream classes_text;
+  for (size_t i = 0; i < classes.size(); ++i) classes_text << (i ? "," : "") << classes[i];
+  std::array<int64_t, 3> rates = resolved_rates();
+  return cat("DeepLabV3 (", flavour_name(flavour), " head, rates ", rates[0], "/", rates[1], "/", rates[2],
+             aux ? ", aux FCN head" : "", ") on ResNet-", depth, ", ", norm_name(resolved_norm()),
+             ", output stride ", output_stride, ", classes per step ", classes_text.str());
+}
+
+SegmentationModel::SegmentationModel(const ModelConfig& config) : config_(config), generator_(config.seed) {
+  check(!config.aux || config.flavour == Flavour::torchvision,
+        "SegmentationModel: the aux FCN head exists only in the torchvision flavour");
+  check(!config.classes.empty(), "SegmentationModel: classes per step must not be empty");
+  const Norm norm = config.resolved_norm();
+  const std::array<int64_t, 3> rates = config.resolved_rates();
+  const bool tv = config.flavour == Flavour::torchvision;
+  ResNetConfig backbone_config{config.depth, config.output_stride, norm, tv ? Layout::torchvision : Layout::mib,
+                               config.initialize};
+  backbone_ = register_module(tv ? "backbone" : "body", std::make_shared<ResNet>(backbone_config, generator_));
+  int64_t total_classes = 0;
+  for (int64_t c : config.classes) total_classes += c;
+  if (tv) {
+    torchvision_head_ = register_module(
+        "classifier", std::make_shared<TorchvisionHead>(ResNet::kOutChannels, rates, norm, config.aspp_dropout,
+                                                        config.seed ^ kAsppDropoutStream, generator_));
+    if (config.aux) {
+      aux_ = register_module("aux_classifier",
+                             std::make_shared<FCNHead>(ResNet::kStage3Channels, total_classes, norm, config.aux_dropout,
+                                                       config.seed ^ kAuxDropoutStream, generator_));
+    }
+  } else {
+    mib_head_ = register_module(
+        "head", std::make_shared<MiBHead>(ResNet::kOutChannels, rates, norm, config.pooling_size, config.initialize,
+                                          generator_));
+  }
+  classifier_ = register_module(
+      "cls", std::make_shared<IncrementalClassifier>(TorchvisionHead::kChannels, config.classes, generator_));
+}
+
+nn::Module& SegmentationModel::head() {
+  if (torchvision_head_) return *torchvision_head_;
+  return *mib_head_;
+}
+
+FCNHead& SegmentationModel::aux() {
+  check(aux_ != nullptr, "SegmentationModel: this model has no aux head (", config_.describe(), ")");
+  return *aux_;
+}
+
+std::string SegmentationModel::backbone_prefix() const {
+  return config_.flavour == Flavour::torchvision ? "backbone." : "body.";
+}
+
+std::string SegmentationModel::head_prefix() const {
+  return config_.flavour == Flavour::torchvision ? "classifier." : "head.";
+}
+
+void SegmentationModel::add_step(int64_t classes) {
+  check(aux_ == nullptr, "SegmentationModel: the aux FCN head's classifier is not incremental; a model with the aux "
+        "head cannot add a step");
+  classifier_->add_step(classes, generator_);
+  config_.classes.push_back(classes);
+}
+
+ForwardResult SegmentationModel::forward(const Tensor& images, const ForwardOptions& options) {
+  check(images.dim() == 4 && images.size(3) == 3, "SegmentationModel: expected normalised images (N,H,W,3), got ",
+        images.describe());
+  check(!options.aux_logits || aux_ != nullptr, "SegmentationModel: aux logits asked for, but the model has no aux "
+        "head (", config_.describe(), ")");
+  const int64_t height = images.size(1), width = images.size(2);
+  ForwardResult result;
+  ResNet::Output features = backbone_->forward(images, options.aux_logits, options.stage_pre_activations);
+  if (options.stage_pre_activations) result.stage_pre_activations = features.pre_activations;
+  features.pre_activations = {};
+  if (options.body) result.body = features.out;
+  Tensor aux_logits = options.aux_logits ? aux_->forward(features.stage3) : Tensor();
+  features.stage3 = Tensor();
+  Tensor head = torchvision_head_ ? torchvision_head_->forward(features.out) : mib_head_->forward(features.out);
+  features.out = Tensor();
+  Tensor low = classifier_->forward(head);
+  if (options.head) result.head = head;
+  if (options.upsample) {
+    result.logits = upsample_bilinear(low, height, width, false);
+    if (aux_logits.defined()) result.aux_logits = upsample_bilinear(aux_logits, height, width, false);
+  } else {
+    result.aux_logits = aux_logits;
+  }
+  if (options.low_res_logits || !options.upsample) result.low_res_logits = low;
+  return result;
+}
+
+ModelSummary SegmentationModel::summary(int64_t height, int64_t width) const {
+  check(height >= 1 && width >= 1, "SegmentationModel::summary: invalid input size ", height, "x", width);
+  ModelSummary summary;
+  summary.title = cat(config_.describe(), "; input ", height, "x", width);
+  summary.input = {1, height, width, 3};
+  SummaryBuilder builder(summary);
+  const bool tv = config_.flavour == Flavour::torchvision;
+  Shape stage3, features;
+  {
+    SummaryBuilder::Level level(builder, tv ? "backbone" : "body");
+    features = backbone_->trace(summary.input, builder, &stage3);
+  }
+  Shape head;
+  {
+    builder.set_stage("head", tv ? "head (classifier.0-2)" : "head");
+    SummaryBuilder::Level level(builder, tv ? "classifier" : "head");
+    head = tv ? torchvision_head_->trace(features, builder) : mib_head_->trace(features, builder);
+  }
+  Shape low;
+  {
+    builder.set_stage("classifier", cat("classifier (cls, ", classifier_->steps(), " step",
+                                        classifier_->steps() > 1 ? "s)" : ")"));
+    SummaryBuilder::Level level(builder, "cls");
+    low = classifier_->trace(head, builder);
+  }
+  if (aux_) {
+    builder.set_stage("aux", "aux (aux_classifier)");
+    SummaryBuilder::Level level(builder, "aux_classifier");
+    Shape a = aux_->trace(stage3, builder);
+    builder.op("", "upsample_bilinear", {1, height, width, a[3]});
+  }
+  builder.set_stage("upsample", "logits (upsampled)");
+  builder.op("", "upsample_bilinear", {1, height, width, low[3]});
+  builder.finish();
+  return summary;
+}
+
+std::vector<int64_t> parse_classes(const std::string& text) {
+  std::vector<int64_t> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    size_t used = 0;
+    int64_t value = 0;
+    try {
+      value = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    check(used == item.size() && !item.empty() && value >= 1, "classes '", text,
+          "': expected a class count or a comma-separated list of counts per step (each >= 1), e.g. 21 or 16,1,1");
+    out.push_back(value);
+  }
+  check(!out.empty(), "classes '", text, "': expected at least one step");
+  return out;
+}
+
+}  // namespace strata::models

@@ -1,0 +1,120 @@
+// DeepLabV3 segmentation models: a ResNet backbone (models/resnet.h), a DeepLabV3 head
+// (models/deeplab.h) and the incremental classifier (models/classifier.h), in two flavours that
+// mirror the references' modules and state-dict names exactly:
+//
+//   torchvision  torchvision.models.segmentation.deeplabv3_resnet{50,101}: keys backbone.*,
+//                classifier.{0,1,2}.* (the head), aux_classifier.* (optional FCN head on stage 3),
+//                and cls.0.* for what torchvision calls classifier.4 (models/weights.h maps it).
+//                Norm batch_norm by default. torchvision builds output stride 8.
+//   mib          MiB/PLOP (segmentation_module.py): keys body.*, head.*, cls.{i}.*. Norm
+//                inplace_abn by default; output stride 16 in the published results.
+//
+// Images enter as (N,H,W,3) f32, already normalised (engine/ops/normalize.h). The forward returns
+// the logits bilinearly upsampled to H x W (align_corners false, as both references), and, only when
+// asked for through ForwardOptions, the intermediate maps the continual-learning methods use. A map
+// that is not asked for is not kept: after the call nothing references it (the autograd graph keeps
+// only what backward needs).
+#pragma once
+
+#include <array>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "models/classifier.h"
+#include "models/deeplab.h"
+#include "models/resnet.h"
+
+namespace strata::models {
+
+enum class Flavour { torchvision, mib };
+
+const char* flavour_name(Flavour flavour);        // "torchvision" / "mib"
+Flavour parse_flavour(const std::string& s);      // throws naming the accepted values
+
+struct ModelConfig {
+  Flavour flavour = Flavour::mib;
+  int depth = 101;                   // 50 or 101
+  int output_stride = 16;            // 8, 16 or 32
+  std::optional<Norm> norm;          // default: batch_norm for torchvision, inplace_abn for mib
+  std::vector<int64_t> classes = {21};  // classes per step, background included in step 0
+  bool aux = false;                  // torchvision only: the FCN head on stage 3
+  // Atrous rates of the three 3x3 branches; zeros pick the flavour's: torchvision 12/24/36 at output
+  // stride 8 (torchvision's) and 6/12/18 at 16; mib 12/24/32 at 8 and 6/12/18 at 16; both halve
+  // again to 3/6/9 at 32.
+  std::array<int64_t, 3> atrous_rates = {0, 0, 0};
+  int64_t pooling_size = 32;         // mib: eval-time image pooling window (0: global pooling)
+  double aspp_dropout = 0.5;         // torchvision: dropout after the ASPP projection
+  double aux_dropout = 0.1;          // torchvision: dropout in the FCN head
+  uint64_t seed = 0;                 // initialisation and dropout masks
+  // false skips the references' initialisation (kaiming / xavier) where it replaces the layers'
+  // PyTorch-default one: faster when weights are loaded next. Parameter values are then not the
+  // reference's initial distribution.
+  bool initialize = true;
+
+  Norm resolved_norm() const;
+  std::array<int64_t, 3> resolved_rates() const;
+  std::string describe() const;      // one line: flavour, backbone, norm, output stride, classes
+};
+
+struct ForwardOptions {
+  bool upsample = true;               // false: no full-resolution logits at all (low_res_logits instead)
+  bool low_res_logits = false;        // the logits before upsampling (PLOP POD, fused losses)
+  bool body = false;                  // the backbone output (ILT)
+  bool head = false;                  // the head output (PLOP POD)
+  bool stage_pre_activations = false; // the residual sum of each stage's last block before its activation
+  bool aux_logits = false;            // torchvision with aux: the FCN head's logits (computed only when asked)
+};
+
+struct ForwardResult {
+  Tensor logits;                      // (N,H,W,C); undefined when !upsample
+  Tensor low_res_logits;              // (N,h,w,C) when asked for or when !upsample
+  Tensor body;                        // (N,h,w,2048)
+  Tensor head;                        // (N,h,w,256)
+  std::array<Tensor, 4> stage_pre_activations;  // (N,h_i,w_i,256*2^i), i = 0..3
+  Tensor aux_logits;                  // (N,H,W,C), or (N,h3,w3,C) when !upsample
+};
+
+class SegmentationModel : public nn::Module {
+ public:
+  explicit SegmentationModel(const ModelConfig& config);
+
+  // images: (N,H,W,3) f32 -> see ForwardResult. Throws for other shapes and for aux_logits on a
+  // model without the aux head.
+  ForwardResult forward(const Tensor& images, const ForwardOptions& options = {});
+
+  // Adds a step's classifier (PyTorch-default initialised from the model's generator), e.g. the new
+  // classes of step t before loading step t-1's weights; MiB then calls
+  // classifier().init_balanced_new_step().
+  void add_step(int64_t classes);
+
+  // Analytic shapes, parameters and multiply-adds for an H x W input (models/summary.h).
+  ModelSummary summary(int64_t height, int64_t width) const;
+
+  const ModelConfig& config() const { return config_; }
+  ResNet& backbone() { return *backbone_; }
+  nn::Module& head();                 // TorchvisionHead or MiBHead
+  IncrementalClassifier& classifier() { return *classifier_; }
+  bool has_aux() const { return aux_ != nullptr; }
+  FCNHead& aux();                     // throws without the aux head
+
+  // State-dict prefixes of the parts, as the flavour names them ("backbone."/"body.", ...).
+  std::string backbone_prefix() const;
+  std::string head_prefix() const;
+  static constexpr const char* kClassifierPrefix = "cls.";
+
+ private:
+  ModelConfig config_;
+  Generator generator_;
+  std::shared_ptr<ResNet> backbone_;
+  std::shared_ptr<TorchvisionHead> torchvision_head_;
+  std::shared_ptr<MiBHead> mib_head_;
+  std::shared_ptr<FCNHead> aux_;
+  std::shared_ptr<IncrementalClassifier> classifier_;
+};
+
+// Parses "21" or "16,1,1,1,1,1" into classes per step; throws naming the text.
+std::vector<int64_t> parse_classes(const std::string& text);
+
+}  // namespace strata::models

@@ -1,0 +1,120 @@
+// SegmentationModel::forward returns the upsampled logits and, only on request, the intermediate
+// maps; nothing else outlives the call (checked with the allocator's byte counter), with and without
+// a training graph.
+#include <catch2/catch.hpp>
+
+#include "engine/autograd.h"
+#include "engine/ops/losses.h"
+#include "models/segmentation_model.h"
+
+using namespace strata;
+
+namespace {
+
+models::SegmentationModel make_model(models::Flavour flavour, bool aux = false) {
+  models::ModelConfig config;
+  config.flavour = flavour;
+  config.depth = 50;
+  config.classes = aux ? std::vector<int64_t>{6} : std::vector<int64_t>{4, 2};
+  config.aux = aux;
+  config.output_stride = 16;
+  config.initialize = false;
+  return models::SegmentationModel(config);
+}
+
+int64_t allocated() { return memory_stats(Device::cpu()).allocated_bytes; }
+
+int64_t bytes_of(const models::ForwardResult& r) {
+  int64_t n = 0;
+  for (const Tensor* t : {&r.logits, &r.low_res_logits, &r.body, &r.head, &r.aux_logits}) {
+    if (t->defined()) n += static_cast<int64_t>(t->nbytes());
+  }
+  for (const Tensor& t : r.stage_pre_activations) {
+    if (t.defined()) n += static_cast<int64_t>(t.nbytes());
+  }
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("forward returns only what was asked for with the documented shapes", "[cpu]") {
+  models::SegmentationModel model = make_model(models::Flavour::mib);
+  model.eval();
+  autograd::NoGradGuard no_grad;
+  Generator g(1);
+  Tensor x = Tensor::randn({2, 49, 35, 3}, g);
+
+  models::ForwardResult plain = model.forward(x);
+  CHECK(plain.logits.shape() == Shape{2, 49, 35, 6});
+  CHECK_FALSE(plain.low_res_logits.defined());
+  CHECK_FALSE(plain.body.defined());
+  CHECK_FALSE(plain.head.defined());
+  CHECK_FALSE(plain.aux_logits.defined());
+  for (const Tensor& t : plain.stage_pre_activations) CHECK_FALSE(t.defined());
+
+  models::ForwardOptions all;
+  all.low_res_logits = all.body = all.head = all.stage_pre_activations = true;
+  models::ForwardResult full = model.forward(x, all);
+  CHECK(full.logits.to_vector<float>() == plain.logits.to_vector<float>());
+  CHECK(full.low_res_logits.shape() == Shape{2, 4, 3, 6});
+  CHECK(full.body.shape() == Shape{2, 4, 3, 2048});
+  CHECK(full.head.shape() == Shape{2, 4, 3, 256});
+  CHECK(full.stage_pre_activations[0].shape() == Shape{2, 13, 9, 256});
+  CHECK(full.stage_pre_activations[1].shape() == Shape{2, 7, 5, 512});
+  CHECK(full.stage_pre_activations[2].shape() == Shape{2, 4, 3, 1024});
+  CHECK(full.stage_pre_activations[3].shape() == Shape{2, 4, 3, 2048});
+
+  models::ForwardOptions low;
+  low.upsample = false;
+  models::ForwardResult small = model.forward(x, low);
+  CHECK_FALSE(small.logits.defined());
+  CHECK(small.low_res_logits.to_vector<float>() == full.low_res_logits.to_vector<float>());
+
+  CHECK_THROWS_WITH(model.forward(x, models::ForwardOptions{true, false, false, false, false, true}),
+                    Catch::Contains("no aux head"));
+  CHECK_THROWS_WITH(model.forward(Tensor::zeros({2, 49, 35, 4})), Catch::Contains("(N,H,W,3)"));
+}
+
+TEST_CASE("without a graph the forward keeps nothing but the returned tensors alive", "[cpu]") {
+  for (auto flavour : {models::Flavour::torchvision, models::Flavour::mib}) {
+    models::SegmentationModel model = make_model(flavour, flavour == models::Flavour::torchvision);
+    Generator g(2);
+    Tensor x = Tensor::randn({2, 33, 29, 3}, g);
+    for (bool training : {false, true}) {
+      model.train(training);
+      INFO(models::flavour_name(flavour) << (training ? " training" : " eval"));
+      autograd::NoGradGuard no_grad;
+      models::ForwardOptions requests[4];
+      requests[1].upsample = false;
+      requests[2].body = requests[2].head = true;
+      requests[3].stage_pre_activations = requests[3].low_res_logits = true;
+      requests[3].aux_logits = flavour == models::Flavour::torchvision;
+      for (const models::ForwardOptions& options : requests) {
+        int64_t before = allocated();
+        models::ForwardResult result = model.forward(x, options);
+        CHECK(allocated() - before == bytes_of(result));
+      }
+    }
+  }
+}
+
+TEST_CASE("after backward only the returned tensors and the gradients stay allocated", "[cpu]") {
+  models::SegmentationModel model = make_model(models::Flavour::mib);
+  model.train();
+  Generator g(3);
+  Tensor x = Tensor::randn({2, 33, 29, 3}, g);
+  Tensor labels = Tensor::zeros({2, 33, 29}, DType::i64);
+  for (bool with_maps : {false, true}) {
+    INFO((with_maps ? "with" : "without") << " intermediate maps");
+    model.zero_grad();
+    models::ForwardOptions options;
+    options.body = options.head = options.stage_pre_activations = with_maps;
+    int64_t before = allocated();
+    models::ForwardResult result = model.forward(x, options);
+    Tensor loss = cross_entropy(result.logits, labels, Reduction::mean_all);
+    loss.backward();
+    int64_t gradients = 0;
+    for (const auto& [name, p] : model.named_parameters()) gradients += static_cast<int64_t>(p.grad().nbytes());
+    CHECK(allocated() - before == bytes_of(result) + static_cast<int64_t>(loss.nbytes()) + gradients);
+  }
+}

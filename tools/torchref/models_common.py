@@ -1,0 +1,107 @@
+"""Helpers shared by the model reference groups (models_torchvision.py, models_mib.py): calibrated
+norm statistics, the parity input, and the case layout the strata tests read.
+
+Why the references are computed in float64: a 50- or 100-layer network in float32 accumulates
+rounding error layer after layer; PyTorch's own float32 logits differ from the float64 result by
+about 5e-5 of their largest magnitude on these inputs, more than the project's float32 tolerance
+(1e-5 of the largest magnitude). Comparing two float32 computations would compare rounding noise.
+So the reference is the float64 computation (stored rounded to float32: the rounding, 6e-8, is far
+below the tolerance), strata runs the same model in float64 and must match it within the float32
+tolerance, and strata's float32 run is checked against PyTorch's float32 error ("torch_f32.*").
+
+A model case is three files:
+  <name>_state  the state dict ("state.<key>", PyTorch names and layouts, float32 as PyTorch trains),
+                the input "x" (N,3,H,W), the labels "labels" (N,H,W) int64 with ignored (255)
+                pixels, and parameter counts in the metadata
+  <name>_train  one training-mode forward and backward from that state, computed in float64:
+                "out" (upsampled logits), "loss", "grad.<param>" for every parameter,
+                "after.<buffer>" (buffers after the forward), intermediate maps of the forward, and
+                PyTorch's float32 forward of the same thing as "torch_f32.<output>"
+  <name>_eval   the same in eval mode (no "after.*": eval leaves the statistics alone)
+The loss is F.cross_entropy(out, labels) (mean over non-ignored pixels, ignore_index 255), plus
+0.5 x the same on the aux logits when the model has them (torchvision's training recipe).
+"""
+import copy
+
+import torch
+import torch.nn.functional as F
+
+from .common import seed_for
+
+# Odd sizes catch rounding in strides, dilations and upsampling.
+BATCH, HEIGHT, WIDTH = 2, 65, 97
+
+
+def parity_input(name):
+    g = torch.Generator().manual_seed(seed_for(name + "/input"))
+    x = torch.randn(BATCH, 3, HEIGHT, WIDTH, generator=g)
+    return x, g
+
+
+def parity_labels(classes, g):
+    labels = torch.randint(0, classes, (BATCH, HEIGHT, WIDTH), generator=g)
+    ignored = torch.rand(BATCH, HEIGHT, WIDTH, generator=g) < 0.1
+    return torch.where(ignored, torch.full_like(labels, 255), labels)
+
+
+def calibrate_norms(model, norm_types, name, sign_flips=False):
+    """Gives every norm layer non-trivial affine parameters and running statistics that match the
+    model's activations, so eval-mode outputs stay well scaled through a deep network: one
+    training-mode forward on a calibration batch with momentum 1 sets the running statistics to
+    that batch's. With sign_flips, some weights are negative (In-place ABN uses |weight| + eps)."""
+    g = torch.Generator().manual_seed(seed_for(name + "/norms"))
+    norms = [m for m in model.modules() if isinstance(m, norm_types)]
+    with torch.no_grad():
+        for m in norms:
+            c = m.weight.numel()
+            magnitude = torch.rand(c, generator=g) * 0.5 + 0.75
+            if sign_flips:
+                magnitude = magnitude * torch.where(torch.rand(c, generator=g) < 0.3, -1.0, 1.0)
+            m.weight.copy_(magnitude)
+            m.bias.copy_(torch.randn(c, generator=g) * 0.1)
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.momentum = 1.0
+        model.train()
+        calibration = torch.randn(4, 3, HEIGHT, WIDTH, generator=g)
+        model(calibration)
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+
+
+def state_case(name, model, x, labels, params):
+    tensors = {"state." + k: v.detach().clone() for k, v in model.state_dict().items()}
+    tensors["x"] = x
+    tensors["labels"] = labels
+    return name + "_state", tensors, params
+
+
+def run_case(name, model, x, labels, training, forward, aux=False):
+    """forward(model, x) -> dict with "out" (upsampled logits), optionally "aux_out" and other maps.
+    Runs on float64 and float32 copies of `model`, which is left unchanged."""
+    m64 = copy.deepcopy(model).double()
+    m64.train(training)
+    outputs = forward(m64, x.double())
+    loss = F.cross_entropy(outputs["out"], labels, ignore_index=255)
+    if aux:
+        loss = loss + 0.5 * F.cross_entropy(outputs["aux_out"], labels, ignore_index=255)
+    loss.backward()
+    tensors = {k: v.detach().float() for k, v in outputs.items()}
+    tensors["loss"] = loss.detach().float()
+    for k, p in m64.named_parameters():
+        tensors["grad." + k] = p.grad.detach().float()
+    if training:
+        for k, b in m64.named_buffers():
+            tensors["after." + k] = b.detach().float() if b.is_floating_point() else b.detach().clone()
+
+    m32 = copy.deepcopy(model)
+    m32.train(training)
+    with torch.no_grad():
+        outputs = forward(m32, x)
+    for k, v in outputs.items():
+        tensors["torch_f32." + k] = v.detach()
+    return f"{name}_{'train' if training else 'eval'}", tensors, {"training": training}
+
+
+def parameter_count(module):
+    return sum(p.numel() for p in module.parameters())

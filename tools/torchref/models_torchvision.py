@@ -1,0 +1,54 @@
+"""torchvision's deeplabv3_resnet50 / deeplabv3_resnet101 (weights=None, num_classes=21, aux head),
+seeded, for strata's torchvision-flavour parity tests (tests/models/test_torchvision_parity.cpp).
+Case layout: models_common.py. The state dict keeps torchvision's names (classifier.4 included), so
+the tests also exercise strata's classifier.4 -> cls.0 mapping.
+
+torchvision builds these models at output stride 8 (layer3 and layer4 dilated) with ASPP rates
+12/24/36. Dropout is random, so for the training-mode case the model's Dropout modules run in eval
+mode (identity) and strata's are built with p = 0; dropout itself is tested at the op level.
+Also writes "parameter_counts": torchvision's parameter counts (metadata resnet50, resnet50_aux, ...:
+the whole model and its aux head), which strata's models and summaries must equal.
+"""
+import torch
+import torch.nn as nn
+from torchvision.models.segmentation import deeplabv3_resnet50, deeplabv3_resnet101
+
+from .common import seed_for
+from .models_common import calibrate_norms, parameter_count, parity_input, parity_labels, run_case, state_case
+
+CLASSES = 21
+BUILDERS = {50: deeplabv3_resnet50, 101: deeplabv3_resnet101}
+
+
+def build(depth, name):
+    torch.manual_seed(seed_for(name))
+    return BUILDERS[depth](weights=None, weights_backbone=None, num_classes=CLASSES, aux_loss=True)
+
+
+def forward(model, x):
+    # A training-mode forward keeps Dropout in eval mode (identity), see the module docstring.
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.eval()
+    result = model(x)
+    return {"out": result["out"], "aux_out": result["aux"]}
+
+
+def model_cases(depth, counts):
+    name = f"deeplabv3_resnet{depth}"
+    model = build(depth, name)
+    counts[f"resnet{depth}"] = parameter_count(model)
+    counts[f"resnet{depth}_aux"] = parameter_count(model.aux_classifier)
+    calibrate_norms(model, nn.BatchNorm2d, name)
+    x, g = parity_input(name)
+    labels = parity_labels(CLASSES, g)
+    yield state_case(name, model, x, labels, {})
+    yield run_case(name, model, x, labels, False, forward, aux=True)
+    yield run_case(name, model, x, labels, True, forward, aux=True)
+
+
+def cases():
+    counts = {}
+    yield from model_cases(50, counts)
+    yield from model_cases(101, counts)
+    yield "parameter_counts", {"unused": torch.zeros(1)}, counts
