@@ -2,19 +2,31 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/ops/device_dispatch.h"
 #include "engine/profiler.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/reduce.h"
 
+#if defined(STRATA_HAVE_CUDA)
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/reduce.h"
+#endif
+
 namespace strata {
 
 namespace kc = kernels::cpu;
+#if defined(STRATA_HAVE_CUDA)
+namespace kcu = kernels::cuda;
+#endif
 
 namespace {
 
 enum class Broadcast { none, channel, spatial };
 
-void check_unary(const char* op, const Tensor& x) {
+// Ops that have a CUDA kernel check only dtypes here; the others also refuse CUDA tensors.
+void check_unary(const char* op, const Tensor& x) { check_floating(op, "x", x); }
+
+void check_unary_cpu_only(const char* op, const Tensor& x) {
   check_floating(op, "x", x);
   check_cpu(op, x);
 }
@@ -24,7 +36,6 @@ Broadcast classify(const char* op, const Tensor& a, const Tensor& b) {
   check_floating(op, "b", b);
   check_same_dtype(op, a, "a", b, "b");
   check_same_device(op, a, "a", b, "b");
-  check_cpu(op, a);
   if (a.shape() == b.shape()) return Broadcast::none;
   if (a.dim() >= 1 && b.dim() == 1 && b.size(0) == a.size(-1)) return Broadcast::channel;
   if (a.dim() == 4 && b.dim() == 4 && b.size(0) == a.size(0) && b.size(1) == 1 && b.size(2) == 1 &&
@@ -35,43 +46,88 @@ Broadcast classify(const char* op, const Tensor& a, const Tensor& b) {
                   "; b must have a's shape, (C) or (N,1,1,C)"));
 }
 
-// Sums a gradient of a's shape down to b's broadcast shape.
-Tensor reduce_to(const Tensor& g, Broadcast kind, const Shape& b_shape) {
-  if (kind == Broadcast::none) return g;
+// Sums a gradient of a's shape down to b's broadcast shape: per-channel sums over all rows, or
+// over each sample's pixels.
+Tensor reduce_to(const Tensor& grad, Broadcast kind, const Shape& b_shape) {
+  if (kind == Broadcast::none) return grad;
+  Tensor g = grad.contiguous();
   Tensor out = Tensor::empty(b_shape, g.dtype(), g.device());
   int64_t channels = g.size(-1);
-  visit_floating("reduce_to", g.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    if (kind == Broadcast::channel) {
-      kc::sum_rows_cpu(out.data<T>(), g.data<T>(), g.numel() / channels, channels);
-    } else {
-      int64_t pixels = g.size(1) * g.size(2);
-      for (int64_t n = 0; n < g.size(0); ++n) {
-        kc::sum_rows_cpu(out.data<T>() + n * channels, g.data<T>() + n * pixels * channels, pixels, channels);
-      }
-    }
-  });
+  int64_t groups = kind == Broadcast::channel ? 1 : g.size(0);
+  int64_t rows = channels > 0 ? g.numel() / channels / groups : 0;
+  dispatch("reduce_to", g,
+           [&](auto tag) {
+             using T = decltype(tag);
+             for (int64_t n = 0; n < groups; ++n) {
+               kc::sum_rows_cpu(out.data<T>() + n * channels, g.data<T>() + n * rows * channels, rows, channels);
+             }
+           }
+#if defined(STRATA_HAVE_CUDA)
+           ,
+           [&](auto tag, const kcu::Stream& stream) {
+             using T = decltype(tag);
+             Tensor partials = Tensor::empty({kcu::sum_rows_partials(rows, channels)}, DType::f32, g.device());
+             for (int64_t n = 0; n < groups; ++n) {
+               kcu::sum_rows_cuda(out.data<T>() + n * channels, g.data<T>() + n * rows * channels, rows, channels,
+                                  partials.data<float>(), stream);
+             }
+           }
+#endif
+  );
   return out;
 }
 
-// y = a (op) b with b broadcast as classified; `full`, `channel`, `spatial` are the kernels.
-template <class Full, class Channel, class Spatial>
-Tensor binary(const char* op, const Tensor& a, const Tensor& b, Broadcast kind, Full full, Channel channel,
-              Spatial spatial) {
+enum class BinaryOp { add, mul };
+
+// y = a (op) b with b broadcast as classified, on a's device.
+Tensor binary(const char* op, BinaryOp kind_of_op, const Tensor& a, const Tensor& b, Broadcast kind) {
   Tensor ac = a.contiguous(), bc = b.contiguous();
   Tensor y = Tensor::empty(a.shape(), a.dtype(), a.device());
-  visit_floating(op, a.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    T* yp = y.data<T>();
-    const T* ap = ac.data<T>();
-    const T* bp = bc.data<T>();
-    int64_t channels = a.dim() > 0 ? a.size(-1) : 1;
-    switch (kind) {
-      case Broadcast::none: full(yp, ap, bp, a.numel()); break;
-      case Broadcast::channel: channel(yp, ap, bp, a.numel() / channels, channels); break;
-      case Broadcast::spatial: spatial(yp, ap, bp, a.size(0), a.size(1) * a.size(2), channels); break;
-    }
-  });
+  const int64_t channels = a.dim() > 0 ? a.size(-1) : 1;
+  const int64_t rows = channels > 0 ? a.numel() / channels : 0;
+  const int64_t batch = a.dim() == 4 ? a.size(0) : 1, pixels = a.dim() == 4 ? a.size(1) * a.size(2) : 1;
+  const bool add = kind_of_op == BinaryOp::add;
+  dispatch(op, a,
+           [&](auto tag) {
+             using T = decltype(tag);
+             T* yp = y.data<T>();
+             const T *ap = ac.data<T>(), *bp = bc.data<T>();
+             switch (kind) {
+               case Broadcast::none:
+                 add ? kc::add_cpu(yp, ap, bp, a.numel()) : kc::mul_cpu(yp, ap, bp, a.numel());
+                 break;
+               case Broadcast::channel:
+                 add ? kc::add_channel_cpu(yp, ap, bp, rows, channels)
+                     : kc::mul_channel_cpu(yp, ap, bp, rows, channels);
+                 break;
+               case Broadcast::spatial:
+                 add ? kc::add_spatial_cpu(yp, ap, bp, batch, pixels, channels)
+                     : kc::mul_spatial_cpu(yp, ap, bp, batch, pixels, channels);
+                 break;
+             }
+           }
+#if defined(STRATA_HAVE_CUDA)
+           ,
+           [&](auto tag, const kcu::Stream& stream) {
+             using T = decltype(tag);
+             T* yp = y.data<T>();
+             const T *ap = ac.data<T>(), *bp = bc.data<T>();
+             switch (kind) {
+               case Broadcast::none:
+                 add ? kcu::add_cuda(yp, ap, bp, a.numel(), stream) : kcu::mul_cuda(yp, ap, bp, a.numel(), stream);
+                 break;
+               case Broadcast::channel:
+                 add ? kcu::add_channel_cuda(yp, ap, bp, rows, channels, stream)
+                     : kcu::mul_channel_cuda(yp, ap, bp, rows, channels, stream);
+                 break;
+               case Broadcast::spatial:
+                 add ? kcu::add_spatial_cuda(yp, ap, bp, batch, pixels, channels, stream)
+                     : kcu::mul_spatial_cuda(yp, ap, bp, batch, pixels, channels, stream);
+                 break;
+             }
+           }
+#endif
+  );
   return y;
 }
 
@@ -80,9 +136,7 @@ Tensor binary(const char* op, const Tensor& a, const Tensor& b, Broadcast kind, 
 Tensor add(const Tensor& a, const Tensor& b) {
   profiler::Scope profile_scope("add");
   Broadcast kind = classify("add", a, b);
-  Tensor y = binary(
-      "add", a, b, kind, [](auto... args) { kc::add_cpu(args...); }, [](auto... args) { kc::add_channel_cpu(args...); },
-      [](auto... args) { kc::add_spatial_cpu(args...); });
+  Tensor y = binary("add", BinaryOp::add, a, b, kind);
   autograd::record("add", y, {a, b}, [kind, b_shape = b.shape()](const Tensor& g, const std::vector<bool>& needs) {
     profiler::Scope backward_scope("add", profiler::Phase::backward);
     return std::vector<Tensor>{needs[0] ? g : Tensor(), needs[1] ? reduce_to(g, kind, b_shape) : Tensor()};
@@ -100,9 +154,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 Tensor mul(const Tensor& a, const Tensor& b) {
   profiler::Scope profile_scope("mul");
   Broadcast kind = classify("mul", a, b);
-  Tensor y = binary(
-      "mul", a, b, kind, [](auto... args) { kc::mul_cpu(args...); }, [](auto... args) { kc::mul_channel_cpu(args...); },
-      [](auto... args) { kc::mul_spatial_cpu(args...); });
+  Tensor y = binary("mul", BinaryOp::mul, a, b, kind);
   autograd::record("mul", y, {a, b},
                    [kind, a_saved = autograd::save(a), b_saved = autograd::save(b), b_shape = b.shape()](
                        const Tensor& g, const std::vector<bool>& needs) {
@@ -119,10 +171,19 @@ Tensor scale(const Tensor& x, double s) {
   check_unary("scale", x);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  visit_floating("scale", x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    kc::scale_cpu(y.data<T>(), xc.data<T>(), static_cast<T>(s), x.numel());
-  });
+  dispatch("scale", x,
+           [&](auto tag) {
+             using T = decltype(tag);
+             kc::scale_cpu(y.data<T>(), xc.data<T>(), static_cast<T>(s), x.numel());
+           }
+#if defined(STRATA_HAVE_CUDA)
+           ,
+           [&](auto tag, const kcu::Stream& stream) {
+             using T = decltype(tag);
+             kcu::scale_cuda(y.data<T>(), xc.data<T>(), static_cast<T>(s), x.numel(), stream);
+           }
+#endif
+  );
   autograd::record("scale", y, {x}, [s](const Tensor& g, const std::vector<bool>&) {
     profiler::Scope backward_scope("scale", profiler::Phase::backward);
     return std::vector<Tensor>{scale(g, s)};
@@ -132,7 +193,7 @@ Tensor scale(const Tensor& x, double s) {
 
 Tensor square(const Tensor& x) {
   profiler::Scope profile_scope("square");
-  check_unary("square", x);
+  check_unary_cpu_only("square", x);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   visit_floating("square", x.dtype(), [&](auto tag) {
@@ -154,7 +215,7 @@ Tensor square(const Tensor& x) {
 
 Tensor pow(const Tensor& x, double p) {
   profiler::Scope profile_scope("pow");
-  check_unary("pow", x);
+  check_unary_cpu_only("pow", x);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   visit_floating("pow", x.dtype(), [&](auto tag) {
@@ -182,21 +243,40 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
         negative_slope);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  visit_floating(op, x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    kc::leaky_relu_cpu(y.data<T>(), xc.data<T>(), static_cast<T>(negative_slope), x.numel());
-  });
+  dispatch(op, x,
+           [&](auto tag) {
+             using T = decltype(tag);
+             kc::leaky_relu_cpu(y.data<T>(), xc.data<T>(), static_cast<T>(negative_slope), x.numel());
+           }
+#if defined(STRATA_HAVE_CUDA)
+           ,
+           [&](auto tag, const kcu::Stream& stream) {
+             using T = decltype(tag);
+             kcu::leaky_relu_cuda(y.data<T>(), xc.data<T>(), static_cast<T>(negative_slope), x.numel(), stream);
+           }
+#endif
+  );
   // Saves the output, not the input: the input can be freed as soon as its producer is done.
   autograd::record(op, y, {x},
                    [op, negative_slope, y_saved = autograd::save(y)](const Tensor& g, const std::vector<bool>&) {
                      profiler::Scope backward_scope(op, profiler::Phase::backward);
                      Tensor gc = g.contiguous();
                      Tensor dx = Tensor::empty(y_saved.shape(), y_saved.dtype(), y_saved.device());
-                     visit_floating("leaky_relu backward", y_saved.dtype(), [&](auto tag) {
-                       using T = decltype(tag);
-                       kc::leaky_relu_backward_cpu(dx.data<T>(), gc.data<T>(), y_saved.data<T>(),
-                                                   static_cast<T>(negative_slope), dx.numel());
-                     });
+                     dispatch("leaky_relu backward", gc,
+                              [&](auto tag) {
+                                using T = decltype(tag);
+                                kc::leaky_relu_backward_cpu(dx.data<T>(), gc.data<T>(), y_saved.data<T>(),
+                                                            static_cast<T>(negative_slope), dx.numel());
+                              }
+#if defined(STRATA_HAVE_CUDA)
+                              ,
+                              [&](auto tag, const kcu::Stream& stream) {
+                                using T = decltype(tag);
+                                kcu::leaky_relu_backward_cuda(dx.data<T>(), gc.data<T>(), y_saved.data<T>(),
+                                                              static_cast<T>(negative_slope), dx.numel(), stream);
+                              }
+#endif
+                     );
                      return std::vector<Tensor>{dx};
                    });
   return y;

@@ -1,0 +1,137 @@
+// Elementwise kernels: one thread per output element in a grid-stride loop (see elementwise.h).
+#include <cuda_runtime.h>
+
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/launch.h"
+
+namespace strata::kernels::cuda {
+
+namespace {
+
+constexpr unsigned kThreads = 256;
+
+#define STRATA_GRID_STRIDE(i, n)                                                             \
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n);    \
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+enum class Op { add, mul };
+
+template <class T, Op op>
+__device__ inline T apply(T a, T b) {
+  if constexpr (op == Op::add) {
+    return a + b;
+  } else {
+    return a * b;
+  }
+}
+
+// b's element for element i of a: same index, i % C (per-channel), or n * C + i % C (per-sample).
+template <class T, Op op>
+__global__ void binary_kernel(T* y, const T* a, const T* b, int64_t n) {
+  STRATA_GRID_STRIDE(i, n) { y[i] = apply<T, op>(a[i], b[i]); }
+}
+
+template <class T, Op op>
+__global__ void binary_channel_kernel(T* y, const T* a, const T* b, int64_t n, int64_t channels) {
+  STRATA_GRID_STRIDE(i, n) { y[i] = apply<T, op>(a[i], b[i % channels]); }
+}
+
+template <class T, Op op>
+__global__ void binary_spatial_kernel(T* y, const T* a, const T* b, int64_t n, int64_t pixels, int64_t channels) {
+  STRATA_GRID_STRIDE(i, n) { y[i] = apply<T, op>(a[i], b[(i / (pixels * channels)) * channels + i % channels]); }
+}
+
+template <class T>
+__global__ void scale_kernel(T* y, const T* x, T s, int64_t n) {
+  STRATA_GRID_STRIDE(i, n) { y[i] = s * x[i]; }
+}
+
+template <class T>
+__global__ void leaky_relu_kernel(T* y, const T* x, T slope, int64_t n) {
+  STRATA_GRID_STRIDE(i, n) { y[i] = x[i] > T(0) ? x[i] : slope * x[i]; }
+}
+
+// Reads the output: for slope >= 0, y > 0 exactly when x > 0.
+template <class T>
+__global__ void leaky_relu_backward_kernel(T* dx, const T* dy, const T* y, T slope, int64_t n) {
+  STRATA_GRID_STRIDE(i, n) { dx[i] = y[i] > T(0) ? dy[i] : slope * dy[i]; }
+}
+
+#undef STRATA_GRID_STRIDE
+
+}  // namespace
+
+template <class T>
+void add_cuda(T* y, const T* a, const T* b, int64_t n, const Stream& stream) {
+  if (n) STRATA_LAUNCH((binary_kernel<T, Op::add>), stream, blocks_for(n, kThreads), kThreads, 0, y, a, b, n);
+}
+
+template <class T>
+void add_channel_cuda(T* y, const T* a, const T* bias, int64_t rows, int64_t channels, const Stream& stream) {
+  int64_t n = rows * channels;
+  if (n) {
+    STRATA_LAUNCH((binary_channel_kernel<T, Op::add>), stream, blocks_for(n, kThreads), kThreads, 0, y, a, bias, n,
+                  channels);
+  }
+}
+
+template <class T>
+void add_spatial_cuda(T* y, const T* a, const T* b, int64_t batch, int64_t pixels, int64_t channels,
+                      const Stream& stream) {
+  int64_t n = batch * pixels * channels;
+  if (n) {
+    STRATA_LAUNCH((binary_spatial_kernel<T, Op::add>), stream, blocks_for(n, kThreads), kThreads, 0, y, a, b, n,
+                  pixels, channels);
+  }
+}
+
+template <class T>
+void mul_cuda(T* y, const T* a, const T* b, int64_t n, const Stream& stream) {
+  if (n) STRATA_LAUNCH((binary_kernel<T, Op::mul>), stream, blocks_for(n, kThreads), kThreads, 0, y, a, b, n);
+}
+
+template <class T>
+void mul_channel_cuda(T* y, const T* a, const T* scale, int64_t rows, int64_t channels, const Stream& stream) {
+  int64_t n = rows * channels;
+  if (n) {
+    STRATA_LAUNCH((binary_channel_kernel<T, Op::mul>), stream, blocks_for(n, kThreads), kThreads, 0, y, a, scale, n,
+                  channels);
+  }
+}
+
+template <class T>
+void mul_spatial_cuda(T* y, const T* a, const T* b, int64_t batch, int64_t pixels, int64_t channels,
+                      const Stream& stream) {
+  int64_t n = batch * pixels * channels;
+  if (n) {
+    STRATA_LAUNCH((binary_spatial_kernel<T, Op::mul>), stream, blocks_for(n, kThreads), kThreads, 0, y, a, b, n,
+                  pixels, channels);
+  }
+}
+
+template <class T>
+void scale_cuda(T* y, const T* x, T s, int64_t n, const Stream& stream) {
+  if (n) STRATA_LAUNCH((scale_kernel<T>), stream, blocks_for(n, kThreads), kThreads, 0, y, x, s, n);
+}
+
+template <class T>
+void leaky_relu_cuda(T* y, const T* x, T slope, int64_t n, const Stream& stream) {
+  if (n) STRATA_LAUNCH((leaky_relu_kernel<T>), stream, blocks_for(n, kThreads), kThreads, 0, y, x, slope, n);
+}
+
+template <class T>
+void leaky_relu_backward_cuda(T* dx, const T* dy, const T* y, T slope, int64_t n, const Stream& stream) {
+  if (n) STRATA_LAUNCH((leaky_relu_backward_kernel<T>), stream, blocks_for(n, kThreads), kThreads, 0, dx, dy, y, slope, n);
+}
+
+template void add_cuda<float>(float*, const float*, const float*, int64_t, const Stream&);
+template void add_channel_cuda<float>(float*, const float*, const float*, int64_t, int64_t, const Stream&);
+template void add_spatial_cuda<float>(float*, const float*, const float*, int64_t, int64_t, int64_t, const Stream&);
+template void mul_cuda<float>(float*, const float*, const float*, int64_t, const Stream&);
+template void mul_channel_cuda<float>(float*, const float*, const float*, int64_t, int64_t, const Stream&);
+template void mul_spatial_cuda<float>(float*, const float*, const float*, int64_t, int64_t, int64_t, const Stream&);
+template void scale_cuda<float>(float*, const float*, float, int64_t, const Stream&);
+template void leaky_relu_cuda<float>(float*, const float*, float, int64_t, const Stream&);
+template void leaky_relu_backward_cuda<float>(float*, const float*, const float*, float, int64_t, const Stream&);
+
+}  // namespace strata::kernels::cuda

@@ -1,0 +1,59 @@
+// The CUDA backend against the CPU reference. check_cuda_matches_cpu(f, inputs) runs f on the CPU
+// inputs and on copies of them on the CUDA device, compares the outputs (kF32 tolerance, printing
+// the worst element on failure), backpropagates the same random upstream gradient through both,
+// and compares the gradient of every input that requires one.
+#pragma once
+
+#include <catch2/catch.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "tests/cuda/cuda_device.h"
+#include "tests/support/compare.h"
+
+namespace strata::test {
+
+using DeviceFn = std::function<Tensor(const std::vector<Tensor>& inputs)>;
+
+inline void check_cuda_matches_cpu(const std::string& what, const DeviceFn& f, const std::vector<Tensor>& inputs,
+                                   uint64_t seed = 7) {
+  INFO(what);
+  std::vector<Tensor> cpu_inputs, gpu_inputs;
+  for (const Tensor& t : inputs) {
+    Tensor c = t.defined() ? t.detach().clone() : Tensor();
+    Tensor g = t.defined() ? t.detach().to(cuda_device()) : Tensor();
+    if (t.defined() && t.requires_grad()) {
+      c.set_requires_grad(true);
+      g.set_requires_grad(true);
+    }
+    cpu_inputs.push_back(c);
+    gpu_inputs.push_back(g);
+  }
+  Tensor y_cpu = f(cpu_inputs), y_gpu = f(gpu_inputs);
+  REQUIRE(y_gpu.device() == cuda_device());
+  CHECK_CLOSE(y_gpu.to(Device::cpu()), y_cpu);
+  if (!y_cpu.requires_grad()) return;
+  Generator generator(seed);
+  Tensor grad = Tensor::randn(y_cpu.shape(), generator, y_cpu.dtype());
+  y_cpu.backward(grad);
+  y_gpu.backward(grad.to(cuda_device()));
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!cpu_inputs[i].defined() || !cpu_inputs[i].requires_grad()) continue;
+    INFO("gradient of input " << i);
+    REQUIRE(gpu_inputs[i].grad().defined());
+    CHECK(gpu_inputs[i].grad().device() == cuda_device());
+    CHECK_CLOSE(gpu_inputs[i].grad().to(Device::cpu()), cpu_inputs[i].grad());
+  }
+}
+
+// A float32 leaf with N(0, 1) values that requires grad.
+inline Tensor random_leaf(const Shape& shape, Generator& generator) {
+  Tensor t = Tensor::randn(shape, generator);
+  t.set_requires_grad(true);
+  return t;
+}
+
+}  // namespace strata::test

@@ -1,0 +1,42 @@
+// Elementwise ops on CUDA against the CPU reference: outputs and gradients.
+#include <catch2/catch.hpp>
+
+#include "engine/ops/elementwise.h"
+#include "tests/cuda/cuda_compare.h"
+
+using namespace strata;
+using test::check_cuda_matches_cpu;
+using test::random_leaf;
+
+TEST_CASE("cuda add and mul match the CPU for same shape, per-channel and per-sample broadcast", "[cpu]") {
+  Generator g(3);
+  Tensor a = random_leaf({2, 7, 5, 13}, g);
+  const std::vector<std::pair<const char*, Tensor>> operands = {
+      {"same shape", random_leaf({2, 7, 5, 13}, g)}, {"(C)", random_leaf({13}, g)}, {"(N,1,1,C)", random_leaf({2, 1, 1, 13}, g)}};
+  for (const auto& [name, b] : operands) {
+    check_cuda_matches_cpu(std::string("add ") + name, [](const auto& in) { return add(in[0], in[1]); }, {a, b});
+    check_cuda_matches_cpu(std::string("mul ") + name, [](const auto& in) { return mul(in[0], in[1]); }, {a, b});
+    check_cuda_matches_cpu(std::string("sub ") + name, [](const auto& in) { return sub(in[0], in[1]); }, {a, b});
+  }
+}
+
+TEST_CASE("cuda scale, relu and leaky_relu match the CPU", "[cpu]") {
+  Generator g(4);
+  Tensor x = random_leaf({3, 9, 11, 5}, g);
+  check_cuda_matches_cpu("scale", [](const auto& in) { return scale(in[0], -0.75); }, {x});
+  check_cuda_matches_cpu("relu", [](const auto& in) { return relu(in[0]); }, {x});
+  check_cuda_matches_cpu("leaky_relu", [](const auto& in) { return leaky_relu(in[0], 0.01); }, {x});
+}
+
+TEST_CASE("cuda elementwise ops keep large tensors exact across many blocks", "[cpu]") {
+  Generator g(5);
+  Tensor a = random_leaf({1, 1, 1, 300000}, g), b = random_leaf({1, 1, 1, 300000}, g);
+  check_cuda_matches_cpu("add over 300k elements", [](const auto& in) { return add(in[0], in[1]); }, {a, b});
+}
+
+TEST_CASE("cuda ops without a CUDA kernel yet refuse clearly, and f64 is CPU-only", "[cpu]") {
+  Tensor x = Tensor::ones({2, 3}, DType::f32, test::cuda_device());
+  CHECK_THROWS_WITH(square(x), Catch::Contains("square") && Catch::Contains("no CUDA implementation yet"));
+  CHECK_THROWS_WITH(relu(Tensor::ones({2}, DType::f64, test::cuda_device())),
+                    Catch::Contains("CUDA kernels compute in f32"));
+}
