@@ -1,7 +1,9 @@
 #include "engine/cuda/context.h"
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 #include "engine/caching_allocator.h"
 #include "engine/cuda/device_memory.h"
@@ -20,16 +22,39 @@ bool env_flag(const char* name) {
   return value != nullptr && std::strcmp(value, "") != 0 && std::strcmp(value, "0") != 0;
 }
 
+// A byte count with an optional K, M or G suffix (powers of 1024), e.g. "512M".
+size_t env_bytes(const char* name, size_t fallback) {
+  const char* value = std::getenv(name);
+  if (value == nullptr || *value == '\0') return fallback;
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long number = std::strtoull(value, &end, 10);
+  int shift = 0;
+  if (end != value && *end != '\0' && end[1] == '\0') {
+    shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : -1;
+    ++end;
+  }
+  check(end != value && *end == '\0' && shift >= 0 && errno == 0 && value[0] != '-' &&
+            number <= (std::numeric_limits<size_t>::max() >> shift),
+        name, "=", value, ": expected a byte count such as 1073741824, 512M or 1G");
+  return static_cast<size_t>(number) << shift;
+}
+
 }  // namespace
 
 CudaOptions CudaOptions::from_environment() {
   CudaOptions o;
   o.sync_after_launch = env_flag("STRATA_CUDA_SYNC");
   o.caching = !env_flag("STRATA_CUDA_NO_CACHING");
+  o.cudnn_benchmark = env_flag("STRATA_CUDNN_BENCHMARK");
+  o.cudnn_workspace_limit = env_bytes("STRATA_CUDNN_WORKSPACE_LIMIT", o.cudnn_workspace_limit);
   return o;
 }
 
-CudaContext::CudaContext(int index, const CudaOptions& options) : index_(index), options_(options) {
+CudaContext::CudaContext(int index, const CudaOptions& options)
+    : index_(index),
+      options_(options),
+      conv_algorithms_(kernels::cuda::ConvAlgorithmPolicy{options.cudnn_benchmark, options.cudnn_workspace_limit}) {
   STRATA_CUDA_CHECK(cudaSetDevice(index));
   STRATA_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_.handle, cudaStreamNonBlocking));
   stream_.sync_after_launch = options.sync_after_launch;

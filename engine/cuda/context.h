@@ -1,11 +1,17 @@
 // The context of one CUDA device: the compute stream, the cuBLAS and cuDNN handles bound to it,
-// and the device allocator. Created by open_cuda_device() (engine/device.h) and reached by ops
-// through their inputs' Device; nothing about the device is global.
+// the device allocator and the cuDNN convolution algorithm cache. Created by open_cuda_device()
+// (engine/device.h) and reached by ops through their inputs' Device; nothing about the device is
+// global.
 //
 // Environment switches, read once when the context is created:
 //   STRATA_CUDA_SYNC=1        synchronise after every kernel launch, so a fault is reported at the
 //                             kernel that caused it
 //   STRATA_CUDA_NO_CACHING=1  one cudaMalloc per tensor (see direct_allocator.h)
+//   STRATA_CUDNN_BENCHMARK=1  choose convolution algorithms by running them (cudnnFind*AlgorithmEx)
+//                             instead of cuDNN's heuristics (kernels/cuda/conv_algorithms.h)
+//   STRATA_CUDNN_WORKSPACE_LIMIT=<n>[K|M|G]
+//                             the largest workspace (bytes) a convolution algorithm may use; 1G by
+//                             default
 #pragma once
 
 #include <cublas_v2.h>
@@ -17,6 +23,7 @@
 
 #include "engine/device.h"
 #include "engine/device_context.h"
+#include "kernels/cuda/conv_algorithms.h"
 #include "kernels/cuda/stream.h"
 
 namespace strata {
@@ -24,6 +31,9 @@ namespace strata {
 struct CudaOptions {
   bool sync_after_launch = false;
   bool caching = true;
+  bool cudnn_benchmark = false;                    // STRATA_CUDNN_BENCHMARK
+  size_t cudnn_workspace_limit = size_t{1} << 30;  // STRATA_CUDNN_WORKSPACE_LIMIT
+  // Throws strata::Error naming the variable for a malformed STRATA_CUDNN_WORKSPACE_LIMIT.
   static CudaOptions from_environment();
 };
 
@@ -52,6 +62,8 @@ class CudaContext final : public DeviceContext {
   cublasHandle_t cublas() const { return cublas_; }
   cudnnHandle_t cudnn() const { return cudnn_; }
   const CudaOptions& options() const { return options_; }
+  // cuDNN convolution algorithms chosen on this device, by shape (kernels/cuda/conv2d.h).
+  kernels::cuda::ConvAlgorithmCache& conv_algorithms() { return conv_algorithms_; }
   // Called once the Device value exists (the allocator names its device in messages).
   void attach(const Device& device);
 
@@ -61,6 +73,7 @@ class CudaContext final : public DeviceContext {
   kernels::cuda::Stream stream_;
   cublasHandle_t cublas_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
+  kernels::cuda::ConvAlgorithmCache conv_algorithms_;
   std::unique_ptr<Allocator> allocator_;
 };
 

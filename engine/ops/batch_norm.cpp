@@ -4,12 +4,21 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/ops/device_dispatch.h"
 #include "engine/profiler.h"
+#include "kernels/common/batch_norm.h"
 #include "kernels/cpu/batch_norm.h"
+
+#if defined(STRATA_HAVE_CUDA)
+#include "kernels/cuda/batch_norm.h"
+#endif
 
 namespace strata {
 
 namespace kc = kernels::cpu;
+#if defined(STRATA_HAVE_CUDA)
+namespace kcu = kernels::cuda;
+#endif
 
 namespace detail {
 
@@ -30,7 +39,6 @@ BatchNormExtent check_batch_norm_args(const char* op, const Tensor& x, const Ten
                                       double momentum, double eps) {
   check_floating(op, "x", x);
   check(x.dim() == 4 || x.dim() == 2, op, ": expected x of shape (N,H,W,C) or (N,C), got ", x.describe());
-  check_cpu(op, x);
   BatchNormExtent extent;
   extent.channels = x.size(-1);
   extent.rows = extent.channels > 0 ? x.numel() / extent.channels : 0;
@@ -64,32 +72,57 @@ BatchNormStatistics batch_norm_statistics(const char* op, const Tensor& x_contig
                                           const Tensor& running_mean, const Tensor& running_var, bool training,
                                           double momentum, double eps) {
   const int64_t channels = extent.channels;
-  BatchNormStatistics stats{Tensor::empty({channels}, DType::f64), Tensor::empty({channels}, DType::f64)};
+  const Device& device = x_contiguous.device();
+  BatchNormStatistics stats{Tensor::empty({channels}, DType::f64, device),
+                            Tensor::empty({channels}, DType::f64, device)};
   double* mean = stats.mean.data<double>();
   double* invstd = stats.invstd.data<double>();
-  visit_floating(op, x_contiguous.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    if (training) {
-      Tensor var = Tensor::empty({channels}, DType::f64);
-      kc::batch_norm_stats_cpu(mean, var.data<double>(), x_contiguous.data<T>(), extent.rows, channels);
-      if (running_mean.defined()) {
-        // The running statistics are state the caller hands over to be updated (as PyTorch's
-        // buffers): writable handles to the same storage.
-        Tensor rm = running_mean, rv = running_var;
-        kc::batch_norm_update_running_cpu(rm.data<T>(), rv.data<T>(), mean, var.data<double>(), momentum, extent.rows,
-                                          channels);
-      }
-      const double* v = var.data<double>();
-      for (int64_t c = 0; c < channels; ++c) invstd[c] = 1.0 / std::sqrt(v[c] + eps);
-    } else {
-      const T* rm = running_mean.data<T>();
-      const T* rv = running_var.data<T>();
-      for (int64_t c = 0; c < channels; ++c) {
-        mean[c] = static_cast<double>(rm[c]);
-        invstd[c] = 1.0 / std::sqrt(static_cast<double>(rv[c]) + eps);
-      }
-    }
-  });
+  // The running statistics are state the caller hands over to be updated (as PyTorch's buffers):
+  // writable handles to the same storage.
+  Tensor rm = running_mean, rv = running_var;
+  dispatch(op, x_contiguous,
+           [&](auto tag) {
+             using T = decltype(tag);
+             if (training) {
+               Tensor var = Tensor::empty({channels}, DType::f64);
+               kc::batch_norm_stats_cpu(mean, var.data<double>(), x_contiguous.data<T>(), extent.rows, channels);
+               if (rm.defined()) {
+                 kc::batch_norm_update_running_cpu(rm.data<T>(), rv.data<T>(), mean, var.data<double>(), momentum,
+                                                   extent.rows, channels);
+               }
+               const double* v = var.data<double>();
+               for (int64_t c = 0; c < channels; ++c) invstd[c] = kernels::common::batch_norm_invstd(v[c], eps);
+             } else {
+               const T* rmp = rm.data<T>();
+               const T* rvp = rv.data<T>();
+               for (int64_t c = 0; c < channels; ++c) {
+                 mean[c] = static_cast<double>(rmp[c]);
+                 invstd[c] = kernels::common::batch_norm_invstd(static_cast<double>(rvp[c]), eps);
+               }
+             }
+           }
+#if defined(STRATA_HAVE_CUDA)
+           ,
+           [&](auto tag, const kcu::Stream& stream) {
+             using T = decltype(tag);
+             if (training) {
+               Tensor var = Tensor::empty({channels}, DType::f64, device);
+               Tensor scratch =
+                   Tensor::empty({kcu::batch_norm_scratch_cuda(extent.rows, channels)}, DType::f64, device);
+               kcu::batch_norm_stats_cuda(mean, var.data<double>(), x_contiguous.data<T>(), extent.rows, channels,
+                                          scratch.data<double>(), stream);
+               if (rm.defined()) {
+                 kcu::batch_norm_update_running_cuda(rm.data<T>(), rv.data<T>(), mean, var.data<double>(), momentum,
+                                                     extent.rows, channels, stream);
+               }
+               kcu::batch_norm_invstd_cuda(invstd, var.data<double>(), eps, channels, stream);
+             } else {
+               stats.mean.copy_(rm);
+               kcu::batch_norm_invstd_cuda(invstd, rv.data<T>(), eps, channels, stream);
+             }
+           }
+#endif
+  );
   return stats;
 }
 
@@ -107,12 +140,26 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   detail::BatchNormStatistics stats =
       detail::batch_norm_statistics(op, xc, extent, running_mean, running_var, training, momentum, eps);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  visit_floating(op, x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    kc::batch_norm_forward_cpu(y.data<T>(), xc.data<T>(), stats.mean.data<double>(), stats.invstd.data<double>(),
-                               wc.defined() ? wc.data<T>() : nullptr, bc.defined() ? bc.data<T>() : nullptr,
-                               extent.rows, extent.channels);
-  });
+  dispatch(op, x,
+           [&](auto tag) {
+             using T = decltype(tag);
+             kc::batch_norm_forward_cpu(y.data<T>(), xc.data<T>(), stats.mean.data<double>(),
+                                        stats.invstd.data<double>(), wc.defined() ? wc.data<T>() : nullptr,
+                                        bc.defined() ? bc.data<T>() : nullptr, extent.rows, extent.channels);
+           }
+#if defined(STRATA_HAVE_CUDA)
+           ,
+           [&](auto tag, const kcu::Stream& stream) {
+             using T = decltype(tag);
+             Tensor scratch =
+                 Tensor::empty({kcu::batch_norm_scratch_cuda(extent.rows, extent.channels)}, DType::f64, x.device());
+             kcu::batch_norm_forward_cuda(y.data<T>(), xc.data<T>(), stats.mean.data<double>(),
+                                          stats.invstd.data<double>(), wc.defined() ? wc.data<T>() : nullptr,
+                                          bc.defined() ? bc.data<T>() : nullptr, extent.rows, extent.channels,
+                                          scratch.data<double>(), stream);
+           }
+#endif
+  );
   // In eval, x enters the backward only through weight's gradient: keep it only when that is needed.
   const bool keep_x = training || autograd::any_requires_grad({weight});
   autograd::record(op, y, {x, weight, bias},
@@ -124,15 +171,32 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
                      Tensor dx = needs[0] ? Tensor::empty(gc.shape(), gc.dtype(), gc.device()) : Tensor();
                      Tensor dw = needs[1] ? Tensor::empty({extent.channels}, gc.dtype(), gc.device()) : Tensor();
                      Tensor db = needs[2] ? Tensor::empty({extent.channels}, gc.dtype(), gc.device()) : Tensor();
-                     visit_floating("batch_norm backward", gc.dtype(), [&](auto tag) {
-                       using T = decltype(tag);
-                       kc::batch_norm_backward_cpu(
-                           dx.defined() ? dx.data<T>() : nullptr, dw.defined() ? dw.data<T>() : nullptr,
-                           db.defined() ? db.data<T>() : nullptr, gc.data<T>(),
-                           x_saved.defined() ? x_saved.data<T>() : nullptr, mean.data<double>(),
-                           invstd.data<double>(), w_saved.defined() ? w_saved.data<T>() : nullptr, training,
-                           extent.rows, extent.channels);
-                     });
+                     dispatch("batch_norm backward", gc,
+                              [&](auto tag) {
+                                using T = decltype(tag);
+                                kc::batch_norm_backward_cpu(
+                                    dx.defined() ? dx.data<T>() : nullptr, dw.defined() ? dw.data<T>() : nullptr,
+                                    db.defined() ? db.data<T>() : nullptr, gc.data<T>(),
+                                    x_saved.defined() ? x_saved.data<T>() : nullptr, mean.data<double>(),
+                                    invstd.data<double>(), w_saved.defined() ? w_saved.data<T>() : nullptr, training,
+                                    extent.rows, extent.channels);
+                              }
+#if defined(STRATA_HAVE_CUDA)
+                              ,
+                              [&](auto tag, const kcu::Stream& stream) {
+                                using T = decltype(tag);
+                                Tensor scratch = Tensor::empty(
+                                    {kcu::batch_norm_scratch_cuda(extent.rows, extent.channels)}, DType::f64,
+                                    gc.device());
+                                kcu::batch_norm_backward_cuda(
+                                    dx.defined() ? dx.data<T>() : nullptr, dw.defined() ? dw.data<T>() : nullptr,
+                                    db.defined() ? db.data<T>() : nullptr, gc.data<T>(),
+                                    x_saved.defined() ? x_saved.data<T>() : nullptr, mean.data<double>(),
+                                    invstd.data<double>(), w_saved.defined() ? w_saved.data<T>() : nullptr, training,
+                                    extent.rows, extent.channels, scratch.data<double>(), stream);
+                              }
+#endif
+                     );
                      return std::vector<Tensor>{dx, dw, db};
                    });
   return y;

@@ -2,13 +2,22 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/ops/device_dispatch.h"
 #include "engine/profiler.h"
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/reduce.h"
 
+#if defined(STRATA_HAVE_CUDA)
+#include "kernels/cuda/conv2d.h"
+#include "kernels/cuda/reduce.h"
+#endif
+
 namespace strata {
 
 namespace kc = kernels::cpu;
+#if defined(STRATA_HAVE_CUDA)
+namespace kcu = kernels::cuda;
+#endif
 
 int64_t conv2d_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation) {
   int64_t span = in + 2 * pad - dilation * (kernel - 1) - 1;
@@ -47,6 +56,33 @@ T* data_or_null(Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
+#if defined(STRATA_HAVE_CUDA)
+// cuDNN's workspace from the device's caching allocator: a byte tensor, grown on demand and released
+// when the op returns. The convolution queued on the compute stream may still be reading it then;
+// that is safe because the allocator hands the block out again only for work on the same stream.
+class DeviceWorkspace final : public kcu::Workspace {
+ public:
+  explicit DeviceWorkspace(Device device) : device_(std::move(device)) {}
+  void* get(size_t bytes) override {
+    if (bytes == 0) return nullptr;
+    if (!buffer_.defined() || buffer_.nbytes() < bytes) {
+      buffer_ = Tensor::empty({static_cast<int64_t>(bytes)}, DType::u8, device_);
+    }
+    return buffer_.raw_data();
+  }
+
+ private:
+  Device device_;
+  Tensor buffer_;
+};
+
+// Per-channel sums of dy over the N*P*Q output pixels (the bias gradient), deterministic.
+void bias_gradient_cuda(Tensor& db, const Tensor& dy, int64_t rows, int64_t channels, const kcu::Stream& stream) {
+  Tensor partials = Tensor::empty({kcu::sum_rows_partials(rows, channels)}, DType::f32, dy.device());
+  kcu::sum_rows_cuda(db.data<float>(), dy.data<float>(), rows, channels, partials.data<float>(), stream);
+}
+#endif
+
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) {
@@ -57,12 +93,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   check_floating(op, "x", x);
   check_same_dtype(op, x, "x", weight, "weight");
   check_same_device(op, x, "x", weight, "weight");
-  check_cpu(op, x);
   check(weight.size(3) == x.size(3), op, ": weight ", weight.describe(), " expects ", weight.size(3),
         " input channels but x ", x.describe(), " has ", x.size(3));
   if (bias.defined()) {
     check_dim(op, "bias", bias, 1, "(K)");
     check_same_dtype(op, x, "x", bias, "bias");
+    check_same_device(op, x, "x", bias, "bias");
     check(bias.size(0) == weight.size(0), op, ": bias ", bias.describe(), " does not match the ", weight.size(0),
           " output channels of weight ", weight.describe());
   }
@@ -77,38 +113,66 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 
   Tensor xc = x.contiguous(), wc = weight.contiguous(), bc = bias.defined() ? bias.contiguous() : Tensor();
   Tensor y = Tensor::empty({s.N, s.P, s.Q, s.K}, x.dtype(), x.device());
-  {
-    Tensor workspace = workspace_for(s, x);
-    visit_floating(op, x.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      kc::conv2d_forward_cpu<T>(y.data<T>(), xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr, s,
-                                data_or_null<T>(workspace));
-    });
-  }
+  dispatch(op, x,
+           [&](auto tag) {
+             using T = decltype(tag);
+             Tensor workspace = workspace_for(s, x);
+             kc::conv2d_forward_cpu<T>(y.data<T>(), xc.data<T>(), wc.data<T>(), data_or_null<T>(bc), s,
+                                       data_or_null<T>(workspace));
+           }
+#if defined(STRATA_HAVE_CUDA)
+           ,
+           [&](auto tag, const kcu::Stream& stream) {
+             using T = decltype(tag);
+             CudaContext& context = cuda_context(x.device());
+             DeviceWorkspace workspace(x.device());
+             kcu::conv2d_forward_cuda<T>(y.data<T>(), xc.data<T>(), wc.data<T>(), data_or_null<T>(bc), s, workspace,
+                                         context.conv_algorithms(), context.cudnn(), stream);
+           }
+#endif
+  );
   autograd::record(op, y, {x, weight, bias},
                    [s, x_saved = autograd::save(xc), w_saved = autograd::save(wc)](
                        const Tensor& grad, const std::vector<bool>& needs) {
                      profiler::Scope backward_scope("conv2d", profiler::Phase::backward);
                      Tensor g = grad.contiguous();
-                     Tensor dx, dw, db;
-                     Tensor workspace = (needs[0] || needs[1]) ? workspace_for(s, g) : Tensor();
-                     visit_floating("conv2d backward", g.dtype(), [&](auto tag) {
-                       using T = decltype(tag);
-                       if (needs[0]) {
-                         dx = Tensor::empty(x_saved.shape(), g.dtype(), g.device());
-                         kc::conv2d_backward_data_cpu<T>(dx.data<T>(), g.data<T>(), w_saved.data<T>(), s,
-                                                         data_or_null<T>(workspace));
-                       }
-                       if (needs[1]) {
-                         dw = Tensor::empty(w_saved.shape(), g.dtype(), g.device());
-                         kc::conv2d_backward_filter_cpu<T>(dw.data<T>(), g.data<T>(), x_saved.data<T>(), s,
-                                                           data_or_null<T>(workspace));
-                       }
-                       if (needs[2]) {
-                         db = Tensor::empty({s.K}, g.dtype(), g.device());
-                         kc::sum_rows_cpu<T>(db.data<T>(), g.data<T>(), s.N * s.P * s.Q, s.K);
-                       }
-                     });
+                     Tensor dx = needs[0] ? Tensor::empty(x_saved.shape(), g.dtype(), g.device()) : Tensor();
+                     Tensor dw = needs[1] ? Tensor::empty(w_saved.shape(), g.dtype(), g.device()) : Tensor();
+                     Tensor db = needs[2] ? Tensor::empty({s.K}, g.dtype(), g.device()) : Tensor();
+                     dispatch("conv2d backward", g,
+                              [&](auto tag) {
+                                using T = decltype(tag);
+                                Tensor workspace = (needs[0] || needs[1]) ? workspace_for(s, g) : Tensor();
+                                if (needs[0]) {
+                                  kc::conv2d_backward_data_cpu<T>(dx.data<T>(), g.data<T>(), w_saved.data<T>(), s,
+                                                                  data_or_null<T>(workspace));
+                                }
+                                if (needs[1]) {
+                                  kc::conv2d_backward_filter_cpu<T>(dw.data<T>(), g.data<T>(), x_saved.data<T>(), s,
+                                                                    data_or_null<T>(workspace));
+                                }
+                                if (needs[2]) kc::sum_rows_cpu<T>(db.data<T>(), g.data<T>(), s.N * s.P * s.Q, s.K);
+                              }
+#if defined(STRATA_HAVE_CUDA)
+                              ,
+                              [&](auto tag, const kcu::Stream& stream) {
+                                using T = decltype(tag);
+                                CudaContext& context = cuda_context(g.device());
+                                DeviceWorkspace workspace(g.device());
+                                if (needs[0]) {
+                                  kcu::conv2d_backward_data_cuda<T>(dx.data<T>(), g.data<T>(), w_saved.data<T>(), s,
+                                                                    workspace, context.conv_algorithms(),
+                                                                    context.cudnn(), stream);
+                                }
+                                if (needs[1]) {
+                                  kcu::conv2d_backward_filter_cuda<T>(dw.data<T>(), g.data<T>(), x_saved.data<T>(),
+                                                                      s, workspace, context.conv_algorithms(),
+                                                                      context.cudnn(), stream);
+                                }
+                                if (needs[2]) bias_gradient_cuda(db, g, s.N * s.P * s.Q, s.K, stream);
+                              }
+#endif
+                     );
                      return std::vector<Tensor>{dx, dw, db};
                    });
   return y;

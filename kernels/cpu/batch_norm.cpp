@@ -13,6 +13,8 @@
 #include <cstddef>
 #include <vector>
 
+#include "kernels/common/batch_norm.h"
+
 namespace strata::kernels::cpu {
 
 namespace {
@@ -42,11 +44,12 @@ void batch_norm_stats_cpu(double* mean, double* var, const T* x, int64_t rows, i
 template <class T>
 void batch_norm_update_running_cpu(T* running_mean, T* running_var, const double* mean, const double* var,
                                    double momentum, int64_t rows, int64_t channels) {
-  const double unbias = static_cast<double>(rows) / static_cast<double>(rows - 1);
+  const double unbias = common::batch_norm_unbias(rows);
   for (int64_t c = 0; c < channels; ++c) {
-    running_mean[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_mean[c]) + momentum * mean[c]);
+    running_mean[c] =
+        static_cast<T>(common::batch_norm_running_mean(static_cast<double>(running_mean[c]), mean[c], momentum));
     running_var[c] =
-        static_cast<T>((1.0 - momentum) * static_cast<double>(running_var[c]) + momentum * var[c] * unbias);
+        static_cast<T>(common::batch_norm_running_var(static_cast<double>(running_var[c]), var[c], unbias, momentum));
   }
 }
 
@@ -57,9 +60,10 @@ void batch_norm_forward_cpu(T* y, const T* x, const double* mean, const double* 
       offset(static_cast<size_t>(channels));
   for (int64_t c = 0; c < channels; ++c) {
     size_t u = static_cast<size_t>(c);
-    shift[u] = static_cast<T>(mean[c]);
-    scale[u] = static_cast<T>(invstd[c] * (weight ? static_cast<double>(weight[c]) : 1.0));
-    offset[u] = bias ? bias[c] : T(0);
+    common::ChannelAffine<T> affine = common::batch_norm_affine(mean[c], invstd[c], weight, bias, c);
+    shift[u] = affine.shift;
+    scale[u] = affine.scale;
+    offset[u] = affine.offset;
   }
   const T* m = shift.data();
   const T* s = scale.data();
@@ -98,7 +102,9 @@ void batch_norm_backward_cpu(T* dx, T* dweight, T* dbias, const T* dy, const T* 
   }
   for (int64_t c = 0; c < channels; ++c) {
     if (dbias) dbias[c] = static_cast<T>(sums[static_cast<size_t>(c)]);
-    if (dweight) dweight[c] = static_cast<T>(sums[width + static_cast<size_t>(c)] * invstd[c]);
+    if (dweight) {
+      dweight[c] = static_cast<T>(common::batch_norm_dweight(sums[width + static_cast<size_t>(c)], invstd[c]));
+    }
   }
   if (!dx) return;
 
@@ -108,12 +114,13 @@ void batch_norm_backward_cpu(T* dx, T* dweight, T* dbias, const T* dy, const T* 
   const double inv_rows = rows > 0 ? 1.0 / static_cast<double>(rows) : 0.0;
   for (int64_t c = 0; c < channels; ++c) {
     size_t u = static_cast<size_t>(c);
-    k[u] = static_cast<T>(invstd[c] * (weight ? static_cast<double>(weight[c]) : 1.0));
-    if (training) {
-      a[u] = static_cast<T>(sums[u] * inv_rows);
-      b[u] = static_cast<T>(invstd[c] * invstd[c] * sums[width + u] * inv_rows);
-      m[u] = static_cast<T>(mean[c]);
-    }
+    common::BatchNormBackwardCoefficients<T> co =
+        common::batch_norm_backward_coefficients(sums[u], sums[width + u], mean[c], invstd[c], weight, c, training,
+                                                 inv_rows);
+    k[u] = co.k;
+    a[u] = co.a;
+    b[u] = co.b;
+    m[u] = co.m;
   }
   const T* kp = k.data();
   if (!training) {

@@ -14,11 +14,11 @@
 #include "kernels/cpu/inplace_abn.h"
 
 #include <bit>
-#include <cmath>
 #include <cstddef>
 #include <type_traits>
 #include <vector>
 
+#include "kernels/common/batch_norm.h"
 #include "kernels/cpu/batch_norm.h"
 #include "kernels/cpu/parallel.h"
 
@@ -43,10 +43,8 @@ inline T select_positive(T v, T if_positive, T otherwise) {
 // gamma = |w| + eps per channel (1 without a weight).
 template <class T>
 std::vector<double> gammas(const T* weight, double eps, int64_t channels) {
-  std::vector<double> out(static_cast<size_t>(channels), 1.0);
-  if (weight) {
-    for (int64_t c = 0; c < channels; ++c) out[static_cast<size_t>(c)] = std::fabs(static_cast<double>(weight[c])) + eps;
-  }
+  std::vector<double> out(static_cast<size_t>(channels));
+  for (int64_t c = 0; c < channels; ++c) out[static_cast<size_t>(c)] = common::inplace_abn_gamma(weight, eps, c);
   return out;
 }
 
@@ -60,9 +58,10 @@ void inplace_abn_forward_cpu(T* y, const T* x, const double* mean, const double*
   std::vector<T> shift(width), scale(width), offset(width);
   for (int64_t c = 0; c < channels; ++c) {
     size_t u = static_cast<size_t>(c);
-    shift[u] = static_cast<T>(mean[c]);
-    scale[u] = static_cast<T>(invstd[c] * gamma[u]);
-    offset[u] = bias ? bias[c] : T(0);
+    common::ChannelAffine<T> affine = common::inplace_abn_affine(mean[c], invstd[c], gamma[u], bias, c);
+    shift[u] = affine.shift;
+    scale[u] = affine.scale;
+    offset[u] = affine.offset;
   }
   const T* m = shift.data();
   const T* s = scale.data();
@@ -116,7 +115,7 @@ void inplace_abn_backward_cpu(T* dx, T* dweight, T* dbias, const T* dy, const T*
   for (int64_t c = 0; c < channels; ++c) {
     size_t u = static_cast<size_t>(c);
     if (dbias) dbias[c] = static_cast<T>(sums[u]);
-    if (dweight) dweight[c] = static_cast<T>(weight[c] >= T(0) ? sums[width + u] : -sums[width + u]);
+    if (dweight) dweight[c] = common::inplace_abn_dweight(weight[c], sums[width + u]);
   }
   if (!dx) return;
 
@@ -125,13 +124,13 @@ void inplace_abn_backward_cpu(T* dx, T* dweight, T* dbias, const T* dy, const T*
   const double inv_rows = rows > 0 ? 1.0 / static_cast<double>(rows) : 0.0;
   for (int64_t c = 0; c < channels; ++c) {
     size_t u = static_cast<size_t>(c);
-    k[u] = static_cast<T>(gamma[u] * invstd[c]);
-    beta_t[u] = static_cast<T>(beta[u]);
-    inv_gamma_t[u] = static_cast<T>(inv_gamma[u]);
-    if (training) {
-      a[u] = static_cast<T>(sums[u] * inv_rows);
-      b[u] = static_cast<T>(sums[width + u] * inv_rows);
-    }
+    common::InplaceAbnBackwardCoefficients<T> co = common::inplace_abn_backward_coefficients<T>(
+        sums[u], sums[width + u], invstd[c], gamma[u], beta[u], training, inv_rows);
+    k[u] = co.k;
+    a[u] = co.a;
+    b[u] = co.b;
+    beta_t[u] = co.beta;
+    inv_gamma_t[u] = co.inv_gamma;
   }
   const T* kp = k.data();
   const T* ap = a.data();

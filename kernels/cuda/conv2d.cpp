@@ -1,0 +1,391 @@
+// Convolution through cuDNN's legacy API: every cuDNN call strata makes for convolutions is in this
+// file, so the later move to the backend (graph) API stays local (reference/cudnn-notes.md §3: the
+// legacy convolution functions are deprecated in cuDNN 9 but shipped and documented).
+//
+// Semantics (see conv2d.h): cuDNN's CUDNN_CROSS_CORRELATION mode is PyTorch's conv2d; NHWC tensor
+// descriptors and an NHWC (= KRSC) filter descriptor describe our NHWC activations and OHWI
+// weights without any transpose; alpha = 1, beta = 0 overwrite the output. The bias is added
+// afterwards by our own kernel (kernels/cuda/bias.h), as the CPU kernels add it after the GEMM.
+//
+// Algorithm choice (once per shape, cached in the context's ConvAlgorithmCache):
+//   heuristics (default): cudnnGet*Algorithm_v7 ranks the algorithms without running them; the
+//     first record with status SUCCESS, math type CUDNN_FMA_MATH (strict fp32, never TF32) and a
+//     workspace (cudnnGet*WorkspaceSize) within the limit wins.
+//   benchmark: cudnnFind*AlgorithmEx times every algorithm on our own buffers (the operands of the
+//     call and a workspace from the caller's allocator, as large as the largest candidate within
+//     the limit) and the same filter picks the fastest. Find writes the output; the real call
+//     overwrites it afterwards.
+// An algorithm over the limit is skipped in favour of the next one that fits (Caffe #2197: the
+// fastest algorithm's workspace can exhaust the device); none left is an error listing what every
+// candidate answered.
+//
+// Letters: N batch, H W input height/width, C input channels, K output channels, R S filter
+// height/width, P Q output height/width.
+#include "kernels/cuda/conv2d.h"
+
+#include <algorithm>
+#include <climits>
+#include <initializer_list>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/cuda/bias.h"
+#include "kernels/cuda/check.h"
+
+namespace strata::kernels::cuda {
+
+namespace {
+
+constexpr cudnnDataType_t kDataType = CUDNN_DATA_FLOAT;
+constexpr cudnnTensorFormat_t kLayout = CUDNN_TENSOR_NHWC;
+constexpr cudnnMathType_t kMath = CUDNN_FMA_MATH;
+
+std::string tuple(std::initializer_list<int64_t> values) {
+  std::string out = "(";
+  for (int64_t v : values) out += (out.size() > 1 ? "," : "") + std::to_string(v);
+  return out + ")";
+}
+
+std::string describe(const Conv2dShape& s) {
+  return "x (N,H,W,C) = " + tuple({s.N, s.H, s.W, s.C}) + ", w (K,R,S,C) = " + tuple({s.K, s.R, s.S, s.C}) +
+         ", stride " + tuple({s.stride_h, s.stride_w}) + ", padding " + tuple({s.pad_h, s.pad_w}) + ", dilation " +
+         tuple({s.dilation_h, s.dilation_w});
+}
+
+// cuDNN's legacy descriptors take int dimensions and strides (the N stride of an NHWC tensor is
+// H*W*C), so every tensor of the problem must have at most 2^31 - 1 elements.
+bool product_fits_int(std::initializer_list<int64_t> factors) {
+  int64_t product = 1;
+  for (int64_t f : factors) {
+    if (f < 0 || (f > 0 && product > INT_MAX / f)) return false;
+    product *= f;
+  }
+  return true;
+}
+
+void check_fits_cudnn(const Conv2dShape& s) {
+  bool fits = product_fits_int({s.N, s.H, s.W, s.C}) && product_fits_int({s.N, s.P, s.Q, s.K}) &&
+              product_fits_int({s.K, s.R, s.S, s.C});
+  for (int64_t v : {s.pad_h, s.pad_w, s.stride_h, s.stride_w, s.dilation_h, s.dilation_w}) {
+    fits = fits && product_fits_int({v});
+  }
+  if (!fits) {
+    throw CudaError("conv2d on CUDA: " + describe(s) + " is too large for cuDNN's legacy API, whose descriptors " +
+                    "take 32-bit ints and tensors of at most 2^31 - 1 elements");
+  }
+}
+
+int as_int(int64_t v) { return static_cast<int>(v); }
+
+void check_handle_stream(cudnnHandle_t cudnn, const Stream& stream) {
+  cudaStream_t bound = nullptr;
+  STRATA_CUDNN_CHECK(cudnnGetStream(cudnn, &bound));
+  if (bound != stream.handle) {
+    throw CudaError("conv2d on CUDA: the cuDNN handle is not bound to the compute stream, so the convolution "
+                    "would run unordered with the other kernels");
+  }
+}
+
+// Owners of cuDNN descriptors. Destroying a valid descriptor cannot fail, and a destructor could
+// not report it anyway.
+struct TensorDescriptor {
+  cudnnTensorDescriptor_t handle = nullptr;
+  TensorDescriptor() { STRATA_CUDNN_CHECK(cudnnCreateTensorDescriptor(&handle)); }
+  ~TensorDescriptor() { cudnnDestroyTensorDescriptor(handle); }
+  TensorDescriptor(const TensorDescriptor&) = delete;
+  TensorDescriptor& operator=(const TensorDescriptor&) = delete;
+};
+
+struct FilterDescriptor {
+  cudnnFilterDescriptor_t handle = nullptr;
+  FilterDescriptor() { STRATA_CUDNN_CHECK(cudnnCreateFilterDescriptor(&handle)); }
+  ~FilterDescriptor() { cudnnDestroyFilterDescriptor(handle); }
+  FilterDescriptor(const FilterDescriptor&) = delete;
+  FilterDescriptor& operator=(const FilterDescriptor&) = delete;
+};
+
+struct ConvolutionDescriptor {
+  cudnnConvolutionDescriptor_t handle = nullptr;
+  ConvolutionDescriptor() { STRATA_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&handle)); }
+  ~ConvolutionDescriptor() { cudnnDestroyConvolutionDescriptor(handle); }
+  ConvolutionDescriptor(const ConvolutionDescriptor&) = delete;
+  ConvolutionDescriptor& operator=(const ConvolutionDescriptor&) = delete;
+};
+
+// The four descriptors of one convolution problem. cuDNN's dimension arguments are always in
+// N,C,H,W order; the NHWC format gives the strides of our channels-last layout. Members are
+// created before the body runs, so a failing Set destroys what exists.
+struct ConvDescriptors {
+  TensorDescriptor x;  // (N,H,W,C)
+  FilterDescriptor w;  // (K,R,S,C)
+  ConvolutionDescriptor conv;
+  TensorDescriptor y;  // (N,P,Q,K)
+
+  explicit ConvDescriptors(const Conv2dShape& s) {
+    STRATA_CUDNN_CHECK(
+        cudnnSetTensor4dDescriptor(x.handle, kLayout, kDataType, as_int(s.N), as_int(s.C), as_int(s.H), as_int(s.W)));
+    STRATA_CUDNN_CHECK(
+        cudnnSetFilter4dDescriptor(w.handle, kDataType, kLayout, as_int(s.K), as_int(s.C), as_int(s.R), as_int(s.S)));
+    STRATA_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv.handle, as_int(s.pad_h), as_int(s.pad_w),
+                                                       as_int(s.stride_h), as_int(s.stride_w), as_int(s.dilation_h),
+                                                       as_int(s.dilation_w), CUDNN_CROSS_CORRELATION, kDataType));
+    STRATA_CUDNN_CHECK(cudnnSetConvolutionMathType(conv.handle, kMath));
+    STRATA_CUDNN_CHECK(
+        cudnnSetTensor4dDescriptor(y.handle, kLayout, kDataType, as_int(s.N), as_int(s.K), as_int(s.P), as_int(s.Q)));
+    int n = 0, k = 0, p = 0, q = 0;
+    STRATA_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(conv.handle, x.handle, w.handle, &n, &k, &p, &q));
+    if (n != s.N || k != s.K || p != s.P || q != s.Q) {
+      throw CudaError("conv2d on CUDA: cuDNN computes an output (N,K,P,Q) = " + tuple({n, k, p, q}) + " for " +
+                      describe(s) + ", expected " + tuple({s.N, s.K, s.P, s.Q}));
+    }
+  }
+};
+
+// Pass traits: the pass's cuDNN types and its algorithm-query calls. A workspace-size query's
+// status is returned rather than thrown: an algorithm cuDNN cannot size is skipped (and named in
+// the error when nothing else works).
+struct ForwardPass {
+  using Perf = cudnnConvolutionFwdAlgoPerf_t;
+  using Algo = cudnnConvolutionFwdAlgo_t;
+  static constexpr ConvPass pass = ConvPass::forward;
+  static constexpr const char* name = "forward";
+  static int max_count(cudnnHandle_t cudnn) {
+    int count = 0;
+    STRATA_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(cudnn, &count));
+    return count;
+  }
+  static void heuristics(cudnnHandle_t cudnn, const ConvDescriptors& d, int requested, int* returned, Perf* perf) {
+    STRATA_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(cudnn, d.x.handle, d.w.handle, d.conv.handle,
+                                                              d.y.handle, requested, returned, perf));
+  }
+  static cudnnStatus_t workspace_size(cudnnHandle_t cudnn, const ConvDescriptors& d, Algo algo, size_t* bytes) {
+    return cudnnGetConvolutionForwardWorkspaceSize(cudnn, d.x.handle, d.w.handle, d.conv.handle, d.y.handle, algo,
+                                                   bytes);
+  }
+};
+
+struct BackwardDataPass {
+  using Perf = cudnnConvolutionBwdDataAlgoPerf_t;
+  using Algo = cudnnConvolutionBwdDataAlgo_t;
+  static constexpr ConvPass pass = ConvPass::backward_data;
+  static constexpr const char* name = "backward-data";
+  static int max_count(cudnnHandle_t cudnn) {
+    int count = 0;
+    STRATA_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(cudnn, &count));
+    return count;
+  }
+  static void heuristics(cudnnHandle_t cudnn, const ConvDescriptors& d, int requested, int* returned, Perf* perf) {
+    STRATA_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(cudnn, d.w.handle, d.y.handle, d.conv.handle,
+                                                                   d.x.handle, requested, returned, perf));
+  }
+  static cudnnStatus_t workspace_size(cudnnHandle_t cudnn, const ConvDescriptors& d, Algo algo, size_t* bytes) {
+    return cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn, d.w.handle, d.y.handle, d.conv.handle, d.x.handle,
+                                                        algo, bytes);
+  }
+};
+
+struct BackwardFilterPass {
+  using Perf = cudnnConvolutionBwdFilterAlgoPerf_t;
+  using Algo = cudnnConvolutionBwdFilterAlgo_t;
+  static constexpr ConvPass pass = ConvPass::backward_filter;
+  static constexpr const char* name = "backward-filter";
+  static int max_count(cudnnHandle_t cudnn) {
+    int count = 0;
+    STRATA_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(cudnn, &count));
+    return count;
+  }
+  static void heuristics(cudnnHandle_t cudnn, const ConvDescriptors& d, int requested, int* returned, Perf* perf) {
+    STRATA_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(cudnn, d.x.handle, d.y.handle, d.conv.handle,
+                                                                     d.w.handle, requested, returned, perf));
+  }
+  static cudnnStatus_t workspace_size(cudnnHandle_t cudnn, const ConvDescriptors& d, Algo algo, size_t* bytes) {
+    return cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn, d.x.handle, d.y.handle, d.conv.handle, d.w.handle,
+                                                          algo, bytes);
+  }
+};
+
+// Chooses the pass's algorithm by the policy in the file comment. `find(requested, returned, perf,
+// workspace, bytes)` runs the pass's cudnnFind*AlgorithmEx on the call's operands.
+template <class Pass, class Find>
+ConvAlgorithm choose_algorithm(cudnnHandle_t cudnn, const ConvDescriptors& d, const Conv2dShape& s,
+                               const ConvAlgorithmPolicy& policy, Workspace& workspace, Find&& find) {
+  using Perf = typename Pass::Perf;
+  const int requested = Pass::max_count(cudnn);
+  std::vector<Perf> perf(static_cast<size_t>(std::max(requested, 1)));
+  int returned = 0;
+  Pass::heuristics(cudnn, d, requested, &returned, perf.data());
+  if (policy.benchmark) {
+    size_t bytes = 0;
+    for (int i = 0; i < returned; ++i) {
+      size_t needed = 0;
+      const Perf& p = perf[static_cast<size_t>(i)];
+      if (p.status == CUDNN_STATUS_SUCCESS && Pass::workspace_size(cudnn, d, p.algo, &needed) == CUDNN_STATUS_SUCCESS &&
+          needed <= policy.workspace_limit) {
+        bytes = std::max(bytes, needed);
+      }
+    }
+    find(requested, &returned, perf.data(), workspace.get(bytes), bytes);
+  }
+  std::string answers;
+  auto note = [&](int algo, const std::string& why) {
+    answers += (answers.empty() ? "" : "; ") + std::string("algorithm ") + std::to_string(algo) + ": " + why;
+  };
+  for (int i = 0; i < returned; ++i) {
+    const Perf& p = perf[static_cast<size_t>(i)];
+    const int algo = static_cast<int>(p.algo);
+    if (p.status != CUDNN_STATUS_SUCCESS) {
+      note(algo, cudnnGetErrorString(p.status));
+      continue;
+    }
+    if (p.mathType != kMath) {
+      note(algo, "math type " + std::to_string(static_cast<int>(p.mathType)) + " is not strict fp32");
+      continue;
+    }
+    size_t bytes = 0;
+    if (cudnnStatus_t status = Pass::workspace_size(cudnn, d, p.algo, &bytes); status != CUDNN_STATUS_SUCCESS) {
+      note(algo, std::string("workspace size query failed: ") + cudnnGetErrorString(status));
+      continue;
+    }
+    if (bytes > policy.workspace_limit) {
+      note(algo, "workspace of " + std::to_string(bytes) + " bytes");
+      continue;
+    }
+    return ConvAlgorithm{algo, bytes, p.mathType, p.determinism == CUDNN_DETERMINISTIC, policy.benchmark};
+  }
+  throw CudaError(std::string("conv2d on CUDA: no cuDNN ") + Pass::name + " algorithm (" +
+                  (policy.benchmark ? "benchmarked" : "heuristics") + ") computes " + describe(s) +
+                  " in strict fp32 within the workspace limit of " + std::to_string(policy.workspace_limit) +
+                  " bytes (" + (answers.empty() ? "cuDNN returned no candidates" : answers) + ")");
+}
+
+// The cached algorithm of the pass for this shape, chosen on the first call; the convolution
+// descriptor is given the algorithm's math type (cuDNN runs an algorithm with the descriptor's).
+template <class Pass, class Find>
+ConvAlgorithm algorithm_for(cudnnHandle_t cudnn, const ConvDescriptors& d, const Conv2dShape& s,
+                            ConvAlgorithmCache& algorithms, Workspace& workspace, Find&& find) {
+  const ConvAlgorithmKey key = conv2d_algorithm_key(s, Pass::pass);
+  std::optional<ConvAlgorithm> cached = algorithms.lookup(key);
+  ConvAlgorithm chosen = cached ? *cached : choose_algorithm<Pass>(cudnn, d, s, algorithms.policy(), workspace, find);
+  if (!cached) algorithms.insert(key, chosen);
+  STRATA_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.handle, chosen.math));
+  return chosen;
+}
+
+// cuDNN rejects zero-sized dimensions; a convolution with an empty sum (C = 0, or N = 0 / K = 0 for
+// the filter gradient) writes zeros, and an empty output needs nothing.
+template <class T>
+void fill_zero(T* out, int64_t elements, const Stream& stream) {
+  if (elements > 0) {
+    STRATA_CUDA_CHECK(cudaMemsetAsync(out, 0, sizeof(T) * static_cast<size_t>(elements), stream.handle));
+  }
+}
+
+}  // namespace
+
+ConvAlgorithmKey conv2d_algorithm_key(const Conv2dShape& s, ConvPass pass) {
+  ConvAlgorithmKey key;
+  key.pass = pass;
+  key.N = s.N;
+  key.H = s.H;
+  key.W = s.W;
+  key.C = s.C;
+  key.K = s.K;
+  key.R = s.R;
+  key.S = s.S;
+  key.pad_h = s.pad_h;
+  key.pad_w = s.pad_w;
+  key.stride_h = s.stride_h;
+  key.stride_w = s.stride_w;
+  key.dilation_h = s.dilation_h;
+  key.dilation_w = s.dilation_w;
+  key.dtype = kDataType;
+  key.layout = kLayout;
+  key.math = kMath;
+  return key;
+}
+
+template <class T>
+void conv2d_forward_cuda(T* y, const T* x, const T* w, const T* bias, const Conv2dShape& s, Workspace& workspace,
+                         ConvAlgorithmCache& algorithms, cudnnHandle_t cudnn, const Stream& stream) {
+  static_assert(std::is_same_v<T, float>, "cuDNN convolutions compute in f32 here");
+  check_fits_cudnn(s);
+  check_handle_stream(cudnn, stream);
+  const int64_t rows = s.N * s.P * s.Q;
+  if (rows == 0 || s.K == 0) return;
+  if (s.C == 0) {
+    fill_zero(y, rows * s.K, stream);
+  } else {
+    ConvDescriptors d(s);
+    auto find = [&](int requested, int* returned, ForwardPass::Perf* perf, void* buffer, size_t bytes) {
+      STRATA_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(cudnn, d.x.handle, x, d.w.handle, w, d.conv.handle,
+                                                                d.y.handle, y, requested, returned, perf, buffer,
+                                                                bytes));
+    };
+    ConvAlgorithm a = algorithm_for<ForwardPass>(cudnn, d, s, algorithms, workspace, find);
+    const float alpha = 1.0f, beta = 0.0f;
+    STRATA_CUDNN_CHECK(cudnnConvolutionForward(cudnn, &alpha, d.x.handle, x, d.w.handle, w, d.conv.handle,
+                                               static_cast<ForwardPass::Algo>(a.algo), workspace.get(a.workspace_bytes),
+                                               a.workspace_bytes, &beta, d.y.handle, y));
+  }
+  if (bias) add_bias_cuda(y, bias, rows, s.K, stream);
+}
+
+template <class T>
+void conv2d_backward_data_cuda(T* dx, const T* dy, const T* w, const Conv2dShape& s, Workspace& workspace,
+                               ConvAlgorithmCache& algorithms, cudnnHandle_t cudnn, const Stream& stream) {
+  static_assert(std::is_same_v<T, float>, "cuDNN convolutions compute in f32 here");
+  check_fits_cudnn(s);
+  check_handle_stream(cudnn, stream);
+  if (s.N * s.H * s.W * s.C == 0) return;
+  if (s.K == 0) {
+    fill_zero(dx, s.N * s.H * s.W * s.C, stream);
+    return;
+  }
+  ConvDescriptors d(s);
+  auto find = [&](int requested, int* returned, BackwardDataPass::Perf* perf, void* buffer, size_t bytes) {
+    STRATA_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(cudnn, d.w.handle, w, d.y.handle, dy,
+                                                                   d.conv.handle, d.x.handle, dx, requested, returned,
+                                                                   perf, buffer, bytes));
+  };
+  ConvAlgorithm a = algorithm_for<BackwardDataPass>(cudnn, d, s, algorithms, workspace, find);
+  const float alpha = 1.0f, beta = 0.0f;
+  STRATA_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn, &alpha, d.w.handle, w, d.y.handle, dy, d.conv.handle,
+                                                  static_cast<BackwardDataPass::Algo>(a.algo),
+                                                  workspace.get(a.workspace_bytes), a.workspace_bytes, &beta,
+                                                  d.x.handle, dx));
+}
+
+template <class T>
+void conv2d_backward_filter_cuda(T* dw, const T* dy, const T* x, const Conv2dShape& s, Workspace& workspace,
+                                 ConvAlgorithmCache& algorithms, cudnnHandle_t cudnn, const Stream& stream) {
+  static_assert(std::is_same_v<T, float>, "cuDNN convolutions compute in f32 here");
+  check_fits_cudnn(s);
+  check_handle_stream(cudnn, stream);
+  if (s.K * s.R * s.S * s.C == 0) return;
+  if (s.N == 0) {
+    fill_zero(dw, s.K * s.R * s.S * s.C, stream);
+    return;
+  }
+  ConvDescriptors d(s);
+  auto find = [&](int requested, int* returned, BackwardFilterPass::Perf* perf, void* buffer, size_t bytes) {
+    STRATA_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(cudnn, d.x.handle, x, d.y.handle, dy,
+                                                                     d.conv.handle, d.w.handle, dw, requested,
+                                                                     returned, perf, buffer, bytes));
+  };
+  ConvAlgorithm a = algorithm_for<BackwardFilterPass>(cudnn, d, s, algorithms, workspace, find);
+  const float alpha = 1.0f, beta = 0.0f;
+  STRATA_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn, &alpha, d.x.handle, x, d.y.handle, dy, d.conv.handle,
+                                                    static_cast<BackwardFilterPass::Algo>(a.algo),
+                                                    workspace.get(a.workspace_bytes), a.workspace_bytes, &beta,
+                                                    d.w.handle, dw));
+}
+
+template void conv2d_forward_cuda<float>(float*, const float*, const float*, const float*, const Conv2dShape&,
+                                         Workspace&, ConvAlgorithmCache&, cudnnHandle_t, const Stream&);
+template void conv2d_backward_data_cuda<float>(float*, const float*, const float*, const Conv2dShape&, Workspace&,
+                                               ConvAlgorithmCache&, cudnnHandle_t, const Stream&);
+template void conv2d_backward_filter_cuda<float>(float*, const float*, const float*, const Conv2dShape&, Workspace&,
+                                                 ConvAlgorithmCache&, cudnnHandle_t, const Stream&);
+
+}  // namespace strata::kernels::cuda

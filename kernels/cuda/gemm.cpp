@@ -1,0 +1,52 @@
+// Row-major GEMM through column-major cuBLAS (see gemm.h).
+//
+// cuBLAS reads a matrix stored row-major with row stride ld as its transpose stored column-major
+// with leading dimension ld. So the row-major product C = op(A) op(B) is, in cuBLAS's view, the
+// column-major product C^T = op(B)^T op(A)^T of shapes (N,K) x (K,M) -> (N,M): call cuBLAS with
+// the operands swapped (B first), m = N, n = M, and each operand's own transpose flag — the buffer
+// of a row-major X already is X^T to cuBLAS, so op(X)^T needs CUBLAS_OP_N when op(X) = X and
+// CUBLAS_OP_T when op(X) = X^T. C's buffer is C^T column-major with ldc, exactly what cuBLAS writes.
+#include "kernels/cuda/gemm.h"
+
+#include <algorithm>
+#include <climits>
+#include <string>
+#include <type_traits>
+
+#include "kernels/cuda/check.h"
+
+namespace strata::kernels::cuda {
+
+namespace {
+
+int to_int(int64_t value, const char* what) {
+  if (value < 0 || value > INT_MAX) {
+    throw CudaError(std::string("gemm_cuda: ") + what + " = " + std::to_string(value) +
+                    " does not fit cuBLAS's 32-bit int arguments");
+  }
+  return static_cast<int>(value);
+}
+
+// cuBLAS wants ld >= max(1, rows stored); an empty operand (a zero-sized dimension) has ld 0 from
+// its row-major shape, which cuBLAS rejects although nothing is read.
+int leading_dimension(int64_t ld, const char* what) { return std::max(1, to_int(ld, what)); }
+
+}  // namespace
+
+template <class T>
+void gemm_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+               const T* B, int64_t ldb, T beta, T* C, int64_t ldc, cublasHandle_t handle) {
+  static_assert(std::is_same_v<T, float>, "CUDA GEMMs compute in f32");
+  const int m = to_int(N, "N"), n = to_int(M, "M"), k = to_int(K, "K");
+  if (m == 0 || n == 0) return;
+  // K == 0 is cuBLAS's quick return: C = beta C (all zeros for beta == 0).
+  STRATA_CUBLAS_CHECK(cublasGemmEx(handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                   m, n, k, &alpha, B, CUDA_R_32F, leading_dimension(ldb, "ldb"), A, CUDA_R_32F,
+                                   leading_dimension(lda, "lda"), &beta, C, CUDA_R_32F, leading_dimension(ldc, "ldc"),
+                                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
+template void gemm_cuda<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+                               int64_t, float, float*, int64_t, cublasHandle_t);
+
+}  // namespace strata::kernels::cuda
