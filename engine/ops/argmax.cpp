@@ -1,8 +1,13 @@
 #include "engine/ops/argmax.h"
 
 #include "engine/dispatch.h"
+#include "engine/ops/device_dispatch.h"
 #include "engine/profiler.h"
 #include "kernels/cpu/argmax.h"
+
+#if defined(STRATA_HAVE_CUDA)
+#include "kernels/cuda/argmax.h"
+#endif
 
 namespace strata {
 
@@ -11,15 +16,23 @@ Tensor argmax(const Tensor& x) {
   profiler::Scope profile_scope(op);
   check_floating(op, "x", x);
   check(x.dim() >= 1 && x.size(-1) >= 1, op, ": expected x of shape (..., C) with C >= 1 channels, got ", x.describe());
-  check_cpu(op, x);
   int64_t channels = x.size(-1);
   Tensor xc = x.contiguous();
   Shape out_shape(x.shape().begin(), x.shape().end() - 1);
   Tensor index = Tensor::empty(out_shape, DType::i64, x.device());
-  visit_floating(op, x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    kernels::cpu::argmax_cpu(index.data<int64_t>(), xc.data<T>(), index.numel(), channels);
-  });
+  dispatch(op, x,
+           [&](auto tag) {
+             using T = decltype(tag);
+             kernels::cpu::argmax_cpu(index.data<int64_t>(), xc.data<T>(), index.numel(), channels);
+           }
+#if defined(STRATA_HAVE_CUDA)
+           ,
+           [&](auto tag, const kernels::cuda::Stream& stream) {
+             using T = decltype(tag);
+             kernels::cuda::argmax_cuda(index.data<int64_t>(), xc.data<T>(), index.numel(), channels, stream);
+           }
+#endif
+  );
   return index;
 }
 

@@ -4,7 +4,7 @@
 // index; a NaN counts as the maximum). Not differentiable: the output never carries a graph.
 //
 // Bad input throws strata::Error naming the op and x: undefined, rank 0, zero channels, not f32/f64,
-// or a CUDA tensor (no CUDA kernels yet).
+// or f64 on CUDA.
 #pragma once
 
 #include "engine/tensor.h"

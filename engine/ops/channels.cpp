@@ -4,12 +4,20 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/ops/device_dispatch.h"
 #include "engine/profiler.h"
 #include "kernels/cpu/channels.h"
+
+#if defined(STRATA_HAVE_CUDA)
+#include "kernels/cuda/channels.h"
+#endif
 
 namespace strata {
 
 namespace kc = kernels::cpu;
+#if defined(STRATA_HAVE_CUDA)
+namespace kcu = kernels::cuda;
+#endif
 
 namespace {
 
@@ -30,7 +38,6 @@ Tensor concat(const std::vector<Tensor>& xs) {
   const Tensor& first = xs[0];
   check_floating(op, roles[0].c_str(), first);
   check(first.dim() >= 1, op, ": expected xs[0] with a channel dimension, got ", first.describe());
-  check_cpu(op, first);
   std::vector<int64_t> channels;
   int64_t total = 0;
   for (size_t i = 0; i < xs.size(); ++i) {
@@ -52,12 +59,24 @@ Tensor concat(const std::vector<Tensor>& xs) {
   std::vector<Tensor> contiguous;
   for (const Tensor& x : xs) contiguous.push_back(x.contiguous());
   Tensor y = Tensor::empty(out_shape, first.dtype(), first.device());
-  visit_floating(op, first.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    std::vector<const T*> pointers;
-    for (const Tensor& x : contiguous) pointers.push_back(x.data<T>());
-    kc::concat_channels_cpu(y.data<T>(), pointers.data(), channels.data(), static_cast<int64_t>(xs.size()), rows);
-  });
+  const int64_t count = static_cast<int64_t>(xs.size());
+  dispatch(op, first,
+           [&](auto tag) {
+             using T = decltype(tag);
+             std::vector<const T*> pointers;
+             for (const Tensor& x : contiguous) pointers.push_back(x.data<T>());
+             kc::concat_channels_cpu(y.data<T>(), pointers.data(), channels.data(), count, rows);
+           }
+#if defined(STRATA_HAVE_CUDA)
+           ,
+           [&](auto tag, const kcu::Stream& stream) {
+             using T = decltype(tag);
+             std::vector<const T*> pointers;
+             for (const Tensor& x : contiguous) pointers.push_back(x.data<T>());
+             kcu::concat_channels_cuda(y.data<T>(), pointers.data(), channels.data(), count, rows, stream);
+           }
+#endif
+  );
   autograd::record(op, y, xs, [channels, rows, total](const Tensor& grad, const std::vector<bool>& needs) {
     profiler::Scope backward_scope("concat", profiler::Phase::backward);
     Tensor gc = grad.contiguous();
@@ -69,10 +88,19 @@ Tensor concat(const std::vector<Tensor>& xs) {
         Shape shape = gc.shape();
         shape.back() = channels[i];
         grads[i] = Tensor::empty(shape, gc.dtype(), gc.device());
-        visit_floating("concat backward", gc.dtype(), [&](auto tag) {
-          using T = decltype(tag);
-          kc::slice_channels_cpu(grads[i].data<T>(), gc.data<T>(), rows, total, begin, end);
-        });
+        dispatch("concat backward", gc,
+                 [&](auto tag) {
+                   using T = decltype(tag);
+                   kc::slice_channels_cpu(grads[i].data<T>(), gc.data<T>(), rows, total, begin, end);
+                 }
+#if defined(STRATA_HAVE_CUDA)
+                 ,
+                 [&](auto tag, const kcu::Stream& stream) {
+                   using T = decltype(tag);
+                   kcu::slice_channels_cuda(grads[i].data<T>(), gc.data<T>(), rows, total, begin, end, stream);
+                 }
+#endif
+        );
       }
       begin = end;
     }
@@ -86,7 +114,6 @@ Tensor slice(const Tensor& x, int64_t begin, int64_t end) {
   profiler::Scope profile_scope(op);
   check_floating(op, "x", x);
   check(x.dim() >= 1, op, ": expected x with a channel dimension, got ", x.describe());
-  check_cpu(op, x);
   int64_t channels = x.size(-1);
   check(0 <= begin && begin <= end && end <= channels, op, ": channel range [", begin, ", ", end,
         ") must satisfy 0 <= begin <= end <= C for x ", x.describe());
@@ -95,19 +122,39 @@ Tensor slice(const Tensor& x, int64_t begin, int64_t end) {
   int64_t rows = rows_of(out_shape);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
-  visit_floating(op, x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    kc::slice_channels_cpu(y.data<T>(), xc.data<T>(), rows, channels, begin, end);
-  });
+  dispatch(op, x,
+           [&](auto tag) {
+             using T = decltype(tag);
+             kc::slice_channels_cpu(y.data<T>(), xc.data<T>(), rows, channels, begin, end);
+           }
+#if defined(STRATA_HAVE_CUDA)
+           ,
+           [&](auto tag, const kcu::Stream& stream) {
+             using T = decltype(tag);
+             kcu::slice_channels_cuda(y.data<T>(), xc.data<T>(), rows, channels, begin, end, stream);
+           }
+#endif
+  );
   autograd::record(op, y, {x},
                    [shape = x.shape(), rows, channels, begin, end](const Tensor& grad, const std::vector<bool>&) {
                      profiler::Scope backward_scope("slice", profiler::Phase::backward);
                      Tensor gc = grad.contiguous();
                      Tensor dx = Tensor::empty(shape, gc.dtype(), gc.device());
-                     visit_floating("slice backward", gc.dtype(), [&](auto tag) {
-                       using T = decltype(tag);
-                       kc::slice_channels_backward_cpu(dx.data<T>(), gc.data<T>(), rows, channels, begin, end);
-                     });
+                     dispatch("slice backward", gc,
+                              [&](auto tag) {
+                                using T = decltype(tag);
+                                kc::slice_channels_backward_cpu(dx.data<T>(), gc.data<T>(), rows, channels, begin,
+                                                                end);
+                              }
+#if defined(STRATA_HAVE_CUDA)
+                              ,
+                              [&](auto tag, const kcu::Stream& stream) {
+                                using T = decltype(tag);
+                                kcu::slice_channels_backward_cuda(dx.data<T>(), gc.data<T>(), rows, channels, begin,
+                                                                  end, stream);
+                              }
+#endif
+                     );
                      return std::vector<Tensor>{dx};
                    });
   return y;

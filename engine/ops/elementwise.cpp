@@ -23,13 +23,7 @@ namespace {
 
 enum class Broadcast { none, channel, spatial };
 
-// Ops that have a CUDA kernel check only dtypes here; the others also refuse CUDA tensors.
 void check_unary(const char* op, const Tensor& x) { check_floating(op, "x", x); }
-
-void check_unary_cpu_only(const char* op, const Tensor& x) {
-  check_floating(op, "x", x);
-  check_cpu(op, x);
-}
 
 Broadcast classify(const char* op, const Tensor& a, const Tensor& b) {
   check_floating(op, "a", a);
@@ -193,21 +187,39 @@ Tensor scale(const Tensor& x, double s) {
 
 Tensor square(const Tensor& x) {
   profiler::Scope profile_scope("square");
-  check_unary_cpu_only("square", x);
+  check_unary("square", x);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  visit_floating("square", x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    kc::square_cpu(y.data<T>(), xc.data<T>(), x.numel());
-  });
+  dispatch("square", x,
+           [&](auto tag) {
+             using T = decltype(tag);
+             kc::square_cpu(y.data<T>(), xc.data<T>(), x.numel());
+           }
+#if defined(STRATA_HAVE_CUDA)
+           ,
+           [&](auto tag, const kcu::Stream& stream) {
+             using T = decltype(tag);
+             kcu::square_cuda(y.data<T>(), xc.data<T>(), x.numel(), stream);
+           }
+#endif
+  );
   autograd::record("square", y, {x}, [x_saved = autograd::save(xc)](const Tensor& g, const std::vector<bool>&) {
     profiler::Scope backward_scope("square", profiler::Phase::backward);
     Tensor gc = g.contiguous();
     Tensor dx = Tensor::empty(x_saved.shape(), x_saved.dtype(), x_saved.device());
-    visit_floating("square backward", x_saved.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      kc::square_backward_cpu(dx.data<T>(), gc.data<T>(), x_saved.data<T>(), dx.numel());
-    });
+    dispatch("square backward", x_saved,
+             [&](auto tag) {
+               using T = decltype(tag);
+               kc::square_backward_cpu(dx.data<T>(), gc.data<T>(), x_saved.data<T>(), dx.numel());
+             }
+#if defined(STRATA_HAVE_CUDA)
+             ,
+             [&](auto tag, const kcu::Stream& stream) {
+               using T = decltype(tag);
+               kcu::square_backward_cuda(dx.data<T>(), gc.data<T>(), x_saved.data<T>(), dx.numel(), stream);
+             }
+#endif
+    );
     return std::vector<Tensor>{dx};
   });
   return y;
@@ -215,21 +227,40 @@ Tensor square(const Tensor& x) {
 
 Tensor pow(const Tensor& x, double p) {
   profiler::Scope profile_scope("pow");
-  check_unary_cpu_only("pow", x);
+  check_unary("pow", x);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  visit_floating("pow", x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    kc::pow_cpu(y.data<T>(), xc.data<T>(), static_cast<T>(p), x.numel());
-  });
+  dispatch("pow", x,
+           [&](auto tag) {
+             using T = decltype(tag);
+             kc::pow_cpu(y.data<T>(), xc.data<T>(), static_cast<T>(p), x.numel());
+           }
+#if defined(STRATA_HAVE_CUDA)
+           ,
+           [&](auto tag, const kcu::Stream& stream) {
+             using T = decltype(tag);
+             kcu::pow_cuda(y.data<T>(), xc.data<T>(), static_cast<T>(p), x.numel(), stream);
+           }
+#endif
+  );
   autograd::record("pow", y, {x}, [p, x_saved = autograd::save(xc)](const Tensor& g, const std::vector<bool>&) {
     profiler::Scope backward_scope("pow", profiler::Phase::backward);
     Tensor gc = g.contiguous();
     Tensor dx = Tensor::empty(x_saved.shape(), x_saved.dtype(), x_saved.device());
-    visit_floating("pow backward", x_saved.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      kc::pow_backward_cpu(dx.data<T>(), gc.data<T>(), x_saved.data<T>(), static_cast<T>(p), dx.numel());
-    });
+    dispatch("pow backward", x_saved,
+             [&](auto tag) {
+               using T = decltype(tag);
+               kc::pow_backward_cpu(dx.data<T>(), gc.data<T>(), x_saved.data<T>(), static_cast<T>(p), dx.numel());
+             }
+#if defined(STRATA_HAVE_CUDA)
+             ,
+             [&](auto tag, const kcu::Stream& stream) {
+               using T = decltype(tag);
+               kcu::pow_backward_cuda(dx.data<T>(), gc.data<T>(), x_saved.data<T>(), static_cast<T>(p), dx.numel(),
+                                      stream);
+             }
+#endif
+    );
     return std::vector<Tensor>{dx};
   });
   return y;

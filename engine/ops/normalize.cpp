@@ -1,9 +1,15 @@
-// normalize_image: argument checks and dispatch to the CPU kernel (kernels/cpu/normalize.cpp). The
-// op records no autograd node: its input is u8 data, which never requires a gradient.
+// normalize_image: argument checks and dispatch to the CPU kernel (kernels/cpu/normalize.cpp) or the
+// CUDA kernel (kernels/cuda/normalize.cu). The op records no autograd node: its input is u8 data,
+// which never requires a gradient.
 #include "engine/ops/normalize.h"
 
-#include "kernels/cpu/normalize.h"
 #include "engine/profiler.h"
+#include "kernels/cpu/normalize.h"
+
+#if defined(STRATA_HAVE_CUDA)
+#include "engine/ops/device_dispatch.h"
+#include "kernels/cuda/normalize.h"
+#endif
 
 namespace strata {
 
@@ -15,9 +21,19 @@ Tensor normalize_image(const Tensor& images_u8, const std::array<float, 3>& mean
   check_dim(op, "images", images_u8, 4, "(N,H,W,3)");
   check(images_u8.size(3) == 3, op, ": images must be (N,H,W,3) RGB, got ", images_u8.describe());
   for (float s : std) check(s != 0.0f, op, ": std must be nonzero, got (", std[0], ", ", std[1], ", ", std[2], ")");
-  check_cpu(op, images_u8);
   Tensor x = images_u8.contiguous();
   Tensor y = Tensor::empty(x.shape(), DType::f32, x.device());
+  // The input is u8, so the floating-point dispatch of device_dispatch.h does not apply: a plain
+  // device switch.
+#if defined(STRATA_HAVE_CUDA)
+  if (x.device().is_cuda()) {
+    kernels::cuda::normalize_image_cuda(y.data<float>(), x.data<uint8_t>(), x.numel() / 3, mean.data(), std.data(),
+                                        cuda_stream(x));
+    return y;
+  }
+#else
+  check_cpu(op, x);
+#endif
   kernels::cpu::normalize_image_cpu(y.data<float>(), x.data<uint8_t>(), x.numel() / 3, mean.data(), std.data());
   return y;
 }

@@ -4,13 +4,21 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
-#include "engine/profiler.h"
+#include "engine/ops/device_dispatch.h"
 #include "engine/ops/reduce.h"
+#include "engine/profiler.h"
 #include "kernels/cpu/pooling.h"
+
+#if defined(STRATA_HAVE_CUDA)
+#include "kernels/cuda/pooling.h"
+#endif
 
 namespace strata {
 
 namespace kc = kernels::cpu;
+#if defined(STRATA_HAVE_CUDA)
+namespace kcu = kernels::cuda;
+#endif
 
 namespace {
 
@@ -31,7 +39,6 @@ int64_t pooled_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int
 kc::Pool2dGeometry pool_geometry(const char* op, const Tensor& x, const Pool2dParams& p, bool average) {
   check_dim(op, "x", x, 4, "(N,H,W,C)");
   check_floating(op, "x", x);
-  check_cpu(op, x);
   check(x.size(1) >= 1 && x.size(2) >= 1, op, ": expected x with at least one pixel, got ", x.describe());
   check(p.kernel_h >= 1 && p.kernel_w >= 1, op, ": kernel must be >= 1, got ", p.kernel_h, "x", p.kernel_w);
   check(p.stride_h >= 1 && p.stride_w >= 1, op, ": stride must be >= 1, got ", p.stride_h, "x", p.stride_w);
@@ -73,20 +80,41 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
   Tensor y = Tensor::empty({g.batch, g.out_h, g.out_w, g.channels}, x.dtype(), x.device());
   bool needs_grad = autograd::any_requires_grad({x});
   Tensor argmax = needs_grad ? Tensor::empty(y.shape(), DType::i32, x.device()) : Tensor();
-  visit_floating("max_pool2d", x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    kc::max_pool2d_cpu(y.data<T>(), needs_grad ? argmax.data<int32_t>() : nullptr, xc.data<T>(), g);
-  });
+  int32_t* argmax_data = needs_grad ? argmax.data<int32_t>() : nullptr;
+  dispatch("max_pool2d", x,
+           [&](auto tag) {
+             using T = decltype(tag);
+             kc::max_pool2d_cpu(y.data<T>(), argmax_data, xc.data<T>(), g);
+           }
+#if defined(STRATA_HAVE_CUDA)
+           ,
+           [&](auto tag, const kcu::Stream& stream) {
+             using T = decltype(tag);
+             kcu::max_pool2d_cuda(y.data<T>(), argmax_data, xc.data<T>(), g, stream);
+           }
+#endif
+  );
   if (!needs_grad) return y;
   autograd::record("max_pool2d", y, {x},
                    [g, argmax_saved = autograd::save(argmax)](const Tensor& grad, const std::vector<bool>&) {
                      profiler::Scope backward_scope("max_pool2d", profiler::Phase::backward);
                      Tensor gc = grad.contiguous();
                      Tensor dx = Tensor::empty({g.batch, g.in_h, g.in_w, g.channels}, gc.dtype(), gc.device());
-                     visit_floating("max_pool2d backward", gc.dtype(), [&](auto tag) {
-                       using T = decltype(tag);
-                       kc::max_pool2d_backward_cpu(dx.data<T>(), gc.data<T>(), argmax_saved.data<int32_t>(), g);
-                     });
+                     dispatch("max_pool2d backward", gc,
+                              [&](auto tag) {
+                                using T = decltype(tag);
+                                kc::max_pool2d_backward_cpu(dx.data<T>(), gc.data<T>(), argmax_saved.data<int32_t>(),
+                                                            g);
+                              }
+#if defined(STRATA_HAVE_CUDA)
+                              ,
+                              [&](auto tag, const kcu::Stream& stream) {
+                                using T = decltype(tag);
+                                kcu::max_pool2d_backward_cuda(dx.data<T>(), gc.data<T>(),
+                                                              argmax_saved.data<int32_t>(), g, stream);
+                              }
+#endif
+                     );
                      return std::vector<Tensor>{dx};
                    });
   return y;
@@ -98,18 +126,39 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params) {
   bool include_pad = params.count_include_pad;
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty({g.batch, g.out_h, g.out_w, g.channels}, x.dtype(), x.device());
-  visit_floating("avg_pool2d", x.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    kc::avg_pool2d_cpu(y.data<T>(), xc.data<T>(), g, include_pad);
-  });
+  dispatch("avg_pool2d", x,
+           [&](auto tag) {
+             using T = decltype(tag);
+             kc::avg_pool2d_cpu(y.data<T>(), xc.data<T>(), g, include_pad);
+           }
+#if defined(STRATA_HAVE_CUDA)
+           ,
+           [&](auto tag, const kcu::Stream& stream) {
+             using T = decltype(tag);
+             Tensor rows = Tensor::empty({kcu::avg_pool2d_scratch(g)}, DType::f64, x.device());
+             kcu::avg_pool2d_cuda(y.data<T>(), xc.data<T>(), g, include_pad, rows.data<double>(), stream);
+           }
+#endif
+  );
   autograd::record("avg_pool2d", y, {x}, [g, include_pad](const Tensor& grad, const std::vector<bool>&) {
     profiler::Scope backward_scope("avg_pool2d", profiler::Phase::backward);
     Tensor gc = grad.contiguous();
     Tensor dx = Tensor::empty({g.batch, g.in_h, g.in_w, g.channels}, gc.dtype(), gc.device());
-    visit_floating("avg_pool2d backward", gc.dtype(), [&](auto tag) {
-      using T = decltype(tag);
-      kc::avg_pool2d_backward_cpu(dx.data<T>(), gc.data<T>(), g, include_pad);
-    });
+    dispatch("avg_pool2d backward", gc,
+             [&](auto tag) {
+               using T = decltype(tag);
+               kc::avg_pool2d_backward_cpu(dx.data<T>(), gc.data<T>(), g, include_pad);
+             }
+#if defined(STRATA_HAVE_CUDA)
+             ,
+             [&](auto tag, const kcu::Stream& stream) {
+               using T = decltype(tag);
+               Tensor columns = Tensor::empty({kcu::avg_pool2d_backward_scratch(g)}, DType::f64, gc.device());
+               kcu::avg_pool2d_backward_cuda(dx.data<T>(), gc.data<T>(), g, include_pad, columns.data<double>(),
+                                             stream);
+             }
+#endif
+    );
     return std::vector<Tensor>{dx};
   });
   return y;
@@ -119,7 +168,6 @@ Tensor global_avg_pool(const Tensor& x) {
   profiler::Scope profile_scope("global_avg_pool");
   check_dim("global_avg_pool", "x", x, 4, "(N,H,W,C)");
   check_floating("global_avg_pool", "x", x);
-  check_cpu("global_avg_pool", x);
   check(x.size(1) * x.size(2) > 0, "global_avg_pool: x ", x.describe(), " has no pixels to average");
   return mean_spatial(x);
 }

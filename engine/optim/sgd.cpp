@@ -5,7 +5,12 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/ops/device_dispatch.h"
 #include "kernels/cpu/sgd.h"
+
+#if defined(STRATA_HAVE_CUDA)
+#include "kernels/cuda/sgd.h"
+#endif
 
 namespace strata::optim {
 
@@ -33,9 +38,8 @@ void SGD::step() {
     for (const auto& [name, p] : g.params) {
       Tensor grad = p.grad();
       if (!grad.defined()) continue;
-      check_cpu("SGD::step", p);
-      check(grad.shape() == p.shape(), "SGD: gradient of '", name, "' ", grad.describe(), " does not match ",
-            p.describe());
+      check(grad.shape() == p.shape() && grad.device() == p.device(), "SGD: gradient of '", name, "' ",
+            grad.describe(), " does not match ", p.describe());
       Tensor gc = grad.to(p.dtype()).contiguous();
       bool first = false;
       Tensor buffer;
@@ -46,11 +50,22 @@ void SGD::step() {
         buffer = it->second;
       }
       Tensor param = p.detach();
-      visit_floating("SGD::step", p.dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        kernels::cpu::sgd_step_cpu<T>(param.data<T>(), gc.data<T>(), buffer.defined() ? buffer.data<T>() : nullptr,
-                                      p.numel(), hyper, first);
-      });
+      dispatch("SGD::step", param,
+               [&](auto tag) {
+                 using T = decltype(tag);
+                 kernels::cpu::sgd_step_cpu<T>(param.data<T>(), gc.data<T>(),
+                                               buffer.defined() ? buffer.data<T>() : nullptr, p.numel(), hyper, first);
+               }
+#if defined(STRATA_HAVE_CUDA)
+               ,
+               [&](auto tag, const kernels::cuda::Stream& stream) {
+                 using T = decltype(tag);
+                 kernels::cuda::sgd_step_cuda<T>(param.data<T>(), gc.data<T>(),
+                                                 buffer.defined() ? buffer.data<T>() : nullptr, p.numel(), hyper,
+                                                 first, stream);
+               }
+#endif
+      );
     }
   }
   ++steps_;
@@ -83,7 +98,9 @@ void SGD::load_state_dict(const TensorMap& state, const Metadata& metadata) {
     check(it != params.end(), "SGD::load_state_dict: momentum buffer for unknown parameter '", name, "'");
     check(t.shape() == it->second.shape(), "SGD::load_state_dict: momentum buffer '", name, "' has shape ",
           shape_str(t.shape()), " but the parameter is ", it->second.describe());
-    buffers.emplace(name, t.to(it->second.dtype()).clone());
+    // A copy on the parameter's device (the state is usually read from a file on the CPU).
+    Tensor buffer = t.to(it->second.dtype());
+    buffers.emplace(name, buffer.device() == it->second.device() ? buffer.clone() : buffer.to(it->second.device()));
   }
   auto steps = metadata.find("sgd.steps");
   check(steps != metadata.end(), "SGD::load_state_dict: missing 'sgd.steps' in the metadata");

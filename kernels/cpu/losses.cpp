@@ -4,9 +4,10 @@
 //   bce_with_logits(x, t) = -[t log sigmoid(x) + (1 - t) log(1 - sigmoid(x))]  F.binary_cross_entropy_with_logits
 //                         = max(x, 0) - x t + log(1 + exp(-|x|))              (the stable form)
 //   mse(a, b)             = (a - b)^2                                         F.mse_loss
-// The per-pixel softmax math is kernels/common/softmax.h. Cross-entropy is fused: the forward never
-// materialises a log-softmax, and the backward rebuilds softmax_c = exp((x_c - max) - log_sum) from
-// the logits and the two logsumexp parts saved per pixel, in a single pass.
+// The per-pixel softmax math is kernels/common/softmax.h, the per-element math
+// kernels/common/losses.h. Cross-entropy is fused: the forward never materialises a log-softmax, and
+// the backward rebuilds softmax_c = exp((x_c - max) - log_sum) from the logits and the two
+// logsumexp parts saved per pixel, in a single pass.
 //
 // Sums are taken per fixed chunk (boundaries depend only on the sizes) in double and combined in
 // chunk order, so a loss has the same bits on 1 or 64 threads.
@@ -16,6 +17,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "kernels/common/losses.h"
 #include "kernels/common/softmax.h"
 #include "kernels/cpu/parallel.h"
 
@@ -44,13 +46,6 @@ LabelledLossSum sum_chunks(int64_t n, int64_t grain, F&& f) {
   return total;
 }
 
-template <class T>
-T sigmoid(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-  T e = std::exp(x);
-  return e / (T(1) + e);
-}
-
 }  // namespace
 
 template <class L>
@@ -60,8 +55,7 @@ int64_t first_invalid_label_cpu(const L* labels, int64_t pixels, int64_t channel
   std::vector<int64_t> first(static_cast<size_t>(chunks > 0 ? chunks : 1), -1);
   parallel_for(0, pixels, kGrain, [&](int64_t lo, int64_t hi) {
     for (int64_t p = lo; p < hi; ++p) {
-      int64_t y = static_cast<int64_t>(labels[p]);
-      if (y != ignore_index && (y < 0 || y >= channels)) {
+      if (cm::label_is_invalid(static_cast<int64_t>(labels[p]), channels, ignore_index)) {
         first[static_cast<size_t>(lo / kGrain)] = p;
         return;
       }
@@ -154,8 +148,7 @@ double bce_with_logits_cpu(T* loss, const T* x, const T* targets, int64_t n) {
                     [&](int64_t lo, int64_t hi) {
                       LabelledLossSum s;
                       for (int64_t i = lo; i < hi; ++i) {
-                        T xi = x[i];
-                        T value = (xi > T(0) ? xi : T(0)) - xi * targets[i] + std::log1p(std::exp(-std::fabs(xi)));
+                        T value = cm::bce_with_logits_value(x[i], targets[i]);
                         if (loss) loss[i] = value;
                         s.sum += value;
                       }
@@ -170,7 +163,7 @@ void bce_with_logits_backward_cpu(T* dx, T* dtargets, const T* dloss, T scale, c
   parallel_for(0, n, kTranscendentalGrain, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       T weight = dloss ? scale * dloss[i] : scale;
-      if (dx) dx[i] = weight * (sigmoid(x[i]) - targets[i]);
+      if (dx) dx[i] = weight * (cm::sigmoid(x[i]) - targets[i]);
       if (dtargets) dtargets[i] = -weight * x[i];
     }
   });
@@ -182,8 +175,7 @@ double mse_cpu(T* loss, const T* a, const T* b, int64_t n) {
                     [&](int64_t lo, int64_t hi) {
                       LabelledLossSum s;
                       for (int64_t i = lo; i < hi; ++i) {
-                        T d = a[i] - b[i];
-                        T value = d * d;
+                        T value = cm::mse_value(a[i], b[i]);
                         if (loss) loss[i] = value;
                         s.sum += value;
                       }

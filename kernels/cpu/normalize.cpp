@@ -1,8 +1,10 @@
 // Image normalisation: y[p, c] = (x[p, c] / 255 - mean[c]) / std[c] (torchvision ToTensor then
-// Normalize, both in f32). A uint8 channel has only 256 values, so the 3 x 256 results are computed
-// once and the loop is a table lookup; chunks of pixels run on OpenMP threads.
+// Normalize, both in f32; kernels/common/normalize.h). A uint8 channel has only 256 values, so the
+// 3 x 256 results are computed once and the loop is a table lookup; chunks of pixels run on OpenMP
+// threads.
 #include "kernels/cpu/normalize.h"
 
+#include "kernels/common/normalize.h"
 #include "kernels/cpu/parallel.h"
 
 namespace strata::kernels::cpu {
@@ -10,7 +12,7 @@ namespace strata::kernels::cpu {
 void normalize_image_cpu(float* y, const uint8_t* x, int64_t pixels, const float* mean, const float* std) {
   float table[3][256];
   for (int c = 0; c < 3; ++c) {
-    for (int v = 0; v < 256; ++v) table[c][v] = (static_cast<float>(v) / 255.0f - mean[c]) / std[c];
+    for (int v = 0; v < 256; ++v) table[c][v] = common::normalize_value(static_cast<uint8_t>(v), mean[c], std[c]);
   }
   parallel_for(0, pixels, kElementwiseGrain / 3, [&](int64_t lo, int64_t hi) {
     for (int64_t p = lo; p < hi; ++p) {

@@ -1,13 +1,15 @@
 // Replicate padding, as torch.nn.functional.pad(x, (left, right, top, bottom), mode="replicate"):
 //   y[n, oh, ow, c] = x[n, clamp(oh - top, 0, H - 1), clamp(ow - left, 0, W - 1), c]
-// Backward (a gather, one writer per input pixel): along each axis, input index i is copied by the
-// output range [i == 0 ? 0 : i + before, i == size - 1 ? out_size : i + before + 1), so
+// Backward (a gather, one writer per input pixel): along each axis (kernels/common/pad.h), input
+// index i is copied by the output range [i == 0 ? 0 : i + before, i == size - 1 ? out_size :
+// i + before + 1), so
 //   dx[n, ih, iw, c] = sum over oh in range_h(ih), ow in range_w(iw) of dy[n, oh, ow, c].
 //   N batch, H x W input, OH x OW output, C channels (innermost, contiguous).
 #include "kernels/cpu/pad.h"
 
 #include <algorithm>
 
+#include "kernels/common/pad.h"
 #include "kernels/cpu/parallel.h"
 
 namespace strata::kernels::cpu {
@@ -16,18 +18,6 @@ namespace {
 
 int64_t rows_per_chunk(int64_t work_per_row) {
   return std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, work_per_row));
-}
-
-int64_t clamp_index(int64_t i, int64_t size) { return i < 0 ? 0 : (i >= size ? size - 1 : i); }
-
-// The output range along one axis that copies input index i.
-struct Range {
-  int64_t begin;
-  int64_t end;
-};
-
-Range copied_by(int64_t i, int64_t size, int64_t before, int64_t out_size) {
-  return {i == 0 ? 0 : i + before, i == size - 1 ? out_size : i + before + 1};
 }
 
 }  // namespace
@@ -39,7 +29,7 @@ void pad_replicate_cpu(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in
   const int64_t out_h = in_h + top + bottom, out_w = in_w + left + right;
   parallel_for(0, batch * out_h, rows_per_chunk(out_w * C), [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
-      int64_t n = r / out_h, ih = clamp_index(r % out_h - top, in_h);
+      int64_t n = r / out_h, ih = common::replicate_source(r % out_h, top, in_h);
       const T* xr = x + (n * in_h + ih) * in_w * C;
       T* yr = y + r * out_w * C;
       for (int64_t ow = 0; ow < left; ++ow) std::copy(xr, xr + C, yr + ow * C);
@@ -58,10 +48,10 @@ void pad_replicate_backward_cpu(T* dx, const T* dy, int64_t batch, int64_t in_h,
   parallel_for(0, batch * in_h, rows_per_chunk(in_w * C), [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       int64_t n = r / in_h;
-      Range rh = copied_by(r % in_h, in_h, top, out_h);
+      common::CopyRange rh = common::replicate_copied_by(r % in_h, in_h, top, out_h);
       T* dxr = dx + r * in_w * C;
       for (int64_t iw = 0; iw < in_w; ++iw) {
-        Range rw = copied_by(iw, in_w, left, out_w);
+        common::CopyRange rw = common::replicate_copied_by(iw, in_w, left, out_w);
         T* d = dxr + iw * C;
         std::fill(d, d + C, T(0));
         for (int64_t oh = rh.begin; oh < rh.end; ++oh) {

@@ -9,7 +9,8 @@
 //        count_include_pad, else h' * w'. Both are products of per-axis counts, so average pooling
 //        is separable: sum input rows into a row buffer, then sum columns of that buffer.
 // Backward passes are gathers (one writer per input pixel, no atomics, any thread count gives the
-// same bits): along each axis, the outputs whose windows tap input index i are precomputed.
+// same bits): along each axis, the outputs whose windows tap input index i are precomputed
+// (kernels/common/pooling.h).
 //   N batch, H x W input, OH x OW output, C channels (innermost, contiguous).
 #include "kernels/cpu/pooling.h"
 
@@ -38,21 +39,14 @@ struct TappingOutputs {
 TappingOutputs tapping_outputs(int64_t in_size, int64_t out_size, int64_t kernel, int64_t stride, int64_t pad,
                                int64_t dilation) {
   TappingOutputs t;
-  size_t in = static_cast<size_t>(in_size);
-  t.offset.assign(in + 1, 0);
-  auto for_each_tap = [&](auto&& f) {
-    for (int64_t o = 0; o < out_size; ++o) {
-      for (int64_t k = 0; k < kernel; ++k) {
-        int64_t i = o * stride - pad + k * dilation;
-        if (i >= 0 && i < in_size) f(o, i);
-      }
+  t.offset.push_back(0);
+  for (int64_t i = 0; i < in_size; ++i) {
+    for (int64_t j = kernel - 1; j >= 0; --j) {
+      int64_t o = common::tapping_output(i, j, out_size, stride, pad, dilation);
+      if (o >= 0) t.output.push_back(o);
     }
-  };
-  for_each_tap([&](int64_t, int64_t i) { ++t.offset[static_cast<size_t>(i) + 1]; });
-  for (size_t i = 0; i < in; ++i) t.offset[i + 1] += t.offset[i];
-  t.output.resize(static_cast<size_t>(t.offset[in]));
-  std::vector<int64_t> fill(t.offset.begin(), t.offset.end() - 1);
-  for_each_tap([&](int64_t o, int64_t i) { t.output[static_cast<size_t>(fill[static_cast<size_t>(i)]++)] = o; });
+    t.offset.push_back(static_cast<int64_t>(t.output.size()));
+  }
   return t;
 }
 
@@ -98,7 +92,7 @@ void max_pool_rows(T* y, int32_t* argmax, const T* x, const Pool2dGeometry& g, i
 }
 
 // Per output index along one axis: the window clipped to the input, [begin, end) (empty when
-// begin >= end), and that axis's factor of the divisor.
+// begin >= end), and that axis's factor of the divisor (common::avg_pool_window).
 struct AvgAxis {
   std::vector<int64_t> begin;
   std::vector<int64_t> end;
@@ -109,30 +103,21 @@ AvgAxis avg_axis(int64_t in_size, int64_t out_size, int64_t kernel, int64_t stri
                  bool count_include_pad) {
   AvgAxis a;
   for (int64_t o = 0; o < out_size; ++o) {
-    int64_t start = o * stride - pad;
-    int64_t stop = std::min(start + kernel, in_size + pad);
-    int64_t b = std::max<int64_t>(start, 0), e = std::min(stop, in_size);
-    a.begin.push_back(b);
-    a.end.push_back(e);
-    a.divisor.push_back(count_include_pad ? stop - start : std::max<int64_t>(e - b, 0));
+    common::AvgPoolWindow w = common::avg_pool_window(o, in_size, kernel, stride, pad, count_include_pad);
+    a.begin.push_back(w.begin);
+    a.end.push_back(w.end);
+    a.divisor.push_back(w.divisor);
   }
   return a;
 }
 
-// For every input index i, the outputs [first, last) whose clipped windows contain it. begin and
-// end are non-decreasing in the output index, so the set is one range found with two pointers.
-struct OutputRange {
-  int64_t first;
-  int64_t last;
-};
-
-std::vector<OutputRange> containing_outputs(const AvgAxis& a, int64_t in_size) {
-  std::vector<OutputRange> ranges(static_cast<size_t>(in_size));
-  size_t out = a.begin.size(), first = 0, last = 0;
+// For every input index i, the outputs [first, last) whose clipped windows contain it.
+std::vector<common::OutputRange> containing_outputs(const Pool2dGeometry& g, bool rows) {
+  int64_t in_size = rows ? g.in_h : g.in_w;
+  std::vector<common::OutputRange> ranges(static_cast<size_t>(in_size));
   for (int64_t i = 0; i < in_size; ++i) {
-    while (first < out && a.end[first] <= i) ++first;
-    while (last < out && a.begin[last] <= i) ++last;
-    ranges[static_cast<size_t>(i)] = {static_cast<int64_t>(first), static_cast<int64_t>(std::max(first, last))};
+    ranges[static_cast<size_t>(i)] = rows ? common::outputs_containing(i, g.out_h, g.kernel_h, g.stride_h, g.pad_h)
+                                          : common::outputs_containing(i, g.out_w, g.kernel_w, g.stride_w, g.pad_w);
   }
   return ranges;
 }
@@ -218,8 +203,8 @@ template <class T>
 void avg_pool2d_backward_cpu(T* dx, const T* dy, const Pool2dGeometry& g, bool count_include_pad) {
   AvgAxis ah = avg_axis(g.in_h, g.out_h, g.kernel_h, g.stride_h, g.pad_h, count_include_pad);
   AvgAxis aw = avg_axis(g.in_w, g.out_w, g.kernel_w, g.stride_w, g.pad_w, count_include_pad);
-  std::vector<OutputRange> rh = containing_outputs(ah, g.in_h);
-  std::vector<OutputRange> rw = containing_outputs(aw, g.in_w);
+  std::vector<common::OutputRange> rh = containing_outputs(g, true);
+  std::vector<common::OutputRange> rw = containing_outputs(g, false);
   // An output in a containing range has a non-empty window, so its divisor is >= 1.
   auto reciprocals = [](const AvgAxis& a) {
     std::vector<double> inv;
@@ -234,7 +219,7 @@ void avg_pool2d_backward_cpu(T* dx, const T* dy, const Pool2dGeometry& g, bool c
     std::vector<double> sum(static_cast<size_t>(C));
     for (int64_t r = lo; r < hi; ++r) {
       int64_t n = r / g.in_h;
-      OutputRange range_h = rh[static_cast<size_t>(r % g.in_h)];
+      common::OutputRange range_h = rh[static_cast<size_t>(r % g.in_h)];
       std::fill(column_sum.begin(), column_sum.end(), 0.0);
       for (int64_t oh = range_h.first; oh < range_h.last; ++oh) {
         const T* gr = dy + (n * g.out_h + oh) * out_row;
@@ -243,7 +228,7 @@ void avg_pool2d_backward_cpu(T* dx, const T* dy, const Pool2dGeometry& g, bool c
       }
       T* dxr = dx + r * g.in_w * C;
       for (int64_t iw = 0; iw < g.in_w; ++iw) {
-        OutputRange range_w = rw[static_cast<size_t>(iw)];
+        common::OutputRange range_w = rw[static_cast<size_t>(iw)];
         std::fill(sum.begin(), sum.end(), 0.0);
         for (int64_t ow = range_w.first; ow < range_w.last; ++ow) {
           const double* s = column_sum.data() + ow * C;

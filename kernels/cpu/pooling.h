@@ -2,21 +2,16 @@
 //   N batch, H x W input, OH x OW output, C channels; the window of output (oh, ow) taps rows
 //   oh * stride_h - pad_h + kh * dilation_h, kh < kernel_h (and likewise for columns); taps outside
 //   the input are padding. The caller validates the geometry (sizes >= 1, pad <= kernel / 2, output
-//   sizes from PyTorch's formula) before calling.
+//   sizes from PyTorch's formula) before calling. The per-axis window math is kernels/common/pooling.h.
 #pragma once
 
 #include <cstdint>
 
+#include "kernels/common/pooling.h"
+
 namespace strata::kernels::cpu {
 
-struct Pool2dGeometry {
-  int64_t batch, in_h, in_w, channels;
-  int64_t out_h, out_w;
-  int64_t kernel_h, kernel_w;
-  int64_t stride_h, stride_w;
-  int64_t pad_h, pad_w;
-  int64_t dilation_h, dilation_w;
-};
+using common::Pool2dGeometry;
 
 // y = max over the window's taps inside the input (padding is -inf); NaN propagates. argmax
 // receives ih * W + iw of the chosen tap: the first maximum in row-major window order, the last NaN

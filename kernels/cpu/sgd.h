@@ -1,5 +1,5 @@
 // One SGD update over a parameter tensor, fused (one pass over p, g, buf), with PyTorch's
-// torch.optim.SGD semantics:
+// torch.optim.SGD semantics (the per-element math is kernels/common/sgd.h):
 //   d = g + weight_decay * p
 //   buf = first ? d : momentum * buf + (1 - dampening) * d          (if momentum != 0)
 //   d = nesterov ? d + momentum * buf : buf                          (if momentum != 0)
@@ -8,15 +8,11 @@
 
 #include <cstdint>
 
+#include "kernels/common/sgd.h"
+
 namespace strata::kernels::cpu {
 
-struct SgdHyper {
-  double lr;
-  double momentum;
-  double dampening;
-  double weight_decay;
-  bool nesterov;
-};
+using common::SgdHyper;
 
 template <class T>
 void sgd_step_cpu(T* param, const T* grad, T* momentum_buffer, int64_t n, const SgdHyper& h, bool first_step);

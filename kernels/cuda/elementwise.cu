@@ -46,6 +46,28 @@ __global__ void scale_kernel(T* y, const T* x, T s, int64_t n) {
   STRATA_GRID_STRIDE(i, n) { y[i] = s * x[i]; }
 }
 
+// pow as the CPU's std::pow(float, float): CUDA's powf (a few ulp from the correctly rounded value,
+// like glibc's).
+template <class T>
+__global__ void pow_kernel(T* y, const T* x, T p, int64_t n) {
+  STRATA_GRID_STRIDE(i, n) { y[i] = powf(x[i], p); }
+}
+
+template <class T>
+__global__ void pow_backward_kernel(T* dx, const T* dy, const T* x, T p, int64_t n) {
+  STRATA_GRID_STRIDE(i, n) { dx[i] = p == T(0) ? T(0) : dy[i] * p * powf(x[i], p - T(1)); }
+}
+
+template <class T>
+__global__ void square_kernel(T* y, const T* x, int64_t n) {
+  STRATA_GRID_STRIDE(i, n) { y[i] = x[i] * x[i]; }
+}
+
+template <class T>
+__global__ void square_backward_kernel(T* dx, const T* dy, const T* x, int64_t n) {
+  STRATA_GRID_STRIDE(i, n) { dx[i] = T(2) * x[i] * dy[i]; }
+}
+
 template <class T>
 __global__ void leaky_relu_kernel(T* y, const T* x, T slope, int64_t n) {
   STRATA_GRID_STRIDE(i, n) { y[i] = x[i] > T(0) ? x[i] : slope * x[i]; }
@@ -115,6 +137,26 @@ void scale_cuda(T* y, const T* x, T s, int64_t n, const Stream& stream) {
 }
 
 template <class T>
+void pow_cuda(T* y, const T* x, T p, int64_t n, const Stream& stream) {
+  if (n) STRATA_LAUNCH((pow_kernel<T>), stream, blocks_for(n, kThreads), kThreads, 0, y, x, p, n);
+}
+
+template <class T>
+void pow_backward_cuda(T* dx, const T* dy, const T* x, T p, int64_t n, const Stream& stream) {
+  if (n) STRATA_LAUNCH((pow_backward_kernel<T>), stream, blocks_for(n, kThreads), kThreads, 0, dx, dy, x, p, n);
+}
+
+template <class T>
+void square_cuda(T* y, const T* x, int64_t n, const Stream& stream) {
+  if (n) STRATA_LAUNCH((square_kernel<T>), stream, blocks_for(n, kThreads), kThreads, 0, y, x, n);
+}
+
+template <class T>
+void square_backward_cuda(T* dx, const T* dy, const T* x, int64_t n, const Stream& stream) {
+  if (n) STRATA_LAUNCH((square_backward_kernel<T>), stream, blocks_for(n, kThreads), kThreads, 0, dx, dy, x, n);
+}
+
+template <class T>
 void leaky_relu_cuda(T* y, const T* x, T slope, int64_t n, const Stream& stream) {
   if (n) STRATA_LAUNCH((leaky_relu_kernel<T>), stream, blocks_for(n, kThreads), kThreads, 0, y, x, slope, n);
 }
@@ -131,6 +173,10 @@ template void mul_cuda<float>(float*, const float*, const float*, int64_t, const
 template void mul_channel_cuda<float>(float*, const float*, const float*, int64_t, int64_t, const Stream&);
 template void mul_spatial_cuda<float>(float*, const float*, const float*, int64_t, int64_t, int64_t, const Stream&);
 template void scale_cuda<float>(float*, const float*, float, int64_t, const Stream&);
+template void pow_cuda<float>(float*, const float*, float, int64_t, const Stream&);
+template void pow_backward_cuda<float>(float*, const float*, const float*, float, int64_t, const Stream&);
+template void square_cuda<float>(float*, const float*, int64_t, const Stream&);
+template void square_backward_cuda<float>(float*, const float*, const float*, int64_t, const Stream&);
 template void leaky_relu_cuda<float>(float*, const float*, float, int64_t, const Stream&);
 template void leaky_relu_backward_cuda<float>(float*, const float*, const float*, float, int64_t, const Stream&);
 

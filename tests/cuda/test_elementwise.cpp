@@ -1,6 +1,7 @@
 // Elementwise ops on CUDA against the CPU reference: outputs and gradients.
 #include <catch2/catch.hpp>
 
+#include "engine/ops/device_dispatch.h"
 #include "engine/ops/elementwise.h"
 #include "tests/cuda/cuda_compare.h"
 
@@ -28,6 +29,19 @@ TEST_CASE("cuda scale, relu and leaky_relu match the CPU", "[cpu]") {
   check_cuda_matches_cpu("leaky_relu", [](const auto& in) { return leaky_relu(in[0], 0.01); }, {x});
 }
 
+TEST_CASE("cuda square and pow match the CPU", "[cpu]") {
+  Generator g(6);
+  Tensor x = random_leaf({2, 7, 5, 13}, g);
+  check_cuda_matches_cpu("square", [](const auto& in) { return square(in[0]); }, {x});
+  // Positive bases for fractional exponents (negative ones give NaN on both backends).
+  Tensor positive = Tensor::uniform({2, 7, 5, 13}, 0.1, 3.0, g);
+  positive.set_requires_grad(true);
+  for (double p : {2.0, 3.0, 0.5, -1.5, 0.0}) {
+    check_cuda_matches_cpu("pow " + std::to_string(p), [p](const auto& in) { return pow(in[0], p); }, {positive});
+  }
+  check_cuda_matches_cpu("pow 3 of signed values", [](const auto& in) { return pow(in[0], 3.0); }, {x});
+}
+
 TEST_CASE("cuda elementwise ops keep large tensors exact across many blocks", "[cpu]") {
   Generator g(5);
   Tensor a = random_leaf({1, 1, 1, 300000}, g), b = random_leaf({1, 1, 1, 300000}, g);
@@ -36,7 +50,9 @@ TEST_CASE("cuda elementwise ops keep large tensors exact across many blocks", "[
 
 TEST_CASE("cuda ops without a CUDA kernel yet refuse clearly, and f64 is CPU-only", "[cpu]") {
   Tensor x = Tensor::ones({2, 3}, DType::f32, test::cuda_device());
-  CHECK_THROWS_WITH(square(x), Catch::Contains("square") && Catch::Contains("no CUDA implementation yet"));
+  // An op that passes dispatch() only its CPU kernel.
+  CHECK_THROWS_WITH(dispatch("cpu_only_op", x, [](auto) {}),
+                    Catch::Contains("cpu_only_op") && Catch::Contains("no CUDA implementation yet"));
   CHECK_THROWS_WITH(relu(Tensor::ones({2}, DType::f64, test::cuda_device())),
                     Catch::Contains("CUDA kernels compute in f32"));
 }

@@ -1,0 +1,28 @@
+// Bilinear upsampling/downsampling on CUDA (T = float), NHWC, with the semantics and argument order
+// of kernels/cpu/upsample.h (plus scratch and the stream); the per-axis math is
+// kernels/common/upsample.h (PyTorch's F.interpolate mode="bilinear", both align_corners values).
+//   N batch, H x W input size, OH x OW output size, C channels; H, W, OH, OW >= 1.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/stream.h"
+
+namespace strata::kernels::cuda {
+
+// y[n, oh, ow, c] = sum over the two taps per axis of lambda_h * lambda_w * x[n, ih, iw, c]
+//   x: (N, H, W, C) -> y: (N, OH, OW, C)
+template <class T>
+void upsample_bilinear_cuda(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
+                            int64_t out_h, int64_t out_w, bool align_corners, const Stream& stream);
+
+// The adjoint as a gather: dx[n, ih, iw, c] = sum over the output pixels whose taps touch (ih, iw)
+// of their weight times dy; each input element has one writer (no atomics). `rows` is scratch of
+// upsample_bilinear_backward_scratch(...) values of T.    dy: (N, OH, OW, C) -> dx: (N, H, W, C)
+template <class T>
+void upsample_bilinear_backward_cuda(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
+                                     int64_t out_h, int64_t out_w, bool align_corners, T* rows,
+                                     const Stream& stream);
+int64_t upsample_bilinear_backward_scratch(int64_t batch, int64_t in_h, int64_t channels, int64_t out_w);
+
+}  // namespace strata::kernels::cuda

@@ -1,0 +1,63 @@
+// Reductions on CUDA against the CPU reference: sum, mean, sum/mean over pixels and over channels,
+// global_avg_pool; outputs and gradients, odd shapes and shapes spanning many blocks and chunks.
+#include <catch2/catch.hpp>
+
+#include "engine/ops/pooling.h"
+#include "engine/ops/reduce.h"
+#include "tests/cuda/cuda_compare.h"
+
+using namespace strata;
+using test::check_cuda_matches_cpu;
+using test::random_leaf;
+
+namespace {
+
+void check_every_reduction(const std::string& what, const Tensor& x) {
+  check_cuda_matches_cpu(what + " sum", [](const auto& in) { return sum(in[0]); }, {x});
+  check_cuda_matches_cpu(what + " mean", [](const auto& in) { return mean(in[0]); }, {x});
+  check_cuda_matches_cpu(what + " sum_channels", [](const auto& in) { return sum_channels(in[0]); }, {x});
+  check_cuda_matches_cpu(what + " mean_channels", [](const auto& in) { return mean_channels(in[0]); }, {x});
+  if (x.dim() == 4) {
+    check_cuda_matches_cpu(what + " sum_spatial", [](const auto& in) { return sum_spatial(in[0]); }, {x});
+    check_cuda_matches_cpu(what + " mean_spatial", [](const auto& in) { return mean_spatial(in[0]); }, {x});
+    check_cuda_matches_cpu(what + " global_avg_pool", [](const auto& in) { return global_avg_pool(in[0]); }, {x});
+  }
+}
+
+}  // namespace
+
+TEST_CASE("cuda reductions match the CPU on odd shapes", "[cpu]") {
+  Generator g(21);
+  check_every_reduction("(2,7,5,13)", random_leaf({2, 7, 5, 13}, g));
+  check_every_reduction("(1,1,1,1)", random_leaf({1, 1, 1, 1}, g));
+  check_every_reduction("(3,2,1,70) (C over two warps)", random_leaf({3, 2, 1, 70}, g));
+  check_every_reduction("(9,5) rank 2", random_leaf({9, 5}, g));
+  check_every_reduction("(6) rank 1", random_leaf({6}, g));
+}
+
+TEST_CASE("cuda reductions match the CPU across many blocks, chunks and channel tiles", "[cpu]") {
+  Generator g(22);
+  // 2 x 1537 pixels: 7 chunks of 256 pixels per sample; 130 channels: two channel tiles of 128.
+  check_every_reduction("(2,53,29,130)", random_leaf({2, 53, 29, 130}, g));
+  // 300k values: 37 chunks for sum/mean; one channel per row for sum_channels.
+  Tensor long_row = random_leaf({1, 1, 300000, 1}, g);
+  check_cuda_matches_cpu("sum of 300k values", [](const auto& in) { return sum(in[0]); }, {long_row});
+  check_cuda_matches_cpu("mean of 300k values", [](const auto& in) { return mean(in[0]); }, {long_row});
+  check_cuda_matches_cpu("mean_spatial over 300k pixels", [](const auto& in) { return mean_spatial(in[0]); },
+                         {long_row});
+  // Values around 1000: a float accumulator would drift far beyond kF32 over 300k terms.
+  Tensor offset = Tensor::uniform({1, 1, 300000, 1}, 999.0, 1001.0, g);
+  offset.set_requires_grad(true);
+  check_cuda_matches_cpu("sum of 300k values near 1000", [](const auto& in) { return sum(in[0]); }, {offset});
+  check_cuda_matches_cpu("mean_spatial of 300k values near 1000", [](const auto& in) { return mean_spatial(in[0]); },
+                         {offset});
+}
+
+TEST_CASE("cuda sum_spatial and mean_spatial equal the CPU bit for bit", "[cpu]") {
+  // The same chunks of 256 pixels, summed in the same order in double.
+  Generator g(23);
+  Tensor x = Tensor::randn({2, 40, 17, 9}, g);
+  Tensor xg = x.to(test::cuda_device());
+  CHECK(sum_spatial(xg).to_vector<float>() == sum_spatial(x).to_vector<float>());
+  CHECK(mean_spatial(xg).to_vector<float>() == mean_spatial(x).to_vector<float>());
+}
