@@ -212,14 +212,18 @@ void run_gemm(const Gemm& g, Acc alpha, Acc beta) {
         }
         for (std::size_t j = 0; j < n; ++j) {
             for (std::size_t i = 0; i < m; ++i) {
-                Acc sum = 0;
+                // Accumulated in double and rounded once: real cuBLAS accumulates in float in an
+                // order the emulator cannot know, and the emulator checks how strata calls
+                // cuBLAS, so its own rounding must not mask or mimic an error of ours.
+                double exact = 0;
                 if (read_inputs) {
                     const Acc* row = &a_rows[i * k];
                     const Acc* col = &b_cols[j * k];
                     for (std::size_t p = 0; p < k; ++p) {
-                        sum += row[p] * col[p];
+                        exact += static_cast<double>(row[p]) * static_cast<double>(col[p]);
                     }
                 }
+                Acc sum = static_cast<Acc>(exact);
                 const std::size_t index = i + j * static_cast<std::size_t>(g.ldc);
                 Acc result = alpha * sum;
                 if (beta != Acc(0)) {

@@ -533,31 +533,46 @@ void for_each_tap(const ConvProblem& pb, F&& visit) {
 
 enum class Pass { forward, backward_data, backward_filter };
 
+// Sums are accumulated in double (each float product is exact in double) and rounded once to the
+// accumulation type. Real cuDNN accumulates in float in an order the emulator cannot know; the
+// emulator's job is to check how strata uses cuDNN, so its own rounding must never mask or mimic
+// an error of ours.
+template <class Acc>
+std::vector<Acc> rounded(const std::vector<double>& sums) {
+    return std::vector<Acc>(sums.begin(), sums.end());
+}
+
 template <class Acc>
 void run_convolution(const ConvProblem& pb, Pass pass, double alpha, double beta) {
     switch (pass) {
         case Pass::forward: {
             const std::vector<Acc> x = gather<Acc>(pb.x, pb.tf32);
             const std::vector<Acc> w = gather<Acc>(pb.w, pb.tf32);
-            std::vector<Acc> y(static_cast<std::size_t>(pb.N()) * pb.K() * pb.P() * pb.Q(), Acc(0));
-            for_each_tap(pb, [&](std::size_t yi, std::size_t xi, std::size_t wi) { y[yi] += x[xi] * w[wi]; });
-            blend(pb.y, y, static_cast<Acc>(alpha), static_cast<Acc>(beta));
+            std::vector<double> y(static_cast<std::size_t>(pb.N()) * pb.K() * pb.P() * pb.Q(), 0.0);
+            for_each_tap(pb, [&](std::size_t yi, std::size_t xi, std::size_t wi) {
+                y[yi] += static_cast<double>(x[xi]) * static_cast<double>(w[wi]);
+            });
+            blend(pb.y, rounded<Acc>(y), static_cast<Acc>(alpha), static_cast<Acc>(beta));
             break;
         }
         case Pass::backward_data: {
             const std::vector<Acc> dy = gather<Acc>(pb.y, pb.tf32);
             const std::vector<Acc> w = gather<Acc>(pb.w, pb.tf32);
-            std::vector<Acc> dx(static_cast<std::size_t>(pb.N()) * pb.C() * pb.H() * pb.W(), Acc(0));
-            for_each_tap(pb, [&](std::size_t yi, std::size_t xi, std::size_t wi) { dx[xi] += dy[yi] * w[wi]; });
-            blend(pb.x, dx, static_cast<Acc>(alpha), static_cast<Acc>(beta));
+            std::vector<double> dx(static_cast<std::size_t>(pb.N()) * pb.C() * pb.H() * pb.W(), 0.0);
+            for_each_tap(pb, [&](std::size_t yi, std::size_t xi, std::size_t wi) {
+                dx[xi] += static_cast<double>(dy[yi]) * static_cast<double>(w[wi]);
+            });
+            blend(pb.x, rounded<Acc>(dx), static_cast<Acc>(alpha), static_cast<Acc>(beta));
             break;
         }
         case Pass::backward_filter: {
             const std::vector<Acc> x = gather<Acc>(pb.x, pb.tf32);
             const std::vector<Acc> dy = gather<Acc>(pb.y, pb.tf32);
-            std::vector<Acc> dw(static_cast<std::size_t>(pb.K()) * pb.Cg() * pb.R() * pb.S(), Acc(0));
-            for_each_tap(pb, [&](std::size_t yi, std::size_t xi, std::size_t wi) { dw[wi] += dy[yi] * x[xi]; });
-            blend(pb.w, dw, static_cast<Acc>(alpha), static_cast<Acc>(beta));
+            std::vector<double> dw(static_cast<std::size_t>(pb.K()) * pb.Cg() * pb.R() * pb.S(), 0.0);
+            for_each_tap(pb, [&](std::size_t yi, std::size_t xi, std::size_t wi) {
+                dw[wi] += static_cast<double>(dy[yi]) * static_cast<double>(x[xi]);
+            });
+            blend(pb.w, rounded<Acc>(dw), static_cast<Acc>(alpha), static_cast<Acc>(beta));
             break;
         }
     }
