@@ -16,8 +16,6 @@ namespace strata::models {
 
 namespace {
 
-constexpr int64_t kAsppChannels = 256;
-
 Shape with_channels(const Shape& s, int64_t channels) { return {s[0], s[1], s[2], channels}; }
 
 // The replicate padding that brings a stride-1 pooled map of window `window` back to the input
@@ -33,31 +31,33 @@ std::pair<int64_t, int64_t> pooling_pad(int64_t window) {
 // ---- torchvision -------------------------------------------------------------------------------
 
 TorchvisionHead::TorchvisionHead(int64_t in_channels, std::array<int64_t, 3> rates, Norm norm, double dropout,
-                                 uint64_t seed, Generator& generator)
-    : norm_(norm), dropout_(dropout), dropout_generator_(seed) {
+                                 uint64_t seed, Generator& generator, int64_t channels)
+    : channels_(channels), norm_(norm), dropout_(dropout), dropout_generator_(seed) {
   check(dropout >= 0 && dropout < 1, "TorchvisionHead: dropout must be in [0, 1), got ", dropout);
+  check(channels >= 1, "TorchvisionHead: channels must be >= 1, got ", channels);
+  const int64_t aspp_channels = channels;
   auto aspp = register_module("0", std::make_shared<NamedModules>());
   auto convs = aspp->add("convs", std::make_shared<NamedModules>());
   for (int i = 0; i < 4; ++i) {
     int64_t rate = i == 0 ? 1 : rates[i - 1];
-    branch_convs_[i] = make_conv(in_channels, kAsppChannels, i == 0 ? 1 : 3, 1, rate, generator);
-    branch_norms_[i] = make_norm(norm, kAsppChannels, true);
+    branch_convs_[i] = make_conv(in_channels, aspp_channels, i == 0 ? 1 : 3, 1, rate, generator);
+    branch_norms_[i] = make_norm(norm, aspp_channels, true);
     auto branch = convs->add(std::to_string(i), std::make_shared<NamedModules>());
     branch->add("0", branch_convs_[i]);
     branch->add("1", branch_norms_[i]);
   }
-  pool_conv_ = make_conv(in_channels, kAsppChannels, 1, 1, 1, generator);
-  pool_norm_ = make_norm(norm, kAsppChannels, true);
+  pool_conv_ = make_conv(in_channels, aspp_channels, 1, 1, 1, generator);
+  pool_norm_ = make_norm(norm, aspp_channels, true);
   auto pooling = convs->add("4", std::make_shared<NamedModules>());
   pooling->add("1", pool_conv_);
   pooling->add("2", pool_norm_);
-  project_conv_ = make_conv(5 * kAsppChannels, kAsppChannels, 1, 1, 1, generator);
-  project_norm_ = make_norm(norm, kAsppChannels, true);
+  project_conv_ = make_conv(5 * aspp_channels, aspp_channels, 1, 1, 1, generator);
+  project_norm_ = make_norm(norm, aspp_channels, true);
   auto project = aspp->add("project", std::make_shared<NamedModules>());
   project->add("0", project_conv_);
   project->add("1", project_norm_);
-  conv_ = register_module("1", make_conv(kAsppChannels, kChannels, 3, 1, 1, generator));
-  norm_layer_ = register_module("2", make_norm(norm, kChannels, true));
+  conv_ = register_module("1", make_conv(aspp_channels, channels, 3, 1, 1, generator));
+  norm_layer_ = register_module("2", make_norm(norm, channels, true));
 }
 
 Tensor TorchvisionHead::forward(const Tensor& x) {
@@ -74,6 +74,7 @@ Tensor TorchvisionHead::forward(const Tensor& x) {
 
 Shape TorchvisionHead::trace(const Shape& in, SummaryBuilder& builder) const {
   const std::string norm = norm_name(norm_);
+  const int64_t aspp_channels = channels_;
   Shape y;
   {
     SummaryBuilder::Level aspp(builder, "0");
@@ -85,9 +86,9 @@ Shape TorchvisionHead::trace(const Shape& in, SummaryBuilder& builder) const {
       SummaryBuilder::Level branch(builder, "convs.4");
       Shape p = builder.op("0", "global_avg_pool", {in[0], 1, 1, in[3]});
       p = builder.norm("2", norm, *pool_norm_, builder.conv("1", *pool_conv_, p));
-      builder.op("", "upsample (broadcast)", with_channels(in, kAsppChannels));
+      builder.op("", "upsample (broadcast)", with_channels(in, aspp_channels));
     }
-    y = builder.op("", "concat", with_channels(in, 5 * kAsppChannels));
+    y = builder.op("", "concat", with_channels(in, 5 * aspp_channels));
     SummaryBuilder::Level project(builder, "project");
     y = builder.norm("1", norm, *project_norm_, builder.conv("0", *project_conv_, y));
     y = builder.op("3", cat("dropout ", dropout_), y);
@@ -98,22 +99,24 @@ Shape TorchvisionHead::trace(const Shape& in, SummaryBuilder& builder) const {
 // ---- MiB ---------------------------------------------------------------------------------------
 
 MiBHead::MiBHead(int64_t in_channels, std::array<int64_t, 3> rates, Norm norm, int64_t pooling_size,
-                 bool initialize, Generator& generator)
-    : norm_(norm), pooling_size_(pooling_size) {
+                 bool initialize, Generator& generator, int64_t channels)
+    : channels_(channels), norm_(norm), pooling_size_(pooling_size) {
   check(pooling_size >= 0, "MiBHead: pooling_size must be >= 0 (0 = always global pooling), got ", pooling_size);
+  check(channels >= 1, "MiBHead: channels must be >= 1, got ", channels);
+  const int64_t aspp_channels = channels;
   auto map_convs = register_module("map_convs", std::make_shared<NamedModules>());
   for (int i = 0; i < 4; ++i) {
     map_convs_[i] = map_convs->add(std::to_string(i),
-                                   make_conv(in_channels, kAsppChannels, i == 0 ? 1 : 3, 1,
+                                   make_conv(in_channels, aspp_channels, i == 0 ? 1 : 3, 1,
                                              i == 0 ? 1 : rates[i - 1], generator));
   }
-  map_bn_ = register_module("map_bn", make_norm(norm, 4 * kAsppChannels, true));
-  red_conv_ = register_module("red_conv", make_conv(4 * kAsppChannels, kChannels, 1, 1, 1, generator));
+  map_bn_ = register_module("map_bn", make_norm(norm, 4 * aspp_channels, true));
+  red_conv_ = register_module("red_conv", make_conv(4 * aspp_channels, channels, 1, 1, 1, generator));
   global_pooling_conv_ =
-      register_module("global_pooling_conv", make_conv(in_channels, kAsppChannels, 1, 1, 1, generator));
-  global_pooling_bn_ = register_module("global_pooling_bn", make_norm(norm, kAsppChannels, true));
-  pool_red_conv_ = register_module("pool_red_conv", make_conv(kAsppChannels, kChannels, 1, 1, 1, generator));
-  red_bn_ = register_module("red_bn", make_norm(norm, kChannels, true));
+      register_module("global_pooling_conv", make_conv(in_channels, aspp_channels, 1, 1, 1, generator));
+  global_pooling_bn_ = register_module("global_pooling_bn", make_norm(norm, aspp_channels, true));
+  pool_red_conv_ = register_module("pool_red_conv", make_conv(aspp_channels, channels, 1, 1, 1, generator));
+  red_bn_ = register_module("red_bn", make_norm(norm, channels, true));
 
   if (!initialize) return;
   const double gain = nn::init::calculate_gain("leaky_relu", kLeakySlope);
@@ -148,9 +151,10 @@ Tensor MiBHead::forward(const Tensor& x) {
 
 Shape MiBHead::trace(const Shape& in, SummaryBuilder& builder) const {
   const std::string norm = norm_name(norm_);
+  const int64_t aspp_channels = channels_;
   Shape y;
   for (int i = 0; i < 4; ++i) y = builder.conv(cat("map_convs.", i), *map_convs_[i], in);
-  y = builder.op("", "concat", with_channels(in, 4 * kAsppChannels));
+  y = builder.op("", "concat", with_channels(in, 4 * aspp_channels));
   y = builder.norm("map_bn", norm, *map_bn_, y);
   y = builder.conv("red_conv", *red_conv_, y);
   // The summary counts the training-mode image branch (global pooling), which is also the

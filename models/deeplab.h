@@ -26,6 +26,9 @@
 // FCNHead (torchvision's auxiliary classifier on stage 3):
 //   "0" 3x3 in->256 (padding 1) + "1" norm -> dropout(p) -> "4" 1x1 256->classes with bias.
 // The torchvision-flavour heads keep PyTorch's default conv init, as torchvision does.
+//
+// `channels` (the ASPP branches' and the output's) is 256 in both references; a smaller head for CPU
+// demos and tests passes fewer. Shapes below read 256 as `channels`.
 #pragma once
 
 #include <array>
@@ -39,12 +42,14 @@ namespace strata::models {
 class TorchvisionHead : public nn::Module {
  public:
   TorchvisionHead(int64_t in_channels, std::array<int64_t, 3> rates, Norm norm, double dropout, uint64_t seed,
-                  Generator& generator);
-  Tensor forward(const Tensor& x);  // (N,h,w,in) -> (N,h,w,256)
+                  Generator& generator, int64_t channels = kChannels);
+  Tensor forward(const Tensor& x);  // (N,h,w,in) -> (N,h,w,channels)
   Shape trace(const Shape& in, SummaryBuilder& builder) const;
   static constexpr int64_t kChannels = 256;
+  int64_t channels() const { return channels_; }
 
  private:
+  int64_t channels_;
   Norm norm_;
   double dropout_;
   Generator dropout_generator_;
@@ -58,15 +63,18 @@ class MiBHead : public nn::Module {
  public:
   // initialize false keeps nn::Conv2d's default init (weights are loaded next).
   MiBHead(int64_t in_channels, std::array<int64_t, 3> rates, Norm norm, int64_t pooling_size, bool initialize,
-          Generator& generator);
-  Tensor forward(const Tensor& x);  // (N,h,w,in) -> (N,h,w,256)
+          Generator& generator, int64_t channels = kChannels);
+  Tensor forward(const Tensor& x);  // (N,h,w,in) -> (N,h,w,channels)
   Shape trace(const Shape& in, SummaryBuilder& builder) const;
   int64_t pooling_size() const { return pooling_size_; }
   static constexpr int64_t kChannels = 256;
+  int64_t channels() const { return channels_; }
 
  private:
-  Tensor image_branch(const Tensor& x);  // (N,1,1,256) broadcast, or (N,h,w,256) with eval pooling
+  // (N,1,1,channels) broadcast, or (N,h,w,channels) with eval pooling
+  Tensor image_branch(const Tensor& x);
 
+  int64_t channels_;
   Norm norm_;
   int64_t pooling_size_;
   std::array<std::shared_ptr<nn::Conv2d>, 4> map_convs_;

@@ -23,7 +23,7 @@ struct BlockGeometry {
 std::array<std::vector<BlockGeometry>, 4> block_geometry(const ResNetConfig& config) {
   check(config.output_stride == 8 || config.output_stride == 16 || config.output_stride == 32,
         "ResNet: output stride must be 8, 16 or 32, got ", config.output_stride);
-  std::vector<int> blocks = ResNet::blocks_per_stage(config.depth);
+  std::vector<int> blocks = config.resolved_blocks();
   // Stages 2..4 trade their stride for dilation when the output stride asks for it.
   std::array<bool, 4> dilated = {false, false, config.output_stride == 8, config.output_stride <= 16};
   std::array<std::vector<BlockGeometry>, 4> out;
@@ -55,6 +55,20 @@ void init_conv(nn::Conv2d& conv, Generator& generator) {
 }  // namespace
 
 const char* layout_name(Layout layout) { return layout == Layout::torchvision ? "torchvision" : "mib"; }
+
+std::vector<int> ResNetConfig::resolved_blocks() const {
+  check(width >= 1, "ResNet: width must be >= 1, got ", width);
+  if (blocks.empty()) return ResNet::blocks_per_stage(depth);
+  check(blocks.size() == 4, "ResNet: blocks must list 4 stages, got ", blocks.size());
+  for (int b : blocks) check(b >= 1, "ResNet: every stage needs at least one block, got ", b);
+  return blocks;
+}
+
+int ResNetConfig::layers() const {
+  int total = 0;
+  for (int b : resolved_blocks()) total += b;
+  return 2 + 3 * total;
+}
 
 Bottleneck::Bottleneck(int64_t in_channels, int64_t mid_channels, int64_t stride, int64_t dilation, Norm norm,
                        Layout layout, bool initialize, Generator& generator)
@@ -139,9 +153,9 @@ std::string ResNet::stage_name(int stage) const {
 
 ResNet::ResNet(const ResNetConfig& config, Generator& generator) : config_(config) {
   std::array<std::vector<BlockGeometry>, 4> geometry = block_geometry(config);
-  conv1_ = make_conv(3, 64, 7, 2, 1, generator);
+  conv1_ = make_conv(3, config.width, 7, 2, 1, generator);
   if (config.initialize) init_conv(*conv1_, generator);
-  bn1_ = make_norm(config.norm, 64, true);
+  bn1_ = make_norm(config.norm, config.width, true);
   if (config.layout == Layout::torchvision) {
     register_module("conv1", conv1_);
     register_module("bn1", bn1_);
@@ -150,9 +164,9 @@ ResNet::ResNet(const ResNetConfig& config, Generator& generator) : config_(confi
     mod1->add("conv1", conv1_);
     mod1->add("bn1", bn1_);
   }
-  int64_t in_channels = 64;
+  int64_t in_channels = config.width;
   for (int s = 0; s < 4; ++s) {
-    int64_t mid = int64_t{64} << s;
+    int64_t mid = config.width << s;
     auto stage = register_module(stage_name(s + 1), std::make_shared<NamedModules>());
     for (size_t b = 0; b < geometry[s].size(); ++b) {
       auto block = std::make_shared<Bottleneck>(in_channels, mid, geometry[s][b].stride, geometry[s][b].dilation,

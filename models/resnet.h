@@ -23,6 +23,12 @@
 // Stage i is "layer{i}" in torchvision's names and "mod{i+1}" in MiB's.
 //
 // Initialisation (torchvision's): convolutions kaiming_normal(fan_out, relu), norms weight 1 bias 0.
+//
+// Size: the references use width 64 (stem channels and stage 1's bottleneck width; stage i has
+// width*2^(i-1) mid and 4x that output channels, so 2048 out) and the depth's block counts. A
+// smaller backbone for CPU demos and tests sets `blocks` and `width` explicitly (e.g. one block per
+// stage and width 16: "ResNet-14", 512 output channels); its names and structure are otherwise the
+// same, so everything that handles a ResNet handles it.
 #pragma once
 
 #include <array>
@@ -45,6 +51,13 @@ struct ResNetConfig {
   Norm norm = Norm::inplace_abn;
   Layout layout = Layout::mib;
   bool initialize = true;   // false: keep nn::Conv2d's default init (weights are loaded next)
+  std::vector<int> blocks = {};  // bottlenecks per stage (4 values >= 1); empty: the depth's (reference)
+  int64_t width = 64;       // stem channels and stage 1's bottleneck width (reference: 64)
+
+  std::vector<int> resolved_blocks() const;  // `blocks`, or blocks_per_stage(depth); throws when invalid
+  int64_t out_channels() const { return width * 32; }     // stage 4's output channels (2048 at width 64)
+  int64_t stage3_channels() const { return width * 16; }  // stage 3's (1024 at width 64)
+  int layers() const;  // 2 + 3 * total blocks: 50, 101, or 14 for one block per stage
 };
 
 class Bottleneck : public nn::Module {
@@ -88,8 +101,11 @@ class ResNet : public nn::Module {
   static std::vector<int> blocks_per_stage(int depth);  // {3,4,6,3} or {3,4,23,3}; throws otherwise
   std::string stage_name(int stage) const;              // "layer1".."layer4" or "mod2".."mod5"
   const std::vector<std::shared_ptr<Bottleneck>>& stage(int stage) const { return stages_.at(stage - 1); }
+  // Output channels of the reference width (64); config().out_channels() for any width.
   static constexpr int64_t kOutChannels = 2048;
   static constexpr int64_t kStage3Channels = 1024;
+  int64_t out_channels() const { return config_.out_channels(); }
+  int64_t stage3_channels() const { return config_.stage3_channels(); }
 
  private:
   ResNetConfig config_;

@@ -41,13 +41,42 @@ std::array<int64_t, 3> ModelConfig::resolved_rates() const {
   throw Error(cat("ModelConfig: output stride must be 8, 16 or 32, got ", output_stride));
 }
 
+ResNetConfig ModelConfig::backbone_config() const {
+  ResNetConfig config{depth, output_stride, resolved_norm(),
+                      flavour == Flavour::torchvision ? Layout::torchvision : Layout::mib, initialize};
+  config.blocks = blocks;
+  config.width = width;
+  return config;
+}
+
+bool ModelConfig::reference_size() const { return blocks.empty() && width == 64 && head_channels == 256; }
+
+std::string ModelConfig::backbone_name() const {
+  if (blocks.empty() && width == 64) return cat("ResNet-", depth);
+  ResNetConfig config = backbone_config();
+  std::vector<int> b = config.resolved_blocks();
+  return cat("ResNet-", config.layers(), " (blocks ", b[0], ",", b[1], ",", b[2], ",", b[3], ", width ", width, ")");
+}
+
 std::string ModelConfig::describe() const {
   std::ostringstream classes_text;
   for (size_t i = 0; i < classes.size(); ++i) classes_text << (i ? "," : "") << classes[i];
   std::array<int64_t, 3> rates = resolved_rates();
-  return cat("DeepLabV3 (", flavour_name(flavour), " head, rates ", rates[0], "/", rates[1], "/", rates[2],
-             aux ? ", aux FCN head" : "", ") on ResNet-", depth, ", ", norm_name(resolved_norm()),
+  std::string head_size = head_channels == 256 ? "" : cat(head_channels, " channels, ");
+  return cat("DeepLabV3 (", flavour_name(flavour), " head, ", head_size, "rates ", rates[0], "/", rates[1], "/",
+             rates[2], aux ? ", aux FCN head" : "", ") on ", backbone_name(), ", ", norm_name(resolved_norm()),
              ", output stride ", output_stride, ", classes per step ", classes_text.str());
+}
+
+ModelConfig small_model_config(std::vector<int64_t> classes, int output_stride) {
+  ModelConfig config;
+  config.flavour = Flavour::mib;
+  config.output_stride = output_stride;
+  config.classes = std::move(classes);
+  config.blocks = {1, 1, 1, 1};
+  config.width = 16;
+  config.head_channels = 64;
+  return config;
 }
 
 SegmentationModel::SegmentationModel(const ModelConfig& config) : config_(config), generator_(config.seed) {
@@ -57,27 +86,26 @@ SegmentationModel::SegmentationModel(const ModelConfig& config) : config_(config
   const Norm norm = config.resolved_norm();
   const std::array<int64_t, 3> rates = config.resolved_rates();
   const bool tv = config.flavour == Flavour::torchvision;
-  ResNetConfig backbone_config{config.depth, config.output_stride, norm, tv ? Layout::torchvision : Layout::mib,
-                               config.initialize};
-  backbone_ = register_module(tv ? "backbone" : "body", std::make_shared<ResNet>(backbone_config, generator_));
+  backbone_ = register_module(tv ? "backbone" : "body", std::make_shared<ResNet>(config.backbone_config(), generator_));
   int64_t total_classes = 0;
   for (int64_t c : config.classes) total_classes += c;
   if (tv) {
     torchvision_head_ = register_module(
-        "classifier", std::make_shared<TorchvisionHead>(ResNet::kOutChannels, rates, norm, config.aspp_dropout,
-                                                        config.seed ^ kAsppDropoutStream, generator_));
+        "classifier", std::make_shared<TorchvisionHead>(backbone_->out_channels(), rates, norm, config.aspp_dropout,
+                                                        config.seed ^ kAsppDropoutStream, generator_,
+                                                        config.head_channels));
     if (config.aux) {
       aux_ = register_module("aux_classifier",
-                             std::make_shared<FCNHead>(ResNet::kStage3Channels, total_classes, norm, config.aux_dropout,
+                             std::make_shared<FCNHead>(backbone_->stage3_channels(), total_classes, norm, config.aux_dropout,
                                                        config.seed ^ kAuxDropoutStream, generator_));
     }
   } else {
     mib_head_ = register_module(
-        "head", std::make_shared<MiBHead>(ResNet::kOutChannels, rates, norm, config.pooling_size, config.initialize,
-                                          generator_));
+        "head", std::make_shared<MiBHead>(backbone_->out_channels(), rates, norm, config.pooling_size, config.initialize,
+                                          generator_, config.head_channels));
   }
   classifier_ = register_module(
-      "cls", std::make_shared<IncrementalClassifier>(TorchvisionHead::kChannels, config.classes, generator_));
+      "cls", std::make_shared<IncrementalClassifier>(config.head_channels, config.classes, generator_));
 }
 
 nn::Module& SegmentationModel::head() {

@@ -14,6 +14,11 @@
 // asked for through ForwardOptions, the intermediate maps the continual-learning methods use. A map
 // that is not asked for is not kept: after the call nothing references it (the autograd graph keeps
 // only what backward needs).
+//
+// Size: the reference configurations are ResNet-50/101 (width 64) with 256-channel heads, the
+// defaults of ModelConfig. small_model_config() is strata's small configuration for CPU demos and
+// tests: ResNet-14 (one bottleneck per stage, width 16: 64/128/256/512 channels per stage) with a
+// 64-channel head, otherwise the same modules, names and options (flavour, output stride, norm).
 #pragma once
 
 #include <array>
@@ -52,8 +57,15 @@ struct ModelConfig {
   // PyTorch-default one: faster when weights are loaded next. Parameter values are then not the
   // reference's initial distribution.
   bool initialize = true;
+  // Backbone and head size (see the file comment); the defaults are the references'.
+  std::vector<int> blocks = {};      // bottlenecks per stage (4 values); empty: the depth's
+  int64_t width = 64;                // stem channels and stage 1's bottleneck width
+  int64_t head_channels = 256;       // the head's ASPP branch and output channels
 
   Norm resolved_norm() const;
+  ResNetConfig backbone_config() const;
+  bool reference_size() const;       // default blocks, width and head channels
+  std::string backbone_name() const; // "ResNet-101", or "ResNet-14 (blocks 1,1,1,1, width 16)"
   std::array<int64_t, 3> resolved_rates() const;
   std::string describe() const;      // one line: flavour, backbone, norm, output stride, classes
 };
@@ -70,8 +82,8 @@ struct ForwardOptions {
 struct ForwardResult {
   Tensor logits;                      // (N,H,W,C); undefined when !upsample
   Tensor low_res_logits;              // (N,h,w,C) when asked for or when !upsample
-  Tensor body;                        // (N,h,w,2048)
-  Tensor head;                        // (N,h,w,256)
+  Tensor body;                        // (N,h,w,2048) (the backbone's output channels)
+  Tensor head;                        // (N,h,w,256) (the head's channels)
   std::array<Tensor, 4> stage_pre_activations;  // (N,h_i,w_i,256*2^i), i = 0..3
   Tensor aux_logits;                  // (N,H,W,C), or (N,h3,w3,C) when !upsample
 };
@@ -113,6 +125,10 @@ class SegmentationModel : public nn::Module {
   std::shared_ptr<FCNHead> aux_;
   std::shared_ptr<IncrementalClassifier> classifier_;
 };
+
+// strata's small configuration (see the file comment): mib flavour, ResNet-14 width 16, 64-channel
+// head, In-place ABN, the given output stride and classes per step.
+ModelConfig small_model_config(std::vector<int64_t> classes, int output_stride = 16);
 
 // Parses "21" or "16,1,1,1,1,1" into classes per step; throws naming the text.
 std::vector<int64_t> parse_classes(const std::string& text);

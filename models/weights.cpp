@@ -142,6 +142,13 @@ void save_weights(const SegmentationModel& model, const std::string& path, const
   metadata["norm"] = norm_name(config.resolved_norm());
   metadata["output_stride"] = std::to_string(config.output_stride);
   metadata["classes"] = join_classes(config.classes);
+  if (!config.reference_size()) {
+    std::vector<int64_t> blocks;
+    for (int b : config.backbone_config().resolved_blocks()) blocks.push_back(b);
+    metadata["blocks"] = join_classes(blocks);
+    metadata["width"] = std::to_string(config.width);
+    metadata["head_channels"] = std::to_string(config.head_channels);
+  }
   save_safetensors(path, model.state_dict(), metadata);
 }
 
