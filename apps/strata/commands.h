@@ -20,6 +20,8 @@ struct Command {
 const std::vector<Command>& commands();
 
 int run_demo(const Args& args);          // demo.cpp
+int run_train(const Args& args);         // train.cpp
+int run_eval(const Args& args);          // eval.cpp
 int run_make_dataset(const Args& args);  // make_dataset.cpp
 int run_bench(const Args& args);  // bench.cpp: `strata bench <what>` dispatches to a Benchmark
 

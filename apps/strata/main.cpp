@@ -13,7 +13,10 @@ int run_summary(const Args& args);  // summary.cpp
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
-      {"demo", "the main job: a small conv net learns to segment a generated batch (CPU)", run_demo},
+      {"demo", "the main job: class-incremental FT vs MiB on generated data, CPU, minutes (`strata demo --help`)",
+       run_demo},
+      {"train", "train the steps of a class-incremental task, MiB-style options (`strata train --help`)", run_train},
+      {"eval", "evaluate a step checkpoint on its test set (`strata eval --help`)", run_eval},
       {"make-dataset", "write a generated VOC-layout segmentation dataset (`strata make-dataset --help`)",
        run_make_dataset},
       {"bench", "benchmarks side by side with PyTorch (`strata bench --help`)", run_bench},

@@ -1,0 +1,165 @@
+#include "incremental/method.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <sstream>
+
+#include "engine/ops/elementwise.h"
+#include "engine/ops/losses.h"
+#include "incremental/losses.h"
+#include "incremental/recipe.h"
+
+namespace strata::incremental {
+
+namespace {
+
+std::string lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+  return text;
+}
+
+std::string number(double value) {
+  std::ostringstream out;
+  out << value;
+  return out.str();
+}
+
+}  // namespace
+
+std::string MethodConfig::describe() const {
+  std::vector<std::string> parts;
+  if (unce) parts.push_back("unce");
+  if (loss_kd > 0) parts.push_back(cat(unkd ? "unkd x" : "kd x", number(loss_kd)));
+  if (loss_de > 0) parts.push_back(cat("de x", number(loss_de)));
+  if (init_balanced) parts.push_back("init_balanced");
+  if (alpha != 1.0) parts.push_back(cat("alpha ", number(alpha)));
+  if (parts.empty()) parts.push_back("ce only");
+  std::string out = name + " (";
+  for (size_t i = 0; i < parts.size(); ++i) out += (i ? ", " : "") + parts[i];
+  return out + ")";
+}
+
+void MethodConfig::validate() const {
+  check(std::isfinite(loss_kd) && loss_kd >= 0, "method ", name, ": --loss-kd must be >= 0, got ", loss_kd);
+  check(std::isfinite(loss_de) && loss_de >= 0, "method ", name, ": --loss-de must be >= 0, got ", loss_de);
+  check(std::isfinite(alpha) && alpha > 0, "method ", name, ": --alpha must be > 0, got ", alpha);
+}
+
+std::vector<std::string> method_names() { return {"FT", "LwF", "ILT", "MiB"}; }
+
+MethodConfig method_preset(const std::string& name, const Task& task) {
+  MethodConfig config;
+  const std::string key = lower(name);
+  if (key == "ft") {
+    config.name = "FT";
+  } else if (key == "lwf") {
+    config.name = "LwF";
+    config.loss_kd = 100;
+  } else if (key == "ilt") {
+    config.name = "ILT";
+    config.loss_kd = 100;
+    config.loss_de = 100;
+  } else if (key == "mib") {
+    config.name = "MiB";
+    config.unce = true;
+    config.unkd = true;
+    config.init_balanced = true;
+    config.loss_kd = mib_kd_weight(task);
+  } else {
+    std::string names;
+    for (const std::string& n : method_names()) names += (names.empty() ? "" : ", ") + n;
+    throw Error(cat("unknown method '", name, "' (expected one of ", names, "; case-insensitive)"));
+  }
+  return config;
+}
+
+MethodConfig apply_overrides(MethodConfig config, const MethodOverrides& overrides) {
+  if (overrides.any()) config.name += "+";
+  if (overrides.loss_kd) config.loss_kd = *overrides.loss_kd;
+  if (overrides.loss_de) config.loss_de = *overrides.loss_de;
+  if (overrides.alpha) config.alpha = *overrides.alpha;
+  if (overrides.unce) config.unce = *overrides.unce;
+  if (overrides.unkd) config.unkd = *overrides.unkd;
+  if (overrides.init_balanced) config.init_balanced = *overrides.init_balanced;
+  config.validate();
+  return config;
+}
+
+Method::Method(MethodConfig config) : config_(std::move(config)) { config_.validate(); }
+
+std::vector<LossTerm> Method::terms(int step) const {
+  std::vector<LossTerm> out;
+  if (step >= 1 && config_.unce) {
+    out.push_back({LossKind::unbiased_cross_entropy, "unce", 1.0});
+  } else {
+    out.push_back({LossKind::cross_entropy, "ce", 1.0});
+  }
+  if (step >= 1 && config_.loss_kd > 0) {
+    out.push_back(config_.unkd ? LossTerm{LossKind::unbiased_knowledge_distillation, "unkd", config_.loss_kd}
+                               : LossTerm{LossKind::knowledge_distillation, "kd", config_.loss_kd});
+  }
+  if (step >= 1 && config_.loss_de > 0) out.push_back({LossKind::feature_distillation, "de", config_.loss_de});
+  return out;
+}
+
+bool Method::needs_teacher(int step) const { return step >= 1 && (config_.loss_kd > 0 || config_.loss_de > 0); }
+
+MapsNeeded Method::maps_needed(int step) const {
+  MapsNeeded maps;
+  maps.body = step >= 1 && config_.loss_de > 0;
+  return maps;
+}
+
+models::ForwardOptions Method::forward_options(int step) const {
+  models::ForwardOptions options;
+  options.body = maps_needed(step).body;
+  return options;
+}
+
+void Method::on_step_start(models::SegmentationModel& model, int step) const {
+  if (step >= 1 && config_.init_balanced) model.classifier().init_balanced_new_step();
+}
+
+LossBreakdown Method::loss(const models::ForwardResult& student, const TeacherOutput* teacher, const Tensor& labels,
+                           int64_t old_channels, int step) const {
+  const std::vector<LossTerm> active = terms(step);
+  const bool teacher_needed = needs_teacher(step);
+  check(!teacher_needed || (teacher != nullptr && teacher->logits.defined()), "method ", config_.describe(),
+        ": step ", step, " needs the teacher's logits");
+  LossBreakdown out;
+  for (const LossTerm& term : active) {
+    Tensor value;
+    switch (term.kind) {
+      case LossKind::cross_entropy:
+        value = cross_entropy(student.logits, labels, Reduction::mean_all);
+        break;
+      case LossKind::unbiased_cross_entropy:
+        value = unbiased_cross_entropy(student.logits, labels, old_channels, Reduction::mean_all);
+        break;
+      case LossKind::knowledge_distillation:
+        value = knowledge_distillation(student.logits, teacher->logits, Reduction::mean_all, config_.alpha);
+        break;
+      case LossKind::unbiased_knowledge_distillation:
+        value = unbiased_knowledge_distillation(student.logits, teacher->logits, Reduction::mean_all, config_.alpha);
+        break;
+      case LossKind::feature_distillation:
+        check(student.body.defined() && teacher->body.defined(), "method ", config_.describe(), ": step ", step,
+              " needs the backbone output of the student and the teacher (ForwardOptions::body)");
+        value = feature_distillation(student.body, teacher->body, Reduction::mean_all);
+        break;
+    }
+    Tensor weighted = term.weight == 1.0 ? value : scale(value, term.weight);
+    out.weighted.emplace_back(term.name, weighted.item());
+    out.total = out.total.defined() ? add(out.total, weighted) : weighted;
+  }
+  return out;
+}
+
+void Method::load_state(const TensorMap& state, const std::string& source) const {
+  if (state.empty()) return;
+  throw Error(cat(source, ": the checkpoint carries method state (", state.begin()->first, ", ", state.size(),
+                  " tensors) that ", config_.describe(), " does not use; it was written by another method"));
+}
+
+}  // namespace strata::incremental

@@ -1,0 +1,138 @@
+// Continual methods (SPEC-continual.md §3) as compositions of weighted loss terms plus hooks, not
+// forks of the trainer. A method is a MethodConfig (MiB's flags: --loss-kd, --loss-de, --unce,
+// --unkd, --init-balanced, --alpha) that a preset fills in (§3.9) and that flags may change term by
+// term. At step t the active terms are
+//
+//   term     weight    when                       loss (incremental/losses.h, reduction mean_all)
+//   ce       1         step 0, or !unce           cross_entropy(z, y): −log p_y over all B·H·W pixels
+//   unce     1         step >= 1 and unce          unbiased_cross_entropy(z, y, C_old)       (§3.5.1)
+//   kd       loss_kd   step >= 1, loss_kd > 0, !unkd   knowledge_distillation(z, z°, alpha)  (§3.2)
+//   unkd     loss_kd   step >= 1, loss_kd > 0, unkd    unbiased_knowledge_distillation(z, z°, alpha) (§3.5.2)
+//   de       loss_de   step >= 1, loss_de > 0      feature_distillation(body, body°): MSE over every
+//                                                 element of the backbone output (ILT, §3.4)
+//
+// and the total is their weighted sum (train.py's L = L_seg + L_kd + L_de). Every term's reduction
+// is the references' (mean over all pixels, ignored ones in the denominator; KD terms carry 1/C_old).
+// Losses are computed on the logits upsampled to the crop (§3.0), in Method::loss only, so a fused
+// low-resolution kernel can replace that one call.
+//
+// Presets (§3.9, λ from incremental/recipe.h):
+//   FT    nothing beyond ce
+//   LwF   loss_kd 100
+//   ILT   loss_kd 100, loss_de 100
+//   MiB   unce, unkd, init_balanced, loss_kd = mib_kd_weight(task) (10; 100 for VOC 15-1 and 10-1)
+// Names are matched case-insensitively ("mib", "MIB", "MiB").
+//
+// Hooks:
+//   on_step_start   after the previous step's weights are loaded into a step-t model (t >= 1):
+//                   MiB's balanced classifier init when init_balanced (§3.5.3)
+//   needs_teacher   whether step t runs the frozen previous-step model (some term uses it)
+//   maps_needed     what the student and teacher forwards must return beyond the logits:
+//                   the backbone output for ILT's de term; nothing for FT, LwF and MiB
+//   state           tensors a method carries in the step checkpoint (weight importances of
+//                   EWC/PI/RW); none of FT, LwF, ILT and MiB has any
+//
+// Errors (strata::Error): an unknown method name (listing the valid ones), a negative weight, a
+// zero alpha; at run time a step >= 1 loss without the teacher output it needs.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/safetensors.h"
+#include "engine/tensor.h"
+#include "incremental/task.h"
+#include "models/segmentation_model.h"
+
+namespace strata::incremental {
+
+struct MethodConfig {
+  std::string name = "FT";     // the preset it came from, with "+" when flags changed it
+  double loss_kd = 0;          // lambda_kd: weight of the output distillation (0: off)
+  double loss_de = 0;          // lambda_de: weight of the backbone-feature MSE (0: off)
+  bool unce = false;           // unbiased cross-entropy at steps >= 1
+  bool unkd = false;           // the KD term is MiB's unbiased KD
+  bool init_balanced = false;  // MiB's classifier initialisation at steps >= 1
+  double alpha = 1.0;          // multiplies the teacher logits before their softmax
+
+  // "MiB (unce, unkd x10, init_balanced)"; stored in checkpoints and logs.
+  std::string describe() const;
+  void validate() const;  // throws naming the flag
+};
+
+// The preset names, in the order --help lists them.
+std::vector<std::string> method_names();
+// The preset `name` for `task` (lambda_kd depends on the task for MiB); throws listing the names.
+MethodConfig method_preset(const std::string& name, const Task& task);
+
+// Changes a preset term by term (MiB's flags); each set field replaces the preset's value.
+struct MethodOverrides {
+  std::optional<double> loss_kd, loss_de, alpha;
+  std::optional<bool> unce, unkd, init_balanced;
+  bool any() const { return loss_kd || loss_de || alpha || unce || unkd || init_balanced; }
+};
+MethodConfig apply_overrides(MethodConfig config, const MethodOverrides& overrides);
+
+enum class LossKind {
+  cross_entropy,
+  unbiased_cross_entropy,
+  knowledge_distillation,
+  unbiased_knowledge_distillation,
+  feature_distillation,
+};
+
+struct LossTerm {
+  LossKind kind;
+  const char* name;  // "ce", "unce", "kd", "unkd", "de": the key in logs
+  double weight;
+};
+
+// What a forward must return beyond the logits.
+struct MapsNeeded {
+  bool body = false;  // the backbone output
+};
+
+// What the teacher returns for a batch: logits (N,H,W,C_old) upsampled like the student's, and the
+// maps asked for (undefined otherwise).
+struct TeacherOutput {
+  Tensor logits;
+  Tensor body;
+};
+
+struct LossBreakdown {
+  Tensor total;                                          // scalar, differentiable
+  std::vector<std::pair<std::string, double>> weighted;  // each term's weighted value, in term order
+};
+
+class Method {
+ public:
+  explicit Method(MethodConfig config);
+
+  const MethodConfig& config() const { return config_; }
+  std::vector<LossTerm> terms(int step) const;
+  bool needs_teacher(int step) const;
+  MapsNeeded maps_needed(int step) const;
+  models::ForwardOptions forward_options(int step) const;
+
+  // The hook run once the step-t model holds the previous step's weights (nothing at step 0).
+  void on_step_start(models::SegmentationModel& model, int step) const;
+
+  // The weighted loss of one batch. student: the model's forward (logits (N,H,W,C_tot), body when
+  // maps_needed); teacher: required when needs_teacher(step); labels (N,H,W) after the step's
+  // label table; old_channels = C_old of the step.
+  LossBreakdown loss(const models::ForwardResult& student, const TeacherOutput* teacher, const Tensor& labels,
+                     int64_t old_channels, int step) const;
+
+  // Method state for the step checkpoint (tensor names without prefix); empty for these methods.
+  TensorMap state() const { return {}; }
+  // Restores state() from a checkpoint; state this method does not carry is an error naming it
+  // (a checkpoint of another method resumed under this one).
+  void load_state(const TensorMap& state, const std::string& source) const;
+
+ private:
+  MethodConfig config_;
+};
+
+}  // namespace strata::incremental

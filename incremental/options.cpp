@@ -1,0 +1,275 @@
+#include "incremental/options.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <sstream>
+
+#include "engine/error.h"
+
+namespace strata::incremental {
+
+namespace {
+
+int64_t parse_integer(const std::string& option, const std::string& text) {
+  size_t used = 0;
+  int64_t value = 0;
+  try {
+    value = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  check(used == text.size() && !text.empty(), option, " expects an integer, got '", text, "'");
+  return value;
+}
+
+double parse_real(const std::string& option, const std::string& text) {
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  check(used == text.size() && !text.empty() && std::isfinite(value), option, " expects a number, got '", text, "'");
+  return value;
+}
+
+std::vector<std::string> split_commas(const std::string& text) {
+  std::vector<std::string> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) out.push_back(item);
+  if (!text.empty() && text.back() == ',') out.push_back("");
+  return out;
+}
+
+int as_int(const std::string& option, const std::string& text) {
+  const int64_t value = parse_integer(option, text);
+  check(value >= std::numeric_limits<int>::min() && value <= std::numeric_limits<int>::max(), option,
+        " is out of range: ", text);
+  return static_cast<int>(value);
+}
+
+uint64_t as_seed(const std::string& option, const std::string& text) {
+  const int64_t value = parse_integer(option, text);
+  check(value >= 0, option, " must be >= 0, got ", text);
+  return static_cast<uint64_t>(value);
+}
+
+OptionSpec value(const char* name, const char* argument, const char* help,
+                 std::function<void(TrainOptions&, const std::string&)> apply) {
+  return OptionSpec{name, argument, help, std::move(apply)};
+}
+
+OptionSpec flag(const char* name, const char* help, std::function<void(TrainOptions&)> apply) {
+  return OptionSpec{name, nullptr, help, [apply](TrainOptions& o, const std::string&) { apply(o); }};
+}
+
+std::vector<OptionSpec> make_specs() {
+  return {
+      // data
+      value("--dataset", "NAME", "voc or ade20k (ade). A generated dataset (strata make-dataset) is voc. Default voc.",
+            [](TrainOptions& o, const std::string& v) { o.dataset = v; }),
+      value("--data-root", "DIR",
+            "the dataset's folder: VOC with splits/train_aug.txt and splits/val.txt (MiB's PascalVOC12 layout) or "
+            "ImageSets/Segmentation; ADE20K's ADEChallengeData2016. Required.",
+            [](TrainOptions& o, const std::string& v) { o.data_root = v; }),
+      value("--train-split", "NAME", "training list (default train_aug for VOC, training for ADE20K)",
+            [](TrainOptions& o, const std::string& v) { o.train_split = v; }),
+      value("--test-split", "NAME", "test list (default val for VOC, validation for ADE20K)",
+            [](TrainOptions& o, const std::string& v) { o.test_split = v; }),
+      flag("--skip-bad", "log and skip unreadable samples instead of stopping",
+           [](TrainOptions& o) { o.skip_bad = true; }),
+      // task
+      value("--task", "NAME",
+            "the class-incremental task: a reference key (VOC 19-1, 15-5, 15-5s, 15-5s_b..w, 10-1, 5-3, ...; ADE "
+            "100-50, 100-10, 100-5, 50, ...), a paper name (15-1 = 15-5s), a split 'A-B[-C]' or class lists "
+            "'0..10/11,12/13'. Default 15-5.",
+            [](TrainOptions& o, const std::string& v) { o.task = v; }),
+      value("--step", "N|all",
+            "the step to train (each step is usually its own run, as MiB's), or all of them in order. Default 0.",
+            [](TrainOptions& o, const std::string& v) {
+              o.all_steps = v == "all";
+              if (!o.all_steps) {
+                o.step = as_int("--step", v);
+                check(o.step >= 0, "--step must be >= 0 or 'all', got ", v);
+              }
+            }),
+      value("--protocol", "NAME",
+            "disjoint (default, MiB's CLI default: no future class in a step's images) or overlapped",
+            [](TrainOptions& o, const std::string& v) { o.protocol = parse_protocol(v); }),
+      flag("--overlap", "the overlapped protocol (MiB's flag; same as --protocol overlapped)",
+           [](TrainOptions& o) { o.protocol = Protocol::overlapped; }),
+      value("--convention", "NAME",
+            "plop (default: VOC void ignored in training; unseen classes are background at test; ADE raw 0 counted) "
+            "or mib (void is background in training; unseen classes ignored at test; ADE raw 0 ignored)",
+            [](TrainOptions& o, const std::string& v) { o.convention = parse_convention(v); }),
+      // model
+      value("--backbone", "NAME",
+            "resnet101 (default), resnet50, or small: strata's CPU configuration, ResNet-14 (one bottleneck per "
+            "stage) of width 16 with a 64-channel head",
+            [](TrainOptions& o, const std::string& v) { o.backbone = v; }),
+      value("--head", "NAME", "mib (default: MiB/PLOP's DeepLabV3 head, In-place ABN) or torchvision",
+            [](TrainOptions& o, const std::string& v) { o.head = v; }),
+      value("--output-stride", "N", "8, 16 (default) or 32",
+            [](TrainOptions& o, const std::string& v) { o.output_stride = as_int("--output-stride", v); }),
+      value("--norm", "NAME", "inplace_abn or batch_norm (default: the head's: inplace_abn for mib)",
+            [](TrainOptions& o, const std::string& v) { o.norm = v; }),
+      value("--blocks", "A,B,C,D", "bottlenecks per backbone stage, overriding the backbone's",
+            [](TrainOptions& o, const std::string& v) {
+              o.blocks.clear();
+              for (const std::string& b : split_commas(v)) o.blocks.push_back(as_int("--blocks", b));
+            }),
+      value("--width", "N", "backbone width (stem channels; 64 for ResNet-50/101, 16 for small)",
+            [](TrainOptions& o, const std::string& v) { o.width = parse_integer("--width", v); }),
+      value("--head-channels", "N", "the head's channels (256 for ResNet-50/101, 64 for small)",
+            [](TrainOptions& o, const std::string& v) { o.head_channels = parse_integer("--head-channels", v); }),
+      value("--pooling", "N", "mib head: eval-time image pooling window (MiB's --pooling, default 32; 0 = global)",
+            [](TrainOptions& o, const std::string& v) { o.pooling = parse_integer("--pooling", v); }),
+      value("--weights", "FILE",
+            "step 0 only: ImageNet backbone weights (safetensors, tools/convert_weights.py); default: seeded "
+            "random initialisation",
+            [](TrainOptions& o, const std::string& v) { o.weights = v; }),
+      // method
+      value("--method", "NAME",
+            "FT (default), LwF (KD x100), ILT (KD x100 + backbone MSE x100) or MiB (unbiased CE, unbiased KD x10 "
+            "- x100 on VOC 15-1 and 10-1 - and balanced classifier init); case-insensitive. The flags below change "
+            "a preset term by term.",
+            [](TrainOptions& o, const std::string& v) { o.method = v; }),
+      value("--loss-kd", "W", "weight of the output distillation (lambda_kd; 0 = off)",
+            [](TrainOptions& o, const std::string& v) { o.method_overrides.loss_kd = parse_real("--loss-kd", v); }),
+      value("--loss-de", "W", "weight of the MSE between student and teacher backbone outputs (ILT; 0 = off)",
+            [](TrainOptions& o, const std::string& v) { o.method_overrides.loss_de = parse_real("--loss-de", v); }),
+      flag("--unce", "unbiased cross-entropy at steps >= 1 (MiB)",
+           [](TrainOptions& o) { o.method_overrides.unce = true; }),
+      flag("--unkd", "the distillation term is MiB's unbiased KD (needs --loss-kd > 0)",
+           [](TrainOptions& o) { o.method_overrides.unkd = true; }),
+      flag("--init-balanced", "MiB's classifier initialisation of the new classes at steps >= 1",
+           [](TrainOptions& o) { o.method_overrides.init_balanced = true; }),
+      value("--alpha", "A", "multiplies the teacher logits before their softmax in KD (default 1)",
+            [](TrainOptions& o, const std::string& v) { o.method_overrides.alpha = parse_real("--alpha", v); }),
+      // recipe
+      value("--lr", "LR[,LR...]",
+            "base learning rate, one value or one per step (the last repeats); default 0.01 at step 0, 0.001 later",
+            [](TrainOptions& o, const std::string& v) {
+              o.lr.clear();
+              for (const std::string& x : split_commas(v)) o.lr.push_back(parse_real("--lr", x));
+            }),
+      value("--epochs", "N[,N...]",
+            "epochs, one value or one per step (the last repeats); default VOC 30 (10-1: 10 after step 0), ADE 60",
+            [](TrainOptions& o, const std::string& v) {
+              o.epochs.clear();
+              for (const std::string& x : split_commas(v)) o.epochs.push_back(as_int("--epochs", x));
+            }),
+      value("--batch-size", "N", "images per iteration (default 24, the references' total batch)",
+            [](TrainOptions& o, const std::string& v) { o.batch_size = as_int("--batch-size", v); }),
+      value("--crop-size", "N", "training crop and test resize/crop size (default 512)",
+            [](TrainOptions& o, const std::string& v) { o.crop_size = as_int("--crop-size", v); }),
+      // run
+      value("--seed", "N", "random seed of the model initialisation and the loader (default 42, MiB's)",
+            [](TrainOptions& o, const std::string& v) { o.seed = as_seed("--seed", v); }),
+      value("--workers", "N", "loader threads decoding and augmenting (default 2)",
+            [](TrainOptions& o, const std::string& v) { o.workers = as_int("--workers", v); }),
+      value("--output", "DIR",
+            "output folder (default runs): checkpoints/<task>-<dataset>_<name>_<step>.safetensors, "
+            "logs/<task>-<dataset>_<name>.jsonl, results/<task>-<dataset>_<name>.csv",
+            [](TrainOptions& o, const std::string& v) { o.output = v; }),
+      value("--name", "NAME", "experiment name in the file names (default Experiment)",
+            [](TrainOptions& o, const std::string& v) { o.name = v; }),
+      value("--device", "DEV", "cpu (default), cuda or cuda:<i>",
+            [](TrainOptions& o, const std::string& v) { o.device = v; }),
+      value("--log-interval", "N", "iterations between log records and progress lines (default 10)",
+            [](TrainOptions& o, const std::string& v) { o.log_interval = as_int("--log-interval", v); }),
+      value("--val-interval", "N",
+            "also evaluate the step's test set every N epochs (logged only; default 0: at the end of the step)",
+            [](TrainOptions& o, const std::string& v) { o.val_interval = as_int("--val-interval", v); }),
+      value("--ckpt-interval", "N",
+            "also write the step checkpoint every N iterations (default 0: at every epoch end and at the end)",
+            [](TrainOptions& o, const std::string& v) { o.ckpt_interval = parse_integer("--ckpt-interval", v); }),
+      value("--step-ckpt", "FILE",
+            "the previous step's checkpoint (default: this run's, from --output and --name); its classes must "
+            "match this task's previous steps",
+            [](TrainOptions& o, const std::string& v) { o.step_ckpt = v; }),
+      value("--ckpt", "FILE",
+            "resume this step from its checkpoint (model, optimizer, schedule, epoch and iteration); with --test, "
+            "the checkpoint to evaluate",
+            [](TrainOptions& o, const std::string& v) { o.ckpt = v; }),
+      flag("--test", "evaluate the step's checkpoint (--ckpt, else this run's) without training",
+           [](TrainOptions& o) { o.test = true; }),
+      value("--stop-after", "N",
+            "stop the step after N of its iterations, writing its checkpoint (resume with --ckpt)",
+            [](TrainOptions& o, const std::string& v) { o.stop_after = parse_integer("--stop-after", v); }),
+      flag("--eval-full-image", "evaluate on whole images (batch 1) instead of the centre crop (MiB's default)",
+           [](TrainOptions& o) { o.eval_full_image = true; }),
+      value("--eval-batch-size", "N", "images per evaluation batch (default: --batch-size)",
+            [](TrainOptions& o, const std::string& v) { o.eval_batch_size = as_int("--eval-batch-size", v); }),
+      flag("--no-progress", "no progress bar or progress lines", [](TrainOptions& o) { o.progress = false; }),
+      flag("--no-tables", "print only the summary line of each step, not the per-class table",
+           [](TrainOptions& o) { o.print_tables = false; }),
+  };
+}
+
+bool allowed_option(const std::vector<std::string>& allowed, const std::string& name) {
+  return allowed.empty() || std::find(allowed.begin(), allowed.end(), name) != allowed.end();
+}
+
+// Wraps `text` to `width` columns, every line after the first indented by `indent`.
+std::string wrap(const std::string& text, size_t width, size_t indent) {
+  std::istringstream words(text);
+  std::string word, out, line;
+  while (words >> word) {
+    if (!line.empty() && line.size() + 1 + word.size() > width) {
+      out += line + "\n" + std::string(indent, ' ');
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + word;
+  }
+  return out + line;
+}
+
+}  // namespace
+
+const std::vector<OptionSpec>& train_option_specs() {
+  static const std::vector<OptionSpec> specs = make_specs();
+  return specs;
+}
+
+bool parse_train_options(const std::vector<std::string>& args, TrainOptions& options,
+                         const std::vector<std::string>& allowed) {
+  for (const std::string& a : args) {
+    if (a == "--help" || a == "-h") return false;
+  }
+  const std::vector<OptionSpec>& specs = train_option_specs();
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto spec = std::find_if(specs.begin(), specs.end(), [&](const OptionSpec& s) { return a == s.name; });
+    check(spec != specs.end(), "unknown option '", a, "' (see --help)");
+    check(allowed_option(allowed, a), "option ", a, " is not accepted here (see --help)");
+    if (spec->argument == nullptr) {
+      spec->apply(options, "");
+    } else {
+      check(i + 1 < args.size(), "option ", a, " needs a value (", spec->argument, ")");
+      spec->apply(options, args[++i]);
+    }
+  }
+  return true;
+}
+
+std::string train_options_help(const std::vector<std::string>& allowed) {
+  std::string out;
+  constexpr size_t kColumn = 28;
+  for (const OptionSpec& spec : train_option_specs()) {
+    if (!allowed_option(allowed, spec.name)) continue;
+    std::string head = std::string("  ") + spec.name + (spec.argument ? std::string(" ") + spec.argument : "");
+    if (head.size() + 2 > kColumn) {
+      out += head + "\n" + std::string(kColumn, ' ');
+    } else {
+      out += head + std::string(kColumn - head.size(), ' ');
+    }
+    out += wrap(spec.help, 100 - kColumn, kColumn) + "\n";
+  }
+  return out;
+}
+
+}  // namespace strata::incremental

@@ -1,0 +1,41 @@
+// The options of `strata train`, as one table: each option's name, its argument, its help text and
+// how it sets TrainOptions (incremental/trainer.h). MiB's run.py options with dashes (SPEC §8.1):
+// --dataset, --data-root, --task, --step, --method, --overlap, --epochs, --batch-size, --crop-size,
+// --lr, --backbone, --output-stride, --loss-kd, --loss-de, --unce, --unkd, --init-balanced,
+// --alpha, --ckpt, --step-ckpt, --test, --seed (MiB's --random_seed), --workers, --name, --val-interval,
+// --ckpt-interval, plus strata's (--convention, --head, --device, --output, ...).
+//
+// A per-setting binary starts from a preset TrainOptions and parses a few of these as overrides:
+// parse_train_options(args, options, {"--data-root", "--output", "--device"}) accepts only those
+// (and --help), train_options_help(the same list) documents only those.
+//
+// Errors (strata::Error): an unknown option (naming it; with an allow-list, an option outside it),
+// a missing value, a malformed number naming the option and the text.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "incremental/trainer.h"
+
+namespace strata::incremental {
+
+struct OptionSpec {
+  const char* name;      // "--task"
+  const char* argument;  // "NAME", or nullptr for a flag
+  const char* help;
+  std::function<void(TrainOptions&, const std::string&)> apply;  // flags get ""
+};
+
+const std::vector<OptionSpec>& train_option_specs();
+
+// Applies `args` to `options`. Returns false when --help (or -h) was given (nothing else is
+// checked then). `allowed` (names with dashes) restricts the options accepted; empty: all.
+bool parse_train_options(const std::vector<std::string>& args, TrainOptions& options,
+                         const std::vector<std::string>& allowed = {});
+
+// The options' help text (two columns, wrapped), restricted to `allowed` when not empty.
+std::string train_options_help(const std::vector<std::string>& allowed = {});
+
+}  // namespace strata::incremental

@@ -1,0 +1,256 @@
+// The continual trainer (SPEC-continual.md §4, §8.2): runs the steps of one setting — dataset,
+// task, protocol, convention, method — as MiB's run.py runs one step per process, and writes what
+// the references write: a step checkpoint, a log and a results CSV.
+//
+// One step t:
+//   1. the model with the classes of steps 0..t (models::ModelConfig.classes = classes per step);
+//      step 0 starts from the seeded initialisation or, with `weights`, an ImageNet backbone
+//      (models::load_weights, backbone mode); step t >= 1 loads step t-1's checkpoint (the run's own,
+//      <output>/checkpoints/<task>-<dataset>_<name>_<t-1>.safetensors, or `step_ckpt`), which must be
+//      complete and match the run (incremental/checkpoint.h), into every key but the new classifier;
+//   2. the method's step-start hook (MiB: balanced classifier init) and, when a loss uses it, the
+//      teacher: the step t-1 model from the same checkpoint, frozen (incremental/teacher.h);
+//   3. SGD, Nesterov momentum 0.9, weight decay 1e-4 on every parameter, in MiB's three groups
+//      (body, head, classifier; same lr); poly 0.9 per iteration over epochs x iterations per epoch
+//      (drop_last); lr / epochs / batch / crop from the recipe (incremental/recipe.h) unless set;
+//   4. each iteration: the loader's u8 batch (training images of the step's protocol, labels through
+//      the step's training table, RandomResizedCrop + flip) moves to the device, is normalised,
+//      the student (train mode) and the teacher run on it, Method::loss gives the weighted total,
+//      one backward, one optimizer step, one schedule step;
+//   5. checkpoints: at the end of every epoch, every `ckpt_interval` iterations when > 0, at
+//      `stop_after`, and the complete one after the last iteration;
+//   6. evaluation on the step's test set (§2.5: test images of the step, the test label table of
+//      the convention; 512-style centre crop after a shorter-side resize at the crop size, or the
+//      whole image with eval_full_image), at the end and every `val_interval` epochs when > 0
+//      (logged, never used to select a model: the step checkpoint is the last epoch);
+//   7. the per-class table, old/new/all with and without background, accuracies (metrics.h), the
+//      results CSV row and the average over the steps in the CSV.
+// `test` skips 1-5 and evaluates the step's checkpoint (`ckpt`, else the run's own) after
+// reloading it (PLOP's fix of MiB's test mode, §7). `ckpt` without `test` resumes the step from a
+// checkpoint of the same step: model, momentum buffers, schedule position and loader position.
+//
+// Determinism: with a fixed seed a step is reproducible: the model's initialisation comes from the
+// seed; the loader's order, crops and flips from (seed, epoch, sample index) whatever the number
+// of workers; the CPU kernels give the same bits for the same inputs; the mib flavour draws no
+// dropout. A resumed step replays the rest of the interrupted epoch's order from the saved
+// position, so stopping at any saved iteration and resuming gives the same final weights, bit for
+// bit, as an uninterrupted run. (The torchvision flavour's dropout generator position is not
+// saved: its resumed runs are not bit-identical.)
+//
+// For per-setting binaries and benchmarks: TrainOptions holds everything `strata train` takes
+// (incremental/options.h parses it), Trainer::setup() resolves one step's configuration, and
+// StepSession is one step's training state with train_iteration() running exactly one iteration.
+//
+// Errors (strata::Error naming the option, task, step or file): an unknown dataset, task or method;
+// a step outside the task; a missing or incomplete previous-step checkpoint; a checkpoint of another
+// task, dataset, step or architecture; a step with fewer training images than one batch.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+#include "data/label_index.h"
+#include "data/loader.h"
+#include "engine/device.h"
+#include "engine/optim/sgd.h"
+#include "incremental/checkpoint.h"
+#include "incremental/method.h"
+#include "incremental/metrics.h"
+#include "incremental/protocol.h"
+#include "incremental/recipe.h"
+#include "incremental/report.h"
+#include "incremental/task.h"
+#include "incremental/teacher.h"
+#include "models/segmentation_model.h"
+
+namespace strata::incremental {
+
+struct TrainOptions {
+  // data
+  std::string dataset = "voc";  // voc | ade20k (also "ade")
+  std::string data_root;
+  std::string train_split;      // empty: train_aug (VOC), training (ADE20K)
+  std::string test_split;       // empty: val (VOC), validation (ADE20K)
+  bool skip_bad = false;
+  // task
+  std::string task = "15-5";
+  int step = 0;                 // the step run() trains (run_step() takes any)
+  bool all_steps = false;       // run() trains every step in order instead
+  Protocol protocol = Protocol::disjoint;
+  Convention convention = Convention::plop;
+  // model
+  std::string backbone = "resnet101";  // resnet50 | resnet101 | small (models::small_model_config)
+  std::string head = "mib";            // mib | torchvision
+  int output_stride = 16;
+  std::string norm;                    // empty: the head flavour's (inplace_abn for mib)
+  std::vector<int> blocks;             // empty: the backbone's
+  int64_t width = 0;                   // 0: the backbone's
+  int64_t head_channels = 0;           // 0: the backbone's (256; 64 for small)
+  int64_t pooling = 32;                // mib head eval-time pooling window
+  std::string weights;                 // step 0: ImageNet backbone weights (safetensors)
+  // method
+  std::string method = "FT";
+  MethodOverrides method_overrides;
+  // recipe (empty / 0: the recipe's for the step)
+  std::vector<double> lr;   // per step; the last value repeats
+  std::vector<int> epochs;  // per step; the last value repeats
+  int batch_size = 0;
+  int crop_size = 0;
+  // run
+  uint64_t seed = 42;
+  int workers = 2;
+  std::string output = "runs";
+  std::string name = "Experiment";
+  std::string device = "cpu";      // cpu | cuda | cuda:<i>
+  int log_interval = 10;           // iterations between training log records
+  int val_interval = 0;            // epochs between evaluations during a step (0: at the end only)
+  int64_t ckpt_interval = 0;       // iterations between mid-step checkpoints (0: epoch ends only)
+  std::string step_ckpt;           // the previous step's checkpoint (default: the run's own)
+  std::string ckpt;                // resume this step from it, or with `test` evaluate it
+  bool test = false;
+  int64_t stop_after = 0;          // stop the step after this many of its iterations (0: never)
+  bool eval_full_image = false;
+  int eval_batch_size = 0;         // 0: the training batch size
+  bool progress = true;            // progress bar (redrawn on a terminal, lines otherwise)
+  bool print_tables = true;        // the per-class table after each step
+};
+
+// One step's resolved configuration.
+struct StepSetup {
+  int step = 0;
+  models::ModelConfig model;  // classes per step up to `step`
+  MethodConfig method;
+  Recipe recipe;              // with the run's overrides applied
+  Device device;
+  uint64_t seed = 0;          // model initialisation and loader randomness of this step
+};
+
+struct IterationStats {
+  double loss = 0;
+  std::vector<std::pair<std::string, double>> terms;  // weighted values, as LossBreakdown
+  double lr = 0;                                      // the lr this iteration used
+  int64_t images = 0;
+};
+
+// One step's training state: the student, the teacher, the method, the optimizer and the schedule.
+// train_iteration() opens one engine/profiler.h scope per phase of the iteration, named as
+// kPhaseScopes lists them: teacher forward, student forward, losses, backward, optimizer step (SGD
+// and the schedule); a profile's total time per name is that phase's time.
+class StepSession {
+ public:
+  static constexpr const char* kPhaseScopes[5] = {"step: teacher forward", "step: student forward", "step: losses",
+                                                  "step: backward", "step: optimizer step"};
+
+  // previous_weights: the step t-1 model's state dict (required at step >= 1, ignored at 0);
+  // `source` names them in messages. initial_weights: step 0's backbone weights file (or empty).
+  StepSession(const StepSetup& setup, const Task& task, const TensorMap* previous_weights, const std::string& source,
+              const std::string& initial_weights, int64_t max_iterations);
+
+  // One training iteration on a loader batch (images u8 (N,H,W,3), labels u8 (N,H,W) after the
+  // step's training table).
+  IterationStats train_iteration(const Tensor& images, const Tensor& labels);
+
+  // Restores model, momentum buffers, schedule position and method state from a checkpoint of
+  // this step (already checked by the caller).
+  void restore(const Checkpoint& checkpoint);
+
+  models::SegmentationModel& model() { return *model_; }
+  const models::SegmentationModel& model() const { return *model_; }
+  optim::SGD& optimizer() { return *optimizer_; }
+  optim::PolyLR& schedule() { return *schedule_; }
+  const Method& method() const { return method_; }
+  Teacher* teacher() { return teacher_ ? teacher_.get() : nullptr; }
+  int64_t old_channels() const { return old_channels_; }
+
+ private:
+  StepSetup setup_;
+  Method method_;
+  int64_t old_channels_ = 0;
+  std::shared_ptr<models::SegmentationModel> model_;
+  std::unique_ptr<Teacher> teacher_;
+  std::unique_ptr<optim::SGD> optimizer_;
+  std::unique_ptr<optim::PolyLR> schedule_;
+};
+
+struct EvalOptions {
+  int crop_size = 512;
+  int batch_size = 24;
+  bool full_image = false;  // whole images, batch 1
+  int workers = 2;
+  Device device;
+};
+
+// Evaluates `model` (eval mode and no-grad during the call; its mode is restored) on the `subset`
+// of `dataset` with labels through `table`, over `num_classes` channels. `progress` may be null.
+SegmentationScores evaluate_model(models::SegmentationModel& model, const data::Dataset& dataset,
+                                  const std::vector<int64_t>& subset, const LabelTable& table, int num_classes,
+                                  const EvalOptions& options, ProgressBar* progress = nullptr);
+
+struct StepResult {
+  int step = 0;
+  bool trained = false;   // false for `test` (evaluation only) and for a resumed complete checkpoint
+  bool stopped = false;   // stopped by stop_after: checkpoint written, no evaluation
+  SegmentationScores scores;
+  StepMeans means;
+  std::string checkpoint;
+  int64_t iterations = 0;         // run by this call
+  int64_t training_images = 0;    // the step's training subset
+  double train_seconds = 0, eval_seconds = 0;
+  int64_t peak_memory_bytes = 0;  // on the run's device, during the step
+};
+
+class Trainer {
+ public:
+  // Validates the options, opens the training dataset and builds the task. Output goes to `out`
+  // (null: silent).
+  explicit Trainer(TrainOptions options, std::FILE* out = stdout);
+
+  const TrainOptions& options() const { return options_; }
+  const Task& task() const { return *task_; }
+  std::vector<int> steps() const;  // the steps run() trains: `step`, or all of them
+  StepSetup setup(int step) const;
+
+  std::vector<StepResult> run();  // every selected step, in order
+  StepResult run_step(int step);
+
+  std::string checkpoint_path(int step) const;
+  std::string log_path() const;
+  std::string results_path() const;
+  std::string dataset_name() const;  // "voc" / "ade" in file names, as MiB's
+
+  // The metadata this run writes for `step` (schedule and position fields left at defaults).
+  CheckpointInfo checkpoint_info(int step) const;
+
+ private:
+  StepResult evaluate_checkpoint(int step);
+  const data::Dataset& test_dataset();
+  const data::LabelIndex& test_index();
+  SegmentationScores evaluate_step(models::SegmentationModel& model, int step);
+  void report_scores(StepResult& result, const std::string& what);
+  void print(const std::string& text) const;
+
+  TrainOptions options_;
+  std::FILE* out_;
+  Device device_;
+  std::optional<data::Dataset> train_dataset_;
+  std::optional<data::LabelIndex> train_index_;
+  std::optional<data::Dataset> test_dataset_;
+  std::optional<data::LabelIndex> test_index_;
+  std::optional<Task> task_;
+  JsonlLog log_;
+};
+
+// Parses a device: "cpu", "cuda", "cuda:<i>" (opens the CUDA device; throws naming the option).
+Device parse_device(const std::string& text);
+
+// The summary of a run: one row per step with the classes it added and old/new/all mean IoU with
+// background (PLOP's convention) and without (MiB's Table 1/2 columns); old = step-0 classes,
+// new = classes of steps 1..t. A step evaluated without ground truth for a group shows "-".
+std::string format_steps_table(const Task& task, const std::vector<StepResult>& results);
+
+}  // namespace strata::incremental

@@ -1,0 +1,318 @@
+// Methods, teacher and recipes (incremental/method.h, teacher.h, recipe.h; SPEC §3, §3.9, §4.3,
+// §4.5): the presets and their task-dependent lambda_kd, flags changing a preset term by term, the
+// active terms per step, the loss as the weighted sum of the part-1 losses with their reductions,
+// the maps each method asks for, MiB's classifier init as the step-start hook, the frozen eval-mode
+// teacher, one training iteration through StepSession, and the recipe's defaults.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/ops/losses.h"
+#include "incremental/losses.h"
+#include "incremental/method.h"
+#include "incremental/recipe.h"
+#include "incremental/teacher.h"
+#include "incremental/trainer.h"
+#include "tests/support/compare.h"
+
+using namespace strata;
+using namespace strata::incremental;
+
+namespace {
+
+const Task& voc_15_5() {
+  static const Task task = Task::create(LabelSpace::voc(), "15-5");
+  return task;
+}
+
+std::vector<std::string> term_names(const Method& method, int step) {
+  std::vector<std::string> names;
+  for (const LossTerm& t : method.terms(step)) names.emplace_back(t.name);
+  return names;
+}
+
+// A small model of the given classes per step (the small configuration at output stride 16).
+models::ModelConfig small(std::vector<int64_t> classes, uint64_t seed = 3) {
+  models::ModelConfig config = models::small_model_config(std::move(classes));
+  config.seed = seed;
+  return config;
+}
+
+Tensor random_images(int64_t n, int64_t size, uint64_t seed) {
+  Generator g(seed);
+  return Tensor::randn({n, size, size, 3}, g);
+}
+
+// Labels (N,H,W) cycling through [0, classes).
+Tensor cycling_labels(int64_t n, int64_t size, int64_t classes) {
+  std::vector<uint8_t> v(static_cast<size_t>(n * size * size));
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<uint8_t>((i / 7) % static_cast<size_t>(classes));
+  return Tensor::from_vector(v, {n, size, size});
+}
+
+}  // namespace
+
+TEST_CASE("method presets set the SPEC §3.9 flags, with MiB's lambda_kd 100 only on VOC 15-1 and 10-1", "[cpu]") {
+  const MethodConfig ft = method_preset("FT", voc_15_5());
+  CHECK(ft.loss_kd == 0);
+  CHECK(ft.loss_de == 0);
+  CHECK_FALSE(ft.unce);
+  CHECK_FALSE(ft.unkd);
+  CHECK_FALSE(ft.init_balanced);
+
+  const MethodConfig lwf = method_preset("lwf", voc_15_5());
+  CHECK(lwf.name == "LwF");
+  CHECK(lwf.loss_kd == 100);
+  CHECK(lwf.loss_de == 0);
+  CHECK_FALSE(lwf.unkd);
+
+  const MethodConfig ilt = method_preset("ILT", voc_15_5());
+  CHECK(ilt.loss_kd == 100);
+  CHECK(ilt.loss_de == 100);
+
+  const MethodConfig mib = method_preset("MIB", voc_15_5());
+  CHECK(mib.name == "MiB");
+  CHECK(mib.unce);
+  CHECK(mib.unkd);
+  CHECK(mib.init_balanced);
+  CHECK(mib.loss_kd == 10);
+  CHECK(mib.alpha == 1);
+  CHECK(mib.describe() == "MiB (unce, unkd x10, init_balanced)");
+
+  for (const char* name : {"15-1", "15-5s", "15-5s_b", "15-1_w", "10-1"}) {
+    INFO(name);
+    CHECK(method_preset("MiB", Task::create(LabelSpace::voc(), name)).loss_kd == 100);
+  }
+  for (const char* name : {"19-1", "15-5", "10-5-5", "5-3"}) {
+    INFO(name);
+    CHECK(method_preset("MiB", Task::create(LabelSpace::voc(), name)).loss_kd == 10);
+  }
+  CHECK(method_preset("MiB", Task::create(LabelSpace::ade20k(), "100-10")).loss_kd == 10);
+  CHECK(method_preset("MiB", Task::create(LabelSpace::ade20k(), "100-5")).loss_kd == 10);
+
+  CHECK(method_names() == std::vector<std::string>{"FT", "LwF", "ILT", "MiB"});
+  CHECK_THROWS_WITH(method_preset("PLOPX", voc_15_5()),
+                    Catch::Contains("unknown method 'PLOPX'") && Catch::Contains("FT, LwF, ILT, MiB"));
+}
+
+TEST_CASE("flags change a preset term by term, and each loss is usable alone with its weight", "[cpu]") {
+  MethodOverrides o;
+  o.loss_kd = 100.0;
+  MethodConfig mib100 = apply_overrides(method_preset("MiB", voc_15_5()), o);
+  CHECK(mib100.loss_kd == 100);
+  CHECK(mib100.unce);
+  CHECK(mib100.name == "MiB+");
+
+  // FT + unbiased CE alone; FT + feature distillation alone; KD with alpha.
+  MethodOverrides unce_only;
+  unce_only.unce = true;
+  CHECK(term_names(Method(apply_overrides(method_preset("FT", voc_15_5()), unce_only)), 1) ==
+        std::vector<std::string>{"unce"});
+  MethodOverrides de_only;
+  de_only.loss_de = 5.0;
+  const Method de(apply_overrides(method_preset("FT", voc_15_5()), de_only));
+  CHECK(term_names(de, 1) == std::vector<std::string>{"ce", "de"});
+  CHECK(de.maps_needed(1).body);
+  CHECK(de.needs_teacher(1));
+  MethodOverrides kd_alpha;
+  kd_alpha.loss_kd = 3.0;
+  kd_alpha.alpha = 2.0;
+  const MethodConfig lwf2 = apply_overrides(method_preset("FT", voc_15_5()), kd_alpha);
+  CHECK(lwf2.describe() == "FT+ (kd x3, alpha 2)");
+
+  MethodOverrides bad;
+  bad.loss_de = -1.0;
+  CHECK_THROWS_WITH(apply_overrides(method_preset("ILT", voc_15_5()), bad), Catch::Contains("--loss-de must be >= 0"));
+  MethodOverrides zero_alpha;
+  zero_alpha.alpha = 0.0;
+  CHECK_THROWS_WITH(apply_overrides(method_preset("LwF", voc_15_5()), zero_alpha), Catch::Contains("--alpha"));
+}
+
+TEST_CASE("active terms per step: step 0 is plain CE for every method", "[cpu]") {
+  for (const std::string& name : method_names()) {
+    const Method m(method_preset(name, voc_15_5()));
+    INFO(name);
+    CHECK(term_names(m, 0) == std::vector<std::string>{"ce"});
+    CHECK_FALSE(m.needs_teacher(0));
+    CHECK_FALSE(m.maps_needed(0).body);
+  }
+  CHECK(term_names(Method(method_preset("FT", voc_15_5())), 1) == std::vector<std::string>{"ce"});
+  CHECK_FALSE(Method(method_preset("FT", voc_15_5())).needs_teacher(1));
+  CHECK(term_names(Method(method_preset("LwF", voc_15_5())), 1) == std::vector<std::string>{"ce", "kd"});
+  CHECK(term_names(Method(method_preset("ILT", voc_15_5())), 2) == std::vector<std::string>{"ce", "kd", "de"});
+  CHECK(Method(method_preset("ILT", voc_15_5())).maps_needed(1).body);
+  CHECK_FALSE(Method(method_preset("LwF", voc_15_5())).maps_needed(1).body);
+  CHECK_FALSE(Method(method_preset("MiB", voc_15_5())).maps_needed(1).body);
+  CHECK(term_names(Method(method_preset("MiB", voc_15_5())), 1) == std::vector<std::string>{"unce", "unkd"});
+  const Method mib(method_preset("MiB", voc_15_5()));
+  CHECK(mib.terms(1)[1].weight == 10);
+}
+
+TEST_CASE("a method's loss is the weighted sum of the part-1 losses with mean_all reductions", "[cpu]") {
+  Generator g(11);
+  const int64_t n = 2, h = 6, w = 5, c_old = 4, c_tot = 6;
+  Tensor logits = Tensor::randn({n, h, w, c_tot}, g).set_requires_grad(true);
+  Tensor teacher_logits = Tensor::randn({n, h, w, c_old}, g);
+  Tensor body = Tensor::randn({n, 2, 2, 8}, g).set_requires_grad(true);
+  Tensor teacher_body = Tensor::randn({n, 2, 2, 8}, g);
+  std::vector<uint8_t> y(static_cast<size_t>(n * h * w));
+  for (size_t i = 0; i < y.size(); ++i) y[i] = static_cast<uint8_t>(i % 9 == 0 ? 255 : (i * 5) % c_tot);
+  Tensor labels = Tensor::from_vector(y, {n, h, w});
+  models::ForwardResult student;
+  student.logits = logits;
+  student.body = body;
+  const TeacherOutput teacher{teacher_logits, teacher_body};
+
+  auto expect = [&](const std::string& name, double expected) {
+    const Method m(method_preset(name, voc_15_5()));
+    const LossBreakdown loss = m.loss(student, &teacher, labels, c_old, 1);
+    INFO(name);
+    CHECK(std::fabs(loss.total.item() - expected) <= 1e-5 * std::fabs(expected));
+    double sum = 0;
+    for (const auto& [term, value] : loss.weighted) sum += value;
+    CHECK(std::fabs(sum - loss.total.item()) <= 1e-5 * std::fabs(expected));
+  };
+  const double ce = cross_entropy(logits, labels, Reduction::mean_all).item();
+  const double kd = knowledge_distillation(logits, teacher_logits, Reduction::mean_all).item();
+  const double unce = unbiased_cross_entropy(logits, labels, c_old, Reduction::mean_all).item();
+  const double unkd = unbiased_knowledge_distillation(logits, teacher_logits, Reduction::mean_all).item();
+  const double de = feature_distillation(body, teacher_body, Reduction::mean_all).item();
+  expect("FT", ce);
+  expect("LwF", ce + 100 * kd);
+  expect("ILT", ce + 100 * kd + 100 * de);
+  expect("MiB", unce + 10 * unkd);
+
+  // The gradient reaches the student only, and step 0 ignores the teacher entirely.
+  const Method ilt(method_preset("ILT", voc_15_5()));
+  ilt.loss(student, &teacher, labels, c_old, 1).total.backward();
+  CHECK(logits.grad().defined());
+  CHECK(body.grad().defined());
+  CHECK_FALSE(teacher_logits.grad().defined());
+  CHECK(std::fabs(ilt.loss(student, nullptr, labels, 0, 0).total.item() - ce) <= 1e-6 * ce);
+  CHECK_THROWS_WITH(ilt.loss(student, nullptr, labels, c_old, 1), Catch::Contains("needs the teacher's logits"));
+}
+
+TEST_CASE("MiB's step-start hook is the balanced classifier init, FT keeps the default init", "[cpu]") {
+  models::SegmentationModel with_init(small({16, 5}));
+  models::SegmentationModel without(small({16, 5}));
+  Method(method_preset("MiB", voc_15_5())).on_step_start(with_init, 1);
+  Method(method_preset("FT", voc_15_5())).on_step_start(without, 1);
+  const std::vector<float> bias0 = with_init.classifier().step(0).bias().to_vector<float>();
+  const std::vector<float> bias1 = with_init.classifier().step(1).bias().to_vector<float>();
+  const std::vector<float> untouched0 = without.classifier().step(0).bias().to_vector<float>();
+  CHECK(bias0[0] == Approx(untouched0[0] - std::log(6.0)));
+  for (float b : bias1) CHECK(b == bias0[0]);
+  CHECK(without.classifier().step(1).bias().to_vector<float>() !=
+        with_init.classifier().step(1).bias().to_vector<float>());
+  // Nothing happens at step 0.
+  models::SegmentationModel step0(small({16}));
+  const std::vector<float> before = step0.classifier().step(0).bias().to_vector<float>();
+  Method(method_preset("MiB", voc_15_5())).on_step_start(step0, 0);
+  CHECK(step0.classifier().step(0).bias().to_vector<float>() == before);
+}
+
+TEST_CASE("the teacher is the loaded previous-step model, frozen, in eval mode, without a graph", "[cpu]") {
+  models::SegmentationModel previous(small({16}, 21));
+  previous.train();
+  const TensorMap weights = previous.state_dict();
+  Teacher teacher(small({16}, 99), weights, "previous", Device::cpu());
+  CHECK(teacher.channels() == 16);
+  CHECK_FALSE(teacher.model().is_training());
+  for (const auto& [name, p] : teacher.model().named_parameters()) {
+    INFO(name);
+    CHECK_FALSE(p.requires_grad());
+  }
+  // Its outputs are the previous model's eval-mode outputs, with only the maps asked for.
+  const Tensor images = random_images(2, 32, 4);
+  previous.eval();
+  models::ForwardOptions with_body;
+  with_body.body = true;
+  const models::ForwardResult expected = previous.forward(images, with_body);
+  const TeacherOutput logits_only = teacher.run(images, MapsNeeded{});
+  CHECK(logits_only.logits.shape() == Shape{2, 32, 32, 16});
+  CHECK_FALSE(logits_only.body.defined());
+  CHECK(logits_only.logits.grad_fn() == nullptr);
+  CHECK(logits_only.logits.to_vector<float>() == expected.logits.to_vector<float>());
+  const TeacherOutput both = teacher.run(images, MapsNeeded{true});
+  CHECK(both.body.to_vector<float>() == expected.body.to_vector<float>());
+  // Running it leaves its batch-norm statistics alone.
+  const std::vector<float> stats = teacher.model().state_dict().at("body.mod1.bn1.running_mean").to_vector<float>();
+  teacher.run(random_images(2, 32, 5), MapsNeeded{});
+  CHECK(teacher.model().state_dict().at("body.mod1.bn1.running_mean").to_vector<float>() == stats);
+  // Weights of another architecture are refused, naming the source.
+  CHECK_THROWS_WITH(Teacher(small({15}), weights, "previous", Device::cpu()), Catch::Contains("previous"));
+}
+
+TEST_CASE("a step session loads the previous weights, runs the hook and trains one iteration", "[cpu]") {
+  const Task task = Task::create(LabelSpace::voc(), "15-5");
+  models::SegmentationModel previous(small({16}, 5));
+  const TensorMap weights = previous.state_dict();
+  StepSetup setup;
+  setup.step = 1;
+  setup.model = small({16, 5}, 6);
+  setup.method = method_preset("MiB", task);
+  setup.recipe = reference_recipe(task, 1);
+  StepSession session(setup, task, &weights, "previous", "", 10);
+  REQUIRE(session.teacher() != nullptr);
+  CHECK(session.old_channels() == 16);
+  CHECK(session.schedule().lr() == 0.001);
+  // The old parts equal the previous model's; the new classifier got MiB's init.
+  const TensorMap loaded = session.model().state_dict();
+  CHECK(loaded.at("body.mod5.block1.convs.conv2.weight").to_vector<float>() ==
+        weights.at("body.mod5.block1.convs.conv2.weight").to_vector<float>());
+  const float shifted = weights.at("cls.0.bias").to_vector<float>()[0] - static_cast<float>(std::log(6.0));
+  CHECK(loaded.at("cls.1.bias").to_vector<float>()[0] == Approx(shifted));
+  // MiB's three groups, Nesterov 0.9, weight decay 1e-4 everywhere.
+  const auto& groups = session.optimizer().groups();
+  REQUIRE(groups.size() == 3);
+  CHECK(groups[0].name == "body");
+  CHECK(groups[2].params.size() == 4);
+  for (const auto& g : groups) {
+    CHECK(g.nesterov);
+    CHECK(g.momentum == 0.9);
+    CHECK(g.weight_decay == 1e-4);
+  }
+
+  const std::vector<float> new_classifier = loaded.at("cls.1.weight").to_vector<float>();
+  Tensor images = Tensor::zeros({2, 32, 32, 3}, DType::u8);
+  const IterationStats stats = session.train_iteration(images, cycling_labels(2, 32, 21));
+  CHECK(stats.images == 2);
+  CHECK(stats.lr == 0.001);
+  REQUIRE(stats.terms.size() == 2);
+  CHECK(stats.terms[0].first == "unce");
+  CHECK(stats.terms[1].first == "unkd");
+  CHECK(std::isfinite(stats.loss));
+  CHECK(session.schedule().iteration() == 1);
+  CHECK(session.optimizer().steps() == 1);
+  CHECK(session.model().state_dict().at("cls.1.weight").to_vector<float>() != new_classifier);
+
+  // Step >= 1 without previous weights is an error naming the step and task.
+  CHECK_THROWS_WITH(StepSession(setup, task, nullptr, "", "", 10),
+                    Catch::Contains("step 1 of task 15-5 needs the previous step's weights"));
+}
+
+TEST_CASE("reference recipes: lr 0.01 then 0.001, VOC 30 epochs (10-1 later steps 10), ADE 60, batch 24, crop 512",
+          "[cpu]") {
+  const Recipe voc0 = reference_recipe(voc_15_5(), 0);
+  const Recipe voc1 = reference_recipe(voc_15_5(), 1);
+  CHECK(voc0.lr == 0.01);
+  CHECK(voc1.lr == 0.001);
+  CHECK(voc0.epochs == 30);
+  CHECK(voc1.epochs == 30);
+  CHECK(voc0.batch_size == 24);
+  CHECK(voc0.crop_size == 512);
+  CHECK(voc0.momentum == 0.9);
+  CHECK(voc0.nesterov);
+  CHECK(voc0.weight_decay == 1e-4);
+  CHECK(voc0.lr_power == 0.9);
+  const Task ten_one = Task::create(LabelSpace::voc(), "10-1");
+  CHECK(reference_recipe(ten_one, 0).epochs == 30);
+  CHECK(reference_recipe(ten_one, 1).epochs == 10);
+  CHECK(reference_recipe(ten_one, 10).epochs == 10);
+  const Task ade = Task::create(LabelSpace::ade20k(), "100-50");
+  CHECK(reference_recipe(ade, 0).epochs == 60);
+  CHECK(reference_recipe(ade, 1).epochs == 60);
+  CHECK(reference_recipe(ade, 1).lr == 0.001);
+  CHECK_THROWS_WITH(reference_recipe(voc_15_5(), 2), Catch::Contains("got step 2"));
+}
