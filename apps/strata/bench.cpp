@@ -10,11 +10,14 @@ namespace strata::app {
 int run_bench_ops(const Args& args);     // bench_ops.cpp
 int run_bench_loader(const Args& args);  // bench_loader.cpp
 int run_bench_model(const Args& args);   // bench_model.cpp
+int run_bench_step(const Args& args);    // bench_step.cpp
 
 const std::vector<Benchmark>& benchmarks() {
   static const std::vector<Benchmark> table = {
       {"ops", "conv2d forward+backward on ResNet-50 layer shapes vs PyTorch (CPU)", run_bench_ops},
       {"model", "a DeepLabV3-ResNet-50 training step vs PyTorch: time, memory, per-op profile (CPU)", run_bench_model},
+      {"step", "an incremental training step (teacher, MiB losses, SGD), ResNet-50, vs PyTorch: time, memory (CPU)",
+       run_bench_step},
       {"loader", "training loader decode + augment images/s per thread vs PyTorch/torchvision", run_bench_loader},
   };
   return table;

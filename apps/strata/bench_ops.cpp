@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/strata/bench_common.h"
 #include "apps/strata/commands.h"
 #include "apps/strata/python.h"
 #include "engine/json.h"
@@ -49,12 +50,6 @@ const std::vector<ConvShape> kShapes = {
     {"l4 1x1 512->2048 @8", 2, 8, 8, 512, 2048, 1, 1, 1, 0, 1},
     {"aspp 3x3 d6 2048->256 @8", 2, 8, 8, 2048, 256, 3, 3, 1, 6, 6},
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  size_t m = v.size() / 2;
-  return v.size() % 2 ? v[m] : 0.5 * (v[m - 1] + v[m]);
-}
 
 std::vector<double> time_strata(const ConvShape& sp) {
   Generator g(0);

@@ -5,7 +5,9 @@ icarl_distillation (LwF-MC, §3.3).
 
 The formulas are deliberately computed differently from strata's composition (probabilities instead
 of log-space folds, gathers and masks instead of remapped labels), in float64, and cast to float32 at
-the end, so a wrong channel range or reduction in either shows up. Inputs are float32; the teacher
+the end, so a wrong channel range or reduction in either shows up. (knowledge_distillation,
+unbiased_cross_entropy, unbiased_knowledge_distillation and feature_distillation take the computing
+dtype as an argument: `strata bench step` runs them in float32, as training does.) Inputs are float32; the teacher
 tensors get no gradient (the teacher runs under no_grad in the references).
 
 Reductions use strata's names: none (per pixel), sum, mean_all (MiB/PLOP: .mean() over all B*H*W
@@ -49,8 +51,8 @@ def make_labels(n, h, w, c_old, c_tot, generator, ignored=4):
     return labels.to(torch.uint8)
 
 
-def knowledge_distillation(logits, teacher_logits, alpha, reduction):
-    z, t = logits.double(), teacher_logits.double()
+def knowledge_distillation(logits, teacher_logits, alpha, reduction, dtype=torch.float64):
+    z, t = logits.to(dtype), teacher_logits.to(dtype)
     c_old = t.shape[1]
     q = torch.softmax(alpha * t, dim=1)
     p_old = torch.softmax(z[:, :c_old], dim=1)  # the student's softmax over its first C_old channels
@@ -58,8 +60,8 @@ def knowledge_distillation(logits, teacher_logits, alpha, reduction):
     return reduce_pixels(per_pixel, reduction).float()
 
 
-def unbiased_cross_entropy(logits, labels, c_old, reduction):
-    z = logits.double()
+def unbiased_cross_entropy(logits, labels, c_old, reduction, dtype=torch.float64):
+    z = logits.to(dtype)
     y = labels.long()
     ignored = y == IGNORE
     p = torch.softmax(z, dim=1)
@@ -68,11 +70,11 @@ def unbiased_cross_entropy(logits, labels, c_old, reduction):
     p_y = p.gather(1, index.unsqueeze(1)).squeeze(1)
     per_pixel = torch.where(y < c_old, -torch.log(old_mass), -torch.log(p_y))
     per_pixel = torch.where(ignored, torch.zeros_like(per_pixel), per_pixel)
-    return reduce_pixels(per_pixel, reduction, (~ignored).double()).float()
+    return reduce_pixels(per_pixel, reduction, (~ignored).to(dtype)).float()
 
 
-def unbiased_knowledge_distillation(logits, teacher_logits, alpha, reduction):
-    z, t = logits.double(), teacher_logits.double()
+def unbiased_knowledge_distillation(logits, teacher_logits, alpha, reduction, dtype=torch.float64):
+    z, t = logits.to(dtype), teacher_logits.to(dtype)
     c_old = t.shape[1]
     q = torch.softmax(alpha * t, dim=1)
     p = torch.softmax(z, dim=1)
@@ -81,8 +83,8 @@ def unbiased_knowledge_distillation(logits, teacher_logits, alpha, reduction):
     return reduce_pixels(per_pixel, reduction).float()
 
 
-def feature_distillation(features, teacher_features, reduction):
-    diff = features.double() - teacher_features.double()
+def feature_distillation(features, teacher_features, reduction, dtype=torch.float64):
+    diff = features.to(dtype) - teacher_features.to(dtype)
     squared = diff * diff
     if reduction == "none":
         return squared.float()
