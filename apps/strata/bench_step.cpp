@@ -151,8 +151,8 @@ int run_bench_step(const Args& args) {
   const incremental::Recipe& recipe = setup.recipe;
 
   json::Array classes, phases;
-  for (int64_t c : setup.model.classes) classes.push_back(c);
-  for (const char* phase : incremental::StepSession::kPhaseScopes) phases.push_back(phase);
+  for (int64_t c : setup.model.classes) classes.emplace_back(c);
+  for (const char* phase : incremental::StepSession::kPhaseScopes) phases.emplace_back(std::string(phase));
   json::Object input = s.step.to_json();
   input.insert(input.end(),
                {{"depth", setup.model.depth}, {"output_stride", setup.model.output_stride}, {"classes", classes},

@@ -3,8 +3,8 @@
 // The result is the first maximal channel, as torch.argmax(x, dim=1) on NCHW (ties go to the lowest
 // index; a NaN counts as the maximum). Not differentiable: the output never carries a graph.
 //
-// Bad input throws strata::Error naming the op and x: undefined, rank 0, zero channels, not f32/f64,
-// or f64 on CUDA.
+// Bad input throws strata::Error naming the op and x: undefined, rank 0, zero channels or not
+// f32/f64.
 #pragma once
 
 #include "engine/tensor.h"

@@ -1,4 +1,4 @@
-// Batch normalisation, differentiable, f32/f64 on CPU and f32 on CUDA, with PyTorch's F.batch_norm semantics.
+// Batch normalisation, differentiable, f32/f64 on CPU and CUDA, with PyTorch's F.batch_norm semantics.
 //
 //   x            : (N,H,W,C) or (N,C), f32 or f64
 //   weight, bias : (C) of x's dtype, or both undefined (no affine transform)

@@ -1,4 +1,4 @@
-// Concatenation and slicing along the last (channel) dimension, differentiable, f32/f64 on CPU and f32 on CUDA.
+// Concatenation and slicing along the last (channel) dimension, differentiable, f32/f64 on CPU and CUDA.
 // In NHWC this is PyTorch's torch.cat(xs, dim=1) and x[:, begin:end] on NCHW tensors; the
 // incremental classifier concatenates its per-step logits this way.
 //

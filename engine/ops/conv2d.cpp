@@ -77,9 +77,10 @@ class DeviceWorkspace final : public kcu::Workspace {
 };
 
 // Per-channel sums of dy over the N*P*Q output pixels (the bias gradient), deterministic.
+template <class T>
 void bias_gradient_cuda(Tensor& db, const Tensor& dy, int64_t rows, int64_t channels, const kcu::Stream& stream) {
-  Tensor partials = Tensor::empty({kcu::sum_rows_partials(rows, channels)}, DType::f32, dy.device());
-  kcu::sum_rows_cuda(db.data<float>(), dy.data<float>(), rows, channels, partials.data<float>(), stream);
+  Tensor partials = Tensor::empty({kcu::sum_rows_partials(rows, channels)}, dy.dtype(), dy.device());
+  kcu::sum_rows_cuda(db.data<T>(), dy.data<T>(), rows, channels, partials.data<T>(), stream);
 }
 #endif
 
@@ -169,7 +170,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                                                                       s, workspace, context.conv_algorithms(),
                                                                       context.cudnn(), stream);
                                 }
-                                if (needs[2]) bias_gradient_cuda(db, g, s.N * s.P * s.Q, s.K, stream);
+                                if (needs[2]) bias_gradient_cuda<T>(db, g, s.N * s.P * s.Q, s.K, stream);
                               }
 #endif
                      );

@@ -1,6 +1,6 @@
 // 2-D convolution (PyTorch's conv2d semantics, cross-correlation) on NHWC activations and OHWI
-// weights: f32/f64 on CPU (im2col + GEMM on OpenBLAS; 1x1 stride-1 convolutions are plain GEMMs),
-// f32 on CUDA (cuDNN, NHWC, strict fp32 math; one algorithm per shape, cached).
+// weights: f32/f64 on CPU (im2col + GEMM on OpenBLAS; 1x1 stride-1 convolutions are plain GEMMs) and
+// on CUDA (cuDNN, NHWC, strict fp32 math for f32; one algorithm per shape and dtype, cached).
 //   x: (N,H,W,C)   weight: (K,R,S,C)   bias: (K) or undefined   ->   (N,P,Q,K)
 //   P = (H + 2*pad_h - dilation_h*(R-1) - 1) / stride_h + 1, Q likewise (floor division)
 // Throws strata::Error naming the tensors when ranks, channel counts, dtypes or devices disagree,

@@ -1,4 +1,4 @@
-// Dropout, differentiable, f32/f64 on CPU and f32 on CUDA.
+// Dropout, differentiable, f32/f64 on CPU and CUDA.
 //
 //   x: any shape, f32 or f64;  p: drop probability in [0, 1)  ->  y of x's shape
 //

@@ -60,10 +60,10 @@ Tensor reduce_to(const Tensor& grad, Broadcast kind, const Shape& b_shape) {
            ,
            [&](auto tag, const kcu::Stream& stream) {
              using T = decltype(tag);
-             Tensor partials = Tensor::empty({kcu::sum_rows_partials(rows, channels)}, DType::f32, g.device());
+             Tensor partials = Tensor::empty({kcu::sum_rows_partials(rows, channels)}, g.dtype(), g.device());
              for (int64_t n = 0; n < groups; ++n) {
                kcu::sum_rows_cuda(out.data<T>() + n * channels, g.data<T>() + n * rows * channels, rows, channels,
-                                  partials.data<float>(), stream);
+                                  partials.data<T>(), stream);
              }
            }
 #endif

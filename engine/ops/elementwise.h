@@ -1,4 +1,4 @@
-// Elementwise ops, differentiable, f32/f64 on CPU and f32 on CUDA.
+// Elementwise ops, differentiable, f32/f64 on CPU and CUDA.
 //
 // add / sub / mul take a and b of the same shape, or b broadcast along one of two NHWC patterns:
 //   b: (C)         -> added to every pixel (a per-channel bias), a: (..., C)

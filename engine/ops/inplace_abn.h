@@ -1,5 +1,5 @@
 // In-place Activated Batch Normalisation (mapillary/inplace_abn v1, the BN + activation of the MiB
-// and PLOP backbones), differentiable, f32/f64 on CPU and f32 on CUDA.
+// and PLOP backbones), differentiable, f32/f64 on CPU and CUDA.
 //
 //   x            : (N,H,W,C) or (N,C), f32 or f64
 //   weight, bias : (C) of x's dtype, or both undefined (|weight| + eps := 1, bias := 0)

@@ -112,9 +112,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                                 }
                                 if (needs[2]) {
                                   Tensor partials =
-                                      Tensor::empty({kcu::sum_rows_partials(rows, out)}, DType::f32, g.device());
+                                      Tensor::empty({kcu::sum_rows_partials(rows, out)}, g.dtype(), g.device());
                                   kcu::sum_rows_cuda<T>(db.data<T>(), g.data<T>(), rows, out,
-                                                        partials.data<float>(), stream);
+                                                        partials.data<T>(), stream);
                                 }
                               }
 #endif

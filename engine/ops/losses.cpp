@@ -220,7 +220,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduc
            [&](auto tag, const kcu::Stream& stream) {
              using T = decltype(tag);
              Tensor reduced = device_scalar_or_none(reduction, logits);
-             int64_t blocks = kcu::cross_entropy_partials(pixels, channels);
+             int64_t blocks = kcu::cross_entropy_partials<T>(pixels, channels);
              Tensor partial_sums = Tensor::empty({blocks}, DType::f64, logits.device());
              Tensor partial_counts = Tensor::empty({2 * blocks}, DType::i64, logits.device());
              Tensor stats = Tensor::empty({2}, DType::i64, logits.device());

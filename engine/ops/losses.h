@@ -1,4 +1,4 @@
-// Losses, differentiable, f32/f64 on CPU and f32 on CUDA, matching PyTorch 1.13's torch.nn.functional losses.
+// Losses, differentiable, f32/f64 on CPU and CUDA, matching PyTorch 1.13's torch.nn.functional losses.
 //
 // Labelled losses (the segmentation criterion):
 //   cross_entropy(logits, labels, reduction, ignore_index)   = F.cross_entropy on the NCHW logits
@@ -22,7 +22,7 @@
 // non-f32/f64 scores, ranks other than 4 or 2, zero classes, labels of another dtype or of a shape
 // other than the scores' without C, a label outside [0, C) that is not ignore_index (the message
 // names the value and its position), mismatched shapes/dtypes/devices of elementwise inputs,
-// mean_valid for an elementwise loss, f64 on CUDA.
+// mean_valid for an elementwise loss.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// 2-D pooling over NHWC activations, differentiable, f32/f64 on CPU and f32 on CUDA, with PyTorch's semantics
+// 2-D pooling over NHWC activations, differentiable, f32/f64 on CPU and CUDA, with PyTorch's semantics
 // (F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d(x, 1)).
 //
 //   x: (N,H,W,C) -> y: (N,OH,OW,C) with, per axis (PyTorch's pooling output-size formula),
@@ -12,7 +12,7 @@
 // of window elements inside the input (PyTorch's rule, which matters in ceil mode). Dilation must be 1.
 // global_avg_pool: (N,H,W,C) -> (N,1,1,C), the mean over pixels (mean_spatial).
 //
-// Bad input throws strata::Error naming the op: x not rank 4, not f32/f64 (f32 on CUDA);
+// Bad input throws strata::Error naming the op: x not rank 4, not f32/f64;
 // kernel, stride or dilation < 1; pad < 0 or pad > kernel / 2; dilation != 1 for avg_pool2d; an
 // output size < 1; H or W of 0; H * W too large for int32 argmax indices.
 #pragma once

@@ -1,4 +1,4 @@
-// Reductions, differentiable, f32/f64 on CPU and f32 on CUDA. Accumulation is in double and independent of the
+// Reductions, differentiable, f32/f64 on CPU and CUDA. Accumulation is in double and independent of the
 // thread count.
 //   sum / mean           : any shape -> scalar (shape [])
 //   sum_spatial / mean_spatial   : (N,H,W,C) -> (N,1,1,C)   (global average pooling is mean_spatial)

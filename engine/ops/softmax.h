@@ -1,4 +1,4 @@
-// Softmax family over the last (channel) dimension, differentiable, f32/f64 on CPU and f32 on CUDA. In NHWC a
+// Softmax family over the last (channel) dimension, differentiable, f32/f64 on CPU and CUDA. In NHWC a
 // pixel's C class scores are contiguous, so these act per pixel; any (..., C) tensor works, e.g.
 // logits (N,H,W,C) or (N,C).
 //   softmax(x)               x: (..., C) -> (..., C)   exp(x_c) / sum_k exp(x_k)
@@ -10,8 +10,7 @@
 // torch.log_softmax / torch.logsumexp over dim=1 of the NCHW tensor.
 //
 // Bad input throws strata::Error naming the op and the tensor: x undefined, of rank 0, with zero
-// channels or not f32/f64; f64 on CUDA; a logsumexp range that is not
-// 0 <= begin < end <= C.
+// channels or not f32/f64; a logsumexp range that is not 0 <= begin < end <= C.
 #pragma once
 
 #include <cstdint>

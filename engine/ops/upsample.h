@@ -1,4 +1,4 @@
-// Bilinear resizing of NHWC activations, differentiable, f32/f64 on CPU and f32 on CUDA:
+// Bilinear resizing of NHWC activations, differentiable, f32/f64 on CPU and CUDA:
 // torch.nn.functional.interpolate(x, size=(out_h, out_w), mode="bilinear", align_corners=...).
 //
 //   x: (N,H,W,C) -> y: (N,out_h,out_w,C), any scale up or down; H = 1 or W = 1 gives a constant
@@ -9,7 +9,7 @@
 // The backward is a gather (each input pixel sums the weighted gradients of the output pixels whose
 // bilinear footprint touches it), so it needs no saved tensors and no atomics.
 //
-// Bad input throws strata::Error naming the op: x not rank 4, not f32/f64 (f32 on CUDA), with an
+// Bad input throws strata::Error naming the op: x not rank 4, not f32/f64, with an
 // empty spatial dimension; out_h or out_w < 1.
 #pragma once
 

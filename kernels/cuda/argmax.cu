@@ -12,11 +12,12 @@ namespace strata::kernels::cuda {
 
 namespace {
 
+template <class T>
 struct ArgmaxOp {
   int64_t* index;
   int64_t channels;
-  __device__ void operator()(int64_t p, float*, const float* x, const float*) const {
-    index[p] = common::channel_argmax<float>(x, channels);
+  __device__ void operator()(int64_t p, T*, const T* x, const T*) const {
+    index[p] = common::channel_argmax<T>(x, channels);
   }
 };
 
@@ -24,9 +25,10 @@ struct ArgmaxOp {
 
 template <class T>
 void argmax_cuda(int64_t* index, const T* x, int64_t pixels, int64_t channels, const Stream& stream) {
-  launch_pixel_rows<ArgmaxOp, 1, false>(ArgmaxOp{index, channels}, nullptr, x, nullptr, pixels, channels, stream);
+  launch_pixel_rows<T, 1, false>(ArgmaxOp<T>{index, channels}, nullptr, x, nullptr, pixels, channels, stream);
 }
 
 template void argmax_cuda<float>(int64_t*, const float*, int64_t, int64_t, const Stream&);
+template void argmax_cuda<double>(int64_t*, const double*, int64_t, int64_t, const Stream&);
 
 }  // namespace strata::kernels::cuda

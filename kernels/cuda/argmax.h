@@ -1,4 +1,4 @@
-// Argmax over the last (channel) dimension on CUDA (T = float): index[p] = the first c with x[p, c]
+// Argmax over the last (channel) dimension on CUDA (T = float or double): index[p] = the first c with x[p, c]
 // maximal, NaN counting as the maximum (torch.argmax), as kernels/cpu/argmax.h plus the stream.
 //   x: (P, C), C >= 1 -> index: (P)
 #pragma once

@@ -143,10 +143,12 @@ __global__ void backward_eval_kernel(T* dx, const T* dy, const common::BatchNorm
 
 #undef STRATA_GRID_STRIDE
 
-// Scratch layout (doubles): [0, 2C) per-channel sums, [2C, 4C) per-channel coefficients (at most
-// 16 bytes per channel), then the partial sums of two quantities.
+// Scratch layout (doubles): [0, 2C) per-channel sums, [2C, 6C) per-channel coefficients (at most
+// four values of T, 32 bytes per channel in f64), then the partial sums of two quantities.
 int64_t coefficients_offset(int64_t channels) { return 2 * channels; }
-int64_t partials_offset(int64_t channels) { return 4 * channels; }
+int64_t partials_offset(int64_t channels) { return 6 * channels; }
+static_assert(sizeof(common::ChannelAffine<double>) <= 4 * sizeof(double) &&
+              sizeof(common::BatchNormBackwardCoefficients<double>) <= 4 * sizeof(double));
 
 }  // namespace
 
@@ -225,15 +227,19 @@ void batch_norm_backward_cuda(T* dx, T* dweight, T* dbias, const T* dy, const T*
   }
 }
 
-template void batch_norm_stats_cuda<float>(double*, double*, const float*, int64_t, int64_t, double*, const Stream&);
-template void batch_norm_update_running_cuda<float>(float*, float*, const double*, const double*, double, int64_t,
-                                                    int64_t, const Stream&);
+// batch_norm_invstd_cuda<double> serves both the batch variance and f64 running statistics.
+#define STRATA_INSTANTIATE(T)                                                                                    \
+  template void batch_norm_stats_cuda<T>(double*, double*, const T*, int64_t, int64_t, double*, const Stream&);  \
+  template void batch_norm_update_running_cuda<T>(T*, T*, const double*, const double*, double, int64_t, int64_t, \
+                                                  const Stream&);                                                \
+  template void batch_norm_forward_cuda<T>(T*, const T*, const double*, const double*, const T*, const T*,        \
+                                           int64_t, int64_t, double*, const Stream&);                            \
+  template void batch_norm_backward_cuda<T>(T*, T*, T*, const T*, const T*, const double*, const double*,         \
+                                            const T*, bool, int64_t, int64_t, double*, const Stream&);
+STRATA_INSTANTIATE(float)
+STRATA_INSTANTIATE(double)
+#undef STRATA_INSTANTIATE
 template void batch_norm_invstd_cuda<float>(double*, const float*, double, int64_t, const Stream&);
 template void batch_norm_invstd_cuda<double>(double*, const double*, double, int64_t, const Stream&);
-template void batch_norm_forward_cuda<float>(float*, const float*, const double*, const double*, const float*,
-                                             const float*, int64_t, int64_t, double*, const Stream&);
-template void batch_norm_backward_cuda<float>(float*, float*, float*, const float*, const float*, const double*,
-                                              const double*, const float*, bool, int64_t, int64_t, double*,
-                                              const Stream&);
 
 }  // namespace strata::kernels::cuda

@@ -1,4 +1,4 @@
-// Batch normalisation CUDA kernels (T = float), the operations and argument order of
+// Batch normalisation CUDA kernels (T = float or double), the operations and argument order of
 // kernels/cpu/batch_norm.h plus device scratch and the stream. Activations are NHWC viewed as
 // (R, C): R = N*H*W rows (N for an (N,C) input), C contiguous channels. Per-channel statistics
 // (mean, var, invstd = 1/sqrt(var + eps)) are double arrays of C values in device memory, as on

@@ -29,5 +29,6 @@ void add_bias_cuda(T* y, const T* bias, int64_t rows, int64_t channels, const St
 }
 
 template void add_bias_cuda<float>(float*, const float*, int64_t, int64_t, const Stream&);
+template void add_bias_cuda<double>(double*, const double*, int64_t, int64_t, const Stream&);
 
 }  // namespace strata::kernels::cuda

@@ -1,4 +1,4 @@
-// Per-channel bias on CUDA (T = float), the forward half of conv2d's and linear's bias (their
+// Per-channel bias on CUDA (T = float or double), the forward half of conv2d's and linear's bias (their
 // gradient is a column sum, kernels/cuda/reduce.h):
 //   y[r, k] += bias[k]     y: (rows, K) contiguous, in place; bias: (K)
 #pragma once

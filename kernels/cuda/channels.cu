@@ -73,10 +73,12 @@ void slice_channels_backward_cuda(T* dx, const T* dy, int64_t rows, int64_t chan
                 begin, end);
 }
 
-template void concat_channels_cuda<float>(float*, const float* const*, const int64_t*, int64_t, int64_t,
-                                          const Stream&);
-template void slice_channels_cuda<float>(float*, const float*, int64_t, int64_t, int64_t, int64_t, const Stream&);
-template void slice_channels_backward_cuda<float>(float*, const float*, int64_t, int64_t, int64_t, int64_t,
-                                                  const Stream&);
+#define STRATA_INSTANTIATE(T)                                                                                    \
+  template void concat_channels_cuda<T>(T*, const T* const*, const int64_t*, int64_t, int64_t, const Stream&);     \
+  template void slice_channels_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, const Stream&);           \
+  template void slice_channels_backward_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, const Stream&);
+STRATA_INSTANTIATE(float)
+STRATA_INSTANTIATE(double)
+#undef STRATA_INSTANTIATE
 
 }  // namespace strata::kernels::cuda

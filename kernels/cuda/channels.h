@@ -1,4 +1,4 @@
-// Channel concatenation and slicing on CUDA (T = float), with the semantics and argument order of
+// Channel concatenation and slicing on CUDA (T = float or double), with the semantics and argument order of
 // kernels/cpu/channels.h plus the stream. Arrays are (rows, C) with C contiguous: any (..., C)
 // tensor, rows = numel / C.
 #pragma once

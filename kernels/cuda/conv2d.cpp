@@ -7,10 +7,19 @@
 // weights without any transpose; alpha = 1, beta = 0 overwrite the output. The bias is added
 // afterwards by our own kernel (kernels/cuda/bias.h), as the CPU kernels add it after the GEMM.
 //
-// Algorithm choice (once per shape, cached in the context's ConvAlgorithmCache):
+// Precision: f32 data computes in float under CUDNN_FMA_MATH (strict fp32, never TF32); f64 data
+// computes in double under CUDNN_DEFAULT_MATH (TF32 applies to float only, so no math type lowers
+// the precision of a double convolution), and cuDNN computes double NHWC convolutions only with its
+// implicit-GEMM algorithms: forward IMPLICIT_GEMM and IMPLICIT_PRECOMP_GEMM, backward-data ALGO_0
+// and ALGO_1, backward-filter ALGO_0, ALGO_1 and ALGO_3 (FFT and Winograd compute float and half
+// only; the explicit GEMM needs NCHW). A double algorithm outside that list is skipped even when
+// cuDNN reports it as supported.
+//
+// Algorithm choice (once per shape and data type, cached in the context's ConvAlgorithmCache):
 //   heuristics (default): cudnnGet*Algorithm_v7 ranks the algorithms without running them; the
-//     first record with status SUCCESS, math type CUDNN_FMA_MATH (strict fp32, never TF32) and a
-//     workspace (cudnnGet*WorkspaceSize) within the limit wins.
+//     first record with status SUCCESS, a math type that keeps the data type's precision
+//     (CUDNN_FMA_MATH for f32), an algorithm that computes the data type (all for f32, the list
+//     above for f64) and a workspace (cudnnGet*WorkspaceSize) within the limit wins.
 //   benchmark: cudnnFind*AlgorithmEx times every algorithm on our own buffers (the operands of the
 //     call and a workspace from the caller's allocator, as large as the largest candidate within
 //     the limit) and the same filter picks the fastest. Find writes the output; the real call
@@ -27,7 +36,6 @@
 #include <climits>
 #include <initializer_list>
 #include <string>
-#include <type_traits>
 #include <vector>
 
 #include "kernels/cuda/bias.h"
@@ -37,9 +45,31 @@ namespace strata::kernels::cuda {
 
 namespace {
 
-constexpr cudnnDataType_t kDataType = CUDNN_DATA_FLOAT;
 constexpr cudnnTensorFormat_t kLayout = CUDNN_TENSOR_NHWC;
-constexpr cudnnMathType_t kMath = CUDNN_FMA_MATH;
+
+// What a convolution of T data asks of cuDNN (see the file comment).
+struct ConvPrecision {
+  cudnnDataType_t data;  // data and compute type
+  cudnnMathType_t math;  // the convolution descriptor's math type before an algorithm is chosen
+  const char* name;
+};
+
+template <class T>
+constexpr ConvPrecision precision_of();
+template <>
+constexpr ConvPrecision precision_of<float>() {
+  return {CUDNN_DATA_FLOAT, CUDNN_FMA_MATH, "strict fp32"};
+}
+template <>
+constexpr ConvPrecision precision_of<double>() {
+  return {CUDNN_DATA_DOUBLE, CUDNN_DEFAULT_MATH, "f64"};
+}
+
+// Whether an algorithm record's math type computes at the data type's precision: only FMA math for
+// float (the others may round to TF32); any for double.
+bool keeps_precision(const ConvPrecision& precision, cudnnMathType_t math) {
+  return precision.data == CUDNN_DATA_DOUBLE || math == precision.math;
+}
 
 std::string tuple(std::initializer_list<int64_t> values) {
   std::string out = "(";
@@ -122,17 +152,18 @@ struct ConvDescriptors {
   ConvolutionDescriptor conv;
   TensorDescriptor y;  // (N,P,Q,K)
 
-  explicit ConvDescriptors(const Conv2dShape& s) {
+  ConvDescriptors(const Conv2dShape& s, const ConvPrecision& precision) {
+    const cudnnDataType_t type = precision.data;
     STRATA_CUDNN_CHECK(
-        cudnnSetTensor4dDescriptor(x.handle, kLayout, kDataType, as_int(s.N), as_int(s.C), as_int(s.H), as_int(s.W)));
+        cudnnSetTensor4dDescriptor(x.handle, kLayout, type, as_int(s.N), as_int(s.C), as_int(s.H), as_int(s.W)));
     STRATA_CUDNN_CHECK(
-        cudnnSetFilter4dDescriptor(w.handle, kDataType, kLayout, as_int(s.K), as_int(s.C), as_int(s.R), as_int(s.S)));
+        cudnnSetFilter4dDescriptor(w.handle, type, kLayout, as_int(s.K), as_int(s.C), as_int(s.R), as_int(s.S)));
     STRATA_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv.handle, as_int(s.pad_h), as_int(s.pad_w),
                                                        as_int(s.stride_h), as_int(s.stride_w), as_int(s.dilation_h),
-                                                       as_int(s.dilation_w), CUDNN_CROSS_CORRELATION, kDataType));
-    STRATA_CUDNN_CHECK(cudnnSetConvolutionMathType(conv.handle, kMath));
+                                                       as_int(s.dilation_w), CUDNN_CROSS_CORRELATION, type));
+    STRATA_CUDNN_CHECK(cudnnSetConvolutionMathType(conv.handle, precision.math));
     STRATA_CUDNN_CHECK(
-        cudnnSetTensor4dDescriptor(y.handle, kLayout, kDataType, as_int(s.N), as_int(s.K), as_int(s.P), as_int(s.Q)));
+        cudnnSetTensor4dDescriptor(y.handle, kLayout, type, as_int(s.N), as_int(s.K), as_int(s.P), as_int(s.Q)));
     int n = 0, k = 0, p = 0, q = 0;
     STRATA_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(conv.handle, x.handle, w.handle, &n, &k, &p, &q));
     if (n != s.N || k != s.K || p != s.P || q != s.Q) {
@@ -150,6 +181,9 @@ struct ForwardPass {
   using Algo = cudnnConvolutionFwdAlgo_t;
   static constexpr ConvPass pass = ConvPass::forward;
   static constexpr const char* name = "forward";
+  static bool computes_double(Algo algo) {
+    return algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM || algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM;
+  }
   static int max_count(cudnnHandle_t cudnn) {
     int count = 0;
     STRATA_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(cudnn, &count));
@@ -170,6 +204,9 @@ struct BackwardDataPass {
   using Algo = cudnnConvolutionBwdDataAlgo_t;
   static constexpr ConvPass pass = ConvPass::backward_data;
   static constexpr const char* name = "backward-data";
+  static bool computes_double(Algo algo) {
+    return algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_0 || algo == CUDNN_CONVOLUTION_BWD_DATA_ALGO_1;
+  }
   static int max_count(cudnnHandle_t cudnn) {
     int count = 0;
     STRATA_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(cudnn, &count));
@@ -190,6 +227,10 @@ struct BackwardFilterPass {
   using Algo = cudnnConvolutionBwdFilterAlgo_t;
   static constexpr ConvPass pass = ConvPass::backward_filter;
   static constexpr const char* name = "backward-filter";
+  static bool computes_double(Algo algo) {
+    return algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0 || algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1 ||
+           algo == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3;
+  }
   static int max_count(cudnnHandle_t cudnn) {
     int count = 0;
     STRATA_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(cudnn, &count));
@@ -209,7 +250,8 @@ struct BackwardFilterPass {
 // workspace, bytes)` runs the pass's cudnnFind*AlgorithmEx on the call's operands.
 template <class Pass, class Find>
 ConvAlgorithm choose_algorithm(cudnnHandle_t cudnn, const ConvDescriptors& d, const Conv2dShape& s,
-                               const ConvAlgorithmPolicy& policy, Workspace& workspace, Find&& find) {
+                               const ConvPrecision& precision, const ConvAlgorithmPolicy& policy,
+                               Workspace& workspace, Find&& find) {
   using Perf = typename Pass::Perf;
   const int requested = Pass::max_count(cudnn);
   std::vector<Perf> perf(static_cast<size_t>(std::max(requested, 1)));
@@ -238,8 +280,12 @@ ConvAlgorithm choose_algorithm(cudnnHandle_t cudnn, const ConvDescriptors& d, co
       note(algo, cudnnGetErrorString(p.status));
       continue;
     }
-    if (p.mathType != kMath) {
-      note(algo, "math type " + std::to_string(static_cast<int>(p.mathType)) + " is not strict fp32");
+    if (!keeps_precision(precision, p.mathType)) {
+      note(algo, "math type " + std::to_string(static_cast<int>(p.mathType)) + " is not " + precision.name);
+      continue;
+    }
+    if (precision.data == CUDNN_DATA_DOUBLE && !Pass::computes_double(p.algo)) {
+      note(algo, "not one of cuDNN's f64 algorithms");
       continue;
     }
     size_t bytes = 0;
@@ -255,18 +301,21 @@ ConvAlgorithm choose_algorithm(cudnnHandle_t cudnn, const ConvDescriptors& d, co
   }
   throw CudaError(std::string("conv2d on CUDA: no cuDNN ") + Pass::name + " algorithm (" +
                   (policy.benchmark ? "benchmarked" : "heuristics") + ") computes " + describe(s) +
-                  " in strict fp32 within the workspace limit of " + std::to_string(policy.workspace_limit) +
-                  " bytes (" + (answers.empty() ? "cuDNN returned no candidates" : answers) + ")");
+                  " in " + precision.name + " within the workspace limit of " +
+                  std::to_string(policy.workspace_limit) + " bytes (" +
+                  (answers.empty() ? "cuDNN returned no candidates" : answers) + ")");
 }
 
 // The cached algorithm of the pass for this shape, chosen on the first call; the convolution
 // descriptor is given the algorithm's math type (cuDNN runs an algorithm with the descriptor's).
-template <class Pass, class Find>
+template <class T, class Pass, class Find>
 ConvAlgorithm algorithm_for(cudnnHandle_t cudnn, const ConvDescriptors& d, const Conv2dShape& s,
                             ConvAlgorithmCache& algorithms, Workspace& workspace, Find&& find) {
-  const ConvAlgorithmKey key = conv2d_algorithm_key(s, Pass::pass);
+  const ConvAlgorithmKey key = conv2d_algorithm_key<T>(s, Pass::pass);
   std::optional<ConvAlgorithm> cached = algorithms.lookup(key);
-  ConvAlgorithm chosen = cached ? *cached : choose_algorithm<Pass>(cudnn, d, s, algorithms.policy(), workspace, find);
+  ConvAlgorithm chosen = cached ? *cached
+                                : choose_algorithm<Pass>(cudnn, d, s, precision_of<T>(), algorithms.policy(),
+                                                         workspace, find);
   if (!cached) algorithms.insert(key, chosen);
   STRATA_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.handle, chosen.math));
   return chosen;
@@ -283,7 +332,9 @@ void fill_zero(T* out, int64_t elements, const Stream& stream) {
 
 }  // namespace
 
+template <class T>
 ConvAlgorithmKey conv2d_algorithm_key(const Conv2dShape& s, ConvPass pass) {
+  constexpr ConvPrecision precision = precision_of<T>();
   ConvAlgorithmKey key;
   key.pass = pass;
   key.N = s.N;
@@ -299,16 +350,15 @@ ConvAlgorithmKey conv2d_algorithm_key(const Conv2dShape& s, ConvPass pass) {
   key.stride_w = s.stride_w;
   key.dilation_h = s.dilation_h;
   key.dilation_w = s.dilation_w;
-  key.dtype = kDataType;
+  key.dtype = precision.data;
   key.layout = kLayout;
-  key.math = kMath;
+  key.math = precision.math;
   return key;
 }
 
 template <class T>
 void conv2d_forward_cuda(T* y, const T* x, const T* w, const T* bias, const Conv2dShape& s, Workspace& workspace,
                          ConvAlgorithmCache& algorithms, cudnnHandle_t cudnn, const Stream& stream) {
-  static_assert(std::is_same_v<T, float>, "cuDNN convolutions compute in f32 here");
   check_fits_cudnn(s);
   check_handle_stream(cudnn, stream);
   const int64_t rows = s.N * s.P * s.Q;
@@ -316,14 +366,14 @@ void conv2d_forward_cuda(T* y, const T* x, const T* w, const T* bias, const Conv
   if (s.C == 0) {
     fill_zero(y, rows * s.K, stream);
   } else {
-    ConvDescriptors d(s);
+    ConvDescriptors d(s, precision_of<T>());
     auto find = [&](int requested, int* returned, ForwardPass::Perf* perf, void* buffer, size_t bytes) {
       STRATA_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(cudnn, d.x.handle, x, d.w.handle, w, d.conv.handle,
                                                                 d.y.handle, y, requested, returned, perf, buffer,
                                                                 bytes));
     };
-    ConvAlgorithm a = algorithm_for<ForwardPass>(cudnn, d, s, algorithms, workspace, find);
-    const float alpha = 1.0f, beta = 0.0f;
+    ConvAlgorithm a = algorithm_for<T, ForwardPass>(cudnn, d, s, algorithms, workspace, find);
+    const T alpha = 1, beta = 0;  // cuDNN scales double data by doubles
     STRATA_CUDNN_CHECK(cudnnConvolutionForward(cudnn, &alpha, d.x.handle, x, d.w.handle, w, d.conv.handle,
                                                static_cast<ForwardPass::Algo>(a.algo), workspace.get(a.workspace_bytes),
                                                a.workspace_bytes, &beta, d.y.handle, y));
@@ -334,7 +384,6 @@ void conv2d_forward_cuda(T* y, const T* x, const T* w, const T* bias, const Conv
 template <class T>
 void conv2d_backward_data_cuda(T* dx, const T* dy, const T* w, const Conv2dShape& s, Workspace& workspace,
                                ConvAlgorithmCache& algorithms, cudnnHandle_t cudnn, const Stream& stream) {
-  static_assert(std::is_same_v<T, float>, "cuDNN convolutions compute in f32 here");
   check_fits_cudnn(s);
   check_handle_stream(cudnn, stream);
   if (s.N * s.H * s.W * s.C == 0) return;
@@ -342,14 +391,14 @@ void conv2d_backward_data_cuda(T* dx, const T* dy, const T* w, const Conv2dShape
     fill_zero(dx, s.N * s.H * s.W * s.C, stream);
     return;
   }
-  ConvDescriptors d(s);
+  ConvDescriptors d(s, precision_of<T>());
   auto find = [&](int requested, int* returned, BackwardDataPass::Perf* perf, void* buffer, size_t bytes) {
     STRATA_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(cudnn, d.w.handle, w, d.y.handle, dy,
                                                                    d.conv.handle, d.x.handle, dx, requested, returned,
                                                                    perf, buffer, bytes));
   };
-  ConvAlgorithm a = algorithm_for<BackwardDataPass>(cudnn, d, s, algorithms, workspace, find);
-  const float alpha = 1.0f, beta = 0.0f;
+  ConvAlgorithm a = algorithm_for<T, BackwardDataPass>(cudnn, d, s, algorithms, workspace, find);
+  const T alpha = 1, beta = 0;  // cuDNN scales double data by doubles
   STRATA_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn, &alpha, d.w.handle, w, d.y.handle, dy, d.conv.handle,
                                                   static_cast<BackwardDataPass::Algo>(a.algo),
                                                   workspace.get(a.workspace_bytes), a.workspace_bytes, &beta,
@@ -359,7 +408,6 @@ void conv2d_backward_data_cuda(T* dx, const T* dy, const T* w, const Conv2dShape
 template <class T>
 void conv2d_backward_filter_cuda(T* dw, const T* dy, const T* x, const Conv2dShape& s, Workspace& workspace,
                                  ConvAlgorithmCache& algorithms, cudnnHandle_t cudnn, const Stream& stream) {
-  static_assert(std::is_same_v<T, float>, "cuDNN convolutions compute in f32 here");
   check_fits_cudnn(s);
   check_handle_stream(cudnn, stream);
   if (s.K * s.R * s.S * s.C == 0) return;
@@ -367,25 +415,30 @@ void conv2d_backward_filter_cuda(T* dw, const T* dy, const T* x, const Conv2dSha
     fill_zero(dw, s.K * s.R * s.S * s.C, stream);
     return;
   }
-  ConvDescriptors d(s);
+  ConvDescriptors d(s, precision_of<T>());
   auto find = [&](int requested, int* returned, BackwardFilterPass::Perf* perf, void* buffer, size_t bytes) {
     STRATA_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(cudnn, d.x.handle, x, d.y.handle, dy,
                                                                      d.conv.handle, d.w.handle, dw, requested,
                                                                      returned, perf, buffer, bytes));
   };
-  ConvAlgorithm a = algorithm_for<BackwardFilterPass>(cudnn, d, s, algorithms, workspace, find);
-  const float alpha = 1.0f, beta = 0.0f;
+  ConvAlgorithm a = algorithm_for<T, BackwardFilterPass>(cudnn, d, s, algorithms, workspace, find);
+  const T alpha = 1, beta = 0;  // cuDNN scales double data by doubles
   STRATA_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn, &alpha, d.x.handle, x, d.y.handle, dy, d.conv.handle,
                                                     static_cast<BackwardFilterPass::Algo>(a.algo),
                                                     workspace.get(a.workspace_bytes), a.workspace_bytes, &beta,
                                                     d.w.handle, dw));
 }
 
-template void conv2d_forward_cuda<float>(float*, const float*, const float*, const float*, const Conv2dShape&,
-                                         Workspace&, ConvAlgorithmCache&, cudnnHandle_t, const Stream&);
-template void conv2d_backward_data_cuda<float>(float*, const float*, const float*, const Conv2dShape&, Workspace&,
+#define STRATA_INSTANTIATE(T)                                                                                  \
+  template ConvAlgorithmKey conv2d_algorithm_key<T>(const Conv2dShape&, ConvPass);                             \
+  template void conv2d_forward_cuda<T>(T*, const T*, const T*, const T*, const Conv2dShape&, Workspace&,       \
+                                       ConvAlgorithmCache&, cudnnHandle_t, const Stream&);                     \
+  template void conv2d_backward_data_cuda<T>(T*, const T*, const T*, const Conv2dShape&, Workspace&,           \
+                                             ConvAlgorithmCache&, cudnnHandle_t, const Stream&);               \
+  template void conv2d_backward_filter_cuda<T>(T*, const T*, const T*, const Conv2dShape&, Workspace&,         \
                                                ConvAlgorithmCache&, cudnnHandle_t, const Stream&);
-template void conv2d_backward_filter_cuda<float>(float*, const float*, const float*, const Conv2dShape&, Workspace&,
-                                                 ConvAlgorithmCache&, cudnnHandle_t, const Stream&);
+STRATA_INSTANTIATE(float)
+STRATA_INSTANTIATE(double)
+#undef STRATA_INSTANTIATE
 
 }  // namespace strata::kernels::cuda

@@ -1,4 +1,4 @@
-// 2-D convolution on CUDA through cuDNN's legacy API (T = float), the same operation, shapes and
+// 2-D convolution on CUDA through cuDNN's legacy API (T = float or double), the same operation, shapes and
 // argument order as kernels/cpu/conv2d.h (cross-correlation, NHWC activations, OHWI = KRSC filters)
 // plus the workspace source, the algorithm cache and the handles:
 //
@@ -8,10 +8,11 @@
 // Letters: N batch, H W input height/width, C input channels, K output channels, R S filter
 // height/width, P Q output height/width.
 //
-// Strict fp32: data and compute in fp32 with CUDNN_FMA_MATH, so cuDNN may not round to TF32 on
-// sm_80+. Each pass's algorithm is chosen once per shape and kept in `algorithms` (see
-// conv_algorithms.h for the key and policy); its workspace comes from `workspace`, which the engine
-// backs with the device's caching allocator.
+// Strict fp32 for float: data and compute in fp32 with CUDNN_FMA_MATH, so cuDNN may not round to
+// TF32 on sm_80+. Double: data and compute in fp64, with the algorithms cuDNN supports for it (see
+// conv2d.cpp). Each pass's algorithm is chosen once per shape and data type and kept in `algorithms`
+// (see conv_algorithms.h for the key and policy); its workspace comes from `workspace`, which the
+// engine backs with the device's caching allocator.
 //
 // Errors throw CudaError: a dimension or tensor too large for cuDNN's 32-bit int descriptors, no
 // algorithm that supports the convolution within the workspace limit (the message lists what each
@@ -55,7 +56,9 @@ template <class T>
 void conv2d_backward_filter_cuda(T* dw, const T* dy, const T* x, const Conv2dShape& s, Workspace& workspace,
                                  ConvAlgorithmCache& algorithms, cudnnHandle_t cudnn, const Stream& stream);
 
-// The cache key of one pass of an f32 convolution as the functions above use it (NHWC, FMA math).
+// The cache key of one pass of a T convolution as the functions above use it (NHWC; FMA math for
+// float, the default math type for double).
+template <class T>
 ConvAlgorithmKey conv2d_algorithm_key(const Conv2dShape& s, ConvPass pass);
 
 }  // namespace strata::kernels::cuda

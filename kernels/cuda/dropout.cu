@@ -55,7 +55,11 @@ void dropout_backward_cuda(T* dx, const T* dy, uint64_t seed, uint64_t first, do
   dropout_cuda(dx, dy, seed, first, p, n, stream);
 }
 
-template void dropout_cuda<float>(float*, const float*, uint64_t, uint64_t, double, int64_t, const Stream&);
-template void dropout_backward_cuda<float>(float*, const float*, uint64_t, uint64_t, double, int64_t, const Stream&);
+#define STRATA_INSTANTIATE(T)                                                                          \
+  template void dropout_cuda<T>(T*, const T*, uint64_t, uint64_t, double, int64_t, const Stream&); \
+  template void dropout_backward_cuda<T>(T*, const T*, uint64_t, uint64_t, double, int64_t, const Stream&);
+STRATA_INSTANTIATE(float)
+STRATA_INSTANTIATE(double)
+#undef STRATA_INSTANTIATE
 
 }  // namespace strata::kernels::cuda

@@ -1,4 +1,4 @@
-// Dropout on CUDA (T = float) over n contiguous elements, with the semantics and argument order of
+// Dropout on CUDA (T = float or double) over n contiguous elements, with the semantics and argument order of
 // kernels/cpu/dropout.h plus the stream: element i is kept iff dropout_mask::kept(seed, first + i, p)
 // (kernels/common/dropout.h), so the mask equals the CPU's bit for bit for the same generator seed
 // and offset, and the backward regenerates the forward's mask.

@@ -1,6 +1,8 @@
 // Elementwise kernels: one thread per output element in a grid-stride loop (see elementwise.h).
 #include <cuda_runtime.h>
 
+#include <type_traits>
+
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/launch.h"
 
@@ -46,16 +48,25 @@ __global__ void scale_kernel(T* y, const T* x, T s, int64_t n) {
   STRATA_GRID_STRIDE(i, n) { y[i] = s * x[i]; }
 }
 
-// pow as the CPU's std::pow(float, float): CUDA's powf (a few ulp from the correctly rounded value,
-// like glibc's).
+// pow as the CPU's std::pow in T: CUDA's powf for float, pow for double (a few ulp from the
+// correctly rounded value, like glibc's).
+template <class T>
+__device__ inline T power(T x, T p) {
+  if constexpr (std::is_same_v<T, float>) {
+    return powf(x, p);
+  } else {
+    return ::pow(x, p);
+  }
+}
+
 template <class T>
 __global__ void pow_kernel(T* y, const T* x, T p, int64_t n) {
-  STRATA_GRID_STRIDE(i, n) { y[i] = powf(x[i], p); }
+  STRATA_GRID_STRIDE(i, n) { y[i] = power(x[i], p); }
 }
 
 template <class T>
 __global__ void pow_backward_kernel(T* dx, const T* dy, const T* x, T p, int64_t n) {
-  STRATA_GRID_STRIDE(i, n) { dx[i] = p == T(0) ? T(0) : dy[i] * p * powf(x[i], p - T(1)); }
+  STRATA_GRID_STRIDE(i, n) { dx[i] = p == T(0) ? T(0) : dy[i] * p * power(x[i], p - T(1)); }
 }
 
 template <class T>
@@ -166,18 +177,22 @@ void leaky_relu_backward_cuda(T* dx, const T* dy, const T* y, T slope, int64_t n
   if (n) STRATA_LAUNCH((leaky_relu_backward_kernel<T>), stream, blocks_for(n, kThreads), kThreads, 0, dx, dy, y, slope, n);
 }
 
-template void add_cuda<float>(float*, const float*, const float*, int64_t, const Stream&);
-template void add_channel_cuda<float>(float*, const float*, const float*, int64_t, int64_t, const Stream&);
-template void add_spatial_cuda<float>(float*, const float*, const float*, int64_t, int64_t, int64_t, const Stream&);
-template void mul_cuda<float>(float*, const float*, const float*, int64_t, const Stream&);
-template void mul_channel_cuda<float>(float*, const float*, const float*, int64_t, int64_t, const Stream&);
-template void mul_spatial_cuda<float>(float*, const float*, const float*, int64_t, int64_t, int64_t, const Stream&);
-template void scale_cuda<float>(float*, const float*, float, int64_t, const Stream&);
-template void pow_cuda<float>(float*, const float*, float, int64_t, const Stream&);
-template void pow_backward_cuda<float>(float*, const float*, const float*, float, int64_t, const Stream&);
-template void square_cuda<float>(float*, const float*, int64_t, const Stream&);
-template void square_backward_cuda<float>(float*, const float*, const float*, int64_t, const Stream&);
-template void leaky_relu_cuda<float>(float*, const float*, float, int64_t, const Stream&);
-template void leaky_relu_backward_cuda<float>(float*, const float*, const float*, float, int64_t, const Stream&);
+#define STRATA_INSTANTIATE(T)                                                                              \
+  template void add_cuda<T>(T*, const T*, const T*, int64_t, const Stream&);                              \
+  template void add_channel_cuda<T>(T*, const T*, const T*, int64_t, int64_t, const Stream&);             \
+  template void add_spatial_cuda<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, const Stream&);    \
+  template void mul_cuda<T>(T*, const T*, const T*, int64_t, const Stream&);                              \
+  template void mul_channel_cuda<T>(T*, const T*, const T*, int64_t, int64_t, const Stream&);             \
+  template void mul_spatial_cuda<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, const Stream&);    \
+  template void scale_cuda<T>(T*, const T*, T, int64_t, const Stream&);                                   \
+  template void pow_cuda<T>(T*, const T*, T, int64_t, const Stream&);                                     \
+  template void pow_backward_cuda<T>(T*, const T*, const T*, T, int64_t, const Stream&);                  \
+  template void square_cuda<T>(T*, const T*, int64_t, const Stream&);                                     \
+  template void square_backward_cuda<T>(T*, const T*, const T*, int64_t, const Stream&);                  \
+  template void leaky_relu_cuda<T>(T*, const T*, T, int64_t, const Stream&);                              \
+  template void leaky_relu_backward_cuda<T>(T*, const T*, const T*, T, int64_t, const Stream&);
+STRATA_INSTANTIATE(float)
+STRATA_INSTANTIATE(double)
+#undef STRATA_INSTANTIATE
 
 }  // namespace strata::kernels::cuda

@@ -1,4 +1,4 @@
-// Elementwise CUDA kernels (T = float): the same operations and broadcast patterns as
+// Elementwise CUDA kernels (T = float or double): the same operations and broadcast patterns as
 // kernels/cpu/elementwise.h, same argument order plus the stream. All arrays are contiguous
 // device memory; rows = elements / channels.
 #pragma once

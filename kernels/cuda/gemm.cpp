@@ -11,7 +11,6 @@
 #include <algorithm>
 #include <climits>
 #include <string>
-#include <type_traits>
 
 #include "kernels/cuda/check.h"
 
@@ -31,22 +30,38 @@ int to_int(int64_t value, const char* what) {
 // its row-major shape, which cuBLAS rejects although nothing is read.
 int leading_dimension(int64_t ld, const char* what) { return std::max(1, to_int(ld, what)); }
 
+// The data and compute types of a T GEMM: strict fp32 for float, fp64 for double.
+template <class T>
+struct GemmTypes;
+template <>
+struct GemmTypes<float> {
+  static constexpr cudaDataType_t data = CUDA_R_32F;
+  static constexpr cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
+};
+template <>
+struct GemmTypes<double> {
+  static constexpr cudaDataType_t data = CUDA_R_64F;
+  static constexpr cublasComputeType_t compute = CUBLAS_COMPUTE_64F;
+};
+
 }  // namespace
 
 template <class T>
 void gemm_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
                const T* B, int64_t ldb, T beta, T* C, int64_t ldc, cublasHandle_t handle) {
-  static_assert(std::is_same_v<T, float>, "CUDA GEMMs compute in f32");
+  constexpr cudaDataType_t type = GemmTypes<T>::data;
   const int m = to_int(N, "N"), n = to_int(M, "M"), k = to_int(K, "K");
   if (m == 0 || n == 0) return;
   // K == 0 is cuBLAS's quick return: C = beta C (all zeros for beta == 0).
   STRATA_CUBLAS_CHECK(cublasGemmEx(handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                   m, n, k, &alpha, B, CUDA_R_32F, leading_dimension(ldb, "ldb"), A, CUDA_R_32F,
-                                   leading_dimension(lda, "lda"), &beta, C, CUDA_R_32F, leading_dimension(ldc, "ldc"),
-                                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                                   m, n, k, &alpha, B, type, leading_dimension(ldb, "ldb"), A, type,
+                                   leading_dimension(lda, "lda"), &beta, C, type, leading_dimension(ldc, "ldc"),
+                                   GemmTypes<T>::compute, CUBLAS_GEMM_DEFAULT));
 }
 
 template void gemm_cuda<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
                                int64_t, float, float*, int64_t, cublasHandle_t);
+template void gemm_cuda<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
+                                int64_t, double, double*, int64_t, cublasHandle_t);
 
 }  // namespace strata::kernels::cuda

@@ -1,7 +1,8 @@
-// Row-major GEMM on cuBLAS (T = float), the contract of kernels/cpu/gemm.h plus the handle:
+// Row-major GEMM on cuBLAS (T = float or double), the contract of kernels/cpu/gemm.h plus the handle:
 //   C(M,N) = alpha * op(A)(M,K) * op(B)(K,N) + beta * C,   op(X) = X or X^T
-// with leading dimensions in elements (row strides). beta == 0 never reads C. Strict fp32: the
-// product runs with CUBLAS_COMPUTE_32F under the context's CUBLAS_DEFAULT_MATH, so no TF32.
+// with leading dimensions in elements (row strides). beta == 0 never reads C. Strict fp32 for float:
+// the product runs with CUBLAS_COMPUTE_32F under the context's CUBLAS_DEFAULT_MATH, so no TF32;
+// double runs in CUBLAS_COMPUTE_64F.
 // Sizes and leading dimensions must fit cuBLAS's int; larger ones throw CudaError naming them.
 #pragma once
 

@@ -113,9 +113,12 @@ __global__ void backward_kernel(T* dx, const T* dy, const T* y,
 #undef STRATA_GRID_STRIDE
 
 // Scratch layout (doubles): [0, C) beta, [C, 2C) 1/gamma, [2C, 4C) the sums of dz and xhat dz,
-// [4C, 7C) per-channel coefficients (at most 24 bytes per channel), then the partial sums.
+// [4C, 9C) per-channel coefficients (at most five values of T, 40 bytes per channel in f64), then the
+// partial sums.
 int64_t coefficients_offset(int64_t channels) { return 4 * channels; }
-int64_t partials_offset(int64_t channels) { return 7 * channels; }
+int64_t partials_offset(int64_t channels) { return 9 * channels; }
+static_assert(sizeof(common::ChannelAffine<double>) <= 5 * sizeof(double) &&
+              sizeof(common::InplaceAbnBackwardCoefficients<double>) <= 5 * sizeof(double));
 
 }  // namespace
 
@@ -165,10 +168,13 @@ void inplace_abn_backward_cuda(T* dx, T* dweight, T* dbias, const T* dy, const T
                 static_cast<T>(slope), static_cast<T>(inv_slope), n, channels);
 }
 
-template void inplace_abn_forward_cuda<float>(float*, const float*, const double*, const double*, const float*,
-                                              const float*, double, double, int64_t, int64_t, double*, const Stream&);
-template void inplace_abn_backward_cuda<float>(float*, float*, float*, const float*, const float*, const double*,
-                                               const float*, const float*, double, double, bool, int64_t, int64_t,
-                                               double*, const Stream&);
+#define STRATA_INSTANTIATE(T)                                                                                    \
+  template void inplace_abn_forward_cuda<T>(T*, const T*, const double*, const double*, const T*, const T*, double, \
+                                            double, int64_t, int64_t, double*, const Stream&);                      \
+  template void inplace_abn_backward_cuda<T>(T*, T*, T*, const T*, const T*, const double*, const T*, const T*,     \
+                                             double, double, bool, int64_t, int64_t, double*, const Stream&);
+STRATA_INSTANTIATE(float)
+STRATA_INSTANTIATE(double)
+#undef STRATA_INSTANTIATE
 
 }  // namespace strata::kernels::cuda

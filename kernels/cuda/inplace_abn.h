@@ -1,4 +1,4 @@
-// In-place Activated Batch Normalisation CUDA kernels (T = float), the operations and argument
+// In-place Activated Batch Normalisation CUDA kernels (T = float or double), the operations and argument
 // order of kernels/cpu/inplace_abn.h plus device scratch and the stream. Inputs are NHWC viewed as
 // (R, C): R = N*H*W rows, C contiguous channels. mean and invstd = 1/sqrt(var + eps) are double
 // arrays of C values in device memory (batch statistics in training, running statistics in eval;

@@ -7,7 +7,8 @@
 //   - staging of whole pixel rows (C values each) through shared memory, for kernels that give one
 //     thread a whole pixel (the per-pixel math of kernels/common is sequential over channels): the
 //     tile is loaded and stored with consecutive threads on consecutive addresses, and the rows sit
-//     at an odd stride so the threads reading "their" rows hit 32 different banks.
+//     at an odd stride so the threads reading "their" rows hit 32 different banks (f32; an f64 access
+//     is served per half-warp, whose 16 rows hit 16 different bank pairs).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -82,12 +83,12 @@ constexpr size_t kStagingBytes = 48 * 1024;  // the default dynamic shared memor
 // The row stride of a staged tile: C rounded up to odd.
 inline int64_t staged_stride(int64_t channels) { return channels | 1; }
 
-// Pixels per block when `arrays` tiles of rows are staged (128, 64 or 32), or 0 when even 32 rows
-// do not fit: the kernel then reads global memory directly.
-inline unsigned staged_rows(int64_t channels, int arrays) {
+// Pixels per block when `arrays` tiles of rows of `element_bytes`-byte values are staged (128, 64 or
+// 32), or 0 when even 32 rows do not fit: the kernel then reads global memory directly.
+inline unsigned staged_rows(int64_t channels, int arrays, size_t element_bytes) {
   for (unsigned rows : {128u, 64u, 32u}) {
     if (static_cast<size_t>(rows) * static_cast<size_t>(arrays) * static_cast<size_t>(staged_stride(channels)) *
-            sizeof(float) <=
+            element_bytes <=
         kStagingBytes) {
       return rows;
     }
@@ -97,17 +98,17 @@ inline unsigned staged_rows(int64_t channels, int arrays) {
 
 // tile[r * stride + c] = src[r * C + c] for r < rows; all threads of the (1-D) block take part.
 // Staged tiles hold at most kStagingBytes, so 32-bit indices suffice.
-template <class T>
-__device__ inline void stage_rows(float* tile, unsigned stride, const T* src, unsigned rows, unsigned channels) {
+template <class V, class T>
+__device__ inline void stage_rows(V* tile, unsigned stride, const T* src, unsigned rows, unsigned channels) {
   const unsigned n = rows * channels;
   for (unsigned j = threadIdx.x; j < n; j += blockDim.x) {
-    tile[(j / channels) * stride + j % channels] = static_cast<float>(src[j]);
+    tile[(j / channels) * stride + j % channels] = static_cast<V>(src[j]);
   }
 }
 
 // dst[r * C + c] = tile[r * stride + c] for r < rows.
-template <class T>
-__device__ inline void unstage_rows(T* dst, const float* tile, unsigned stride, unsigned rows, unsigned channels) {
+template <class T, class V>
+__device__ inline void unstage_rows(T* dst, const V* tile, unsigned stride, unsigned rows, unsigned channels) {
   const unsigned n = rows * channels;
   for (unsigned j = threadIdx.x; j < n; j += blockDim.x) {
     dst[j] = static_cast<T>(tile[(j / channels) * stride + j % channels]);

@@ -35,9 +35,11 @@ namespace {
 constexpr unsigned kThreads = 256;
 constexpr int64_t kNoInvalidLabel = INT64_MAX;
 
-// Threads per block of the cross-entropy forward: the staged tile's rows, or the unstaged default.
+// Threads per block of the cross-entropy forward over T logits: the staged tile's rows, or the
+// unstaged default.
+template <class T>
 unsigned cross_entropy_threads(int64_t channels) {
-  unsigned rows = staged_rows(channels, 1);
+  unsigned rows = staged_rows(channels, 1, sizeof(T));
   return rows ? rows : kUnstagedRowThreads;
 }
 
@@ -110,11 +112,11 @@ __device__ inline T upstream_weight(const T* dloss, const T* dreduced, double fa
   return dloss ? dloss[i] : static_cast<T>(static_cast<double>(*dreduced) * factor);
 }
 
-template <class L>
-__global__ void cross_entropy_kernel(float* loss, float* lse, double* partial_sums, int64_t* partial_counts,
-                                     const float* x, const L* labels, int64_t pixels, int64_t channels,
-                                     int64_t ignore_index, unsigned stride, bool staged) {
-  STRATA_DYNAMIC_SHARED(float, tile);
+template <class T, class L>
+__global__ void cross_entropy_kernel(T* loss, T* lse, double* partial_sums, int64_t* partial_counts, const T* x,
+                                     const L* labels, int64_t pixels, int64_t channels, int64_t ignore_index,
+                                     unsigned stride, bool staged) {
+  STRATA_DYNAMIC_SHARED(T, tile);
   double sum = 0;
   int64_t valid = 0, first_invalid = kNoInvalidLabel;
   const int64_t tile_pixels = blockDim.x;
@@ -127,13 +129,13 @@ __global__ void cross_entropy_kernel(float* loss, float* lse, double* partial_su
     if (threadIdx.x < rows) {
       const int64_t p = first + threadIdx.x;
       const int64_t label = static_cast<int64_t>(labels[p]);
-      float value = 0;
-      cm::LogSumExp<float> parts{0, 0};
+      T value = 0;
+      cm::LogSumExp<T> parts{0, 0};
       if (cm::label_is_invalid(label, channels, ignore_index)) {
         if (first_invalid == kNoInvalidLabel) first_invalid = p;
       } else if (label != ignore_index) {
-        const float* row = staged ? tile + threadIdx.x * stride : x + p * channels;
-        value = cm::cross_entropy_pixel<float>(row, channels, label, parts);
+        const T* row = staged ? tile + threadIdx.x * stride : x + p * channels;
+        value = cm::cross_entropy_pixel<T>(row, channels, label, parts);
         sum += value;
         ++valid;
       }
@@ -148,23 +150,23 @@ __global__ void cross_entropy_kernel(float* loss, float* lse, double* partial_su
   write_block_partial(partial_sums, partial_counts, sum, valid, first_invalid);
 }
 
-template <class L>
+template <class T, class L>
 struct CrossEntropyBackwardOp {
-  const float* dloss;
-  const float* dreduced;
+  const T* dloss;
+  const T* dreduced;
   double factor;
-  const float* lse;
+  const T* lse;
   const L* labels;
   int64_t channels, ignore_index;
-  __device__ void operator()(int64_t p, float* dx, const float* x, const float*) const {
+  __device__ void operator()(int64_t p, T* dx, const T* x, const T*) const {
     const int64_t label = static_cast<int64_t>(labels[p]);
     if (label == ignore_index) {
       for (int64_t c = 0; c < channels; ++c) dx[c] = 0;
       return;
     }
-    const float weight = upstream_weight(dloss, dreduced, factor, p);
-    cm::LogSumExp<float> parts{lse[2 * p], lse[2 * p + 1]};
-    cm::cross_entropy_backward_pixel<float>(dx, x, channels, label, parts, weight);
+    const T weight = upstream_weight(dloss, dreduced, factor, p);
+    cm::LogSumExp<T> parts{lse[2 * p], lse[2 * p + 1]};
+    cm::cross_entropy_backward_pixel<T>(dx, x, channels, label, parts, weight);
   }
 };
 
@@ -243,20 +245,21 @@ __global__ void mse_backward_kernel(T* da, T* db, const T* dloss, const T* dredu
 
 }  // namespace
 
+template <class T>
 int64_t cross_entropy_partials(int64_t pixels, int64_t channels) {
-  return blocks_for(pixels, cross_entropy_threads(channels));
+  return blocks_for(pixels, cross_entropy_threads<T>(channels));
 }
 
 template <class T, class L>
 void cross_entropy_cuda(T* loss, T* lse, T* reduced, int64_t* stats, const T* x, const L* labels, int64_t pixels,
                         int64_t channels, int64_t ignore_index, const LossReduction& reduction, double* partial_sums,
                         int64_t* partial_counts, const Stream& stream) {
-  const unsigned rows = staged_rows(channels, 1);
-  const unsigned threads = cross_entropy_threads(channels);
+  const unsigned rows = staged_rows(channels, 1, sizeof(T));
+  const unsigned threads = cross_entropy_threads<T>(channels);
   const unsigned stride = rows ? static_cast<unsigned>(staged_stride(channels)) : 0u;
-  const size_t shared = rows ? static_cast<size_t>(rows) * stride * sizeof(float) : 0;
-  const int64_t blocks = cross_entropy_partials(pixels, channels);
-  STRATA_LAUNCH((cross_entropy_kernel<L>), stream, static_cast<unsigned>(blocks), threads, shared, loss, lse,
+  const size_t shared = rows ? static_cast<size_t>(rows) * stride * sizeof(T) : 0;
+  const int64_t blocks = cross_entropy_partials<T>(pixels, channels);
+  STRATA_LAUNCH((cross_entropy_kernel<T, L>), stream, static_cast<unsigned>(blocks), threads, shared, loss, lse,
                 partial_sums, partial_counts, x, labels, pixels, channels, ignore_index, stride, rows != 0);
   finish(reduced, stats, partial_sums, partial_counts, blocks, reduction, stream);
 }
@@ -265,8 +268,8 @@ template <class T, class L>
 void cross_entropy_backward_cuda(T* dx, const T* dloss, const T* dreduced, double factor, const T* x, const T* lse,
                                  const L* labels, int64_t pixels, int64_t channels, int64_t ignore_index,
                                  const Stream& stream) {
-  CrossEntropyBackwardOp<L> op{dloss, dreduced, factor, lse, labels, channels, ignore_index};
-  launch_pixel_rows<CrossEntropyBackwardOp<L>, 1, true>(op, dx, x, nullptr, pixels, channels, stream);
+  CrossEntropyBackwardOp<T, L> op{dloss, dreduced, factor, lse, labels, channels, ignore_index};
+  launch_pixel_rows<T, 1, true>(op, dx, x, nullptr, pixels, channels, stream);
 }
 
 int64_t nll_partials(int64_t pixels) { return blocks_for(pixels, kThreads); }
@@ -327,29 +330,29 @@ void mse_backward_cuda(T* da, T* db, const T* dloss, const T* dreduced, double f
                 factor, a, b, n);
 }
 
-#define STRATA_INSTANTIATE_LABELLED(L)                                                                              \
-  template void cross_entropy_cuda<float, L>(float*, float*, float*, int64_t*, const float*, const L*, int64_t,      \
-                                             int64_t, int64_t, const LossReduction&, double*, int64_t*,             \
-                                             const Stream&);                                                        \
-  template void cross_entropy_backward_cuda<float, L>(float*, const float*, const float*, double, const float*,      \
-                                                      const float*, const L*, int64_t, int64_t, int64_t,             \
-                                                      const Stream&);                                               \
-  template void nll_cuda<float, L>(float*, float*, int64_t*, const float*, const L*, int64_t, int64_t, int64_t,     \
-                                   const LossReduction&, double*, int64_t*, const Stream&);                         \
-  template void nll_backward_cuda<float, L>(float*, const float*, const float*, double, const L*, int64_t, int64_t, \
-                                            int64_t, const Stream&);
-STRATA_INSTANTIATE_LABELLED(uint8_t)
-STRATA_INSTANTIATE_LABELLED(int32_t)
-STRATA_INSTANTIATE_LABELLED(int64_t)
+#define STRATA_INSTANTIATE_LABELLED(T, L)                                                                           \
+  template void cross_entropy_cuda<T, L>(T*, T*, T*, int64_t*, const T*, const L*, int64_t, int64_t, int64_t,        \
+                                         const LossReduction&, double*, int64_t*, const Stream&);                    \
+  template void cross_entropy_backward_cuda<T, L>(T*, const T*, const T*, double, const T*, const T*, const L*,      \
+                                                  int64_t, int64_t, int64_t, const Stream&);                         \
+  template void nll_cuda<T, L>(T*, T*, int64_t*, const T*, const L*, int64_t, int64_t, int64_t,                      \
+                               const LossReduction&, double*, int64_t*, const Stream&);                              \
+  template void nll_backward_cuda<T, L>(T*, const T*, const T*, double, const L*, int64_t, int64_t, int64_t,         \
+                                        const Stream&);
+#define STRATA_INSTANTIATE(T)                                                                                       \
+  STRATA_INSTANTIATE_LABELLED(T, uint8_t)                                                                           \
+  STRATA_INSTANTIATE_LABELLED(T, int32_t)                                                                           \
+  STRATA_INSTANTIATE_LABELLED(T, int64_t)                                                                           \
+  template int64_t cross_entropy_partials<T>(int64_t, int64_t);                                                     \
+  template void bce_with_logits_cuda<T>(T*, T*, const T*, const T*, int64_t, const LossReduction&, double*,         \
+                                        const Stream&);                                                             \
+  template void bce_with_logits_backward_cuda<T>(T*, T*, const T*, const T*, double, const T*, const T*, int64_t,   \
+                                                 const Stream&);                                                    \
+  template void mse_cuda<T>(T*, T*, const T*, const T*, int64_t, const LossReduction&, double*, const Stream&);     \
+  template void mse_backward_cuda<T>(T*, T*, const T*, const T*, double, const T*, const T*, int64_t, const Stream&);
+STRATA_INSTANTIATE(float)
+STRATA_INSTANTIATE(double)
+#undef STRATA_INSTANTIATE
 #undef STRATA_INSTANTIATE_LABELLED
-
-template void bce_with_logits_cuda<float>(float*, float*, const float*, const float*, int64_t, const LossReduction&,
-                                          double*, const Stream&);
-template void bce_with_logits_backward_cuda<float>(float*, float*, const float*, const float*, double, const float*,
-                                                   const float*, int64_t, const Stream&);
-template void mse_cuda<float>(float*, float*, const float*, const float*, int64_t, const LossReduction&, double*,
-                              const Stream&);
-template void mse_backward_cuda<float>(float*, float*, const float*, const float*, double, const float*, const float*,
-                                       int64_t, const Stream&);
 
 }  // namespace strata::kernels::cuda

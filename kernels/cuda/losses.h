@@ -1,4 +1,4 @@
-// Loss CUDA kernels (T = float; label type L = uint8_t, int32_t or int64_t), with the semantics of
+// Loss CUDA kernels (T = float or double; label type L = uint8_t, int32_t or int64_t), with the semantics of
 // kernels/cpu/losses.h and its argument order, plus what keeps the step on the device:
 //
 // - Forward kernels write the per-element losses to `loss` when it is not null and, when `reduced`
@@ -35,6 +35,7 @@ template <class T, class L>
 void cross_entropy_cuda(T* loss, T* lse, T* reduced, int64_t* stats, const T* x, const L* labels, int64_t pixels,
                         int64_t channels, int64_t ignore_index, const LossReduction& reduction, double* partial_sums,
                         int64_t* partial_counts, const Stream& stream);
+template <class T>
 int64_t cross_entropy_partials(int64_t pixels, int64_t channels);
 template <class T, class L>
 void cross_entropy_backward_cuda(T* dx, const T* dloss, const T* dreduced, double factor, const T* x, const T* lse,

@@ -73,9 +73,13 @@ void pad_replicate_backward_cuda(T* dx, const T* dy, int64_t batch, int64_t in_h
                 top, left, out_h, out_w);
 }
 
-template void pad_replicate_cuda<float>(float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                                        int64_t, int64_t, const Stream&);
-template void pad_replicate_backward_cuda<float>(float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t,
-                                                 int64_t, int64_t, int64_t, const Stream&);
+#define STRATA_INSTANTIATE(T)                                                                                      \
+  template void pad_replicate_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,   \
+                                      int64_t, const Stream&);                                                      \
+  template void pad_replicate_backward_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,   \
+                                               int64_t, int64_t, const Stream&);
+STRATA_INSTANTIATE(float)
+STRATA_INSTANTIATE(double)
+#undef STRATA_INSTANTIATE
 
 }  // namespace strata::kernels::cuda

@@ -1,4 +1,4 @@
-// Replicate (edge) padding on CUDA (T = float), NHWC, with the semantics and argument order of
+// Replicate (edge) padding on CUDA (T = float or double), NHWC, with the semantics and argument order of
 // kernels/cpu/pad.h plus the stream.
 //   N batch, H x W input (both >= 1), C channels; top, bottom, left, right >= 0;
 //   OH = H + top + bottom, OW = W + left + right.

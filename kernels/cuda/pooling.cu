@@ -215,11 +215,13 @@ void avg_pool2d_backward_cuda(T* dx, const T* dy, const Pool2dGeometry& g, bool 
                 count_include_pad);
 }
 
-template void max_pool2d_cuda<float>(float*, int32_t*, const float*, const Pool2dGeometry&, const Stream&);
-template void max_pool2d_backward_cuda<float>(float*, const float*, const int32_t*, const Pool2dGeometry&,
-                                              const Stream&);
-template void avg_pool2d_cuda<float>(float*, const float*, const Pool2dGeometry&, bool, double*, const Stream&);
-template void avg_pool2d_backward_cuda<float>(float*, const float*, const Pool2dGeometry&, bool, double*,
-                                              const Stream&);
+#define STRATA_INSTANTIATE(T)                                                                                  \
+  template void max_pool2d_cuda<T>(T*, int32_t*, const T*, const Pool2dGeometry&, const Stream&);                \
+  template void max_pool2d_backward_cuda<T>(T*, const T*, const int32_t*, const Pool2dGeometry&, const Stream&); \
+  template void avg_pool2d_cuda<T>(T*, const T*, const Pool2dGeometry&, bool, double*, const Stream&);            \
+  template void avg_pool2d_backward_cuda<T>(T*, const T*, const Pool2dGeometry&, bool, double*, const Stream&);
+STRATA_INSTANTIATE(float)
+STRATA_INSTANTIATE(double)
+#undef STRATA_INSTANTIATE
 
 }  // namespace strata::kernels::cuda

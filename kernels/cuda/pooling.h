@@ -1,4 +1,4 @@
-// 2-D max and average pooling on CUDA (T = float), NHWC, with the semantics and argument order of
+// 2-D max and average pooling on CUDA (T = float or double), NHWC, with the semantics and argument order of
 // kernels/cpu/pooling.h (plus scratch and the stream). The geometry (kernels/common/pooling.h) is
 // validated by the caller.   N batch, H x W input, OH x OW output, C channels.
 #pragma once

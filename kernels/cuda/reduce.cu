@@ -1,8 +1,9 @@
-// Column sums of a (rows, C) array in two deterministic passes:
+// Column sums of a (rows, C) array in two deterministic passes, accumulated in T:
 //   1. block (chunk, channel tile): its threads each own one channel of the tile and sum the
 //      chunk's kRowsPerChunk rows in order, into partials[chunk, c];
 //   2. one thread per channel sums the chunks' partials in order.
-// Every sum is taken in a fixed order, so the result is identical run to run.
+// Every sum is taken in a fixed order, so the result is identical run to run. In f64 the chunks and
+// their order are those of the CPU's sum_rows_cpu (which accumulates in double): the same bits.
 //
 // The reductions of engine/ops/reduce.h accumulate in double, as the CPU kernels do (on sm_80/sm_90
 // double adds run at half the f32 rate, which a memory-bound pass does not notice):
@@ -29,23 +30,23 @@ constexpr unsigned kChannelsPerBlock = 128;
 int64_t chunks_for(int64_t rows) { return rows == 0 ? 1 : (rows + kRowsPerChunk - 1) / kRowsPerChunk; }
 
 template <class T>
-__global__ void partial_sums_kernel(float* partials, const T* x, int64_t rows, int64_t channels) {
+__global__ void partial_sums_kernel(T* partials, const T* x, int64_t rows, int64_t channels) {
   int64_t c = blockIdx.y * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (c >= channels) return;
   int64_t begin = blockIdx.x * kRowsPerChunk;
   int64_t end = begin + kRowsPerChunk < rows ? begin + kRowsPerChunk : rows;
-  float s = 0;
-  for (int64_t r = begin; r < end; ++r) s += static_cast<float>(x[r * channels + c]);
+  T s = 0;
+  for (int64_t r = begin; r < end; ++r) s += x[r * channels + c];
   partials[blockIdx.x * channels + c] = s;
 }
 
 template <class T>
-__global__ void combine_kernel(T* out, const float* partials, int64_t chunks, int64_t channels) {
+__global__ void combine_kernel(T* out, const T* partials, int64_t chunks, int64_t channels) {
   int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (c >= channels) return;
-  float s = 0;
+  T s = 0;
   for (int64_t k = 0; k < chunks; ++k) s += partials[k * channels + c];
-  out[c] = static_cast<T>(s);
+  out[c] = s;
 }
 
 constexpr unsigned kReduceThreads = 256;
@@ -133,20 +134,18 @@ __global__ void broadcast_spatial_kernel(T* y, const T* g, T s, int64_t n, int64
 int64_t sum_rows_partials(int64_t rows, int64_t channels) { return chunks_for(rows) * channels; }
 
 template <class T>
-void sum_rows_cuda(T* out, const T* x, int64_t rows, int64_t channels, float* partials, const Stream& stream) {
+void sum_rows_cuda(T* out, const T* x, int64_t rows, int64_t channels, T* partials, const Stream& stream) {
   if (channels == 0) return;
   int64_t chunks = chunks_for(rows);
   unsigned tiles = static_cast<unsigned>((channels + kChannelsPerBlock - 1) / kChannelsPerBlock);
   if (rows == 0) {
-    STRATA_CUDA_CHECK(cudaMemsetAsync(partials, 0, sizeof(float) * static_cast<size_t>(channels), stream.handle));
+    STRATA_CUDA_CHECK(cudaMemsetAsync(partials, 0, sizeof(T) * static_cast<size_t>(channels), stream.handle));
   } else {
     STRATA_LAUNCH((partial_sums_kernel<T>), stream, dim3(static_cast<unsigned>(chunks), tiles), kChannelsPerBlock, 0,
                   partials, x, rows, channels);
   }
   STRATA_LAUNCH((combine_kernel<T>), stream, tiles, kChannelsPerBlock, 0, out, partials, chunks, channels);
 }
-
-template void sum_rows_cuda<float>(float*, const float*, int64_t, int64_t, float*, const Stream&);
 
 int64_t sum_all_partials(int64_t n) { return all_chunks(n); }
 
@@ -201,11 +200,15 @@ void broadcast_spatial_cuda(T* y, const T* g, T s, int64_t batch, int64_t pixels
   }
 }
 
-template void sum_all_cuda<float>(float*, const float*, int64_t, double, double*, const Stream&);
-template void sum_spatial_cuda<float>(float*, const float*, int64_t, int64_t, int64_t, double, double*,
-                                      const Stream&);
-template void sum_channels_cuda<float>(float*, const float*, int64_t, int64_t, double, const Stream&);
-template void broadcast_channels_cuda<float>(float*, const float*, float, int64_t, int64_t, const Stream&);
-template void broadcast_spatial_cuda<float>(float*, const float*, float, int64_t, int64_t, int64_t, const Stream&);
+#define STRATA_INSTANTIATE(T)                                                                                  \
+  template void sum_rows_cuda<T>(T*, const T*, int64_t, int64_t, T*, const Stream&);                           \
+  template void sum_all_cuda<T>(T*, const T*, int64_t, double, double*, const Stream&);                        \
+  template void sum_spatial_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, double, double*, const Stream&);  \
+  template void sum_channels_cuda<T>(T*, const T*, int64_t, int64_t, double, const Stream&);                   \
+  template void broadcast_channels_cuda<T>(T*, const T*, T, int64_t, int64_t, const Stream&);                  \
+  template void broadcast_spatial_cuda<T>(T*, const T*, T, int64_t, int64_t, int64_t, const Stream&);
+STRATA_INSTANTIATE(float)
+STRATA_INSTANTIATE(double)
+#undef STRATA_INSTANTIATE
 
 }  // namespace strata::kernels::cuda

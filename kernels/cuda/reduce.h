@@ -1,4 +1,4 @@
-// Reductions on CUDA (T = float), deterministic: partial sums over fixed chunks, then the chunks
+// Reductions on CUDA (T = float or double), deterministic: partial sums over fixed chunks, then the chunks
 // combined in order (or a fixed tree), so the result does not depend on scheduling.
 //   N batch, P pixels (H * W), C channels; arrays are contiguous device memory.
 #pragma once
@@ -9,9 +9,9 @@
 
 namespace strata::kernels::cuda {
 
-// out[c] = sum over rows r of x[r, c]     x: (rows, C) -> out: (C)
-// `partials` is scratch of sum_rows_partials(rows, channels) floats (from the caller's allocator).
-template <class T> void sum_rows_cuda(T* out, const T* x, int64_t rows, int64_t channels, float* partials,
+// out[c] = sum over rows r of x[r, c], accumulated in T     x: (rows, C) -> out: (C)
+// `partials` is scratch of sum_rows_partials(rows, channels) values of T (from the caller's allocator).
+template <class T> void sum_rows_cuda(T* out, const T* x, int64_t rows, int64_t channels, T* partials,
                                       const Stream& stream);
 int64_t sum_rows_partials(int64_t rows, int64_t channels);
 

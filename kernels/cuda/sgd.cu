@@ -31,5 +31,6 @@ void sgd_step_cuda(T* param, const T* grad, T* momentum_buffer, int64_t n, const
 }
 
 template void sgd_step_cuda<float>(float*, const float*, float*, int64_t, const SgdHyper&, bool, const Stream&);
+template void sgd_step_cuda<double>(double*, const double*, double*, int64_t, const SgdHyper&, bool, const Stream&);
 
 }  // namespace strata::kernels::cuda

@@ -1,4 +1,4 @@
-// One fused SGD update over a parameter tensor on CUDA (T = float), torch.optim.SGD's semantics
+// One fused SGD update over a parameter tensor on CUDA (T = float or double), torch.optim.SGD's semantics
 // (kernels/common/sgd.h), with the argument order of kernels/cpu/sgd.h plus the stream:
 //   d = g + weight_decay * p
 //   buf = first_step ? d : momentum * buf + (1 - dampening) * d      (if momentum != 0)

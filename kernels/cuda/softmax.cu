@@ -17,49 +17,51 @@ namespace cm = strata::kernels::common;
 
 namespace {
 
+template <class T>
 struct SoftmaxOp {
   int64_t channels;
-  __device__ void operator()(int64_t, float* y, const float* x, const float*) const {
-    cm::softmax_pixel<float>(y, x, channels);
-  }
+  __device__ void operator()(int64_t, T* y, const T* x, const T*) const { cm::softmax_pixel<T>(y, x, channels); }
 };
 
+template <class T>
 struct LogSoftmaxOp {
   int64_t channels;
-  __device__ void operator()(int64_t, float* y, const float* x, const float*) const {
-    cm::log_softmax_pixel<float>(y, x, channels);
-  }
+  __device__ void operator()(int64_t, T* y, const T* x, const T*) const { cm::log_softmax_pixel<T>(y, x, channels); }
 };
 
 // a = dy, b = y
+template <class T>
 struct SoftmaxBackwardOp {
   int64_t channels;
-  __device__ void operator()(int64_t, float* dx, const float* dy, const float* y) const {
-    cm::softmax_backward_pixel<float>(dx, dy, y, channels);
+  __device__ void operator()(int64_t, T* dx, const T* dy, const T* y) const {
+    cm::softmax_backward_pixel<T>(dx, dy, y, channels);
   }
 };
 
+template <class T>
 struct LogSoftmaxBackwardOp {
   int64_t channels;
-  __device__ void operator()(int64_t, float* dx, const float* dy, const float* y) const {
-    cm::log_softmax_backward_pixel<float>(dx, dy, y, channels);
+  __device__ void operator()(int64_t, T* dx, const T* dy, const T* y) const {
+    cm::log_softmax_backward_pixel<T>(dx, dy, y, channels);
   }
 };
 
+template <class T>
 struct LogsumexpOp {
-  float* lse;
+  T* lse;
   int64_t begin, end;
-  __device__ void operator()(int64_t p, float*, const float* x, const float*) const {
-    lse[p] = cm::logsumexp_range<float>(x, begin, end);
+  __device__ void operator()(int64_t p, T*, const T* x, const T*) const {
+    lse[p] = cm::logsumexp_range<T>(x, begin, end);
   }
 };
 
+template <class T>
 struct LogsumexpBackwardOp {
-  const float* dlse;
-  const float* lse;
+  const T* dlse;
+  const T* lse;
   int64_t channels, begin, end;
-  __device__ void operator()(int64_t p, float* dx, const float* x, const float*) const {
-    cm::logsumexp_backward_pixel<float>(dx, dlse[p], x, lse[p], channels, begin, end);
+  __device__ void operator()(int64_t p, T* dx, const T* x, const T*) const {
+    cm::logsumexp_backward_pixel<T>(dx, dlse[p], x, lse[p], channels, begin, end);
   }
 };
 
@@ -67,46 +69,48 @@ struct LogsumexpBackwardOp {
 
 template <class T>
 void softmax_cuda(T* y, const T* x, int64_t pixels, int64_t channels, const Stream& stream) {
-  launch_pixel_rows<SoftmaxOp, 1, true>(SoftmaxOp{channels}, y, x, nullptr, pixels, channels, stream);
+  launch_pixel_rows<T, 1, true>(SoftmaxOp<T>{channels}, y, x, nullptr, pixels, channels, stream);
 }
 
 template <class T>
 void softmax_backward_cuda(T* dx, const T* dy, const T* y, int64_t pixels, int64_t channels, const Stream& stream) {
-  launch_pixel_rows<SoftmaxBackwardOp, 2, true>(SoftmaxBackwardOp{channels}, dx, dy, y, pixels, channels, stream);
+  launch_pixel_rows<T, 2, true>(SoftmaxBackwardOp<T>{channels}, dx, dy, y, pixels, channels, stream);
 }
 
 template <class T>
 void log_softmax_cuda(T* y, const T* x, int64_t pixels, int64_t channels, const Stream& stream) {
-  launch_pixel_rows<LogSoftmaxOp, 1, true>(LogSoftmaxOp{channels}, y, x, nullptr, pixels, channels, stream);
+  launch_pixel_rows<T, 1, true>(LogSoftmaxOp<T>{channels}, y, x, nullptr, pixels, channels, stream);
 }
 
 template <class T>
 void log_softmax_backward_cuda(T* dx, const T* dy, const T* y, int64_t pixels, int64_t channels,
                                const Stream& stream) {
-  launch_pixel_rows<LogSoftmaxBackwardOp, 2, true>(LogSoftmaxBackwardOp{channels}, dx, dy, y, pixels, channels,
-                                                   stream);
+  launch_pixel_rows<T, 2, true>(LogSoftmaxBackwardOp<T>{channels}, dx, dy, y, pixels, channels, stream);
 }
 
 template <class T>
 void logsumexp_cuda(T* lse, const T* x, int64_t pixels, int64_t channels, int64_t begin, int64_t end,
                     const Stream& stream) {
-  launch_pixel_rows<LogsumexpOp, 1, false>(LogsumexpOp{lse, begin, end}, nullptr, x, nullptr, pixels, channels,
-                                           stream);
+  launch_pixel_rows<T, 1, false>(LogsumexpOp<T>{lse, begin, end}, nullptr, x, nullptr, pixels, channels, stream);
 }
 
 template <class T>
 void logsumexp_backward_cuda(T* dx, const T* dlse, const T* x, const T* lse, int64_t pixels, int64_t channels,
                              int64_t begin, int64_t end, const Stream& stream) {
-  launch_pixel_rows<LogsumexpBackwardOp, 1, true>(LogsumexpBackwardOp{dlse, lse, channels, begin, end}, dx, x,
-                                                  nullptr, pixels, channels, stream);
+  launch_pixel_rows<T, 1, true>(LogsumexpBackwardOp<T>{dlse, lse, channels, begin, end}, dx, x, nullptr, pixels,
+                                channels, stream);
 }
 
-template void softmax_cuda<float>(float*, const float*, int64_t, int64_t, const Stream&);
-template void softmax_backward_cuda<float>(float*, const float*, const float*, int64_t, int64_t, const Stream&);
-template void log_softmax_cuda<float>(float*, const float*, int64_t, int64_t, const Stream&);
-template void log_softmax_backward_cuda<float>(float*, const float*, const float*, int64_t, int64_t, const Stream&);
-template void logsumexp_cuda<float>(float*, const float*, int64_t, int64_t, int64_t, int64_t, const Stream&);
-template void logsumexp_backward_cuda<float>(float*, const float*, const float*, const float*, int64_t, int64_t,
-                                             int64_t, int64_t, const Stream&);
+#define STRATA_INSTANTIATE(T)                                                                                   \
+  template void softmax_cuda<T>(T*, const T*, int64_t, int64_t, const Stream&);                                 \
+  template void softmax_backward_cuda<T>(T*, const T*, const T*, int64_t, int64_t, const Stream&);              \
+  template void log_softmax_cuda<T>(T*, const T*, int64_t, int64_t, const Stream&);                             \
+  template void log_softmax_backward_cuda<T>(T*, const T*, const T*, int64_t, int64_t, const Stream&);          \
+  template void logsumexp_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, const Stream&);             \
+  template void logsumexp_backward_cuda<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t, \
+                                           const Stream&);
+STRATA_INSTANTIATE(float)
+STRATA_INSTANTIATE(double)
+#undef STRATA_INSTANTIATE
 
 }  // namespace strata::kernels::cuda

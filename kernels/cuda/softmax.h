@@ -1,4 +1,4 @@
-// Softmax-family CUDA kernels over the last (channel) dimension (T = float), with the semantics and
+// Softmax-family CUDA kernels over the last (channel) dimension (T = float or double), with the semantics and
 // argument order of kernels/cpu/softmax.h plus the stream. x is an array of P rows ("pixels") of C
 // contiguous channels, i.e. any (..., C) tensor with P = numel / C; every kernel needs C >= 1. The
 // per-pixel math is kernels/common/softmax.h.

@@ -105,9 +105,13 @@ void upsample_bilinear_backward_cuda(T* dx, const T* dy, int64_t batch, int64_t 
                 in_w, out_w, int64_t{1}, channels, scale_w, align_corners);
 }
 
-template void upsample_bilinear_cuda<float>(float*, const float*, int64_t, int64_t, int64_t, int64_t, int64_t,
-                                            int64_t, bool, const Stream&);
-template void upsample_bilinear_backward_cuda<float>(float*, const float*, int64_t, int64_t, int64_t, int64_t,
-                                                     int64_t, int64_t, bool, float*, const Stream&);
+#define STRATA_INSTANTIATE(T)                                                                                 \
+  template void upsample_bilinear_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,   \
+                                          bool, const Stream&);                                                 \
+  template void upsample_bilinear_backward_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t,   \
+                                                   int64_t, bool, T*, const Stream&);
+STRATA_INSTANTIATE(float)
+STRATA_INSTANTIATE(double)
+#undef STRATA_INSTANTIATE
 
 }  // namespace strata::kernels::cuda

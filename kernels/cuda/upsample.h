@@ -1,4 +1,4 @@
-// Bilinear upsampling/downsampling on CUDA (T = float), NHWC, with the semantics and argument order
+// Bilinear upsampling/downsampling on CUDA (T = float or double), NHWC, with the semantics and argument order
 // of kernels/cpu/upsample.h (plus scratch and the stream); the per-axis math is
 // kernels/common/upsample.h (PyTorch's F.interpolate mode="bilinear", both align_corners values).
 //   N batch, H x W input size, OH x OW output size, C channels; H, W, OH, OW >= 1.

@@ -1,7 +1,9 @@
 // The CUDA backend against the CPU reference. check_cuda_matches_cpu(f, inputs) runs f on the CPU
-// inputs and on copies of them on the CUDA device, compares the outputs (kF32 tolerance, printing
-// the worst element on failure), backpropagates the same random upstream gradient through both,
-// and compares the gradient of every input that requires one.
+// inputs and on copies of them on the CUDA device, compares the outputs (the tolerance of their dtype,
+// printing the worst element on failure), backpropagates the same random upstream gradient through
+// both, and compares the gradient of every input that requires one. It does so twice when every
+// floating input is f32: with the inputs as given (kF32), and with the floating inputs converted to
+// f64 (kF64), so each op's f64 kernels are checked on the same cases as its f32 kernels.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -18,9 +20,8 @@ namespace strata::test {
 
 using DeviceFn = std::function<Tensor(const std::vector<Tensor>& inputs)>;
 
-inline void check_cuda_matches_cpu(const std::string& what, const DeviceFn& f, const std::vector<Tensor>& inputs,
-                                   uint64_t seed = 7) {
-  INFO(what);
+// One comparison of f on `inputs` (CPU) against f on copies of them on the CUDA device.
+inline void check_cuda_matches_cpu_in(const DeviceFn& f, const std::vector<Tensor>& inputs, uint64_t seed) {
   std::vector<Tensor> cpu_inputs, gpu_inputs;
   for (const Tensor& t : inputs) {
     Tensor c = t.defined() ? t.detach().clone() : Tensor();
@@ -47,6 +48,33 @@ inline void check_cuda_matches_cpu(const std::string& what, const DeviceFn& f, c
     CHECK(gpu_inputs[i].grad().device() == cuda_device());
     CHECK_CLOSE(gpu_inputs[i].grad().to(Device::cpu()), cpu_inputs[i].grad());
   }
+}
+
+inline void check_cuda_matches_cpu(const std::string& what, const DeviceFn& f, const std::vector<Tensor>& inputs,
+                                   uint64_t seed = 7) {
+  bool all_f32 = true, any_floating = false;
+  for (const Tensor& t : inputs) {
+    if (!t.defined() || !is_floating(t.dtype())) continue;
+    any_floating = true;
+    all_f32 = all_f32 && t.dtype() == DType::f32;
+  }
+  {
+    INFO(what);
+    check_cuda_matches_cpu_in(f, inputs, seed);
+  }
+  if (!any_floating || !all_f32) return;
+  std::vector<Tensor> f64_inputs;
+  for (const Tensor& t : inputs) {
+    if (!t.defined() || !is_floating(t.dtype())) {
+      f64_inputs.push_back(t);
+      continue;
+    }
+    Tensor d = t.detach().to(DType::f64);
+    if (t.requires_grad()) d.set_requires_grad(true);
+    f64_inputs.push_back(d);
+  }
+  INFO(what << ", in f64");
+  check_cuda_matches_cpu_in(f, f64_inputs, seed);
 }
 
 // A float32 leaf with N(0, 1) values that requires grad.

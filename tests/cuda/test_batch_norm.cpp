@@ -37,8 +37,8 @@ Tensor activation_leaf(const Shape& shape, Generator& g) {
   return t;
 }
 
-// Runs `layer(x, weight, bias, running_mean, running_var)` through check_cuda_matches_cpu and then
-// compares the running statistics each backend updated in place.
+// Runs `layer(x, weight, bias, running_mean, running_var)` through check_cuda_matches_cpu (in f32 and
+// in f64) and then compares the running statistics each backend updated in place.
 void check_norm_case(const NormCase& c, Generator& g,
                      const std::function<Tensor(const std::vector<Tensor>&)>& layer) {
   const int64_t channels = c.shape.back();
@@ -55,7 +55,8 @@ void check_norm_case(const NormCase& c, Generator& g,
     running_mean = Tensor::randn({channels}, g);
     running_var = Tensor::uniform({channels}, 0.5, 2.0, g);
   }
-  std::vector<Tensor> seen;  // the running statistics each call received: CPU first, then CUDA
+  // The running statistics each call received: CPU then CUDA, in f32 then in f64.
+  std::vector<Tensor> seen;
   check_cuda_matches_cpu(
       c.name,
       [&](const std::vector<Tensor>& in) {
@@ -65,16 +66,22 @@ void check_norm_case(const NormCase& c, Generator& g,
       },
       {activation_leaf(c.shape, g), weight, bias, running_mean, running_var});
   if (!c.running) return;
-  REQUIRE(seen.size() == 4);
-  INFO(c.name << ": running statistics after the step");
-  CHECK(seen[2].device() == cuda_device());
-  CHECK_CLOSE(seen[2].to(Device::cpu()), seen[0]);
-  CHECK_CLOSE(seen[3].to(Device::cpu()), seen[1]);
-  if (!c.training) {
-    CHECK(seen[0].to_vector<float>() == running_mean.to_vector<float>());
-    CHECK(seen[2].to_vector<float>() == running_mean.to_vector<float>());
-  } else {
-    CHECK(seen[2].to_vector<float>() != running_mean.to_vector<float>());
+  REQUIRE(seen.size() == 8);
+  for (size_t pass = 0; pass < seen.size(); pass += 4) {
+    const Tensor &cpu_mean = seen[pass], &cpu_var = seen[pass + 1];
+    const Tensor &gpu_mean = seen[pass + 2], &gpu_var = seen[pass + 3];
+    INFO(c.name << ": running statistics after the step in " << dtype_name(cpu_mean.dtype()));
+    CHECK(gpu_mean.device() == cuda_device());
+    CHECK(gpu_mean.dtype() == cpu_mean.dtype());
+    CHECK_CLOSE(gpu_mean.to(Device::cpu()), cpu_mean);
+    CHECK_CLOSE(gpu_var.to(Device::cpu()), cpu_var);
+    const std::vector<double> initial = running_mean.to(cpu_mean.dtype()).to_vector<double>();
+    if (!c.training) {
+      CHECK(cpu_mean.to_vector<double>() == initial);
+      CHECK(gpu_mean.to_vector<double>() == initial);
+    } else {
+      CHECK(gpu_mean.to_vector<double>() != initial);
+    }
   }
 }
 
@@ -129,8 +136,8 @@ TEST_CASE("cuda batch_norm and inplace_abn reject bad input as on the CPU", "[cp
   CHECK_THROWS_WITH(batch_norm(x, Tensor::ones({5}), c5, c5, c5, true), Catch::Contains("devices must match"));
   CHECK_THROWS_WITH(batch_norm(Tensor::zeros({1, 5}, DType::f32, gpu), c5, c5, c5, c5, true),
                     Catch::Contains("more than one value per channel"));
-  CHECK_THROWS_WITH(batch_norm(x.to(DType::f64), Tensor(), Tensor(), Tensor(), Tensor(), true),
-                    Catch::Contains("CUDA kernels compute in f32"));
+  CHECK_THROWS_WITH(batch_norm(x.to(DType::f16), Tensor(), Tensor(), Tensor(), Tensor(), true),
+                    Catch::Contains("batch_norm") && Catch::Contains("f32 or f64"));
   CHECK_THROWS_WITH(inplace_abn(x, c5, c5, c5, c5, true, 0.1, 1e-5, Activation::leaky_relu, 0.0),
                     Catch::Contains("negative_slope"));
 }

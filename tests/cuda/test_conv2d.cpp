@@ -1,12 +1,15 @@
 // conv2d and linear on CUDA (cuDNN, cuBLAS) against the CPU reference: outputs and every gradient on
 // the gradcheck configurations of tests/engine/test_conv2d.cpp and on ResNet-50 / DeepLabV3 layer
 // shapes at small spatial sizes; the per-device algorithm cache (hits, benchmark mode, workspace
-// limit) and the errors for what cuDNN cannot do.
+// limit, f64 algorithms) and the errors for what cuDNN cannot do.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/cuda/context.h"
 #include "engine/ops/conv2d.h"
@@ -43,15 +46,15 @@ Device open_device_with(const CudaOptions& options) {
   return device;
 }
 
-// conv2d forward and backward on `device` against the CPU, as check_cuda_matches_cpu does on the
-// shared test device.
-void check_conv_on(const Device& device, const ConvConfig& c, uint64_t seed) {
-  INFO(c.name << " on a device with its own context");
+// conv2d forward and backward in `dtype` on `device` against the CPU, as check_cuda_matches_cpu does
+// on the shared test device.
+void check_conv_on(const Device& device, const ConvConfig& c, uint64_t seed, DType dtype = DType::f32) {
+  INFO(c.name << " in " << dtype_name(dtype) << " on a device with its own context");
   Generator g(seed);
-  Tensor x = Tensor::randn({c.N, c.H, c.W, c.C}, g), w = Tensor::randn({c.K, c.R, c.S, c.C}, g);
+  Tensor x = Tensor::randn({c.N, c.H, c.W, c.C}, g, dtype), w = Tensor::randn({c.K, c.R, c.S, c.C}, g, dtype);
   Tensor dy = Tensor::randn({c.N, conv2d_output_size(c.H, c.R, c.stride, c.pad, c.dilation),
                              conv2d_output_size(c.W, c.S, c.stride, c.pad, c.dilation), c.K},
-                            g);
+                            g, dtype);
   Conv2dParams p = Conv2dParams::same(c.stride, c.pad, c.dilation);
   Tensor xc = x.clone().set_requires_grad(true), wc = w.clone().set_requires_grad(true);
   Tensor xg = x.to(device).set_requires_grad(true), wg = w.to(device).set_requires_grad(true);
@@ -157,7 +160,7 @@ TEST_CASE("cuda conv2d chooses each pass's algorithm once per shape and then hit
   };
   const kcu::Conv2dShape s = shape_of(c);
   for (kcu::ConvPass pass : {kcu::ConvPass::forward, kcu::ConvPass::backward_data, kcu::ConvPass::backward_filter}) {
-    REQUIRE_FALSE(cache.peek(kcu::conv2d_algorithm_key(s, pass)));
+    REQUIRE_FALSE(cache.peek(kcu::conv2d_algorithm_key<float>(s, pass)));
   }
   kcu::ConvAlgorithmCache::Stats before = cache.stats();
   step();
@@ -171,7 +174,7 @@ TEST_CASE("cuda conv2d chooses each pass's algorithm once per shape and then hit
   CHECK(second.misses == first.misses);
   CHECK(second.entries == first.entries);
   for (kcu::ConvPass pass : {kcu::ConvPass::forward, kcu::ConvPass::backward_data, kcu::ConvPass::backward_filter}) {
-    std::optional<kcu::ConvAlgorithm> a = cache.peek(kcu::conv2d_algorithm_key(s, pass));
+    std::optional<kcu::ConvAlgorithm> a = cache.peek(kcu::conv2d_algorithm_key<float>(s, pass));
     REQUIRE(a);
     CHECK_FALSE(a->benchmarked);
     CHECK(a->math == CUDNN_FMA_MATH);
@@ -194,7 +197,7 @@ TEST_CASE("cuda conv2d in benchmark mode runs cudnnFind and picks a successful a
   for (const ConvConfig& c : configs) {
     check_conv_on(device, c, 24);
     for (kcu::ConvPass pass : {kcu::ConvPass::forward, kcu::ConvPass::backward_data, kcu::ConvPass::backward_filter}) {
-      std::optional<kcu::ConvAlgorithm> a = cache.peek(kcu::conv2d_algorithm_key(shape_of(c), pass));
+      std::optional<kcu::ConvAlgorithm> a = cache.peek(kcu::conv2d_algorithm_key<float>(shape_of(c), pass));
       REQUIRE(a);
       CHECK(a->benchmarked);
       CHECK(a->math == CUDNN_FMA_MATH);
@@ -202,6 +205,44 @@ TEST_CASE("cuda conv2d in benchmark mode runs cudnnFind and picks a successful a
     }
   }
   CHECK(cache.stats().misses == 6);
+}
+
+TEST_CASE("cuda conv2d in f64 uses cuDNN's f64 algorithms, cached apart from the f32 choices", "[cpu]") {
+  // cuDNN computes double convolutions only with its GEMM-style algorithms (kernels/cuda/conv2d.cpp);
+  // the choice is per data type, so one shape in f32 and in f64 has two entries per pass.
+  const ConvConfig c{"3x3 stride 2 dilation 2", 1, 13, 11, 8, 8, 3, 3, 2, 2, 2, false};
+  const std::pair<kcu::ConvPass, std::vector<int>> f64_algorithms[] = {
+      {kcu::ConvPass::forward,
+       {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM}},
+      {kcu::ConvPass::backward_data, {CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1}},
+      {kcu::ConvPass::backward_filter,
+       {CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_3}},
+  };
+  for (bool benchmark : {false, true}) {
+    INFO("benchmark " << benchmark);
+    CudaOptions options;
+    options.cudnn_benchmark = benchmark;
+    Device device = open_device_with(options);
+    kcu::ConvAlgorithmCache& cache = cuda_context(device).conv_algorithms();
+    check_conv_on(device, c, 28, DType::f64);
+    CHECK(cache.stats().entries == 3);
+    check_conv_on(device, c, 28, DType::f32);
+    CHECK(cache.stats().entries == 6);
+    for (const auto& [pass, allowed] : f64_algorithms) {
+      const kcu::ConvAlgorithmKey key64 = kcu::conv2d_algorithm_key<double>(shape_of(c), pass);
+      const kcu::ConvAlgorithmKey key32 = kcu::conv2d_algorithm_key<float>(shape_of(c), pass);
+      CHECK(key64 != key32);
+      CHECK(key64.dtype == CUDNN_DATA_DOUBLE);
+      std::optional<kcu::ConvAlgorithm> a = cache.peek(key64);
+      REQUIRE(a);
+      INFO("pass " << static_cast<int>(pass) << " chose algorithm " << a->algo);
+      CHECK(std::find(allowed.begin(), allowed.end(), a->algo) != allowed.end());
+      CHECK(a->benchmarked == benchmark);
+      std::optional<kcu::ConvAlgorithm> f = cache.peek(key32);
+      REQUIRE(f);
+      CHECK(f->math == CUDNN_FMA_MATH);
+    }
+  }
 }
 
 TEST_CASE("cuda conv2d falls back to an algorithm that fits when the preferred one's workspace is over the limit",
@@ -220,11 +261,11 @@ TEST_CASE("cuda conv2d falls back to an algorithm that fits when the preferred o
   std::optional<kcu::ConvAlgorithm> preferred;
   for (kcu::ConvPass pass : passes) {
     std::optional<kcu::ConvAlgorithm> a =
-        cuda_context(free_device).conv_algorithms().peek(kcu::conv2d_algorithm_key(shape_of(c), pass));
+        cuda_context(free_device).conv_algorithms().peek(kcu::conv2d_algorithm_key<float>(shape_of(c), pass));
     REQUIRE(a);
     if (!preferred || a->workspace_bytes > preferred->workspace_bytes) {
       preferred = a;
-      key = kcu::conv2d_algorithm_key(shape_of(c), pass);
+      key = kcu::conv2d_algorithm_key<float>(shape_of(c), pass);
     }
   }
   INFO("pass " << static_cast<int>(key.pass) << " prefers algorithm " << preferred->algo << " with "
@@ -241,7 +282,7 @@ TEST_CASE("cuda conv2d falls back to an algorithm that fits when the preferred o
     check_conv_on(device, c, 25);
     kcu::ConvAlgorithmCache& cache = cuda_context(device).conv_algorithms();
     for (kcu::ConvPass pass : passes) {
-      std::optional<kcu::ConvAlgorithm> a = cache.peek(kcu::conv2d_algorithm_key(shape_of(c), pass));
+      std::optional<kcu::ConvAlgorithm> a = cache.peek(kcu::conv2d_algorithm_key<float>(shape_of(c), pass));
       REQUIRE(a);
       CHECK(a->workspace_bytes <= limit);
     }
@@ -275,8 +316,9 @@ TEST_CASE("cuda conv2d options come from the environment", "[cpu]") {
 
 TEST_CASE("cuda conv2d refuses what cuDNN cannot do with clear errors", "[cpu]") {
   const Device& gpu = cuda_device();
-  Tensor x = Tensor::zeros({1, 5, 5, 3}, DType::f64, gpu), w = Tensor::zeros({2, 3, 3, 3}, DType::f64, gpu);
-  CHECK_THROWS_WITH(conv2d(x, w, Tensor()), Catch::Contains("conv2d") && Catch::Contains("CUDA kernels compute in f32"));
+  // CUDA convolutions compute f32 and f64, not 16-bit data (yet).
+  Tensor x = Tensor::zeros({1, 5, 5, 3}, DType::f16, gpu), w = Tensor::zeros({2, 3, 3, 3}, DType::f16, gpu);
+  CHECK_THROWS_WITH(conv2d(x, w, Tensor()), Catch::Contains("conv2d") && Catch::Contains("f32 or f64"));
   Tensor xf = Tensor::zeros({1, 5, 5, 3}, DType::f32, gpu), wf = Tensor::zeros({2, 3, 3, 3}, DType::f32, gpu);
   CHECK_THROWS_WITH(conv2d(xf, wf, Tensor::zeros({2})), Catch::Contains("devices must match"));
 

@@ -12,19 +12,21 @@ using test::random_leaf;
 
 TEST_CASE("cuda dropout draws the CPU's mask bit for bit", "[cpu]") {
   const Device& gpu = test::cuda_device();
-  for (uint64_t offset : {0, 1, 2, 3, 5, 1000003}) {
-    for (int64_t n : {1, 3, 4, 7, 4099, 70001}) {
-      for (double p : {0.1, 0.5, 0.9}) {
-        INFO("offset " << offset << ", n " << n << ", p " << p);
-        Tensor ones = Tensor::ones({n});
-        Generator cpu_generator(0x9E3779B97F4A7C15ull), gpu_generator(0x9E3779B97F4A7C15ull);
-        cpu_generator.set_offset(offset);
-        gpu_generator.set_offset(offset);
-        Tensor y_cpu = dropout(ones, p, true, cpu_generator);
-        Tensor y_gpu = dropout(ones.to(gpu), p, true, gpu_generator);
-        // Kept ones are scaled by the same float 1 / (1 - p): equal vectors mean equal masks.
-        CHECK(y_gpu.to_vector<float>() == y_cpu.to_vector<float>());
-        CHECK(gpu_generator.offset() == cpu_generator.offset());
+  for (DType dtype : {DType::f32, DType::f64}) {
+    for (uint64_t offset : {0, 1, 2, 3, 5, 1000003}) {
+      for (int64_t n : {1, 3, 4, 7, 4099, 70001}) {
+        for (double p : {0.1, 0.5, 0.9}) {
+          INFO(dtype_name(dtype) << ", offset " << offset << ", n " << n << ", p " << p);
+          Tensor ones = Tensor::ones({n}, dtype);
+          Generator cpu_generator(0x9E3779B97F4A7C15ull), gpu_generator(0x9E3779B97F4A7C15ull);
+          cpu_generator.set_offset(offset);
+          gpu_generator.set_offset(offset);
+          Tensor y_cpu = dropout(ones, p, true, cpu_generator);
+          Tensor y_gpu = dropout(ones.to(gpu), p, true, gpu_generator);
+          // Kept ones are scaled by the same 1 / (1 - p) rounded to T: equal vectors mean equal masks.
+          CHECK(y_gpu.to_vector<double>() == y_cpu.to_vector<double>());
+          CHECK(gpu_generator.offset() == cpu_generator.offset());
+        }
       }
     }
   }

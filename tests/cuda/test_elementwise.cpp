@@ -48,11 +48,23 @@ TEST_CASE("cuda elementwise ops keep large tensors exact across many blocks", "[
   check_cuda_matches_cpu("add over 300k elements", [](const auto& in) { return add(in[0], in[1]); }, {a, b});
 }
 
-TEST_CASE("cuda ops without a CUDA kernel yet refuse clearly, and f64 is CPU-only", "[cpu]") {
+TEST_CASE("cuda ops without a CUDA kernel yet refuse clearly, and so do dtypes CUDA kernels do not compute",
+          "[cpu]") {
   Tensor x = Tensor::ones({2, 3}, DType::f32, test::cuda_device());
   // An op that passes dispatch() only its CPU kernel.
   CHECK_THROWS_WITH(dispatch("cpu_only_op", x, [](auto) {}),
                     Catch::Contains("cpu_only_op") && Catch::Contains("no CUDA implementation yet"));
-  CHECK_THROWS_WITH(relu(Tensor::ones({2}, DType::f64, test::cuda_device())),
-                    Catch::Contains("CUDA kernels compute in f32"));
+  // CUDA kernels compute f32 and f64; a 16-bit tensor reaching dispatch is refused by name, and the
+  // ops' own checks refuse it before that.
+  Tensor half = Tensor::ones({2, 3}, DType::f16, test::cuda_device());
+  bool ran = false;
+  CHECK_THROWS_WITH(dispatch(
+                        "f16_op", half, [&](auto) { ran = true; },
+                        [&](auto, const kernels::cuda::Stream&) { ran = true; }),
+                    Catch::Contains("f16_op") && Catch::Contains("CUDA kernels compute in f32 or f64") &&
+                        Catch::Contains("f16"));
+  CHECK_FALSE(ran);
+  CHECK_THROWS_WITH(relu(half), Catch::Contains("relu") && Catch::Contains("f32 or f64"));
+  CHECK_THROWS_WITH(relu(Tensor::ones({2}, DType::bf16, test::cuda_device())),
+                    Catch::Contains("relu") && Catch::Contains("f32 or f64"));
 }

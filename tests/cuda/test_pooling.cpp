@@ -85,10 +85,13 @@ TEST_CASE("cuda max_pool2d sends ties to the first maximum and propagates NaN li
 }
 
 TEST_CASE("cuda max_pool2d without a gradient saves no argmax and gives the same output", "[cpu]") {
-  Generator g(33);
-  Tensor x = Tensor::randn({2, 9, 7, 5}, g);
-  Tensor y_gpu = max_pool2d(x.to(test::cuda_device()), pool(3, 3, 2, 2, 1, 1));
-  CHECK(y_gpu.to_vector<float>() == max_pool2d(x, pool(3, 3, 2, 2, 1, 1)).to_vector<float>());
+  for (DType dtype : {DType::f32, DType::f64}) {
+    INFO(dtype_name(dtype));
+    Generator g(33);
+    Tensor x = Tensor::randn({2, 9, 7, 5}, g, dtype);
+    Tensor y_gpu = max_pool2d(x.to(test::cuda_device()), pool(3, 3, 2, 2, 1, 1));
+    CHECK(y_gpu.to_vector<double>() == max_pool2d(x, pool(3, 3, 2, 2, 1, 1)).to_vector<double>());
+  }
 }
 
 TEST_CASE("cuda avg_pool2d matches the CPU: count_include_pad, ceil mode divisors, rectangular windows", "[cpu]") {
@@ -131,11 +134,14 @@ TEST_CASE("cuda avg_pool2d and pad_replicate match the CPU on the MiB head's eva
 
 TEST_CASE("cuda avg_pool2d equals the CPU bit for bit", "[cpu]") {
   // The same separable double sums in the same order.
-  Generator g(36);
-  Tensor x = Tensor::randn({2, 11, 14, 5}, g);
-  for (bool include_pad : {true, false}) {
-    Pool2dParams p = pool(3, 4, 2, 3, 1, 2, 1, 1, true, include_pad);
-    CHECK(avg_pool2d(x.to(test::cuda_device()), p).to_vector<float>() == avg_pool2d(x, p).to_vector<float>());
+  for (DType dtype : {DType::f32, DType::f64}) {
+    Generator g(36);
+    Tensor x = Tensor::randn({2, 11, 14, 5}, g, dtype);
+    for (bool include_pad : {true, false}) {
+      INFO(dtype_name(dtype) << ", count_include_pad " << include_pad);
+      Pool2dParams p = pool(3, 4, 2, 3, 1, 2, 1, 1, true, include_pad);
+      CHECK(avg_pool2d(x.to(test::cuda_device()), p).to_vector<double>() == avg_pool2d(x, p).to_vector<double>());
+    }
   }
 }
 

@@ -1,7 +1,9 @@
 // Reductions on CUDA against the CPU reference: sum, mean, sum/mean over pixels and over channels,
-// global_avg_pool; outputs and gradients, odd shapes and shapes spanning many blocks and chunks.
+// global_avg_pool; outputs and gradients, odd shapes and shapes spanning many blocks and chunks; the
+// per-channel sums of a broadcast's gradient.
 #include <catch2/catch.hpp>
 
+#include "engine/ops/elementwise.h"
 #include "engine/ops/pooling.h"
 #include "engine/ops/reduce.h"
 #include "tests/cuda/cuda_compare.h"
@@ -55,9 +57,24 @@ TEST_CASE("cuda reductions match the CPU across many blocks, chunks and channel 
 
 TEST_CASE("cuda sum_spatial and mean_spatial equal the CPU bit for bit", "[cpu]") {
   // The same chunks of 256 pixels, summed in the same order in double.
-  Generator g(23);
-  Tensor x = Tensor::randn({2, 40, 17, 9}, g);
-  Tensor xg = x.to(test::cuda_device());
-  CHECK(sum_spatial(xg).to_vector<float>() == sum_spatial(x).to_vector<float>());
-  CHECK(mean_spatial(xg).to_vector<float>() == mean_spatial(x).to_vector<float>());
+  for (DType dtype : {DType::f32, DType::f64}) {
+    INFO(dtype_name(dtype));
+    Generator g(23);
+    Tensor x = Tensor::randn({2, 40, 17, 9}, g, dtype);
+    Tensor xg = x.to(test::cuda_device());
+    CHECK(sum_spatial(xg).to_vector<double>() == sum_spatial(x).to_vector<double>());
+    CHECK(mean_spatial(xg).to_vector<double>() == mean_spatial(x).to_vector<double>());
+  }
+}
+
+TEST_CASE("cuda per-channel gradient sums equal the CPU bit for bit in f64", "[cpu]") {
+  // The gradient of a per-channel addend (a bias): column sums over chunks of 256 rows, each chunk
+  // and then the chunks summed in order in double, as the CPU sums them.
+  Generator g(24);
+  Tensor x = Tensor::randn({2, 40, 17, 9}, g, DType::f64), dy = Tensor::randn({2, 40, 17, 9}, g, DType::f64);
+  Tensor b = Tensor::randn({9}, g, DType::f64);
+  Tensor b_cpu = b.clone().set_requires_grad(true), b_gpu = b.to(test::cuda_device()).set_requires_grad(true);
+  add(x, b_cpu).backward(dy);
+  add(x.to(test::cuda_device()), b_gpu).backward(dy.to(test::cuda_device()));
+  CHECK(b_gpu.grad().to_vector<double>() == b_cpu.grad().to_vector<double>());
 }
