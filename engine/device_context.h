@@ -2,8 +2,11 @@
 // (engine/cuda/context.h). The Tensor class moves bytes with it; ops reach the backend-specific
 // context (stream, library handles, algorithm caches) through their inputs' Device.
 //
-// All operations are ordered on the context's stream; copies to the host return once the data is
-// there, so host code may read it immediately.
+// Two streams: the compute stream, on which every op and every method below runs unless it says
+// otherwise, and the copy stream, on which the loader's batches travel to the device while the
+// compute stream works on the previous batch (data/device_prefetcher.h). Copies to the host return
+// once the data is there, so host code may read it immediately; copies from the host return as
+// soon as the source has been read (it may be freed or reused), before the device has the data.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +27,8 @@ class DeviceContext {
   // Returns cached, unused device memory to the device (the caching allocator's segments).
   virtual void empty_cache() = 0;
 
+  // Compute stream; `host_src` is staged in pinned memory, so this returns without waiting for the
+  // device.
   virtual void copy_from_host(void* device_dst, const void* host_src, size_t bytes) = 0;
   virtual void copy_to_host(void* host_dst, const void* device_src, size_t bytes) = 0;
   virtual void copy_on_device(void* device_dst, const void* device_src, size_t bytes) = 0;
@@ -35,6 +40,26 @@ class DeviceContext {
   static constexpr int kMaxStridedRank = 8;
   virtual void copy_strided(void* device_dst, DType dst_dtype, const void* device_src, DType src_dtype,
                             const int64_t* shape, const int64_t* strides, int rank, int64_t src_offset) = 0;
+
+  // ---- the copy stream ----
+  // A host-to-device copy queued on the copy stream: `device_ptr` is new device memory (`bytes` as
+  // requested, from allocator()) that holds the host bytes once event `done` has completed.
+  struct CopyStreamTransfer {
+    void* device_ptr = nullptr;
+    size_t bytes = 0;
+    uint64_t done = 0;
+  };
+  // Allocates the destination for the copy stream, stages `host_src` in pinned memory and queues the
+  // copy; returns at once (`host_src` may be reused). The memory is deallocated with
+  // allocator().deallocate(device_ptr, bytes) like any other; deallocated before hand_over, it is
+  // reused only by later work of the copy stream, which runs after this copy.
+  virtual CopyStreamTransfer copy_from_host_on_copy_stream(const void* host_src, size_t bytes) = 0;
+  // Work queued on the compute stream from now on runs after the copy, and the memory becomes the
+  // compute stream's too: once deallocated, the copy stream reuses it only after the compute stream
+  // has finished the work queued before the deallocation. Call once per transfer, or forget().
+  virtual void hand_over(const CopyStreamTransfer& transfer) = 0;
+  // A transfer that will never be handed over (e.g. a prefetched batch nobody asked for).
+  virtual void forget(const CopyStreamTransfer& transfer) = 0;
 };
 
 }  // namespace strata

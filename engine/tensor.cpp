@@ -40,6 +40,9 @@ Shape contiguous_strides(const Shape& shape) {
 Storage::Storage(size_t bytes, Device device)
     : device_(std::move(device)), allocator_(&allocator_for(device_)), data_(allocator_->allocate(bytes)), bytes_(bytes) {}
 
+Storage::Storage(Device device, void* data, size_t bytes)
+    : device_(std::move(device)), allocator_(&allocator_for(device_)), data_(data), bytes_(bytes) {}
+
 Storage::~Storage() { allocator_->deallocate(data_, bytes_); }
 
 namespace {

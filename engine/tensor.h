@@ -37,6 +37,8 @@ Shape contiguous_strides(const Shape& shape);
 class Storage {
  public:
   Storage(size_t bytes, Device device);
+  // Takes ownership of `data`: `bytes` that the device's allocator handed out.
+  Storage(Device device, void* data, size_t bytes);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;

@@ -10,6 +10,7 @@
 #include "engine/cuda/direct_allocator.h"
 #include "engine/dispatch.h"
 #include "engine/error.h"
+#include "engine/pinned_staging.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/tensor_utils.h"
 
@@ -58,6 +59,12 @@ CudaContext::CudaContext(int index, const CudaOptions& options)
   STRATA_CUDA_CHECK(cudaSetDevice(index));
   STRATA_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_.handle, cudaStreamNonBlocking));
   stream_.sync_after_launch = options.sync_after_launch;
+  STRATA_CUDA_CHECK(cudaStreamCreateWithFlags(&copy_stream_.handle, cudaStreamNonBlocking));
+  copy_stream_.sync_after_launch = options.sync_after_launch;
+  auto stream_of = [this](StreamId id) { return handle_of(id); };
+  staging_events_ = std::make_unique<CudaStreamEvents>(index, stream_of);
+  transfer_events_ = std::make_unique<CudaStreamEvents>(index, stream_of);
+  staging_ = std::make_unique<PinnedStagingPool>(std::make_unique<CudaPinnedMemory>(index), *staging_events_);
   STRATA_CUBLAS_CHECK(cublasCreate(&cublas_));
   STRATA_CUBLAS_CHECK(cublasSetStream(cublas_, stream_.handle));
   // Strict fp32: no TF32 tensor-core math unless an op asks for it explicitly (STYLE.md).
@@ -68,10 +75,15 @@ CudaContext::CudaContext(int index, const CudaOptions& options)
 
 CudaContext::~CudaContext() {
   // Destructors must not throw: report nothing, release what exists in reverse order.
-  cudaStreamSynchronize(stream_.handle);
+  if (copy_stream_.handle) cudaStreamSynchronize(copy_stream_.handle);
+  if (stream_.handle) cudaStreamSynchronize(stream_.handle);
+  staging_.reset();
   allocator_.reset();
+  transfer_events_.reset();
+  staging_events_.reset();
   if (cudnn_) cudnnDestroy(cudnn_);
   if (cublas_) cublasDestroy(cublas_);
+  if (copy_stream_.handle) cudaStreamDestroy(copy_stream_.handle);
   if (stream_.handle) cudaStreamDestroy(stream_.handle);
 }
 
@@ -82,19 +94,23 @@ void CudaContext::attach(const Device& device) {
     allocator_ = std::make_unique<DirectDeviceAllocator>(plain);
     return;
   }
-  // Stream 0 is the compute stream; the loader's copy stream joins when it exists.
-  cudaStream_t compute = stream_.handle;
-  auto stream_of = [compute](StreamId id) {
-    check(id == 0, "cuda: unknown stream id ", id);
-    return compute;
-  };
+  auto stream_of = [this](StreamId id) { return handle_of(id); };
   allocator_ = std::make_unique<CachingAllocator>(std::make_unique<CudaDeviceMemory>(index_),
                                                   std::make_unique<CudaStreamEvents>(index_, stream_of), plain);
 }
 
+cudaStream_t CudaContext::handle_of(StreamId stream) const {
+  if (stream == kComputeStream) return stream_.handle;
+  if (stream == kCopyStream) return copy_stream_.handle;
+  throw Error(cat("cuda:", index_, ": unknown stream id ", stream, " (0 = compute, 1 = copy)"));
+}
+
 void CudaContext::empty_cache() {
   if (auto* caching = dynamic_cast<CachingAllocator*>(allocator_.get())) caching->empty_cache();
+  staging_->empty_cache();
 }
+
+PinnedStagingStats CudaContext::staging_stats() const { return staging_->stats(); }
 
 std::string CudaContext::name() const {
   cudaDeviceProp properties{};
@@ -102,15 +118,31 @@ std::string CudaContext::name() const {
   return cat("cuda:", index_, " (", properties.name, ", sm_", properties.major, properties.minor, ")");
 }
 
-void CudaContext::synchronize() { STRATA_CUDA_CHECK(cudaStreamSynchronize(stream_.handle)); }
-
-void CudaContext::copy_from_host(void* device_dst, const void* host_src, size_t bytes) {
-  if (bytes == 0) return;
-  STRATA_CUDA_CHECK(cudaMemcpyAsync(device_dst, host_src, bytes, cudaMemcpyHostToDevice, stream_.handle));
-  // The host buffer may be freed as soon as we return: wait for the copy.
+void CudaContext::synchronize() {
+  STRATA_CUDA_CHECK(cudaStreamSynchronize(copy_stream_.handle));
   STRATA_CUDA_CHECK(cudaStreamSynchronize(stream_.handle));
 }
 
+void CudaContext::stage_and_copy(void* device_dst, const void* host_src, size_t bytes, StreamId stream) {
+  if (bytes == 0) return;
+  void* staged = staging_->acquire(bytes);
+  std::memcpy(staged, host_src, bytes);
+  const cudaStream_t handle = handle_of(stream);
+  cudaError_t status = cudaMemcpyAsync(device_dst, staged, bytes, cudaMemcpyHostToDevice, handle);
+  // Released whether or not the copy was queued: the event behind it completes either way.
+  staging_->release_after(staged, stream);
+  if (status != cudaSuccess) {
+    kernels::cuda::throw_cuda_error(cat("cudaMemcpyAsync(", bytes, " bytes, host to device, stream ", stream, ")").c_str(),
+                                    status, __FILE__, __LINE__);
+  }
+  if (options_.sync_after_launch) STRATA_CUDA_CHECK(cudaStreamSynchronize(handle));
+}
+
+void CudaContext::copy_from_host(void* device_dst, const void* host_src, size_t bytes) {
+  stage_and_copy(device_dst, host_src, bytes, kComputeStream);
+}
+
+// Not staged: the host waits for this copy anyway, and staging would add a host memcpy of its own.
 void CudaContext::copy_to_host(void* host_dst, const void* device_src, size_t bytes) {
   if (bytes == 0) return;
   STRATA_CUDA_CHECK(cudaMemcpyAsync(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, stream_.handle));
@@ -153,6 +185,40 @@ void CudaContext::copy_strided(void* device_dst, DType dst_dtype, const void* de
                                                  view, stream_);
     });
   });
+}
+
+DeviceContext::CopyStreamTransfer CudaContext::copy_from_host_on_copy_stream(const void* host_src, size_t bytes) {
+  // Allocated for the copy stream: its pool is reused only by later copy-stream work, which runs
+  // after everything queued before it there, so no event is needed until hand_over.
+  auto* caching = dynamic_cast<CachingAllocator*>(allocator_.get());
+  CopyStreamTransfer transfer;
+  transfer.bytes = bytes;
+  transfer.device_ptr = caching != nullptr ? caching->allocate_on(kCopyStream, bytes) : allocator_->allocate(bytes);
+  try {
+    stage_and_copy(transfer.device_ptr, host_src, bytes, kCopyStream);
+    std::lock_guard<std::mutex> lock(transfer_mutex_);
+    transfer.done = transfer_events_->record(kCopyStream);
+  } catch (...) {
+    allocator_->deallocate(transfer.device_ptr, bytes);
+    throw;
+  }
+  return transfer;
+}
+
+void CudaContext::hand_over(const CopyStreamTransfer& transfer) {
+  {
+    std::lock_guard<std::mutex> lock(transfer_mutex_);
+    transfer_events_->make_stream_wait(kComputeStream, transfer.done);
+    // The wait refers to the record already made, so the event may be recorded again by others.
+    transfer_events_->release(transfer.done);
+  }
+  if (auto* caching = dynamic_cast<CachingAllocator*>(allocator_.get()))
+    caching->record_stream(transfer.device_ptr, kComputeStream);
+}
+
+void CudaContext::forget(const CopyStreamTransfer& transfer) {
+  std::lock_guard<std::mutex> lock(transfer_mutex_);
+  transfer_events_->release(transfer.done);
 }
 
 CudaContext& cuda_context(const Device& device) {

@@ -1,5 +1,7 @@
 // The context of one CUDA device: the compute stream, the cuBLAS and cuDNN handles bound to it,
-// the device allocator and the cuDNN convolution algorithm cache. Created by open_cuda_device()
+// the copy stream for the loader's batches, the device allocator (whose stream ids are
+// kComputeStream and kCopyStream), the pinned staging buffers of host-to-device copies and the
+// cuDNN convolution algorithm cache. Created by open_cuda_device()
 // (engine/device.h) and reached by ops through their inputs' Device; nothing about the device is
 // global.
 //
@@ -19,8 +21,10 @@
 #include <cudnn.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 
+#include "engine/caching_allocator.h"
 #include "engine/device.h"
 #include "engine/device_context.h"
 #include "kernels/cuda/conv_algorithms.h"
@@ -37,8 +41,15 @@ struct CudaOptions {
   static CudaOptions from_environment();
 };
 
+class CudaStreamEvents;
+class PinnedStagingPool;
+struct PinnedStagingStats;
+
 class CudaContext final : public DeviceContext {
  public:
+  static constexpr StreamId kComputeStream = 0;
+  static constexpr StreamId kCopyStream = 1;
+
   CudaContext(int index, const CudaOptions& options);
   ~CudaContext() override;
   CudaContext(const CudaContext&) = delete;
@@ -56,9 +67,14 @@ class CudaContext final : public DeviceContext {
   void fill(void* device_dst, DType dtype, double value, int64_t n) override;
   void copy_strided(void* device_dst, DType dst_dtype, const void* device_src, DType src_dtype,
                     const int64_t* shape, const int64_t* strides, int rank, int64_t src_offset) override;
+  CopyStreamTransfer copy_from_host_on_copy_stream(const void* host_src, size_t bytes) override;
+  void hand_over(const CopyStreamTransfer& transfer) override;
+  void forget(const CopyStreamTransfer& transfer) override;
 
   int index() const { return index_; }
   const kernels::cuda::Stream& stream() const { return stream_; }
+  const kernels::cuda::Stream& copy_stream() const { return copy_stream_; }
+  PinnedStagingStats staging_stats() const;
   cublasHandle_t cublas() const { return cublas_; }
   cudnnHandle_t cudnn() const { return cudnn_; }
   const CudaOptions& options() const { return options_; }
@@ -68,9 +84,20 @@ class CudaContext final : public DeviceContext {
   void attach(const Device& device);
 
  private:
+  cudaStream_t handle_of(StreamId stream) const;
+  // Copies `bytes` from the host through a pinned staging buffer on `stream`; returns at once.
+  void stage_and_copy(void* device_dst, const void* host_src, size_t bytes, StreamId stream);
+
   int index_;
   CudaOptions options_;
   kernels::cuda::Stream stream_;
+  kernels::cuda::Stream copy_stream_;
+  // Events of the staging pool (used under its mutex) and of copy-stream transfers (under
+  // transfer_mutex_); CudaStreamEvents does not lock.
+  std::unique_ptr<CudaStreamEvents> staging_events_;
+  std::unique_ptr<CudaStreamEvents> transfer_events_;
+  std::mutex transfer_mutex_;
+  std::unique_ptr<PinnedStagingPool> staging_;
   cublasHandle_t cublas_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
   kernels::cuda::ConvAlgorithmCache conv_algorithms_;

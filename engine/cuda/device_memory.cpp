@@ -52,6 +52,19 @@ std::optional<DeviceMemoryInfo> CudaDeviceMemory::info() {
   return info;
 }
 
+void* CudaPinnedMemory::allocate(size_t bytes) {
+  STRATA_CUDA_CHECK(cudaSetDevice(index_));
+  void* ptr = nullptr;
+  cudaError_t status = cudaHostAlloc(&ptr, bytes, cudaHostAllocPortable);
+  if (status != cudaSuccess) {
+    kernels::cuda::throw_cuda_error(cat("cudaHostAlloc(", bytes, " bytes of pinned host memory) for cuda:", index_).c_str(),
+                                    status, __FILE__, __LINE__);
+  }
+  return ptr;
+}
+
+void CudaPinnedMemory::free(void* ptr) { STRATA_CUDA_CHECK(cudaFreeHost(ptr)); }
+
 CudaStreamEvents::CudaStreamEvents(int index, std::function<cudaStream_t(StreamId)> stream_of)
     : index_(index), stream_of_(std::move(stream_of)) {
   check(static_cast<bool>(stream_of_), "CudaStreamEvents(cuda:", index, "): needs a StreamId -> cudaStream_t map");
@@ -96,5 +109,9 @@ bool CudaStreamEvents::query(uint64_t event) {
 void CudaStreamEvents::synchronize(uint64_t event) { STRATA_CUDA_CHECK(cudaEventSynchronize(to_event(event))); }
 
 void CudaStreamEvents::release(uint64_t event) { idle_.push_back(to_event(event)); }
+
+void CudaStreamEvents::make_stream_wait(StreamId waiting, uint64_t event) {
+  STRATA_CUDA_CHECK(cudaStreamWaitEvent(stream_of_(waiting), to_event(event), 0));
+}
 
 }  // namespace strata

@@ -1,9 +1,10 @@
-// The CUDA side of the caching allocator (engine/caching_allocator.h): device memory from
-// cudaMalloc/cudaFree on one device, and stream events from cudaEventRecord/cudaEventQuery.
+// The CUDA side of the caching allocator (engine/caching_allocator.h) and of the pinned staging
+// pool (engine/pinned_staging.h): device memory from cudaMalloc/cudaFree on one device, pinned host
+// memory from cudaHostAlloc/cudaFreeHost, and stream events from cudaEventRecord/cudaEventQuery.
 // The CUDA context builds its allocator from them:
 //   CachingAllocator(std::make_unique<CudaDeviceMemory>(index),
 //                    std::make_unique<CudaStreamEvents>(index, stream_of), device)
-// Neither class locks: the allocator calls them under its own mutex.
+// None of these classes locks: their users call them under their own mutex.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "engine/caching_allocator.h"
+#include "engine/pinned_staging.h"
 
 namespace strata {
 
@@ -35,6 +37,17 @@ class CudaDeviceMemory final : public DeviceMemory {
   std::string name_;
 };
 
+class CudaPinnedMemory final : public PinnedMemory {
+ public:
+  explicit CudaPinnedMemory(int index) : index_(index) {}
+  // cudaHostAlloc (portable: usable by every device); throws naming the call and size on failure.
+  void* allocate(size_t bytes) override;
+  void free(void* ptr) override;
+
+ private:
+  int index_;
+};
+
 class CudaStreamEvents final : public StreamEvents {
  public:
   // `stream_of` maps the allocator's stream ids to CUDA streams of device `index` (0 = the compute
@@ -48,6 +61,9 @@ class CudaStreamEvents final : public StreamEvents {
   bool query(uint64_t event) override;
   void synchronize(uint64_t event) override;
   void release(uint64_t event) override;
+  // Work queued on `waiting` from now on runs after `event` has completed (cudaStreamWaitEvent);
+  // the host does not wait.
+  void make_stream_wait(StreamId waiting, uint64_t event);
 
  private:
   int index_;
