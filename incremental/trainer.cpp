@@ -8,6 +8,7 @@
 #include <limits>
 #include <map>
 
+#include "data/device_prefetcher.h"
 #include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/ops/argmax.h"
@@ -248,9 +249,10 @@ SegmentationScores evaluate_model(models::SegmentationModel& model, const data::
   const int64_t batches = loader.batches_per_epoch();
   if (progress != nullptr) progress->start("eval", batches, 0);
   int64_t done = 0;
-  loader.start_epoch(0);
-  while (std::optional<data::Batch> batch = loader.next()) {
-    Tensor x = normalize_image(batch->images.to(options.device));
+  data::DevicePrefetcher prefetcher(loader, options.device, data::DevicePrefetcher::LabelsOn::host);
+  prefetcher.start_epoch(0);
+  while (std::optional<data::Batch> batch = prefetcher.next()) {
+    Tensor x = normalize_image(batch->images);
     models::ForwardResult result = model.forward(x);
     matrix.update(argmax(result.logits).to(Device::cpu()), batch->labels);
     ++done;
@@ -629,9 +631,11 @@ StepResult Trainer::run_step(int step) {
       rest = std::make_unique<data::Loader>(*train_dataset_, rest_options);
       source = rest.get();
     }
-    source->start_epoch(epoch);
+    // Batch k+1 travels to the device while batch k trains (a no-op on the CPU).
+    data::DevicePrefetcher prefetcher(*source, device_);
+    prefetcher.start_epoch(epoch);
     while (iteration < (epoch + 1) * iterations_per_epoch) {
-      std::optional<data::Batch> batch = source->next();
+      std::optional<data::Batch> batch = prefetcher.next();
       if (!batch) {
         // Batches left out under --skip-bad: the position and schedule move to the epoch's end.
         iteration = (epoch + 1) * iterations_per_epoch;
