@@ -48,6 +48,7 @@ CudaOptions CudaOptions::from_environment() {
   o.sync_after_launch = env_flag("STRATA_CUDA_SYNC");
   o.caching = !env_flag("STRATA_CUDA_NO_CACHING");
   o.cudnn_benchmark = env_flag("STRATA_CUDNN_BENCHMARK");
+  o.cudnn_deterministic = env_flag("STRATA_CUDNN_DETERMINISTIC");
   o.cudnn_workspace_limit = env_bytes("STRATA_CUDNN_WORKSPACE_LIMIT", o.cudnn_workspace_limit);
   return o;
 }
@@ -55,7 +56,8 @@ CudaOptions CudaOptions::from_environment() {
 CudaContext::CudaContext(int index, const CudaOptions& options)
     : index_(index),
       options_(options),
-      conv_algorithms_(kernels::cuda::ConvAlgorithmPolicy{options.cudnn_benchmark, options.cudnn_workspace_limit}) {
+      conv_algorithms_(kernels::cuda::ConvAlgorithmPolicy{options.cudnn_benchmark, options.cudnn_workspace_limit,
+                                                          options.cudnn_deterministic}) {
   STRATA_CUDA_CHECK(cudaSetDevice(index));
   STRATA_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_.handle, cudaStreamNonBlocking));
   stream_.sync_after_launch = options.sync_after_launch;

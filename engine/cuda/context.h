@@ -11,6 +11,9 @@
 //   STRATA_CUDA_NO_CACHING=1  one cudaMalloc per tensor (see direct_allocator.h)
 //   STRATA_CUDNN_BENCHMARK=1  choose convolution algorithms by running them (cudnnFind*AlgorithmEx)
 //                             instead of cuDNN's heuristics (kernels/cuda/conv_algorithms.h)
+//   STRATA_CUDNN_DETERMINISTIC=1
+//                             only convolution algorithms cuDNN reports as deterministic, so a
+//                             training run repeats bit for bit (PyTorch's cudnn.deterministic)
 //   STRATA_CUDNN_WORKSPACE_LIMIT=<n>[K|M|G]
 //                             the largest workspace (bytes) a convolution algorithm may use; 1G by
 //                             default
@@ -36,6 +39,7 @@ struct CudaOptions {
   bool sync_after_launch = false;
   bool caching = true;
   bool cudnn_benchmark = false;                    // STRATA_CUDNN_BENCHMARK
+  bool cudnn_deterministic = false;                // STRATA_CUDNN_DETERMINISTIC
   size_t cudnn_workspace_limit = size_t{1} << 30;  // STRATA_CUDNN_WORKSPACE_LIMIT
   // Throws strata::Error naming the variable for a malformed STRATA_CUDNN_WORKSPACE_LIMIT.
   static CudaOptions from_environment();

@@ -22,7 +22,8 @@
 //     above for f64) and a workspace (cudnnGet*WorkspaceSize) within the limit wins.
 //   benchmark: cudnnFind*AlgorithmEx times every algorithm on our own buffers (the operands of the
 //     call and a workspace from the caller's allocator, as large as the largest candidate within
-//     the limit) and the same filter picks the fastest. Find writes the output; the real call
+//     the limit) and the same filter picks the fastest.
+//   deterministic (either way): only algorithms cuDNN reports as deterministic qualify. Find writes the output; the real call
 //     overwrites it afterwards.
 // An algorithm over the limit is skipped in favour of the next one that fits (Caffe #2197: the
 // fastest algorithm's workspace can exhaust the device); none left is an error listing what every
@@ -288,6 +289,10 @@ ConvAlgorithm choose_algorithm(cudnnHandle_t cudnn, const ConvDescriptors& d, co
       note(algo, "not one of cuDNN's f64 algorithms");
       continue;
     }
+    if (policy.deterministic && p.determinism != CUDNN_DETERMINISTIC) {
+      note(algo, "not deterministic");
+      continue;
+    }
     size_t bytes = 0;
     if (cudnnStatus_t status = Pass::workspace_size(cudnn, d, p.algo, &bytes); status != CUDNN_STATUS_SUCCESS) {
       note(algo, std::string("workspace size query failed: ") + cudnnGetErrorString(status));
@@ -301,7 +306,8 @@ ConvAlgorithm choose_algorithm(cudnnHandle_t cudnn, const ConvDescriptors& d, co
   }
   throw CudaError(std::string("conv2d on CUDA: no cuDNN ") + Pass::name + " algorithm (" +
                   (policy.benchmark ? "benchmarked" : "heuristics") + ") computes " + describe(s) +
-                  " in " + precision.name + " within the workspace limit of " +
+                  " in " + precision.name + (policy.deterministic ? " deterministically" : "") +
+                  " within the workspace limit of " +
                   std::to_string(policy.workspace_limit) + " bytes (" +
                   (answers.empty() ? "cuDNN returned no candidates" : answers) + ")");
 }

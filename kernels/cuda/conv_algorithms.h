@@ -48,10 +48,14 @@ struct ConvAlgorithm {
 
 // How algorithms are chosen: by cuDNN's heuristics (cudnnGet*Algorithm_v7, the default) or by
 // running every candidate on the device (cudnnFind*AlgorithmEx, PyTorch's cudnn.benchmark). Either
-// way the first successful algorithm whose workspace is at most workspace_limit bytes wins.
+// way the first successful algorithm whose workspace is at most workspace_limit bytes wins; with
+// `deterministic` (PyTorch's cudnn.deterministic) only algorithms cuDNN reports as
+// CUDNN_DETERMINISTIC qualify, so a run repeats bit for bit (backward-data ALGO_0 and
+// backward-filter ALGO_0/ALGO_3 sum with atomics, in an order that changes from run to run).
 struct ConvAlgorithmPolicy {
   bool benchmark = false;
   size_t workspace_limit = size_t{1} << 30;
+  bool deterministic = false;
 };
 
 class ConvAlgorithmCache {

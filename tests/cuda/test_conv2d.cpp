@@ -1,7 +1,7 @@
 // conv2d and linear on CUDA (cuDNN, cuBLAS) against the CPU reference: outputs and every gradient on
 // the gradcheck configurations of tests/engine/test_conv2d.cpp and on ResNet-50 / DeepLabV3 layer
 // shapes at small spatial sizes; the per-device algorithm cache (hits, benchmark mode, workspace
-// limit, f64 algorithms) and the errors for what cuDNN cannot do.
+// limit, deterministic mode, f64 algorithms) and the errors for what cuDNN cannot do.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -292,12 +292,64 @@ TEST_CASE("cuda conv2d falls back to an algorithm that fits when the preferred o
   }
 }
 
+TEST_CASE("cuda conv2d in deterministic mode skips the algorithms cuDNN reports as non-deterministic", "[cpu]") {
+  // The filter gradient's first choice (ALGO_1 under the emulator's heuristics) needs an im2col
+  // workspace; with half of it allowed, the fallback is ALGO_0, which sums with atomics. In
+  // deterministic mode that fallback is refused too, by name.
+  const ConvConfig c{"3x3 pad 1", 2, 15, 13, 12, 8, 3, 3, 1, 1, 1, false};
+  const kcu::ConvAlgorithmKey key = kcu::conv2d_algorithm_key<float>(shape_of(c), kcu::ConvPass::backward_filter);
+  Device free_device = open_device_with(CudaOptions{});
+  check_conv_on(free_device, c, 26);
+  std::optional<kcu::ConvAlgorithm> preferred = cuda_context(free_device).conv_algorithms().peek(key);
+  REQUIRE(preferred);
+  REQUIRE(preferred->deterministic);
+  REQUIRE(preferred->workspace_bytes > 0);
+
+  CudaOptions capped;
+  capped.cudnn_workspace_limit = preferred->workspace_bytes / 2;
+  Device device = open_device_with(capped);
+  check_conv_on(device, c, 26);
+  std::optional<kcu::ConvAlgorithm> fallback = cuda_context(device).conv_algorithms().peek(key);
+  REQUIRE(fallback);
+  CHECK_FALSE(fallback->deterministic);
+
+  for (bool benchmark : {false, true}) {
+    INFO("benchmark " << benchmark);
+    CudaOptions strict = capped;
+    strict.cudnn_deterministic = true;
+    strict.cudnn_benchmark = benchmark;
+    Device deterministic = open_device_with(strict);
+    REQUIRE(cuda_context(deterministic).conv_algorithms().policy().deterministic);
+    Generator g(27);
+    Tensor x = Tensor::randn({2, 15, 13, 12}, g).to(deterministic).set_requires_grad(true);
+    Tensor w = Tensor::randn({8, 3, 3, 12}, g).to(deterministic).set_requires_grad(true);
+    Tensor y = conv2d(x, w, Tensor(), Conv2dParams::same(1, 1));
+    CHECK_THROWS_WITH(y.backward(Tensor::ones(y.shape(), DType::f32, deterministic)),
+                      Catch::Contains("backward-filter") && Catch::Contains("deterministically") &&
+                          Catch::Contains("algorithm 0: not deterministic"));
+    // Without the workspace limit the deterministic first choice is taken as before.
+    CudaOptions roomy;
+    roomy.cudnn_deterministic = true;
+    roomy.cudnn_benchmark = benchmark;
+    Device unconstrained = open_device_with(roomy);
+    check_conv_on(unconstrained, c, 26);
+    for (kcu::ConvPass pass : {kcu::ConvPass::forward, kcu::ConvPass::backward_data, kcu::ConvPass::backward_filter}) {
+      std::optional<kcu::ConvAlgorithm> a =
+          cuda_context(unconstrained).conv_algorithms().peek(kcu::conv2d_algorithm_key<float>(shape_of(c), pass));
+      REQUIRE(a);
+      CHECK(a->deterministic);
+    }
+  }
+}
+
 TEST_CASE("cuda conv2d options come from the environment", "[cpu]") {
   {
     ScopedEnv benchmark("STRATA_CUDNN_BENCHMARK", "1");
     ScopedEnv limit("STRATA_CUDNN_WORKSPACE_LIMIT", "256M");
+    ScopedEnv deterministic("STRATA_CUDNN_DETERMINISTIC", "1");
     CudaOptions o = CudaOptions::from_environment();
     CHECK(o.cudnn_benchmark);
+    CHECK(o.cudnn_deterministic);
     CHECK(o.cudnn_workspace_limit == size_t{256} << 20);
   }
   {
@@ -305,6 +357,7 @@ TEST_CASE("cuda conv2d options come from the environment", "[cpu]") {
     ScopedEnv limit("STRATA_CUDNN_WORKSPACE_LIMIT", "4096");
     CudaOptions o = CudaOptions::from_environment();
     CHECK_FALSE(o.cudnn_benchmark);
+    CHECK_FALSE(o.cudnn_deterministic);
     CHECK(o.cudnn_workspace_limit == 4096);
   }
   for (const char* bad : {"lots", "12MB", "-1", "3T"}) {
