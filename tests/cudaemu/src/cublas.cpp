@@ -249,6 +249,9 @@ cublasStatus_t gemm(cublasHandle_t handle, Gemm g, cublasComputeType_t compute) 
     if (cublasStatus_t s = check_handle(handle, g.api); s != CUBLAS_STATUS_SUCCESS) {
         return s;
     }
+    // The GEMM runs now, after the work queued before it on the handle's stream: the same order as
+    // queueing it there. Host-pointer-mode scalars are read now, as cuBLAS reads them at the call.
+    complete_stream(handle->stream);
     if (!valid_op(g.transa) || !valid_op(g.transb)) {
         return blas_fail(CUBLAS_STATUS_INVALID_VALUE, g.api,
                     format("invalid operation (transa %d, transb %d)", static_cast<int>(g.transa),

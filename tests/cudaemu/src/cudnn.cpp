@@ -157,6 +157,16 @@ cudnnStatus_t check_handle(cudnnHandle_t handle, const char* api) {
     return check_object(handle, ObjectKind::handle, api, "handle");
 }
 
+// For the calls that compute: they run now, after the work queued before them on the handle's
+// stream, which is the same order as queueing them there.
+cudnnStatus_t check_handle_and_join_stream(cudnnHandle_t handle, const char* api) {
+    if (cudnnStatus_t s = check_handle(handle, api); s != CUDNN_STATUS_SUCCESS) {
+        return s;
+    }
+    complete_stream(handle->stream);
+    return CUDNN_STATUS_SUCCESS;
+}
+
 cudnnStatus_t check_tensor(cudnnTensorDescriptor_t desc, const char* api, const char* role) {
     if (cudnnStatus_t s = check_object(desc, ObjectKind::tensor, api, role); s != CUDNN_STATUS_SUCCESS) {
         return s;
@@ -909,6 +919,7 @@ std::int64_t* widen(const int* strides, int nb_dims, std::int64_t* out) {
 using cudaemu::detail::check_convolution;
 using cudaemu::detail::check_filter;
 using cudaemu::detail::check_handle;
+using cudaemu::detail::check_handle_and_join_stream;
 using cudaemu::detail::check_memory;
 using cudaemu::detail::check_object;
 using cudaemu::detail::check_tensor;
@@ -1087,7 +1098,7 @@ cudnnStatus_t CUDNNWINAPI cudnnDestroyTensorDescriptor(cudnnTensorDescriptor_t t
 cudnnStatus_t CUDNNWINAPI cudnnAddTensor(cudnnHandle_t handle, const void* alpha, const cudnnTensorDescriptor_t aDesc,
                                          const void* A, const void* beta, const cudnnTensorDescriptor_t cDesc, void* C) {
     const char* api = "cudnnAddTensor";
-    if (cudnnStatus_t s = check_handle(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
+    if (cudnnStatus_t s = check_handle_and_join_stream(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
     if (cudnnStatus_t s = check_tensor(aDesc, api, "aDesc"); s != CUDNN_STATUS_SUCCESS) return s;
     if (cudnnStatus_t s = check_tensor(cDesc, api, "cDesc"); s != CUDNN_STATUS_SUCCESS) return s;
     if (aDesc->type != cDesc->type) {
@@ -1150,7 +1161,7 @@ cudnnStatus_t CUDNNWINAPI cudnnAddTensor(cudnnHandle_t handle, const void* alpha
 cudnnStatus_t CUDNNWINAPI cudnnSetTensor(cudnnHandle_t handle, const cudnnTensorDescriptor_t yDesc, void* y,
                                          const void* valuePtr) {
     const char* api = "cudnnSetTensor";
-    if (cudnnStatus_t s = check_handle(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
+    if (cudnnStatus_t s = check_handle_and_join_stream(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
     if (cudnnStatus_t s = check_tensor(yDesc, api, "yDesc"); s != CUDNN_STATUS_SUCCESS) return s;
     if (valuePtr == nullptr) {
         return dnn_fail(CUDNN_STATUS_BAD_PARAM, api, "valuePtr is null");
@@ -1174,7 +1185,7 @@ cudnnStatus_t CUDNNWINAPI cudnnSetTensor(cudnnHandle_t handle, const cudnnTensor
 cudnnStatus_t CUDNNWINAPI cudnnScaleTensor(cudnnHandle_t handle, const cudnnTensorDescriptor_t yDesc, void* y,
                                            const void* alpha) {
     const char* api = "cudnnScaleTensor";
-    if (cudnnStatus_t s = check_handle(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
+    if (cudnnStatus_t s = check_handle_and_join_stream(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
     if (cudnnStatus_t s = check_tensor(yDesc, api, "yDesc"); s != CUDNN_STATUS_SUCCESS) return s;
     if (alpha == nullptr) {
         return dnn_fail(CUDNN_STATUS_BAD_PARAM, api, "alpha is null");
@@ -1477,7 +1488,7 @@ cudnnStatus_t CUDNNWINAPI cudnnFindConvolutionForwardAlgorithmEx(
     const int requestedAlgoCount, int* returnedAlgoCount, cudnnConvolutionFwdAlgoPerf_t* perfResults, void* workSpace,
     size_t workSpaceSizeInBytes) {
     const char* api = "cudnnFindConvolutionForwardAlgorithmEx";
-    if (cudnnStatus_t s = check_handle(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
+    if (cudnnStatus_t s = check_handle_and_join_stream(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
     ConvProblem pb{};
     if (cudnnStatus_t s = cudaemu::detail::make_problem(api, xDesc, "xDesc", wDesc, "wDesc", convDesc, yDesc, "yDesc", &pb);
         s != CUDNN_STATUS_SUCCESS)
@@ -1521,7 +1532,7 @@ cudnnStatus_t CUDNNWINAPI cudnnConvolutionForward(cudnnHandle_t handle, const vo
                                                   size_t workSpaceSizeInBytes, const void* beta,
                                                   const cudnnTensorDescriptor_t yDesc, void* y) {
     const char* api = "cudnnConvolutionForward";
-    if (cudnnStatus_t s = check_handle(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
+    if (cudnnStatus_t s = check_handle_and_join_stream(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
     ConvProblem pb{};
     if (cudnnStatus_t s = cudaemu::detail::make_problem(api, xDesc, "xDesc", wDesc, "wDesc", convDesc, yDesc, "yDesc", &pb);
         s != CUDNN_STATUS_SUCCESS)
@@ -1551,7 +1562,7 @@ cudnnStatus_t CUDNNWINAPI cudnnFindConvolutionBackwardDataAlgorithmEx(
     const int requestedAlgoCount, int* returnedAlgoCount, cudnnConvolutionBwdDataAlgoPerf_t* perfResults,
     void* workSpace, size_t workSpaceSizeInBytes) {
     const char* api = "cudnnFindConvolutionBackwardDataAlgorithmEx";
-    if (cudnnStatus_t s = check_handle(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
+    if (cudnnStatus_t s = check_handle_and_join_stream(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
     ConvProblem pb{};
     if (cudnnStatus_t s =
             cudaemu::detail::make_problem(api, dxDesc, "dxDesc", wDesc, "wDesc", convDesc, dyDesc, "dyDesc", &pb);
@@ -1618,7 +1629,7 @@ cudnnStatus_t CUDNNWINAPI cudnnConvolutionBackwardData(cudnnHandle_t handle, con
                                                        size_t workSpaceSizeInBytes, const void* beta,
                                                        const cudnnTensorDescriptor_t dxDesc, void* dx) {
     const char* api = "cudnnConvolutionBackwardData";
-    if (cudnnStatus_t s = check_handle(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
+    if (cudnnStatus_t s = check_handle_and_join_stream(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
     ConvProblem pb{};
     if (cudnnStatus_t s =
             cudaemu::detail::make_problem(api, dxDesc, "dxDesc", wDesc, "wDesc", convDesc, dyDesc, "dyDesc", &pb);
@@ -1650,7 +1661,7 @@ cudnnStatus_t CUDNNWINAPI cudnnFindConvolutionBackwardFilterAlgorithmEx(
     const int requestedAlgoCount, int* returnedAlgoCount, cudnnConvolutionBwdFilterAlgoPerf_t* perfResults,
     void* workSpace, size_t workSpaceSizeInBytes) {
     const char* api = "cudnnFindConvolutionBackwardFilterAlgorithmEx";
-    if (cudnnStatus_t s = check_handle(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
+    if (cudnnStatus_t s = check_handle_and_join_stream(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
     ConvProblem pb{};
     if (cudnnStatus_t s =
             cudaemu::detail::make_problem(api, xDesc, "xDesc", dwDesc, "dwDesc", convDesc, dyDesc, "dyDesc", &pb);
@@ -1717,7 +1728,7 @@ cudnnStatus_t CUDNNWINAPI cudnnConvolutionBackwardFilter(cudnnHandle_t handle, c
                                                          size_t workSpaceSizeInBytes, const void* beta,
                                                          const cudnnFilterDescriptor_t dwDesc, void* dw) {
     const char* api = "cudnnConvolutionBackwardFilter";
-    if (cudnnStatus_t s = check_handle(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
+    if (cudnnStatus_t s = check_handle_and_join_stream(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
     ConvProblem pb{};
     if (cudnnStatus_t s =
             cudaemu::detail::make_problem(api, xDesc, "xDesc", dwDesc, "dwDesc", convDesc, dyDesc, "dyDesc", &pb);
@@ -1734,7 +1745,7 @@ cudnnStatus_t CUDNNWINAPI cudnnConvolutionBackwardBias(cudnnHandle_t handle, con
                                                        const cudnnTensorDescriptor_t dyDesc, const void* dy,
                                                        const void* beta, const cudnnTensorDescriptor_t dbDesc, void* db) {
     const char* api = "cudnnConvolutionBackwardBias";
-    if (cudnnStatus_t s = check_handle(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
+    if (cudnnStatus_t s = check_handle_and_join_stream(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
     if (cudnnStatus_t s = check_tensor(dyDesc, api, "dyDesc"); s != CUDNN_STATUS_SUCCESS) return s;
     if (cudnnStatus_t s = check_tensor(dbDesc, api, "dbDesc"); s != CUDNN_STATUS_SUCCESS) return s;
     if (dyDesc->nb_dims != 4 || dbDesc->nb_dims != 4) {

@@ -1,11 +1,12 @@
 // cudaemu internals shared by the runtime, the scheduler, cuBLAS and cuDNN: error reporting, the
 // registry of device and pinned allocations (guard zones, poisoning, snapshots for checking mode),
-// stream validation and settings read from the environment.
+// stream validation and submission of stream work, and settings read from the environment.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -71,8 +72,32 @@ struct AllocationSnapshot {
 std::vector<AllocationSnapshot> snapshot_allocations();
 void restore_allocations(const std::vector<AllocationSnapshot>& snapshot);
 
-// ---- runtime objects ----------------------------------------------------------------------------
+// ---- streams (streams.cpp) ----------------------------------------------------------------------
+// True for null, cudaStreamLegacy, cudaStreamPerThread and streams created and not yet destroyed.
 bool is_valid_stream(cudaStream_t stream);
+// is_valid_stream, or cudaErrorInvalidResourceHandle reported for `api`.
+cudaError_t check_stream(cudaStream_t stream, const char* api);
+
+// One operation of a stream: a kernel, a copy or a memset, already validated. It returns its error,
+// which it has already reported (report_error) and set as the running host thread's last error.
+using StreamWork = std::function<cudaError_t()>;
+
+// Runs `work` in the order of `stream` (a valid stream). Eager mode: runs it now and returns its
+// error. Deferred mode: queues it behind the stream's earlier work (and, for the legacy default
+// stream and blocking streams, behind each other's earlier work), gives the random progress its
+// turn and returns cudaSuccess; an error of the work when it runs later is kept for the next
+// synchronizing call (take_deferred_error).
+cudaError_t submit(cudaStream_t stream, StreamWork work);
+// submit, then runs the stream until `work` has completed: for copies the host waits for. Returns
+// the error of the work or, in deferred mode, the first error of deferred work not yet returned.
+cudaError_t submit_and_wait(cudaStream_t stream, StreamWork work);
+// Runs all work queued on `stream` so far; nothing for an invalid stream. cuBLAS and cuDNN call it
+// before executing on their handle's stream, which keeps them in stream order without queueing.
+void complete_stream(cudaStream_t stream);
+// Runs all queued work of every stream (cudaFree and cudaFreeHost synchronize the device).
+void complete_all_streams();
+
+// ---- runtime objects ----------------------------------------------------------------------------
 // Largest dynamic shared memory a launch of `kernel` may request (48 KiB unless raised by
 // cudaFuncSetAttribute).
 std::size_t dynamic_shared_limit(const void* kernel);

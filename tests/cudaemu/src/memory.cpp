@@ -205,6 +205,9 @@ cudaError_t release(MemoryKind kind, void* ptr, const char* api) {
     if (ptr == nullptr) {
         return cudaSuccess;
     }
+    // cudaFree and cudaFreeHost synchronize the device implicitly, so no queued work can still
+    // touch the memory once it is gone.
+    complete_all_streams();
     Registry& reg = registry();
     std::unique_lock lock(reg.mutex);
     const auto p = reinterpret_cast<std::uintptr_t>(ptr);

@@ -1,32 +1,24 @@
-// cudaemu: the CUDA runtime API apart from memory allocation and kernel launch: error codes and
-// last-error semantics, the device and its properties, copies and memsets, streams, events and
-// kernel attributes, plus the emulator's control API and settings. Semantics follow the CUDA
-// Runtime API reference. Everything executes synchronously, which is one legal schedule of the
-// asynchronous API: streams and events are validated but impose no further ordering.
+// cudaemu: the CUDA runtime API apart from memory allocation, kernel launch, streams and events:
+// error codes and last-error semantics, the device and its properties, copies and memsets, kernel
+// attributes, plus the emulator's control API and settings. Semantics follow the CUDA Runtime API
+// reference. Copies and memsets are validated here, when they are called, and then submitted to
+// their stream (streams.cpp): in the eager stream mode they run before the call returns; in the
+// deferred mode they run in stream order when the host observes them or the random progress picks
+// them, with the host synchronization the reference documents for each kind of copy (submit_copy).
 #include <algorithm>
-#include <chrono>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "cudaemu/control.h"
 #include "internal.h"
-
-struct CUstream_st {
-    unsigned int flags;
-};
-
-struct CUevent_st {
-    unsigned int flags;
-    bool recorded;
-    std::chrono::steady_clock::time_point time;
-};
 
 namespace cudaemu::detail {
 namespace {
@@ -96,8 +88,6 @@ Settings load_settings() {
 
 struct Objects {
     std::mutex mutex;
-    std::set<const CUstream_st*> streams;
-    std::set<const CUevent_st*> events;
     std::map<const void*, std::size_t> dynamic_shared_limits;
     std::uint64_t launches = 0;
 };
@@ -159,13 +149,14 @@ const ErrorText* find_error_text(cudaError_t code) {
     return nullptr;
 }
 
-enum class Side { host, device };
+enum class Side { device, pinned_host, pageable_host };
 
 // Classifies one end of a copy. A pointer inside a device allocation must have `count` bytes
 // there; otherwise the copy would run off the allocation.
 cudaError_t classify(const void* ptr, std::size_t count, const char* api, const char* role, Side* side) {
     AllocationInfo info;
-    if (find_allocation(ptr, 0, &info) && info.kind == MemoryKind::device) {
+    const bool allocated = find_allocation(ptr, 0, &info);
+    if (allocated && info.kind == MemoryKind::device) {
         const std::size_t offset = reinterpret_cast<std::uintptr_t>(ptr) - info.base;
         if (count > info.size - offset) {
             return fail(cudaErrorInvalidValue, api,
@@ -178,23 +169,23 @@ cudaError_t classify(const void* ptr, std::size_t count, const char* api, const 
     if (ptr == nullptr) {
         return fail(cudaErrorInvalidValue, api, format("%s is a null pointer", role));
     }
-    *side = Side::host;
+    *side = allocated ? Side::pinned_host : Side::pageable_host;
     return cudaSuccess;
 }
 
-cudaError_t copy(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind, const char* api) {
+// Validates a copy as the reference documents it; on success sets both sides.
+cudaError_t check_copy(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind, const char* api,
+                       Side* dst_side, Side* src_side) {
     if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault) {
         return fail(cudaErrorInvalidMemcpyDirection, api, format("unknown cudaMemcpyKind %d", static_cast<int>(kind)));
     }
     if (count == 0) {
-        return cudaSuccess;
+        return cudaSuccess;  // a no-op whatever the pointers; submit_copy ignores it
     }
-    Side dst_side{};
-    Side src_side{};
-    if (cudaError_t e = classify(dst, count, api, "destination", &dst_side); e != cudaSuccess) {
+    if (cudaError_t e = classify(dst, count, api, "destination", dst_side); e != cudaSuccess) {
         return e;
     }
-    if (cudaError_t e = classify(src, count, api, "source", &src_side); e != cudaSuccess) {
+    if (cudaError_t e = classify(src, count, api, "source", src_side); e != cudaSuccess) {
         return e;
     }
     if (kind != cudaMemcpyDefault) {
@@ -202,22 +193,68 @@ cudaError_t copy(void* dst, const void* src, std::size_t count, cudaMemcpyKind k
         const bool dst_device = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
         static constexpr const char* kKindNames[] = {"cudaMemcpyHostToHost", "cudaMemcpyHostToDevice",
                                                      "cudaMemcpyDeviceToHost", "cudaMemcpyDeviceToDevice"};
-        if ((src_side == Side::device) != src_device) {
+        if ((*src_side == Side::device) != src_device) {
             return fail(cudaErrorInvalidValue, api,
                         format("%s: the source %s is %s memory", kKindNames[kind], describe_pointer(src).c_str(),
-                               src_side == Side::device ? "device" : "host"));
+                               *src_side == Side::device ? "device" : "host"));
         }
-        if ((dst_side == Side::device) != dst_device) {
+        if ((*dst_side == Side::device) != dst_device) {
             return fail(cudaErrorInvalidValue, api,
                         format("%s: the destination %s is %s memory", kKindNames[kind], describe_pointer(dst).c_str(),
-                               dst_side == Side::device ? "device" : "host"));
+                               *dst_side == Side::device ? "device" : "host"));
         }
     }
-    std::memmove(dst, src, count);
     return cudaSuccess;
 }
 
-cudaError_t fill(void* ptr, int value, std::size_t count, const char* api) {
+// Submits a validated copy to `stream` (the legacy default stream for the synchronous API) with the
+// host synchronization of the reference's "API synchronization behavior":
+//   - host to host: fully synchronous;
+//   - from pageable host memory: the source is staged now (the caller may reuse it when the call
+//     returns) and the device write is ordinary stream work;
+//   - to pageable host memory: synchronous (cudaMemcpy must be; for cudaMemcpyAsync the reference
+//     says it "might be", and a later write into a freed std::vector would help nobody);
+//   - between pinned host memory and the device: synchronous for cudaMemcpy, stream work for
+//     cudaMemcpyAsync, reading or writing the pinned buffer only when it runs;
+//   - device to device: stream work for both (cudaMemcpy does no host-side synchronization).
+cudaError_t submit_copy(void* dst, const void* src, std::size_t count, Side dst_side, Side src_side,
+                        cudaStream_t stream, bool asynchronous) {
+    if (count == 0) {
+        return cudaSuccess;
+    }
+    if (src_side == Side::pageable_host && dst_side == Side::device) {
+        const auto* begin = static_cast<const unsigned char*>(src);
+        auto staged = std::make_shared<const std::vector<unsigned char>>(begin, begin + count);
+        return submit(stream, [dst, staged] {
+            std::memcpy(dst, staged->data(), staged->size());
+            return cudaSuccess;
+        });
+    }
+    StreamWork work = [dst, src, count] {
+        std::memmove(dst, src, count);
+        return cudaSuccess;
+    };
+    const bool host_to_host = dst_side != Side::device && src_side != Side::device;
+    const bool device_to_device = dst_side == Side::device && src_side == Side::device;
+    if (host_to_host || dst_side == Side::pageable_host || (!asynchronous && !device_to_device)) {
+        return submit_and_wait(stream, std::move(work));
+    }
+    return submit(stream, std::move(work));
+}
+
+cudaError_t copy(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind, cudaStream_t stream,
+                 bool asynchronous, const char* api) {
+    Side dst_side{};
+    Side src_side{};
+    if (cudaError_t e = check_copy(dst, src, count, kind, api, &dst_side, &src_side); e != cudaSuccess) {
+        return e;
+    }
+    return submit_copy(dst, src, count, dst_side, src_side, stream, asynchronous);
+}
+
+// Both cudaMemset (on the legacy default stream) and cudaMemsetAsync are asynchronous for device
+// memory, the only target emulated.
+cudaError_t fill(void* ptr, int value, std::size_t count, cudaStream_t stream, const char* api) {
     if (count == 0) {
         return cudaSuccess;
     }
@@ -226,35 +263,10 @@ cudaError_t fill(void* ptr, int value, std::size_t count, const char* api) {
         return fail(cudaErrorInvalidValue, api,
                     format("%zu bytes at %s are not inside one device allocation", count, describe_pointer(ptr).c_str()));
     }
-    std::memset(ptr, value, count);
-    return cudaSuccess;
-}
-
-cudaError_t check_stream(cudaStream_t stream, const char* api) {
-    if (!is_valid_stream(stream)) {
-        return fail(cudaErrorInvalidResourceHandle, api,
-                    format("stream %p was not created by cudaStreamCreate or was destroyed", static_cast<void*>(stream)));
-    }
-    return cudaSuccess;
-}
-
-bool is_live_event(cudaEvent_t event) {
-    Objects& objs = objects();
-    std::lock_guard lock(objs.mutex);
-    return objs.events.count(event) != 0;
-}
-
-cudaError_t check_event(cudaEvent_t event, const char* api) {
-    if (event == nullptr || !is_live_event(event)) {
-        return fail(cudaErrorInvalidResourceHandle, api,
-                    format("event %p was not created by cudaEventCreate or was destroyed", static_cast<void*>(event)));
-    }
-    return cudaSuccess;
-}
-
-cudaError_t synchronize(const char* api) {
-    const int corrupted = check_all_guards(format("by %s", api).c_str());
-    return corrupted != 0 ? set_last_error(cudaErrorIllegalAddress) : cudaSuccess;
+    return submit(stream, [ptr, value, count] {
+        std::memset(ptr, value, count);
+        return cudaSuccess;
+    });
 }
 
 }  // namespace
@@ -312,15 +324,6 @@ std::size_t fiber_stack_bytes() {
 bool tf32_allowed() {
     std::lock_guard lock(settings_mutex());
     return settings().tf32_allowed;
-}
-
-bool is_valid_stream(cudaStream_t stream) {
-    if (stream == nullptr || stream == cudaStreamLegacy || stream == cudaStreamPerThread) {
-        return true;
-    }
-    Objects& objs = objects();
-    std::lock_guard lock(objs.mutex);
-    return objs.streams.count(stream) != 0;
 }
 
 std::size_t dynamic_shared_limit(const void* kernel) {
@@ -531,8 +534,6 @@ cudaError_t cudaDeviceGetAttribute(int* value, enum cudaDeviceAttr attr, int dev
     return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize(void) { return cudaemu::detail::synchronize("cudaDeviceSynchronize"); }
-
 cudaError_t cudaMemGetInfo(size_t* free, size_t* total) {
     if (free == nullptr || total == nullptr) {
         return fail(cudaErrorInvalidValue, "cudaMemGetInfo", "null output pointer");
@@ -566,27 +567,29 @@ cudaError_t cudaPointerGetAttributes(struct cudaPointerAttributes* attributes, c
 }
 
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, enum cudaMemcpyKind kind) {
-    return cudaemu::detail::copy(dst, src, count, kind, "cudaMemcpy");
+    return cudaemu::detail::copy(dst, src, count, kind, nullptr, false, "cudaMemcpy");
 }
 
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, enum cudaMemcpyKind kind, cudaStream_t stream) {
     if (cudaError_t e = cudaemu::detail::check_stream(stream, "cudaMemcpyAsync"); e != cudaSuccess) {
         return e;
     }
-    return cudaemu::detail::copy(dst, src, count, kind, "cudaMemcpyAsync");
+    return cudaemu::detail::copy(dst, src, count, kind, stream, true, "cudaMemcpyAsync");
 }
 
 cudaError_t cudaMemset(void* devPtr, int value, size_t count) {
-    return cudaemu::detail::fill(devPtr, value, count, "cudaMemset");
+    return cudaemu::detail::fill(devPtr, value, count, nullptr, "cudaMemset");
 }
 
 cudaError_t cudaMemsetAsync(void* devPtr, int value, size_t count, cudaStream_t stream) {
     if (cudaError_t e = cudaemu::detail::check_stream(stream, "cudaMemsetAsync"); e != cudaSuccess) {
         return e;
     }
-    return cudaemu::detail::fill(devPtr, value, count, "cudaMemsetAsync");
+    return cudaemu::detail::fill(devPtr, value, count, stream, "cudaMemsetAsync");
 }
 
+// __constant__ and __device__ variables are host globals here: the symbol is a device-side
+// destination, and the copy is ordered on the legacy default stream like cudaMemcpy.
 cudaError_t cudaMemcpyToSymbol(const void* symbol, const void* src, size_t count, size_t offset,
                                enum cudaMemcpyKind kind) {
     if (symbol == nullptr || src == nullptr) {
@@ -595,135 +598,14 @@ cudaError_t cudaMemcpyToSymbol(const void* symbol, const void* src, size_t count
     if (kind != cudaMemcpyHostToDevice && kind != cudaMemcpyDeviceToDevice && kind != cudaMemcpyDefault) {
         return fail(cudaErrorInvalidMemcpyDirection, "cudaMemcpyToSymbol", "the copy must go to the device");
     }
-    std::memmove(static_cast<char*>(const_cast<void*>(symbol)) + offset, src, count);
-    return cudaSuccess;
-}
-
-cudaError_t cudaStreamCreate(cudaStream_t* pStream) { return cudaStreamCreateWithFlags(pStream, cudaStreamDefault); }
-
-cudaError_t cudaStreamCreateWithFlags(cudaStream_t* pStream, unsigned int flags) {
-    if (pStream == nullptr) {
-        return fail(cudaErrorInvalidValue, "cudaStreamCreateWithFlags", "null output pointer");
-    }
-    if ((flags & ~static_cast<unsigned int>(cudaStreamNonBlocking)) != 0) {
-        return fail(cudaErrorInvalidValue, "cudaStreamCreateWithFlags", format("unknown flags 0x%x", flags));
-    }
-    auto* stream = new CUstream_st{flags};
-    cudaemu::detail::Objects& objs = cudaemu::detail::objects();
-    std::lock_guard lock(objs.mutex);
-    objs.streams.insert(stream);
-    *pStream = stream;
-    return cudaSuccess;
-}
-
-cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-    cudaemu::detail::Objects& objs = cudaemu::detail::objects();
-    std::unique_lock lock(objs.mutex);
-    if (stream == nullptr || objs.streams.erase(stream) == 0) {
-        lock.unlock();
-        return fail(cudaErrorInvalidResourceHandle, "cudaStreamDestroy",
-                    format("stream %p is not a live created stream", static_cast<void*>(stream)));
-    }
-    delete stream;
-    return cudaSuccess;
-}
-
-cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
-    if (cudaError_t e = cudaemu::detail::check_stream(stream, "cudaStreamSynchronize"); e != cudaSuccess) {
-        return e;
-    }
-    return cudaemu::detail::synchronize("cudaStreamSynchronize");
-}
-
-cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned int flags) {
-    if (cudaError_t e = cudaemu::detail::check_stream(stream, "cudaStreamWaitEvent"); e != cudaSuccess) {
-        return e;
-    }
-    if (cudaError_t e = cudaemu::detail::check_event(event, "cudaStreamWaitEvent"); e != cudaSuccess) {
-        return e;
-    }
-    if (flags != 0) {
-        return fail(cudaErrorInvalidValue, "cudaStreamWaitEvent", format("unknown flags 0x%x", flags));
-    }
-    return cudaSuccess;
-}
-
-cudaError_t cudaStreamQuery(cudaStream_t stream) { return cudaemu::detail::check_stream(stream, "cudaStreamQuery"); }
-
-cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, cudaEventDefault); }
-
-cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned int flags) {
-    if (event == nullptr) {
-        return fail(cudaErrorInvalidValue, "cudaEventCreateWithFlags", "null output pointer");
-    }
-    constexpr unsigned int known = cudaEventBlockingSync | cudaEventDisableTiming | cudaEventInterprocess;
-    if ((flags & ~known) != 0) {
-        return fail(cudaErrorInvalidValue, "cudaEventCreateWithFlags", format("unknown flags 0x%x", flags));
-    }
-    if ((flags & cudaEventInterprocess) != 0 && (flags & cudaEventDisableTiming) == 0) {
-        return fail(cudaErrorInvalidValue, "cudaEventCreateWithFlags",
-                    "cudaEventInterprocess requires cudaEventDisableTiming");
-    }
-    auto* created = new CUevent_st{flags, false, {}};
-    cudaemu::detail::Objects& objs = cudaemu::detail::objects();
-    std::lock_guard lock(objs.mutex);
-    objs.events.insert(created);
-    *event = created;
-    return cudaSuccess;
-}
-
-cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
-    if (cudaError_t e = cudaemu::detail::check_event(event, "cudaEventRecord"); e != cudaSuccess) {
-        return e;
-    }
-    if (cudaError_t e = cudaemu::detail::check_stream(stream, "cudaEventRecord"); e != cudaSuccess) {
-        return e;
-    }
-    event->recorded = true;
-    event->time = std::chrono::steady_clock::now();
-    return cudaSuccess;
-}
-
-cudaError_t cudaEventQuery(cudaEvent_t event) { return cudaemu::detail::check_event(event, "cudaEventQuery"); }
-
-cudaError_t cudaEventSynchronize(cudaEvent_t event) {
-    if (cudaError_t e = cudaemu::detail::check_event(event, "cudaEventSynchronize"); e != cudaSuccess) {
-        return e;
-    }
-    return cudaemu::detail::synchronize("cudaEventSynchronize");
-}
-
-cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
-    if (ms == nullptr) {
-        return fail(cudaErrorInvalidValue, "cudaEventElapsedTime", "null output pointer");
-    }
-    if (cudaError_t e = cudaemu::detail::check_event(start, "cudaEventElapsedTime"); e != cudaSuccess) {
-        return e;
-    }
-    if (cudaError_t e = cudaemu::detail::check_event(end, "cudaEventElapsedTime"); e != cudaSuccess) {
-        return e;
-    }
-    if (((start->flags | end->flags) & cudaEventDisableTiming) != 0) {
-        return fail(cudaErrorInvalidResourceHandle, "cudaEventElapsedTime",
-                    "an event was created with cudaEventDisableTiming");
-    }
-    if (!start->recorded || !end->recorded) {
-        return fail(cudaErrorInvalidResourceHandle, "cudaEventElapsedTime", "an event has not been recorded");
-    }
-    *ms = std::chrono::duration<float, std::milli>(end->time - start->time).count();
-    return cudaSuccess;
-}
-
-cudaError_t cudaEventDestroy(cudaEvent_t event) {
-    cudaemu::detail::Objects& objs = cudaemu::detail::objects();
-    std::unique_lock lock(objs.mutex);
-    if (event == nullptr || objs.events.erase(event) == 0) {
-        lock.unlock();
-        return fail(cudaErrorInvalidResourceHandle, "cudaEventDestroy",
-                    format("event %p is not a live event", static_cast<void*>(event)));
-    }
-    delete event;
-    return cudaSuccess;
+    cudaemu::detail::AllocationInfo info;
+    const bool allocated = cudaemu::detail::find_allocation(src, 0, &info);
+    using cudaemu::detail::Side;
+    const Side src_side = !allocated                                          ? Side::pageable_host
+                          : info.kind == cudaemu::detail::MemoryKind::device ? Side::device
+                                                                              : Side::pinned_host;
+    return cudaemu::detail::submit_copy(static_cast<char*>(const_cast<void*>(symbol)) + offset, src, count,
+                                        Side::device, src_side, nullptr, false);
 }
 
 cudaError_t cudaFuncSetAttribute(const void* func, enum cudaFuncAttribute attr, int value) {

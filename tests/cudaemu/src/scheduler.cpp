@@ -13,6 +13,8 @@
 //   - static and dynamic shared memory shared by the threads of one block only.
 // Checking mode runs each launch twice with opposite schedules (threads and blocks in increasing
 // order, then in decreasing order) from the same initial memory and compares the results.
+// A validated launch is submitted to its stream (streams.cpp), which runs it at once in the eager
+// stream mode and later, in stream order, in the deferred mode.
 #include <cxxabi.h>
 #include <dlfcn.h>
 
@@ -24,6 +26,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -267,9 +270,25 @@ BlockRunner& current_runner(const char* api) {
     return *runner;
 }
 
-BlockRunner& worker_runner() {
-    thread_local BlockRunner runner;
-    return runner;
+// Set when the calling thread's BlockRunner has been destroyed. A trivially destructible
+// thread_local stays readable until the thread ends.
+thread_local bool tls_runner_destroyed = false;
+
+struct ThreadRunner {
+    BlockRunner runner;
+    ~ThreadRunner() { tls_runner_destroyed = true; }
+};
+
+// The calling thread's BlockRunner (reused across launches so its fibers are pooled), or null once
+// the thread's thread_local objects are destroyed: at exit, the main thread destroys them before
+// the static objects, and a static object's destructor may still run kernels (a context
+// synchronizing its stream drains the work the deferred stream mode queued).
+BlockRunner* thread_runner() {
+    if (tls_runner_destroyed) {
+        return nullptr;
+    }
+    thread_local ThreadRunner owned;
+    return &owned.runner;
 }
 
 void gpu_thread_entry(Fiber* fiber) {
@@ -764,7 +783,8 @@ void print_kernel_location_on_asan_report() {
 
 class WorkerPool {
 public:
-    void run(LaunchState& launch, int workers) {
+    // Runs the launch on `workers` threads: the caller, on `caller`, and workers - 1 pool threads.
+    void run(LaunchState& launch, int workers, BlockRunner& caller) {
         std::unique_lock lock(mutex_);
         while (static_cast<int>(threads_.size()) < workers - 1) {
             const int index = static_cast<int>(threads_.size());
@@ -777,7 +797,7 @@ public:
         ++generation_;
         lock.unlock();
         wake_.notify_all();
-        worker_runner().run_blocks(launch);
+        caller.run_blocks(launch);
         lock.lock();
         done_.wait(lock, [this] { return pending_ == 0; });
         job_ = nullptr;
@@ -795,7 +815,7 @@ private:
             }
             LaunchState* job = job_;
             lock.unlock();
-            worker_runner().run_blocks(*job);
+            thread_runner()->run_blocks(*job);  // pool threads never end, so never null
             lock.lock();
             if (--pending_ == 0) {
                 done_.notify_all();
@@ -872,10 +892,13 @@ cudaError_t validate(const KernelLaunch& l, const std::string& name) {
 
 cudaError_t execute(LaunchState& state, int workers) {
     const int used = static_cast<int>(std::min<std::uint64_t>(static_cast<std::uint64_t>(workers), state.total_blocks));
+    BlockRunner* own = thread_runner();
+    std::optional<BlockRunner> temporary;
+    BlockRunner& caller = own != nullptr ? *own : temporary.emplace();
     if (used <= 1) {
-        worker_runner().run_blocks(state);
+        caller.run_blocks(state);
     } else {
-        worker_pool().run(state, used);
+        worker_pool().run(state, used, caller);
     }
     return state.error;
 }
@@ -1045,19 +1068,17 @@ void note_float_atomic_add(const void* address, double addend, bool is_double) {
     ++record.adds;
 }
 
-cudaError_t launch_kernel(const KernelLaunch& launch) {
-    const std::string name = kernel_display_name(launch);
-    if (cudaError_t e = validate(launch, name); e != cudaSuccess) {
-        return e;
-    }
+namespace {
+
+// Runs a validated launch to completion: what the GPU does when the launch reaches the front of its
+// stream. `checking` and `workers` are the settings in force when it was launched.
+cudaError_t run_launch(const KernelLaunch& launch, const std::string& name, bool checking, int workers) {
     std::lock_guard lock(launch_mutex());
 #if CUDAEMU_ASAN
     static std::once_flag asan_callback;
     std::call_once(asan_callback, [] { __asan_set_death_callback(&print_kernel_location_on_asan_report); });
 #endif
     count_launch();
-    const bool checking = cudaemu::checking_mode();
-    const int workers = cudaemu::worker_count();
     const std::uint64_t total_blocks = static_cast<std::uint64_t>(launch.grid.x) * launch.grid.y * launch.grid.z;
     const unsigned threads = launch.block.x * launch.block.y * launch.block.z;
     LaunchState forward;
@@ -1082,6 +1103,28 @@ cudaError_t launch_kernel(const KernelLaunch& launch) {
         error = cudaErrorIllegalAddress;
     }
     return set_last_error(error);
+}
+
+}  // namespace
+
+cudaError_t launch_kernel(const KernelLaunch& launch) {
+    std::string name = kernel_display_name(launch);
+    if (cudaError_t e = validate(launch, name); e != cudaSuccess) {
+        return e;
+    }
+    // The stream may run the launch after the caller's frame is gone: it keeps its own packet. The
+    // pointer arguments were only needed for validation, which is done.
+    std::shared_ptr<void> packet(launch.clone_packet(launch.packet), launch.destroy_packet);
+    KernelLaunch queued = launch;
+    queued.packet = packet.get();
+    queued.pointer_args = nullptr;
+    queued.pointer_arg_positions = nullptr;
+    queued.pointer_arg_count = 0;
+    const bool checking = cudaemu::checking_mode();
+    const int workers = cudaemu::worker_count();
+    return submit(launch.stream, [queued, packet, name = std::move(name), checking, workers] {
+        return run_launch(queued, name, checking, workers);
+    });
 }
 
 }  // namespace cudaemu::detail

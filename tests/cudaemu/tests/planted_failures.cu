@@ -72,7 +72,10 @@ __global__ void scale_kernel(float scale, float* data) { data[threadIdx.x] *= sc
 
 namespace {
 
-int expect(cudaError_t got, cudaError_t expected, const char* what) {
+// `launched` is what the launch returned. In the deferred stream mode (CUDAEMU_STREAMS=deferred) the
+// kernel has not run yet: it runs, and its failure is returned, at the next synchronization.
+int expect(cudaError_t launched, cudaError_t expected, const char* what) {
+    const cudaError_t got = launched != cudaSuccess ? launched : cudaDeviceSynchronize();
     if (got != expected) {
         std::printf("NOT DETECTED: %s returned %s, expected %s\n", what, cudaGetErrorName(got), cudaGetErrorName(expected));
         return 1;

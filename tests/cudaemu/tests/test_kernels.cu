@@ -522,6 +522,9 @@ TEST_CASE("launch configurations are validated as CUDA does", "[cudaemu][kernels
 }
 
 TEST_CASE("misuse inside a kernel fails the launch with a message naming the kernel", "[cudaemu][kernels]") {
+    // The launch itself returns the error only when it runs the kernel (test_streams.cu covers the
+    // deferred mode, where the next synchronization returns it).
+    test_support::StreamModeGuard eager(cudaemu::StreamMode::eager);
     DeviceBuffer<float> data(256);
     const auto errors = cudaemu::error_count();
     CHECK(cudaemu::launch(partial_barrier_kernel, 1, 256, 0, nullptr, data.get(), 200) == cudaErrorLaunchFailure);
@@ -547,6 +550,7 @@ TEST_CASE("misuse inside a kernel fails the launch with a message naming the ker
 
 TEST_CASE("checking mode accepts race-free kernels and reports a data race", "[cudaemu][kernels][checking]") {
     CheckingGuard checking(true);
+    test_support::StreamModeGuard eager(cudaemu::StreamMode::eager);  // the race fails the launch call itself
     const int n = 8192;
     const std::vector<float> x = test_support::random_floats(n, 91);
     DeviceBuffer<float> dx(n);

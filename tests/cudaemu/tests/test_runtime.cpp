@@ -227,6 +227,9 @@ TEST_CASE("events measure the wall time between records", "[cudaemu][runtime]") 
     float ms = -1.0f;
     CHECK(cudaEventElapsedTime(&ms, start, stop) == cudaErrorInvalidResourceHandle);
     REQUIRE(cudaEventRecord(start, stream) == cudaSuccess);
+    // An event takes its time when its stream reaches it, which the deferred stream mode may delay
+    // until a synchronization: wait for it, so the sleep lies between the two timestamps.
+    REQUIRE(cudaEventSynchronize(start) == cudaSuccess);
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     REQUIRE(cudaEventRecord(stop, stream) == cudaSuccess);
     REQUIRE(cudaEventSynchronize(stop) == cudaSuccess);

@@ -1,5 +1,5 @@
 // Helpers shared by the emulator's tests: tolerances (written once, per precision), device buffers,
-// random data and a comparison that reports the worst element.
+// random data, a comparison that reports the worst element, and a guard that sets the stream mode.
 //
 // Comparisons are scale-aware: |got - reference| <= tolerance * scale, where scale is the sum of
 // the magnitudes of the terms that produced the reference value (e.g. sum_p |a_ip * b_pj| for a
@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cuda_runtime.h"
+#include "cudaemu/control.h"
 
 namespace test_support {
 
@@ -54,6 +55,25 @@ public:
 private:
     T* data_ = nullptr;
     std::size_t count_;
+};
+
+// Sets the stream mode and the deferred mode's schedule seed for one test and restores both after it.
+class StreamModeGuard {
+public:
+    explicit StreamModeGuard(cudaemu::StreamMode mode, std::uint64_t seed = 0) {
+        cudaemu::set_stream_mode(mode);
+        cudaemu::set_stream_schedule_seed(seed);
+    }
+    ~StreamModeGuard() {
+        cudaemu::set_stream_mode(saved_mode_);
+        cudaemu::set_stream_schedule_seed(saved_seed_);
+    }
+    StreamModeGuard(const StreamModeGuard&) = delete;
+    StreamModeGuard& operator=(const StreamModeGuard&) = delete;
+
+private:
+    cudaemu::StreamMode saved_mode_ = cudaemu::stream_mode();
+    std::uint64_t saved_seed_ = cudaemu::stream_schedule_seed();
 };
 
 inline std::vector<float> random_floats(std::size_t count, std::uint32_t seed, float low = -1.0f, float high = 1.0f) {

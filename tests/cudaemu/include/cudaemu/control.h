@@ -8,6 +8,8 @@
 //                                         schedules and the results are compared
 //   CUDAEMU_WORKERS=<n>                   OS threads running blocks (default min(4, cores))
 //   CUDAEMU_STACK_KB=<n>                  fiber stack size per GPU thread (default 64, 256 under ASan)
+//   CUDAEMU_STREAMS=eager|deferred        stream mode (default eager), see set_stream_mode
+//   CUDAEMU_STREAM_SEED=<n>               seed of the deferred mode's random progress (default 0)
 //   NVIDIA_TF32_OVERRIDE=0                as on a GPU: no TF32 in cuBLAS/cuDNN whatever the math mode
 #pragma once
 
@@ -51,6 +53,24 @@ bool checking_mode();
 // Number of OS threads that run the blocks of a launch (>= 1). Checking mode always uses one.
 void set_worker_count(int workers);
 int worker_count();
+
+// How stream work executes (README.md, "Streams and events"):
+//   eager     every kernel, copy, memset and event record runs to completion before its call
+//             returns, so streams impose no ordering of their own (one legal schedule);
+//   deferred  that work is queued in its stream and runs only when the host must observe it
+//             (synchronization, a blocking copy, a query, a cuBLAS/cuDNN call on the stream,
+//             cudaFree) or when the seeded random progress picks it, so a missing
+//             cudaStreamWaitEvent or a buffer reused while another stream still reads it gives
+//             wrong data in some schedule.
+// Switching to eager first runs every queued operation.
+enum class StreamMode { eager, deferred };
+void set_stream_mode(StreamMode mode);
+StreamMode stream_mode();
+
+// Seed of the deferred mode's random progress. Setting it restarts the generator, so the same seed
+// and the same sequence of API calls from one host thread give the same schedule.
+void set_stream_schedule_seed(std::uint64_t seed);
+std::uint64_t stream_schedule_seed();
 
 // Every misuse the emulator reported (runtime, kernels, cuBLAS, cuDNN) increments this counter and
 // replaces the last message.

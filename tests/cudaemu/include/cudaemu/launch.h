@@ -13,11 +13,16 @@
 //   stream -> cudaErrorInvalidResourceHandle. A rejected launch runs nothing.
 // - A pointer argument must be null or point into (or one past) a live cudaMalloc/cudaMallocHost
 //   allocation; anything else is what would fault on a GPU -> cudaErrorIllegalAddress, nothing run.
-// - The kernel then runs to completion before the call returns. Misuse detected while it runs
-//   (barrier reached by part of a block, bad warp collective, trap, overwritten guard zone, schedule
-//   dependent result in checking mode) makes the call return the error (cudaErrorLaunchFailure,
-//   cudaErrorIllegalAddress, cudaErrorMisalignedAddress), prints a message naming the kernel, the
-//   block and the thread, and sets the host thread's last error, as a failed launch does in CUDA.
+// - In the eager stream mode (the default) the kernel then runs to completion before the call
+//   returns. Misuse detected while it runs (barrier reached by part of a block, bad warp
+//   collective, trap, overwritten guard zone, schedule dependent result in checking mode) makes the
+//   call return the error (cudaErrorLaunchFailure, cudaErrorIllegalAddress,
+//   cudaErrorMisalignedAddress), prints a message naming the kernel, the block and the thread, and
+//   sets the host thread's last error, as a failed launch does in CUDA.
+// - In the deferred stream mode (control.h) a valid launch is queued on its stream and the call
+//   returns cudaSuccess; the kernel runs when the stream's work is needed (see README.md), and
+//   misuse found then is reported the same way on the host thread that ran it and returned by the
+//   next cudaStreamSynchronize/cudaEventSynchronize/cudaDeviceSynchronize.
 #pragma once
 
 #include <cstddef>
@@ -40,7 +45,11 @@ struct KernelLaunch {
     std::size_t dynamic_shared_bytes;
     cudaStream_t stream;
     void (*run_thread)(const void* packet);  // runs one GPU thread of the kernel
-    const void* packet;
+    const void* packet;  // the kernel and its converted arguments, on the caller's stack
+    // A deferred launch outlives the caller's stack frame: it runs on a heap copy of the packet,
+    // made by clone_packet and released by destroy_packet once the kernel has run.
+    void* (*clone_packet)(const void* packet);
+    void (*destroy_packet)(void* packet);
     const void* const* pointer_args;
     const int* pointer_arg_positions;
     std::size_t pointer_arg_count;
@@ -105,6 +114,8 @@ cudaError_t launch_named(const char* name, void (*kernel)(KArgs...), dim3 grid, 
             std::apply([&p](const auto&... param) { p.kernel(param...); }, p.params);
         },
         &packet,
+        [](const void* raw) -> void* { return new Packet(*static_cast<const Packet*>(raw)); },
+        [](void* raw) { delete static_cast<Packet*>(raw); },
         pointers,
         positions,
         pointer_count};
