@@ -98,11 +98,30 @@ TEST_CASE("upload: memory comes from the copy stream's pool and returns to it", 
     Tensor compute = Tensor::empty({3 * 1024 * 1024}, DType::u8, gpu);
     CHECK(compute.raw_data() != first);
   }
-  // The taken block waited for the compute stream's events (complete here) and serves the copy
-  // stream again.
+  // The taken block waits for an event behind the compute stream's work (still queued, under a
+  // deferred emulator schedule), then serves the copy stream again.
+  gpu.context->synchronize();
   Tensor again = Upload(host, gpu).take();
   CHECK(again.raw_data() == first);
   CHECK(allocator.detailed_stats().pending_bytes == 0);
+}
+
+TEST_CASE("upload: the next upload never overwrites memory the compute stream still reads", "[cpu]") {
+  // Batch k is freed on the host while the compute stream's work on it may still be queued; the
+  // copy of batch k+1 must not land in that memory before the work has run (record_stream). Under
+  // the emulator's deferred schedule (CUDAEMU_STREAMS=deferred) the work really is still queued.
+  const Device& gpu = cuda_device();
+  Generator g(8);
+  Tensor ones = Tensor::ones({64, 1024});
+  Tensor bias = Tensor::randn({64, 1024}, g).to(gpu);
+  Tensor expected = add(ones, bias.to(Device::cpu()));
+  std::vector<Tensor> sums;
+  for (int batch = 0; batch < 4; ++batch) {
+    Tensor images = Upload(batch % 2 == 0 ? ones : Tensor::zeros({64, 1024}), gpu).take();
+    Tensor sum = add(images, bias);
+    if (batch % 2 == 0) sums.push_back(sum);
+  }
+  for (const Tensor& sum : sums) CHECK(same_bytes(sum, expected));
 }
 
 TEST_CASE("upload: copies from the host reuse their pinned staging buffers", "[cpu]") {
