@@ -315,23 +315,11 @@ cudaError_t check_stream(cudaStream_t stream, const char* api) {
     return cudaSuccess;
 }
 
-cudaError_t submit(cudaStream_t stream, StreamWork work) {
-    Scheduler& s = scheduler();
-    std::lock_guard lock(s.mutex);
-    StreamQueue& queue = queue_of(s, stream);
-    if (s.mode == StreamMode::eager) {
-        const cudaError_t error = work();
-        queue.completed = ++queue.submitted;
-        return error;
-    }
-    Operation op;
-    op.work = std::move(work);
-    enqueue(s, queue, std::move(op));
-    make_random_progress(s);
-    return cudaSuccess;
-}
+namespace {
 
-cudaError_t submit_and_wait(cudaStream_t stream, StreamWork work) {
+// Eager mode: runs `work` now and returns its error. Deferred: queues it (then lets the schedule
+// make progress) and, when `wait`, runs the stream up to it and returns the first deferred error.
+cudaError_t submit_work(cudaStream_t stream, StreamWork work, bool wait) {
     Scheduler& s = scheduler();
     std::lock_guard lock(s.mutex);
     StreamQueue& queue = queue_of(s, stream);
@@ -344,8 +332,19 @@ cudaError_t submit_and_wait(cudaStream_t stream, StreamWork work) {
     op.work = std::move(work);
     const std::uint64_t position = enqueue(s, queue, std::move(op));
     make_random_progress(s);
+    if (!wait) {
+        return cudaSuccess;
+    }
     run_until(s, queue, position);
     return take_deferred_error(s);
+}
+
+}  // namespace
+
+cudaError_t submit(cudaStream_t stream, StreamWork work) { return submit_work(stream, std::move(work), false); }
+
+cudaError_t submit_and_wait(cudaStream_t stream, StreamWork work) {
+    return submit_work(stream, std::move(work), true);
 }
 
 void complete_stream(cudaStream_t stream) {
