@@ -245,9 +245,6 @@ class Trainer {
   JsonlLog log_;
 };
 
-// Parses a device: "cpu", "cuda", "cuda:<i>" (opens the CUDA device; throws naming the option).
-Device parse_device(const std::string& text);
-
 // The summary of a run: one row per step with the classes it added and old/new/all mean IoU with
 // background (PLOP's convention) and without (MiB's Table 1/2 columns); old = step-0 classes,
 // new = classes of steps 1..t. A step evaluated without ground truth for a group shows "-".
