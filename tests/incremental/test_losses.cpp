@@ -3,7 +3,8 @@
 // N_new = 1, alpha != 1, every reduction), f64 finite-difference gradients, identities that pin the
 // channel ranges (unbiased CE = CE when only background is old, unbiased KD = KD when the new
 // classes have no mass, zero gradients at the distillation optimum and on channels a loss must not
-// touch), the reductions' denominators, untouched labels and teachers, and bad input.
+// touch), the *_from_log_probs variants against the logits-taking losses, the reductions'
+// denominators, untouched labels and teachers, and bad input.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
@@ -212,6 +213,36 @@ TEST_CASE("unbiased_cross_entropy per pixel: old mass for background and old lab
   }
   CHECK(old_pixels > 0);
   CHECK(new_pixels > 0);
+}
+
+TEST_CASE("the unbiased losses from shared log-probabilities equal the logits-taking ones, bit for bit", "[cpu]") {
+  Generator g(507);
+  const int64_t c_old = 3, c_tot = 6;
+  Tensor logits = random_leaf({2, 3, 4, c_tot}, g, DType::f64, 2.0);
+  Tensor teacher = Tensor::randn({2, 3, 4, c_old}, g, DType::f64);
+  Tensor labels = cycling_labels({2, 3, 4}, c_tot);
+  for (Reduction r : {Reduction::none, Reduction::sum, Reduction::mean_all}) {
+    INFO(name_of(r));
+    Tensor log_probs = log_softmax(logits.detach());
+    CHECK(values(unbiased_cross_entropy_from_log_probs(log_probs, labels, c_old, r)) ==
+          values(unbiased_cross_entropy(logits, labels, c_old, r)));
+    CHECK(values(unbiased_knowledge_distillation_from_log_probs(log_probs, teacher, r, 0.5)) ==
+          values(unbiased_knowledge_distillation(logits, teacher, r, 0.5)));
+  }
+  // Gradients flow through the shared log-probabilities to the logits.
+  Tensor shared = logits.detach().clone().set_requires_grad(true);
+  Tensor log_probs = log_softmax(shared);
+  unbiased_cross_entropy_from_log_probs(log_probs, labels, c_old, Reduction::mean_all).backward();
+  unbiased_cross_entropy(logits, labels, c_old, Reduction::mean_all).backward();
+  CHECK(values(shared.grad()) == values(logits.grad()));
+  // Bad input names the loss and log_probs.
+  CHECK_THROWS_WITH(unbiased_cross_entropy_from_log_probs(log_probs, labels, c_tot, Reduction::mean_all),
+                    Catch::Contains("unbiased_cross_entropy") && Catch::Contains("log_probs") &&
+                        Catch::Contains("1 <= C_old < C_tot"));
+  CHECK_THROWS_WITH(unbiased_knowledge_distillation_from_log_probs(log_probs, Tensor::zeros({2, 3, 3, 2}, DType::f64),
+                                                                   Reduction::mean_all),
+                    Catch::Contains("unbiased_knowledge_distillation") && Catch::Contains("log_probs") &&
+                        Catch::Contains("differ in N,H,W"));
 }
 
 TEST_CASE("unbiased_cross_entropy leaves the caller's labels untouched", "[cpu]") {
