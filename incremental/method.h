@@ -33,10 +33,11 @@
 //   state           tensors a method carries in the step checkpoint (weight importances of
 //                   EWC/PI/RW); none of FT, LwF, ILT and MiB has any
 //
-// Method::loss reads nothing back to the host: the weighted terms come back as one detached device
-// tensor (LossBreakdown::values), which the trainer accumulates and reads once per logging interval;
-// the student's log_softmax is computed once and shared by the terms that need it (unce and unkd,
-// incremental/losses.h's *_from_log_probs).
+// Method::loss reads no loss value back to the host: the weighted terms come back as one detached
+// device tensor (LossBreakdown::values), which the trainer accumulates and reads once per logging
+// interval; the student's log_softmax is computed once and shared by the terms that need it (unce
+// and unkd, incremental/losses.h's *_from_log_probs). (The unbiased cross-entropy still checks and
+// remaps its labels through the host: losses.cpp's unbiased_targets.)
 //
 // Errors (strata::Error): an unknown method name (listing the valid ones), a negative weight, a
 // zero alpha; at run time a step >= 1 loss without the teacher output it needs.
