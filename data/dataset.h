@@ -83,7 +83,6 @@ class Dataset {
   // A stored label value v maps to label_map()[v]; valid_raw_label()[v] says whether v may occur.
   const std::array<uint8_t, 256>& label_map() const { return label_map_; }
   const std::array<bool, 256>& valid_raw_label() const { return valid_raw_; }
-  const std::string& label_range() const { return label_range_; }  // "0..20 and 255", for messages
 
  private:
   Dataset() = default;

@@ -9,10 +9,10 @@ namespace strata::data {
 DevicePrefetcher::DevicePrefetcher(Loader& loader, Device device, LabelsOn labels_on)
     : loader_(loader), device_(std::move(device)), labels_on_(labels_on) {}
 
-void DevicePrefetcher::start_epoch(int64_t epoch) {
+void DevicePrefetcher::start_epoch(int64_t epoch, int64_t first_batch) {
   ahead_.reset();
   ahead_error_ = nullptr;
-  loader_.start_epoch(epoch);
+  loader_.start_epoch(epoch, first_batch);
   started_ = true;
   if (!device_.is_cpu()) prefetch();
 }

@@ -31,8 +31,9 @@ class DevicePrefetcher {
   // `loader` must outlive the prefetcher.
   DevicePrefetcher(Loader& loader, Device device, LabelsOn labels_on = LabelsOn::device);
 
-  // Starts the loader's epoch `epoch` and queues the copy of its first batch.
-  void start_epoch(int64_t epoch);
+  // Starts the loader's epoch `epoch` at its batch `first_batch` (Loader::start_epoch, which throws
+  // for a batch outside the epoch) and queues the copy of that batch.
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
   // The next batch on the device, or nullopt at the end of the epoch.
   std::optional<Batch> next();
 

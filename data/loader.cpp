@@ -71,7 +71,10 @@ std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
   return order;
 }
 
-void Loader::start_epoch(int64_t epoch) {
+void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
+  check(first_batch >= 0 && first_batch <= batches_per_epoch(), "Loader::start_epoch: first_batch ", first_batch,
+        " of epoch ", epoch, " is outside the epoch's ", batches_per_epoch(), " batches (expected 0..",
+        batches_per_epoch(), ")");
   std::vector<int64_t> order = epoch_order(epoch);
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -79,8 +82,10 @@ void Loader::start_epoch(int64_t epoch) {
     epoch_ = epoch;
     order_ = std::move(order);
     tasks_ = samples_per_epoch();
-    next_task_ = 0;
-    next_batch_ = 0;
+    // Task t is row t % batch_size of batch t / batch_size: starting the tasks at the first batch's
+    // first row skips the earlier batches entirely (no read, no decode).
+    next_task_ = std::min(tasks_, first_batch * options_.batch_size);
+    next_batch_ = first_batch;
     slots_.clear();
     started_ = true;
   }

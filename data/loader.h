@@ -3,7 +3,7 @@
 //
 //   Loader loader(dataset, options);
 //   for (int64_t epoch = 0; epoch < epochs; ++epoch) {
-//     loader.start_epoch(epoch);
+//     loader.start_epoch(epoch);  // or start_epoch(epoch, first_batch) to resume mid-epoch
 //     while (std::optional<Batch> batch = loader.next()) { ... batch->images, batch->labels ... }
 //   }
 //
@@ -68,7 +68,7 @@ struct Batch {
   std::vector<int64_t> indices;    // dataset sample index of each row
   std::vector<std::string> stems;  // file stem (VOC id) of each row
   int64_t epoch = 0;
-  int64_t number = 0;  // batch number within the epoch
+  int64_t number = 0;  // batch number within the epoch (counted from its start, also after first_batch)
 };
 
 class Loader {
@@ -81,8 +81,12 @@ class Loader {
 
   int64_t samples_per_epoch() const;
   int64_t batches_per_epoch() const;
-  // Begins epoch `epoch` (abandoning whatever is left of the previous one).
-  void start_epoch(int64_t epoch);
+  // Begins epoch `epoch` (abandoning whatever is left of the previous one) at its batch
+  // `first_batch`: the batches before it are skipped without being read, and the ones that follow
+  // are those of the whole epoch from that batch on, bit for bit (a resumed step replays the rest
+  // of an interrupted epoch this way). Throws unless 0 <= first_batch <= batches_per_epoch() (at
+  // batches_per_epoch() the epoch is empty).
+  void start_epoch(int64_t epoch, int64_t first_batch = 0);
   // The next batch of the epoch, or nullopt at its end. Throws a worker's error (see above).
   std::optional<Batch> next();
   // The sample order of an epoch (what start_epoch iterates), for inspection and tests.

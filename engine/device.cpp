@@ -1,8 +1,29 @@
 #include "engine/device.h"
 
+#include <exception>
+#include <string>
+
 #include "engine/error.h"
 
 namespace strata {
+
+Device parse_device(const std::string& text) {
+  if (text == "cpu") return Device::cpu();
+  if (text == "cuda") return open_cuda_device(0);
+  if (text.rfind("cuda:", 0) == 0) {
+    const std::string index = text.substr(5);
+    size_t used = 0;
+    int i = -1;
+    try {
+      i = std::stoi(index, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    check(used == index.size() && !index.empty() && i >= 0, "--device '", text, "': expected cpu, cuda or cuda:<index>");
+    return open_cuda_device(i);
+  }
+  throw Error(cat("--device '", text, "': expected cpu, cuda or cuda:<index>"));
+}
 
 #if !defined(STRATA_HAVE_CUDA)
 // CPU-only build; the CUDA backend's versions are in engine/cuda/context.cpp.

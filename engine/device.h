@@ -33,6 +33,11 @@ struct Device {
 // when this build has no CUDA backend, or the device does not exist.
 Device open_cuda_device(int index = 0);
 
+// Parses a device as the command line gives it: "cpu", "cuda" (device 0) or "cuda:<index>", opening
+// the CUDA device (open_cuda_device). Throws strata::Error naming the text as the --device option
+// ("--device 'gpu': expected cpu, cuda or cuda:<index>"), or open_cuda_device's error.
+Device parse_device(const std::string& text);
+
 // Whether this build has a CUDA backend ("real", "emulated" or "" for a CPU-only build).
 const char* cuda_backend();
 

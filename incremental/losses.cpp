@@ -31,14 +31,16 @@ void check_logits(const char* op, const char* role, const Tensor& logits) {
   check(logits.size(3) >= 1, op, ": ", role, " ", logits.describe(), " has no channel");
 }
 
-// teacher (N,H,W,C_old) against logits (N,H,W,C_tot); returns C_old.
-int64_t check_teacher(const char* op, const Tensor& logits, const Tensor& teacher, bool needs_new_channel) {
-  check_logits(op, "logits", logits);
+// teacher (N,H,W,C_old) against the student's logits (N,H,W,C_tot), or their log-probabilities,
+// named `role`; returns C_old.
+int64_t check_teacher(const char* op, const char* role, const Tensor& logits, const Tensor& teacher,
+                      bool needs_new_channel) {
+  check_logits(op, role, logits);
   check_logits(op, "teacher_logits", teacher);
-  check_same_dtype(op, logits, "logits", teacher, "teacher_logits");
-  check_same_device(op, logits, "logits", teacher, "teacher_logits");
+  check_same_dtype(op, logits, role, teacher, "teacher_logits");
+  check_same_device(op, logits, role, teacher, "teacher_logits");
   for (int64_t d = 0; d < 3; ++d) {
-    check(logits.size(d) == teacher.size(d), op, ": logits ", logits.describe(), " and teacher_logits ",
+    check(logits.size(d) == teacher.size(d), op, ": ", role, " ", logits.describe(), " and teacher_logits ",
           teacher.describe(), " differ in N,H,W");
   }
   const int64_t c_old = teacher.size(3), c_tot = logits.size(3);
@@ -67,16 +69,18 @@ Tensor reduce_pixels(const Tensor& per_pixel, Reduction reduction) {
   throw Error(cat("reduce_pixels: unexpected reduction ", reduction_name(reduction)));
 }
 
-// The labels as int64 after checking them against logits (N,H,W,C): shape, dtype, and every value in
-// [0, C) or equal to ignore_index (which must lie outside [0, C)).
-std::vector<int64_t> checked_labels(const char* op, const Tensor& logits, const Tensor& labels, int64_t ignore_index) {
+// The labels as int64 after checking them against scores (N,H,W,C) named `role` (the logits or their
+// log-probabilities): shape, dtype, and every value in [0, C) or equal to ignore_index (which must
+// lie outside [0, C)).
+std::vector<int64_t> checked_labels(const char* op, const char* role, const Tensor& logits, const Tensor& labels,
+                                    int64_t ignore_index) {
   check_defined(op, "labels", labels);
   check(labels.dtype() == DType::u8 || labels.dtype() == DType::i32 || labels.dtype() == DType::i64, op,
         ": expected labels of dtype u8, i32 or i64, got ", labels.describe());
   const Shape expected = {logits.size(0), logits.size(1), logits.size(2)};
-  check(labels.shape() == expected, op, ": logits are ", logits.describe(), " but labels are ", labels.describe(),
+  check(labels.shape() == expected, op, ": ", role, " are ", logits.describe(), " but labels are ", labels.describe(),
         "; expected labels of shape ", shape_str(expected), " (N,H,W)");
-  check_same_device(op, logits, "logits", labels, "labels");
+  check_same_device(op, logits, role, labels, "labels");
   const int64_t classes = logits.size(3);
   check(ignore_index < 0 || ignore_index >= classes, op, ": ignore_index ", ignore_index, " is one of the ", classes,
         " classes [0, ", classes, ")");
@@ -106,6 +110,49 @@ void fill_one_hot(Tensor& one_hot, Tensor& valid, const std::vector<int64_t>& y,
   }
 }
 
+// The checks of the unbiased cross-entropy's scores (logits or log-probabilities, named `role`).
+void check_unbiased_scores(const char* op, const char* role, const Tensor& scores, int64_t old_channels) {
+  check_logits(op, role, scores);
+  check(old_channels >= 1 && old_channels < scores.size(3), op, ": old_channels = ", old_channels, " for ", role, " ",
+        scores.describe(), "; expected 1 <= C_old < C_tot (step 0 uses cross_entropy)");
+}
+
+// The targets of the unbiased cross-entropy over its compact scores (N,H,W,1+N_new): background and
+// old classes (y < C_old) become 0, the old-channel mass; class y >= C_old becomes 1 + (y - C_old);
+// ignore_index stays. A new tensor: the caller's labels are left untouched. The labels are checked
+// and remapped on the host, then copied back to their device.
+Tensor unbiased_targets(const char* op, const char* role, const Tensor& scores, const Tensor& labels,
+                        int64_t old_channels, int64_t ignore_index) {
+  std::vector<int64_t> y = checked_labels(op, role, scores, labels, ignore_index);
+  for (int64_t& v : y) {
+    if (v == ignore_index) continue;
+    v = v < old_channels ? 0 : v - old_channels + 1;
+  }
+  return Tensor::from_vector(y, labels.shape()).to(labels.device());
+}
+
+// unbiased_cross_entropy over checked log-probabilities log_p (N,H,W,C_tot), named `role`.
+Tensor unbiased_cross_entropy_of(const char* op, const char* role, const Tensor& log_p, const Tensor& labels,
+                                 int64_t old_channels, Reduction reduction, int64_t ignore_index) {
+  const Tensor targets = unbiased_targets(op, role, log_p, labels, old_channels, ignore_index);
+  Tensor log_p_old = logsumexp(log_p, 0, old_channels);  // log Σ_{c<C_old} p_c
+  Tensor scores = concat({log_p_old, slice(log_p, old_channels, log_p.size(3))});
+  return nll(scores, targets, reduction, ignore_index);
+}
+
+// unbiased_knowledge_distillation over checked log-probabilities log_p (N,H,W,C_tot) and teacher
+// logits (N,H,W,C_old).
+Tensor unbiased_knowledge_distillation_of(const Tensor& log_p, const Tensor& teacher_logits, Reduction reduction,
+                                          double alpha) {
+  const int64_t c_old = teacher_logits.size(3), c_tot = log_p.size(3);
+  Tensor q = softmax(scale(teacher_logits.detach(), alpha));
+  Tensor background_and_new = concat({slice(log_p, 0, 1), slice(log_p, c_old, c_tot)});
+  Tensor log_background = logsumexp(background_and_new, 0, background_and_new.size(3));  // log p̂_0
+  Tensor student = c_old > 1 ? concat({log_background, slice(log_p, 1, c_old)}) : log_background;
+  Tensor per_pixel = scale(sum_channels(mul(q, student)), -1.0 / static_cast<double>(c_old));
+  return reduce_pixels(per_pixel, reduction);
+}
+
 // σ(x) elementwise as softmax([x, 0])_0: stable, and made of engine ops only.
 Tensor sigmoid_of(const Tensor& x) {
   const Shape shape = x.shape();
@@ -118,7 +165,7 @@ Tensor sigmoid_of(const Tensor& x) {
 
 Tensor knowledge_distillation(const Tensor& logits, const Tensor& teacher_logits, Reduction reduction, double alpha) {
   const char* op = "knowledge_distillation";
-  const int64_t c_old = check_teacher(op, logits, teacher_logits, false);
+  const int64_t c_old = check_teacher(op, "logits", logits, teacher_logits, false);
   check_unlabelled_reduction(op, reduction);
   Tensor q = softmax(scale(teacher_logits.detach(), alpha));
   Tensor log_p_old = log_softmax(slice(logits, 0, c_old));
@@ -129,37 +176,31 @@ Tensor knowledge_distillation(const Tensor& logits, const Tensor& teacher_logits
 Tensor unbiased_cross_entropy(const Tensor& logits, const Tensor& labels, int64_t old_channels, Reduction reduction,
                               int64_t ignore_index) {
   const char* op = "unbiased_cross_entropy";
-  check_logits(op, "logits", logits);
-  const int64_t c_tot = logits.size(3);
-  check(old_channels >= 1 && old_channels < c_tot, op, ": old_channels = ", old_channels, " for logits ",
-        logits.describe(), "; expected 1 <= C_old < C_tot (step 0 uses cross_entropy)");
-  // Background and old classes become target 0, the old-channel mass; class y >= C_old becomes
-  // 1 + (y - C_old) in the compact (N,H,W,1+N_new) scores. The caller's labels are left untouched.
-  std::vector<int64_t> y = checked_labels(op, logits, labels, ignore_index);
-  for (int64_t& v : y) {
-    if (v == ignore_index) continue;
-    v = v < old_channels ? 0 : v - old_channels + 1;
-  }
-  Tensor targets = Tensor::from_vector(y, labels.shape()).to(labels.device());
-  Tensor log_p = log_softmax(logits);
-  Tensor log_p_old = logsumexp(log_p, 0, old_channels);  // log Σ_{c<C_old} p_c
-  Tensor scores = concat({log_p_old, slice(log_p, old_channels, c_tot)});
-  return nll(scores, targets, reduction, ignore_index);
+  check_unbiased_scores(op, "logits", logits, old_channels);
+  return unbiased_cross_entropy_of(op, "logits", log_softmax(logits), labels, old_channels, reduction, ignore_index);
+}
+
+Tensor unbiased_cross_entropy_from_log_probs(const Tensor& log_probs, const Tensor& labels, int64_t old_channels,
+                                             Reduction reduction, int64_t ignore_index) {
+  const char* op = "unbiased_cross_entropy";
+  check_unbiased_scores(op, "log_probs", log_probs, old_channels);
+  return unbiased_cross_entropy_of(op, "log_probs", log_probs, labels, old_channels, reduction, ignore_index);
 }
 
 Tensor unbiased_knowledge_distillation(const Tensor& logits, const Tensor& teacher_logits, Reduction reduction,
                                        double alpha) {
   const char* op = "unbiased_knowledge_distillation";
-  const int64_t c_old = check_teacher(op, logits, teacher_logits, true);
+  check_teacher(op, "logits", logits, teacher_logits, true);
   check_unlabelled_reduction(op, reduction);
-  const int64_t c_tot = logits.size(3);
-  Tensor q = softmax(scale(teacher_logits.detach(), alpha));
-  Tensor log_p = log_softmax(logits);
-  Tensor background_and_new = concat({slice(log_p, 0, 1), slice(log_p, c_old, c_tot)});
-  Tensor log_background = logsumexp(background_and_new, 0, background_and_new.size(3));  // log p̂_0
-  Tensor student = c_old > 1 ? concat({log_background, slice(log_p, 1, c_old)}) : log_background;
-  Tensor per_pixel = scale(sum_channels(mul(q, student)), -1.0 / static_cast<double>(c_old));
-  return reduce_pixels(per_pixel, reduction);
+  return unbiased_knowledge_distillation_of(log_softmax(logits), teacher_logits, reduction, alpha);
+}
+
+Tensor unbiased_knowledge_distillation_from_log_probs(const Tensor& log_probs, const Tensor& teacher_logits,
+                                                      Reduction reduction, double alpha) {
+  const char* op = "unbiased_knowledge_distillation";
+  check_teacher(op, "log_probs", log_probs, teacher_logits, true);
+  check_unlabelled_reduction(op, reduction);
+  return unbiased_knowledge_distillation_of(log_probs, teacher_logits, reduction, alpha);
 }
 
 Tensor feature_distillation(const Tensor& features, const Tensor& teacher_features, Reduction reduction) {
@@ -176,7 +217,7 @@ Tensor feature_distillation(const Tensor& features, const Tensor& teacher_featur
 Tensor icarl_bce(const Tensor& logits, const Tensor& labels, Reduction reduction, int64_t ignore_index) {
   const char* op = "icarl_bce";
   check_logits(op, "logits", logits);
-  const std::vector<int64_t> y = checked_labels(op, logits, labels, ignore_index);
+  const std::vector<int64_t> y = checked_labels(op, "logits", logits, labels, ignore_index);
   const int64_t valid_pixels = std::count_if(y.begin(), y.end(), [&](int64_t v) { return v != ignore_index; });
   Tensor targets = Tensor::zeros(logits.shape(), logits.dtype());
   Tensor valid = Tensor::zeros({logits.size(0), logits.size(1), logits.size(2), 1}, logits.dtype());
@@ -200,7 +241,7 @@ Tensor icarl_bce(const Tensor& logits, const Tensor& labels, Reduction reduction
 
 Tensor icarl_distillation(const Tensor& logits, const Tensor& teacher_logits, Reduction reduction) {
   const char* op = "icarl_distillation";
-  const int64_t c_old = check_teacher(op, logits, teacher_logits, false);
+  const int64_t c_old = check_teacher(op, "logits", logits, teacher_logits, false);
   check_unlabelled_reduction(op, reduction);
   Tensor targets = sigmoid_of(teacher_logits.detach());
   Tensor per_pixel = sum_channels(bce_with_logits(slice(logits, 0, c_old), targets, Reduction::none));

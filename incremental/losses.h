@@ -25,6 +25,13 @@
 //                                   icarl_importance (10 for LwF-MC), as it multiplies KD by λ_kd
 // Fine-tuning's loss is the engine's cross_entropy(z, y, Reduction::mean_all).
 //
+// Shared log-probabilities: unbiased_cross_entropy and unbiased_knowledge_distillation both read
+// log p = log_softmax(z) over all C_tot channels. Their *_from_log_probs variants take log p
+// (N,H,W,C_tot) computed once by the caller, so a method that uses both (MiB) runs one log_softmax
+// per step (and one backward of it); the logits-taking functions compute it themselves and are
+// otherwise the same composition, so both give the same values and gradients. Inputs are checked
+// the same way, with messages naming log_probs instead of logits.
+//
 // Reductions (every loss takes one explicitly; MiB/PLOP use mean_all, SPEC §3.0):
 //   none       per-pixel losses (N,H,W) (feature_distillation: per element, the features' shape)
 //   sum        the sum
@@ -56,9 +63,17 @@ Tensor knowledge_distillation(const Tensor& logits, const Tensor& teacher_logits
 Tensor unbiased_cross_entropy(const Tensor& logits, const Tensor& labels, int64_t old_channels, Reduction reduction,
                               int64_t ignore_index = 255);
 
+// log_probs = log_softmax(logits) (N,H,W,C_tot), labels (N,H,W), 1 <= old_channels < C_tot.
+Tensor unbiased_cross_entropy_from_log_probs(const Tensor& log_probs, const Tensor& labels, int64_t old_channels,
+                                             Reduction reduction, int64_t ignore_index = 255);
+
 // logits (N,H,W,C_tot), teacher_logits (N,H,W,C_old), 1 <= C_old < C_tot.
 Tensor unbiased_knowledge_distillation(const Tensor& logits, const Tensor& teacher_logits, Reduction reduction,
                                        double alpha = 1.0);
+
+// log_probs = log_softmax(logits) (N,H,W,C_tot), teacher_logits (N,H,W,C_old), 1 <= C_old < C_tot.
+Tensor unbiased_knowledge_distillation_from_log_probs(const Tensor& log_probs, const Tensor& teacher_logits,
+                                                      Reduction reduction, double alpha = 1.0);
 
 // features and teacher_features of the same shape (e.g. (N,H,W,2048), the last ResNet stage).
 Tensor feature_distillation(const Tensor& features, const Tensor& teacher_features, Reduction reduction);

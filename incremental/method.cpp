@@ -5,8 +5,10 @@
 #include <cmath>
 #include <sstream>
 
+#include "engine/ops/channels.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/losses.h"
+#include "engine/ops/softmax.h"
 #include "incremental/losses.h"
 #include "incremental/recipe.h"
 
@@ -105,15 +107,9 @@ std::vector<LossTerm> Method::terms(int step) const {
 
 bool Method::needs_teacher(int step) const { return step >= 1 && (config_.loss_kd > 0 || config_.loss_de > 0); }
 
-MapsNeeded Method::maps_needed(int step) const {
-  MapsNeeded maps;
-  maps.body = step >= 1 && config_.loss_de > 0;
-  return maps;
-}
-
 models::ForwardOptions Method::forward_options(int step) const {
   models::ForwardOptions options;
-  options.body = maps_needed(step).body;
+  options.body = step >= 1 && config_.loss_de > 0;
   return options;
 }
 
@@ -121,13 +117,20 @@ void Method::on_step_start(models::SegmentationModel& model, int step) const {
   if (step >= 1 && config_.init_balanced) model.classifier().init_balanced_new_step();
 }
 
-LossBreakdown Method::loss(const models::ForwardResult& student, const TeacherOutput* teacher, const Tensor& labels,
-                           int64_t old_channels, int step) const {
+LossBreakdown Method::loss(const models::ForwardResult& student, const models::ForwardResult* teacher,
+                           const Tensor& labels, int64_t old_channels, int step) const {
   const std::vector<LossTerm> active = terms(step);
   const bool teacher_needed = needs_teacher(step);
   check(!teacher_needed || (teacher != nullptr && teacher->logits.defined()), "method ", config_.describe(),
         ": step ", step, " needs the teacher's logits");
+  // log_softmax of the student's logits over all C_tot channels: computed on first use, then shared.
+  Tensor log_probs;
+  auto student_log_probs = [&]() -> const Tensor& {
+    if (!log_probs.defined()) log_probs = log_softmax(student.logits);
+    return log_probs;
+  };
   LossBreakdown out;
+  std::vector<Tensor> values;
   for (const LossTerm& term : active) {
     Tensor value;
     switch (term.kind) {
@@ -135,13 +138,14 @@ LossBreakdown Method::loss(const models::ForwardResult& student, const TeacherOu
         value = cross_entropy(student.logits, labels, Reduction::mean_all);
         break;
       case LossKind::unbiased_cross_entropy:
-        value = unbiased_cross_entropy(student.logits, labels, old_channels, Reduction::mean_all);
+        value = unbiased_cross_entropy_from_log_probs(student_log_probs(), labels, old_channels, Reduction::mean_all);
         break;
       case LossKind::knowledge_distillation:
         value = knowledge_distillation(student.logits, teacher->logits, Reduction::mean_all, config_.alpha);
         break;
       case LossKind::unbiased_knowledge_distillation:
-        value = unbiased_knowledge_distillation(student.logits, teacher->logits, Reduction::mean_all, config_.alpha);
+        value = unbiased_knowledge_distillation_from_log_probs(student_log_probs(), teacher->logits,
+                                                               Reduction::mean_all, config_.alpha);
         break;
       case LossKind::feature_distillation:
         check(student.body.defined() && teacher->body.defined(), "method ", config_.describe(), ": step ", step,
@@ -150,9 +154,11 @@ LossBreakdown Method::loss(const models::ForwardResult& student, const TeacherOu
         break;
     }
     Tensor weighted = term.weight == 1.0 ? value : scale(value, term.weight);
-    out.weighted.emplace_back(term.name, weighted.item());
+    out.names.emplace_back(term.name);
+    values.push_back(weighted.detach().reshape({1}));
     out.total = out.total.defined() ? add(out.total, weighted) : weighted;
   }
+  out.values = concat(values);
   return out;
 }
 

@@ -27,10 +27,17 @@
 //   on_step_start   after the previous step's weights are loaded into a step-t model (t >= 1):
 //                   MiB's balanced classifier init when init_balanced (§3.5.3)
 //   needs_teacher   whether step t runs the frozen previous-step model (some term uses it)
-//   maps_needed     what the student and teacher forwards must return beyond the logits:
-//                   the backbone output for ILT's de term; nothing for FT, LwF and MiB
+//   forward_options the one place that says what step t's forwards (the student's and the
+//                   teacher's) must return, as the model's models::ForwardOptions: the logits,
+//                   and the backbone output for ILT's de term; nothing more for FT, LwF and MiB
 //   state           tensors a method carries in the step checkpoint (weight importances of
 //                   EWC/PI/RW); none of FT, LwF, ILT and MiB has any
+//
+// Method::loss reads no loss value back to the host: the weighted terms come back as one detached
+// device tensor (LossBreakdown::values), which the trainer accumulates and reads once per logging
+// interval; the student's log_softmax is computed once and shared by the terms that need it (unce
+// and unkd, incremental/losses.h's *_from_log_probs). (The unbiased cross-entropy still checks and
+// remaps its labels through the host: losses.cpp's unbiased_targets.)
 //
 // Errors (strata::Error): an unknown method name (listing the valid ones), a negative weight, a
 // zero alpha; at run time a step >= 1 loss without the teacher output it needs.
@@ -89,21 +96,12 @@ struct LossTerm {
   double weight;
 };
 
-// What a forward must return beyond the logits.
-struct MapsNeeded {
-  bool body = false;  // the backbone output
-};
-
-// What the teacher returns for a batch: logits (N,H,W,C_old) upsampled like the student's, and the
-// maps asked for (undefined otherwise).
-struct TeacherOutput {
-  Tensor logits;
-  Tensor body;
-};
-
+// One batch's loss. The values stay on the logits' device: reading them is a host synchronisation,
+// which the trainer does once per logging interval, never inside the step.
 struct LossBreakdown {
-  Tensor total;                                          // scalar, differentiable
-  std::vector<std::pair<std::string, double>> weighted;  // each term's weighted value, in term order
+  Tensor total;                    // scalar, differentiable: the sum of the weighted terms
+  std::vector<std::string> names;  // the active terms in order ("ce", "unce", "kd", "unkd", "de")
+  Tensor values;                   // (K) for K names, detached, the logits' dtype and device: each weighted term
 };
 
 class Method {
@@ -113,17 +111,19 @@ class Method {
   const MethodConfig& config() const { return config_; }
   std::vector<LossTerm> terms(int step) const;
   bool needs_teacher(int step) const;
-  MapsNeeded maps_needed(int step) const;
+  // What step t's student and teacher forwards must return (see the file comment).
   models::ForwardOptions forward_options(int step) const;
 
   // The hook run once the step-t model holds the previous step's weights (nothing at step 0).
   void on_step_start(models::SegmentationModel& model, int step) const;
 
-  // The weighted loss of one batch. student: the model's forward (logits (N,H,W,C_tot), body when
-  // maps_needed); teacher: required when needs_teacher(step); labels (N,H,W) after the step's
-  // label table; old_channels = C_old of the step.
-  LossBreakdown loss(const models::ForwardResult& student, const TeacherOutput* teacher, const Tensor& labels,
-                     int64_t old_channels, int step) const;
+  // The weighted loss of one batch. student: the model's forward with forward_options(step)
+  // (logits (N,H,W,C_tot), body (N,h,w,C_body) for the de term); teacher: the teacher's forward
+  // with the same options (logits (N,H,W,C_old), body), required when needs_teacher(step), else
+  // may be null; labels (N,H,W) after the step's label table; old_channels = C_old of the step.
+  // Throws when the teacher or a map a term needs is missing, and the losses' own errors.
+  LossBreakdown loss(const models::ForwardResult& student, const models::ForwardResult* teacher,
+                     const Tensor& labels, int64_t old_channels, int step) const;
 
   // Method state for the step checkpoint (tensor names without prefix); empty for these methods.
   TensorMap state() const { return {}; }

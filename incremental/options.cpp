@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <sstream>
 
@@ -66,7 +67,7 @@ OptionSpec flag(const char* name, const char* help, std::function<void(TrainOpti
   return OptionSpec{name, nullptr, help, [apply](TrainOptions& o, const std::string&) { apply(o); }};
 }
 
-std::vector<OptionSpec> make_specs() {
+std::vector<OptionSpec> data_and_task_specs() {
   return {
       // data
       value("--dataset", "NAME", "voc or ade20k (ade). A generated dataset (strata make-dataset) is voc. Default voc.",
@@ -105,6 +106,11 @@ std::vector<OptionSpec> make_specs() {
             "plop (default: VOC void ignored in training; unseen classes are background at test; ADE raw 0 counted) "
             "or mib (void is background in training; unseen classes ignored at test; ADE raw 0 ignored)",
             [](TrainOptions& o, const std::string& v) { o.convention = parse_convention(v); }),
+  };
+}
+
+std::vector<OptionSpec> model_and_method_specs() {
+  return {
       // model
       value("--backbone", "NAME",
             "resnet101 (default), resnet50, or small: strata's CPU configuration, ResNet-14 (one bottleneck per "
@@ -149,6 +155,11 @@ std::vector<OptionSpec> make_specs() {
            [](TrainOptions& o) { o.method_overrides.init_balanced = true; }),
       value("--alpha", "A", "multiplies the teacher logits before their softmax in KD (default 1)",
             [](TrainOptions& o, const std::string& v) { o.method_overrides.alpha = parse_real("--alpha", v); }),
+  };
+}
+
+std::vector<OptionSpec> recipe_and_run_specs() {
+  return {
       // recipe
       value("--lr", "LR[,LR...]",
             "base learning rate, one value or one per step (the last repeats); default 0.01 at step 0, 0.001 later",
@@ -208,6 +219,16 @@ std::vector<OptionSpec> make_specs() {
       flag("--no-tables", "print only the summary line of each step, not the per-class table",
            [](TrainOptions& o) { o.print_tables = false; }),
   };
+}
+
+// Every option, in the order --help lists them.
+std::vector<OptionSpec> make_specs() {
+  std::vector<OptionSpec> specs = data_and_task_specs();
+  for (auto part : {model_and_method_specs, recipe_and_run_specs}) {
+    std::vector<OptionSpec> more = part();
+    specs.insert(specs.end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+  }
+  return specs;
 }
 
 bool allowed_option(const std::vector<std::string>& allowed, const std::string& name) {

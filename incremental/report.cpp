@@ -9,7 +9,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/ops/channels.h"
+#include "engine/ops/elementwise.h"
 #include "engine/safetensors.h"
 
 namespace strata::incremental {
@@ -60,6 +63,154 @@ std::string format_bytes(int64_t bytes) {
     std::snprintf(text, sizeof(text), "%.1f KiB", b / 1024.0);
   }
   return text;
+}
+
+std::string format_percent(double fraction) {
+  if (!std::isfinite(fraction)) return "-";
+  char text[16];
+  std::snprintf(text, sizeof(text), "%.2f", 100 * fraction);
+  return text;
+}
+
+TrainingInterval::TrainingInterval() : start_(std::chrono::steady_clock::now()) {}
+
+void TrainingInterval::add(const Tensor& loss, const std::vector<std::string>& names, const Tensor& terms,
+                           int64_t images) {
+  if (iterations_ == 0) {
+    names_ = names;
+  } else {
+    check(names == names_, "TrainingInterval: an iteration with other loss terms than the interval's first (",
+          names.size(), " terms instead of ", names_.size(), ")");
+  }
+  autograd::NoGradGuard no_grad;
+  // f64 sums of the f32 values, in iteration order: the means a host-side double sum would give.
+  Tensor row = concat({loss.detach().reshape({1}), terms.detach()}).to(DType::f64);
+  sums_ = sums_.defined() ? strata::add(sums_, row) : row;
+  ++iterations_;
+  images_ += images;
+}
+
+IntervalMeans TrainingInterval::read() {
+  check(iterations_ > 0, "TrainingInterval::read: no iteration since the last read");
+  const std::vector<double> sums = sums_.to_vector<double>();  // the interval's one device-to-host copy
+  IntervalMeans means;
+  const double n = static_cast<double>(iterations_);
+  means.loss = sums[0] / n;
+  for (size_t k = 0; k < names_.size(); ++k) means.terms.emplace_back(names_[k], sums[k + 1] / n);
+  means.iterations = iterations_;
+  means.images = images_;
+  const auto now = std::chrono::steady_clock::now();
+  means.seconds = std::chrono::duration<double>(now - start_).count();
+  sums_ = Tensor();
+  iterations_ = 0;
+  images_ = 0;
+  start_ = now;
+  return means;
+}
+
+std::string format_training_stats(const IntervalMeans& means, double lr, int64_t peak_bytes) {
+  char loss_text[64];
+  std::snprintf(loss_text, sizeof(loss_text), "loss %.4f", means.loss);
+  std::string text = loss_text;
+  if (means.terms.size() > 1) {
+    text += " (";
+    for (size_t i = 0; i < means.terms.size(); ++i) {
+      char term_text[64];
+      std::snprintf(term_text, sizeof(term_text), "%s%s %.4f", i ? " " : "", means.terms[i].first.c_str(),
+                    means.terms[i].second);
+      text += term_text;
+    }
+    text += ")";
+  }
+  char rest_text[96];
+  std::snprintf(rest_text, sizeof(rest_text), " lr %.3g %.1f img/s peak %s", lr, means.images_per_second(),
+                format_bytes(peak_bytes).c_str());
+  return text + rest_text;
+}
+
+json::Object training_record(int step, int64_t epoch, int64_t iteration, const IntervalMeans& means, double lr,
+                             int64_t peak_bytes, double elapsed_seconds) {
+  json::Object record{
+      {"event", "train"}, {"step", step}, {"epoch", epoch}, {"iteration", iteration}, {"loss", means.loss}};
+  for (const auto& [term, value] : means.terms) record.emplace_back(term, value);
+  record.emplace_back("lr", lr);
+  record.emplace_back("images_per_second", means.images_per_second());
+  record.emplace_back("peak_memory_bytes", peak_bytes);
+  record.emplace_back("elapsed_seconds", elapsed_seconds);
+  return record;
+}
+
+json::Value number_or_null(double value) { return std::isfinite(value) ? json::Value(value) : json::Value(); }
+
+json::Object scores_record(const SegmentationScores& scores, const StepMeans& means) {
+  json::Array iou;
+  for (int c = 0; c < scores.num_classes(); ++c) {
+    iou.push_back(scores.has_ground_truth(c) ? number_or_null(scores.iou[static_cast<size_t>(c)]) : json::Value());
+  }
+  return json::Object{
+      {"miou", number_or_null(scores.mean_iou)},
+      {"pixel_accuracy", number_or_null(scores.pixel_accuracy)},
+      {"mean_class_accuracy", number_or_null(scores.mean_class_accuracy)},
+      {"old_with_background", number_or_null(means.old_with_background)},
+      {"new_with_background", number_or_null(means.new_with_background)},
+      {"all_with_background", number_or_null(means.all_with_background)},
+      {"old_without_background", number_or_null(means.old_without_background)},
+      {"new_without_background", number_or_null(means.new_without_background)},
+      {"all_without_background", number_or_null(means.all_without_background)},
+      {"iou", iou},
+  };
+}
+
+json::Object joined(json::Object head, const json::Object& tail) {
+  head.insert(head.end(), tail.begin(), tail.end());
+  return head;
+}
+
+std::string format_step_scores(int step, const std::string& what, const SegmentationScores& scores,
+                               const StepMeans& means) {
+  return cat("step ", step, " ", what, ": mIoU ", format_percent(scores.mean_iou), "% | old/new/all with ",
+             "background ", format_percent(means.old_with_background), " / ", format_percent(means.new_with_background),
+             " / ", format_percent(means.all_with_background), " | without background ",
+             format_percent(means.old_without_background), " / ", format_percent(means.new_without_background), " / ",
+             format_percent(means.all_without_background), " | pixel accuracy ", format_percent(scores.pixel_accuracy),
+             "%, mean class accuracy ", format_percent(scores.mean_class_accuracy), "%\n");
+}
+
+std::string format_results_average(const std::string& path, const ResultsAverage& average) {
+  return cat("results ", path, ": ", average.rows, " step", average.rows == 1 ? "" : "s", ", final mIoU ",
+             format_percent(average.final_miou), "%, average over steps ", format_percent(average.average_miou),
+             "%\n");
+}
+
+std::string format_steps_table(const Task& task, const std::vector<StepResult>& results) {
+  auto cell = [](double fraction) {
+    char text[16];
+    if (std::isfinite(fraction)) {
+      std::snprintf(text, sizeof(text), "%6.1f", 100 * fraction);
+    } else {
+      std::snprintf(text, sizeof(text), "%6s", "-");
+    }
+    return std::string(text);
+  };
+  std::string out = cat("mean IoU (%) of task ", task.describe(), "\n",
+                        "                          background included       background excluded\n",
+                        "step  classes added          old    new    all        old    new    all\n");
+  for (const StepResult& r : results) {
+    const std::vector<int>& added = task.classes(r.step);
+    char row[160];
+    std::snprintf(row, sizeof(row), "%4d  %-18s", r.step,
+                  cat(added.front(), "-", added.back(), " (", added.size(), ")").c_str());
+    out += row;
+    if (r.stopped) {
+      out += "   stopped before its evaluation\n";
+      continue;
+    }
+    const StepMeans& m = r.means;
+    out += cat(cell(m.old_with_background), " ", cell(m.new_with_background), " ", cell(m.all_with_background),
+               "     ", cell(m.old_without_background), " ", cell(m.new_without_background), " ",
+               cell(m.all_without_background), "\n");
+  }
+  return out;
 }
 
 ProgressBar::ProgressBar(std::FILE* out, bool interactive, double min_interval)

@@ -30,12 +30,9 @@ void Teacher::freeze() {
   model_->eval();
 }
 
-TeacherOutput Teacher::run(const Tensor& images, const MapsNeeded& maps) {
+models::ForwardResult Teacher::run(const Tensor& images, const models::ForwardOptions& options) {
   autograd::NoGradGuard no_grad;
-  models::ForwardOptions options;
-  options.body = maps.body;
-  models::ForwardResult result = model_->forward(images, options);
-  return TeacherOutput{result.logits, result.body};
+  return model_->forward(images, options);
 }
 
 int64_t Teacher::channels() const { return model_->classifier().total_classes(); }

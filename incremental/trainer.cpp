@@ -5,15 +5,11 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <limits>
-#include <map>
+#include <memory>
 
 #include "data/device_prefetcher.h"
 #include "engine/allocator.h"
-#include "engine/autograd.h"
-#include "engine/ops/argmax.h"
-#include "engine/ops/normalize.h"
-#include "engine/profiler.h"
+#include "incremental/step_checkpoints.h"
 #include "models/weights.h"
 
 namespace strata::incremental {
@@ -33,16 +29,7 @@ uint64_t step_seed(uint64_t seed, int step) {
   return z ^ (z >> 31);
 }
 
-json::Value number_or_null(double value) { return std::isfinite(value) ? json::Value(value) : json::Value(); }
-
 bool is_terminal(std::FILE* out) { return out != nullptr && isatty(fileno(out)) == 1; }
-
-std::string percent(double fraction) {
-  if (!std::isfinite(fraction)) return "-";
-  char text[16];
-  std::snprintf(text, sizeof(text), "%.2f", 100 * fraction);
-  return text;
-}
 
 template <class T>
 T per_step(const std::vector<T>& values, int step) {
@@ -55,215 +42,26 @@ std::string join_ints(const std::vector<int>& values) {
   return out;
 }
 
-json::Object scores_record(const SegmentationScores& scores, const StepMeans& means) {
-  json::Array iou;
-  for (int c = 0; c < scores.num_classes(); ++c) {
-    iou.push_back(scores.has_ground_truth(c) ? number_or_null(scores.iou[static_cast<size_t>(c)]) : json::Value());
-  }
-  return json::Object{
-      {"miou", number_or_null(scores.mean_iou)},
-      {"pixel_accuracy", number_or_null(scores.pixel_accuracy)},
-      {"mean_class_accuracy", number_or_null(scores.mean_class_accuracy)},
-      {"old_with_background", number_or_null(means.old_with_background)},
-      {"new_with_background", number_or_null(means.new_with_background)},
-      {"all_with_background", number_or_null(means.all_with_background)},
-      {"old_without_background", number_or_null(means.old_without_background)},
-      {"new_without_background", number_or_null(means.new_without_background)},
-      {"all_without_background", number_or_null(means.all_without_background)},
-      {"iou", iou},
-  };
-}
-
-json::Object with(json::Object head, const json::Object& tail) {
-  head.insert(head.end(), tail.begin(), tail.end());
-  return head;
-}
-
 }  // namespace
 
-std::string format_steps_table(const Task& task, const std::vector<StepResult>& results) {
-  auto cell = [](double fraction) {
-    char text[16];
-    if (std::isfinite(fraction)) {
-      std::snprintf(text, sizeof(text), "%6.1f", 100 * fraction);
-    } else {
-      std::snprintf(text, sizeof(text), "%6s", "-");
-    }
-    return std::string(text);
-  };
-  std::string out = cat("mean IoU (%) of task ", task.describe(), "\n",
-                        "                          background included       background excluded\n",
-                        "step  classes added          old    new    all        old    new    all\n");
-  for (const StepResult& r : results) {
-    const std::vector<int>& added = task.classes(r.step);
-    char row[160];
-    std::snprintf(row, sizeof(row), "%4d  %-18s", r.step,
-                  cat(added.front(), "-", added.back(), " (", added.size(), ")").c_str());
-    out += row;
-    if (r.stopped) {
-      out += "   stopped before its evaluation\n";
-      continue;
-    }
-    const StepMeans& m = r.means;
-    out += cat(cell(m.old_with_background), " ", cell(m.new_with_background), " ", cell(m.all_with_background),
-               "     ", cell(m.old_without_background), " ", cell(m.new_without_background), " ",
-               cell(m.all_without_background), "\n");
-  }
-  return out;
-}
-
-Device parse_device(const std::string& text) {
-  if (text == "cpu") return Device::cpu();
-  if (text == "cuda") return open_cuda_device(0);
-  if (text.rfind("cuda:", 0) == 0) {
-    const std::string index = text.substr(5);
-    size_t used = 0;
-    int i = -1;
-    try {
-      i = std::stoi(index, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    check(used == index.size() && !index.empty() && i >= 0, "--device '", text, "': expected cpu, cuda or cuda:<index>");
-    return open_cuda_device(i);
-  }
-  throw Error(cat("--device '", text, "': expected cpu, cuda or cuda:<index>"));
-}
-
-// ---- StepSession --------------------------------------------------------------------------------
-
-StepSession::StepSession(const StepSetup& setup, const Task& task, const TensorMap* previous_weights,
-                         const std::string& source, const std::string& initial_weights, int64_t max_iterations)
-    : setup_(setup), method_(setup.method) {
-  const int step = setup.step;
-  task.check_step(step);
-  old_channels_ = task.old_channels(step);
-  models::ModelConfig config = setup.model;
-  // At step >= 1 every parameter but the new classifier is loaded next.
-  config.initialize = step == 0;
-  model_ = std::make_shared<models::SegmentationModel>(config);
-  if (step == 0) {
-    if (!initial_weights.empty()) models::load_weights(*model_, initial_weights, models::LoadMode::backbone);
-  } else {
-    check(previous_weights != nullptr, "step ", step, " of task ", task.name(),
-          " needs the previous step's weights (none given)");
-    models::load_weights(*model_, *previous_weights, models::LoadMode::previous_step, source);
-    method_.on_step_start(*model_, step);
-    if (method_.needs_teacher(step)) {
-      models::ModelConfig teacher_config = setup.model;
-      teacher_config.classes.pop_back();
-      teacher_ = std::make_unique<Teacher>(teacher_config, *previous_weights, source, setup.device);
-    }
-  }
-  model_->to(setup.device);
-  model_->train();
-
-  // MiB's three parameter groups (body, head, classifier), one lr, weight decay on everything.
-  std::vector<optim::ParamGroup> groups = {{"body", {}}, {"head", {}}, {"classifier", {}}};
-  const std::string body = model_->backbone_prefix();
-  const std::string classifier = models::SegmentationModel::kClassifierPrefix;
-  for (auto& [name, parameter] : model_->named_parameters()) {
-    const size_t group = name.rfind(body, 0) == 0 ? 0 : name.rfind(classifier, 0) == 0 ? 2 : 1;
-    groups[group].params.emplace_back(name, parameter);
-  }
-  for (optim::ParamGroup& g : groups) {
-    g.lr = setup.recipe.lr;
-    g.momentum = setup.recipe.momentum;
-    g.nesterov = setup.recipe.nesterov;
-    g.weight_decay = setup.recipe.weight_decay;
-  }
-  optimizer_ = std::make_unique<optim::SGD>(std::move(groups));
-  schedule_ = std::make_unique<optim::PolyLR>(*optimizer_, max_iterations, setup.recipe.lr_power);
-}
-
-IterationStats StepSession::train_iteration(const Tensor& images, const Tensor& labels) {
-  const int step = setup_.step;
-  IterationStats stats;
-  stats.lr = schedule_->lr();
-  stats.images = images.size(0);
-  // The previous iteration's gradients go first (as MiB's train.py zeroes them): held through the
-  // forward, they would add their whole size to the step's peak memory.
-  optimizer_->zero_grad();
-  Tensor x = normalize_image(images.to(setup_.device));
-  Tensor y = labels.to(setup_.device);
-  // The phases are profiler scopes (kPhaseScopes) so a profile says where a step's time goes.
-  TeacherOutput teacher_output;
-  if (teacher_) {
-    profiler::Scope scope(kPhaseScopes[0]);
-    teacher_output = teacher_->run(x, method_.maps_needed(step));
-  }
-  models::ForwardResult student;
-  {
-    profiler::Scope scope(kPhaseScopes[1]);
-    student = model_->forward(x, method_.forward_options(step));
-  }
-  LossBreakdown loss;
-  {
-    profiler::Scope scope(kPhaseScopes[2]);
-    loss = method_.loss(student, teacher_ ? &teacher_output : nullptr, y, old_channels_, step);
-  }
-  student = models::ForwardResult();
-  teacher_output = TeacherOutput();
-  {
-    profiler::Scope scope(kPhaseScopes[3]);
-    loss.total.backward();
-  }
-  {
-    profiler::Scope scope(kPhaseScopes[4]);
-    optimizer_->step();
-    schedule_->step();
-  }
-  stats.loss = loss.total.item();
-  stats.terms = std::move(loss.weighted);
-  return stats;
-}
-
-void StepSession::restore(const Checkpoint& checkpoint) {
-  models::load_weights(*model_, checkpoint.model, models::LoadMode::full, checkpoint.path);
-  optimizer_->load_state_dict(checkpoint.optimizer, checkpoint.optimizer_metadata);
-  schedule_->set_iteration(checkpoint.info.iteration);
-  method_.load_state(checkpoint.method_state, checkpoint.path);
-}
-
-// ---- evaluation ---------------------------------------------------------------------------------
-
-SegmentationScores evaluate_model(models::SegmentationModel& model, const data::Dataset& dataset,
-                                  const std::vector<int64_t>& subset, const LabelTable& table, int num_classes,
-                                  const EvalOptions& options, ProgressBar* progress) {
-  // An empty subset means "every sample" to the loader: refuse it here instead.
-  check(!subset.empty(), "evaluate: no images to evaluate in ", dataset.root(), " (", dataset.split(), ")");
-  const bool was_training = model.is_training();
-  model.eval();
-  autograd::NoGradGuard no_grad;
-  data::LoaderOptions loader_options;
-  loader_options.mode = options.full_image ? data::LoaderMode::eval_full : data::LoaderMode::eval;
-  loader_options.batch_size = options.full_image ? 1 : options.batch_size;
-  loader_options.crop_size = options.crop_size;
-  loader_options.workers = options.workers;
-  loader_options.shuffle = false;
-  loader_options.drop_last = false;
-  loader_options.subset = subset;
-  loader_options.label_map = table;
-  data::Loader loader(dataset, loader_options);
-  ConfusionMatrix matrix(num_classes);
-  const int64_t batches = loader.batches_per_epoch();
-  if (progress != nullptr) progress->start("eval", batches, 0);
-  int64_t done = 0;
-  data::DevicePrefetcher prefetcher(loader, options.device, data::DevicePrefetcher::LabelsOn::host);
-  prefetcher.start_epoch(0);
-  while (std::optional<data::Batch> batch = prefetcher.next()) {
-    Tensor x = normalize_image(batch->images);
-    models::ForwardResult result = model.forward(x);
-    matrix.update(argmax(result.logits).to(Device::cpu()), batch->labels);
-    ++done;
-    if (progress != nullptr) progress->update(done, "", cat(batch->indices.size(), " images"), done == batches);
-  }
-  if (progress != nullptr) progress->finish();
-  model.train(was_training);
-  return compute_scores(matrix);
-}
-
-// ---- Trainer ------------------------------------------------------------------------------------
+// One step's state while it trains.
+struct Trainer::StepRun {
+  StepSetup setup;
+  StepResult result;
+  std::vector<int64_t> subset;  // the step's training images
+  int64_t iterations_per_epoch = 0;
+  int64_t max_iterations = 0;
+  CheckpointInfo info;          // what the step's checkpoints carry
+  std::string previous_path;    // step t-1's checkpoint (step >= 1)
+  std::unique_ptr<StepSession> session;
+  int64_t iteration = 0;        // iterations of the step completed (resumed ones included)
+  std::string resumed_from;
+  CheckpointPolicy policy;
+  std::unique_ptr<StepCheckpointWriter> checkpoints;
+  bool interactive = false;     // the progress bar redraws one terminal line
+  std::string shown = "starting";  // the progress bar's stats: those of the last logged interval
+  Clock::time_point start;
+};
 
 Trainer::Trainer(TrainOptions options, std::FILE* out) : options_(std::move(options)), out_(out) {
   const TrainOptions& o = options_;
@@ -431,24 +229,17 @@ SegmentationScores Trainer::evaluate_step(models::SegmentationModel& model, int 
 
 void Trainer::report_scores(StepResult& result, const std::string& what) {
   result.means = step_means(result.scores, *task_, result.step);
-  const StepMeans& m = result.means;
   ResultsCsv csv(results_path());
   csv.set_row(result.step, results_csv_row(result.step, result.scores, *task_));
   const ResultsAverage average = csv.average();
-  log_.write(with(json::Object{{"event", "result"}, {"step", result.step}, {"what", what}},
-                  with(scores_record(result.scores, m),
-                       json::Object{{"results_csv", csv.path()},
-                                    {"average_miou_over_steps", number_or_null(average.average_miou)},
-                                    {"steps_in_csv", static_cast<int64_t>(average.rows)}})));
+  log_.write(joined(json::Object{{"event", "result"}, {"step", result.step}, {"what", what}},
+                    joined(scores_record(result.scores, result.means),
+                           json::Object{{"results_csv", csv.path()},
+                                        {"average_miou_over_steps", number_or_null(average.average_miou)},
+                                        {"steps_in_csv", static_cast<int64_t>(average.rows)}})));
   if (options_.print_tables) print(format_scores(result.scores, *task_, result.step));
-  print(cat("step ", result.step, " ", what, ": mIoU ", percent(result.scores.mean_iou), "% | old/new/all with ",
-            "background ", percent(m.old_with_background), " / ", percent(m.new_with_background), " / ",
-            percent(m.all_with_background), " | without background ", percent(m.old_without_background), " / ",
-            percent(m.new_without_background), " / ", percent(m.all_without_background), " | pixel accuracy ",
-            percent(result.scores.pixel_accuracy), "%, mean class accuracy ",
-            percent(result.scores.mean_class_accuracy), "%\n"));
-  print(cat("results ", csv.path(), ": ", average.rows, " step", average.rows == 1 ? "" : "s", ", final mIoU ",
-            percent(average.final_miou), "%, average over steps ", percent(average.average_miou), "%\n"));
+  print(format_step_scores(result.step, what, result.scores, result.means));
+  print(format_results_average(csv.path(), average));
 }
 
 StepResult Trainer::evaluate_checkpoint(int step) {
@@ -504,248 +295,217 @@ std::vector<StepResult> Trainer::run() {
 StepResult Trainer::run_step(int step) {
   task_->check_step(step);
   if (options_.test) return evaluate_checkpoint(step);
-  const StepSetup s = setup(step);
-  const int batch_size = s.recipe.batch_size;
-  StepResult result;
-  result.step = step;
-  result.checkpoint = checkpoint_path(step);
+  StepRun run = prepare_step(step);
+  if (!train_epochs(run)) return stop_step(run);
+  return finish_step(run);
+}
 
-  const std::vector<int64_t> subset = training_images(
+Trainer::StepRun Trainer::prepare_step(int step) {
+  StepRun run;
+  run.setup = setup(step);
+  const int batch_size = run.setup.recipe.batch_size;
+  run.result.step = step;
+  run.result.checkpoint = checkpoint_path(step);
+  run.subset = training_images(
       train_index_ ? *train_index_ : train_index_.emplace(data::load_label_index(*train_dataset_)), *task_, step,
       options_.protocol);
-  result.training_images = static_cast<int64_t>(subset.size());
-  check(result.training_images >= batch_size, "step ", step, " of task ", task_->name(), " (",
-        protocol_name(options_.protocol), ") has ", subset.size(), " training images, fewer than one batch of ",
+  run.result.training_images = static_cast<int64_t>(run.subset.size());
+  check(run.result.training_images >= batch_size, "step ", step, " of task ", task_->name(), " (",
+        protocol_name(options_.protocol), ") has ", run.subset.size(), " training images, fewer than one batch of ",
         batch_size, " (--batch-size)");
-  const int64_t iterations_per_epoch = result.training_images / batch_size;
-  const int64_t max_iterations = s.recipe.epochs * iterations_per_epoch;
+  run.iterations_per_epoch = run.result.training_images / batch_size;
+  run.max_iterations = run.setup.recipe.epochs * run.iterations_per_epoch;
+  run.info = checkpoint_info(step);
+  run.info.iterations_per_epoch = run.iterations_per_epoch;
+  run.policy = CheckpointPolicy{run.iterations_per_epoch, run.max_iterations, options_.ckpt_interval,
+                                options_.stop_after};
 
-  CheckpointInfo info = checkpoint_info(step);
-  info.iterations_per_epoch = iterations_per_epoch;
-
-  std::optional<Checkpoint> previous;
-  std::string previous_path;
-  if (step >= 1) {
-    previous_path = options_.step_ckpt.empty() ? checkpoint_path(step - 1) : options_.step_ckpt;
-    check(std::filesystem::exists(previous_path), "step ", step, " of task ", task_->name(), " needs the checkpoint of ",
-          "step ", step - 1, ", ", previous_path, ", which does not exist: train step ", step - 1,
-          " first (same --output and --name) or give its file with --step-ckpt");
-    previous.emplace(load_checkpoint(previous_path));
-    check_checkpoint(*previous, checkpoint_info(step - 1), CheckpointUse::previous_step);
+  std::optional<Checkpoint> previous = previous_step_checkpoint(run);
+  print_step_start(run, previous);
+  run.session = std::make_unique<StepSession>(run.setup, *task_, previous ? &previous->model : nullptr,
+                                              run.previous_path, step == 0 ? options_.weights : "",
+                                              run.max_iterations);
+  previous.reset();
+  if (!options_.ckpt.empty()) {
+    run.iteration = resume_step(*run.session, options_.ckpt, run.info);
+    run.resumed_from = options_.ckpt;
+    print(cat("  resumed from ", options_.ckpt, " at iteration ", run.iteration, " of ", run.max_iterations,
+              " (epoch ", run.iteration / run.iterations_per_epoch, ")\n"));
   }
+  log_step_start(run);
+  run.checkpoints = std::make_unique<StepCheckpointWriter>(run.result.checkpoint, run.info, log_);
+  return run;
+}
 
-  print(cat("step ", step, " of ", task_->describe(), "\n  ", s.model.describe(), "\n  ", s.method.describe(), "; ",
+std::optional<Checkpoint> Trainer::previous_step_checkpoint(StepRun& run) {
+  const int step = run.setup.step;
+  if (step == 0) return std::nullopt;
+  run.previous_path = options_.step_ckpt.empty() ? checkpoint_path(step - 1) : options_.step_ckpt;
+  return load_previous_step(run.previous_path, checkpoint_info(step - 1), task_->name(), step);
+}
+
+void Trainer::print_step_start(const StepRun& run, const std::optional<Checkpoint>& previous) {
+  const StepSetup& s = run.setup;
+  print(cat("step ", s.step, " of ", task_->describe(), "\n  ", s.model.describe(), "\n  ", s.method.describe(), "; ",
             protocol_name(options_.protocol), ", ", convention_name(options_.convention), " convention; ",
-            result.training_images, " training images, ", iterations_per_epoch, " iterations x ", s.recipe.epochs,
-            " epochs, batch ", batch_size, ", crop ", s.recipe.crop_size, ", lr ", s.recipe.lr, ", seed ",
-            options_.seed, ", ", device_.str(), "\n"));
+            run.result.training_images, " training images, ", run.iterations_per_epoch, " iterations x ",
+            s.recipe.epochs, " epochs, batch ", s.recipe.batch_size, ", crop ", s.recipe.crop_size, ", lr ",
+            s.recipe.lr, ", seed ", options_.seed, ", ", device_.str(), "\n"));
   if (previous) {
-    print(cat("  previous step: ", previous_path, " (", previous->info.method,
+    print(cat("  previous step: ", run.previous_path, " (", previous->info.method,
               previous->info.task != task_->name() ? cat(", task ", previous->info.task, ": same classes") : "",
               ")\n"));
   }
+}
 
-  StepSession session(s, *task_, previous ? &previous->model : nullptr, previous_path,
-                      step == 0 ? options_.weights : "", max_iterations);
-  previous.reset();
-  int64_t iteration = 0;
-  std::string resumed_from;
-  if (!options_.ckpt.empty()) {
-    Checkpoint resume = load_checkpoint(options_.ckpt);
-    check_checkpoint(resume, info, CheckpointUse::resume);
-    session.restore(resume);
-    iteration = resume.info.iteration;
-    resumed_from = options_.ckpt;
-    print(cat("  resumed from ", options_.ckpt, " at iteration ", iteration, " of ", max_iterations, " (epoch ",
-              iteration / iterations_per_epoch, ")\n"));
-  }
+void Trainer::log_step_start(const StepRun& run) {
+  const StepSetup& s = run.setup;
+  const int step = s.step;
   log_.write(json::Object{{"event", "step_start"},
                           {"step", step},
                           {"classes", join_ints(task_->classes(step))},
                           {"channels", task_->num_channels(step)},
                           {"old_channels", task_->old_channels(step)},
-                          {"training_images", result.training_images},
-                          {"iterations_per_epoch", iterations_per_epoch},
-                          {"max_iterations", max_iterations},
+                          {"training_images", run.result.training_images},
+                          {"iterations_per_epoch", run.iterations_per_epoch},
+                          {"max_iterations", run.max_iterations},
                           {"epochs", s.recipe.epochs},
                           {"lr", s.recipe.lr},
-                          {"batch_size", batch_size},
+                          {"batch_size", s.recipe.batch_size},
                           {"crop_size", s.recipe.crop_size},
                           {"method", s.method.describe()},
                           {"model", s.model.describe()},
-                          {"teacher", session.teacher() != nullptr},
-                          {"previous_checkpoint", previous_path},
-                          {"resumed_from", resumed_from},
-                          {"start_iteration", iteration}});
+                          {"teacher", run.session->teacher() != nullptr},
+                          {"previous_checkpoint", run.previous_path},
+                          {"resumed_from", run.resumed_from},
+                          {"start_iteration", run.iteration}});
+}
 
-  data::LoaderOptions loader_options;
-  loader_options.mode = data::LoaderMode::train;
-  loader_options.batch_size = batch_size;
-  loader_options.crop_size = s.recipe.crop_size;
-  loader_options.workers = options_.workers;
-  loader_options.seed = step_seed(options_.seed, step);
-  loader_options.shuffle = true;
-  loader_options.drop_last = true;
-  loader_options.subset = subset;
-  loader_options.label_map = training_label_table(*task_, step, options_.convention);
-  data::Loader loader(*train_dataset_, loader_options);
+data::LoaderOptions Trainer::training_loader_options(const StepRun& run) const {
+  const int step = run.setup.step;
+  data::LoaderOptions o;
+  o.mode = data::LoaderMode::train;
+  o.batch_size = run.setup.recipe.batch_size;
+  o.crop_size = run.setup.recipe.crop_size;
+  o.workers = options_.workers;
+  o.seed = step_seed(options_.seed, step);
+  o.shuffle = true;
+  o.drop_last = true;
+  o.subset = run.subset;
+  o.label_map = training_label_table(*task_, step, options_.convention);
+  return o;
+}
 
-  auto save = [&](bool complete) {
-    info.epoch = iteration / iterations_per_epoch;
-    info.iteration = iteration;
-    info.complete = complete;
-    save_checkpoint(result.checkpoint, info, session.model(), &session.optimizer(), session.method().state());
-    log_.write(json::Object{{"event", "checkpoint"},
-                            {"step", step},
-                            {"epoch", info.epoch},
-                            {"iteration", iteration},
-                            {"complete", complete},
-                            {"path", result.checkpoint}});
-  };
-
-  const bool interactive = is_terminal(out_);
-  ProgressBar bar(options_.progress ? out_ : nullptr, interactive);
-  bar.start(cat("step ", step), max_iterations, iteration);
+bool Trainer::train_epochs(StepRun& run) {
+  data::Loader loader(*train_dataset_, training_loader_options(run));
+  // Batch k+1 travels to the device while batch k trains (a no-op on the CPU).
+  data::DevicePrefetcher batches(loader, device_);
+  run.interactive = is_terminal(out_);
+  ProgressBar bar(options_.progress ? out_ : nullptr, run.interactive);
+  bar.start(cat("step ", run.setup.step), run.max_iterations, run.iteration);
   reset_peak_memory(device_);
-  const auto start = Clock::now();
-  // Means over the current log interval.
-  std::map<std::string, double> interval_terms;
-  std::vector<std::string> term_order;
-  double interval_loss = 0;
-  int64_t interval_iterations = 0, interval_images = 0;
-  auto interval_start = Clock::now();
-  std::string shown = "starting";
-
-  while (iteration < max_iterations) {
-    const int64_t epoch = iteration / iterations_per_epoch;
-    const int64_t done_in_epoch = iteration % iterations_per_epoch;
-    // A resumed epoch replays the rest of that epoch's order: same samples, crops and flips.
-    std::unique_ptr<data::Loader> rest;
-    data::Loader* source = &loader;
-    if (done_in_epoch > 0) {
-      const std::vector<int64_t> order = loader.epoch_order(epoch);
-      data::LoaderOptions rest_options = loader_options;
-      rest_options.shuffle = false;
-      rest_options.subset.assign(order.begin() + done_in_epoch * batch_size,
-                                 order.begin() + iterations_per_epoch * batch_size);
-      rest = std::make_unique<data::Loader>(*train_dataset_, rest_options);
-      source = rest.get();
-    }
-    // Batch k+1 travels to the device while batch k trains (a no-op on the CPU).
-    data::DevicePrefetcher prefetcher(*source, device_);
-    prefetcher.start_epoch(epoch);
-    while (iteration < (epoch + 1) * iterations_per_epoch) {
-      std::optional<data::Batch> batch = prefetcher.next();
-      if (!batch) {
-        // Batches left out under --skip-bad: the position and schedule move to the epoch's end.
-        iteration = (epoch + 1) * iterations_per_epoch;
-        session.schedule().set_iteration(iteration);
-        break;
-      }
-      const IterationStats stats = session.train_iteration(batch->images, batch->labels);
-      ++iteration;
-      ++result.iterations;
-      interval_loss += stats.loss;
-      ++interval_iterations;
-      interval_images += stats.images;
-      for (const auto& [term, value] : stats.terms) {
-        if (!interval_terms.count(term)) term_order.push_back(term);
-        interval_terms[term] += value;
-      }
-      const bool log_now = iteration % options_.log_interval == 0 || iteration == max_iterations;
-      if (log_now || interactive) {
-        const double seconds = seconds_since(interval_start);
-        const double images_per_second = seconds > 0 ? static_cast<double>(interval_images) / seconds : 0;
-        const double n = static_cast<double>(interval_iterations);
-        const int64_t peak = memory_stats(device_).peak_allocated_bytes;
-        char loss_text[64];
-        std::snprintf(loss_text, sizeof(loss_text), "loss %.4f", interval_loss / n);
-        std::string text = loss_text;
-        if (term_order.size() > 1) {
-          text += " (";
-          for (size_t i = 0; i < term_order.size(); ++i) {
-            char term_text[64];
-            std::snprintf(term_text, sizeof(term_text), "%s%s %.4f", i ? " " : "", term_order[i].c_str(),
-                          interval_terms[term_order[i]] / n);
-            text += term_text;
-          }
-          text += ")";
-        }
-        char rest_text[96];
-        std::snprintf(rest_text, sizeof(rest_text), " lr %.3g %.1f img/s peak %s", stats.lr, images_per_second,
-                      format_bytes(peak).c_str());
-        shown = text + rest_text;
-        if (log_now) {
-          json::Object record{{"event", "train"},
-                              {"step", step},
-                              {"epoch", epoch},
-                              {"iteration", iteration},
-                              {"loss", interval_loss / n}};
-          for (const std::string& term : term_order) record.emplace_back(term, interval_terms[term] / n);
-          record.emplace_back("lr", stats.lr);
-          record.emplace_back("images_per_second", images_per_second);
-          record.emplace_back("peak_memory_bytes", peak);
-          record.emplace_back("elapsed_seconds", seconds_since(start));
-          log_.write(record);
-          interval_terms.clear();
-          term_order.clear();
-          interval_loss = 0;
-          interval_iterations = 0;
-          interval_images = 0;
-          interval_start = Clock::now();
-        }
-        if (log_now || interactive) {
-          bar.update(iteration, cat("epoch ", epoch + 1, "/", s.recipe.epochs), shown, log_now && !interactive);
-        }
-      }
-      if (iteration < max_iterations) {
-        const bool stop = options_.stop_after > 0 && iteration >= options_.stop_after;
-        const bool interval = options_.ckpt_interval > 0 && iteration % options_.ckpt_interval == 0;
-        const bool epoch_end = iteration % iterations_per_epoch == 0;
-        if (stop || interval || epoch_end) save(false);
-        if (stop) {
-          bar.finish();
-          result.stopped = true;
-          result.train_seconds = seconds_since(start);
-          result.peak_memory_bytes = memory_stats(device_).peak_allocated_bytes;
-          log_.write(json::Object{{"event", "stopped"}, {"step", step}, {"iteration", iteration}});
-          print(cat("step ", step, ": stopped after iteration ", iteration, " of ", max_iterations, " (--stop-after); ",
-                    "resume with --ckpt ", result.checkpoint, "\n"));
-          return result;
-        }
-      }
-    }
-    const bool epoch_done = iteration % iterations_per_epoch == 0;
-    if (epoch_done && options_.val_interval > 0 && iteration < max_iterations &&
-        (iteration / iterations_per_epoch) % options_.val_interval == 0) {
+  run.start = Clock::now();
+  TrainingInterval interval;
+  while (run.iteration < run.max_iterations) {
+    const int64_t epoch = run.iteration / run.iterations_per_epoch;
+    // A resumed epoch replays the rest of that epoch's order from its next batch: same samples,
+    // crops and flips as the uninterrupted run.
+    batches.start_epoch(epoch, run.iteration % run.iterations_per_epoch);
+    if (!train_epoch(run, batches, interval, bar)) {
       bar.finish();
-      const auto eval_start = Clock::now();
-      SegmentationScores scores = evaluate_step(session.model(), step);
-      const StepMeans means = step_means(scores, *task_, step);
-      log_.write(with(json::Object{{"event", "eval"}, {"step", step}, {"epoch", iteration / iterations_per_epoch},
-                                   {"iteration", iteration}, {"seconds", seconds_since(eval_start)}},
-                      scores_record(scores, means)));
-      print(cat("step ", step, " epoch ", iteration / iterations_per_epoch, ": mIoU ", percent(scores.mean_iou),
-                "% (old/new/all with background ", percent(means.old_with_background), " / ",
-                percent(means.new_with_background), " / ", percent(means.all_with_background), ")\n"));
+      return false;
+    }
+    const bool epoch_done = run.iteration % run.iterations_per_epoch == 0;
+    if (epoch_done && options_.val_interval > 0 && run.iteration < run.max_iterations &&
+        (run.iteration / run.iterations_per_epoch) % options_.val_interval == 0) {
+      evaluate_mid_step(run, bar);
     }
   }
   bar.finish();
-  save(true);
+  return true;
+}
+
+bool Trainer::train_epoch(StepRun& run, data::DevicePrefetcher& batches, TrainingInterval& interval,
+                          ProgressBar& bar) {
+  const int64_t epoch = run.iteration / run.iterations_per_epoch;
+  const int64_t epoch_end = (epoch + 1) * run.iterations_per_epoch;
+  while (run.iteration < epoch_end) {
+    std::optional<data::Batch> batch = batches.next();
+    if (!batch) {
+      // Batches left out under --skip-bad: the position and schedule move to the epoch's end.
+      run.iteration = epoch_end;
+      run.session->schedule().set_iteration(run.iteration);
+      break;
+    }
+    const IterationStats stats = run.session->train_iteration(batch->images, batch->labels);
+    ++run.iteration;
+    ++run.result.iterations;
+    interval.add(stats.loss, stats.names, stats.terms, stats.images);
+    const bool log_now = run.iteration % options_.log_interval == 0 || run.iteration == run.max_iterations;
+    if (log_now) log_interval(run, epoch, interval, stats.lr);
+    // An interactive bar moves every iteration but shows the values of the last read.
+    if (log_now || run.interactive) {
+      bar.update(run.iteration, cat("epoch ", epoch + 1, "/", run.setup.recipe.epochs), run.shown,
+                 log_now && !run.interactive);
+    }
+    if (run.policy.saves_at(run.iteration)) run.checkpoints->save(*run.session, run.iteration, false);
+    if (run.policy.stops_at(run.iteration)) return false;
+  }
+  return true;
+}
+
+void Trainer::log_interval(StepRun& run, int64_t epoch, TrainingInterval& interval, double lr) {
+  const IntervalMeans means = interval.read();
+  const int64_t peak = memory_stats(device_).peak_allocated_bytes;
+  run.shown = format_training_stats(means, lr, peak);
+  log_.write(training_record(run.setup.step, epoch, run.iteration, means, lr, peak, seconds_since(run.start)));
+}
+
+void Trainer::evaluate_mid_step(StepRun& run, ProgressBar& bar) {
+  const int step = run.setup.step;
+  const int64_t epoch = run.iteration / run.iterations_per_epoch;
+  bar.finish();
+  const auto eval_start = Clock::now();
+  SegmentationScores scores = evaluate_step(run.session->model(), step);
+  const StepMeans means = step_means(scores, *task_, step);
+  log_.write(joined(json::Object{{"event", "eval"}, {"step", step}, {"epoch", epoch}, {"iteration", run.iteration},
+                                 {"seconds", seconds_since(eval_start)}},
+                    scores_record(scores, means)));
+  print(cat("step ", step, " epoch ", epoch, ": mIoU ", format_percent(scores.mean_iou),
+            "% (old/new/all with background ", format_percent(means.old_with_background), " / ",
+            format_percent(means.new_with_background), " / ", format_percent(means.all_with_background), ")\n"));
+}
+
+StepResult Trainer::stop_step(StepRun& run) {
+  StepResult& result = run.result;
+  result.stopped = true;
+  result.train_seconds = seconds_since(run.start);
+  result.peak_memory_bytes = memory_stats(device_).peak_allocated_bytes;
+  log_.write(json::Object{{"event", "stopped"}, {"step", result.step}, {"iteration", run.iteration}});
+  print(cat("step ", result.step, ": stopped after iteration ", run.iteration, " of ", run.max_iterations,
+            " (--stop-after); ", "resume with --ckpt ", result.checkpoint, "\n"));
+  return result;
+}
+
+StepResult Trainer::finish_step(StepRun& run) {
+  StepResult& result = run.result;
+  run.checkpoints->save(*run.session, run.iteration, true);
   result.trained = result.iterations > 0;
-  result.train_seconds = seconds_since(start);
+  result.train_seconds = seconds_since(run.start);
   result.peak_memory_bytes = memory_stats(device_).peak_allocated_bytes;
   const double images_per_second =
-      result.train_seconds > 0 ? static_cast<double>(result.iterations * batch_size) / result.train_seconds : 0;
-  print(cat("step ", step, ": ", result.iterations, " iterations in ", format_duration(result.train_seconds), " (",
-            static_cast<int64_t>(std::lround(images_per_second)), " images/s), peak memory ",
+      result.train_seconds > 0
+          ? static_cast<double>(result.iterations * run.setup.recipe.batch_size) / result.train_seconds
+          : 0;
+  print(cat("step ", result.step, ": ", result.iterations, " iterations in ", format_duration(result.train_seconds),
+            " (", static_cast<int64_t>(std::lround(images_per_second)), " images/s), peak memory ",
             format_bytes(result.peak_memory_bytes), "; checkpoint ", result.checkpoint, "\n"));
 
   const auto eval_start = Clock::now();
-  result.scores = evaluate_step(session.model(), step);
+  result.scores = evaluate_step(run.session->model(), result.step);
   result.eval_seconds = seconds_since(eval_start);
   log_.write(json::Object{{"event", "step_end"},
-                          {"step", step},
+                          {"step", result.step},
                           {"iterations", result.iterations},
                           {"train_seconds", result.train_seconds},
                           {"eval_seconds", result.eval_seconds},

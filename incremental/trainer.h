@@ -33,13 +33,20 @@
 // seed; the loader's order, crops and flips from (seed, epoch, sample index) whatever the number
 // of workers; the CPU kernels give the same bits for the same inputs; the mib flavour draws no
 // dropout. A resumed step replays the rest of the interrupted epoch's order from the saved
-// position, so stopping at any saved iteration and resuming gives the same final weights, bit for
-// bit, as an uninterrupted run. (The torchvision flavour's dropout generator position is not
+// position (the loader starts that epoch at the next batch, data::Loader::start_epoch), so
+// stopping at any saved iteration and resuming gives the same final weights, bit for bit, as an
+// uninterrupted run. (The torchvision flavour's dropout generator position is not
 // saved: its resumed runs are not bit-identical.)
 //
 // For per-setting binaries and benchmarks: TrainOptions holds everything `strata train` takes
 // (incremental/options.h parses it), Trainer::setup() resolves one step's configuration, and
-// StepSession is one step's training state with train_iteration() running exactly one iteration.
+// StepSession (incremental/step_session.h) is one step's training state with train_iteration()
+// running exactly one iteration.
+//
+// The pieces a step is made of live in their own files: the step session (step_session.h),
+// evaluation (evaluate.h), when to save, what to write and how to resume (step_checkpoints.h), and
+// what is printed and logged (report.h). The loop reads the loss back to the host once per
+// --log-interval (report.h's TrainingInterval), never inside an iteration.
 //
 // Errors (strata::Error naming the option, task, step or file): an unknown dataset, task or method;
 // a step outside the task; a missing or incomplete previous-step checkpoint; a checkpoint of another
@@ -57,16 +64,19 @@
 #include "data/label_index.h"
 #include "data/loader.h"
 #include "engine/device.h"
-#include "engine/optim/sgd.h"
 #include "incremental/checkpoint.h"
+#include "incremental/evaluate.h"
 #include "incremental/method.h"
 #include "incremental/metrics.h"
 #include "incremental/protocol.h"
 #include "incremental/recipe.h"
 #include "incremental/report.h"
+#include "incremental/step_session.h"
 #include "incremental/task.h"
-#include "incremental/teacher.h"
-#include "models/segmentation_model.h"
+
+namespace strata::data {
+class DevicePrefetcher;
+}
 
 namespace strata::incremental {
 
@@ -120,90 +130,6 @@ struct TrainOptions {
   bool print_tables = true;        // the per-class table after each step
 };
 
-// One step's resolved configuration.
-struct StepSetup {
-  int step = 0;
-  models::ModelConfig model;  // classes per step up to `step`
-  MethodConfig method;
-  Recipe recipe;              // with the run's overrides applied
-  Device device;
-  uint64_t seed = 0;          // model initialisation and loader randomness of this step
-};
-
-struct IterationStats {
-  double loss = 0;
-  std::vector<std::pair<std::string, double>> terms;  // weighted values, as LossBreakdown
-  double lr = 0;                                      // the lr this iteration used
-  int64_t images = 0;
-};
-
-// One step's training state: the student, the teacher, the method, the optimizer and the schedule.
-// train_iteration() opens one engine/profiler.h scope per phase of the iteration, named as
-// kPhaseScopes lists them: teacher forward, student forward, losses, backward, optimizer step (SGD
-// and the schedule); a profile's total time per name is that phase's time.
-class StepSession {
- public:
-  static constexpr const char* kPhaseScopes[5] = {"step: teacher forward", "step: student forward", "step: losses",
-                                                  "step: backward", "step: optimizer step"};
-
-  // previous_weights: the step t-1 model's state dict (required at step >= 1, ignored at 0);
-  // `source` names them in messages. initial_weights: step 0's backbone weights file (or empty).
-  StepSession(const StepSetup& setup, const Task& task, const TensorMap* previous_weights, const std::string& source,
-              const std::string& initial_weights, int64_t max_iterations);
-
-  // One training iteration on a loader batch (images u8 (N,H,W,3), labels u8 (N,H,W) after the
-  // step's training table).
-  IterationStats train_iteration(const Tensor& images, const Tensor& labels);
-
-  // Restores model, momentum buffers, schedule position and method state from a checkpoint of
-  // this step (already checked by the caller).
-  void restore(const Checkpoint& checkpoint);
-
-  models::SegmentationModel& model() { return *model_; }
-  const models::SegmentationModel& model() const { return *model_; }
-  optim::SGD& optimizer() { return *optimizer_; }
-  optim::PolyLR& schedule() { return *schedule_; }
-  const Method& method() const { return method_; }
-  Teacher* teacher() { return teacher_ ? teacher_.get() : nullptr; }
-  int64_t old_channels() const { return old_channels_; }
-
- private:
-  StepSetup setup_;
-  Method method_;
-  int64_t old_channels_ = 0;
-  std::shared_ptr<models::SegmentationModel> model_;
-  std::unique_ptr<Teacher> teacher_;
-  std::unique_ptr<optim::SGD> optimizer_;
-  std::unique_ptr<optim::PolyLR> schedule_;
-};
-
-struct EvalOptions {
-  int crop_size = 512;
-  int batch_size = 24;
-  bool full_image = false;  // whole images, batch 1
-  int workers = 2;
-  Device device;
-};
-
-// Evaluates `model` (eval mode and no-grad during the call; its mode is restored) on the `subset`
-// of `dataset` with labels through `table`, over `num_classes` channels. `progress` may be null.
-SegmentationScores evaluate_model(models::SegmentationModel& model, const data::Dataset& dataset,
-                                  const std::vector<int64_t>& subset, const LabelTable& table, int num_classes,
-                                  const EvalOptions& options, ProgressBar* progress = nullptr);
-
-struct StepResult {
-  int step = 0;
-  bool trained = false;   // false for `test` (evaluation only) and for a resumed complete checkpoint
-  bool stopped = false;   // stopped by stop_after: checkpoint written, no evaluation
-  SegmentationScores scores;
-  StepMeans means;
-  std::string checkpoint;
-  int64_t iterations = 0;         // run by this call
-  int64_t training_images = 0;    // the step's training subset
-  double train_seconds = 0, eval_seconds = 0;
-  int64_t peak_memory_bytes = 0;  // on the run's device, during the step
-};
-
 class Trainer {
  public:
   // Validates the options, opens the training dataset and builds the task. Output goes to `out`
@@ -227,6 +153,20 @@ class Trainer {
   CheckpointInfo checkpoint_info(int step) const;
 
  private:
+  struct StepRun;  // one step's state while it trains (trainer.cpp)
+
+  StepRun prepare_step(int step);
+  std::optional<Checkpoint> previous_step_checkpoint(StepRun& run);
+  void print_step_start(const StepRun& run, const std::optional<Checkpoint>& previous);
+  void log_step_start(const StepRun& run);
+  data::LoaderOptions training_loader_options(const StepRun& run) const;
+  bool train_epochs(StepRun& run);  // false when stopped by --stop-after
+  bool train_epoch(StepRun& run, data::DevicePrefetcher& batches, TrainingInterval& interval, ProgressBar& bar);
+  void log_interval(StepRun& run, int64_t epoch, TrainingInterval& interval, double lr);
+  void evaluate_mid_step(StepRun& run, ProgressBar& bar);
+  StepResult stop_step(StepRun& run);
+  StepResult finish_step(StepRun& run);
+
   StepResult evaluate_checkpoint(int step);
   const data::Dataset& test_dataset();
   const data::LabelIndex& test_index();
@@ -244,13 +184,5 @@ class Trainer {
   std::optional<Task> task_;
   JsonlLog log_;
 };
-
-// Parses a device: "cpu", "cuda", "cuda:<i>" (opens the CUDA device; throws naming the option).
-Device parse_device(const std::string& text);
-
-// The summary of a run: one row per step with the classes it added and old/new/all mean IoU with
-// background (PLOP's convention) and without (MiB's Table 1/2 columns); old = step-0 classes,
-// new = classes of steps 1..t. A step evaluated without ground truth for a group shows "-".
-std::string format_steps_table(const Task& task, const std::vector<StepResult>& results);
 
 }  // namespace strata::incremental

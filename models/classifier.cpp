@@ -68,11 +68,6 @@ int64_t IncrementalClassifier::total_classes() const {
   return total;
 }
 
-int64_t IncrementalClassifier::classes_in_step(int64_t step) const {
-  check(step >= 0 && step < steps(), "IncrementalClassifier: step ", step, " out of range [0, ", steps(), ")");
-  return convs_[step]->out_channels();
-}
-
 std::vector<int64_t> IncrementalClassifier::classes_per_step() const {
   std::vector<int64_t> out;
   for (const auto& conv : convs_) out.push_back(conv->out_channels());

@@ -36,7 +36,6 @@ class IncrementalClassifier : public nn::Module {
 
   int64_t steps() const { return static_cast<int64_t>(convs_.size()); }
   int64_t total_classes() const;
-  int64_t classes_in_step(int64_t step) const;
   std::vector<int64_t> classes_per_step() const;
   nn::Conv2d& step(int64_t step);
   int64_t in_channels() const { return in_channels_; }

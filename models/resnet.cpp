@@ -54,8 +54,6 @@ void init_conv(nn::Conv2d& conv, Generator& generator) {
 
 }  // namespace
 
-const char* layout_name(Layout layout) { return layout == Layout::torchvision ? "torchvision" : "mib"; }
-
 std::vector<int> ResNetConfig::resolved_blocks() const {
   check(width >= 1, "ResNet: width must be >= 1, got ", width);
   if (blocks.empty()) return ResNet::blocks_per_stage(depth);

@@ -43,8 +43,6 @@ namespace strata::models {
 
 enum class Layout { torchvision, mib };
 
-const char* layout_name(Layout layout);  // "torchvision" / "mib"
-
 struct ResNetConfig {
   int depth = 101;          // 50 or 101
   int output_stride = 16;   // 8, 16 or 32

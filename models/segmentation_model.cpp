@@ -122,10 +122,6 @@ std::string SegmentationModel::backbone_prefix() const {
   return config_.flavour == Flavour::torchvision ? "backbone." : "body.";
 }
 
-std::string SegmentationModel::head_prefix() const {
-  return config_.flavour == Flavour::torchvision ? "classifier." : "head.";
-}
-
 void SegmentationModel::add_step(int64_t classes) {
   check(aux_ == nullptr, "SegmentationModel: the aux FCN head's classifier is not incremental; a model with the aux "
         "head cannot add a step");

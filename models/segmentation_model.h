@@ -108,12 +108,10 @@ class SegmentationModel : public nn::Module {
   ResNet& backbone() { return *backbone_; }
   nn::Module& head();                 // TorchvisionHead or MiBHead
   IncrementalClassifier& classifier() { return *classifier_; }
-  bool has_aux() const { return aux_ != nullptr; }
   FCNHead& aux();                     // throws without the aux head
 
   // State-dict prefixes of the parts, as the flavour names them ("backbone."/"body.", ...).
   std::string backbone_prefix() const;
-  std::string head_prefix() const;
   static constexpr const char* kClassifierPrefix = "cls.";
 
  private:

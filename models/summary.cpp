@@ -45,12 +45,6 @@ int64_t ModelSummary::macs_of(const std::vector<std::string>& names) const {
   return n;
 }
 
-int64_t ModelSummary::parameters_of(const std::vector<std::string>& names) const {
-  int64_t n = 0;
-  for (const std::string& name : names) n += stage(name).parameters;
-  return n;
-}
-
 SummaryBuilder::Level::Level(SummaryBuilder& builder, const std::string& name) : builder_(builder) {
   builder_.levels_.push_back(name);
 }

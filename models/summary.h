@@ -48,7 +48,6 @@ struct ModelSummary {
   const StageTotal& stage(const std::string& name) const;  // throws naming the stages that exist
   // Sums over the stages whose names are listed (e.g. the backbone's).
   int64_t macs_of(const std::vector<std::string>& stages) const;
-  int64_t parameters_of(const std::vector<std::string>& stages) const;
 };
 
 class SummaryBuilder {

@@ -24,8 +24,8 @@
 #include "engine/json.h"
 #include "incremental/method.h"
 #include "incremental/recipe.h"
+#include "incremental/step_session.h"
 #include "incremental/task.h"
-#include "incremental/trainer.h"
 
 namespace strata::app {
 
@@ -82,7 +82,8 @@ StrataResult run_strata(const Settings& s, const incremental::Task& task, const 
   bool first = true;
   auto step = [&] {
     incremental::IterationStats stats = session.train_iteration(images, labels);
-    if (first) r.first_loss = stats.loss;
+    // One read, after the first step (a warm-up step unless --warmup 0).
+    if (first) r.first_loss = stats.loss.item();
     first = false;
   };
   r.measurement = measure_steps(step, s.step.warmup, s.step.steps, s.step.profile_steps);
@@ -94,7 +95,8 @@ void print_phases(const StrataResult& ours, const json::Value& torch, int profil
   std::printf("\nwhere a step goes, per phase (%d profiled steps each; profilers on)\n", profile_steps);
   std::printf("%-44s %14s %14s %10s\n", "", "strata", "PyTorch", "ratio");
   const json::Value& ranges = torch.at("ranges");
-  for (const char* phase : incremental::StepSession::kPhaseScopes) {
+  for (incremental::StepPhase step_phase : incremental::kStepPhases) {
+    const char* phase = incremental::step_phase_name(step_phase);
     double strata_ms = 0;
     for (const profiler::Entry& e : ours.measurement.ops) {
       if (e.name == phase) strata_ms = e.total_seconds * 1e3 / profile_steps;
@@ -152,7 +154,9 @@ int run_bench_step(const Args& args) {
 
   json::Array classes, phases;
   for (int64_t c : setup.model.classes) classes.emplace_back(c);
-  for (const char* phase : incremental::StepSession::kPhaseScopes) phases.emplace_back(std::string(phase));
+  for (incremental::StepPhase phase : incremental::kStepPhases) {
+    phases.emplace_back(std::string(incremental::step_phase_name(phase)));
+  }
   json::Object input = s.step.to_json();
   input.insert(input.end(),
                {{"depth", setup.model.depth}, {"output_stride", setup.model.output_stride}, {"classes", classes},

@@ -1,9 +1,11 @@
 // The trainer on the CUDA device, end to end: a short step 0 (FT, small model) whose batches come
 // through the device prefetcher (the copy stream and pinned staging) starts as the same run on the
-// CPU does, and writes its checkpoint and scores.
+// CPU does, and writes its checkpoint and scores; a MiB step 1 stopped mid-epoch and resumed with
+// --ckpt ends with the same bits as the uninterrupted run, as on the CPU.
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -11,6 +13,8 @@
 
 #include "data/generate.h"
 #include "engine/json.h"
+#include "engine/safetensors.h"
+#include "incremental/checkpoint.h"
 #include "incremental/trainer.h"
 #include "tests/data/temp_dir.h"
 #include "tests/support/tolerances.h"
@@ -32,38 +36,65 @@ std::vector<double> logged_losses(const std::string& path) {
   return losses;
 }
 
-}  // namespace
-
-TEST_CASE("a step 0 trained on cuda starts as the cpu run and completes", "[cpu]") {
-  test::TempDir dir("trainer_on_cuda");
+// A small generated VOC-layout dataset (20 classes: VOC task names apply) under `root`.
+void make_dataset(const std::string& root) {
   data::GenerateOptions generate;
   generate.classes = 20;
   generate.train = 24;
   generate.val = 8;
   generate.size = 48;
   generate.threads = 2;
-  data::generate_dataset((dir.path() / "data").string(), generate);
+  data::generate_dataset(root, generate);
+}
+
+// A quick run of task 15-5 overlapped with strata's small model at crop 32, batch 4, one epoch.
+TrainOptions quick_options(const std::string& data_root, const std::string& output, const std::string& device,
+                           const std::string& name) {
+  TrainOptions o;
+  o.data_root = data_root;
+  o.task = "15-5";
+  o.protocol = Protocol::overlapped;
+  o.backbone = "small";
+  o.output_stride = 8;
+  o.crop_size = 32;
+  o.batch_size = 4;
+  o.epochs = {1};
+  o.workers = 2;
+  o.device = device;
+  o.name = name;
+  o.output = output;
+  o.progress = false;
+  o.print_tables = false;
+  return o;
+}
+
+// Every tensor of two safetensors files, byte for byte (and the same names).
+void require_identical_tensors(const std::string& a, const std::string& b) {
+  SafetensorsFile fa = load_safetensors(a, Layout::as_stored), fb = load_safetensors(b, Layout::as_stored);
+  REQUIRE(fa.tensors.size() == fb.tensors.size());
+  for (const auto& [name, ta] : fa.tensors) {
+    INFO(name);
+    REQUIRE(fb.tensors.count(name) == 1);
+    const Tensor& tb = fb.tensors.at(name);
+    REQUIRE(ta.shape() == tb.shape());
+    REQUIRE(ta.dtype() == tb.dtype());
+    REQUIRE(std::memcmp(ta.raw_data(), tb.raw_data(), ta.nbytes()) == 0);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a step 0 trained on cuda starts as the cpu run and completes", "[cpu]") {
+  test::TempDir dir("trainer_on_cuda");
+  make_dataset((dir.path() / "data").string());
 
   std::vector<double> losses[2];
   StepResult results[2];
   const char* devices[2] = {"cpu", "cuda"};
   for (int d = 0; d < 2; ++d) {
-    TrainOptions o;
-    o.data_root = (dir.path() / "data").string();
-    o.task = "15-5";
-    o.protocol = Protocol::overlapped;
-    o.backbone = "small";
-    o.output_stride = 8;
-    o.crop_size = 32;
-    o.batch_size = 4;
-    o.epochs = {1};
-    o.workers = 2;
+    TrainOptions o = quick_options((dir.path() / "data").string(), (dir.path() / "out").string(), devices[d],
+                                   devices[d]);
     o.log_interval = 1;
-    o.device = devices[d];
-    o.name = devices[d];
-    o.output = (dir.path() / "out").string();
-    o.progress = false;
-    o.print_tables = false;
     Trainer trainer(o, nullptr);
     results[d] = trainer.run_step(0);
     losses[d] = logged_losses(trainer.log_path());
@@ -84,4 +115,53 @@ TEST_CASE("a step 0 trained on cuda starts as the cpu run and completes", "[cpu]
   CHECK(std::filesystem::exists(results[1].checkpoint));
   CHECK(results[1].peak_memory_bytes > 0);
   CHECK(std::isfinite(results[1].scores.mean_iou));
+}
+
+TEST_CASE("a step stopped mid-epoch on cuda and resumed with --ckpt ends with bit-identical weights", "[cpu]") {
+  test::TempDir dir("trainer_resume_on_cuda");
+  const std::string data_root = (dir.path() / "data").string(), output = (dir.path() / "out").string();
+  make_dataset(data_root);
+  const StepResult base = Trainer(quick_options(data_root, output, "cuda", "base"), nullptr).run_step(0);
+
+  // Step 1 with MiB (teacher, balanced init, unbiased losses), 2 epochs: uninterrupted ...
+  auto step1 = [&](const std::string& name) {
+    TrainOptions o = quick_options(data_root, output, "cuda", name);
+    o.method = "MiB";
+    o.step = 1;
+    o.epochs = {2};
+    o.step_ckpt = base.checkpoint;
+    return o;
+  };
+  const StepResult full = Trainer(step1("full"), nullptr).run_step(1);
+  REQUIRE(full.iterations >= 4);
+  const int64_t per_epoch = full.iterations / 2;
+
+  // ... and stopped twice (inside epoch 0, then inside epoch 1), resumed each time from its
+  // checkpoint: the loader restarts mid-epoch behind the device prefetcher.
+  TrainOptions first = step1("split");
+  first.stop_after = 1;
+  const StepResult stopped = Trainer(first, nullptr).run_step(1);
+  REQUIRE(stopped.stopped);
+  REQUIRE(load_checkpoint(stopped.checkpoint).info.iteration == 1);
+
+  TrainOptions second = step1("split");
+  second.ckpt = stopped.checkpoint;
+  second.stop_after = per_epoch + 1;
+  const StepResult stopped_again = Trainer(second, nullptr).run_step(1);
+  REQUIRE(stopped_again.stopped);
+  CHECK(stopped_again.iterations == per_epoch);
+  REQUIRE(load_checkpoint(stopped_again.checkpoint).info.epoch == 1);
+
+  TrainOptions last = step1("split");
+  last.ckpt = stopped_again.checkpoint;
+  const StepResult resumed = Trainer(last, nullptr).run_step(1);
+  CHECK(resumed.iterations == full.iterations - per_epoch - 1);
+  CHECK(load_checkpoint(resumed.checkpoint).info.complete);
+
+  // Model, momentum buffers and schedule position are the same bits; so are the test scores.
+  require_identical_tensors(full.checkpoint, resumed.checkpoint);
+  CHECK(resumed.scores.iou == full.scores.iou);
+  const Checkpoint a = load_checkpoint(full.checkpoint), b = load_checkpoint(resumed.checkpoint);
+  CHECK(a.optimizer_metadata == b.optimizer_metadata);
+  CHECK(a.info.iteration == b.info.iteration);
 }

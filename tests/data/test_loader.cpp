@@ -1,6 +1,6 @@
-// The threaded loader: determinism across worker counts, per-epoch shuffling and crops, batch
-// shapes in every mode, the label lookup table and subsets, bad files (error and skip_bad), and
-// shutdown while workers run.
+// The threaded loader: determinism across worker counts, per-epoch shuffling and crops, epochs
+// started mid-way (the tail of the whole epoch), batch shapes in every mode, the label lookup
+// table and subsets, bad files (error and skip_bad), and shutdown while workers run.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -125,6 +125,48 @@ TEST_CASE("loader: epochs reshuffle and re-crop, and a seed fixes both", "[cpu]"
   other.seed = 124;
   Loader reseeded(train, other);
   CHECK(reseeded.epoch_order(1) != order1);
+}
+
+TEST_CASE("loader: an epoch started at a later batch is the tail of the whole epoch, whatever the workers",
+          "[cpu]") {
+  Dataset train = Dataset::voc(dataset_root(), "train_aug");
+  Loader whole(train, train_options(2));
+  const std::vector<Batch> full = epoch_batches(whole, 1);
+  REQUIRE(full.size() == 6);
+  for (int workers : {1, 2, 4}) {
+    Loader loader(train, train_options(workers));
+    for (int64_t first : {1, 3, 5, 6}) {
+      INFO(workers << " workers, first batch " << first);
+      loader.start_epoch(1, first);
+      std::vector<Batch> tail;
+      while (std::optional<Batch> b = loader.next()) tail.push_back(std::move(*b));
+      REQUIRE(tail.size() == full.size() - static_cast<size_t>(first));
+      for (size_t i = 0; i < tail.size(); ++i) {
+        const Batch& expected = full[static_cast<size_t>(first) + i];
+        CHECK(tail[i].number == expected.number);
+        CHECK(tail[i].epoch == 1);
+        CHECK(tail[i].indices == expected.indices);
+        CHECK(tail[i].stems == expected.stems);
+        CHECK(same_bytes(tail[i].images, expected.images));
+        CHECK(same_bytes(tail[i].labels, expected.labels));
+      }
+    }
+  }
+  // The last partial batch of an eval epoch is the tail too.
+  LoaderOptions eval;
+  eval.mode = LoaderMode::eval;
+  eval.batch_size = 4;
+  eval.crop_size = 24;
+  Loader eval_loader(Dataset::voc(dataset_root(), "val"), eval);
+  eval_loader.start_epoch(0, 1);
+  std::optional<Batch> last = eval_loader.next();
+  REQUIRE(last.has_value());
+  CHECK(last->indices == std::vector<int64_t>{4, 5});
+  CHECK_FALSE(eval_loader.next().has_value());
+
+  Loader loader(train, train_options(2));
+  CHECK_THROWS_WITH(loader.start_epoch(0, 7), Catch::Contains("first_batch 7") && Catch::Contains("6 batches"));
+  CHECK_THROWS_WITH(loader.start_epoch(0, -1), Catch::Contains("first_batch -1"));
 }
 
 TEST_CASE("loader: eval modes, subsets, label lookup table, last partial batch", "[cpu]") {

@@ -15,9 +15,11 @@
 #include "incremental/report.h"
 #include "models/weights.h"
 #include "tests/data/temp_dir.h"
+#include "tests/support/tolerances.h"
 
 using namespace strata;
 using namespace strata::incremental;
+using strata::test::approx;
 
 namespace {
 
@@ -305,7 +307,7 @@ TEST_CASE("the results CSV keeps one row per step, replaced when a step runs aga
   const ResultsAverage average = ResultsCsv(path).average();
   CHECK(average.rows == 2);
   CHECK(average.final_miou == 0.5);
-  CHECK(average.average_miou == Approx(0.625));
+  CHECK(average.average_miou == approx(0.625));
   CHECK_THROWS_WITH(again.set_row(2, "3,1,1"), Catch::Contains("the row of step 2"));
   std::ofstream(dir / "bad.csv") << "step,IoU_0\n";
   CHECK_THROWS_WITH(ResultsCsv(dir / "bad.csv"), Catch::Contains("bad.csv:1"));

@@ -3,7 +3,8 @@
 // N_new = 1, alpha != 1, every reduction), f64 finite-difference gradients, identities that pin the
 // channel ranges (unbiased CE = CE when only background is old, unbiased KD = KD when the new
 // classes have no mass, zero gradients at the distillation optimum and on channels a loss must not
-// touch), the reductions' denominators, untouched labels and teachers, and bad input.
+// touch), the *_from_log_probs variants against the logits-taking losses, the reductions'
+// denominators, untouched labels and teachers, and bad input.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
@@ -15,11 +16,15 @@
 #include "incremental/losses.h"
 #include "tests/support/compare.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/leaves.h"
 #include "tests/support/torch_reference.h"
+#include "tests/support/tolerances.h"
 
 using namespace strata;
 using namespace strata::incremental;
+using strata::test::approx;
 using strata::test::check_torch_case;
+using strata::test::random_leaf;
 using strata::test::TorchCase;
 
 namespace {
@@ -41,14 +46,6 @@ Reduction reduction_of(const TorchCase& c) {
     if (c.text("reduction") == name_of(r)) return r;
   }
   throw Error("unknown reduction '" + c.text("reduction") + "' in " + c.path());
-}
-
-Tensor leaf(const Shape& shape, Generator& g, double scale = 1.0, double shift = 0.0) {
-  std::vector<double> v = Tensor::randn(shape, g, DType::f64).to_vector<double>();
-  for (double& x : v) x = x * scale + shift;
-  Tensor t = Tensor::from_vector(v, shape);
-  t.set_requires_grad(true);
-  return t;
 }
 
 // u8 labels (N,H,W) cycling through [0, classes) with roughly every fourth pixel ignored (255).
@@ -140,7 +137,7 @@ TEST_CASE("continual losses gradcheck in f64: every loss, edge (C_old, N_new), r
     if (c_old + n_new > 10) continue;  // the (16,1) pair adds nothing the smaller ones do not check
     INFO("C_old " << c_old << ", N_new " << n_new);
     const int64_t c_tot = c_old + n_new;
-    Tensor logits = leaf({2, 3, 2, c_tot}, g, 2.0);
+    Tensor logits = random_leaf({2, 3, 2, c_tot}, g, DType::f64, 2.0);
     Tensor teacher = Tensor::randn({2, 3, 2, c_old}, g, DType::f64);
     Tensor labels = cycling_labels({2, 3, 2}, c_tot);
     for (Reduction r : {Reduction::mean_all, Reduction::sum, Reduction::none}) {
@@ -162,7 +159,7 @@ TEST_CASE("continual losses gradcheck in f64: every loss, edge (C_old, N_new), r
       CHECK_GRADCHECK([&](const std::vector<Tensor>& in) { return icarl_bce(in[0], labels, r); }, {logits});
     }
   }
-  Tensor features = leaf({2, 3, 2, 5}, g);
+  Tensor features = random_leaf({2, 3, 2, 5}, g, DType::f64);
   Tensor teacher_features = Tensor::randn({2, 3, 2, 5}, g, DType::f64);
   for (Reduction r : {Reduction::mean_all, Reduction::sum, Reduction::none}) {
     CHECK_GRADCHECK([&](const std::vector<Tensor>& in) { return feature_distillation(in[0], teacher_features, r); },
@@ -177,7 +174,7 @@ TEST_CASE("unbiased_cross_entropy equals cross_entropy when only background is o
   Tensor labels = cycling_labels({2, 4, 3}, 5);
   for (Reduction r : {Reduction::none, Reduction::sum, Reduction::mean_valid, Reduction::mean_all}) {
     INFO("reduction " << name_of(r));
-    Tensor a = leaf({2, 4, 3, 5}, g, 2.0);
+    Tensor a = random_leaf({2, 4, 3, 5}, g, DType::f64, 2.0);
     Tensor b = a.detach().clone();
     b.set_requires_grad(true);
     Tensor unbiased = unbiased_cross_entropy(a, labels, 1, r);
@@ -193,7 +190,7 @@ TEST_CASE("unbiased_cross_entropy equals cross_entropy when only background is o
 TEST_CASE("unbiased_cross_entropy per pixel: old mass for background and old labels, CE for new ones", "[cpu]") {
   Generator g(503);
   const int64_t c_old = 3, c_tot = 6;
-  Tensor logits = leaf({2, 3, 4, c_tot}, g, 2.0);
+  Tensor logits = random_leaf({2, 3, 4, c_tot}, g, DType::f64, 2.0);
   Tensor labels = cycling_labels({2, 3, 4}, c_tot);
   std::vector<double> unbiased = values(unbiased_cross_entropy(logits, labels, c_old, Reduction::none));
   std::vector<double> plain = values(cross_entropy(logits, labels, Reduction::none));
@@ -207,10 +204,10 @@ TEST_CASE("unbiased_cross_entropy per pixel: old mass for background and old lab
     } else if (y[i] < c_old) {
       double old_mass = 0;
       for (int64_t c = 0; c < c_old; ++c) old_mass += p[i * c_tot + static_cast<size_t>(c)];
-      CHECK(unbiased[i] == Approx(-std::log(old_mass)).epsilon(1e-12));
+      CHECK(unbiased[i] == approx(-std::log(old_mass)));
       ++old_pixels;
     } else {
-      CHECK(unbiased[i] == Approx(plain[i]).epsilon(1e-12));
+      CHECK(unbiased[i] == approx(plain[i]));
       ++new_pixels;
     }
   }
@@ -218,9 +215,39 @@ TEST_CASE("unbiased_cross_entropy per pixel: old mass for background and old lab
   CHECK(new_pixels > 0);
 }
 
+TEST_CASE("the unbiased losses from shared log-probabilities equal the logits-taking ones, bit for bit", "[cpu]") {
+  Generator g(507);
+  const int64_t c_old = 3, c_tot = 6;
+  Tensor logits = random_leaf({2, 3, 4, c_tot}, g, DType::f64, 2.0);
+  Tensor teacher = Tensor::randn({2, 3, 4, c_old}, g, DType::f64);
+  Tensor labels = cycling_labels({2, 3, 4}, c_tot);
+  for (Reduction r : {Reduction::none, Reduction::sum, Reduction::mean_all}) {
+    INFO(name_of(r));
+    Tensor log_probs = log_softmax(logits.detach());
+    CHECK(values(unbiased_cross_entropy_from_log_probs(log_probs, labels, c_old, r)) ==
+          values(unbiased_cross_entropy(logits, labels, c_old, r)));
+    CHECK(values(unbiased_knowledge_distillation_from_log_probs(log_probs, teacher, r, 0.5)) ==
+          values(unbiased_knowledge_distillation(logits, teacher, r, 0.5)));
+  }
+  // Gradients flow through the shared log-probabilities to the logits.
+  Tensor shared = logits.detach().clone().set_requires_grad(true);
+  Tensor log_probs = log_softmax(shared);
+  unbiased_cross_entropy_from_log_probs(log_probs, labels, c_old, Reduction::mean_all).backward();
+  unbiased_cross_entropy(logits, labels, c_old, Reduction::mean_all).backward();
+  CHECK(values(shared.grad()) == values(logits.grad()));
+  // Bad input names the loss and log_probs.
+  CHECK_THROWS_WITH(unbiased_cross_entropy_from_log_probs(log_probs, labels, c_tot, Reduction::mean_all),
+                    Catch::Contains("unbiased_cross_entropy") && Catch::Contains("log_probs") &&
+                        Catch::Contains("1 <= C_old < C_tot"));
+  CHECK_THROWS_WITH(unbiased_knowledge_distillation_from_log_probs(log_probs, Tensor::zeros({2, 3, 3, 2}, DType::f64),
+                                                                   Reduction::mean_all),
+                    Catch::Contains("unbiased_knowledge_distillation") && Catch::Contains("log_probs") &&
+                        Catch::Contains("differ in N,H,W"));
+}
+
 TEST_CASE("unbiased_cross_entropy leaves the caller's labels untouched", "[cpu]") {
   Generator g(504);
-  Tensor logits = leaf({2, 3, 4, 6}, g);
+  Tensor logits = random_leaf({2, 3, 4, 6}, g, DType::f64);
   for (DType dtype : {DType::u8, DType::i32, DType::i64}) {
     Tensor labels = cycling_labels({2, 3, 4}, 6).to(dtype);
     std::vector<int64_t> before = labels.to_vector<int64_t>();
@@ -252,7 +279,7 @@ TEST_CASE("unbiased KD equals KD when the new channels carry no probability", "[
 
 TEST_CASE("KD and unbiased KD vanish when only background is old (C_old = 1)", "[cpu]") {
   Generator g(506);
-  Tensor logits = leaf({2, 3, 2, 4}, g, 2.0);
+  Tensor logits = random_leaf({2, 3, 2, 4}, g, DType::f64, 2.0);
   Tensor teacher = Tensor::randn({2, 3, 2, 1}, g, DType::f64);
   // One old channel: softmax over it is 1, and the background fold of unbiased KD covers every channel.
   for (double v : values(knowledge_distillation(logits, teacher, Reduction::none))) CHECK(std::abs(v) < 1e-15);
@@ -261,7 +288,7 @@ TEST_CASE("KD and unbiased KD vanish when only background is old (C_old = 1)", "
 
 TEST_CASE("alpha multiplies the teacher logits before the softmax", "[cpu]") {
   Generator g(507);
-  Tensor logits = leaf({2, 3, 2, 6}, g, 2.0);
+  Tensor logits = random_leaf({2, 3, 2, 6}, g, DType::f64, 2.0);
   Tensor teacher = Tensor::randn({2, 3, 2, 4}, g, DType::f64);
   Tensor scaled = scale(teacher, 2.5);
   CHECK_CLOSE(knowledge_distillation(logits, teacher, Reduction::none, 2.5),
@@ -290,7 +317,7 @@ TEST_CASE("distillation gradients: zero at the optimum and on the channels each 
   for (double v : values(icarl_logits.grad())) CHECK(std::abs(v) < 1e-15);
 
   // KD at a random point still never reaches the new channels; unbiased KD does (background fold).
-  Tensor random_logits = leaf({2, 3, 2, c_tot}, g, 2.0);
+  Tensor random_logits = random_leaf({2, 3, 2, c_tot}, g, DType::f64, 2.0);
   knowledge_distillation(random_logits, teacher, Reduction::mean_all).backward();
   std::vector<double> grad = values(random_logits.grad());
   double new_norm = 0, old_norm = 0;
@@ -312,10 +339,10 @@ TEST_CASE("distillation gradients: zero at the optimum and on the channels each 
 
 TEST_CASE("teacher tensors receive no gradient", "[cpu]") {
   Generator g(509);
-  Tensor logits = leaf({2, 3, 2, 5}, g);
-  Tensor teacher = leaf({2, 3, 2, 3}, g);
-  Tensor features = leaf({2, 3, 2, 4}, g);
-  Tensor teacher_features = leaf({2, 3, 2, 4}, g);
+  Tensor logits = random_leaf({2, 3, 2, 5}, g, DType::f64);
+  Tensor teacher = random_leaf({2, 3, 2, 3}, g, DType::f64);
+  Tensor features = random_leaf({2, 3, 2, 4}, g, DType::f64);
+  Tensor teacher_features = random_leaf({2, 3, 2, 4}, g, DType::f64);
   Tensor total = add(add(knowledge_distillation(logits, teacher, Reduction::mean_all),
                          unbiased_knowledge_distillation(logits, teacher, Reduction::mean_all)),
                      add(icarl_distillation(logits, teacher, Reduction::mean_all),
@@ -329,7 +356,7 @@ TEST_CASE("teacher tensors receive no gradient", "[cpu]") {
 
 TEST_CASE("reductions: mean_all divides by every pixel, mean_valid by non-ignored ones", "[cpu]") {
   Generator g(510);
-  Tensor logits = leaf({2, 5, 3, 6}, g, 2.0);
+  Tensor logits = random_leaf({2, 5, 3, 6}, g, DType::f64, 2.0);
   Tensor teacher = Tensor::randn({2, 5, 3, 4}, g, DType::f64);
   Tensor labels = cycling_labels({2, 5, 3}, 6);
   const double pixels = 30, valid = static_cast<double>(count_valid(labels));
@@ -343,9 +370,9 @@ TEST_CASE("reductions: mean_all divides by every pixel, mean_valid by non-ignore
       if (y[i] != 255) CHECK(per_pixel[i] > 0.0);
       total += per_pixel[i];
     }
-    CHECK(loss(Reduction::sum).item() == Approx(total).epsilon(1e-12));
-    CHECK(loss(Reduction::mean_all).item() == Approx(total / pixels).epsilon(1e-12));
-    CHECK(loss(Reduction::mean_valid).item() == Approx(total / valid).epsilon(1e-12));
+    CHECK(loss(Reduction::sum).item() == approx(total));
+    CHECK(loss(Reduction::mean_all).item() == approx(total / pixels));
+    CHECK(loss(Reduction::mean_valid).item() == approx(total / valid));
   };
   check_labelled([&](Reduction r) { return unbiased_cross_entropy(logits, labels, 4, r); });
   check_labelled([&](Reduction r) { return icarl_bce(logits, labels, r); });
@@ -354,7 +381,7 @@ TEST_CASE("reductions: mean_all divides by every pixel, mean_valid by non-ignore
     CHECK(none.shape() == Shape{2, 5, 3});
     double total = 0;
     for (double v : values(none)) total += v;
-    CHECK(loss(logits, teacher, Reduction::mean_all, 1.0).item() == Approx(total / pixels).epsilon(1e-12));
+    CHECK(loss(logits, teacher, Reduction::mean_all, 1.0).item() == approx(total / pixels));
   }
   // iCaRL distillation with mean_all is C_old times the mean BCE over (N,H,W,C_old).
   double mean_bce = 0;
@@ -366,13 +393,13 @@ TEST_CASE("reductions: mean_all divides by every pixel, mean_valid by non-ignore
     }
   }
   mean_bce /= 30 * 4;
-  CHECK(icarl_distillation(logits, teacher, Reduction::mean_all).item() == Approx(4 * mean_bce).epsilon(1e-12));
+  CHECK(icarl_distillation(logits, teacher, Reduction::mean_all).item() == approx(4 * mean_bce));
 }
 
 TEST_CASE("icarl_bce per pixel: the one-hot BCE sum, zero for ignored pixels, all-ignored mean_valid is NaN",
           "[cpu]") {
   Generator g(511);
-  Tensor logits = leaf({1, 2, 3, 4}, g, 2.0);
+  Tensor logits = random_leaf({1, 2, 3, 4}, g, DType::f64, 2.0);
   Tensor labels = Tensor::from_vector(std::vector<uint8_t>{0, 3, 255, 1, 2, 255}, {1, 2, 3});
   std::vector<double> per_pixel = values(icarl_bce(logits, labels, Reduction::none));
   std::vector<double> z = values(logits);
@@ -383,7 +410,7 @@ TEST_CASE("icarl_bce per pixel: the one-hot BCE sum, zero for ignored pixels, al
     if (y[i] >= 0) {
       for (int c = 0; c < 4; ++c) expected += c == y[i] ? softplus(-z[i * 4 + c]) : softplus(z[i * 4 + c]);
     }
-    CHECK(per_pixel[i] == Approx(expected).epsilon(1e-12).margin(1e-300));
+    CHECK(per_pixel[i] == approx(expected));
   }
   Tensor ignored = Tensor::full({1, 2, 3}, 255, DType::u8);
   Tensor nan = icarl_bce(logits, ignored, Reduction::mean_valid);
@@ -395,13 +422,13 @@ TEST_CASE("icarl_bce per pixel: the one-hot BCE sum, zero for ignored pixels, al
 
 TEST_CASE("feature_distillation is zero for identical features and the plain mean of squares otherwise", "[cpu]") {
   Generator g(512);
-  Tensor f = leaf({2, 3, 2, 8}, g);
+  Tensor f = random_leaf({2, 3, 2, 8}, g, DType::f64);
   CHECK(feature_distillation(f, f.detach().clone(), Reduction::mean_all).item() == 0.0);
   Tensor t = Tensor::randn({2, 3, 2, 8}, g, DType::f64);
   std::vector<double> a = values(f), b = values(t);
   double total = 0;
   for (size_t i = 0; i < a.size(); ++i) total += (a[i] - b[i]) * (a[i] - b[i]);
-  CHECK(feature_distillation(f, t, Reduction::mean_all).item() == Approx(total / 96).epsilon(1e-12));
+  CHECK(feature_distillation(f, t, Reduction::mean_all).item() == approx(total / 96));
 }
 
 TEST_CASE("continual losses reject bad input clearly", "[cpu]") {

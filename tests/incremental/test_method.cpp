@@ -1,23 +1,29 @@
 // Methods, teacher and recipes (incremental/method.h, teacher.h, recipe.h; SPEC §3, §3.9, §4.3,
 // §4.5): the presets and their task-dependent lambda_kd, flags changing a preset term by term, the
 // active terms per step, the loss as the weighted sum of the part-1 losses with their reductions,
-// the maps each method asks for, MiB's classifier init as the step-start hook, the frozen eval-mode
+// the maps each method asks for (its forward options), MiB's log_softmax shared by its two terms and
+// its loss values kept on the device, MiB's classifier init as the step-start hook, the frozen eval-mode
 // teacher, one training iteration through StepSession, and the recipe's defaults.
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <map>
 
 #include "engine/autograd.h"
+#include "engine/ops/elementwise.h"
 #include "engine/ops/losses.h"
+#include "engine/profiler.h"
 #include "incremental/losses.h"
 #include "incremental/method.h"
 #include "incremental/recipe.h"
 #include "incremental/teacher.h"
 #include "incremental/trainer.h"
 #include "tests/support/compare.h"
+#include "tests/support/tolerances.h"
 
 using namespace strata;
 using namespace strata::incremental;
+using strata::test::approx;
 
 namespace {
 
@@ -113,7 +119,7 @@ TEST_CASE("flags change a preset term by term, and each loss is usable alone wit
   de_only.loss_de = 5.0;
   const Method de(apply_overrides(method_preset("FT", voc_15_5()), de_only));
   CHECK(term_names(de, 1) == std::vector<std::string>{"ce", "de"});
-  CHECK(de.maps_needed(1).body);
+  CHECK(de.forward_options(1).body);
   CHECK(de.needs_teacher(1));
   MethodOverrides kd_alpha;
   kd_alpha.loss_kd = 3.0;
@@ -135,15 +141,15 @@ TEST_CASE("active terms per step: step 0 is plain CE for every method", "[cpu]")
     INFO(name);
     CHECK(term_names(m, 0) == std::vector<std::string>{"ce"});
     CHECK_FALSE(m.needs_teacher(0));
-    CHECK_FALSE(m.maps_needed(0).body);
+    CHECK_FALSE(m.forward_options(0).body);
   }
   CHECK(term_names(Method(method_preset("FT", voc_15_5())), 1) == std::vector<std::string>{"ce"});
   CHECK_FALSE(Method(method_preset("FT", voc_15_5())).needs_teacher(1));
   CHECK(term_names(Method(method_preset("LwF", voc_15_5())), 1) == std::vector<std::string>{"ce", "kd"});
   CHECK(term_names(Method(method_preset("ILT", voc_15_5())), 2) == std::vector<std::string>{"ce", "kd", "de"});
-  CHECK(Method(method_preset("ILT", voc_15_5())).maps_needed(1).body);
-  CHECK_FALSE(Method(method_preset("LwF", voc_15_5())).maps_needed(1).body);
-  CHECK_FALSE(Method(method_preset("MiB", voc_15_5())).maps_needed(1).body);
+  CHECK(Method(method_preset("ILT", voc_15_5())).forward_options(1).body);
+  CHECK_FALSE(Method(method_preset("LwF", voc_15_5())).forward_options(1).body);
+  CHECK_FALSE(Method(method_preset("MiB", voc_15_5())).forward_options(1).body);
   CHECK(term_names(Method(method_preset("MiB", voc_15_5())), 1) == std::vector<std::string>{"unce", "unkd"});
   const Method mib(method_preset("MiB", voc_15_5()));
   CHECK(mib.terms(1)[1].weight == 10);
@@ -162,15 +168,20 @@ TEST_CASE("a method's loss is the weighted sum of the part-1 losses with mean_al
   models::ForwardResult student;
   student.logits = logits;
   student.body = body;
-  const TeacherOutput teacher{teacher_logits, teacher_body};
+  models::ForwardResult teacher;
+  teacher.logits = teacher_logits;
+  teacher.body = teacher_body;
 
   auto expect = [&](const std::string& name, double expected) {
     const Method m(method_preset(name, voc_15_5()));
     const LossBreakdown loss = m.loss(student, &teacher, labels, c_old, 1);
     INFO(name);
     CHECK(std::fabs(loss.total.item() - expected) <= 1e-5 * std::fabs(expected));
+    CHECK(loss.names == term_names(m, 1));
+    REQUIRE(loss.values.shape() == Shape{static_cast<int64_t>(loss.names.size())});
+    CHECK_FALSE(loss.values.requires_grad());
     double sum = 0;
-    for (const auto& [term, value] : loss.weighted) sum += value;
+    for (double value : loss.values.to_vector<double>()) sum += value;
     CHECK(std::fabs(sum - loss.total.item()) <= 1e-5 * std::fabs(expected));
   };
   const double ce = cross_entropy(logits, labels, Reduction::mean_all).item();
@@ -193,6 +204,47 @@ TEST_CASE("a method's loss is the weighted sum of the part-1 losses with mean_al
   CHECK_THROWS_WITH(ilt.loss(student, nullptr, labels, c_old, 1), Catch::Contains("needs the teacher's logits"));
 }
 
+TEST_CASE("MiB's loss runs one log_softmax for unce and unkd, with the values of the separate losses", "[cpu]") {
+  Generator g(12);
+  const int64_t n = 2, h = 5, w = 4, c_old = 3, c_tot = 5;
+  Tensor logits = Tensor::randn({n, h, w, c_tot}, g).set_requires_grad(true);
+  Tensor teacher_logits = Tensor::randn({n, h, w, c_old}, g);
+  std::vector<uint8_t> y(static_cast<size_t>(n * h * w));
+  for (size_t i = 0; i < y.size(); ++i) y[i] = static_cast<uint8_t>(i % 7 == 0 ? 255 : (i * 3) % c_tot);
+  Tensor labels = Tensor::from_vector(y, {n, h, w});
+  models::ForwardResult student;
+  student.logits = logits;
+  models::ForwardResult teacher;
+  teacher.logits = teacher_logits;
+  const Method mib(method_preset("MiB", voc_15_5()));
+
+  profiler::reset();
+  profiler::enable(true);
+  const LossBreakdown loss = mib.loss(student, &teacher, labels, c_old, 1);
+  loss.total.backward();
+  profiler::enable(false);
+  std::map<std::string, int64_t> calls;
+  for (const profiler::Entry& e : profiler::report()) calls[e.name] = e.calls;
+  profiler::reset();
+  CHECK(calls["log_softmax"] == 1);
+  CHECK(calls["log_softmax backward"] == 1);
+
+  // The shared log-probabilities give each term exactly the value of its logits-taking function.
+  const Tensor fresh = logits.detach();
+  const double unce = unbiased_cross_entropy(fresh, labels, c_old, Reduction::mean_all).item();
+  const double unkd = scale(unbiased_knowledge_distillation(fresh, teacher_logits, Reduction::mean_all), 10.0).item();
+  CHECK(loss.values.to_vector<double>() == std::vector<double>{unce, unkd});
+  CHECK(loss.total.item() == add(Tensor::scalar(unce), Tensor::scalar(unkd)).item());
+
+  // One backward through the shared log_softmax: the gradient of the two separate losses (summed
+  // before instead of after log_softmax's backward, so equal within f32 rounding).
+  Tensor separate = fresh.clone().set_requires_grad(true);
+  add(unbiased_cross_entropy(separate, labels, c_old, Reduction::mean_all),
+      scale(unbiased_knowledge_distillation(separate, teacher_logits, Reduction::mean_all), 10.0))
+      .backward();
+  CHECK_CLOSE(logits.grad(), separate.grad());
+}
+
 TEST_CASE("MiB's step-start hook is the balanced classifier init, FT keeps the default init", "[cpu]") {
   models::SegmentationModel with_init(small({16, 5}));
   models::SegmentationModel without(small({16, 5}));
@@ -201,7 +253,7 @@ TEST_CASE("MiB's step-start hook is the balanced classifier init, FT keeps the d
   const std::vector<float> bias0 = with_init.classifier().step(0).bias().to_vector<float>();
   const std::vector<float> bias1 = with_init.classifier().step(1).bias().to_vector<float>();
   const std::vector<float> untouched0 = without.classifier().step(0).bias().to_vector<float>();
-  CHECK(bias0[0] == Approx(untouched0[0] - std::log(6.0)));
+  CHECK(bias0[0] == approx(untouched0[0] - std::log(6.0), test::kF32));
   for (float b : bias1) CHECK(b == bias0[0]);
   CHECK(without.classifier().step(1).bias().to_vector<float>() !=
         with_init.classifier().step(1).bias().to_vector<float>());
@@ -229,16 +281,16 @@ TEST_CASE("the teacher is the loaded previous-step model, frozen, in eval mode, 
   models::ForwardOptions with_body;
   with_body.body = true;
   const models::ForwardResult expected = previous.forward(images, with_body);
-  const TeacherOutput logits_only = teacher.run(images, MapsNeeded{});
+  const models::ForwardResult logits_only = teacher.run(images, models::ForwardOptions{});
   CHECK(logits_only.logits.shape() == Shape{2, 32, 32, 16});
   CHECK_FALSE(logits_only.body.defined());
   CHECK(logits_only.logits.grad_fn() == nullptr);
   CHECK(logits_only.logits.to_vector<float>() == expected.logits.to_vector<float>());
-  const TeacherOutput both = teacher.run(images, MapsNeeded{true});
+  const models::ForwardResult both = teacher.run(images, with_body);
   CHECK(both.body.to_vector<float>() == expected.body.to_vector<float>());
   // Running it leaves its batch-norm statistics alone.
   const std::vector<float> stats = teacher.model().state_dict().at("body.mod1.bn1.running_mean").to_vector<float>();
-  teacher.run(random_images(2, 32, 5), MapsNeeded{});
+  teacher.run(random_images(2, 32, 5), models::ForwardOptions{});
   CHECK(teacher.model().state_dict().at("body.mod1.bn1.running_mean").to_vector<float>() == stats);
   // Weights of another architecture are refused, naming the source.
   CHECK_THROWS_WITH(Teacher(small({15}), weights, "previous", Device::cpu()), Catch::Contains("previous"));
@@ -262,7 +314,7 @@ TEST_CASE("a step session loads the previous weights, runs the hook and trains o
   CHECK(loaded.at("body.mod5.block1.convs.conv2.weight").to_vector<float>() ==
         weights.at("body.mod5.block1.convs.conv2.weight").to_vector<float>());
   const float shifted = weights.at("cls.0.bias").to_vector<float>()[0] - static_cast<float>(std::log(6.0));
-  CHECK(loaded.at("cls.1.bias").to_vector<float>()[0] == Approx(shifted));
+  CHECK(loaded.at("cls.1.bias").to_vector<float>()[0] == approx(shifted, test::kF32));
   // MiB's three groups, Nesterov 0.9, weight decay 1e-4 everywhere.
   const auto& groups = session.optimizer().groups();
   REQUIRE(groups.size() == 3);
@@ -279,10 +331,11 @@ TEST_CASE("a step session loads the previous weights, runs the hook and trains o
   const IterationStats stats = session.train_iteration(images, cycling_labels(2, 32, 21));
   CHECK(stats.images == 2);
   CHECK(stats.lr == 0.001);
-  REQUIRE(stats.terms.size() == 2);
-  CHECK(stats.terms[0].first == "unce");
-  CHECK(stats.terms[1].first == "unkd");
-  CHECK(std::isfinite(stats.loss));
+  CHECK(stats.names == std::vector<std::string>{"unce", "unkd"});
+  CHECK(stats.terms.shape() == Shape{2});
+  CHECK(stats.loss.numel() == 1);
+  CHECK_FALSE(stats.loss.requires_grad());
+  CHECK(std::isfinite(stats.loss.item()));
   CHECK(session.schedule().iteration() == 1);
   CHECK(session.optimizer().steps() == 1);
   CHECK(session.model().state_dict().at("cls.1.weight").to_vector<float>() != new_classifier);

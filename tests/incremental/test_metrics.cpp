@@ -9,9 +9,11 @@
 
 #include "engine/error.h"
 #include "incremental/metrics.h"
+#include "tests/support/tolerances.h"
 
 using namespace strata;
 using namespace strata::incremental;
+using strata::test::approx;
 
 namespace {
 
@@ -81,14 +83,14 @@ void check_same_scores(const SegmentationScores& a, const SegmentationScores& b)
     const size_t uc = static_cast<size_t>(c);
     CHECK(a.ground_truth_pixels[uc] == b.ground_truth_pixels[uc]);
     CHECK(a.predicted_pixels[uc] == b.predicted_pixels[uc]);
-    CHECK(a.iou[uc] == Approx(b.iou[uc]).epsilon(1e-12));
-    CHECK(a.class_accuracy[uc] == Approx(b.class_accuracy[uc]).epsilon(1e-12));
+    CHECK(a.iou[uc] == approx(b.iou[uc]));
+    CHECK(a.class_accuracy[uc] == approx(b.class_accuracy[uc]));
   }
   CHECK(a.pixels == b.pixels);
-  CHECK(a.pixel_accuracy == Approx(b.pixel_accuracy).epsilon(1e-12));
-  CHECK(a.mean_iou == Approx(b.mean_iou).epsilon(1e-12));
-  CHECK(a.mean_class_accuracy == Approx(b.mean_class_accuracy).epsilon(1e-12));
-  CHECK(a.frequency_weighted_iou == Approx(b.frequency_weighted_iou).epsilon(1e-12));
+  CHECK(a.pixel_accuracy == approx(b.pixel_accuracy));
+  CHECK(a.mean_iou == approx(b.mean_iou));
+  CHECK(a.mean_class_accuracy == approx(b.mean_class_accuracy));
+  CHECK(a.frequency_weighted_iou == approx(b.frequency_weighted_iou));
 }
 
 SegmentationScores scores_of(const std::vector<double>& iou, const std::vector<int64_t>& gt) {
@@ -165,11 +167,11 @@ TEST_CASE("scores on a hand-made matrix: the 1e-6 epsilon and the classes counte
   CHECK(s.iou[4] == 0.0);
   CHECK(s.class_accuracy[0] == 2.0 / (3.0 + 1e-6));
   // Class 3 has ground truth (its IoU 0 counts); class 4 has none ("X", excluded).
-  CHECK(s.mean_iou == Approx((s.iou[0] + s.iou[1] + s.iou[2] + 0.0) / 4).epsilon(1e-15));
-  CHECK(s.mean_class_accuracy == Approx((2.0 / 3 + 0.5 + 1.0 + 0.0) / 4).epsilon(1e-6));
-  CHECK(s.pixel_accuracy == Approx(4.0 / 7).epsilon(1e-15));
+  CHECK(s.mean_iou == approx((s.iou[0] + s.iou[1] + s.iou[2] + 0.0) / 4));
+  CHECK(s.mean_class_accuracy == approx((2.0 / (3 + 1e-6) + 1.0 / (2 + 1e-6) + 1.0 / (1 + 1e-6) + 0.0) / 4));
+  CHECK(s.pixel_accuracy == approx(4.0 / 7));
   CHECK(s.mean_iou_over(0, 5) == s.mean_iou);
-  CHECK(s.mean_iou_over(1, 3) == Approx((s.iou[1] + s.iou[2]) / 2).epsilon(1e-15));
+  CHECK(s.mean_iou_over(1, 3) == approx((s.iou[1] + s.iou[2]) / 2));
   CHECK(std::isnan(s.mean_iou_over(4, 5)));
 }
 
@@ -213,16 +215,16 @@ TEST_CASE("old / new / all mean IoU with and without background, classes without
   CHECK(m.old_classes.end == 16);
   CHECK(m.new_classes.begin == 16);
   CHECK(m.new_classes.end == 18);
-  CHECK(m.old_with_background == Approx(mean(0, 16)).epsilon(1e-14));
-  CHECK(m.old_without_background == Approx(mean(1, 16)).epsilon(1e-14));
-  CHECK(m.new_with_background == Approx(0.8).epsilon(1e-14));
-  CHECK(m.new_without_background == Approx(0.8).epsilon(1e-14));
-  CHECK(m.all_with_background == Approx(mean(0, 18)).epsilon(1e-14));
-  CHECK(m.all_without_background == Approx(mean(1, 18)).epsilon(1e-14));
-  CHECK(m.all_with_background == Approx(s.mean_iou).epsilon(1e-14));
+  CHECK(m.old_with_background == approx(mean(0, 16)));
+  CHECK(m.old_without_background == approx(mean(1, 16)));
+  CHECK(m.new_with_background == approx(0.8));
+  CHECK(m.new_without_background == approx(0.8));
+  CHECK(m.all_with_background == approx(mean(0, 18)));
+  CHECK(m.all_without_background == approx(mean(1, 18)));
+  CHECK(m.all_with_background == approx(s.mean_iou));
   StepMeans first = step_means(scores_of(std::vector<double>(16, 0.5), std::vector<int64_t>(16, 1)), task, 0);
   CHECK(std::isnan(first.new_with_background));
-  CHECK(first.old_without_background == Approx(0.5));
+  CHECK(first.old_without_background == approx(0.5));
   CHECK_THROWS_WITH(step_means(s, task, 3), Catch::Contains("scores of 18 classes for step 3"));
 }
 
@@ -274,22 +276,22 @@ TEST_CASE("average_results_csv follows average_csv.py: final, average, first and
   ResultsAverage a = average_results_csv(csv);
   CHECK(a.rows == 3);
   CHECK(a.last_step == "2");
-  CHECK(a.final_miou == Approx(0.4));
-  CHECK(a.average_miou == Approx((0.8 + 0.6 + 0.4) / 3));
-  CHECK(a.first_miou == Approx((0.7 + 0.5 + 0.4) / 3));  // from the last row only
-  CHECK(a.last_miou == Approx((0.3 + 0.1) / 2));
+  CHECK(a.final_miou == approx(0.4));
+  CHECK(a.average_miou == approx((0.8 + 0.6 + 0.4) / 3));
+  CHECK(a.first_miou == approx((0.7 + 0.5 + 0.4) / 3));  // from the last row only
+  CHECK(a.last_miou == approx((0.3 + 0.1) / 2));
   // 'X' and 'x' cells add nothing but still count in the denominator.
   ResultsAverage b = average_results_csv("0,0.9,0.8,x,x,0.85\n1,0.6,X,0.4,x,0.5\n");
-  CHECK(b.first_miou == Approx(0.6 / 2));
-  CHECK(b.last_miou == Approx(0.4 / 2));
+  CHECK(b.first_miou == approx(0.6 / 2));
+  CHECK(b.last_miou == approx(0.4 / 2));
   // One row: first and last stay 0; no 'x' in the first row: "last" is empty (0).
   ResultsAverage single = average_results_csv("0,0.9,0.7,0.8\n");
-  CHECK(single.final_miou == Approx(0.8));
+  CHECK(single.final_miou == approx(0.8));
   CHECK(single.first_miou == 0.0);
   ResultsAverage offline = average_results_csv("0,0.9,0.7,0.8\n0,0.5,0.7,0.6\n");
-  CHECK(offline.first_miou == Approx(0.6));
+  CHECK(offline.first_miou == approx(0.6));
   CHECK(offline.last_miou == 0.0);
-  CHECK(offline.average_miou == Approx(0.7));
+  CHECK(offline.average_miou == approx(0.7));
   // Rows written by results_csv_row read back.
   Task task = Task::create(LabelSpace::numbered(4), "1-1");
   std::string rows = results_csv_row(0, scores_of({0.75, 0.25}, {1, 1}), task) + "\n" +
@@ -297,9 +299,9 @@ TEST_CASE("average_results_csv follows average_csv.py: final, average, first and
                      results_csv_row(2, scores_of({0.5, 0.25, 0.125, 0.0}, {1, 1, 1, 0}), task) + "\n";
   ResultsAverage r = average_results_csv(rows);
   CHECK(r.rows == 3);
-  CHECK(r.final_miou == Approx((0.5 + 0.25 + 0.125) / 3));
-  CHECK(r.first_miou == Approx(0.75 / 2));
-  CHECK(r.last_miou == Approx(0.125 / 2));
+  CHECK(r.final_miou == approx((0.5 + 0.25 + 0.125) / 3));
+  CHECK(r.first_miou == approx(0.75 / 2));
+  CHECK(r.last_miou == approx(0.125 / 2));
   CHECK_THROWS_WITH(average_results_csv("0,0.5,abc\n"), Catch::Contains("line 1") && Catch::Contains("'abc'"));
   CHECK_THROWS_WITH(average_results_csv("\n"), Catch::Contains("no rows"));
 }

@@ -7,6 +7,8 @@
 // a large sum are judged relative to the size of the quantity, not to their own tiny value.
 #pragma once
 
+#include <catch2/catch.hpp>
+
 #include "engine/dtype.h"
 
 namespace strata::test {
@@ -21,6 +23,14 @@ inline constexpr Tolerance kF32 = {1e-4, 1e-5};
 inline constexpr Tolerance kF64 = {1e-10, 1e-12};
 
 inline Tolerance tolerance_for(DType dtype) { return dtype == DType::f64 ? kF64 : kF32; }
+
+// A scalar checked against `expected` with a tolerance of this file: CHECK(x == approx(b, kF32)).
+// For one value the largest reference magnitude is |b| itself, so the rule above reads
+// |a - b| <= (rtol + atol) * |b|. kF64 where the compared values are computed in double, kF32
+// where one of them is computed in float. An expected 0 takes an exact 0.
+inline Catch::Detail::Approx approx(double expected, Tolerance tolerance = kF64) {
+  return Catch::Detail::Approx(expected).epsilon(tolerance.rtol + tolerance.atol).margin(0.0);
+}
 
 // Whole networks (tens of layers) accumulate float32 rounding: PyTorch's own float32 logits of a
 // DeepLabV3-ResNet-50 differ from its float64 logits by more than kF32 allows. Model parity is

@@ -1,0 +1,39 @@
+// Evaluation of a segmentation model on a test set (SPEC-continual.md §2.5, §5): the images of a
+// subset, labels through the step's test table, the model in eval mode under no-grad, argmax of
+// the upsampled logits into a confusion matrix (incremental/metrics.h), then the scores.
+//
+//   images: 512-style centre crop after a shorter-side resize at `crop_size` (data::LoaderMode::eval),
+//           or whole images with batch 1 (full_image); labels u8 after `table`
+//   -> SegmentationScores over `num_classes` channels
+//
+// Errors (strata::Error): an empty subset (naming the dataset's root and split), the loader's read
+// errors (naming the file), the model's errors for its input.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "data/dataset.h"
+#include "engine/device.h"
+#include "incremental/metrics.h"
+#include "incremental/protocol.h"
+#include "incremental/report.h"
+#include "models/segmentation_model.h"
+
+namespace strata::incremental {
+
+struct EvalOptions {
+  int crop_size = 512;
+  int batch_size = 24;
+  bool full_image = false;  // whole images, batch 1
+  int workers = 2;
+  Device device;
+};
+
+// Evaluates `model` (eval mode and no-grad during the call; its mode is restored) on the `subset`
+// of `dataset` with labels through `table`, over `num_classes` channels. `progress` may be null.
+SegmentationScores evaluate_model(models::SegmentationModel& model, const data::Dataset& dataset,
+                                  const std::vector<int64_t>& subset, const LabelTable& table, int num_classes,
+                                  const EvalOptions& options, ProgressBar* progress = nullptr);
+
+}  // namespace strata::incremental

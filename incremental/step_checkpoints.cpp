@@ -1,0 +1,52 @@
+#include "incremental/step_checkpoints.h"
+
+#include <filesystem>
+#include <utility>
+
+namespace strata::incremental {
+
+bool CheckpointPolicy::stops_at(int64_t iteration) const {
+  return iteration < max_iterations && stop_after > 0 && iteration >= stop_after;
+}
+
+bool CheckpointPolicy::saves_at(int64_t iteration) const {
+  if (iteration >= max_iterations) return false;
+  const bool interval_reached = interval > 0 && iteration % interval == 0;
+  const bool epoch_end = iteration % iterations_per_epoch == 0;
+  return stops_at(iteration) || interval_reached || epoch_end;
+}
+
+StepCheckpointWriter::StepCheckpointWriter(std::string path, CheckpointInfo info, const JsonlLog& log)
+    : path_(std::move(path)), info_(std::move(info)), log_(log) {}
+
+void StepCheckpointWriter::save(StepSession& session, int64_t iteration, bool complete) {
+  info_.epoch = iteration / info_.iterations_per_epoch;
+  info_.iteration = iteration;
+  info_.complete = complete;
+  save_checkpoint(path_, info_, session.model(), &session.optimizer(), session.method().state());
+  log_.write(json::Object{{"event", "checkpoint"},
+                          {"step", info_.step},
+                          {"epoch", info_.epoch},
+                          {"iteration", iteration},
+                          {"complete", complete},
+                          {"path", path_}});
+}
+
+Checkpoint load_previous_step(const std::string& path, const CheckpointInfo& expected, const std::string& task_name,
+                              int step) {
+  check(std::filesystem::exists(path), "step ", step, " of task ", task_name, " needs the checkpoint of ", "step ",
+        step - 1, ", ", path, ", which does not exist: train step ", step - 1,
+        " first (same --output and --name) or give its file with --step-ckpt");
+  Checkpoint previous = load_checkpoint(path);
+  check_checkpoint(previous, expected, CheckpointUse::previous_step);
+  return previous;
+}
+
+int64_t resume_step(StepSession& session, const std::string& path, const CheckpointInfo& expected) {
+  Checkpoint resume = load_checkpoint(path);
+  check_checkpoint(resume, expected, CheckpointUse::resume);
+  session.restore(resume);
+  return resume.info.iteration;
+}
+
+}  // namespace strata::incremental

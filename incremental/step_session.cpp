@@ -1,0 +1,120 @@
+#include "incremental/step_session.h"
+
+#include <utility>
+
+#include "engine/ops/normalize.h"
+#include "engine/profiler.h"
+#include "models/weights.h"
+
+namespace strata::incremental {
+
+const char* step_phase_name(StepPhase phase) {
+  switch (phase) {
+    case StepPhase::teacher_forward: return "step: teacher forward";
+    case StepPhase::student_forward: return "step: student forward";
+    case StepPhase::losses: return "step: losses";
+    case StepPhase::backward: return "step: backward";
+    case StepPhase::optimizer_step: return "step: optimizer step";
+  }
+  return "step: unknown phase";
+}
+
+StepSession::StepSession(const StepSetup& setup, const Task& task, const TensorMap* previous_weights,
+                         const std::string& source, const std::string& initial_weights, int64_t max_iterations)
+    : setup_(setup), method_(setup.method) {
+  const int step = setup.step;
+  task.check_step(step);
+  old_channels_ = task.old_channels(step);
+  models::ModelConfig config = setup.model;
+  // At step >= 1 every parameter but the new classifier is loaded next.
+  config.initialize = step == 0;
+  model_ = std::make_shared<models::SegmentationModel>(config);
+  if (step == 0) {
+    if (!initial_weights.empty()) models::load_weights(*model_, initial_weights, models::LoadMode::backbone);
+  } else {
+    check(previous_weights != nullptr, "step ", step, " of task ", task.name(),
+          " needs the previous step's weights (none given)");
+    models::load_weights(*model_, *previous_weights, models::LoadMode::previous_step, source);
+    method_.on_step_start(*model_, step);
+    if (method_.needs_teacher(step)) {
+      models::ModelConfig teacher_config = setup.model;
+      teacher_config.classes.pop_back();
+      teacher_ = std::make_unique<Teacher>(teacher_config, *previous_weights, source, setup.device);
+    }
+  }
+  model_->to(setup.device);
+  model_->train();
+  build_optimizer(max_iterations);
+}
+
+void StepSession::build_optimizer(int64_t max_iterations) {
+  // MiB's three parameter groups (body, head, classifier), one lr, weight decay on everything.
+  std::vector<optim::ParamGroup> groups = {{"body", {}}, {"head", {}}, {"classifier", {}}};
+  const std::string body = model_->backbone_prefix();
+  const std::string classifier = models::SegmentationModel::kClassifierPrefix;
+  for (auto& [name, parameter] : model_->named_parameters()) {
+    const size_t group = name.rfind(body, 0) == 0 ? 0 : name.rfind(classifier, 0) == 0 ? 2 : 1;
+    groups[group].params.emplace_back(name, parameter);
+  }
+  for (optim::ParamGroup& g : groups) {
+    g.lr = setup_.recipe.lr;
+    g.momentum = setup_.recipe.momentum;
+    g.nesterov = setup_.recipe.nesterov;
+    g.weight_decay = setup_.recipe.weight_decay;
+  }
+  optimizer_ = std::make_unique<optim::SGD>(std::move(groups));
+  schedule_ = std::make_unique<optim::PolyLR>(*optimizer_, max_iterations, setup_.recipe.lr_power);
+}
+
+IterationStats StepSession::train_iteration(const Tensor& images, const Tensor& labels) {
+  const int step = setup_.step;
+  IterationStats stats;
+  stats.lr = schedule_->lr();
+  stats.images = images.size(0);
+  // The previous iteration's gradients go first (as MiB's train.py zeroes them): held through the
+  // forward, they would add their whole size to the step's peak memory.
+  optimizer_->zero_grad();
+  Tensor x = normalize_image(images.to(setup_.device));
+  Tensor y = labels.to(setup_.device);
+  const models::ForwardOptions maps = method_.forward_options(step);
+  models::ForwardResult teacher_output;
+  if (teacher_) {
+    profiler::Scope scope(step_phase_name(StepPhase::teacher_forward));
+    teacher_output = teacher_->run(x, maps);
+  }
+  models::ForwardResult student;
+  {
+    profiler::Scope scope(step_phase_name(StepPhase::student_forward));
+    student = model_->forward(x, maps);
+  }
+  LossBreakdown loss;
+  {
+    profiler::Scope scope(step_phase_name(StepPhase::losses));
+    loss = method_.loss(student, teacher_ ? &teacher_output : nullptr, y, old_channels_, step);
+  }
+  // Only the graph keeps what backward needs: the maps themselves go now.
+  student = models::ForwardResult();
+  teacher_output = models::ForwardResult();
+  {
+    profiler::Scope scope(step_phase_name(StepPhase::backward));
+    loss.total.backward();
+  }
+  {
+    profiler::Scope scope(step_phase_name(StepPhase::optimizer_step));
+    optimizer_->step();
+    schedule_->step();
+  }
+  stats.loss = loss.total.detach();
+  stats.names = std::move(loss.names);
+  stats.terms = std::move(loss.values);
+  return stats;
+}
+
+void StepSession::restore(const Checkpoint& checkpoint) {
+  models::load_weights(*model_, checkpoint.model, models::LoadMode::full, checkpoint.path);
+  optimizer_->load_state_dict(checkpoint.optimizer, checkpoint.optimizer_metadata);
+  schedule_->set_iteration(checkpoint.info.iteration);
+  method_.load_state(checkpoint.method_state, checkpoint.path);
+}
+
+}  // namespace strata::incremental

@@ -1,0 +1,99 @@
+// One step's training state (SPEC-continual.md §4): the student, the frozen teacher, the method,
+// SGD and the poly schedule, and train_iteration(), exactly one training iteration:
+//
+//   images u8 (N,H,W,3), labels u8 (N,H,W) (after the step's training table), on any device
+//     -> moved to the step's device, normalised (engine/ops/normalize.h)
+//     -> teacher forward (no graph)   -> student forward (train mode)   -> Method::loss
+//     -> backward                     -> SGD step and schedule step
+//
+// Each phase runs inside an engine/profiler.h scope named by step_phase_name(), so a profile's
+// total time per name is that phase's time. Nothing in the iteration reads a value back to the
+// host: the loss and its terms come back as device tensors (IterationStats) for the caller to
+// accumulate and read when it logs.
+//
+// Errors (strata::Error): a step outside the task; step >= 1 without the previous step's weights,
+// or weights that do not match the model (naming `source`); the method's and the ops' own errors.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/device.h"
+#include "engine/optim/sgd.h"
+#include "engine/safetensors.h"
+#include "engine/tensor.h"
+#include "incremental/checkpoint.h"
+#include "incremental/method.h"
+#include "incremental/recipe.h"
+#include "incremental/task.h"
+#include "incremental/teacher.h"
+#include "models/segmentation_model.h"
+
+namespace strata::incremental {
+
+// One step's resolved configuration.
+struct StepSetup {
+  int step = 0;
+  models::ModelConfig model;  // classes per step up to `step`
+  MethodConfig method;
+  Recipe recipe;              // with the run's overrides applied
+  Device device;
+  uint64_t seed = 0;          // model initialisation and loader randomness of this step
+};
+
+// The phases of one training iteration, in the order they run.
+enum class StepPhase { teacher_forward, student_forward, losses, backward, optimizer_step };
+inline constexpr StepPhase kStepPhases[] = {StepPhase::teacher_forward, StepPhase::student_forward,
+                                            StepPhase::losses, StepPhase::backward, StepPhase::optimizer_step};
+// The profiler scope of a phase: "step: teacher forward", "step: student forward", "step: losses",
+// "step: backward", "step: optimizer step" (SGD and the schedule).
+const char* step_phase_name(StepPhase phase);
+
+// What one iteration did. The loss values are device tensors, detached, in the logits' dtype on the
+// step's device: reading them is a host synchronisation left to the caller.
+struct IterationStats {
+  Tensor loss;                     // scalar: the total
+  std::vector<std::string> names;  // the method's active terms, as LossBreakdown
+  Tensor terms;                    // (K): each weighted term, in `names` order
+  double lr = 0;                   // the lr this iteration used
+  int64_t images = 0;
+};
+
+class StepSession {
+ public:
+  // previous_weights: the step t-1 model's state dict (required at step >= 1, ignored at 0);
+  // `source` names them in messages. initial_weights: step 0's backbone weights file (or empty).
+  // max_iterations: the poly schedule's length.
+  StepSession(const StepSetup& setup, const Task& task, const TensorMap* previous_weights, const std::string& source,
+              const std::string& initial_weights, int64_t max_iterations);
+
+  // One training iteration on a loader batch (see the file comment).
+  IterationStats train_iteration(const Tensor& images, const Tensor& labels);
+
+  // Restores model, momentum buffers, schedule position and method state from a checkpoint of
+  // this step (already checked by the caller).
+  void restore(const Checkpoint& checkpoint);
+
+  models::SegmentationModel& model() { return *model_; }
+  const models::SegmentationModel& model() const { return *model_; }
+  optim::SGD& optimizer() { return *optimizer_; }
+  optim::PolyLR& schedule() { return *schedule_; }
+  const Method& method() const { return method_; }
+  Teacher* teacher() { return teacher_ ? teacher_.get() : nullptr; }
+  int64_t old_channels() const { return old_channels_; }
+
+ private:
+  void build_optimizer(int64_t max_iterations);
+
+  StepSetup setup_;
+  Method method_;
+  int64_t old_channels_ = 0;
+  std::shared_ptr<models::SegmentationModel> model_;
+  std::unique_ptr<Teacher> teacher_;
+  std::unique_ptr<optim::SGD> optimizer_;
+  std::unique_ptr<optim::PolyLR> schedule_;
+};
+
+}  // namespace strata::incremental
