@@ -79,8 +79,9 @@ class DeviceWorkspace final : public kcu::Workspace {
 // Per-channel sums of dy over the N*P*Q output pixels (the bias gradient), deterministic.
 template <class T>
 void bias_gradient_cuda(Tensor& db, const Tensor& dy, int64_t rows, int64_t channels, const kcu::Stream& stream) {
-  Tensor partials = Tensor::empty({kcu::sum_rows_partials(rows, channels)}, dy.dtype(), dy.device());
-  kcu::sum_rows_cuda(db.data<T>(), dy.data<T>(), rows, channels, partials.data<T>(), stream);
+  (void)stream;
+  TensorScratch scratch(dy.device());
+  kcu::sum_rows(db.data<T>(), dy.data<T>(), rows, channels, cuda_context(dy.device()).kernel_backend(&scratch));
 }
 #endif
 
@@ -152,7 +153,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                                   kc::conv2d_backward_filter_cpu<T>(dw.data<T>(), g.data<T>(), x_saved.data<T>(), s,
                                                                     data_or_null<T>(workspace));
                                 }
-                                if (needs[2]) kc::sum_rows_cpu<T>(db.data<T>(), g.data<T>(), s.N * s.P * s.Q, s.K);
+                                if (needs[2]) kc::sum_rows<T>(db.data<T>(), g.data<T>(), s.N * s.P * s.Q, s.K, kc::Backend{});
                               }
 #if defined(STRATA_HAVE_CUDA)
                               ,

@@ -64,7 +64,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
              using T = decltype(tag);
              kc::gemm_cpu<T>(false, true, rows, out, in, T(1), xc.data<T>(), in, wc.data<T>(), in, T(0),
                              y.data<T>(), out);
-             if (bc.defined()) kc::add_channel_cpu<T>(y.data<T>(), y.data<T>(), bc.data<T>(), rows, out);
+             if (bc.defined()) kc::add_channel<T>(y.data<T>(), y.data<T>(), bc.data<T>(), rows, out, kc::Backend{});
            }
 #if defined(STRATA_HAVE_CUDA)
            ,
@@ -95,11 +95,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                                   kc::gemm_cpu<T>(true, false, out, in, rows, T(1), g.data<T>(), out,
                                                   x_saved.data<T>(), in, T(0), dw.data<T>(), in);
                                 }
-                                if (needs[2]) kc::sum_rows_cpu<T>(db.data<T>(), g.data<T>(), rows, out);
+                                if (needs[2]) kc::sum_rows<T>(db.data<T>(), g.data<T>(), rows, out, kc::Backend{});
                               }
 #if defined(STRATA_HAVE_CUDA)
                               ,
-                              [&](auto tag, const kcu::Stream& stream) {
+                              [&](auto tag, const kcu::Stream&) {
                                 using T = decltype(tag);
                                 cublasHandle_t cublas = cuda_context(g.device()).cublas();
                                 if (needs[0]) {
@@ -111,10 +111,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                                                     x_saved.data<T>(), in, T(0), dw.data<T>(), in, cublas);
                                 }
                                 if (needs[2]) {
-                                  Tensor partials =
-                                      Tensor::empty({kcu::sum_rows_partials(rows, out)}, g.dtype(), g.device());
-                                  kcu::sum_rows_cuda<T>(db.data<T>(), g.data<T>(), rows, out,
-                                                        partials.data<T>(), stream);
+                                  TensorScratch scratch(g.device());
+                                  kcu::sum_rows<T>(db.data<T>(), g.data<T>(), rows, out,
+                                                   cuda_context(g.device()).kernel_backend(&scratch));
                                 }
                               }
 #endif

@@ -24,8 +24,8 @@
 #include <cstddef>
 
 #include "kernels/cpu/conv2d.h"
+#include "kernels/cuda/backend.h"
 #include "kernels/cuda/conv_algorithms.h"
-#include "kernels/cuda/stream.h"
 
 namespace strata::kernels::cuda {
 
