@@ -86,22 +86,25 @@ inline Tensor random_leaf(const Shape& shape, Generator& generator) {
   return t;
 }
 
-// check_cuda_matches_cpu for every case of an op's table (tests/support/op_cases.h): the case's f64
-// inputs converted to f32 (leaves stay leaves), compared in f32 and then in f64.
-inline void check_cuda_matches_cpu(const OpCases& cases) {
-  for (const OpCase& c : cases) {
-    std::vector<Tensor> inputs;
-    for (const Tensor& t : case_inputs(c)) {
-      if (!t.defined() || t.dtype() != DType::f64) {
-        inputs.push_back(t);
-      } else if (t.requires_grad()) {
-        inputs.push_back(as_leaf(t, DType::f32));
-      } else {
-        inputs.push_back(t.to(DType::f32));
-      }
+// A case's f64 inputs converted to f32 (leaves stay leaves; other inputs pass unchanged).
+inline std::vector<Tensor> cuda_case_inputs(const OpCase& c) {
+  std::vector<Tensor> inputs;
+  for (const Tensor& t : case_inputs(c)) {
+    if (!t.defined() || t.dtype() != DType::f64) {
+      inputs.push_back(t);
+    } else if (t.requires_grad()) {
+      inputs.push_back(as_leaf(t, DType::f32));
+    } else {
+      inputs.push_back(t.to(DType::f32));
     }
-    check_cuda_matches_cpu(c.name, c.f, inputs, c.seed);
   }
+  return inputs;
+}
+
+// check_cuda_matches_cpu for every case of an op's table (tests/support/op_cases.h): the case's
+// inputs in f32 (cuda_case_inputs), compared in f32 and then in f64.
+inline void check_cuda_matches_cpu(const OpCases& cases) {
+  for (const OpCase& c : cases) check_cuda_matches_cpu(c.name, c.f, cuda_case_inputs(c), c.seed);
 }
 
 }  // namespace strata::test
