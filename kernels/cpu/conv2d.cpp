@@ -98,11 +98,16 @@ void col2im_gather(T* dx, const T* dcols, const Conv2dShape& s, int64_t n0, int6
   });
 }
 
-// The im2col buffer of one chunk of images (none for pointwise convolutions).
-template <class T>
-T* im2col_buffer(const Conv2dShape& s, const Backend& backend) {
-  if (s.is_pointwise()) return nullptr;
-  return backend.scratch->array<T>(images_per_chunk(s) * s.P * s.Q * patch_size(s));
+// body(cols, n0, n1, rows) for each chunk of images [n0, n1), whose rows = (n1 - n0) P Q output pixels
+// fill `cols`, the im2col buffer of one chunk (from the backend's scratch).
+template <class T, class Body>
+void for_each_chunk(const Conv2dShape& s, const Backend& backend, Body&& body) {
+  const int64_t chunk = images_per_chunk(s);
+  T* cols = backend.scratch->array<T>(chunk * s.P * s.Q * patch_size(s));
+  for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
+    const int64_t n1 = std::min(s.N, n0 + chunk);
+    body(cols, n0, n1, (n1 - n0) * s.P * s.Q);
+  }
 }
 
 }  // namespace
@@ -113,14 +118,10 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const Conv2dSha
   if (s.is_pointwise()) {
     gemm(false, true, s.N * s.P * s.Q, K, s.C, T(1), x, s.C, w, s.C, T(0), y, K, backend);
   } else {
-    T* workspace = im2col_buffer<T>(s, backend);
-    int64_t chunk = images_per_chunk(s);
-    for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
-      int64_t n1 = std::min(s.N, n0 + chunk);
-      im2col(workspace, x, s, n0, n1);
-      int64_t rows = (n1 - n0) * s.P * s.Q;
-      gemm(false, true, rows, K, patch, T(1), workspace, patch, w, patch, T(0), y + n0 * s.P * s.Q * K, K, backend);
-    }
+    for_each_chunk<T>(s, backend, [&](T* cols, int64_t n0, int64_t n1, int64_t rows) {
+      im2col(cols, x, s, n0, n1);
+      gemm(false, true, rows, K, patch, T(1), cols, patch, w, patch, T(0), y + n0 * s.P * s.Q * K, K, backend);
+    });
   }
   if (bias) add_channel(y, y, bias, s.N * s.P * s.Q, K, backend);
 }
@@ -132,14 +133,10 @@ void conv2d_backward_data(T* dx, const T* dy, const T* w, const Conv2dShape& s, 
     gemm(false, false, s.N * s.H * s.W, s.C, K, T(1), dy, K, w, s.C, T(0), dx, s.C, backend);
     return;
   }
-  T* workspace = im2col_buffer<T>(s, backend);
-  int64_t chunk = images_per_chunk(s);
-  for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
-    int64_t n1 = std::min(s.N, n0 + chunk);
-    int64_t rows = (n1 - n0) * s.P * s.Q;
-    gemm(false, false, rows, patch, K, T(1), dy + n0 * s.P * s.Q * K, K, w, patch, T(0), workspace, patch, backend);
-    col2im_gather(dx, workspace, s, n0, n1);
-  }
+  for_each_chunk<T>(s, backend, [&](T* cols, int64_t n0, int64_t n1, int64_t rows) {
+    gemm(false, false, rows, patch, K, T(1), dy + n0 * s.P * s.Q * K, K, w, patch, T(0), cols, patch, backend);
+    col2im_gather(dx, cols, s, n0, n1);
+  });
 }
 
 template <class T>
@@ -153,15 +150,11 @@ void conv2d_backward_filter(T* dw, const T* dy, const T* x, const Conv2dShape& s
     gemm(true, false, K, s.C, s.N * s.H * s.W, T(1), dy, K, x, s.C, T(0), dw, s.C, backend);
     return;
   }
-  T* workspace = im2col_buffer<T>(s, backend);
-  int64_t chunk = images_per_chunk(s);
-  for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
-    int64_t n1 = std::min(s.N, n0 + chunk);
-    int64_t rows = (n1 - n0) * s.P * s.Q;
-    im2col(workspace, x, s, n0, n1);
-    gemm(true, false, K, patch, rows, T(1), dy + n0 * s.P * s.Q * K, K, workspace, patch, n0 == 0 ? T(0) : T(1), dw,
-         patch, backend);
-  }
+  for_each_chunk<T>(s, backend, [&](T* cols, int64_t n0, int64_t n1, int64_t rows) {
+    im2col(cols, x, s, n0, n1);
+    gemm(true, false, K, patch, rows, T(1), dy + n0 * s.P * s.Q * K, K, cols, patch, n0 == 0 ? T(0) : T(1), dw, patch,
+         backend);
+  });
 }
 
 #define STRATA_INSTANTIATE(T)                                                                            \
