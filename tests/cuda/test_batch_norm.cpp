@@ -3,12 +3,9 @@
 // statistics after the step; on shapes spanning many rows and channel tiles; a zero weight (In-place
 // ABN's sign(0) = +1); In-place ABN's memory property on the device.
 #include <catch2/catch.hpp>
-#include <functional>
-#include <string>
 #include <vector>
 
 #include "engine/ops/batch_norm.h"
-#include "engine/ops/elementwise.h"
 #include "engine/ops/inplace_abn.h"
 #include "tests/cuda/cuda_compare.h"
 #include "tests/engine/batch_norm_cases.h"
@@ -106,46 +103,7 @@ TEST_CASE("cuda batch_norm and inplace_abn reject bad input as on the CPU", "[cp
 }
 
 TEST_CASE("cuda inplace_abn holds one activation less than batch_norm + leaky_relu on the device", "[cpu]") {
-  const Device& gpu = cuda_device();
-  Generator g(33);
-  const int64_t channels = 8;
-  Tensor input = Tensor::randn({2, 16, 16, channels}, g).to(gpu);
-  input.set_requires_grad(true);
-  Tensor weight = Tensor::uniform({channels}, 0.5, 1.5, g).to(gpu), bias = Tensor::randn({channels}, g).to(gpu);
-  weight.set_requires_grad(true);
-  bias.set_requires_grad(true);
-  Tensor running_mean = Tensor::zeros({channels}, DType::f32, gpu);
-  Tensor running_var = Tensor::ones({channels}, DType::f32, gpu);
-  const int64_t activation = static_cast<int64_t>(input.nbytes());
-
-  // Device bytes still allocated after the layer returns and the caller has dropped its input x (a
-  // non-leaf activation, as a convolution's output is), while the layer's output and graph live.
-  auto bytes_held = [&](const std::function<Tensor(const Tensor&)>& layer) {
-    int64_t before = memory_stats(gpu).allocated_bytes;
-    Tensor y;
-    {
-      Tensor x = scale(input, 1.0);
-      y = layer(x);
-    }
-    int64_t held = memory_stats(gpu).allocated_bytes - before;
-    y.backward(Tensor::ones(y.shape(), DType::f32, gpu));
-    CHECK(input.grad().defined());
-    input.set_grad(Tensor());
-    return held;
-  };
-  int64_t held_abn = bytes_held([&](const Tensor& x) {
-    return inplace_abn(x, weight, bias, running_mean, running_var, true, 0.1, 1e-5, Activation::leaky_relu, 0.01);
-  });
-  int64_t held_composed = bytes_held([&](const Tensor& x) {
-    return leaky_relu(batch_norm(x, weight, bias, running_mean, running_var, true), 0.01);
-  });
-  INFO("activation " << activation << " bytes; held on the device: inplace_abn " << held_abn
-                     << ", batch_norm + leaky_relu " << held_composed);
   // Beyond whole activations only per-channel statistics remain (a few C-sized vectors, each in a
   // 512-byte block of the caching allocator).
-  const int64_t per_channel_slack = 4 * 512;
-  CHECK(held_abn >= activation);
-  CHECK(held_abn < activation + per_channel_slack);
-  CHECK(held_composed - held_abn >= activation);
-  CHECK(held_composed - held_abn < activation + per_channel_slack);
+  test::check_inplace_abn_holds_one_activation_less(cuda_device(), 8, 4 * 512);
 }

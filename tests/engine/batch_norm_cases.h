@@ -1,14 +1,15 @@
 // The one case table of batch_norm and inplace_abn (tests/support/op_cases.h), shared by the CPU
 // gradient checks (tests/engine/test_batch_norm.cpp) and the CUDA-vs-CPU comparisons
-// (tests/cuda/test_batch_norm.cpp), and the PyTorch parity runner both ops' parity tests use. The two
-// ops are one computation (engine/ops/batch_norm.h), so every setting runs as batch_norm, as In-place
-// ABN with a leaky ReLU and as In-place ABN with the identity: training and eval, with and without the
-// affine parameters and the running statistics, (N,H,W,C) and (N,C) inputs, a weight without a
-// gradient (batch_norm then keeps no x).
+// (tests/cuda/test_batch_norm.cpp); the PyTorch parity runner both ops' parity tests use; and In-place
+// ABN's memory check, run on the CPU and on the CUDA device. The two ops are one computation
+// (engine/ops/batch_norm.h), so every setting runs as batch_norm, as In-place ABN with a leaky ReLU and
+// as In-place ABN with the identity: training and eval, with and without the affine parameters and the
+// running statistics, (N,H,W,C) and (N,C) inputs, a weight without a gradient (batch_norm then keeps
+// no x).
 //
 // Every case's inputs are {x, weight, bias, running_mean, running_var}; x is shifted and scaled away
-// from N(0, 1), as activations are, so the two-pass statistics must hold; weights have both signs and
-// stay away from 0, where In-place ABN's |weight| has its kink.
+// from N(0, 1), as activations are; weights have both signs and stay away from 0, where In-place ABN's
+// |weight| has its kink.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -16,7 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "engine/allocator.h"
 #include "engine/ops/batch_norm.h"
+#include "engine/ops/elementwise.h"
 #include "engine/ops/inplace_abn.h"
 #include "tests/support/compare.h"
 #include "tests/support/leaves.h"
@@ -149,6 +152,48 @@ inline void check_normalization_torch_case(
     CHECK_CLOSE(running_mean, c["running_mean_after"]);
     CHECK_CLOSE(running_var, c["running_var_after"]);
   }
+}
+
+// In-place ABN's memory property (engine/ops/inplace_abn.h) on `device`, for a training layer of
+// `channels` channels: the bytes still allocated after the layer returns and the caller has dropped its
+// input x (a non-leaf activation, as a convolution's output is), while the layer's output and graph
+// live, must be one activation plus per-channel statistics (at most `per_channel_slack` bytes), and
+// batch_norm + leaky_relu must hold exactly one activation more. Each layer's backward then runs.
+inline void check_inplace_abn_holds_one_activation_less(const Device& device, int64_t channels,
+                                                        int64_t per_channel_slack) {
+  Generator g(33);
+  Tensor input = Tensor::randn({2, 16, 16, channels}, g).to(device);
+  input.set_requires_grad(true);
+  Tensor weight = Tensor::uniform({channels}, 0.5, 1.5, g).to(device), bias = Tensor::randn({channels}, g).to(device);
+  weight.set_requires_grad(true);
+  bias.set_requires_grad(true);
+  Tensor running_mean = Tensor::zeros({channels}, DType::f32, device);
+  Tensor running_var = Tensor::ones({channels}, DType::f32, device);
+  const int64_t activation = static_cast<int64_t>(input.nbytes());
+  auto bytes_held = [&](const std::function<Tensor(const Tensor&)>& layer) {
+    int64_t before = memory_stats(device).allocated_bytes;
+    Tensor y;
+    {
+      Tensor x = scale(input, 1.0);
+      y = layer(x);
+    }
+    int64_t held = memory_stats(device).allocated_bytes - before;
+    y.backward(Tensor::ones(y.shape(), DType::f32, device));
+    CHECK(input.grad().defined());
+    input.set_grad(Tensor());
+    return held;
+  };
+  int64_t held_abn = bytes_held([&](const Tensor& x) {
+    return inplace_abn(x, weight, bias, running_mean, running_var, true, 0.1, 1e-5, Activation::leaky_relu, 0.01);
+  });
+  int64_t held_composed = bytes_held(
+      [&](const Tensor& x) { return leaky_relu(batch_norm(x, weight, bias, running_mean, running_var, true), 0.01); });
+  INFO("activation " << activation << " bytes; held on " << device.str() << ": inplace_abn " << held_abn
+                     << ", batch_norm + leaky_relu " << held_composed);
+  CHECK(held_abn >= activation);
+  CHECK(held_abn < activation + per_channel_slack);
+  CHECK(held_composed - held_abn >= activation);
+  CHECK(held_composed - held_abn < activation + per_channel_slack);
 }
 
 }  // namespace strata::test
