@@ -89,6 +89,10 @@ CudaContext::~CudaContext() {
   if (stream_.handle) cudaStreamDestroy(stream_.handle);
 }
 
+kernels::cuda::Backend CudaContext::kernel_backend(kernels::Scratch* scratch) {
+  return kernels::cuda::Backend{stream_, cublas_, cudnn_, &conv_algorithms_, scratch};
+}
+
 void CudaContext::attach(const Device& device) {
   // The allocator's Device has no context: the context owns the allocator.
   Device plain{device.type, device.index, nullptr};

@@ -31,7 +31,7 @@
 #include "engine/device.h"
 #include "engine/device_context.h"
 #include "kernels/cuda/conv_algorithms.h"
-#include "kernels/cuda/stream.h"
+#include "kernels/cuda/backend.h"
 
 namespace strata {
 
@@ -84,6 +84,9 @@ class CudaContext final : public DeviceContext {
   const CudaOptions& options() const { return options_; }
   // cuDNN convolution algorithms chosen on this device, by shape (kernels/cuda/conv2d.h).
   kernels::cuda::ConvAlgorithmCache& conv_algorithms() { return conv_algorithms_; }
+  // What this device's kernels take as their backend argument (kernels/cuda/backend.h): the compute
+  // stream, the handles bound to it, the algorithm cache, and `scratch` (the caller's).
+  kernels::cuda::Backend kernel_backend(kernels::Scratch* scratch);
   // Called once the Device value exists (the allocator names its device in messages).
   void attach(const Device& device);
 

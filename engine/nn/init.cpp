@@ -41,8 +41,6 @@ void normal_(Tensor& t, double mean, double std, Generator& generator) {
   assign(t, z);
 }
 
-void constant_(Tensor& t, double value) { t.detach().fill_(value); }
-
 void kaiming_normal_(Tensor& t, Generator& generator, FanMode mode, const std::string& nonlinearity, double a) {
   normal_(t, 0.0, calculate_gain(nonlinearity, a) / std::sqrt(static_cast<double>(fan(t, mode))), generator);
 }
@@ -55,12 +53,6 @@ void kaiming_uniform_(Tensor& t, Generator& generator, double a, FanMode mode, c
 void xavier_normal_(Tensor& t, Generator& generator, double gain) {
   double std = gain * std::sqrt(2.0 / static_cast<double>(fan(t, FanMode::fan_in) + fan(t, FanMode::fan_out)));
   normal_(t, 0.0, std, generator);
-}
-
-void xavier_uniform_(Tensor& t, Generator& generator, double gain) {
-  double bound =
-      gain * std::sqrt(6.0 / static_cast<double>(fan(t, FanMode::fan_in) + fan(t, FanMode::fan_out)));
-  uniform_(t, -bound, bound, generator);
 }
 
 void torch_default_(Tensor& weight, Tensor& bias, Generator& generator) {

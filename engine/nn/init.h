@@ -18,7 +18,6 @@ int64_t fan(const Tensor& weight, FanMode mode);
 
 void uniform_(Tensor& t, double low, double high, Generator& generator);
 void normal_(Tensor& t, double mean, double std, Generator& generator);
-void constant_(Tensor& t, double value);
 // std = gain / sqrt(fan), gain = calculate_gain(nonlinearity, a)
 void kaiming_normal_(Tensor& t, Generator& generator, FanMode mode = FanMode::fan_in,
                      const std::string& nonlinearity = "leaky_relu", double a = 0);
@@ -27,7 +26,6 @@ void kaiming_uniform_(Tensor& t, Generator& generator, double a = 0, FanMode mod
                       const std::string& nonlinearity = "leaky_relu");
 // std = gain * sqrt(2 / (fan_in + fan_out))
 void xavier_normal_(Tensor& t, Generator& generator, double gain = 1.0);
-void xavier_uniform_(Tensor& t, Generator& generator, double gain = 1.0);
 // PyTorch's default for Conv2d/Linear: weight kaiming_uniform(a = sqrt(5)), i.e. U(-1/sqrt(fan_in),
 // 1/sqrt(fan_in)), and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)). (The fine-tuning baseline keeps this
 // init for new classifiers, SPEC §3.1.)

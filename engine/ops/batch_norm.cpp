@@ -1,3 +1,7 @@
+// batch_norm and inplace_abn: one implementation (the argument checks, the statistics, one forward
+// kernel call and one backward kernel call on the backend of x's device), the two ops differing only
+// in kernels/common/batch_norm.h's NormActivation: batch norm's plain weight, identity and backward
+// from x; In-place ABN's |weight| + eps, leaky ReLU and backward from y.
 #include "engine/ops/batch_norm.h"
 
 #include <cmath>
@@ -8,21 +12,15 @@
 #include "engine/profiler.h"
 #include "kernels/common/batch_norm.h"
 #include "kernels/cpu/batch_norm.h"
-
-#if defined(STRATA_HAVE_CUDA)
 #include "kernels/cuda/batch_norm.h"
-#endif
 
 namespace strata {
 
-namespace kc = kernels::cpu;
-#if defined(STRATA_HAVE_CUDA)
-namespace kcu = kernels::cuda;
-#endif
-
-namespace detail {
-
 namespace {
+
+using kernels::common::NormActivation;
+using kernels::common::NormSaved;
+using kernels::common::NormWeight;
 
 void check_channel_vector(const char* op, const char* role, const Tensor& t, const Tensor& x, int64_t channels) {
   check_dim(op, role, t, 1, "(C)");
@@ -32,14 +30,18 @@ void check_channel_vector(const char* op, const char* role, const Tensor& t, con
   check_same_device(op, x, "x", t, role);
 }
 
-}  // namespace
+// x viewed as (rows, channels): rows = N*H*W (N for a rank-2 x).
+struct Extent {
+  int64_t rows = 0;
+  int64_t channels = 0;
+};
 
-BatchNormExtent check_batch_norm_args(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                                      const Tensor& running_mean, const Tensor& running_var, bool training,
-                                      double momentum, double eps) {
+// The argument checks engine/ops/batch_norm.h and inplace_abn.h document, naming `op`.
+Extent check_args(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum, double eps, double slope) {
   check_floating(op, "x", x);
   check(x.dim() == 4 || x.dim() == 2, op, ": expected x of shape (N,H,W,C) or (N,C), got ", x.describe());
-  BatchNormExtent extent;
+  Extent extent;
   extent.channels = x.size(-1);
   extent.rows = extent.channels > 0 ? x.numel() / extent.channels : 0;
 
@@ -65,141 +67,108 @@ BatchNormExtent check_batch_norm_args(const char* op, const Tensor& x, const Ten
         x.describe());
   check(std::isfinite(eps) && eps >= 0.0, op, ": eps must be finite and >= 0, got ", eps);
   check(std::isfinite(momentum), op, ": momentum must be finite, got ", momentum);
+  check(std::isfinite(slope) && slope > 0.0, op,
+        ": negative_slope must be > 0 for leaky_relu (the backward inverts the activation), got ", slope);
   return extent;
 }
 
-BatchNormStatistics batch_norm_statistics(const char* op, const Tensor& x_contiguous, BatchNormExtent extent,
-                                          const Tensor& running_mean, const Tensor& running_var, bool training,
-                                          double momentum, double eps) {
+// Per-channel statistics that normalise x, as f64 (C) tensors on x's device: the batch mean and
+// 1/sqrt(var + eps) in training (updating the running statistics in place when defined), copies of
+// the running statistics' in eval (so a later in-place update cannot change what a recorded backward
+// uses).
+struct Statistics {
+  Tensor mean;
+  Tensor invstd;
+};
+
+Statistics statistics(const char* op, const Tensor& xc, Extent extent, const Tensor& running_mean,
+                      const Tensor& running_var, bool training, double momentum, double eps) {
   const int64_t channels = extent.channels;
-  const Device& device = x_contiguous.device();
-  BatchNormStatistics stats{Tensor::empty({channels}, DType::f64, device),
-                            Tensor::empty({channels}, DType::f64, device)};
-  double* mean = stats.mean.data<double>();
-  double* invstd = stats.invstd.data<double>();
+  const Device& device = xc.device();
+  Statistics stats{Tensor::empty({channels}, DType::f64, device), Tensor::empty({channels}, DType::f64, device)};
   // The running statistics are state the caller hands over to be updated (as PyTorch's buffers):
   // writable handles to the same storage.
   Tensor rm = running_mean, rv = running_var;
-  dispatch(op, x_contiguous,
-           [&](auto tag) {
-             using T = decltype(tag);
-             if (training) {
-               Tensor var = Tensor::empty({channels}, DType::f64);
-               kc::batch_norm_stats_cpu(mean, var.data<double>(), x_contiguous.data<T>(), extent.rows, channels);
-               if (rm.defined()) {
-                 kc::batch_norm_update_running_cpu(rm.data<T>(), rv.data<T>(), mean, var.data<double>(), momentum,
-                                                   extent.rows, channels);
-               }
-               const double* v = var.data<double>();
-               for (int64_t c = 0; c < channels; ++c) invstd[c] = kernels::common::batch_norm_invstd(v[c], eps);
-             } else {
-               const T* rmp = rm.data<T>();
-               const T* rvp = rv.data<T>();
-               for (int64_t c = 0; c < channels; ++c) {
-                 mean[c] = static_cast<double>(rmp[c]);
-                 invstd[c] = kernels::common::batch_norm_invstd(static_cast<double>(rvp[c]), eps);
-               }
-             }
-           }
-#if defined(STRATA_HAVE_CUDA)
-           ,
-           [&](auto tag, const kcu::Stream& stream) {
-             using T = decltype(tag);
-             if (training) {
-               Tensor var = Tensor::empty({channels}, DType::f64, device);
-               Tensor scratch =
-                   Tensor::empty({kcu::batch_norm_scratch_cuda(extent.rows, channels)}, DType::f64, device);
-               kcu::batch_norm_stats_cuda(mean, var.data<double>(), x_contiguous.data<T>(), extent.rows, channels,
-                                          scratch.data<double>(), stream);
-               if (rm.defined()) {
-                 kcu::batch_norm_update_running_cuda(rm.data<T>(), rv.data<T>(), mean, var.data<double>(), momentum,
-                                                     extent.rows, channels, stream);
-               }
-               kcu::batch_norm_invstd_cuda(invstd, var.data<double>(), eps, channels, stream);
-             } else {
-               stats.mean.copy_(rm);
-               kcu::batch_norm_invstd_cuda(invstd, rv.data<T>(), eps, channels, stream);
-             }
-           }
-#endif
-  );
+  Tensor var = training ? Tensor::empty({channels}, DType::f64, device) : Tensor();
+  double* mean = stats.mean.data<double>();
+  double* invstd = stats.invstd.data<double>();
+  dispatch(op, xc, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    if (training) {
+      batch_norm_stats(mean, var.data<double>(), xc.data<T>(), extent.rows, channels, backend);
+      if (rm.defined()) {
+        batch_norm_update_running(rm.data<T>(), rv.data<T>(), mean, var.data<double>(), momentum, extent.rows, channels,
+                                  backend);
+      }
+      batch_norm_invstd(invstd, var.data<double>(), eps, channels, backend);
+    } else {
+      batch_norm_invstd(invstd, rv.data<T>(), eps, channels, backend);
+    }
+  });
+  if (!training) stats.mean.copy_(running_mean);
   return stats;
+}
+
+// t's elements, or null for an undefined tensor (an optional kernel argument).
+template <class T, class TensorRef>
+auto data_or_null(TensorRef& t) -> decltype(t.template data<T>()) {
+  return t.defined() ? t.template data<T>() : nullptr;
+}
+
+}  // namespace
+
+namespace detail {
+
+Tensor batch_norm_or_inplace_abn(NormKind kind, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                 const Tensor& running_mean, const Tensor& running_var, bool training, double momentum,
+                                 double eps, double slope) {
+  const bool abn = kind == NormKind::inplace_abn;
+  const char* op = abn ? "inplace_abn" : "batch_norm";
+  profiler::Scope profile_scope(op);
+  const Extent extent = check_args(op, x, weight, bias, running_mean, running_var, training, momentum, eps, slope);
+  const NormActivation act = abn ? NormActivation{NormWeight::abs_plus_eps, eps, slope, NormSaved::output}
+                                 : NormActivation{NormWeight::plain, 0.0, 1.0, NormSaved::input};
+  Tensor xc = x.contiguous();
+  Tensor wc = weight.defined() ? weight.contiguous() : Tensor();
+  Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
+  Statistics stats = statistics(op, xc, extent, running_mean, running_var, training, momentum, eps);
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  dispatch(op, x, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    batch_norm_forward(y.data<T>(), xc.data<T>(), stats.mean.data<double>(), stats.invstd.data<double>(),
+                       data_or_null<T>(wc), data_or_null<T>(bc), act, extent.rows, extent.channels, backend);
+  });
+  // What the backward reads. In-place ABN: y, invstd and weight/bias, never x nor the mean (the whole
+  // point of the op). Batch norm: x, the mean, invstd and weight; in eval x enters only through weight's
+  // gradient, so it is kept only when that is needed.
+  Tensor saved = abn ? y : (training || autograd::any_requires_grad({weight})) ? xc : Tensor();
+  autograd::record(op, y, {x, weight, bias},
+                   [op, extent, training, act, saved = autograd::save(saved), w_saved = autograd::save(wc),
+                    b_saved = abn ? autograd::save(bc) : Tensor(), mean = abn ? Tensor() : autograd::save(stats.mean),
+                    invstd = autograd::save(stats.invstd)](const Tensor& g, const std::vector<bool>& needs) {
+                     profiler::Scope backward_scope(op, profiler::Phase::backward);
+                     Tensor gc = g.contiguous();
+                     Tensor dx = needs[0] ? Tensor::empty(gc.shape(), gc.dtype(), gc.device()) : Tensor();
+                     Tensor dw = needs[1] ? Tensor::empty({extent.channels}, gc.dtype(), gc.device()) : Tensor();
+                     Tensor db = needs[2] ? Tensor::empty({extent.channels}, gc.dtype(), gc.device()) : Tensor();
+                     dispatch(op, gc, [&](auto tag, const auto& backend) {
+                       using T = decltype(tag);
+                       batch_norm_backward(data_or_null<T>(dx), data_or_null<T>(dw), data_or_null<T>(db), gc.data<T>(),
+                                           data_or_null<T>(saved), data_or_null<double>(mean), invstd.data<double>(),
+                                           data_or_null<T>(w_saved), data_or_null<T>(b_saved), act, training,
+                                           extent.rows, extent.channels, backend);
+                     });
+                     return std::vector<Tensor>{dx, dw, db};
+                   });
+  return y;
 }
 
 }  // namespace detail
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum, double eps) {
-  const char* op = "batch_norm";
-  profiler::Scope profile_scope(op);
-  detail::BatchNormExtent extent =
-      detail::check_batch_norm_args(op, x, weight, bias, running_mean, running_var, training, momentum, eps);
-  Tensor xc = x.contiguous();
-  Tensor wc = weight.defined() ? weight.contiguous() : Tensor();
-  Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
-  detail::BatchNormStatistics stats =
-      detail::batch_norm_statistics(op, xc, extent, running_mean, running_var, training, momentum, eps);
-  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  dispatch(op, x,
-           [&](auto tag) {
-             using T = decltype(tag);
-             kc::batch_norm_forward_cpu(y.data<T>(), xc.data<T>(), stats.mean.data<double>(),
-                                        stats.invstd.data<double>(), wc.defined() ? wc.data<T>() : nullptr,
-                                        bc.defined() ? bc.data<T>() : nullptr, extent.rows, extent.channels);
-           }
-#if defined(STRATA_HAVE_CUDA)
-           ,
-           [&](auto tag, const kcu::Stream& stream) {
-             using T = decltype(tag);
-             Tensor scratch =
-                 Tensor::empty({kcu::batch_norm_scratch_cuda(extent.rows, extent.channels)}, DType::f64, x.device());
-             kcu::batch_norm_forward_cuda(y.data<T>(), xc.data<T>(), stats.mean.data<double>(),
-                                          stats.invstd.data<double>(), wc.defined() ? wc.data<T>() : nullptr,
-                                          bc.defined() ? bc.data<T>() : nullptr, extent.rows, extent.channels,
-                                          scratch.data<double>(), stream);
-           }
-#endif
-  );
-  // In eval, x enters the backward only through weight's gradient: keep it only when that is needed.
-  const bool keep_x = training || autograd::any_requires_grad({weight});
-  autograd::record(op, y, {x, weight, bias},
-                   [extent, training, x_saved = keep_x ? autograd::save(xc) : Tensor(),
-                    w_saved = autograd::save(wc), mean = autograd::save(stats.mean),
-                    invstd = autograd::save(stats.invstd)](const Tensor& g, const std::vector<bool>& needs) {
-                     profiler::Scope backward_scope("batch_norm", profiler::Phase::backward);
-                     Tensor gc = g.contiguous();
-                     Tensor dx = needs[0] ? Tensor::empty(gc.shape(), gc.dtype(), gc.device()) : Tensor();
-                     Tensor dw = needs[1] ? Tensor::empty({extent.channels}, gc.dtype(), gc.device()) : Tensor();
-                     Tensor db = needs[2] ? Tensor::empty({extent.channels}, gc.dtype(), gc.device()) : Tensor();
-                     dispatch("batch_norm backward", gc,
-                              [&](auto tag) {
-                                using T = decltype(tag);
-                                kc::batch_norm_backward_cpu(
-                                    dx.defined() ? dx.data<T>() : nullptr, dw.defined() ? dw.data<T>() : nullptr,
-                                    db.defined() ? db.data<T>() : nullptr, gc.data<T>(),
-                                    x_saved.defined() ? x_saved.data<T>() : nullptr, mean.data<double>(),
-                                    invstd.data<double>(), w_saved.defined() ? w_saved.data<T>() : nullptr, training,
-                                    extent.rows, extent.channels);
-                              }
-#if defined(STRATA_HAVE_CUDA)
-                              ,
-                              [&](auto tag, const kcu::Stream& stream) {
-                                using T = decltype(tag);
-                                Tensor scratch = Tensor::empty(
-                                    {kcu::batch_norm_scratch_cuda(extent.rows, extent.channels)}, DType::f64,
-                                    gc.device());
-                                kcu::batch_norm_backward_cuda(
-                                    dx.defined() ? dx.data<T>() : nullptr, dw.defined() ? dw.data<T>() : nullptr,
-                                    db.defined() ? db.data<T>() : nullptr, gc.data<T>(),
-                                    x_saved.defined() ? x_saved.data<T>() : nullptr, mean.data<double>(),
-                                    invstd.data<double>(), w_saved.defined() ? w_saved.data<T>() : nullptr, training,
-                                    extent.rows, extent.channels, scratch.data<double>(), stream);
-                              }
-#endif
-                     );
-                     return std::vector<Tensor>{dx, dw, db};
-                   });
-  return y;
+  return detail::batch_norm_or_inplace_abn(detail::NormKind::batch_norm, x, weight, bias, running_mean, running_var,
+                                           training, momentum, eps, 1.0);
 }
 
 }  // namespace strata

@@ -26,29 +26,15 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
 
 namespace detail {
 
-// What batch_norm and inplace_abn (engine/ops/inplace_abn.h) share.
+// batch_norm and inplace_abn (engine/ops/inplace_abn.h) are one computation (engine/ops/batch_norm.cpp,
+// kernels/common/batch_norm.h): In-place ABN with the plain weight, the identity activation and a
+// backward that reads x is batch_norm. `slope` is In-place ABN's leaky ReLU slope, 1 for its identity
+// and for batch_norm; messages and profiles name the op of `kind`.
+enum class NormKind { batch_norm, inplace_abn };
 
-// x viewed as (rows, channels): rows = N*H*W (N for a rank-2 x).
-struct BatchNormExtent {
-  int64_t rows = 0;
-  int64_t channels = 0;
-};
-
-// The argument checks documented above, with `op` naming the caller in messages.
-BatchNormExtent check_batch_norm_args(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                                      const Tensor& running_mean, const Tensor& running_var, bool training,
-                                      double momentum, double eps);
-
-// Per-channel statistics that normalise x, as f64 (C) tensors: the batch mean and 1/sqrt(var + eps)
-// in training (updating the running statistics in place when defined), copies of the running
-// statistics' in eval (so a later in-place update cannot change what a recorded backward uses).
-struct BatchNormStatistics {
-  Tensor mean;
-  Tensor invstd;
-};
-BatchNormStatistics batch_norm_statistics(const char* op, const Tensor& x_contiguous, BatchNormExtent extent,
-                                          const Tensor& running_mean, const Tensor& running_var, bool training,
-                                          double momentum, double eps);
+Tensor batch_norm_or_inplace_abn(NormKind kind, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                 const Tensor& running_mean, const Tensor& running_var, bool training, double momentum,
+                                 double eps, double slope);
 
 }  // namespace detail
 

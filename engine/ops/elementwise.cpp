@@ -1,23 +1,14 @@
 #include "engine/ops/elementwise.h"
 
 #include "engine/autograd.h"
-#include "engine/dispatch.h"
 #include "engine/ops/device_dispatch.h"
 #include "engine/profiler.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/reduce.h"
-
-#if defined(STRATA_HAVE_CUDA)
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/reduce.h"
-#endif
 
 namespace strata {
-
-namespace kc = kernels::cpu;
-#if defined(STRATA_HAVE_CUDA)
-namespace kcu = kernels::cuda;
-#endif
 
 namespace {
 
@@ -49,25 +40,12 @@ Tensor reduce_to(const Tensor& grad, Broadcast kind, const Shape& b_shape) {
   int64_t channels = g.size(-1);
   int64_t groups = kind == Broadcast::channel ? 1 : g.size(0);
   int64_t rows = channels > 0 ? g.numel() / channels / groups : 0;
-  dispatch("reduce_to", g,
-           [&](auto tag) {
-             using T = decltype(tag);
-             for (int64_t n = 0; n < groups; ++n) {
-               kc::sum_rows_cpu(out.data<T>() + n * channels, g.data<T>() + n * rows * channels, rows, channels);
-             }
-           }
-#if defined(STRATA_HAVE_CUDA)
-           ,
-           [&](auto tag, const kcu::Stream& stream) {
-             using T = decltype(tag);
-             Tensor partials = Tensor::empty({kcu::sum_rows_partials(rows, channels)}, g.dtype(), g.device());
-             for (int64_t n = 0; n < groups; ++n) {
-               kcu::sum_rows_cuda(out.data<T>() + n * channels, g.data<T>() + n * rows * channels, rows, channels,
-                                  partials.data<T>(), stream);
-             }
-           }
-#endif
-  );
+  dispatch("reduce_to", g, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    for (int64_t n = 0; n < groups; ++n) {
+      sum_rows(out.data<T>() + n * channels, g.data<T>() + n * rows * channels, rows, channels, backend);
+    }
+  });
   return out;
 }
 
@@ -80,48 +58,22 @@ Tensor binary(const char* op, BinaryOp kind_of_op, const Tensor& a, const Tensor
   const int64_t channels = a.dim() > 0 ? a.size(-1) : 1;
   const int64_t rows = channels > 0 ? a.numel() / channels : 0;
   const int64_t batch = a.dim() == 4 ? a.size(0) : 1, pixels = a.dim() == 4 ? a.size(1) * a.size(2) : 1;
-  const bool add = kind_of_op == BinaryOp::add;
-  dispatch(op, a,
-           [&](auto tag) {
-             using T = decltype(tag);
-             T* yp = y.data<T>();
-             const T *ap = ac.data<T>(), *bp = bc.data<T>();
-             switch (kind) {
-               case Broadcast::none:
-                 add ? kc::add_cpu(yp, ap, bp, a.numel()) : kc::mul_cpu(yp, ap, bp, a.numel());
-                 break;
-               case Broadcast::channel:
-                 add ? kc::add_channel_cpu(yp, ap, bp, rows, channels)
-                     : kc::mul_channel_cpu(yp, ap, bp, rows, channels);
-                 break;
-               case Broadcast::spatial:
-                 add ? kc::add_spatial_cpu(yp, ap, bp, batch, pixels, channels)
-                     : kc::mul_spatial_cpu(yp, ap, bp, batch, pixels, channels);
-                 break;
-             }
-           }
-#if defined(STRATA_HAVE_CUDA)
-           ,
-           [&](auto tag, const kcu::Stream& stream) {
-             using T = decltype(tag);
-             T* yp = y.data<T>();
-             const T *ap = ac.data<T>(), *bp = bc.data<T>();
-             switch (kind) {
-               case Broadcast::none:
-                 add ? kcu::add_cuda(yp, ap, bp, a.numel(), stream) : kcu::mul_cuda(yp, ap, bp, a.numel(), stream);
-                 break;
-               case Broadcast::channel:
-                 add ? kcu::add_channel_cuda(yp, ap, bp, rows, channels, stream)
-                     : kcu::mul_channel_cuda(yp, ap, bp, rows, channels, stream);
-                 break;
-               case Broadcast::spatial:
-                 add ? kcu::add_spatial_cuda(yp, ap, bp, batch, pixels, channels, stream)
-                     : kcu::mul_spatial_cuda(yp, ap, bp, batch, pixels, channels, stream);
-                 break;
-             }
-           }
-#endif
-  );
+  const bool is_add = kind_of_op == BinaryOp::add;
+  dispatch(op, a, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    T* yp = y.data<T>();
+    const T *ap = ac.data<T>(), *bp = bc.data<T>();
+    switch (kind) {
+      case Broadcast::none: is_add ? add(yp, ap, bp, a.numel(), backend) : mul(yp, ap, bp, a.numel(), backend); break;
+      case Broadcast::channel:
+        is_add ? add_channel(yp, ap, bp, rows, channels, backend) : mul_channel(yp, ap, bp, rows, channels, backend);
+        break;
+      case Broadcast::spatial:
+        is_add ? add_spatial(yp, ap, bp, batch, pixels, channels, backend)
+               : mul_spatial(yp, ap, bp, batch, pixels, channels, backend);
+        break;
+    }
+  });
   return y;
 }
 
@@ -165,19 +117,10 @@ Tensor scale(const Tensor& x, double s) {
   check_unary("scale", x);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  dispatch("scale", x,
-           [&](auto tag) {
-             using T = decltype(tag);
-             kc::scale_cpu(y.data<T>(), xc.data<T>(), static_cast<T>(s), x.numel());
-           }
-#if defined(STRATA_HAVE_CUDA)
-           ,
-           [&](auto tag, const kcu::Stream& stream) {
-             using T = decltype(tag);
-             kcu::scale_cuda(y.data<T>(), xc.data<T>(), static_cast<T>(s), x.numel(), stream);
-           }
-#endif
-  );
+  dispatch("scale", x, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    scale(y.data<T>(), xc.data<T>(), static_cast<T>(s), x.numel(), backend);
+  });
   autograd::record("scale", y, {x}, [s](const Tensor& g, const std::vector<bool>&) {
     profiler::Scope backward_scope("scale", profiler::Phase::backward);
     return std::vector<Tensor>{scale(g, s)};
@@ -190,36 +133,18 @@ Tensor square(const Tensor& x) {
   check_unary("square", x);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  dispatch("square", x,
-           [&](auto tag) {
-             using T = decltype(tag);
-             kc::square_cpu(y.data<T>(), xc.data<T>(), x.numel());
-           }
-#if defined(STRATA_HAVE_CUDA)
-           ,
-           [&](auto tag, const kcu::Stream& stream) {
-             using T = decltype(tag);
-             kcu::square_cuda(y.data<T>(), xc.data<T>(), x.numel(), stream);
-           }
-#endif
-  );
+  dispatch("square", x, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    square(y.data<T>(), xc.data<T>(), x.numel(), backend);
+  });
   autograd::record("square", y, {x}, [x_saved = autograd::save(xc)](const Tensor& g, const std::vector<bool>&) {
     profiler::Scope backward_scope("square", profiler::Phase::backward);
     Tensor gc = g.contiguous();
     Tensor dx = Tensor::empty(x_saved.shape(), x_saved.dtype(), x_saved.device());
-    dispatch("square backward", x_saved,
-             [&](auto tag) {
-               using T = decltype(tag);
-               kc::square_backward_cpu(dx.data<T>(), gc.data<T>(), x_saved.data<T>(), dx.numel());
-             }
-#if defined(STRATA_HAVE_CUDA)
-             ,
-             [&](auto tag, const kcu::Stream& stream) {
-               using T = decltype(tag);
-               kcu::square_backward_cuda(dx.data<T>(), gc.data<T>(), x_saved.data<T>(), dx.numel(), stream);
-             }
-#endif
-    );
+    dispatch("square backward", x_saved, [&](auto tag, const auto& backend) {
+      using T = decltype(tag);
+      square_backward(dx.data<T>(), gc.data<T>(), x_saved.data<T>(), dx.numel(), backend);
+    });
     return std::vector<Tensor>{dx};
   });
   return y;
@@ -230,37 +155,18 @@ Tensor pow(const Tensor& x, double p) {
   check_unary("pow", x);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  dispatch("pow", x,
-           [&](auto tag) {
-             using T = decltype(tag);
-             kc::pow_cpu(y.data<T>(), xc.data<T>(), static_cast<T>(p), x.numel());
-           }
-#if defined(STRATA_HAVE_CUDA)
-           ,
-           [&](auto tag, const kcu::Stream& stream) {
-             using T = decltype(tag);
-             kcu::pow_cuda(y.data<T>(), xc.data<T>(), static_cast<T>(p), x.numel(), stream);
-           }
-#endif
-  );
+  dispatch("pow", x, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    pow(y.data<T>(), xc.data<T>(), static_cast<T>(p), x.numel(), backend);
+  });
   autograd::record("pow", y, {x}, [p, x_saved = autograd::save(xc)](const Tensor& g, const std::vector<bool>&) {
     profiler::Scope backward_scope("pow", profiler::Phase::backward);
     Tensor gc = g.contiguous();
     Tensor dx = Tensor::empty(x_saved.shape(), x_saved.dtype(), x_saved.device());
-    dispatch("pow backward", x_saved,
-             [&](auto tag) {
-               using T = decltype(tag);
-               kc::pow_backward_cpu(dx.data<T>(), gc.data<T>(), x_saved.data<T>(), static_cast<T>(p), dx.numel());
-             }
-#if defined(STRATA_HAVE_CUDA)
-             ,
-             [&](auto tag, const kcu::Stream& stream) {
-               using T = decltype(tag);
-               kcu::pow_backward_cuda(dx.data<T>(), gc.data<T>(), x_saved.data<T>(), static_cast<T>(p), dx.numel(),
-                                      stream);
-             }
-#endif
-    );
+    dispatch("pow backward", x_saved, [&](auto tag, const auto& backend) {
+      using T = decltype(tag);
+      pow_backward(dx.data<T>(), gc.data<T>(), x_saved.data<T>(), static_cast<T>(p), dx.numel(), backend);
+    });
     return std::vector<Tensor>{dx};
   });
   return y;
@@ -274,40 +180,21 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
         negative_slope);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  dispatch(op, x,
-           [&](auto tag) {
-             using T = decltype(tag);
-             kc::leaky_relu_cpu(y.data<T>(), xc.data<T>(), static_cast<T>(negative_slope), x.numel());
-           }
-#if defined(STRATA_HAVE_CUDA)
-           ,
-           [&](auto tag, const kcu::Stream& stream) {
-             using T = decltype(tag);
-             kcu::leaky_relu_cuda(y.data<T>(), xc.data<T>(), static_cast<T>(negative_slope), x.numel(), stream);
-           }
-#endif
-  );
+  dispatch(op, x, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    leaky_relu(y.data<T>(), xc.data<T>(), static_cast<T>(negative_slope), x.numel(), backend);
+  });
   // Saves the output, not the input: the input can be freed as soon as its producer is done.
   autograd::record(op, y, {x},
                    [op, negative_slope, y_saved = autograd::save(y)](const Tensor& g, const std::vector<bool>&) {
                      profiler::Scope backward_scope(op, profiler::Phase::backward);
                      Tensor gc = g.contiguous();
                      Tensor dx = Tensor::empty(y_saved.shape(), y_saved.dtype(), y_saved.device());
-                     dispatch("leaky_relu backward", gc,
-                              [&](auto tag) {
-                                using T = decltype(tag);
-                                kc::leaky_relu_backward_cpu(dx.data<T>(), gc.data<T>(), y_saved.data<T>(),
-                                                            static_cast<T>(negative_slope), dx.numel());
-                              }
-#if defined(STRATA_HAVE_CUDA)
-                              ,
-                              [&](auto tag, const kcu::Stream& stream) {
-                                using T = decltype(tag);
-                                kcu::leaky_relu_backward_cuda(dx.data<T>(), gc.data<T>(), y_saved.data<T>(),
-                                                              static_cast<T>(negative_slope), dx.numel(), stream);
-                              }
-#endif
-                     );
+                     dispatch("leaky_relu backward", gc, [&](auto tag, const auto& backend) {
+                       using T = decltype(tag);
+                       leaky_relu_backward(dx.data<T>(), gc.data<T>(), y_saved.data<T>(),
+                                           static_cast<T>(negative_slope), dx.numel(), backend);
+                     });
                      return std::vector<Tensor>{dx};
                    });
   return y;

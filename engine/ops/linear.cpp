@@ -1,11 +1,11 @@
 // y = x W^T + b as one row-major GEMM over rows = the product of x's leading dimensions, and its
-// backward dx = dy W, dW = dy^T x, db = column sums of dy. Both backends make the same three
-// gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc) calls (row-major, kernels/cpu/gemm.h and
-// kernels/cuda/gemm.h):
+// backward dx = dy W, dW = dy^T x, db = column sums of dy. One body per pass makes the same three
+// gemm(trans_a, trans_b, M, N, K, A, lda, B, ldb, C, ldc, backend) calls on either backend (row-major,
+// kernels/cpu/gemm.h and kernels/cuda/gemm.h):
 //   y (rows,out)  = x (rows,in) . W^T        gemm(no, T,  rows, out, in,   x, in,   W, in,  y, out)
 //   dx (rows,in)  = dy (rows,out) . W        gemm(no, no, rows, in,  out,  dy, out, W, in,  dx, in)
 //   dW (out,in)   = dy^T (out,rows) . x      gemm(T,  no, out,  in,  rows, dy, out, x, in,  dW, in)
-// On CUDA, gemm_cuda turns each into column-major cuBLAS by computing the transpose, C^T = op(B)^T
+// On CUDA, gemm turns each into column-major cuBLAS by computing the transpose, C^T = op(B)^T
 // op(A)^T, with the operands swapped and each keeping its own flag (a row-major buffer already is
 // its matrix's transpose to cuBLAS). Concretely cublasGemmEx(opB, opA, m, n, k, B, ldb, A, lda, C, ldc):
 //   y:  (T, N, m = out, n = rows, k = in):   y^T (out,rows)  = W (out,in) . x^T (in,rows)
@@ -22,19 +22,11 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/reduce.h"
-
-#if defined(STRATA_HAVE_CUDA)
-#include "kernels/cuda/bias.h"
+#include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/reduce.h"
-#endif
 
 namespace strata {
-
-namespace kc = kernels::cpu;
-#if defined(STRATA_HAVE_CUDA)
-namespace kcu = kernels::cuda;
-#endif
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   constexpr const char* op = "linear";
@@ -59,23 +51,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   out_shape.back() = out;
   Tensor xc = x.contiguous(), wc = weight.contiguous(), bc = bias.defined() ? bias.contiguous() : Tensor();
   Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
-  dispatch(op, x,
-           [&](auto tag) {
-             using T = decltype(tag);
-             kc::gemm_cpu<T>(false, true, rows, out, in, T(1), xc.data<T>(), in, wc.data<T>(), in, T(0),
-                             y.data<T>(), out);
-             if (bc.defined()) kc::add_channel_cpu<T>(y.data<T>(), y.data<T>(), bc.data<T>(), rows, out);
-           }
-#if defined(STRATA_HAVE_CUDA)
-           ,
-           [&](auto tag, const kcu::Stream& stream) {
-             using T = decltype(tag);
-             kcu::gemm_cuda<T>(false, true, rows, out, in, T(1), xc.data<T>(), in, wc.data<T>(), in, T(0),
-                               y.data<T>(), out, cuda_context(x.device()).cublas());
-             if (bc.defined()) kcu::add_bias_cuda<T>(y.data<T>(), bc.data<T>(), rows, out, stream);
-           }
-#endif
-  );
+  dispatch(op, x, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    gemm(false, true, rows, out, in, T(1), xc.data<T>(), in, wc.data<T>(), in, T(0), y.data<T>(), out, backend);
+    if (bc.defined()) add_channel(y.data<T>(), y.data<T>(), bc.data<T>(), rows, out, backend);
+  });
   autograd::record(op, y, {x, weight, bias},
                    [rows, in, out, x_saved = autograd::save(xc), w_saved = autograd::save(wc)](
                        const Tensor& grad, const std::vector<bool>& needs) {
@@ -84,41 +64,18 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                      Tensor dx = needs[0] ? Tensor::empty(x_saved.shape(), g.dtype(), g.device()) : Tensor();
                      Tensor dw = needs[1] ? Tensor::empty({out, in}, g.dtype(), g.device()) : Tensor();
                      Tensor db = needs[2] ? Tensor::empty({out}, g.dtype(), g.device()) : Tensor();
-                     dispatch("linear backward", g,
-                              [&](auto tag) {
-                                using T = decltype(tag);
-                                if (needs[0]) {
-                                  kc::gemm_cpu<T>(false, false, rows, in, out, T(1), g.data<T>(), out,
-                                                  w_saved.data<T>(), in, T(0), dx.data<T>(), in);
-                                }
-                                if (needs[1]) {
-                                  kc::gemm_cpu<T>(true, false, out, in, rows, T(1), g.data<T>(), out,
-                                                  x_saved.data<T>(), in, T(0), dw.data<T>(), in);
-                                }
-                                if (needs[2]) kc::sum_rows_cpu<T>(db.data<T>(), g.data<T>(), rows, out);
-                              }
-#if defined(STRATA_HAVE_CUDA)
-                              ,
-                              [&](auto tag, const kcu::Stream& stream) {
-                                using T = decltype(tag);
-                                cublasHandle_t cublas = cuda_context(g.device()).cublas();
-                                if (needs[0]) {
-                                  kcu::gemm_cuda<T>(false, false, rows, in, out, T(1), g.data<T>(), out,
-                                                    w_saved.data<T>(), in, T(0), dx.data<T>(), in, cublas);
-                                }
-                                if (needs[1]) {
-                                  kcu::gemm_cuda<T>(true, false, out, in, rows, T(1), g.data<T>(), out,
-                                                    x_saved.data<T>(), in, T(0), dw.data<T>(), in, cublas);
-                                }
-                                if (needs[2]) {
-                                  Tensor partials =
-                                      Tensor::empty({kcu::sum_rows_partials(rows, out)}, g.dtype(), g.device());
-                                  kcu::sum_rows_cuda<T>(db.data<T>(), g.data<T>(), rows, out,
-                                                        partials.data<T>(), stream);
-                                }
-                              }
-#endif
-                     );
+                     dispatch("linear backward", g, [&](auto tag, const auto& backend) {
+                       using T = decltype(tag);
+                       if (needs[0]) {
+                         gemm(false, false, rows, in, out, T(1), g.data<T>(), out, w_saved.data<T>(), in, T(0),
+                              dx.data<T>(), in, backend);
+                       }
+                       if (needs[1]) {
+                         gemm(true, false, out, in, rows, T(1), g.data<T>(), out, x_saved.data<T>(), in, T(0),
+                              dw.data<T>(), in, backend);
+                       }
+                       if (needs[2]) sum_rows(db.data<T>(), g.data<T>(), rows, out, backend);
+                     });
                      return std::vector<Tensor>{dx, dw, db};
                    });
   return y;

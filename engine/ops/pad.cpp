@@ -5,17 +5,9 @@
 #include "engine/ops/device_dispatch.h"
 #include "engine/profiler.h"
 #include "kernels/cpu/pad.h"
-
-#if defined(STRATA_HAVE_CUDA)
 #include "kernels/cuda/pad.h"
-#endif
 
 namespace strata {
-
-namespace kc = kernels::cpu;
-#if defined(STRATA_HAVE_CUDA)
-namespace kcu = kernels::cuda;
-#endif
 
 Tensor pad_replicate(const Tensor& x, int64_t top, int64_t bottom, int64_t left, int64_t right) {
   const char* op = "pad_replicate";
@@ -28,41 +20,21 @@ Tensor pad_replicate(const Tensor& x, int64_t top, int64_t bottom, int64_t left,
   int64_t batch = x.size(0), in_h = x.size(1), in_w = x.size(2), channels = x.size(3);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty({batch, in_h + top + bottom, in_w + left + right, channels}, x.dtype(), x.device());
-  dispatch(op, x,
-           [&](auto tag) {
-             using T = decltype(tag);
-             kc::pad_replicate_cpu(y.data<T>(), xc.data<T>(), batch, in_h, in_w, channels, top, bottom, left, right);
-           }
-#if defined(STRATA_HAVE_CUDA)
-           ,
-           [&](auto tag, const kcu::Stream& stream) {
-             using T = decltype(tag);
-             kcu::pad_replicate_cuda(y.data<T>(), xc.data<T>(), batch, in_h, in_w, channels, top, bottom, left, right,
-                                     stream);
-           }
-#endif
-  );
+  dispatch(op, x, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    pad_replicate(y.data<T>(), xc.data<T>(), batch, in_h, in_w, channels, top, bottom, left, right, backend);
+  });
   autograd::record(
       op, y, {x},
       [batch, in_h, in_w, channels, top, bottom, left, right](const Tensor& grad, const std::vector<bool>&) {
         profiler::Scope backward_scope("pad_replicate", profiler::Phase::backward);
         Tensor gc = grad.contiguous();
         Tensor dx = Tensor::empty({batch, in_h, in_w, channels}, gc.dtype(), gc.device());
-        dispatch("pad_replicate backward", gc,
-                 [&](auto tag) {
-                   using T = decltype(tag);
-                   kc::pad_replicate_backward_cpu(dx.data<T>(), gc.data<T>(), batch, in_h, in_w, channels, top, bottom,
-                                                  left, right);
-                 }
-#if defined(STRATA_HAVE_CUDA)
-                 ,
-                 [&](auto tag, const kcu::Stream& stream) {
-                   using T = decltype(tag);
-                   kcu::pad_replicate_backward_cuda(dx.data<T>(), gc.data<T>(), batch, in_h, in_w, channels, top,
-                                                    bottom, left, right, stream);
-                 }
-#endif
-        );
+        dispatch("pad_replicate backward", gc, [&](auto tag, const auto& backend) {
+          using T = decltype(tag);
+          pad_replicate_backward(dx.data<T>(), gc.data<T>(), batch, in_h, in_w, channels, top, bottom, left, right,
+                                 backend);
+        });
         return std::vector<Tensor>{dx};
       });
   return y;

@@ -8,17 +8,9 @@
 #include "engine/ops/reduce.h"
 #include "engine/profiler.h"
 #include "kernels/cpu/pooling.h"
-
-#if defined(STRATA_HAVE_CUDA)
 #include "kernels/cuda/pooling.h"
-#endif
 
 namespace strata {
-
-namespace kc = kernels::cpu;
-#if defined(STRATA_HAVE_CUDA)
-namespace kcu = kernels::cuda;
-#endif
 
 namespace {
 
@@ -36,7 +28,7 @@ int64_t pooled_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int
   return out;
 }
 
-kc::Pool2dGeometry pool_geometry(const char* op, const Tensor& x, const Pool2dParams& p, bool average) {
+kernels::common::Pool2dGeometry pool_geometry(const char* op, const Tensor& x, const Pool2dParams& p, bool average) {
   check_dim(op, "x", x, 4, "(N,H,W,C)");
   check_floating(op, "x", x);
   check(x.size(1) >= 1 && x.size(2) >= 1, op, ": expected x with at least one pixel, got ", x.describe());
@@ -48,7 +40,7 @@ kc::Pool2dGeometry pool_geometry(const char* op, const Tensor& x, const Pool2dPa
   check(p.pad_h >= 0 && p.pad_w >= 0 && p.pad_h <= p.kernel_h / 2 && p.pad_w <= p.kernel_w / 2, op,
         ": pad must be between 0 and half the kernel size, got pad ", p.pad_h, "x", p.pad_w, " for kernel ", p.kernel_h,
         "x", p.kernel_w);
-  kc::Pool2dGeometry g{};
+  kernels::common::Pool2dGeometry g{};
   g.batch = x.size(0);
   g.in_h = x.size(1);
   g.in_w = x.size(2);
@@ -75,46 +67,26 @@ kc::Pool2dGeometry pool_geometry(const char* op, const Tensor& x, const Pool2dPa
 
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
   profiler::Scope profile_scope("max_pool2d");
-  kc::Pool2dGeometry g = pool_geometry("max_pool2d", x, params, false);
+  kernels::common::Pool2dGeometry g = pool_geometry("max_pool2d", x, params, false);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty({g.batch, g.out_h, g.out_w, g.channels}, x.dtype(), x.device());
   bool needs_grad = autograd::any_requires_grad({x});
   Tensor argmax = needs_grad ? Tensor::empty(y.shape(), DType::i32, x.device()) : Tensor();
   int32_t* argmax_data = needs_grad ? argmax.data<int32_t>() : nullptr;
-  dispatch("max_pool2d", x,
-           [&](auto tag) {
-             using T = decltype(tag);
-             kc::max_pool2d_cpu(y.data<T>(), argmax_data, xc.data<T>(), g);
-           }
-#if defined(STRATA_HAVE_CUDA)
-           ,
-           [&](auto tag, const kcu::Stream& stream) {
-             using T = decltype(tag);
-             kcu::max_pool2d_cuda(y.data<T>(), argmax_data, xc.data<T>(), g, stream);
-           }
-#endif
-  );
+  dispatch("max_pool2d", x, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    max_pool2d(y.data<T>(), argmax_data, xc.data<T>(), g, backend);
+  });
   if (!needs_grad) return y;
   autograd::record("max_pool2d", y, {x},
                    [g, argmax_saved = autograd::save(argmax)](const Tensor& grad, const std::vector<bool>&) {
                      profiler::Scope backward_scope("max_pool2d", profiler::Phase::backward);
                      Tensor gc = grad.contiguous();
                      Tensor dx = Tensor::empty({g.batch, g.in_h, g.in_w, g.channels}, gc.dtype(), gc.device());
-                     dispatch("max_pool2d backward", gc,
-                              [&](auto tag) {
-                                using T = decltype(tag);
-                                kc::max_pool2d_backward_cpu(dx.data<T>(), gc.data<T>(), argmax_saved.data<int32_t>(),
-                                                            g);
-                              }
-#if defined(STRATA_HAVE_CUDA)
-                              ,
-                              [&](auto tag, const kcu::Stream& stream) {
-                                using T = decltype(tag);
-                                kcu::max_pool2d_backward_cuda(dx.data<T>(), gc.data<T>(),
-                                                              argmax_saved.data<int32_t>(), g, stream);
-                              }
-#endif
-                     );
+                     dispatch("max_pool2d backward", gc, [&](auto tag, const auto& backend) {
+                       using T = decltype(tag);
+                       max_pool2d_backward(dx.data<T>(), gc.data<T>(), argmax_saved.data<int32_t>(), g, backend);
+                     });
                      return std::vector<Tensor>{dx};
                    });
   return y;
@@ -122,43 +94,22 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params) {
   profiler::Scope profile_scope("avg_pool2d");
-  kc::Pool2dGeometry g = pool_geometry("avg_pool2d", x, params, true);
+  kernels::common::Pool2dGeometry g = pool_geometry("avg_pool2d", x, params, true);
   bool include_pad = params.count_include_pad;
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty({g.batch, g.out_h, g.out_w, g.channels}, x.dtype(), x.device());
-  dispatch("avg_pool2d", x,
-           [&](auto tag) {
-             using T = decltype(tag);
-             kc::avg_pool2d_cpu(y.data<T>(), xc.data<T>(), g, include_pad);
-           }
-#if defined(STRATA_HAVE_CUDA)
-           ,
-           [&](auto tag, const kcu::Stream& stream) {
-             using T = decltype(tag);
-             Tensor rows = Tensor::empty({kcu::avg_pool2d_scratch(g)}, DType::f64, x.device());
-             kcu::avg_pool2d_cuda(y.data<T>(), xc.data<T>(), g, include_pad, rows.data<double>(), stream);
-           }
-#endif
-  );
+  dispatch("avg_pool2d", x, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    avg_pool2d(y.data<T>(), xc.data<T>(), g, include_pad, backend);
+  });
   autograd::record("avg_pool2d", y, {x}, [g, include_pad](const Tensor& grad, const std::vector<bool>&) {
     profiler::Scope backward_scope("avg_pool2d", profiler::Phase::backward);
     Tensor gc = grad.contiguous();
     Tensor dx = Tensor::empty({g.batch, g.in_h, g.in_w, g.channels}, gc.dtype(), gc.device());
-    dispatch("avg_pool2d backward", gc,
-             [&](auto tag) {
-               using T = decltype(tag);
-               kc::avg_pool2d_backward_cpu(dx.data<T>(), gc.data<T>(), g, include_pad);
-             }
-#if defined(STRATA_HAVE_CUDA)
-             ,
-             [&](auto tag, const kcu::Stream& stream) {
-               using T = decltype(tag);
-               Tensor columns = Tensor::empty({kcu::avg_pool2d_backward_scratch(g)}, DType::f64, gc.device());
-               kcu::avg_pool2d_backward_cuda(dx.data<T>(), gc.data<T>(), g, include_pad, columns.data<double>(),
-                                             stream);
-             }
-#endif
-    );
+    dispatch("avg_pool2d backward", gc, [&](auto tag, const auto& backend) {
+      using T = decltype(tag);
+      avg_pool2d_backward(dx.data<T>(), gc.data<T>(), g, include_pad, backend);
+    });
     return std::vector<Tensor>{dx};
   });
   return y;

@@ -5,17 +5,9 @@
 #include "engine/ops/device_dispatch.h"
 #include "engine/profiler.h"
 #include "kernels/cpu/upsample.h"
-
-#if defined(STRATA_HAVE_CUDA)
 #include "kernels/cuda/upsample.h"
-#endif
 
 namespace strata {
-
-namespace kc = kernels::cpu;
-#if defined(STRATA_HAVE_CUDA)
-namespace kcu = kernels::cuda;
-#endif
 
 Tensor upsample_bilinear(const Tensor& x, int64_t out_h, int64_t out_w, bool align_corners) {
   const char* op = "upsample_bilinear";
@@ -28,44 +20,21 @@ Tensor upsample_bilinear(const Tensor& x, int64_t out_h, int64_t out_w, bool ali
   int64_t batch = x.size(0), in_h = x.size(1), in_w = x.size(2), channels = x.size(3);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty({batch, out_h, out_w, channels}, x.dtype(), x.device());
-  dispatch(op, x,
-           [&](auto tag) {
-             using T = decltype(tag);
-             kc::upsample_bilinear_cpu(y.data<T>(), xc.data<T>(), batch, in_h, in_w, channels, out_h, out_w,
-                                       align_corners);
-           }
-#if defined(STRATA_HAVE_CUDA)
-           ,
-           [&](auto tag, const kcu::Stream& stream) {
-             using T = decltype(tag);
-             kcu::upsample_bilinear_cuda(y.data<T>(), xc.data<T>(), batch, in_h, in_w, channels, out_h, out_w,
-                                         align_corners, stream);
-           }
-#endif
-  );
+  dispatch(op, x, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    upsample_bilinear(y.data<T>(), xc.data<T>(), batch, in_h, in_w, channels, out_h, out_w, align_corners, backend);
+  });
   autograd::record(
       op, y, {x},
       [batch, in_h, in_w, channels, out_h, out_w, align_corners](const Tensor& grad, const std::vector<bool>&) {
         profiler::Scope backward_scope("upsample_bilinear", profiler::Phase::backward);
         Tensor gc = grad.contiguous();
         Tensor dx = Tensor::empty({batch, in_h, in_w, channels}, gc.dtype(), gc.device());
-        dispatch("upsample_bilinear backward", gc,
-                 [&](auto tag) {
-                   using T = decltype(tag);
-                   kc::upsample_bilinear_backward_cpu(dx.data<T>(), gc.data<T>(), batch, in_h, in_w, channels, out_h,
-                                                      out_w, align_corners);
-                 }
-#if defined(STRATA_HAVE_CUDA)
-                 ,
-                 [&](auto tag, const kcu::Stream& stream) {
-                   using T = decltype(tag);
-                   Tensor rows = Tensor::empty(
-                       {kcu::upsample_bilinear_backward_scratch(batch, in_h, channels, out_w)}, gc.dtype(), gc.device());
-                   kcu::upsample_bilinear_backward_cuda(dx.data<T>(), gc.data<T>(), batch, in_h, in_w, channels, out_h,
-                                                        out_w, align_corners, rows.data<T>(), stream);
-                 }
-#endif
-        );
+        dispatch("upsample_bilinear backward", gc, [&](auto tag, const auto& backend) {
+          using T = decltype(tag);
+          upsample_bilinear_backward(dx.data<T>(), gc.data<T>(), batch, in_h, in_w, channels, out_h, out_w,
+                                     align_corners, backend);
+        });
         return std::vector<Tensor>{dx};
       });
   return y;

@@ -6,12 +6,15 @@
 //     kernel row are S*C contiguous values of the input, so a row is R memcpys;
 //   - the data gradient's col2im is written as a gather over input pixels (each sums the taps that
 //     read it), so it is parallel over pixels and deterministic.
-// Images are processed in chunks so the im2col buffer stays bounded (kChunkBudget elements).
+// Images are processed in chunks so the im2col buffer, taken from the backend's scratch, stays
+// bounded (kChunkBudget elements). The bias is added after the product (kernels/cpu/elementwise.h's
+// add_channel, as the CUDA kernels add it).
 #include "kernels/cpu/conv2d.h"
 
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
 
@@ -95,81 +98,69 @@ void col2im_gather(T* dx, const T* dcols, const Conv2dShape& s, int64_t n0, int6
   });
 }
 
-template <class T>
-void add_bias_rows(T* y, const T* bias, int64_t rows, int64_t K) {
-  parallel_for(0, rows, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(K, 1)), [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      T* yr = y + i * K;
-      for (int64_t k = 0; k < K; ++k) yr[k] += bias[k];
-    }
-  });
+// body(cols, n0, n1, rows) for each chunk of images [n0, n1), whose rows = (n1 - n0) P Q output pixels
+// fill `cols`, the im2col buffer of one chunk (from the backend's scratch).
+template <class T, class Body>
+void for_each_chunk(const Conv2dShape& s, const Backend& backend, Body&& body) {
+  const int64_t chunk = images_per_chunk(s);
+  T* cols = backend.scratch->array<T>(chunk * s.P * s.Q * patch_size(s));
+  for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
+    const int64_t n1 = std::min(s.N, n0 + chunk);
+    body(cols, n0, n1, (n1 - n0) * s.P * s.Q);
+  }
 }
 
 }  // namespace
 
-size_t conv2d_workspace_elements(const Conv2dShape& s) {
-  if (s.is_pointwise()) return 0;
-  return static_cast<size_t>(images_per_chunk(s) * s.P * s.Q * patch_size(s));
-}
-
 template <class T>
-void conv2d_forward_cpu(T* y, const T* x, const T* w, const T* bias, const Conv2dShape& s, T* workspace) {
+void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const Conv2dShape& s, const Backend& backend) {
   const int64_t K = s.K, patch = patch_size(s);
   if (s.is_pointwise()) {
-    gemm_cpu<T>(false, true, s.N * s.P * s.Q, K, s.C, T(1), x, s.C, w, s.C, T(0), y, K);
+    gemm(false, true, s.N * s.P * s.Q, K, s.C, T(1), x, s.C, w, s.C, T(0), y, K, backend);
   } else {
-    int64_t chunk = images_per_chunk(s);
-    for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
-      int64_t n1 = std::min(s.N, n0 + chunk);
-      im2col(workspace, x, s, n0, n1);
-      int64_t rows = (n1 - n0) * s.P * s.Q;
-      gemm_cpu<T>(false, true, rows, K, patch, T(1), workspace, patch, w, patch, T(0), y + n0 * s.P * s.Q * K, K);
-    }
+    for_each_chunk<T>(s, backend, [&](T* cols, int64_t n0, int64_t n1, int64_t rows) {
+      im2col(cols, x, s, n0, n1);
+      gemm(false, true, rows, K, patch, T(1), cols, patch, w, patch, T(0), y + n0 * s.P * s.Q * K, K, backend);
+    });
   }
-  if (bias) add_bias_rows(y, bias, s.N * s.P * s.Q, K);
+  if (bias) add_channel(y, y, bias, s.N * s.P * s.Q, K, backend);
 }
 
 template <class T>
-void conv2d_backward_data_cpu(T* dx, const T* dy, const T* w, const Conv2dShape& s, T* workspace) {
+void conv2d_backward_data(T* dx, const T* dy, const T* w, const Conv2dShape& s, const Backend& backend) {
   const int64_t K = s.K, patch = patch_size(s);
   if (s.is_pointwise()) {
-    gemm_cpu<T>(false, false, s.N * s.H * s.W, s.C, K, T(1), dy, K, w, s.C, T(0), dx, s.C);
+    gemm(false, false, s.N * s.H * s.W, s.C, K, T(1), dy, K, w, s.C, T(0), dx, s.C, backend);
     return;
   }
-  int64_t chunk = images_per_chunk(s);
-  for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
-    int64_t n1 = std::min(s.N, n0 + chunk);
-    int64_t rows = (n1 - n0) * s.P * s.Q;
-    gemm_cpu<T>(false, false, rows, patch, K, T(1), dy + n0 * s.P * s.Q * K, K, w, patch, T(0), workspace, patch);
-    col2im_gather(dx, workspace, s, n0, n1);
-  }
+  for_each_chunk<T>(s, backend, [&](T* cols, int64_t n0, int64_t n1, int64_t rows) {
+    gemm(false, false, rows, patch, K, T(1), dy + n0 * s.P * s.Q * K, K, w, patch, T(0), cols, patch, backend);
+    col2im_gather(dx, cols, s, n0, n1);
+  });
 }
 
 template <class T>
-void conv2d_backward_filter_cpu(T* dw, const T* dy, const T* x, const Conv2dShape& s, T* workspace) {
+void conv2d_backward_filter(T* dw, const T* dy, const T* x, const Conv2dShape& s, const Backend& backend) {
   const int64_t K = s.K, patch = patch_size(s);
   if (s.N == 0) {
     std::fill(dw, dw + K * patch, T(0));
     return;
   }
   if (s.is_pointwise()) {
-    gemm_cpu<T>(true, false, K, s.C, s.N * s.H * s.W, T(1), dy, K, x, s.C, T(0), dw, s.C);
+    gemm(true, false, K, s.C, s.N * s.H * s.W, T(1), dy, K, x, s.C, T(0), dw, s.C, backend);
     return;
   }
-  int64_t chunk = images_per_chunk(s);
-  for (int64_t n0 = 0; n0 < s.N; n0 += chunk) {
-    int64_t n1 = std::min(s.N, n0 + chunk);
-    int64_t rows = (n1 - n0) * s.P * s.Q;
-    im2col(workspace, x, s, n0, n1);
-    gemm_cpu<T>(true, false, K, patch, rows, T(1), dy + n0 * s.P * s.Q * K, K, workspace, patch,
-                n0 == 0 ? T(0) : T(1), dw, patch);
-  }
+  for_each_chunk<T>(s, backend, [&](T* cols, int64_t n0, int64_t n1, int64_t rows) {
+    im2col(cols, x, s, n0, n1);
+    gemm(true, false, K, patch, rows, T(1), dy + n0 * s.P * s.Q * K, K, cols, patch, n0 == 0 ? T(0) : T(1), dw, patch,
+         backend);
+  });
 }
 
-#define STRATA_INSTANTIATE(T)                                                                              \
-  template void conv2d_forward_cpu<T>(T*, const T*, const T*, const T*, const Conv2dShape&, T*);           \
-  template void conv2d_backward_data_cpu<T>(T*, const T*, const T*, const Conv2dShape&, T*);               \
-  template void conv2d_backward_filter_cpu<T>(T*, const T*, const T*, const Conv2dShape&, T*);
+#define STRATA_INSTANTIATE(T)                                                                            \
+  template void conv2d_forward<T>(T*, const T*, const T*, const T*, const Conv2dShape&, const Backend&); \
+  template void conv2d_backward_data<T>(T*, const T*, const T*, const Conv2dShape&, const Backend&);     \
+  template void conv2d_backward_filter<T>(T*, const T*, const T*, const Conv2dShape&, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

@@ -1,42 +1,27 @@
-// 2-D convolution (cross-correlation, as PyTorch's conv2d) on NHWC activations and OHWI weights.
+// 2-D convolution CPU kernels (T = float or double): im2col + GEMM on NHWC activations and OHWI
+// weights, the shape and math of kernels/common/conv2d.h. Same names and arguments as the CUDA
+// kernels (kernels/cuda/conv2d.h), the backend last; the im2col buffer comes from its scratch.
 //
 //   x: (N,H,W,C)  w: (K,R,S,C)  bias: (K) or null  ->  y: (N,P,Q,K)
-//   y[n,p,q,k] = bias[k] + sum_{r,s,c} x[n, p*sh - ph + r*dh, q*sw - pw + s*dw, c] * w[k,r,s,c]
-//   P = (H + 2 ph - dh (R-1) - 1) / sh + 1, Q likewise; taps outside the image read 0.
-//
-// Letters: N batch, H W input height/width, C input channels, K output channels, R S kernel
-// height/width, P Q output height/width.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
+
+#include "kernels/common/conv2d.h"
+#include "kernels/cpu/backend.h"
 
 namespace strata::kernels::cpu {
 
-struct Conv2dShape {
-  int64_t N, H, W, C;
-  int64_t K, R, S;
-  int64_t P, Q;
-  int64_t stride_h, stride_w;
-  int64_t pad_h, pad_w;
-  int64_t dilation_h, dilation_w;
+using common::Conv2dShape;
 
-  // A 1x1 convolution with stride 1 and no padding is a plain GEMM over pixels.
-  bool is_pointwise() const {
-    return R == 1 && S == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0;
-  }
-};
-
-// Elements of scratch memory the kernels below need for this shape (0 for pointwise convs).
-size_t conv2d_workspace_elements(const Conv2dShape& s);
-
+// Overwrites y.
 template <class T>
-void conv2d_forward_cpu(T* y, const T* x, const T* w, const T* bias, const Conv2dShape& s, T* workspace);
+void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const Conv2dShape& s, const Backend& backend);
 // dx = d(loss)/dx from dy; overwrites dx.
 template <class T>
-void conv2d_backward_data_cpu(T* dx, const T* dy, const T* w, const Conv2dShape& s, T* workspace);
+void conv2d_backward_data(T* dx, const T* dy, const T* w, const Conv2dShape& s, const Backend& backend);
 // dw = d(loss)/dw from dy and x; overwrites dw.
 template <class T>
-void conv2d_backward_filter_cpu(T* dw, const T* dy, const T* x, const Conv2dShape& s, T* workspace);
+void conv2d_backward_filter(T* dw, const T* dy, const T* x, const Conv2dShape& s, const Backend& backend);
 
 }  // namespace strata::kernels::cpu

@@ -9,14 +9,14 @@
 namespace strata::kernels::cpu {
 
 template <class T>
-void add_cpu(T* y, const T* a, const T* b, int64_t n) {
+void add(T* y, const T* a, const T* b, int64_t n, const Backend&) {
   parallel_for(0, n, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) y[i] = a[i] + b[i];
   });
 }
 
 template <class T>
-void add_channel_cpu(T* y, const T* a, const T* bias, int64_t rows, int64_t channels) {
+void add_channel(T* y, const T* a, const T* bias, int64_t rows, int64_t channels, const Backend&) {
   int64_t grain = channels > 0 ? kElementwiseGrain / channels + 1 : 1;
   parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
@@ -28,21 +28,22 @@ void add_channel_cpu(T* y, const T* a, const T* bias, int64_t rows, int64_t chan
 }
 
 template <class T>
-void add_spatial_cpu(T* y, const T* a, const T* b, int64_t batch, int64_t pixels, int64_t channels) {
+void add_spatial(T* y, const T* a, const T* b, int64_t batch, int64_t pixels, int64_t channels,
+                 const Backend& backend) {
   for (int64_t n = 0; n < batch; ++n) {
-    add_channel_cpu(y + n * pixels * channels, a + n * pixels * channels, b + n * channels, pixels, channels);
+    add_channel(y + n * pixels * channels, a + n * pixels * channels, b + n * channels, pixels, channels, backend);
   }
 }
 
 template <class T>
-void mul_cpu(T* y, const T* a, const T* b, int64_t n) {
+void mul(T* y, const T* a, const T* b, int64_t n, const Backend&) {
   parallel_for(0, n, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) y[i] = a[i] * b[i];
   });
 }
 
 template <class T>
-void mul_channel_cpu(T* y, const T* a, const T* scale, int64_t rows, int64_t channels) {
+void mul_channel(T* y, const T* a, const T* scale, int64_t rows, int64_t channels, const Backend&) {
   int64_t grain = channels > 0 ? kElementwiseGrain / channels + 1 : 1;
   parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
@@ -54,75 +55,76 @@ void mul_channel_cpu(T* y, const T* a, const T* scale, int64_t rows, int64_t cha
 }
 
 template <class T>
-void mul_spatial_cpu(T* y, const T* a, const T* b, int64_t batch, int64_t pixels, int64_t channels) {
+void mul_spatial(T* y, const T* a, const T* b, int64_t batch, int64_t pixels, int64_t channels,
+                 const Backend& backend) {
   for (int64_t n = 0; n < batch; ++n) {
-    mul_channel_cpu(y + n * pixels * channels, a + n * pixels * channels, b + n * channels, pixels, channels);
+    mul_channel(y + n * pixels * channels, a + n * pixels * channels, b + n * channels, pixels, channels, backend);
   }
 }
 
 template <class T>
-void scale_cpu(T* y, const T* x, T s, int64_t n) {
+void scale(T* y, const T* x, T s, int64_t n, const Backend&) {
   parallel_for(0, n, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) y[i] = s * x[i];
   });
 }
 
 template <class T>
-void pow_cpu(T* y, const T* x, T p, int64_t n) {
+void pow(T* y, const T* x, T p, int64_t n, const Backend&) {
   parallel_for(0, n, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) y[i] = std::pow(x[i], p);
   });
 }
 
 template <class T>
-void pow_backward_cpu(T* dx, const T* dy, const T* x, T p, int64_t n) {
+void pow_backward(T* dx, const T* dy, const T* x, T p, int64_t n, const Backend&) {
   parallel_for(0, n, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) dx[i] = p == T(0) ? T(0) : dy[i] * p * std::pow(x[i], p - T(1));
   });
 }
 
 template <class T>
-void square_cpu(T* y, const T* x, int64_t n) {
+void square(T* y, const T* x, int64_t n, const Backend&) {
   parallel_for(0, n, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) y[i] = x[i] * x[i];
   });
 }
 
 template <class T>
-void square_backward_cpu(T* dx, const T* dy, const T* x, int64_t n) {
+void square_backward(T* dx, const T* dy, const T* x, int64_t n, const Backend&) {
   parallel_for(0, n, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) dx[i] = T(2) * x[i] * dy[i];
   });
 }
 
 template <class T>
-void leaky_relu_cpu(T* y, const T* x, T slope, int64_t n) {
+void leaky_relu(T* y, const T* x, T slope, int64_t n, const Backend&) {
   parallel_for(0, n, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) y[i] = x[i] > T(0) ? x[i] : slope * x[i];
   });
 }
 
 template <class T>
-void leaky_relu_backward_cpu(T* dx, const T* dy, const T* y, T slope, int64_t n) {
+void leaky_relu_backward(T* dx, const T* dy, const T* y, T slope, int64_t n, const Backend&) {
   parallel_for(0, n, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) dx[i] = y[i] > T(0) ? dy[i] : slope * dy[i];
   });
 }
 
-#define STRATA_INSTANTIATE(T)                                                                  \
-  template void add_cpu<T>(T*, const T*, const T*, int64_t);                                   \
-  template void add_channel_cpu<T>(T*, const T*, const T*, int64_t, int64_t);                  \
-  template void add_spatial_cpu<T>(T*, const T*, const T*, int64_t, int64_t, int64_t);         \
-  template void mul_cpu<T>(T*, const T*, const T*, int64_t);                                   \
-  template void mul_channel_cpu<T>(T*, const T*, const T*, int64_t, int64_t);                  \
-  template void mul_spatial_cpu<T>(T*, const T*, const T*, int64_t, int64_t, int64_t);         \
-  template void scale_cpu<T>(T*, const T*, T, int64_t);                                        \
-  template void pow_cpu<T>(T*, const T*, T, int64_t);                                          \
-  template void pow_backward_cpu<T>(T*, const T*, const T*, T, int64_t);                       \
-  template void square_cpu<T>(T*, const T*, int64_t);                                          \
-  template void square_backward_cpu<T>(T*, const T*, const T*, int64_t);                       \
-  template void leaky_relu_cpu<T>(T*, const T*, T, int64_t);                                   \
-  template void leaky_relu_backward_cpu<T>(T*, const T*, const T*, T, int64_t);
+#define STRATA_INSTANTIATE(T)                                                                      \
+  template void add<T>(T*, const T*, const T*, int64_t, const Backend&);                           \
+  template void add_channel<T>(T*, const T*, const T*, int64_t, int64_t, const Backend&);          \
+  template void add_spatial<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, const Backend&); \
+  template void mul<T>(T*, const T*, const T*, int64_t, const Backend&);                           \
+  template void mul_channel<T>(T*, const T*, const T*, int64_t, int64_t, const Backend&);          \
+  template void mul_spatial<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, const Backend&); \
+  template void scale<T>(T*, const T*, T, int64_t, const Backend&);                                \
+  template void pow<T>(T*, const T*, T, int64_t, const Backend&);                                  \
+  template void pow_backward<T>(T*, const T*, const T*, T, int64_t, const Backend&);               \
+  template void square<T>(T*, const T*, int64_t, const Backend&);                                  \
+  template void square_backward<T>(T*, const T*, const T*, int64_t, const Backend&);               \
+  template void leaky_relu<T>(T*, const T*, T, int64_t, const Backend&);                           \
+  template void leaky_relu_backward<T>(T*, const T*, const T*, T, int64_t, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

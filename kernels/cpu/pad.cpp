@@ -23,8 +23,8 @@ int64_t rows_per_chunk(int64_t work_per_row) {
 }  // namespace
 
 template <class T>
-void pad_replicate_cpu(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels, int64_t top,
-                       int64_t bottom, int64_t left, int64_t right) {
+void pad_replicate(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels, int64_t top,
+                   int64_t bottom, int64_t left, int64_t right, const Backend&) {
   const int64_t C = channels;
   const int64_t out_h = in_h + top + bottom, out_w = in_w + left + right;
   parallel_for(0, batch * out_h, rows_per_chunk(out_w * C), [&](int64_t lo, int64_t hi) {
@@ -41,8 +41,8 @@ void pad_replicate_cpu(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in
 }
 
 template <class T>
-void pad_replicate_backward_cpu(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
-                                int64_t top, int64_t bottom, int64_t left, int64_t right) {
+void pad_replicate_backward(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
+                            int64_t top, int64_t bottom, int64_t left, int64_t right, const Backend&) {
   const int64_t C = channels;
   const int64_t out_h = in_h + top + bottom, out_w = in_w + left + right;
   parallel_for(0, batch * in_h, rows_per_chunk(in_w * C), [&](int64_t lo, int64_t hi) {
@@ -66,11 +66,11 @@ void pad_replicate_backward_cpu(T* dx, const T* dy, int64_t batch, int64_t in_h,
   });
 }
 
-#define STRATA_INSTANTIATE(T)                                                                                     \
-  template void pad_replicate_cpu<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
-                                     int64_t);                                                                    \
-  template void pad_replicate_backward_cpu<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
-                                              int64_t, int64_t);
+#define STRATA_INSTANTIATE(T)                                                                                          \
+  template void pad_replicate<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
+                                 const Backend&);                                                                      \
+  template void pad_replicate_backward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
+                                          int64_t, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

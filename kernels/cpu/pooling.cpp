@@ -125,7 +125,7 @@ std::vector<common::OutputRange> containing_outputs(const Pool2dGeometry& g, boo
 }  // namespace
 
 template <class T>
-void max_pool2d_cpu(T* y, int32_t* argmax, const T* x, const Pool2dGeometry& g) {
+void max_pool2d(T* y, int32_t* argmax, const T* x, const Pool2dGeometry& g, const Backend&) {
   int64_t grain = rows_per_chunk(g.out_w * g.channels * g.kernel_h * g.kernel_w);
   parallel_for(0, g.batch * g.out_h, grain, [&](int64_t lo, int64_t hi) {
     if (argmax) {
@@ -137,7 +137,7 @@ void max_pool2d_cpu(T* y, int32_t* argmax, const T* x, const Pool2dGeometry& g) 
 }
 
 template <class T>
-void max_pool2d_backward_cpu(T* dx, const T* dy, const int32_t* argmax, const Pool2dGeometry& g) {
+void max_pool2d_backward(T* dx, const T* dy, const int32_t* argmax, const Pool2dGeometry& g, const Backend&) {
   TappingOutputs th = tapping_outputs(g.in_h, g.out_h, g.kernel_h, g.stride_h, g.pad_h, g.dilation_h);
   TappingOutputs tw = tapping_outputs(g.in_w, g.out_w, g.kernel_w, g.stride_w, g.pad_w, g.dilation_w);
   const int64_t C = g.channels;
@@ -166,7 +166,7 @@ void max_pool2d_backward_cpu(T* dx, const T* dy, const int32_t* argmax, const Po
 }
 
 template <class T>
-void avg_pool2d_cpu(T* y, const T* x, const Pool2dGeometry& g, bool count_include_pad) {
+void avg_pool2d(T* y, const T* x, const Pool2dGeometry& g, bool count_include_pad, const Backend&) {
   AvgAxis ah = avg_axis(g.in_h, g.out_h, g.kernel_h, g.stride_h, g.pad_h, count_include_pad);
   AvgAxis aw = avg_axis(g.in_w, g.out_w, g.kernel_w, g.stride_w, g.pad_w, count_include_pad);
   const int64_t C = g.channels, in_row = g.in_w * C;
@@ -200,7 +200,7 @@ void avg_pool2d_cpu(T* y, const T* x, const Pool2dGeometry& g, bool count_includ
 }
 
 template <class T>
-void avg_pool2d_backward_cpu(T* dx, const T* dy, const Pool2dGeometry& g, bool count_include_pad) {
+void avg_pool2d_backward(T* dx, const T* dy, const Pool2dGeometry& g, bool count_include_pad, const Backend&) {
   AvgAxis ah = avg_axis(g.in_h, g.out_h, g.kernel_h, g.stride_h, g.pad_h, count_include_pad);
   AvgAxis aw = avg_axis(g.in_w, g.out_w, g.kernel_w, g.stride_w, g.pad_w, count_include_pad);
   std::vector<common::OutputRange> rh = containing_outputs(g, true);
@@ -242,11 +242,11 @@ void avg_pool2d_backward_cpu(T* dx, const T* dy, const Pool2dGeometry& g, bool c
   });
 }
 
-#define STRATA_INSTANTIATE(T)                                                                    \
-  template void max_pool2d_cpu<T>(T*, int32_t*, const T*, const Pool2dGeometry&);                \
-  template void max_pool2d_backward_cpu<T>(T*, const T*, const int32_t*, const Pool2dGeometry&); \
-  template void avg_pool2d_cpu<T>(T*, const T*, const Pool2dGeometry&, bool);                    \
-  template void avg_pool2d_backward_cpu<T>(T*, const T*, const Pool2dGeometry&, bool);
+#define STRATA_INSTANTIATE(T)                                                                                \
+  template void max_pool2d<T>(T*, int32_t*, const T*, const Pool2dGeometry&, const Backend&);                \
+  template void max_pool2d_backward<T>(T*, const T*, const int32_t*, const Pool2dGeometry&, const Backend&); \
+  template void avg_pool2d<T>(T*, const T*, const Pool2dGeometry&, bool, const Backend&);                    \
+  template void avg_pool2d_backward<T>(T*, const T*, const Pool2dGeometry&, bool, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

@@ -82,8 +82,8 @@ int64_t rows_per_chunk(int64_t work_per_row) {
 }  // namespace
 
 template <class T>
-void upsample_bilinear_cpu(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels, int64_t out_h,
-                           int64_t out_w, bool align_corners) {
+void upsample_bilinear(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels, int64_t out_h,
+                       int64_t out_w, bool align_corners, const Backend&) {
   std::vector<BilinearTaps<T>> taps_h = axis_taps<T>(in_h, out_h, align_corners);
   std::vector<BilinearTaps<T>> taps_w = axis_taps<T>(in_w, out_w, align_corners);
   const int64_t C = channels;
@@ -111,8 +111,8 @@ void upsample_bilinear_cpu(T* y, const T* x, int64_t batch, int64_t in_h, int64_
 }
 
 template <class T>
-void upsample_bilinear_backward_cpu(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
-                                    int64_t out_h, int64_t out_w, bool align_corners) {
+void upsample_bilinear_backward(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
+                                int64_t out_h, int64_t out_w, bool align_corners, const Backend&) {
   AxisFootprint<T> fh = axis_footprint<T>(in_h, out_h, align_corners);
   AxisFootprint<T> fw = axis_footprint<T>(in_w, out_w, align_corners);
   const int64_t C = channels;
@@ -157,10 +157,11 @@ void upsample_bilinear_backward_cpu(T* dx, const T* dy, int64_t batch, int64_t i
   });
 }
 
-#define STRATA_INSTANTIATE(T)                                                                                         \
-  template void upsample_bilinear_cpu<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool);   \
-  template void upsample_bilinear_backward_cpu<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
-                                                  bool);
+#define STRATA_INSTANTIATE(T)                                                                                     \
+  template void upsample_bilinear<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool,    \
+                                     const Backend&);                                                             \
+  template void upsample_bilinear_backward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
+                                              bool, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

@@ -1,4 +1,5 @@
-// Bilinear upsampling/downsampling CPU kernels (T = float or double), NHWC.
+// Bilinear upsampling/downsampling CPU kernels (T = float or double), NHWC; each takes the backend
+// last, as its CUDA twin in kernels/cuda/upsample.h.
 //   N batch, H x W input size, OH x OW output size, C channels; H, W, OH, OW >= 1.
 // The per-axis source-index math is kernels/common/upsample.h (PyTorch's F.interpolate
 // mode="bilinear" semantics, both align_corners values).
@@ -6,20 +7,22 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/backend.h"
+
 namespace strata::kernels::cpu {
 
 // y[n, oh, ow, c] = sum over the two taps per axis of lambda_h * lambda_w * x[n, ih, iw, c]
 //   x: (N, H, W, C) -> y: (N, OH, OW, C)
 template <class T>
-void upsample_bilinear_cpu(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels, int64_t out_h,
-                           int64_t out_w, bool align_corners);
+void upsample_bilinear(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels, int64_t out_h,
+                       int64_t out_w, bool align_corners, const Backend& backend);
 
 // The adjoint, written as a gather: dx[n, ih, iw, c] = sum over the output pixels whose taps touch
 // (ih, iw) of their weight times dy. Each input pixel is written by exactly one thread, so no
 // atomics and results independent of the thread count.
 //   dy: (N, OH, OW, C) -> dx: (N, H, W, C)
 template <class T>
-void upsample_bilinear_backward_cpu(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
-                                    int64_t out_h, int64_t out_w, bool align_corners);
+void upsample_bilinear_backward(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
+                                int64_t out_h, int64_t out_w, bool align_corners, const Backend& backend);
 
 }  // namespace strata::kernels::cpu

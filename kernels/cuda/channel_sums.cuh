@@ -1,5 +1,5 @@
-// Deterministic per-channel sums in double over an (R, C) NHWC array, shared by the batch-norm and
-// In-place ABN kernels (the CUDA counterpart of kernels/cpu/batch_norm.h's channel_sums_cpu):
+// Deterministic per-channel sums in double over an (R, C) NHWC array, for the batch-norm and In-place
+// ABN kernels (the CUDA counterpart of kernels/cpu/batch_norm.cpp's channel_sums):
 //
 //   out[k*C + c] = scale * sum_{r < R} q_k(r, c)     for k < kSums
 //
@@ -30,9 +30,6 @@ constexpr int64_t kChunkRows = 256;
 constexpr unsigned kCombineThreads = 256;
 
 inline int64_t chunks(int64_t rows) { return (rows + kChunkRows - 1) / kChunkRows; }
-
-// Doubles of scratch channel_sums_cuda needs for kSums sums over (rows, channels).
-inline int64_t scratch_doubles(int sums, int64_t rows, int64_t channels) { return sums * chunks(rows) * channels; }
 
 template <int kSums, class Quantity>
 __global__ void partial_sums_kernel(double* partials, Quantity quantity, int64_t rows, int64_t channels) {
@@ -72,10 +69,11 @@ __global__ void combine_kernel(double* out, const double* partials, int64_t chun
   out[i] = s * scale;
 }
 
-// out (kSums*C doubles, device) as above; partials: scratch_doubles(kSums, rows, channels) doubles.
+// out (kSums*C doubles, device) as above; the partial sums take kSums * chunks * C doubles of the
+// backend's scratch.
 template <int kSums, class Quantity>
-void channel_sums_cuda(double* out, int64_t rows, int64_t channels, double scale, const Quantity& quantity,
-                       double* partials, const Stream& stream) {
+void channel_sums(double* out, int64_t rows, int64_t channels, double scale, const Quantity& quantity,
+                  const Backend& backend) {
   if (channels == 0) return;
   const int64_t chunk_count = chunks(rows), tiles = (channels + kTileChannels - 1) / kTileChannels;
   if (tiles > 65535 || chunk_count > 0x7fffffff) {
@@ -83,13 +81,14 @@ void channel_sums_cuda(double* out, int64_t rows, int64_t channels, double scale
                     " channels exceed the launch grid (at most 65535 tiles of " + std::to_string(kTileChannels) +
                     " channels and 2^31 - 1 chunks of " + std::to_string(kChunkRows) + " rows)");
   }
+  double* partials = backend.scratch->array<double>(kSums * chunk_count * channels);
   if (chunk_count > 0) {
     const dim3 grid(static_cast<unsigned>(chunk_count), static_cast<unsigned>(tiles));
-    STRATA_LAUNCH((partial_sums_kernel<kSums, Quantity>), stream, grid, dim3(kTileChannels, kRowLanes), 0, partials,
-                  quantity, rows, channels);
+    STRATA_LAUNCH((partial_sums_kernel<kSums, Quantity>), backend.stream, grid, dim3(kTileChannels, kRowLanes), 0,
+                  partials, quantity, rows, channels);
   }
-  STRATA_LAUNCH((combine_kernel<kSums>), stream, blocks_for(kSums * channels, kCombineThreads), kCombineThreads, 0,
-                out, partials, chunk_count, channels, scale);
+  STRATA_LAUNCH((combine_kernel<kSums>), backend.stream, blocks_for(kSums * channels, kCombineThreads), kCombineThreads,
+                0, out, partials, chunk_count, channels, scale);
 }
 
 }  // namespace strata::kernels::cuda::channel_sums

@@ -5,7 +5,9 @@
 // Semantics (see conv2d.h): cuDNN's CUDNN_CROSS_CORRELATION mode is PyTorch's conv2d; NHWC tensor
 // descriptors and an NHWC (= KRSC) filter descriptor describe our NHWC activations and OHWI
 // weights without any transpose; alpha = 1, beta = 0 overwrite the output. The bias is added
-// afterwards by our own kernel (kernels/cuda/bias.h), as the CPU kernels add it after the GEMM.
+// afterwards by kernels/cuda/elementwise.h's add_channel, as the CPU kernels add it after the GEMM.
+// The backend (kernels/cuda/backend.h) gives the cuDNN handle, the algorithm cache and scratch memory
+// for the workspace.
 //
 // Precision: f32 data computes in float under CUDNN_FMA_MATH (strict fp32, never TF32); f64 data
 // computes in double under CUDNN_DEFAULT_MATH (TF32 applies to float only, so no math type lowers
@@ -23,7 +25,8 @@
 //   benchmark: cudnnFind*AlgorithmEx times every algorithm on our own buffers (the operands of the
 //     call and a workspace from the caller's allocator, as large as the largest candidate within
 //     the limit) and the same filter picks the fastest.
-//   deterministic (either way): only algorithms cuDNN reports as deterministic qualify. Find writes the output; the real call
+//   deterministic (either way): only algorithms cuDNN reports as deterministic qualify. Find writes the output; the
+//   real call
 //     overwrites it afterwards.
 // An algorithm over the limit is skipped in favour of the next one that fits (Caffe #2197: the
 // fastest algorithm's workspace can exhaust the device); none left is an error listing what every
@@ -33,14 +36,17 @@
 // height/width, P Q output height/width.
 #include "kernels/cuda/conv2d.h"
 
+#include <cudnn.h>
+
 #include <algorithm>
 #include <climits>
 #include <initializer_list>
 #include <string>
 #include <vector>
 
-#include "kernels/cuda/bias.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/conv_algorithms.h"
+#include "kernels/cuda/elementwise.h"
 
 namespace strata::kernels::cuda {
 
@@ -109,14 +115,34 @@ void check_fits_cudnn(const Conv2dShape& s) {
 
 int as_int(int64_t v) { return static_cast<int>(v); }
 
-void check_handle_stream(cudnnHandle_t cudnn, const Stream& stream) {
+void check_handle_stream(const Backend& backend) {
   cudaStream_t bound = nullptr;
-  STRATA_CUDNN_CHECK(cudnnGetStream(cudnn, &bound));
-  if (bound != stream.handle) {
+  STRATA_CUDNN_CHECK(cudnnGetStream(backend.cudnn, &bound));
+  if (bound != backend.stream.handle) {
     throw CudaError("conv2d on CUDA: the cuDNN handle is not bound to the compute stream, so the convolution "
                     "would run unordered with the other kernels");
   }
 }
+
+// cuDNN's workspace for one kernel call, from the backend's scratch: a buffer of at least the bytes
+// asked for, reused by later requests of the call that fit in it (choosing an algorithm by
+// benchmark, then running it).
+class Workspace {
+ public:
+  explicit Workspace(Scratch& scratch) : scratch_(scratch) {}
+  void* get(size_t bytes) {
+    if (bytes > bytes_) {
+      buffer_ = scratch_.bytes(bytes);
+      bytes_ = bytes;
+    }
+    return bytes ? buffer_ : nullptr;
+  }
+
+ private:
+  Scratch& scratch_;
+  void* buffer_ = nullptr;
+  size_t bytes_ = 0;
+};
 
 // Owners of cuDNN descriptors. Destroying a valid descriptor cannot fail, and a destructor could
 // not report it anyway.
@@ -174,9 +200,11 @@ struct ConvDescriptors {
   }
 };
 
-// Pass traits: the pass's cuDNN types and its algorithm-query calls. A workspace-size query's
-// status is returned rather than thrown: an algorithm cuDNN cannot size is skipped (and named in
-// the error when nothing else works).
+// Pass traits: the pass's cuDNN types, its algorithm-query calls and the pass itself. A pass reads two
+// operands a, b and writes out: forward (x, w) -> y, backward-data (w, dy) -> dx, backward-filter
+// (x, dy) -> dw, in the order cuDNN's calls take them. A workspace-size query's status is returned
+// rather than thrown: an algorithm cuDNN cannot size is skipped (and named in the error when nothing
+// else works).
 struct ForwardPass {
   using Perf = cudnnConvolutionFwdAlgoPerf_t;
   using Algo = cudnnConvolutionFwdAlgo_t;
@@ -197,6 +225,17 @@ struct ForwardPass {
   static cudnnStatus_t workspace_size(cudnnHandle_t cudnn, const ConvDescriptors& d, Algo algo, size_t* bytes) {
     return cudnnGetConvolutionForwardWorkspaceSize(cudnn, d.x.handle, d.w.handle, d.conv.handle, d.y.handle, algo,
                                                    bytes);
+  }
+  static void find(cudnnHandle_t cudnn, const ConvDescriptors& d, const void* x, const void* w, void* y, int requested,
+                   int* returned, Perf* perf, void* workspace, size_t bytes) {
+    STRATA_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(cudnn, d.x.handle, x, d.w.handle, w, d.conv.handle,
+                                                              d.y.handle, y, requested, returned, perf, workspace,
+                                                              bytes));
+  }
+  static void run(cudnnHandle_t cudnn, const void* alpha, const ConvDescriptors& d, const void* x, const void* w,
+                  Algo algo, void* workspace, size_t bytes, const void* beta, void* y) {
+    STRATA_CUDNN_CHECK(cudnnConvolutionForward(cudnn, alpha, d.x.handle, x, d.w.handle, w, d.conv.handle, algo,
+                                               workspace, bytes, beta, d.y.handle, y));
   }
 };
 
@@ -220,6 +259,17 @@ struct BackwardDataPass {
   static cudnnStatus_t workspace_size(cudnnHandle_t cudnn, const ConvDescriptors& d, Algo algo, size_t* bytes) {
     return cudnnGetConvolutionBackwardDataWorkspaceSize(cudnn, d.w.handle, d.y.handle, d.conv.handle, d.x.handle,
                                                         algo, bytes);
+  }
+  static void find(cudnnHandle_t cudnn, const ConvDescriptors& d, const void* w, const void* dy, void* dx,
+                   int requested, int* returned, Perf* perf, void* workspace, size_t bytes) {
+    STRATA_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(cudnn, d.w.handle, w, d.y.handle, dy, d.conv.handle,
+                                                                   d.x.handle, dx, requested, returned, perf, workspace,
+                                                                   bytes));
+  }
+  static void run(cudnnHandle_t cudnn, const void* alpha, const ConvDescriptors& d, const void* w, const void* dy,
+                  Algo algo, void* workspace, size_t bytes, const void* beta, void* dx) {
+    STRATA_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn, alpha, d.w.handle, w, d.y.handle, dy, d.conv.handle, algo,
+                                                    workspace, bytes, beta, d.x.handle, dx));
   }
 };
 
@@ -245,14 +295,25 @@ struct BackwardFilterPass {
     return cudnnGetConvolutionBackwardFilterWorkspaceSize(cudnn, d.x.handle, d.y.handle, d.conv.handle, d.w.handle,
                                                           algo, bytes);
   }
+  static void find(cudnnHandle_t cudnn, const ConvDescriptors& d, const void* x, const void* dy, void* dw,
+                   int requested, int* returned, Perf* perf, void* workspace, size_t bytes) {
+    STRATA_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(cudnn, d.x.handle, x, d.y.handle, dy,
+                                                                     d.conv.handle, d.w.handle, dw, requested, returned,
+                                                                     perf, workspace, bytes));
+  }
+  static void run(cudnnHandle_t cudnn, const void* alpha, const ConvDescriptors& d, const void* x, const void* dy,
+                  Algo algo, void* workspace, size_t bytes, const void* beta, void* dw) {
+    STRATA_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn, alpha, d.x.handle, x, d.y.handle, dy, d.conv.handle, algo,
+                                                      workspace, bytes, beta, d.w.handle, dw));
+  }
 };
 
-// Chooses the pass's algorithm by the policy in the file comment. `find(requested, returned, perf,
-// workspace, bytes)` runs the pass's cudnnFind*AlgorithmEx on the call's operands.
-template <class Pass, class Find>
+// Chooses the pass's algorithm by the policy in the file comment; benchmarking runs the pass's
+// cudnnFind*AlgorithmEx on the call's operands a, b and out.
+template <class Pass>
 ConvAlgorithm choose_algorithm(cudnnHandle_t cudnn, const ConvDescriptors& d, const Conv2dShape& s,
-                               const ConvPrecision& precision, const ConvAlgorithmPolicy& policy,
-                               Workspace& workspace, Find&& find) {
+                               const ConvPrecision& precision, const ConvAlgorithmPolicy& policy, Workspace& workspace,
+                               const void* a, const void* b, void* out) {
   using Perf = typename Pass::Perf;
   const int requested = Pass::max_count(cudnn);
   std::vector<Perf> perf(static_cast<size_t>(std::max(requested, 1)));
@@ -268,7 +329,7 @@ ConvAlgorithm choose_algorithm(cudnnHandle_t cudnn, const ConvDescriptors& d, co
         bytes = std::max(bytes, needed);
       }
     }
-    find(requested, &returned, perf.data(), workspace.get(bytes), bytes);
+    Pass::find(cudnn, d, a, b, out, requested, &returned, perf.data(), workspace.get(bytes), bytes);
   }
   std::string answers;
   auto note = [&](int algo, const std::string& why) {
@@ -312,27 +373,32 @@ ConvAlgorithm choose_algorithm(cudnnHandle_t cudnn, const ConvDescriptors& d, co
                   (answers.empty() ? "cuDNN returned no candidates" : answers) + ")");
 }
 
-// The cached algorithm of the pass for this shape, chosen on the first call; the convolution
-// descriptor is given the algorithm's math type (cuDNN runs an algorithm with the descriptor's).
-template <class T, class Pass, class Find>
-ConvAlgorithm algorithm_for(cudnnHandle_t cudnn, const ConvDescriptors& d, const Conv2dShape& s,
-                            ConvAlgorithmCache& algorithms, Workspace& workspace, Find&& find) {
+// One pass on the backend, out = pass(a, b): the descriptors, the pass's algorithm for this shape
+// (cached, or chosen on the first call), the convolution descriptor given the algorithm's math type
+// (cuDNN runs an algorithm with the descriptor's), then the pass with the algorithm's workspace.
+template <class T, class Pass>
+void run_pass(const Conv2dShape& s, const Backend& backend, const T* a, const T* b, T* out) {
+  ConvDescriptors d(s, precision_of<T>());
+  Workspace workspace(*backend.scratch);
+  ConvAlgorithmCache& algorithms = *backend.conv_algorithms;
   const ConvAlgorithmKey key = conv2d_algorithm_key<T>(s, Pass::pass);
   std::optional<ConvAlgorithm> cached = algorithms.lookup(key);
   ConvAlgorithm chosen = cached ? *cached
-                                : choose_algorithm<Pass>(cudnn, d, s, precision_of<T>(), algorithms.policy(),
-                                                         workspace, find);
+                                : choose_algorithm<Pass>(backend.cudnn, d, s, precision_of<T>(), algorithms.policy(),
+                                                         workspace, a, b, out);
   if (!cached) algorithms.insert(key, chosen);
   STRATA_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.handle, chosen.math));
-  return chosen;
+  const T alpha = 1, beta = 0;  // cuDNN scales double data by doubles
+  Pass::run(backend.cudnn, &alpha, d, a, b, static_cast<typename Pass::Algo>(chosen.algo),
+            workspace.get(chosen.workspace_bytes), chosen.workspace_bytes, &beta, out);
 }
 
 // cuDNN rejects zero-sized dimensions; a convolution with an empty sum (C = 0, or N = 0 / K = 0 for
 // the filter gradient) writes zeros, and an empty output needs nothing.
 template <class T>
-void fill_zero(T* out, int64_t elements, const Stream& stream) {
+void fill_zero(T* out, int64_t elements, const Backend& backend) {
   if (elements > 0) {
-    STRATA_CUDA_CHECK(cudaMemsetAsync(out, 0, sizeof(T) * static_cast<size_t>(elements), stream.handle));
+    STRATA_CUDA_CHECK(cudaMemsetAsync(out, 0, sizeof(T) * static_cast<size_t>(elements), backend.stream.handle));
   }
 }
 
@@ -363,86 +429,48 @@ ConvAlgorithmKey conv2d_algorithm_key(const Conv2dShape& s, ConvPass pass) {
 }
 
 template <class T>
-void conv2d_forward_cuda(T* y, const T* x, const T* w, const T* bias, const Conv2dShape& s, Workspace& workspace,
-                         ConvAlgorithmCache& algorithms, cudnnHandle_t cudnn, const Stream& stream) {
+void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const Conv2dShape& s, const Backend& backend) {
   check_fits_cudnn(s);
-  check_handle_stream(cudnn, stream);
+  check_handle_stream(backend);
   const int64_t rows = s.N * s.P * s.Q;
   if (rows == 0 || s.K == 0) return;
   if (s.C == 0) {
-    fill_zero(y, rows * s.K, stream);
+    fill_zero(y, rows * s.K, backend);
   } else {
-    ConvDescriptors d(s, precision_of<T>());
-    auto find = [&](int requested, int* returned, ForwardPass::Perf* perf, void* buffer, size_t bytes) {
-      STRATA_CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(cudnn, d.x.handle, x, d.w.handle, w, d.conv.handle,
-                                                                d.y.handle, y, requested, returned, perf, buffer,
-                                                                bytes));
-    };
-    ConvAlgorithm a = algorithm_for<T, ForwardPass>(cudnn, d, s, algorithms, workspace, find);
-    const T alpha = 1, beta = 0;  // cuDNN scales double data by doubles
-    STRATA_CUDNN_CHECK(cudnnConvolutionForward(cudnn, &alpha, d.x.handle, x, d.w.handle, w, d.conv.handle,
-                                               static_cast<ForwardPass::Algo>(a.algo), workspace.get(a.workspace_bytes),
-                                               a.workspace_bytes, &beta, d.y.handle, y));
+    run_pass<T, ForwardPass>(s, backend, x, w, y);
   }
-  if (bias) add_bias_cuda(y, bias, rows, s.K, stream);
+  if (bias) add_channel(y, y, bias, rows, s.K, backend);
 }
 
 template <class T>
-void conv2d_backward_data_cuda(T* dx, const T* dy, const T* w, const Conv2dShape& s, Workspace& workspace,
-                               ConvAlgorithmCache& algorithms, cudnnHandle_t cudnn, const Stream& stream) {
+void conv2d_backward_data(T* dx, const T* dy, const T* w, const Conv2dShape& s, const Backend& backend) {
   check_fits_cudnn(s);
-  check_handle_stream(cudnn, stream);
+  check_handle_stream(backend);
   if (s.N * s.H * s.W * s.C == 0) return;
   if (s.K == 0) {
-    fill_zero(dx, s.N * s.H * s.W * s.C, stream);
+    fill_zero(dx, s.N * s.H * s.W * s.C, backend);
     return;
   }
-  ConvDescriptors d(s, precision_of<T>());
-  auto find = [&](int requested, int* returned, BackwardDataPass::Perf* perf, void* buffer, size_t bytes) {
-    STRATA_CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(cudnn, d.w.handle, w, d.y.handle, dy,
-                                                                   d.conv.handle, d.x.handle, dx, requested, returned,
-                                                                   perf, buffer, bytes));
-  };
-  ConvAlgorithm a = algorithm_for<T, BackwardDataPass>(cudnn, d, s, algorithms, workspace, find);
-  const T alpha = 1, beta = 0;  // cuDNN scales double data by doubles
-  STRATA_CUDNN_CHECK(cudnnConvolutionBackwardData(cudnn, &alpha, d.w.handle, w, d.y.handle, dy, d.conv.handle,
-                                                  static_cast<BackwardDataPass::Algo>(a.algo),
-                                                  workspace.get(a.workspace_bytes), a.workspace_bytes, &beta,
-                                                  d.x.handle, dx));
+  run_pass<T, BackwardDataPass>(s, backend, w, dy, dx);
 }
 
 template <class T>
-void conv2d_backward_filter_cuda(T* dw, const T* dy, const T* x, const Conv2dShape& s, Workspace& workspace,
-                                 ConvAlgorithmCache& algorithms, cudnnHandle_t cudnn, const Stream& stream) {
+void conv2d_backward_filter(T* dw, const T* dy, const T* x, const Conv2dShape& s, const Backend& backend) {
   check_fits_cudnn(s);
-  check_handle_stream(cudnn, stream);
+  check_handle_stream(backend);
   if (s.K * s.R * s.S * s.C == 0) return;
   if (s.N == 0) {
-    fill_zero(dw, s.K * s.R * s.S * s.C, stream);
+    fill_zero(dw, s.K * s.R * s.S * s.C, backend);
     return;
   }
-  ConvDescriptors d(s, precision_of<T>());
-  auto find = [&](int requested, int* returned, BackwardFilterPass::Perf* perf, void* buffer, size_t bytes) {
-    STRATA_CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(cudnn, d.x.handle, x, d.y.handle, dy,
-                                                                     d.conv.handle, d.w.handle, dw, requested,
-                                                                     returned, perf, buffer, bytes));
-  };
-  ConvAlgorithm a = algorithm_for<T, BackwardFilterPass>(cudnn, d, s, algorithms, workspace, find);
-  const T alpha = 1, beta = 0;  // cuDNN scales double data by doubles
-  STRATA_CUDNN_CHECK(cudnnConvolutionBackwardFilter(cudnn, &alpha, d.x.handle, x, d.y.handle, dy, d.conv.handle,
-                                                    static_cast<BackwardFilterPass::Algo>(a.algo),
-                                                    workspace.get(a.workspace_bytes), a.workspace_bytes, &beta,
-                                                    d.w.handle, dw));
+  run_pass<T, BackwardFilterPass>(s, backend, x, dy, dw);
 }
 
-#define STRATA_INSTANTIATE(T)                                                                                  \
-  template ConvAlgorithmKey conv2d_algorithm_key<T>(const Conv2dShape&, ConvPass);                             \
-  template void conv2d_forward_cuda<T>(T*, const T*, const T*, const T*, const Conv2dShape&, Workspace&,       \
-                                       ConvAlgorithmCache&, cudnnHandle_t, const Stream&);                     \
-  template void conv2d_backward_data_cuda<T>(T*, const T*, const T*, const Conv2dShape&, Workspace&,           \
-                                             ConvAlgorithmCache&, cudnnHandle_t, const Stream&);               \
-  template void conv2d_backward_filter_cuda<T>(T*, const T*, const T*, const Conv2dShape&, Workspace&,         \
-                                               ConvAlgorithmCache&, cudnnHandle_t, const Stream&);
+#define STRATA_INSTANTIATE(T)                                                                            \
+  template ConvAlgorithmKey conv2d_algorithm_key<T>(const Conv2dShape&, ConvPass);                       \
+  template void conv2d_forward<T>(T*, const T*, const T*, const T*, const Conv2dShape&, const Backend&); \
+  template void conv2d_backward_data<T>(T*, const T*, const T*, const Conv2dShape&, const Backend&);     \
+  template void conv2d_backward_filter<T>(T*, const T*, const T*, const Conv2dShape&, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

@@ -1,5 +1,6 @@
 // The cuDNN convolution algorithm cache of one device (DESIGN.md "Kernels": one algorithm per shape,
-// chosen once and cached). The CudaContext owns one; kernels/cuda/conv2d.cpp fills it.
+// chosen once and cached). The CudaContext owns one; kernels/cuda/conv2d.cpp fills it. CUDA-only
+// (it names cuDNN's types): the engine's CUDA context and tests include it, ops do not.
 //
 // Key: the pass and everything cuDNN's choice depends on — (N,H,W,C) input, (K,R,S) filter, padding,
 // stride, dilation, data type, layout and math type. Value: the algorithm, its workspace and how it
@@ -20,6 +21,8 @@
 #include <mutex>
 #include <optional>
 
+#include "kernels/common/conv2d.h"
+
 namespace strata::kernels::cuda {
 
 enum class ConvPass { forward, backward_data, backward_filter };
@@ -37,6 +40,11 @@ struct ConvAlgorithmKey {
 
   auto operator<=>(const ConvAlgorithmKey&) const = default;
 };
+
+// The cache key of one pass of a T convolution as kernels/cuda/conv2d.h's kernels use it (NHWC; FMA
+// math for float, the default math type for double). Defined in conv2d.cpp, next to those choices.
+template <class T>
+ConvAlgorithmKey conv2d_algorithm_key(const common::Conv2dShape& s, ConvPass pass);
 
 struct ConvAlgorithm {
   int algo = 0;                // the pass's cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t value

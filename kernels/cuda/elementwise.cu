@@ -95,102 +95,104 @@ __global__ void leaky_relu_backward_kernel(T* dx, const T* dy, const T* y, T slo
 }  // namespace
 
 template <class T>
-void add_cuda(T* y, const T* a, const T* b, int64_t n, const Stream& stream) {
-  if (n) STRATA_LAUNCH((binary_kernel<T, Op::add>), stream, blocks_for(n, kThreads), kThreads, 0, y, a, b, n);
+void add(T* y, const T* a, const T* b, int64_t n, const Backend& backend) {
+  if (n) STRATA_LAUNCH((binary_kernel<T, Op::add>), backend.stream, blocks_for(n, kThreads), kThreads, 0, y, a, b, n);
 }
 
 template <class T>
-void add_channel_cuda(T* y, const T* a, const T* bias, int64_t rows, int64_t channels, const Stream& stream) {
+void add_channel(T* y, const T* a, const T* bias, int64_t rows, int64_t channels, const Backend& backend) {
   int64_t n = rows * channels;
   if (n) {
-    STRATA_LAUNCH((binary_channel_kernel<T, Op::add>), stream, blocks_for(n, kThreads), kThreads, 0, y, a, bias, n,
-                  channels);
+    STRATA_LAUNCH((binary_channel_kernel<T, Op::add>), backend.stream, blocks_for(n, kThreads), kThreads, 0, y, a, bias,
+                  n, channels);
   }
 }
 
 template <class T>
-void add_spatial_cuda(T* y, const T* a, const T* b, int64_t batch, int64_t pixels, int64_t channels,
-                      const Stream& stream) {
+void add_spatial(T* y, const T* a, const T* b, int64_t batch, int64_t pixels, int64_t channels,
+                 const Backend& backend) {
   int64_t n = batch * pixels * channels;
   if (n) {
-    STRATA_LAUNCH((binary_spatial_kernel<T, Op::add>), stream, blocks_for(n, kThreads), kThreads, 0, y, a, b, n,
+    STRATA_LAUNCH((binary_spatial_kernel<T, Op::add>), backend.stream, blocks_for(n, kThreads), kThreads, 0, y, a, b, n,
                   pixels, channels);
   }
 }
 
 template <class T>
-void mul_cuda(T* y, const T* a, const T* b, int64_t n, const Stream& stream) {
-  if (n) STRATA_LAUNCH((binary_kernel<T, Op::mul>), stream, blocks_for(n, kThreads), kThreads, 0, y, a, b, n);
+void mul(T* y, const T* a, const T* b, int64_t n, const Backend& backend) {
+  if (n) STRATA_LAUNCH((binary_kernel<T, Op::mul>), backend.stream, blocks_for(n, kThreads), kThreads, 0, y, a, b, n);
 }
 
 template <class T>
-void mul_channel_cuda(T* y, const T* a, const T* scale, int64_t rows, int64_t channels, const Stream& stream) {
+void mul_channel(T* y, const T* a, const T* scale, int64_t rows, int64_t channels, const Backend& backend) {
   int64_t n = rows * channels;
   if (n) {
-    STRATA_LAUNCH((binary_channel_kernel<T, Op::mul>), stream, blocks_for(n, kThreads), kThreads, 0, y, a, scale, n,
-                  channels);
+    STRATA_LAUNCH((binary_channel_kernel<T, Op::mul>), backend.stream, blocks_for(n, kThreads), kThreads, 0, y, a,
+                  scale, n, channels);
   }
 }
 
 template <class T>
-void mul_spatial_cuda(T* y, const T* a, const T* b, int64_t batch, int64_t pixels, int64_t channels,
-                      const Stream& stream) {
+void mul_spatial(T* y, const T* a, const T* b, int64_t batch, int64_t pixels, int64_t channels,
+                 const Backend& backend) {
   int64_t n = batch * pixels * channels;
   if (n) {
-    STRATA_LAUNCH((binary_spatial_kernel<T, Op::mul>), stream, blocks_for(n, kThreads), kThreads, 0, y, a, b, n,
+    STRATA_LAUNCH((binary_spatial_kernel<T, Op::mul>), backend.stream, blocks_for(n, kThreads), kThreads, 0, y, a, b, n,
                   pixels, channels);
   }
 }
 
 template <class T>
-void scale_cuda(T* y, const T* x, T s, int64_t n, const Stream& stream) {
-  if (n) STRATA_LAUNCH((scale_kernel<T>), stream, blocks_for(n, kThreads), kThreads, 0, y, x, s, n);
+void scale(T* y, const T* x, T s, int64_t n, const Backend& backend) {
+  if (n) STRATA_LAUNCH((scale_kernel<T>), backend.stream, blocks_for(n, kThreads), kThreads, 0, y, x, s, n);
 }
 
 template <class T>
-void pow_cuda(T* y, const T* x, T p, int64_t n, const Stream& stream) {
-  if (n) STRATA_LAUNCH((pow_kernel<T>), stream, blocks_for(n, kThreads), kThreads, 0, y, x, p, n);
+void pow(T* y, const T* x, T p, int64_t n, const Backend& backend) {
+  if (n) STRATA_LAUNCH((pow_kernel<T>), backend.stream, blocks_for(n, kThreads), kThreads, 0, y, x, p, n);
 }
 
 template <class T>
-void pow_backward_cuda(T* dx, const T* dy, const T* x, T p, int64_t n, const Stream& stream) {
-  if (n) STRATA_LAUNCH((pow_backward_kernel<T>), stream, blocks_for(n, kThreads), kThreads, 0, dx, dy, x, p, n);
+void pow_backward(T* dx, const T* dy, const T* x, T p, int64_t n, const Backend& backend) {
+  if (n) STRATA_LAUNCH((pow_backward_kernel<T>), backend.stream, blocks_for(n, kThreads), kThreads, 0, dx, dy, x, p, n);
 }
 
 template <class T>
-void square_cuda(T* y, const T* x, int64_t n, const Stream& stream) {
-  if (n) STRATA_LAUNCH((square_kernel<T>), stream, blocks_for(n, kThreads), kThreads, 0, y, x, n);
+void square(T* y, const T* x, int64_t n, const Backend& backend) {
+  if (n) STRATA_LAUNCH((square_kernel<T>), backend.stream, blocks_for(n, kThreads), kThreads, 0, y, x, n);
 }
 
 template <class T>
-void square_backward_cuda(T* dx, const T* dy, const T* x, int64_t n, const Stream& stream) {
-  if (n) STRATA_LAUNCH((square_backward_kernel<T>), stream, blocks_for(n, kThreads), kThreads, 0, dx, dy, x, n);
+void square_backward(T* dx, const T* dy, const T* x, int64_t n, const Backend& backend) {
+  if (n) STRATA_LAUNCH((square_backward_kernel<T>), backend.stream, blocks_for(n, kThreads), kThreads, 0, dx, dy, x, n);
 }
 
 template <class T>
-void leaky_relu_cuda(T* y, const T* x, T slope, int64_t n, const Stream& stream) {
-  if (n) STRATA_LAUNCH((leaky_relu_kernel<T>), stream, blocks_for(n, kThreads), kThreads, 0, y, x, slope, n);
+void leaky_relu(T* y, const T* x, T slope, int64_t n, const Backend& backend) {
+  if (n) STRATA_LAUNCH((leaky_relu_kernel<T>), backend.stream, blocks_for(n, kThreads), kThreads, 0, y, x, slope, n);
 }
 
 template <class T>
-void leaky_relu_backward_cuda(T* dx, const T* dy, const T* y, T slope, int64_t n, const Stream& stream) {
-  if (n) STRATA_LAUNCH((leaky_relu_backward_kernel<T>), stream, blocks_for(n, kThreads), kThreads, 0, dx, dy, y, slope, n);
+void leaky_relu_backward(T* dx, const T* dy, const T* y, T slope, int64_t n, const Backend& backend) {
+  if (n)
+    STRATA_LAUNCH((leaky_relu_backward_kernel<T>), backend.stream, blocks_for(n, kThreads), kThreads, 0, dx, dy, y,
+                  slope, n);
 }
 
-#define STRATA_INSTANTIATE(T)                                                                              \
-  template void add_cuda<T>(T*, const T*, const T*, int64_t, const Stream&);                              \
-  template void add_channel_cuda<T>(T*, const T*, const T*, int64_t, int64_t, const Stream&);             \
-  template void add_spatial_cuda<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, const Stream&);    \
-  template void mul_cuda<T>(T*, const T*, const T*, int64_t, const Stream&);                              \
-  template void mul_channel_cuda<T>(T*, const T*, const T*, int64_t, int64_t, const Stream&);             \
-  template void mul_spatial_cuda<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, const Stream&);    \
-  template void scale_cuda<T>(T*, const T*, T, int64_t, const Stream&);                                   \
-  template void pow_cuda<T>(T*, const T*, T, int64_t, const Stream&);                                     \
-  template void pow_backward_cuda<T>(T*, const T*, const T*, T, int64_t, const Stream&);                  \
-  template void square_cuda<T>(T*, const T*, int64_t, const Stream&);                                     \
-  template void square_backward_cuda<T>(T*, const T*, const T*, int64_t, const Stream&);                  \
-  template void leaky_relu_cuda<T>(T*, const T*, T, int64_t, const Stream&);                              \
-  template void leaky_relu_backward_cuda<T>(T*, const T*, const T*, T, int64_t, const Stream&);
+#define STRATA_INSTANTIATE(T)                                                                      \
+  template void add<T>(T*, const T*, const T*, int64_t, const Backend&);                           \
+  template void add_channel<T>(T*, const T*, const T*, int64_t, int64_t, const Backend&);          \
+  template void add_spatial<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, const Backend&); \
+  template void mul<T>(T*, const T*, const T*, int64_t, const Backend&);                           \
+  template void mul_channel<T>(T*, const T*, const T*, int64_t, int64_t, const Backend&);          \
+  template void mul_spatial<T>(T*, const T*, const T*, int64_t, int64_t, int64_t, const Backend&); \
+  template void scale<T>(T*, const T*, T, int64_t, const Backend&);                                \
+  template void pow<T>(T*, const T*, T, int64_t, const Backend&);                                  \
+  template void pow_backward<T>(T*, const T*, const T*, T, int64_t, const Backend&);               \
+  template void square<T>(T*, const T*, int64_t, const Backend&);                                  \
+  template void square_backward<T>(T*, const T*, const T*, int64_t, const Backend&);               \
+  template void leaky_relu<T>(T*, const T*, T, int64_t, const Backend&);                           \
+  template void leaky_relu_backward<T>(T*, const T*, const T*, T, int64_t, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

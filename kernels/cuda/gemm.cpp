@@ -8,6 +8,8 @@
 // CUBLAS_OP_T when op(X) = X^T. C's buffer is C^T column-major with ldc, exactly what cuBLAS writes.
 #include "kernels/cuda/gemm.h"
 
+#include <cublas_v2.h>
+
 #include <algorithm>
 #include <climits>
 #include <string>
@@ -20,7 +22,7 @@ namespace {
 
 int to_int(int64_t value, const char* what) {
   if (value < 0 || value > INT_MAX) {
-    throw CudaError(std::string("gemm_cuda: ") + what + " = " + std::to_string(value) +
+    throw CudaError(std::string("gemm on CUDA: ") + what + " = " + std::to_string(value) +
                     " does not fit cuBLAS's 32-bit int arguments");
   }
   return static_cast<int>(value);
@@ -47,21 +49,21 @@ struct GemmTypes<double> {
 }  // namespace
 
 template <class T>
-void gemm_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-               const T* B, int64_t ldb, T beta, T* C, int64_t ldc, cublasHandle_t handle) {
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc, const Backend& backend) {
   constexpr cudaDataType_t type = GemmTypes<T>::data;
   const int m = to_int(N, "N"), n = to_int(M, "M"), k = to_int(K, "K");
   if (m == 0 || n == 0) return;
   // K == 0 is cuBLAS's quick return: C = beta C (all zeros for beta == 0).
-  STRATA_CUBLAS_CHECK(cublasGemmEx(handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                   m, n, k, &alpha, B, type, leading_dimension(ldb, "ldb"), A, type,
-                                   leading_dimension(lda, "lda"), &beta, C, type, leading_dimension(ldc, "ldc"),
-                                   GemmTypes<T>::compute, CUBLAS_GEMM_DEFAULT));
+  STRATA_CUBLAS_CHECK(cublasGemmEx(backend.cublas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                   trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &alpha, B, type,
+                                   leading_dimension(ldb, "ldb"), A, type, leading_dimension(lda, "lda"), &beta, C,
+                                   type, leading_dimension(ldc, "ldc"), GemmTypes<T>::compute, CUBLAS_GEMM_DEFAULT));
 }
 
-template void gemm_cuda<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
-                               int64_t, float, float*, int64_t, cublasHandle_t);
-template void gemm_cuda<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
-                                int64_t, double, double*, int64_t, cublasHandle_t);
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
+                          float, float*, int64_t, const Backend&);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
+                           int64_t, double, double*, int64_t, const Backend&);
 
 }  // namespace strata::kernels::cuda

@@ -18,8 +18,8 @@
 #include <cstdint>
 #include <utility>
 
+#include "kernels/cuda/backend.h"
 #include "kernels/cuda/check.h"
-#include "kernels/cuda/stream.h"
 
 #if defined(STRATA_CUDA_EMULATION)
 #include <cudaemu/launch.h>

@@ -52,32 +52,32 @@ __global__ void pad_replicate_backward_kernel(T* dx, const T* dy, int64_t batch,
 }  // namespace
 
 template <class T>
-void pad_replicate_cuda(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels, int64_t top,
-                        int64_t bottom, int64_t left, int64_t right, const Stream& stream) {
+void pad_replicate(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels, int64_t top,
+                   int64_t bottom, int64_t left, int64_t right, const Backend& backend) {
   const int64_t out_h = in_h + top + bottom, out_w = in_w + left + right;
   const int64_t pixels = batch * out_h * out_w;
   if (pixels == 0 || channels == 0) return;
   PixelLaunch l = pixel_launch(pixels, channels);
-  STRATA_LAUNCH((pad_replicate_kernel<T>), stream, l.grid, l.block, 0, y, x, batch, in_h, in_w, channels, top, left,
-                out_h, out_w);
+  STRATA_LAUNCH((pad_replicate_kernel<T>), backend.stream, l.grid, l.block, 0, y, x, batch, in_h, in_w, channels, top,
+                left, out_h, out_w);
 }
 
 template <class T>
-void pad_replicate_backward_cuda(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
-                                 int64_t top, int64_t bottom, int64_t left, int64_t right, const Stream& stream) {
+void pad_replicate_backward(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
+                            int64_t top, int64_t bottom, int64_t left, int64_t right, const Backend& backend) {
   const int64_t out_h = in_h + top + bottom, out_w = in_w + left + right;
   const int64_t pixels = batch * in_h * in_w;
   if (pixels == 0 || channels == 0) return;
   PixelLaunch l = pixel_launch(pixels, channels);
-  STRATA_LAUNCH((pad_replicate_backward_kernel<T>), stream, l.grid, l.block, 0, dx, dy, batch, in_h, in_w, channels,
-                top, left, out_h, out_w);
+  STRATA_LAUNCH((pad_replicate_backward_kernel<T>), backend.stream, l.grid, l.block, 0, dx, dy, batch, in_h, in_w,
+                channels, top, left, out_h, out_w);
 }
 
-#define STRATA_INSTANTIATE(T)                                                                                      \
-  template void pad_replicate_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,   \
-                                      int64_t, const Stream&);                                                      \
-  template void pad_replicate_backward_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,   \
-                                               int64_t, int64_t, const Stream&);
+#define STRATA_INSTANTIATE(T)                                                                                          \
+  template void pad_replicate<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
+                                 const Backend&);                                                                      \
+  template void pad_replicate_backward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
+                                          int64_t, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

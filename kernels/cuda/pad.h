@@ -1,25 +1,25 @@
-// Replicate (edge) padding on CUDA (T = float or double), NHWC, with the semantics and argument order of
-// kernels/cpu/pad.h plus the stream.
+// Replicate (edge) padding on CUDA (T = float or double), NHWC, with the semantics, names and arguments
+// of kernels/cpu/pad.h, the backend last.
 //   N batch, H x W input (both >= 1), C channels; top, bottom, left, right >= 0;
 //   OH = H + top + bottom, OW = W + left + right.
 #pragma once
 
 #include <cstdint>
 
-#include "kernels/cuda/stream.h"
+#include "kernels/cuda/backend.h"
 
 namespace strata::kernels::cuda {
 
 // y[n, oh, ow, c] = x[n, clamp(oh - top, 0, H - 1), clamp(ow - left, 0, W - 1), c]
 //   x: (N, H, W, C) -> y: (N, OH, OW, C)
 template <class T>
-void pad_replicate_cuda(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels, int64_t top,
-                        int64_t bottom, int64_t left, int64_t right, const Stream& stream);
+void pad_replicate(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels, int64_t top,
+                   int64_t bottom, int64_t left, int64_t right, const Backend& backend);
 
 // The adjoint as a gather: each input pixel sums dy over the output pixels that copy it.
 //   dy: (N, OH, OW, C) -> dx: (N, H, W, C)
 template <class T>
-void pad_replicate_backward_cuda(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
-                                 int64_t top, int64_t bottom, int64_t left, int64_t right, const Stream& stream);
+void pad_replicate_backward(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
+                            int64_t top, int64_t bottom, int64_t left, int64_t right, const Backend& backend);
 
 }  // namespace strata::kernels::cuda

@@ -173,53 +173,49 @@ __global__ void avg_pool2d_backward_columns_kernel(T* dx, const double* columns,
 }  // namespace
 
 template <class T>
-void max_pool2d_cuda(T* y, int32_t* argmax, const T* x, const Pool2dGeometry& g, const Stream& stream) {
+void max_pool2d(T* y, int32_t* argmax, const T* x, const Pool2dGeometry& g, const Backend& backend) {
   int64_t pixels = g.batch * g.out_h * g.out_w;
   if (pixels == 0 || g.channels == 0) return;
   PixelLaunch l = pixel_launch(pixels, g.channels);
-  STRATA_LAUNCH((max_pool2d_kernel<T>), stream, l.grid, l.block, 0, y, argmax, x, g);
+  STRATA_LAUNCH((max_pool2d_kernel<T>), backend.stream, l.grid, l.block, 0, y, argmax, x, g);
 }
 
 template <class T>
-void max_pool2d_backward_cuda(T* dx, const T* dy, const int32_t* argmax, const Pool2dGeometry& g,
-                              const Stream& stream) {
+void max_pool2d_backward(T* dx, const T* dy, const int32_t* argmax, const Pool2dGeometry& g, const Backend& backend) {
   int64_t pixels = g.batch * g.in_h * g.in_w;
   if (pixels == 0 || g.channels == 0) return;
   PixelLaunch l = pixel_launch(pixels, g.channels);
-  STRATA_LAUNCH((max_pool2d_backward_kernel<T>), stream, l.grid, l.block, 0, dx, dy, argmax, g);
+  STRATA_LAUNCH((max_pool2d_backward_kernel<T>), backend.stream, l.grid, l.block, 0, dx, dy, argmax, g);
 }
 
-int64_t avg_pool2d_scratch(const Pool2dGeometry& g) { return g.batch * g.out_h * g.in_w * g.channels; }
-
 template <class T>
-void avg_pool2d_cuda(T* y, const T* x, const Pool2dGeometry& g, bool count_include_pad, double* rows,
-                     const Stream& stream) {
+void avg_pool2d(T* y, const T* x, const Pool2dGeometry& g, bool count_include_pad, const Backend& backend) {
   if (g.batch * g.out_h * g.out_w * g.channels == 0) return;
+  double* rows = backend.scratch->array<double>(g.batch * g.out_h * g.in_w * g.channels);
   PixelLaunch pass1 = pixel_launch(g.batch * g.out_h * g.in_w, g.channels);
-  STRATA_LAUNCH((avg_pool2d_rows_kernel<T>), stream, pass1.grid, pass1.block, 0, rows, x, g);
+  STRATA_LAUNCH((avg_pool2d_rows_kernel<T>), backend.stream, pass1.grid, pass1.block, 0, rows, x, g);
   PixelLaunch pass2 = pixel_launch(g.batch * g.out_h * g.out_w, g.channels);
-  STRATA_LAUNCH((avg_pool2d_columns_kernel<T>), stream, pass2.grid, pass2.block, 0, y, rows, g, count_include_pad);
+  STRATA_LAUNCH((avg_pool2d_columns_kernel<T>), backend.stream, pass2.grid, pass2.block, 0, y, rows, g,
+                count_include_pad);
 }
 
-int64_t avg_pool2d_backward_scratch(const Pool2dGeometry& g) { return g.batch * g.in_h * g.out_w * g.channels; }
-
 template <class T>
-void avg_pool2d_backward_cuda(T* dx, const T* dy, const Pool2dGeometry& g, bool count_include_pad, double* columns,
-                              const Stream& stream) {
+void avg_pool2d_backward(T* dx, const T* dy, const Pool2dGeometry& g, bool count_include_pad, const Backend& backend) {
   if (g.batch * g.in_h * g.in_w * g.channels == 0) return;
+  double* columns = backend.scratch->array<double>(g.batch * g.in_h * g.out_w * g.channels);
   PixelLaunch pass1 = pixel_launch(g.batch * g.in_h * g.out_w, g.channels);
-  STRATA_LAUNCH((avg_pool2d_backward_rows_kernel<T>), stream, pass1.grid, pass1.block, 0, columns, dy, g,
+  STRATA_LAUNCH((avg_pool2d_backward_rows_kernel<T>), backend.stream, pass1.grid, pass1.block, 0, columns, dy, g,
                 count_include_pad);
   PixelLaunch pass2 = pixel_launch(g.batch * g.in_h * g.in_w, g.channels);
-  STRATA_LAUNCH((avg_pool2d_backward_columns_kernel<T>), stream, pass2.grid, pass2.block, 0, dx, columns, g,
+  STRATA_LAUNCH((avg_pool2d_backward_columns_kernel<T>), backend.stream, pass2.grid, pass2.block, 0, dx, columns, g,
                 count_include_pad);
 }
 
-#define STRATA_INSTANTIATE(T)                                                                                  \
-  template void max_pool2d_cuda<T>(T*, int32_t*, const T*, const Pool2dGeometry&, const Stream&);                \
-  template void max_pool2d_backward_cuda<T>(T*, const T*, const int32_t*, const Pool2dGeometry&, const Stream&); \
-  template void avg_pool2d_cuda<T>(T*, const T*, const Pool2dGeometry&, bool, double*, const Stream&);            \
-  template void avg_pool2d_backward_cuda<T>(T*, const T*, const Pool2dGeometry&, bool, double*, const Stream&);
+#define STRATA_INSTANTIATE(T)                                                                                \
+  template void max_pool2d<T>(T*, int32_t*, const T*, const Pool2dGeometry&, const Backend&);                \
+  template void max_pool2d_backward<T>(T*, const T*, const int32_t*, const Pool2dGeometry&, const Backend&); \
+  template void avg_pool2d<T>(T*, const T*, const Pool2dGeometry&, bool, const Backend&);                    \
+  template void avg_pool2d_backward<T>(T*, const T*, const Pool2dGeometry&, bool, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

@@ -3,7 +3,7 @@
 //      chunk's kRowsPerChunk rows in order, into partials[chunk, c];
 //   2. one thread per channel sums the chunks' partials in order.
 // Every sum is taken in a fixed order, so the result is identical run to run. In f64 the chunks and
-// their order are those of the CPU's sum_rows_cpu (which accumulates in double): the same bits.
+// their order are those of the CPU's the CPU's sum_rows (which accumulates in double): the same bits.
 //
 // The reductions of engine/ops/reduce.h accumulate in double, as the CPU kernels do (on sm_80/sm_90
 // double adds run at half the f32 rate, which a memory-bound pass does not notice):
@@ -11,7 +11,7 @@
 //     tree), one block combines the chunk sums the same way;
 //   sum_spatial: as sum_rows above but batched over N and in double, so the chunks (256 pixels,
 //     each summed in pixel order) and their combination in chunk order are exactly the CPU's
-//     sum_rows_cpu: the same bits;
+//     the CPU's sum_rows: the same bits;
 //   sum_channels: one warp per row, lanes over channels, a fixed xor-shuffle tree (every lane
 //     adds the same two values, so all lanes hold the same bits).
 #include <cuda_runtime.h>
@@ -131,12 +131,12 @@ __global__ void broadcast_spatial_kernel(T* y, const T* g, T s, int64_t n, int64
 
 }  // namespace
 
-int64_t sum_rows_partials(int64_t rows, int64_t channels) { return chunks_for(rows) * channels; }
-
 template <class T>
-void sum_rows_cuda(T* out, const T* x, int64_t rows, int64_t channels, T* partials, const Stream& stream) {
+void sum_rows(T* out, const T* x, int64_t rows, int64_t channels, const Backend& backend) {
   if (channels == 0) return;
+  const Stream& stream = backend.stream;
   int64_t chunks = chunks_for(rows);
+  T* partials = backend.scratch->array<T>(chunks * channels);
   unsigned tiles = static_cast<unsigned>((channels + kChannelsPerBlock - 1) / kChannelsPerBlock);
   if (rows == 0) {
     STRATA_CUDA_CHECK(cudaMemsetAsync(partials, 0, sizeof(T) * static_cast<size_t>(channels), stream.handle));
@@ -147,25 +147,23 @@ void sum_rows_cuda(T* out, const T* x, int64_t rows, int64_t channels, T* partia
   STRATA_LAUNCH((combine_kernel<T>), stream, tiles, kChannelsPerBlock, 0, out, partials, chunks, channels);
 }
 
-int64_t sum_all_partials(int64_t n) { return all_chunks(n); }
-
 template <class T>
-void sum_all_cuda(T* out, const T* x, int64_t n, double scale, double* partials, const Stream& stream) {
+void sum_all(T* out, const T* x, int64_t n, double scale, const Backend& backend) {
+  const Stream& stream = backend.stream;
   int64_t chunks = all_chunks(n);
+  double* partials = backend.scratch->array<double>(chunks);
   STRATA_LAUNCH((sum_all_partials_kernel<T>), stream, static_cast<unsigned>(chunks), kReduceThreads, 0, partials, x,
                 n);
   STRATA_LAUNCH((sum_all_finish_kernel<T>), stream, 1, kReduceThreads, 0, out, partials, chunks, scale);
 }
 
-int64_t sum_spatial_partials(int64_t batch, int64_t pixels, int64_t channels) {
-  return batch * chunks_for(pixels) * channels;
-}
-
 template <class T>
-void sum_spatial_cuda(T* out, const T* x, int64_t batch, int64_t pixels, int64_t channels, double scale,
-                      double* partials, const Stream& stream) {
+void sum_spatial(T* out, const T* x, int64_t batch, int64_t pixels, int64_t channels, double scale,
+                 const Backend& backend) {
   if (batch == 0 || channels == 0) return;
+  const Stream& stream = backend.stream;
   int64_t chunks = chunks_for(pixels);
+  double* partials = backend.scratch->array<double>(batch * chunks * channels);
   unsigned tiles = static_cast<unsigned>((channels + kChannelsPerBlock - 1) / kChannelsPerBlock);
   STRATA_LAUNCH((spatial_partials_kernel<T>), stream,
                 dim3(static_cast<unsigned>(chunks), tiles, static_cast<unsigned>(batch)), kChannelsPerBlock, 0,
@@ -175,38 +173,37 @@ void sum_spatial_cuda(T* out, const T* x, int64_t batch, int64_t pixels, int64_t
 }
 
 template <class T>
-void sum_channels_cuda(T* out, const T* x, int64_t rows, int64_t channels, double scale, const Stream& stream) {
+void sum_channels(T* out, const T* x, int64_t rows, int64_t channels, double scale, const Backend& backend) {
   if (rows == 0) return;
-  STRATA_LAUNCH((sum_channels_kernel<T>), stream, blocks_for(rows, kReduceThreads / 32), kReduceThreads, 0, out, x,
-                rows, channels, scale);
+  STRATA_LAUNCH((sum_channels_kernel<T>), backend.stream, blocks_for(rows, kReduceThreads / 32), kReduceThreads, 0, out,
+                x, rows, channels, scale);
 }
 
 template <class T>
-void broadcast_channels_cuda(T* y, const T* g, T s, int64_t rows, int64_t channels, const Stream& stream) {
+void broadcast_channels(T* y, const T* g, T s, int64_t rows, int64_t channels, const Backend& backend) {
   int64_t n = rows * channels;
   if (n) {
-    STRATA_LAUNCH((broadcast_channels_kernel<T>), stream, blocks_for(n, kReduceThreads), kReduceThreads, 0, y, g, s,
-                  n, channels);
+    STRATA_LAUNCH((broadcast_channels_kernel<T>), backend.stream, blocks_for(n, kReduceThreads), kReduceThreads, 0, y,
+                  g, s, n, channels);
   }
 }
 
 template <class T>
-void broadcast_spatial_cuda(T* y, const T* g, T s, int64_t batch, int64_t pixels, int64_t channels,
-                            const Stream& stream) {
+void broadcast_spatial(T* y, const T* g, T s, int64_t batch, int64_t pixels, int64_t channels, const Backend& backend) {
   int64_t n = batch * pixels * channels;
   if (n) {
-    STRATA_LAUNCH((broadcast_spatial_kernel<T>), stream, blocks_for(n, kReduceThreads), kReduceThreads, 0, y, g, s,
-                  n, pixels, channels);
+    STRATA_LAUNCH((broadcast_spatial_kernel<T>), backend.stream, blocks_for(n, kReduceThreads), kReduceThreads, 0, y, g,
+                  s, n, pixels, channels);
   }
 }
 
-#define STRATA_INSTANTIATE(T)                                                                                  \
-  template void sum_rows_cuda<T>(T*, const T*, int64_t, int64_t, T*, const Stream&);                           \
-  template void sum_all_cuda<T>(T*, const T*, int64_t, double, double*, const Stream&);                        \
-  template void sum_spatial_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, double, double*, const Stream&);  \
-  template void sum_channels_cuda<T>(T*, const T*, int64_t, int64_t, double, const Stream&);                   \
-  template void broadcast_channels_cuda<T>(T*, const T*, T, int64_t, int64_t, const Stream&);                  \
-  template void broadcast_spatial_cuda<T>(T*, const T*, T, int64_t, int64_t, int64_t, const Stream&);
+#define STRATA_INSTANTIATE(T)                                                                    \
+  template void sum_rows<T>(T*, const T*, int64_t, int64_t, const Backend&);                     \
+  template void sum_all<T>(T*, const T*, int64_t, double, const Backend&);                       \
+  template void sum_spatial<T>(T*, const T*, int64_t, int64_t, int64_t, double, const Backend&); \
+  template void sum_channels<T>(T*, const T*, int64_t, int64_t, double, const Backend&);         \
+  template void broadcast_channels<T>(T*, const T*, T, int64_t, int64_t, const Backend&);        \
+  template void broadcast_spatial<T>(T*, const T*, T, int64_t, int64_t, int64_t, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

@@ -11,7 +11,7 @@
 #include <cstdint>
 
 #include "kernels/common/sgd.h"
-#include "kernels/cuda/stream.h"
+#include "kernels/cuda/backend.h"
 
 namespace strata::kernels::cuda {
 

@@ -5,7 +5,7 @@
 
 #include <cstdint>
 
-#include "kernels/cuda/stream.h"
+#include "kernels/cuda/backend.h"
 
 namespace strata::kernels::cuda {
 

@@ -75,41 +75,38 @@ __global__ void upsample_bilinear_adjoint_kernel(T* out, const T* in, int64_t ou
 }  // namespace
 
 template <class T>
-void upsample_bilinear_cuda(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
-                            int64_t out_h, int64_t out_w, bool align_corners, const Stream& stream) {
+void upsample_bilinear(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels, int64_t out_h,
+                       int64_t out_w, bool align_corners, const Backend& backend) {
   const int64_t pixels = batch * out_h * out_w;
   if (pixels == 0 || channels == 0) return;
   T scale_h = cm::bilinear_scale<T>(in_h, out_h, align_corners);
   T scale_w = cm::bilinear_scale<T>(in_w, out_w, align_corners);
   PixelLaunch l = pixel_launch(pixels, channels);
-  STRATA_LAUNCH((upsample_bilinear_kernel<T>), stream, l.grid, l.block, 0, y, x, batch, in_h, in_w, channels, out_h,
-                out_w, scale_h, scale_w, align_corners);
-}
-
-int64_t upsample_bilinear_backward_scratch(int64_t batch, int64_t in_h, int64_t channels, int64_t out_w) {
-  return batch * in_h * out_w * channels;
+  STRATA_LAUNCH((upsample_bilinear_kernel<T>), backend.stream, l.grid, l.block, 0, y, x, batch, in_h, in_w, channels,
+                out_h, out_w, scale_h, scale_w, align_corners);
 }
 
 template <class T>
-void upsample_bilinear_backward_cuda(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
-                                     int64_t out_h, int64_t out_w, bool align_corners, T* rows,
-                                     const Stream& stream) {
+void upsample_bilinear_backward(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
+                                int64_t out_h, int64_t out_w, bool align_corners, const Backend& backend) {
   if (batch * in_h * in_w * channels == 0) return;
+  // The adjoint along H first: rows (N, H, OW, C), then along W into dx.
+  T* rows = backend.scratch->array<T>(batch * in_h * out_w * channels);
   T scale_h = cm::bilinear_scale<T>(in_h, out_h, align_corners);
   T scale_w = cm::bilinear_scale<T>(in_w, out_w, align_corners);
   PixelLaunch pass1 = pixel_launch(batch * in_h * out_w, channels);
-  STRATA_LAUNCH((upsample_bilinear_adjoint_kernel<T>), stream, pass1.grid, pass1.block, 0, rows, dy, batch, in_h,
-                out_h, out_w, channels, scale_h, align_corners);
+  STRATA_LAUNCH((upsample_bilinear_adjoint_kernel<T>), backend.stream, pass1.grid, pass1.block, 0, rows, dy, batch,
+                in_h, out_h, out_w, channels, scale_h, align_corners);
   PixelLaunch pass2 = pixel_launch(batch * in_h * in_w, channels);
-  STRATA_LAUNCH((upsample_bilinear_adjoint_kernel<T>), stream, pass2.grid, pass2.block, 0, dx, rows, batch * in_h,
-                in_w, out_w, int64_t{1}, channels, scale_w, align_corners);
+  STRATA_LAUNCH((upsample_bilinear_adjoint_kernel<T>), backend.stream, pass2.grid, pass2.block, 0, dx, rows,
+                batch * in_h, in_w, out_w, int64_t{1}, channels, scale_w, align_corners);
 }
 
-#define STRATA_INSTANTIATE(T)                                                                                 \
-  template void upsample_bilinear_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,   \
-                                          bool, const Stream&);                                                 \
-  template void upsample_bilinear_backward_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t,   \
-                                                   int64_t, bool, T*, const Stream&);
+#define STRATA_INSTANTIATE(T)                                                                                     \
+  template void upsample_bilinear<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool,    \
+                                     const Backend&);                                                             \
+  template void upsample_bilinear_backward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
+                                              bool, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

@@ -15,6 +15,8 @@
 #include "engine/tensor.h"
 #include "tests/cuda/cuda_device.h"
 #include "tests/support/compare.h"
+#include "tests/support/leaves.h"
+#include "tests/support/op_cases.h"
 
 namespace strata::test {
 
@@ -82,6 +84,27 @@ inline Tensor random_leaf(const Shape& shape, Generator& generator) {
   Tensor t = Tensor::randn(shape, generator);
   t.set_requires_grad(true);
   return t;
+}
+
+// A case's f64 inputs converted to f32 (leaves stay leaves; other inputs pass unchanged).
+inline std::vector<Tensor> cuda_case_inputs(const OpCase& c) {
+  std::vector<Tensor> inputs;
+  for (const Tensor& t : case_inputs(c)) {
+    if (!t.defined() || t.dtype() != DType::f64) {
+      inputs.push_back(t);
+    } else if (t.requires_grad()) {
+      inputs.push_back(as_leaf(t, DType::f32));
+    } else {
+      inputs.push_back(t.to(DType::f32));
+    }
+  }
+  return inputs;
+}
+
+// check_cuda_matches_cpu for every case of an op's table (tests/support/op_cases.h): the case's
+// inputs in f32 (cuda_case_inputs), compared in f32 and then in f64.
+inline void check_cuda_matches_cpu(const OpCases& cases) {
+  for (const OpCase& c : cases) check_cuda_matches_cpu(c.name, c.f, cuda_case_inputs(c), c.seed);
 }
 
 }  // namespace strata::test

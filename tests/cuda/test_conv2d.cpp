@@ -1,10 +1,9 @@
 // conv2d and linear on CUDA (cuDNN, cuBLAS) against the CPU reference: outputs and every gradient on
-// the gradcheck configurations of tests/engine/test_conv2d.cpp and on ResNet-50 / DeepLabV3 layer
-// shapes at small spatial sizes; the per-device algorithm cache (hits, benchmark mode, workspace
+// every case of their table (tests/engine/conv2d_cases.h) and on ResNet-50 / DeepLabV3 layer shapes at
+// small spatial sizes; the per-device algorithm cache (hits, benchmark mode, workspace
 // limit, deterministic mode, f64 algorithms) and the errors for what cuDNN cannot do.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -13,30 +12,20 @@
 
 #include "engine/cuda/context.h"
 #include "engine/ops/conv2d.h"
+#include "engine/ops/device_dispatch.h"
 #include "engine/ops/linear.h"
 #include "kernels/cuda/conv2d.h"
+#include "kernels/cuda/conv_algorithms.h"
 #include "tests/cuda/cuda_compare.h"
+#include "tests/engine/conv2d_cases.h"
 
 using namespace strata;
 using test::check_cuda_matches_cpu;
+using test::ConvConfig;
 using test::cuda_device;
-using test::random_leaf;
 namespace kcu = strata::kernels::cuda;
 
 namespace {
-
-struct ConvConfig {
-  const char* name;
-  int64_t N, H, W, C, K, R, S, stride, pad, dilation;
-  bool bias;
-};
-
-void check_conv_config(const ConvConfig& c, Generator& g) {
-  std::vector<Tensor> inputs = {random_leaf({c.N, c.H, c.W, c.C}, g), random_leaf({c.K, c.R, c.S, c.C}, g),
-                                c.bias ? random_leaf({c.K}, g) : Tensor()};
-  Conv2dParams p = Conv2dParams::same(c.stride, c.pad, c.dilation);
-  check_cuda_matches_cpu(c.name, [p](const auto& in) { return conv2d(in[0], in[1], in[2], p); }, inputs);
-}
 
 // A CUDA device with its own context (own algorithm cache) and the given options.
 Device open_device_with(const CudaOptions& options) {
@@ -110,15 +99,8 @@ class ScopedEnv {
 
 }  // namespace
 
-TEST_CASE("cuda conv2d matches the CPU on every gradcheck configuration", "[cpu]") {
-  const ConvConfig configs[] = {
-      {"pointwise", 2, 4, 3, 5, 3, 1, 1, 1, 0, 1, true},   {"pointwise_strided", 2, 5, 4, 3, 2, 1, 1, 2, 0, 1, false},
-      {"3x3_pad1", 1, 5, 4, 3, 2, 3, 3, 1, 1, 1, true},    {"3x3_stride2", 2, 5, 5, 2, 3, 3, 3, 2, 1, 1, false},
-      {"3x3_dilation2", 1, 6, 5, 2, 2, 3, 3, 1, 2, 2, true}, {"7x7_stride2_pad3", 1, 7, 6, 3, 2, 7, 7, 2, 3, 1, false},
-      {"rect_2x3", 1, 4, 5, 2, 2, 2, 3, 1, 0, 1, true},
-  };
-  Generator g(21);
-  for (const ConvConfig& c : configs) check_conv_config(c, g);
+TEST_CASE("cuda conv2d matches the CPU on every case of its table", "[cpu]") {
+  check_cuda_matches_cpu(test::conv2d_cases());
 }
 
 TEST_CASE("cuda conv2d matches the CPU on ResNet-50 and DeepLabV3 layer shapes at small sizes", "[cpu]") {
@@ -141,8 +123,10 @@ TEST_CASE("cuda conv2d matches the CPU on ResNet-50 and DeepLabV3 layer shapes a
       {"stem 7x7 stride 2 pad 3, bias", 1, 16, 13, 3, 8, 7, 7, 2, 3, 1, true},
       {"classifier 1x1, bias", 2, 9, 7, 16, 21, 1, 1, 1, 0, 1, true},
   };
-  Generator g(22);
-  for (const ConvConfig& c : configs) check_conv_config(c, g);
+  test::OpCases cases;
+  uint64_t seed = 22;
+  for (const ConvConfig& c : configs) cases.push_back(test::conv2d_case(c, seed++));
+  check_cuda_matches_cpu(cases);
 }
 
 TEST_CASE("cuda conv2d chooses each pass's algorithm once per shape and then hits the cache", "[cpu]") {
@@ -378,35 +362,19 @@ TEST_CASE("cuda conv2d refuses what cuDNN cannot do with clear errors", "[cpu]")
   // A batch whose activation has 2^31 elements cannot be described to cuDNN's legacy API; the
   // wrapper says so before touching any memory.
   ConvConfig huge{"huge", 512, 1024, 1024, 4, 4, 1, 1, 1, 0, 1, false};
-  struct NoWorkspace final : kcu::Workspace {
-    void* get(size_t) override { return nullptr; }
-  } workspace;
-  CudaContext& context = cuda_context(gpu);
-  CHECK_THROWS_WITH(kcu::conv2d_forward_cuda<float>(nullptr, nullptr, nullptr, nullptr, shape_of(huge), workspace,
-                                                    context.conv_algorithms(), context.cudnn(), context.stream()),
+  TensorScratch scratch(gpu);
+  CHECK_THROWS_WITH(kcu::conv2d_forward<float>(nullptr, nullptr, nullptr, nullptr, shape_of(huge),
+                                               cuda_context(gpu).kernel_backend(&scratch)),
                     Catch::Contains("too large for cuDNN") && Catch::Contains("(512,1024,1024,4)"));
 }
 
-TEST_CASE("cuda linear matches the CPU for rank 2 and 3 inputs, with and without bias", "[cpu]") {
-  Generator g(26);
-  check_cuda_matches_cpu("rank 2, bias", [](const auto& in) { return linear(in[0], in[1], in[2]); },
-                         {random_leaf({7, 13}, g), random_leaf({5, 13}, g), random_leaf({5}, g)});
-  check_cuda_matches_cpu("rank 2, no bias", [](const auto& in) { return linear(in[0], in[1], Tensor()); },
-                         {random_leaf({4, 6}, g), random_leaf({3, 6}, g)});
-  check_cuda_matches_cpu("rank 3, bias", [](const auto& in) { return linear(in[0], in[1], in[2]); },
-                         {random_leaf({2, 9, 17}, g), random_leaf({11, 17}, g), random_leaf({11}, g)});
-  check_cuda_matches_cpu("rank 3, no bias", [](const auto& in) { return linear(in[0], in[1], Tensor()); },
-                         {random_leaf({3, 5, 8}, g), random_leaf({6, 8}, g)});
-  check_cuda_matches_cpu("rank 4 NHWC features (a 1x1 conv as a GEMM), bias",
-                         [](const auto& in) { return linear(in[0], in[1], in[2]); },
-                         {random_leaf({2, 7, 5, 32}, g), random_leaf({24, 32}, g), random_leaf({24}, g)});
+TEST_CASE("cuda linear matches the CPU on every case of its table", "[cpu]") {
+  check_cuda_matches_cpu(test::linear_cases());
 }
 
-TEST_CASE("cuda linear takes gradients only for the inputs that need them", "[cpu]") {
+TEST_CASE("cuda linear refuses operands of different dtypes", "[cpu]") {
   Generator g(27);
-  Tensor x = Tensor::randn({6, 10}, g);
-  Tensor w = random_leaf({4, 10}, g), b = random_leaf({4}, g);
-  check_cuda_matches_cpu("x without grad", [](const auto& in) { return linear(in[0], in[1], in[2]); }, {x, w, b});
-  CHECK_THROWS_WITH(linear(x.to(cuda_device()), w.detach().to(DType::f64).to(cuda_device()), Tensor()),
-                    Catch::Contains("dtypes must match"));
+  Tensor x = Tensor::randn({6, 10}, g).to(cuda_device());
+  Tensor w = Tensor::randn({4, 10}, g, DType::f64).to(cuda_device());
+  CHECK_THROWS_WITH(linear(x, w, Tensor()), Catch::Contains("dtypes must match"));
 }

@@ -80,7 +80,7 @@ namespace {
 // An op written with a CPU kernel only, as every op starts: on a CUDA tensor it must refuse.
 Tensor cpu_only_op(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  dispatch("cpu_only_op", x, [&](auto tag) {
+  dispatch_cpu("cpu_only_op", x, [&](auto tag, const auto&) {
     using T = decltype(tag);
     for (int64_t i = 0; i < x.numel(); ++i) y.data<T>()[i] = x.data<T>()[i];
   });

@@ -1,60 +1,53 @@
-// max_pool2d, avg_pool2d and pad_replicate on CUDA against the CPU reference, outputs and gradients,
-// on every parameter setting of the CPU tests (tests/engine/test_pooling.cpp, test_pad.cpp,
-// tools/torchref/spatial.py): stem, dilation, rectangular windows, ceil mode and its dropped last
-// window, ties, NaN, count_include_pad false, the MiB head's evaluation pooling.
+// max_pool2d, avg_pool2d, the MiB head's evaluation pooling and pad_replicate on CUDA against the CPU
+// reference, outputs and gradients, on every case of their tables (tests/engine/pooling_cases.h,
+// pad_cases.h), on shapes spanning many blocks, on ties, NaN and -inf, and bit for bit where both
+// backends sum alike.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <limits>
 
 #include "engine/ops/pad.h"
 #include "engine/ops/pooling.h"
 #include "tests/cuda/cuda_compare.h"
+#include "tests/engine/pad_cases.h"
+#include "tests/engine/pooling_cases.h"
 
 using namespace strata;
 using test::check_cuda_matches_cpu;
+using test::pool;
 using test::random_leaf;
 
-namespace {
-
-Pool2dParams pool(int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t pad_h = 0,
-                  int64_t pad_w = 0, int64_t dilation_h = 1, int64_t dilation_w = 1, bool ceil_mode = false,
-                  bool count_include_pad = true) {
-  Pool2dParams p{kernel_h, kernel_w, stride_h, stride_w};
-  p.pad_h = pad_h;
-  p.pad_w = pad_w;
-  p.dilation_h = dilation_h;
-  p.dilation_w = dilation_w;
-  p.ceil_mode = ceil_mode;
-  p.count_include_pad = count_include_pad;
-  return p;
+TEST_CASE("cuda max_pool2d matches the CPU on every case of its table", "[cpu]") {
+  check_cuda_matches_cpu(test::max_pool2d_cases());
 }
 
-struct PoolCase {
-  const char* name;
-  Shape shape;  // NHWC
-  Pool2dParams params;
-};
+TEST_CASE("cuda avg_pool2d matches the CPU on every case of its table", "[cpu]") {
+  check_cuda_matches_cpu(test::avg_pool2d_cases());
+}
 
-}  // namespace
+TEST_CASE("cuda avg_pool2d and pad_replicate match the CPU on the MiB head's evaluation pooling", "[cpu]") {
+  check_cuda_matches_cpu(test::mib_eval_pooling_cases());
+}
 
-TEST_CASE("cuda max_pool2d matches the CPU: stem, dilation, rectangular, ceil mode", "[cpu]") {
+TEST_CASE("cuda pad_replicate matches the CPU on every case of its table", "[cpu]") {
+  check_cuda_matches_cpu(test::pad_replicate_cases());
+}
+
+TEST_CASE("cuda pooling and padding match the CPU on shapes spanning many blocks", "[cpu]") {
   Generator g(31);
-  const std::vector<PoolCase> cases = {
-      {"stem", {2, 17, 19, 5}, pool(3, 3, 2, 2, 1, 1)},
-      {"dilation", {2, 13, 11, 4}, pool(3, 3, 1, 2, 1, 1, 2, 2)},
-      {"rect", {1, 10, 13, 3}, pool(2, 3, 1, 2, 1, 1, 3, 1)},
-      {"ceil", {2, 16, 15, 3}, pool(3, 3, 2, 2, 1, 1, 1, 1, true)},
-      {"ceil last window dropped", {1, 5, 8, 3}, pool(3, 3, 3, 3, 1, 1, 1, 1, true)},
-      {"ceil stride 3", {2, 5, 8, 2}, pool(3, 3, 3, 3, 1, 1, 1, 1, true)},
-      {"dilation rect", {1, 6, 7, 3}, pool(2, 3, 1, 2, 1, 0, 2, 1)},
-      {"odd shape", {2, 7, 5, 13}, pool(3, 3, 2, 2, 1, 1)},
-      {"many blocks", {2, 48, 40, 37}, pool(3, 3, 2, 2, 1, 1)},
-  };
-  for (const PoolCase& c : cases) {
-    Pool2dParams p = c.params;
-    check_cuda_matches_cpu(c.name, [p](const auto& in) { return max_pool2d(in[0], p); }, {random_leaf(c.shape, g)});
-  }
+  check_cuda_matches_cpu("max_pool2d, many blocks",
+                         [](const auto& in) { return max_pool2d(in[0], pool(3, 3, 2, 2, 1, 1)); },
+                         {random_leaf({2, 48, 40, 37}, g)});
+  check_cuda_matches_cpu("avg_pool2d, many blocks",
+                         [](const auto& in) { return avg_pool2d(in[0], pool(3, 3, 2, 2, 1, 1)); },
+                         {random_leaf({2, 40, 36, 37}, g)});
+  check_cuda_matches_cpu(
+      "MiB evaluation pooling, many blocks",
+      [](const auto& in) { return pad_replicate(avg_pool2d(in[0], pool(32, 32, 1, 1)), 15, 16, 15, 16); },
+      {random_leaf({1, 40, 35, 6}, g)});
+  check_cuda_matches_cpu("pad_replicate, many blocks",
+                         [](const auto& in) { return pad_replicate(in[0], 15, 16, 15, 16); },
+                         {random_leaf({2, 30, 33, 40}, g)});
 }
 
 TEST_CASE("cuda max_pool2d sends ties to the first maximum and propagates NaN like the CPU", "[cpu]") {
@@ -94,44 +87,6 @@ TEST_CASE("cuda max_pool2d without a gradient saves no argmax and gives the same
   }
 }
 
-TEST_CASE("cuda avg_pool2d matches the CPU: count_include_pad, ceil mode divisors, rectangular windows", "[cpu]") {
-  Generator g(34);
-  const std::vector<PoolCase> cases = {
-      {"include pad", {2, 17, 19, 5}, pool(3, 3, 2, 2, 1, 1)},
-      {"exclude pad", {2, 17, 19, 5}, pool(3, 3, 2, 2, 1, 1, 1, 1, false, false)},
-      {"rect", {1, 11, 14, 4}, pool(2, 5, 3, 2, 1, 2)},
-      {"rect ceil exclude pad", {1, 10, 9, 2}, pool(2, 5, 3, 2, 1, 2, 1, 1, true, false)},
-      {"ceil include pad", {2, 16, 15, 3}, pool(3, 3, 2, 2, 1, 1, 1, 1, true, true)},
-      {"ceil exclude pad", {2, 16, 15, 3}, pool(3, 3, 2, 2, 1, 1, 1, 1, true, false)},
-      {"ceil no pad", {1, 10, 9, 3}, pool(4, 4, 3, 3, 0, 0, 1, 1, true)},
-      {"ceil last window", {1, 5, 8, 3}, pool(3, 3, 3, 3, 1, 1, 1, 1, true)},
-      {"odd shape", {2, 7, 5, 13}, pool(3, 3, 2, 2, 1, 1, 1, 1, false, false)},
-      {"many blocks", {2, 40, 36, 37}, pool(3, 3, 2, 2, 1, 1)},
-  };
-  for (const PoolCase& c : cases) {
-    Pool2dParams p = c.params;
-    check_cuda_matches_cpu(c.name, [p](const auto& in) { return avg_pool2d(in[0], p); }, {random_leaf(c.shape, g)});
-  }
-}
-
-TEST_CASE("cuda avg_pool2d and pad_replicate match the CPU on the MiB head's evaluation pooling", "[cpu]") {
-  Generator g(35);
-  // The MiB/PLOP head's image pooling in evaluation (pooling size 32, stride 1, then replicate
-  // padding back to the input size), larger than the window in both axes and smaller.
-  struct Case {
-    Shape shape;
-    int64_t kh, kw, top, bottom, left, right;
-  };
-  const std::vector<Case> cases = {{{1, 40, 35, 6}, 32, 32, 15, 16, 15, 16}, {{2, 13, 21, 5}, 13, 21, 6, 6, 10, 10}};
-  for (const Case& c : cases) {
-    Pool2dParams p = pool(c.kh, c.kw, 1, 1);
-    check_cuda_matches_cpu(
-        "MiB evaluation pooling",
-        [p, c](const auto& in) { return pad_replicate(avg_pool2d(in[0], p), c.top, c.bottom, c.left, c.right); },
-        {random_leaf(c.shape, g)});
-  }
-}
-
 TEST_CASE("cuda avg_pool2d equals the CPU bit for bit", "[cpu]") {
   // The same separable double sums in the same order.
   for (DType dtype : {DType::f32, DType::f64}) {
@@ -142,24 +97,5 @@ TEST_CASE("cuda avg_pool2d equals the CPU bit for bit", "[cpu]") {
       Pool2dParams p = pool(3, 4, 2, 3, 1, 2, 1, 1, true, include_pad);
       CHECK(avg_pool2d(x.to(test::cuda_device()), p).to_vector<double>() == avg_pool2d(x, p).to_vector<double>());
     }
-  }
-}
-
-TEST_CASE("cuda pad_replicate matches the CPU: mixed, wide, one pixel, none, many blocks", "[cpu]") {
-  Generator g(37);
-  struct Case {
-    const char* name;
-    Shape shape;
-    int64_t top, bottom, left, right;
-  };
-  const std::vector<Case> cases = {
-      {"mixed", {2, 5, 7, 3}, 1, 4, 2, 3},         {"wide", {1, 3, 2, 2}, 0, 6, 5, 0},
-      {"one pixel", {1, 1, 1, 4}, 3, 2, 2, 1},     {"none", {2, 4, 5, 3}, 0, 0, 0, 0},
-      {"odd shape", {2, 7, 5, 13}, 2, 1, 3, 4},    {"many blocks", {2, 30, 33, 40}, 15, 16, 15, 16},
-  };
-  for (const Case& c : cases) {
-    check_cuda_matches_cpu(
-        c.name, [c](const auto& in) { return pad_replicate(in[0], c.top, c.bottom, c.left, c.right); },
-        {random_leaf(c.shape, g)});
   }
 }

@@ -1,46 +1,26 @@
 // upsample_bilinear on CUDA against the CPU reference, outputs and gradients (the backward is a
-// gather on both backends), on the CPU tests' cases (tools/torchref/spatial.py: up, down,
-// non-integer factors, 1x1 and 1xW inputs, 1x1 and 1xW outputs, same size) with both align_corners
-// values; and the per-axis footprint the CUDA backward gathers over, against brute force.
+// gather on both backends), on every case of its table (tests/engine/upsample_cases.h) and on large
+// factors spanning many blocks, with both align_corners values; and the per-axis footprint the CUDA
+// backward gathers over, against brute force.
 #include <catch2/catch.hpp>
 
 #include "engine/ops/upsample.h"
 #include "kernels/common/upsample.h"
 #include "tests/cuda/cuda_compare.h"
+#include "tests/engine/upsample_cases.h"
 
 using namespace strata;
 using test::check_cuda_matches_cpu;
-using test::random_leaf;
 
-TEST_CASE("cuda upsample_bilinear matches the CPU up and down, with both align_corners", "[cpu]") {
-  Generator g(51);
-  struct Case {
-    const char* name;
-    Shape shape;  // NHWC
-    int64_t out_h, out_w;
-  };
-  const std::vector<Case> cases = {
-      {"up 7x5 to 65x97", {2, 7, 5, 3}, 65, 97},
-      {"down 65x97 to 17x13", {2, 65, 97, 3}, 17, 13},
-      {"up 33x17 to 513x257", {1, 33, 17, 3}, 513, 257},
-      {"down 20x9 to 7x8", {1, 20, 9, 5}, 7, 8},
-      {"in 1x1 to 5x7", {2, 1, 1, 3}, 5, 7},
-      {"in 1x6 to 4x3", {2, 1, 6, 3}, 4, 3},
-      {"out 9x8 to 1x1", {2, 9, 8, 3}, 1, 1},
-      {"out 9x8 to 1x4", {1, 9, 8, 4}, 1, 4},
-      {"same 6x7", {2, 6, 7, 3}, 6, 7},
-      {"odd shape 7x5 to 13x11", {2, 7, 5, 13}, 13, 11},
-      {"logits x8, 151 classes", {1, 8, 6, 151}, 64, 48},
-  };
-  for (const Case& c : cases) {
-    for (bool align_corners : {false, true}) {
-      INFO("align_corners " << align_corners);
-      int64_t oh = c.out_h, ow = c.out_w;
-      check_cuda_matches_cpu(
-          c.name, [oh, ow, align_corners](const auto& in) { return upsample_bilinear(in[0], oh, ow, align_corners); },
-          {random_leaf(c.shape, g)});
-    }
-  }
+TEST_CASE("cuda upsample_bilinear matches the CPU on every case of its table", "[cpu]") {
+  check_cuda_matches_cpu(test::upsample_cases());
+}
+
+TEST_CASE("cuda upsample_bilinear matches the CPU on large factors and many blocks", "[cpu]") {
+  check_cuda_matches_cpu(test::upsample_cases({{"down 65x97 to 17x13", {2, 65, 97, 3}, 17, 13},
+                                               {"up 33x17 to 513x257", {1, 33, 17, 3}, 513, 257},
+                                               {"logits x8, 151 classes", {1, 8, 6, 151}, 64, 48}},
+                                              450));
 }
 
 TEST_CASE("bilinear footprints are exactly the outputs whose taps touch each input", "[cpu]") {

@@ -1,91 +1,31 @@
-// batch_norm: finite-difference gradients (f64), PyTorch parity of outputs, gradients and updated
+// batch_norm: finite-difference gradients (f64) on every case of the table it shares with inplace_abn
+// (tests/engine/batch_norm_cases.h, both ops' cases), PyTorch parity of outputs, gradients and updated
 // running statistics (f32), determinism across thread counts, and bad input.
-#include <catch2/catch.hpp>
-
 #include <omp.h>
 
+#include <catch2/catch.hpp>
+
 #include "engine/ops/batch_norm.h"
-#include "tests/support/compare.h"
+#include "tests/engine/batch_norm_cases.h"
 #include "tests/support/gradcheck.h"
-#include "tests/support/torch_reference.h"
 
 using namespace strata;
-using strata::test::check_torch_case;
 using strata::test::TorchCase;
 
-namespace {
-
-Tensor leaf(const Shape& shape, Generator& g, double scale_by = 1.0, double shift = 0.0) {
-  std::vector<double> v = Tensor::randn(shape, g, DType::f64).to_vector<double>();
-  for (double& e : v) e = e * scale_by + shift;
-  Tensor t = Tensor::from_vector(v, shape);
-  t.set_requires_grad(true);
-  return t;
-}
-
-// Runs the PyTorch case `name` of group normalization through batch_norm, reading which optional
-// tensors exist and the op parameters from the case, then checks the updated running statistics.
-void check_batch_norm_case(const std::string& name) {
-  TorchCase c("normalization", name);
-  const bool affine = c.param("affine") != 0, running = c.param("running") != 0;
-  std::vector<std::string> inputs{"x"};
-  if (affine) inputs.insert(inputs.end(), {"weight", "bias"});
-  if (running) inputs.insert(inputs.end(), {"running_mean", "running_var"});
-  Tensor running_mean, running_var;
-  check_torch_case("normalization", name, inputs, [&](const std::vector<Tensor>& in, const TorchCase& tc) {
-    size_t k = 1;
-    Tensor weight, bias;
-    if (affine) {
-      weight = in[k++];
-      bias = in[k++];
-    }
-    if (running) {
-      running_mean = in[k++];
-      running_var = in[k++];
-    }
-    return batch_norm(in[0], weight, bias, running_mean, running_var, tc.param("training") != 0,
-                      tc.param("momentum"), tc.param("eps"));
-  });
-  if (running) {
-    INFO("PyTorch reference " << c.path());
-    CHECK_CLOSE(running_mean, c["running_mean_after"]);
-    CHECK_CLOSE(running_var, c["running_var_after"]);
-  }
-}
-
-}  // namespace
-
-TEST_CASE("batch_norm gradcheck in training: x, weight, bias", "[gradcheck]") {
-  Generator g(21);
-  Tensor x = leaf({2, 3, 4, 5}, g, 1.5, 0.4);
-  Tensor weight = leaf({5}, g), bias = leaf({5}, g);
-  Tensor running_mean = Tensor::zeros({5}, DType::f64), running_var = Tensor::ones({5}, DType::f64);
-  CHECK_GRADCHECK(
-      [](const std::vector<Tensor>& in) { return batch_norm(in[0], in[1], in[2], in[3], in[4], true); },
-      {x, weight, bias, running_mean, running_var});
-  CHECK_GRADCHECK([](const std::vector<Tensor>& in) { return batch_norm(in[0], in[1], in[2], Tensor(), Tensor(), true); },
-                  {leaf({7, 5}, g), weight, bias});
-  CHECK_GRADCHECK(
-      [](const std::vector<Tensor>& in) { return batch_norm(in[0], Tensor(), Tensor(), Tensor(), Tensor(), true); },
-      {x});
-}
-
-TEST_CASE("batch_norm gradcheck in eval: x, weight, bias", "[gradcheck]") {
-  Generator g(22);
-  Tensor x = leaf({2, 3, 4, 5}, g, 1.5, 0.4);
-  Tensor weight = leaf({5}, g), bias = leaf({5}, g);
-  Tensor running_mean = Tensor::randn({5}, g, DType::f64);
-  Tensor running_var = Tensor::uniform({5}, 0.5, 2.0, g, DType::f64);
-  CHECK_GRADCHECK(
-      [](const std::vector<Tensor>& in) { return batch_norm(in[0], in[1], in[2], in[3], in[4], false, 0.1, 1e-3); },
-      {x, weight, bias, running_mean, running_var});
+TEST_CASE("batch_norm and inplace_abn gradcheck: every case of their shared table", "[gradcheck]") {
+  test::check_gradients(test::normalization_cases());
 }
 
 TEST_CASE("batch_norm matches PyTorch: outputs, gradients and running statistics", "[torch]") {
   for (const char* name : {"batch_norm_train", "batch_norm_train_momentum", "batch_norm_train_no_affine",
                            "batch_norm_train_no_running", "batch_norm_train_rank2", "batch_norm_eval",
                            "batch_norm_eval_rank2", "batch_norm_eval_no_affine"}) {
-    SECTION(name) { check_batch_norm_case(name); }
+    SECTION(name) {
+      test::check_normalization_torch_case(name, [](const std::vector<Tensor>& in, const TorchCase& c) {
+        return batch_norm(in[0], in[1], in[2], in[3], in[4], c.param("training") != 0, c.param("momentum"),
+                          c.param("eps"));
+      });
+    }
   }
 }
 

@@ -1,60 +1,20 @@
-// conv2d and linear: gradients by finite differences (f64) for every configuration the ResNets
-// and DeepLab heads use, parity with PyTorch, and bad input.
+// conv2d and linear: gradients by finite differences (f64) on every case of their table
+// (tests/engine/conv2d_cases.h), parity with PyTorch, im2col chunking, and bad input.
 #include <catch2/catch.hpp>
 
 #include "engine/ops/conv2d.h"
 #include "engine/ops/linear.h"
+#include "tests/engine/conv2d_cases.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/torch_reference.h"
 
 using namespace strata;
 
-namespace {
-
-Tensor leaf(const Shape& shape, Generator& g, double scale = 1.0) {
-  Tensor t = Tensor::randn(shape, g, DType::f64);
-  if (scale != 1.0) {
-    std::vector<double> v = t.to_vector<double>();
-    for (double& x : v) x *= scale;
-    t = Tensor::from_vector(v, shape);
-  }
-  t.set_requires_grad(true);
-  return t;
-}
-
-struct ConvConfig {
-  const char* name;
-  int64_t N, H, W, C, K, R, S, stride, pad, dilation;
-  bool bias;
-};
-
-}  // namespace
-
 TEST_CASE("conv2d gradcheck: pointwise, strided, padded, dilated, stem, with and without bias", "[gradcheck]") {
-  const ConvConfig configs[] = {
-      {"pointwise", 2, 4, 3, 5, 3, 1, 1, 1, 0, 1, true},   {"pointwise_strided", 2, 5, 4, 3, 2, 1, 1, 2, 0, 1, false},
-      {"3x3_pad1", 1, 5, 4, 3, 2, 3, 3, 1, 1, 1, true},    {"3x3_stride2", 2, 5, 5, 2, 3, 3, 3, 2, 1, 1, false},
-      {"3x3_dilation2", 1, 6, 5, 2, 2, 3, 3, 1, 2, 2, true}, {"7x7_stride2_pad3", 1, 7, 6, 3, 2, 7, 7, 2, 3, 1, false},
-      {"rect_2x3", 1, 4, 5, 2, 2, 2, 3, 1, 0, 1, true},
-  };
-  Generator g(21);
-  for (const ConvConfig& c : configs) {
-    INFO(c.name);
-    Tensor x = leaf({c.N, c.H, c.W, c.C}, g);
-    Tensor w = leaf({c.K, c.R, c.S, c.C}, g, 0.5);
-    Tensor b = c.bias ? leaf({c.K}, g) : Tensor();
-    Conv2dParams p = Conv2dParams::same(c.stride, c.pad, c.dilation);
-    CHECK_GRADCHECK([p](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in[2], p); }, {x, w, b});
-  }
+  test::check_gradients(test::conv2d_cases());
 }
 
-TEST_CASE("linear gradcheck", "[gradcheck]") {
-  Generator g(22);
-  CHECK_GRADCHECK([](const std::vector<Tensor>& in) { return linear(in[0], in[1], in[2]); },
-                  {leaf({4, 6}, g), leaf({3, 6}, g), leaf({3}, g)});
-  CHECK_GRADCHECK([](const std::vector<Tensor>& in) { return linear(in[0], in[1], Tensor()); },
-                  {leaf({2, 3, 5}, g), leaf({4, 5}, g)});
-}
+TEST_CASE("linear gradcheck", "[gradcheck]") { test::check_gradients(test::linear_cases()); }
 
 TEST_CASE("conv2d matches PyTorch", "[torch]") {
   for (const char* name : {"pointwise", "pointwise_strided", "3x3", "3x3_stride2", "3x3_dilation2",

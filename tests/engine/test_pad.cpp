@@ -1,9 +1,10 @@
-// pad_replicate: finite-difference gradients (f64), PyTorch parity (forward and backward, f32) and
-// input validation.
+// pad_replicate: finite-difference gradients (f64) on every case of its table (tests/engine/pad_cases.h),
+// PyTorch parity (forward and backward, f32) and input validation.
 #include <catch2/catch.hpp>
 #include <vector>
 
 #include "engine/ops/pad.h"
+#include "tests/engine/pad_cases.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/torch_reference.h"
 
@@ -11,25 +12,8 @@ using namespace strata;
 using strata::test::check_torch_case;
 using strata::test::TorchCase;
 
-namespace {
-
-Tensor leaf(const Shape& shape, Generator& g) {
-  Tensor t = Tensor::randn(shape, g, DType::f64);
-  t.set_requires_grad(true);
-  return t;
-}
-
-}  // namespace
-
 TEST_CASE("pad_replicate gradcheck: mixed pads, single pixel, one-sided", "[gradcheck]") {
-  Generator g(31);
-  auto padded = [](int64_t top, int64_t bottom, int64_t left, int64_t right) {
-    return [=](const std::vector<Tensor>& in) { return pad_replicate(in[0], top, bottom, left, right); };
-  };
-  CHECK_GRADCHECK(padded(2, 3, 1, 4), {leaf({2, 4, 5, 3}, g)});
-  CHECK_GRADCHECK(padded(2, 1, 3, 2), {leaf({1, 1, 1, 2}, g)});
-  CHECK_GRADCHECK(padded(0, 4, 3, 0), {leaf({1, 3, 2, 2}, g)});
-  CHECK_GRADCHECK(padded(0, 0, 0, 0), {leaf({1, 3, 2, 2}, g)});
+  test::check_gradients(test::pad_replicate_cases());
 }
 
 TEST_CASE("pad_replicate matches PyTorch F.pad(mode='replicate')", "[torch]") {

@@ -1,109 +1,44 @@
-// max_pool2d, avg_pool2d and global_avg_pool: finite-difference gradients (f64), PyTorch parity
-// (forward and backward, f32) and input validation.
-#include <algorithm>
+// max_pool2d, avg_pool2d and global_avg_pool: finite-difference gradients (f64) on every case of their
+// tables (tests/engine/pooling_cases.h), PyTorch parity (forward and backward, f32) and input validation.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
-#include <numeric>
-#include <string>
 #include <vector>
 
 #include "engine/ops/pad.h"
 #include "engine/ops/pooling.h"
+#include "tests/engine/pooling_cases.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/torch_reference.h"
 
 using namespace strata;
 using strata::test::check_torch_case;
+using strata::test::pool;
 using strata::test::TorchCase;
 
 namespace {
 
-Pool2dParams pool(int64_t kernel_h, int64_t kernel_w, int64_t stride_h, int64_t stride_w, int64_t pad_h = 0,
-                  int64_t pad_w = 0, int64_t dilation_h = 1, int64_t dilation_w = 1, bool ceil_mode = false,
-                  bool count_include_pad = true) {
-  Pool2dParams p{kernel_h, kernel_w, stride_h, stride_w};
-  p.pad_h = pad_h;
-  p.pad_w = pad_w;
-  p.dilation_h = dilation_h;
-  p.dilation_w = dilation_w;
-  p.ceil_mode = ceil_mode;
-  p.count_include_pad = count_include_pad;
-  return p;
-}
-
 Pool2dParams pool_from_case(const TorchCase& c) {
   auto i = [&](const char* key) { return static_cast<int64_t>(c.param(key)); };
-  return pool(i("kernel_h"), i("kernel_w"), i("stride_h"), i("stride_w"), i("pad_h"), i("pad_w"), i("dilation_h"),
-              i("dilation_w"), c.param("ceil_mode") != 0, c.param("count_include_pad") != 0);
-}
-
-// A random permutation of values 0.05 apart: no two elements are within a finite-difference step of
-// each other, so no max-pool window sits on a tie.
-Tensor separated_leaf(const Shape& shape, Generator& g) {
-  int64_t n = shape_numel(shape);
-  std::vector<double> keys = Tensor::uniform({n}, 0.0, 1.0, g, DType::f64).to_vector<double>();
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return keys[size_t(a)] < keys[size_t(b)]; });
-  std::vector<double> values(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) values[size_t(order[size_t(i)])] = 0.05 * static_cast<double>(i - n / 2);
-  Tensor t = Tensor::from_vector(values, shape);
-  t.set_requires_grad(true);
-  return t;
-}
-
-Tensor leaf(const Shape& shape, Generator& g) {
-  Tensor t = Tensor::randn(shape, g, DType::f64);
-  t.set_requires_grad(true);
-  return t;
+  return test::pool(i("kernel_h"), i("kernel_w"), i("stride_h"), i("stride_w"), i("pad_h"), i("pad_w"), i("dilation_h"),
+                    i("dilation_w"), c.param("ceil_mode") != 0, c.param("count_include_pad") != 0);
 }
 
 }  // namespace
 
 TEST_CASE("max_pool2d gradcheck: stem, dilation, ceil mode, rectangular windows", "[gradcheck]") {
-  Generator g(11);
-  struct Setting {
-    Shape shape;
-    Pool2dParams params;
-  };
-  std::vector<Setting> settings = {
-      {{2, 9, 11, 3}, pool(3, 3, 2, 2, 1, 1)},
-      {{1, 10, 9, 2}, pool(3, 3, 1, 2, 1, 1, 2, 2)},
-      {{1, 8, 7, 2}, pool(3, 3, 2, 2, 1, 1, 1, 1, true)},
-      {{2, 5, 8, 2}, pool(3, 3, 3, 3, 1, 1, 1, 1, true)},
-      {{1, 6, 7, 3}, pool(2, 3, 1, 2, 1, 0, 2, 1)},
-  };
-  for (const Setting& s : settings) {
-    Pool2dParams p = s.params;
-    CHECK_GRADCHECK([p](const std::vector<Tensor>& in) { return max_pool2d(in[0], p); }, {separated_leaf(s.shape, g)});
-  }
+  test::check_gradients(test::max_pool2d_cases());
 }
 
 TEST_CASE("avg_pool2d gradcheck: padding in and out of the divisor, ceil mode, rectangular windows", "[gradcheck]") {
-  Generator g(12);
-  for (bool include_pad : {true, false}) {
-    for (bool ceil_mode : {false, true}) {
-      Pool2dParams p = pool(3, 3, 2, 2, 1, 1, 1, 1, ceil_mode, include_pad);
-      CHECK_GRADCHECK([p](const std::vector<Tensor>& in) { return avg_pool2d(in[0], p); }, {leaf({2, 8, 7, 3}, g)});
-    }
-  }
-  Pool2dParams rect = pool(2, 5, 3, 2, 1, 2, 1, 1, true, false);
-  CHECK_GRADCHECK([rect](const std::vector<Tensor>& in) { return avg_pool2d(in[0], rect); }, {leaf({1, 10, 9, 2}, g)});
+  test::check_gradients(test::avg_pool2d_cases());
 }
 
 TEST_CASE("avg_pool2d and pad_replicate gradcheck: the MiB head's evaluation pooling", "[gradcheck]") {
-  Generator g(13);
-  // 34x33 input: 32x32 windows at stride 1 give 3x2, padded back to 34x33.
-  Pool2dParams p = pool(32, 32, 1, 1);
-  CHECK_GRADCHECK([p](const std::vector<Tensor>& in) { return pad_replicate(avg_pool2d(in[0], p), 15, 16, 15, 16); },
-                  {leaf({1, 34, 33, 2}, g)});
+  test::check_gradients(test::mib_eval_pooling_cases());
 }
 
-TEST_CASE("global_avg_pool gradcheck", "[gradcheck]") {
-  Generator g(14);
-  CHECK_GRADCHECK([](const std::vector<Tensor>& in) { return global_avg_pool(in[0]); }, {leaf({2, 5, 3, 4}, g)});
-}
+TEST_CASE("global_avg_pool gradcheck", "[gradcheck]") { test::check_gradients(test::global_avg_pool_cases()); }
 
 TEST_CASE("max_pool2d matches PyTorch: stem, dilation, ceil mode, ties, NaN", "[torch]") {
   for (const char* name : {"max_pool2d_stem", "max_pool2d_dilation", "max_pool2d_rect", "max_pool2d_ceil",

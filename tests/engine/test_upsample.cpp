@@ -1,11 +1,12 @@
-// upsample_bilinear: finite-difference gradients (f64), PyTorch parity (forward and backward, f32)
-// for up- and down-sampling by integer and non-integer factors, both align_corners values, and
-// input validation.
+// upsample_bilinear: finite-difference gradients (f64) on every case of its table
+// (tests/engine/upsample_cases.h), PyTorch parity (forward and backward, f32) for up- and down-sampling
+// by integer and non-integer factors, both align_corners values, and input validation.
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
 
 #include "engine/ops/upsample.h"
+#include "tests/engine/upsample_cases.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/torch_reference.h"
 
@@ -13,41 +14,8 @@ using namespace strata;
 using strata::test::check_torch_case;
 using strata::test::TorchCase;
 
-namespace {
-
-Tensor leaf(const Shape& shape, Generator& g) {
-  Tensor t = Tensor::randn(shape, g, DType::f64);
-  t.set_requires_grad(true);
-  return t;
-}
-
-}  // namespace
-
 TEST_CASE("upsample_bilinear gradcheck: up, down, non-integer factors, size-1 axes", "[gradcheck]") {
-  Generator g(21);
-  struct Setting {
-    Shape shape;
-    int64_t out_h, out_w;
-  };
-  std::vector<Setting> settings = {
-      {{2, 3, 4, 2}, 7, 9},   // up by non-integer factors
-      {{1, 9, 7, 2}, 4, 3},   // down
-      {{1, 5, 6, 3}, 8, 11},  // up by 1.6 and 1.83
-      {{2, 1, 1, 2}, 3, 4},   // a single input pixel: a constant map
-      {{1, 6, 5, 2}, 1, 1},   // a single output pixel
-      {{1, 1, 5, 2}, 3, 2},   // one axis of size 1
-      {{1, 4, 5, 2}, 4, 5},   // same size
-  };
-  for (const Setting& s : settings) {
-    for (bool align_corners : {false, true}) {
-      Setting copy = s;
-      CHECK_GRADCHECK(
-          [copy, align_corners](const std::vector<Tensor>& in) {
-            return upsample_bilinear(in[0], copy.out_h, copy.out_w, align_corners);
-          },
-          {leaf(s.shape, g)});
-    }
-  }
+  test::check_gradients(test::upsample_cases());
 }
 
 TEST_CASE("upsample_bilinear matches PyTorch interpolate for both align_corners values", "[torch]") {

@@ -24,7 +24,7 @@ using namespace strata;
 using namespace strata::incremental;
 using strata::test::approx;
 using strata::test::check_torch_case;
-using strata::test::random_leaf;
+using strata::test::leaf;
 using strata::test::TorchCase;
 
 namespace {
@@ -137,7 +137,7 @@ TEST_CASE("continual losses gradcheck in f64: every loss, edge (C_old, N_new), r
     if (c_old + n_new > 10) continue;  // the (16,1) pair adds nothing the smaller ones do not check
     INFO("C_old " << c_old << ", N_new " << n_new);
     const int64_t c_tot = c_old + n_new;
-    Tensor logits = random_leaf({2, 3, 2, c_tot}, g, DType::f64, 2.0);
+    Tensor logits = leaf({2, 3, 2, c_tot}, g, 2.0);
     Tensor teacher = Tensor::randn({2, 3, 2, c_old}, g, DType::f64);
     Tensor labels = cycling_labels({2, 3, 2}, c_tot);
     for (Reduction r : {Reduction::mean_all, Reduction::sum, Reduction::none}) {
@@ -159,7 +159,7 @@ TEST_CASE("continual losses gradcheck in f64: every loss, edge (C_old, N_new), r
       CHECK_GRADCHECK([&](const std::vector<Tensor>& in) { return icarl_bce(in[0], labels, r); }, {logits});
     }
   }
-  Tensor features = random_leaf({2, 3, 2, 5}, g, DType::f64);
+  Tensor features = leaf({2, 3, 2, 5}, g);
   Tensor teacher_features = Tensor::randn({2, 3, 2, 5}, g, DType::f64);
   for (Reduction r : {Reduction::mean_all, Reduction::sum, Reduction::none}) {
     CHECK_GRADCHECK([&](const std::vector<Tensor>& in) { return feature_distillation(in[0], teacher_features, r); },
@@ -174,7 +174,7 @@ TEST_CASE("unbiased_cross_entropy equals cross_entropy when only background is o
   Tensor labels = cycling_labels({2, 4, 3}, 5);
   for (Reduction r : {Reduction::none, Reduction::sum, Reduction::mean_valid, Reduction::mean_all}) {
     INFO("reduction " << name_of(r));
-    Tensor a = random_leaf({2, 4, 3, 5}, g, DType::f64, 2.0);
+    Tensor a = leaf({2, 4, 3, 5}, g, 2.0);
     Tensor b = a.detach().clone();
     b.set_requires_grad(true);
     Tensor unbiased = unbiased_cross_entropy(a, labels, 1, r);
@@ -190,7 +190,7 @@ TEST_CASE("unbiased_cross_entropy equals cross_entropy when only background is o
 TEST_CASE("unbiased_cross_entropy per pixel: old mass for background and old labels, CE for new ones", "[cpu]") {
   Generator g(503);
   const int64_t c_old = 3, c_tot = 6;
-  Tensor logits = random_leaf({2, 3, 4, c_tot}, g, DType::f64, 2.0);
+  Tensor logits = leaf({2, 3, 4, c_tot}, g, 2.0);
   Tensor labels = cycling_labels({2, 3, 4}, c_tot);
   std::vector<double> unbiased = values(unbiased_cross_entropy(logits, labels, c_old, Reduction::none));
   std::vector<double> plain = values(cross_entropy(logits, labels, Reduction::none));
@@ -218,7 +218,7 @@ TEST_CASE("unbiased_cross_entropy per pixel: old mass for background and old lab
 TEST_CASE("the unbiased losses from shared log-probabilities equal the logits-taking ones, bit for bit", "[cpu]") {
   Generator g(507);
   const int64_t c_old = 3, c_tot = 6;
-  Tensor logits = random_leaf({2, 3, 4, c_tot}, g, DType::f64, 2.0);
+  Tensor logits = leaf({2, 3, 4, c_tot}, g, 2.0);
   Tensor teacher = Tensor::randn({2, 3, 4, c_old}, g, DType::f64);
   Tensor labels = cycling_labels({2, 3, 4}, c_tot);
   for (Reduction r : {Reduction::none, Reduction::sum, Reduction::mean_all}) {
@@ -247,7 +247,7 @@ TEST_CASE("the unbiased losses from shared log-probabilities equal the logits-ta
 
 TEST_CASE("unbiased_cross_entropy leaves the caller's labels untouched", "[cpu]") {
   Generator g(504);
-  Tensor logits = random_leaf({2, 3, 4, 6}, g, DType::f64);
+  Tensor logits = leaf({2, 3, 4, 6}, g);
   for (DType dtype : {DType::u8, DType::i32, DType::i64}) {
     Tensor labels = cycling_labels({2, 3, 4}, 6).to(dtype);
     std::vector<int64_t> before = labels.to_vector<int64_t>();
@@ -279,7 +279,7 @@ TEST_CASE("unbiased KD equals KD when the new channels carry no probability", "[
 
 TEST_CASE("KD and unbiased KD vanish when only background is old (C_old = 1)", "[cpu]") {
   Generator g(506);
-  Tensor logits = random_leaf({2, 3, 2, 4}, g, DType::f64, 2.0);
+  Tensor logits = leaf({2, 3, 2, 4}, g, 2.0);
   Tensor teacher = Tensor::randn({2, 3, 2, 1}, g, DType::f64);
   // One old channel: softmax over it is 1, and the background fold of unbiased KD covers every channel.
   for (double v : values(knowledge_distillation(logits, teacher, Reduction::none))) CHECK(std::abs(v) < 1e-15);
@@ -288,7 +288,7 @@ TEST_CASE("KD and unbiased KD vanish when only background is old (C_old = 1)", "
 
 TEST_CASE("alpha multiplies the teacher logits before the softmax", "[cpu]") {
   Generator g(507);
-  Tensor logits = random_leaf({2, 3, 2, 6}, g, DType::f64, 2.0);
+  Tensor logits = leaf({2, 3, 2, 6}, g, 2.0);
   Tensor teacher = Tensor::randn({2, 3, 2, 4}, g, DType::f64);
   Tensor scaled = scale(teacher, 2.5);
   CHECK_CLOSE(knowledge_distillation(logits, teacher, Reduction::none, 2.5),
@@ -317,7 +317,7 @@ TEST_CASE("distillation gradients: zero at the optimum and on the channels each 
   for (double v : values(icarl_logits.grad())) CHECK(std::abs(v) < 1e-15);
 
   // KD at a random point still never reaches the new channels; unbiased KD does (background fold).
-  Tensor random_logits = random_leaf({2, 3, 2, c_tot}, g, DType::f64, 2.0);
+  Tensor random_logits = leaf({2, 3, 2, c_tot}, g, 2.0);
   knowledge_distillation(random_logits, teacher, Reduction::mean_all).backward();
   std::vector<double> grad = values(random_logits.grad());
   double new_norm = 0, old_norm = 0;
@@ -339,10 +339,10 @@ TEST_CASE("distillation gradients: zero at the optimum and on the channels each 
 
 TEST_CASE("teacher tensors receive no gradient", "[cpu]") {
   Generator g(509);
-  Tensor logits = random_leaf({2, 3, 2, 5}, g, DType::f64);
-  Tensor teacher = random_leaf({2, 3, 2, 3}, g, DType::f64);
-  Tensor features = random_leaf({2, 3, 2, 4}, g, DType::f64);
-  Tensor teacher_features = random_leaf({2, 3, 2, 4}, g, DType::f64);
+  Tensor logits = leaf({2, 3, 2, 5}, g);
+  Tensor teacher = leaf({2, 3, 2, 3}, g);
+  Tensor features = leaf({2, 3, 2, 4}, g);
+  Tensor teacher_features = leaf({2, 3, 2, 4}, g);
   Tensor total = add(add(knowledge_distillation(logits, teacher, Reduction::mean_all),
                          unbiased_knowledge_distillation(logits, teacher, Reduction::mean_all)),
                      add(icarl_distillation(logits, teacher, Reduction::mean_all),
@@ -356,7 +356,7 @@ TEST_CASE("teacher tensors receive no gradient", "[cpu]") {
 
 TEST_CASE("reductions: mean_all divides by every pixel, mean_valid by non-ignored ones", "[cpu]") {
   Generator g(510);
-  Tensor logits = random_leaf({2, 5, 3, 6}, g, DType::f64, 2.0);
+  Tensor logits = leaf({2, 5, 3, 6}, g, 2.0);
   Tensor teacher = Tensor::randn({2, 5, 3, 4}, g, DType::f64);
   Tensor labels = cycling_labels({2, 5, 3}, 6);
   const double pixels = 30, valid = static_cast<double>(count_valid(labels));
@@ -399,7 +399,7 @@ TEST_CASE("reductions: mean_all divides by every pixel, mean_valid by non-ignore
 TEST_CASE("icarl_bce per pixel: the one-hot BCE sum, zero for ignored pixels, all-ignored mean_valid is NaN",
           "[cpu]") {
   Generator g(511);
-  Tensor logits = random_leaf({1, 2, 3, 4}, g, DType::f64, 2.0);
+  Tensor logits = leaf({1, 2, 3, 4}, g, 2.0);
   Tensor labels = Tensor::from_vector(std::vector<uint8_t>{0, 3, 255, 1, 2, 255}, {1, 2, 3});
   std::vector<double> per_pixel = values(icarl_bce(logits, labels, Reduction::none));
   std::vector<double> z = values(logits);
@@ -422,7 +422,7 @@ TEST_CASE("icarl_bce per pixel: the one-hot BCE sum, zero for ignored pixels, al
 
 TEST_CASE("feature_distillation is zero for identical features and the plain mean of squares otherwise", "[cpu]") {
   Generator g(512);
-  Tensor f = random_leaf({2, 3, 2, 8}, g, DType::f64);
+  Tensor f = leaf({2, 3, 2, 8}, g);
   CHECK(feature_distillation(f, f.detach().clone(), Reduction::mean_all).item() == 0.0);
   Tensor t = Tensor::randn({2, 3, 2, 8}, g, DType::f64);
   std::vector<double> a = values(f), b = values(t);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "tests/support/op_cases.h"
 
 namespace strata::test {
 
@@ -42,3 +43,15 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& input
     INFO(strata_gc_.message);                                            \
     CHECK(strata_gc_.ok);                                                \
   } while (false)
+
+namespace strata::test {
+
+// CHECK_GRADCHECK for every case of an op's table (tests/support/op_cases.h), naming the case.
+inline void check_gradients(const OpCases& cases) {
+  for (const OpCase& c : cases) {
+    INFO("case: " << c.name);
+    CHECK_GRADCHECK(c.f, case_inputs(c));
+  }
+}
+
+}  // namespace strata::test
