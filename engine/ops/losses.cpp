@@ -103,6 +103,37 @@ struct Upstream {
   }
 };
 
+// What the forward of a labelled loss prepares: checked, contiguous inputs, the outputs, and the
+// label statistics its kernel writes.
+struct LabelledForward {
+  Tensor scores, labels;  // contiguous
+  int64_t pixels, channels;
+  LossOutputs out;
+  Tensor stats;
+  LossReduction scale;
+};
+
+LabelledForward labelled_forward(const char* op, const char* role, const Tensor& scores, const Tensor& labels,
+                                 Reduction reduction) {
+  check_labelled(op, role, scores, labels);
+  const int64_t pixels = labels.numel();
+  return {scores.contiguous(),
+          labels.contiguous(),
+          pixels,
+          scores.size(-1),
+          loss_outputs(reduction, labels.shape(), scores),
+          label_stats_tensor(scores.device()),
+          kernel_reduction(reduction, pixels)};
+}
+
+// body(T{}, L{}, backend): the scores' element type, the labels' type and the scores' backend.
+template <class Body>
+void dispatch_labelled(const char* op, const Tensor& scores, DType label_dtype, Body&& body) {
+  dispatch(op, scores, [&](auto tag, const auto& backend) {
+    visit_label(op, label_dtype, [&](auto label_tag) { body(tag, label_tag, backend); });
+  });
+}
+
 }  // namespace
 
 const char* to_string(Reduction reduction) {
@@ -118,41 +149,36 @@ const char* to_string(Reduction reduction) {
 Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduction, int64_t ignore_index) {
   const char* op = "cross_entropy";
   profiler::Scope profile_scope(op);
-  check_labelled(op, "logits", logits, labels);
-  const int64_t channels = logits.size(-1), pixels = labels.numel();
-  Tensor xc = logits.contiguous(), lc = labels.contiguous();
-  LossOutputs out = loss_outputs(reduction, labels.shape(), logits);
-  Tensor stats = label_stats_tensor(logits.device());
-  const LossReduction scale = kernel_reduction(reduction, pixels);
+  LabelledForward f = labelled_forward(op, "logits", logits, labels, reduction);
+  const int64_t pixels = f.pixels, channels = f.channels;
   // Two values per pixel (max and log-sum of the logsumexp) instead of a softmax of the logits' size:
   // backward recomputes the softmax from the logits, which are usually kept alive anyway.
   Tensor lse =
       autograd::any_requires_grad({logits}) ? Tensor::empty({pixels, 2}, logits.dtype(), logits.device()) : Tensor();
-  dispatch(op, logits, [&](auto tag, const auto& backend) {
+  dispatch_labelled(op, f.scores, f.labels.dtype(), [&](auto tag, auto label_tag, const auto& backend) {
     using T = decltype(tag);
-    visit_label(op, lc.dtype(), [&](auto label_tag) {
-      using L = decltype(label_tag);
-      cross_entropy(data_or_null<T>(out.per_element), data_or_null<T>(lse), data_or_null<T>(out.reduced),
-                    stats.data<int64_t>(), xc.data<T>(), lc.data<L>(), pixels, channels, ignore_index, scale, backend);
-    });
+    using L = decltype(label_tag);
+    cross_entropy(data_or_null<T>(f.out.per_element), data_or_null<T>(lse), data_or_null<T>(f.out.reduced),
+                  f.stats.data<int64_t>(), f.scores.data<T>(), f.labels.data<L>(), pixels, channels, ignore_index,
+                  f.scale, backend);
   });
-  check_label_stats(op, stats, labels, channels, ignore_index);
-  Tensor y = out.loss();
+  check_label_stats(op, f.stats, labels, channels, ignore_index);
+  Tensor y = f.out.loss();
   autograd::record(op, y, {logits},
-                   [reduction, scale, ignore_index, pixels, channels, x_saved = autograd::save(xc),
-                    lse_saved = autograd::save(lse), labels_saved = autograd::save(lc),
-                    stats_saved = autograd::save(stats)](const Tensor& g, const std::vector<bool>&) {
+                   [reduction, scale = f.scale, ignore_index, pixels, channels, x_saved = autograd::save(f.scores),
+                    lse_saved = autograd::save(lse), labels_saved = autograd::save(f.labels),
+                    stats_saved = autograd::save(f.stats)](const Tensor& g, const std::vector<bool>&) {
                      profiler::Scope backward_scope("cross_entropy", profiler::Phase::backward);
                      Upstream up{g.contiguous(), reduction, scale, stats_saved};
                      Tensor dx = Tensor::empty(x_saved.shape(), x_saved.dtype(), x_saved.device());
-                     dispatch("cross_entropy backward", x_saved, [&](auto tag, const auto& backend) {
-                       using T = decltype(tag);
-                       visit_label("cross_entropy backward", labels_saved.dtype(), [&](auto label_tag) {
-                         using L = decltype(label_tag);
-                         cross_entropy_backward(dx.data<T>(), up.view<T>(), x_saved.data<T>(), lse_saved.data<T>(),
-                                                labels_saved.data<L>(), pixels, channels, ignore_index, backend);
-                       });
-                     });
+                     dispatch_labelled("cross_entropy backward", x_saved, labels_saved.dtype(),
+                                       [&](auto tag, auto label_tag, const auto& backend) {
+                                         using T = decltype(tag);
+                                         using L = decltype(label_tag);
+                                         cross_entropy_backward(dx.data<T>(), up.view<T>(), x_saved.data<T>(),
+                                                                lse_saved.data<T>(), labels_saved.data<L>(), pixels,
+                                                                channels, ignore_index, backend);
+                                       });
                      return std::vector<Tensor>{dx};
                    });
   return y;
@@ -161,40 +187,32 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduc
 Tensor nll(const Tensor& log_probs, const Tensor& labels, Reduction reduction, int64_t ignore_index) {
   const char* op = "nll";
   profiler::Scope profile_scope(op);
-  check_labelled(op, "log_probs", log_probs, labels);
-  const int64_t channels = log_probs.size(-1), pixels = labels.numel();
-  Tensor xc = log_probs.contiguous(), lc = labels.contiguous();
-  LossOutputs out = loss_outputs(reduction, labels.shape(), log_probs);
-  Tensor stats = label_stats_tensor(log_probs.device());
-  const LossReduction scale = kernel_reduction(reduction, pixels);
-  dispatch(op, log_probs, [&](auto tag, const auto& backend) {
+  LabelledForward f = labelled_forward(op, "log_probs", log_probs, labels, reduction);
+  const int64_t pixels = f.pixels, channels = f.channels;
+  dispatch_labelled(op, f.scores, f.labels.dtype(), [&](auto tag, auto label_tag, const auto& backend) {
     using T = decltype(tag);
-    visit_label(op, lc.dtype(), [&](auto label_tag) {
-      using L = decltype(label_tag);
-      nll(data_or_null<T>(out.per_element), data_or_null<T>(out.reduced), stats.data<int64_t>(), xc.data<T>(),
-          lc.data<L>(), pixels, channels, ignore_index, scale, backend);
-    });
+    using L = decltype(label_tag);
+    nll(data_or_null<T>(f.out.per_element), data_or_null<T>(f.out.reduced), f.stats.data<int64_t>(), f.scores.data<T>(),
+        f.labels.data<L>(), pixels, channels, ignore_index, f.scale, backend);
   });
-  check_label_stats(op, stats, labels, channels, ignore_index);
-  Tensor y = out.loss();
+  check_label_stats(op, f.stats, labels, channels, ignore_index);
+  Tensor y = f.out.loss();
   // The gradient is -w at each pixel's label: only the labels are kept, not the log-probabilities.
-  autograd::record(op, y, {log_probs},
-                   [reduction, scale, ignore_index, pixels, channels, shape = log_probs.shape(),
-                    dtype = log_probs.dtype(), labels_saved = autograd::save(lc),
-                    stats_saved = autograd::save(stats)](const Tensor& g, const std::vector<bool>&) {
-                     profiler::Scope backward_scope("nll", profiler::Phase::backward);
-                     Upstream up{g.contiguous(), reduction, scale, stats_saved};
-                     Tensor dx = Tensor::empty(shape, dtype, labels_saved.device());
-                     dispatch("nll backward", dx, [&](auto tag, const auto& backend) {
-                       using T = decltype(tag);
-                       visit_label("nll backward", labels_saved.dtype(), [&](auto label_tag) {
-                         using L = decltype(label_tag);
-                         nll_backward(dx.data<T>(), up.view<T>(), labels_saved.data<L>(), pixels, channels,
-                                      ignore_index, backend);
-                       });
-                     });
-                     return std::vector<Tensor>{dx};
-                   });
+  autograd::record(
+      op, y, {log_probs},
+      [reduction, scale = f.scale, ignore_index, pixels, channels, shape = log_probs.shape(), dtype = log_probs.dtype(),
+       labels_saved = autograd::save(f.labels),
+       stats_saved = autograd::save(f.stats)](const Tensor& g, const std::vector<bool>&) {
+        profiler::Scope backward_scope("nll", profiler::Phase::backward);
+        Upstream up{g.contiguous(), reduction, scale, stats_saved};
+        Tensor dx = Tensor::empty(shape, dtype, labels_saved.device());
+        dispatch_labelled("nll backward", dx, labels_saved.dtype(), [&](auto tag, auto label_tag, const auto& backend) {
+          using T = decltype(tag);
+          using L = decltype(label_tag);
+          nll_backward(dx.data<T>(), up.view<T>(), labels_saved.data<L>(), pixels, channels, ignore_index, backend);
+        });
+        return std::vector<Tensor>{dx};
+      });
   return y;
 }
 
