@@ -7,10 +7,24 @@
 // compute stream works on the previous batch (data/device_prefetcher.h). Copies to the host return
 // once the data is there, so host code may read it immediately; copies from the host return as
 // soon as the source has been read (it may be freed or reused), before the device has the data.
+//
+// Checks deferred to the next host synchronisation. Nothing inside a training step reads a value
+// back to the host (DESIGN.md, "One step, one direction"), yet some results of device work must be
+// checked on the host, e.g. the label statistics that tell a loss its labels were all in range
+// (engine/ops/labels.h). check_at_next_synchronize() takes such a check without waiting for the
+// device: the bytes are copied aside in stream order, and the verdict is evaluated at the device's
+// next host synchronisation, where the host waits anyway: every blocking copy to the host
+// (Tensor::to(cpu), to_vector, item) and synchronize(). Before the synchronisation it performs, that
+// call queues one copy of the pending checks' bytes into pinned host memory; after it, it evaluates
+// the checks in the order they were made and throws strata::Error with the first failure's message
+// (the others are dropped), noting that the failure was detected at the first host synchronisation
+// after the op that made the check. The copy the caller asked for has completed by then, but the call
+// throws instead of returning. Checks still pending when the context is destroyed are dropped.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "engine/allocator.h"
@@ -60,6 +74,15 @@ class DeviceContext {
   virtual void hand_over(const CopyStreamTransfer& transfer) = 0;
   // A transfer that will never be handed over (e.g. a prefetched batch nobody asked for).
   virtual void forget(const CopyStreamTransfer& transfer) = 0;
+
+  // ---- checks deferred to the next host synchronisation (above) ----
+  // Returns the error message for the checked bytes, or "" when they pass.
+  using CheckVerdict = std::function<std::string(const void* host_bytes)>;
+  // Copies `bytes` bytes at `device_src` aside in the compute stream's order (so device_src may be
+  // released or reused once this returns) and evaluates `verdict` on them at the next host
+  // synchronisation. With the context's debug switch sync_after_launch (STRATA_CUDA_SYNC=1) it
+  // synchronises at once, so a failure throws from here, right after the op.
+  virtual void check_at_next_synchronize(const void* device_src, size_t bytes, CheckVerdict verdict) = 0;
 };
 
 }  // namespace strata

@@ -1,5 +1,6 @@
 #include "engine/cuda/context.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -76,9 +77,11 @@ CudaContext::CudaContext(int index, const CudaOptions& options)
 }
 
 CudaContext::~CudaContext() {
-  // Destructors must not throw: report nothing, release what exists in reverse order.
+  // Destructors must not throw: report nothing, release what exists in reverse order. Pending checks
+  // are dropped.
   if (copy_stream_.handle) cudaStreamSynchronize(copy_stream_.handle);
   if (stream_.handle) cudaStreamSynchronize(stream_.handle);
+  if (check_bytes_) allocator_->deallocate(check_bytes_, check_capacity_);
   staging_.reset();
   allocator_.reset();
   transfer_events_.reset();
@@ -125,8 +128,76 @@ std::string CudaContext::name() const {
 }
 
 void CudaContext::synchronize() {
-  STRATA_CUDA_CHECK(cudaStreamSynchronize(copy_stream_.handle));
-  STRATA_CUDA_CHECK(cudaStreamSynchronize(stream_.handle));
+  synchronize_with_checks([&] {
+    STRATA_CUDA_CHECK(cudaStreamSynchronize(copy_stream_.handle));
+    STRATA_CUDA_CHECK(cudaStreamSynchronize(stream_.handle));
+  });
+}
+
+void CudaContext::check_at_next_synchronize(const void* device_src, size_t bytes, CheckVerdict verdict) {
+  {
+    std::lock_guard<std::mutex> lock(checks_mutex_);
+    // 16-byte slots keep every check's bytes aligned for any element type.
+    const size_t offset = check_used_, end = offset + (bytes + 15) / 16 * 16;
+    if (end > check_capacity_) {
+      // Grown in stream order: the bytes already copied aside move to the new buffer first.
+      const size_t capacity = std::max<size_t>(4096, 2 * end);
+      void* grown = allocator_->allocate(capacity);
+      if (offset > 0) copy_on_device(grown, check_bytes_, offset);
+      if (check_bytes_) allocator_->deallocate(check_bytes_, check_capacity_);
+      check_bytes_ = grown;
+      check_capacity_ = capacity;
+    }
+    copy_on_device(static_cast<char*>(check_bytes_) + offset, device_src, bytes);
+    check_used_ = end;
+    pending_checks_.push_back({offset, bytes, std::move(verdict)});
+  }
+  if (options_.sync_after_launch) synchronize();
+}
+
+CudaContext::TakenChecks CudaContext::take_checks() {
+  std::lock_guard<std::mutex> lock(checks_mutex_);
+  TakenChecks taken;
+  if (pending_checks_.empty()) return taken;
+  // Pinned memory, so the copy is queued and the host does not wait for it here.
+  taken.host = staging_->acquire(check_used_);
+  cudaError_t status = cudaMemcpyAsync(taken.host, check_bytes_, check_used_, cudaMemcpyDeviceToHost, stream_.handle);
+  if (status != cudaSuccess) {
+    staging_->release_after(taken.host, kComputeStream);
+    kernels::cuda::throw_cuda_error("cudaMemcpyAsync(deferred checks, device to host)", status, __FILE__, __LINE__);
+  }
+  // Later checks reuse the buffer from the start, in stream order after this copy.
+  taken.checks = std::move(pending_checks_);
+  pending_checks_.clear();
+  check_used_ = 0;
+  return taken;
+}
+
+void CudaContext::evaluate_checks(const TakenChecks& taken) {
+  std::string failure;
+  for (const PendingCheck& check : taken.checks) {
+    failure = check.verdict(static_cast<const char*>(taken.host) + check.offset);
+    if (!failure.empty()) break;
+  }
+  if (taken.host) staging_->release_after(taken.host, kComputeStream);
+  if (failure.empty()) return;
+  const std::string where = options_.sync_after_launch
+                                ? std::string("right after the op, STRATA_CUDA_SYNC=1")
+                                : cat("on cuda:", index_,
+                                      " at the first host synchronisation after the op ran; STRATA_CUDA_SYNC=1 "
+                                      "detects it right after the op");
+  throw Error(cat(failure, " (detected ", where, ")"));
+}
+
+void CudaContext::synchronize_with_checks(const std::function<void()>& wait) {
+  const TakenChecks taken = take_checks();
+  try {
+    wait();
+  } catch (...) {
+    if (taken.host) staging_->release_after(taken.host, kComputeStream);
+    throw;
+  }
+  evaluate_checks(taken);
 }
 
 void CudaContext::stage_and_copy(void* device_dst, const void* host_src, size_t bytes, StreamId stream) {
@@ -151,8 +222,10 @@ void CudaContext::copy_from_host(void* device_dst, const void* host_src, size_t 
 // Not staged: the host waits for this copy anyway, and staging would add a host memcpy of its own.
 void CudaContext::copy_to_host(void* host_dst, const void* device_src, size_t bytes) {
   if (bytes == 0) return;
-  STRATA_CUDA_CHECK(cudaMemcpyAsync(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, stream_.handle));
-  STRATA_CUDA_CHECK(cudaStreamSynchronize(stream_.handle));
+  synchronize_with_checks([&] {
+    STRATA_CUDA_CHECK(cudaMemcpyAsync(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, stream_.handle));
+    STRATA_CUDA_CHECK(cudaStreamSynchronize(stream_.handle));
+  });
 }
 
 void CudaContext::copy_on_device(void* device_dst, const void* device_src, size_t bytes) {

@@ -7,7 +7,8 @@
 //
 // Environment switches, read once when the context is created:
 //   STRATA_CUDA_SYNC=1        synchronise after every kernel launch, so a fault is reported at the
-//                             kernel that caused it
+//                             kernel that caused it, and evaluate every deferred check (bad labels)
+//                             right after the op that made it
 //   STRATA_CUDA_NO_CACHING=1  one cudaMalloc per tensor (see direct_allocator.h)
 //   STRATA_CUDNN_BENCHMARK=1  choose convolution algorithms by running them (cudnnFind*AlgorithmEx)
 //                             instead of cuDNN's heuristics (kernels/cuda/conv_algorithms.h)
@@ -23,15 +24,17 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "engine/caching_allocator.h"
 #include "engine/device.h"
 #include "engine/device_context.h"
-#include "kernels/cuda/conv_algorithms.h"
 #include "kernels/cuda/backend.h"
+#include "kernels/cuda/conv_algorithms.h"
 
 namespace strata {
 
@@ -74,6 +77,7 @@ class CudaContext final : public DeviceContext {
   CopyStreamTransfer copy_from_host_on_copy_stream(const void* host_src, size_t bytes) override;
   void hand_over(const CopyStreamTransfer& transfer) override;
   void forget(const CopyStreamTransfer& transfer) override;
+  void check_at_next_synchronize(const void* device_src, size_t bytes, CheckVerdict verdict) override;
 
   int index() const { return index_; }
   const kernels::cuda::Stream& stream() const { return stream_; }
@@ -95,6 +99,23 @@ class CudaContext final : public DeviceContext {
   // Copies `bytes` from the host through a pinned staging buffer on `stream`; returns at once.
   void stage_and_copy(void* device_dst, const void* host_src, size_t bytes, StreamId stream);
 
+  // A deferred check (device_context.h): where its bytes sit in check_bytes_, and its verdict.
+  struct PendingCheck {
+    size_t offset;
+    size_t bytes;
+    CheckVerdict verdict;
+  };
+  // The checks taken at a synchronisation, their bytes on their way to `host` (a staging buffer).
+  struct TakenChecks {
+    std::vector<PendingCheck> checks;
+    void* host = nullptr;
+  };
+  // Runs `wait` (work that makes the host wait for the compute stream) with the pending checks' bytes
+  // copied to the host before it, then evaluates the checks.
+  void synchronize_with_checks(const std::function<void()>& wait);
+  TakenChecks take_checks();
+  void evaluate_checks(const TakenChecks& taken);
+
   int index_;
   CudaOptions options_;
   kernels::cuda::Stream stream_;
@@ -109,6 +130,13 @@ class CudaContext final : public DeviceContext {
   cudnnHandle_t cudnn_ = nullptr;
   kernels::cuda::ConvAlgorithmCache conv_algorithms_;
   std::unique_ptr<Allocator> allocator_;
+  // Deferred checks: their bytes side by side in one device buffer (from allocator_, grown by
+  // doubling, reused from the start after each synchronisation), in the order they were made.
+  std::mutex checks_mutex_;
+  void* check_bytes_ = nullptr;
+  size_t check_capacity_ = 0;
+  size_t check_used_ = 0;
+  std::vector<PendingCheck> pending_checks_;
 };
 
 // The CUDA context of `device`; throws naming the device when it is not a CUDA device.

@@ -4,10 +4,7 @@
 #include "engine/ops/device_dispatch.h"
 #include "engine/profiler.h"
 #include "kernels/cpu/argmax.h"
-
-#if defined(STRATA_HAVE_CUDA)
 #include "kernels/cuda/argmax.h"
-#endif
 
 namespace strata {
 
@@ -20,19 +17,10 @@ Tensor argmax(const Tensor& x) {
   Tensor xc = x.contiguous();
   Shape out_shape(x.shape().begin(), x.shape().end() - 1);
   Tensor index = Tensor::empty(out_shape, DType::i64, x.device());
-  dispatch(op, x,
-           [&](auto tag) {
-             using T = decltype(tag);
-             kernels::cpu::argmax_cpu(index.data<int64_t>(), xc.data<T>(), index.numel(), channels);
-           }
-#if defined(STRATA_HAVE_CUDA)
-           ,
-           [&](auto tag, const kernels::cuda::Stream& stream) {
-             using T = decltype(tag);
-             kernels::cuda::argmax_cuda(index.data<int64_t>(), xc.data<T>(), index.numel(), channels, stream);
-           }
-#endif
-  );
+  dispatch(op, x, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    argmax(index.data<int64_t>(), xc.data<T>(), index.numel(), channels, backend);
+  });
   return index;
 }
 

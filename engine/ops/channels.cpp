@@ -7,17 +7,9 @@
 #include "engine/ops/device_dispatch.h"
 #include "engine/profiler.h"
 #include "kernels/cpu/channels.h"
-
-#if defined(STRATA_HAVE_CUDA)
 #include "kernels/cuda/channels.h"
-#endif
 
 namespace strata {
-
-namespace kc = kernels::cpu;
-#if defined(STRATA_HAVE_CUDA)
-namespace kcu = kernels::cuda;
-#endif
 
 namespace {
 
@@ -60,23 +52,12 @@ Tensor concat(const std::vector<Tensor>& xs) {
   for (const Tensor& x : xs) contiguous.push_back(x.contiguous());
   Tensor y = Tensor::empty(out_shape, first.dtype(), first.device());
   const int64_t count = static_cast<int64_t>(xs.size());
-  dispatch(op, first,
-           [&](auto tag) {
-             using T = decltype(tag);
-             std::vector<const T*> pointers;
-             for (const Tensor& x : contiguous) pointers.push_back(x.data<T>());
-             kc::concat_channels_cpu(y.data<T>(), pointers.data(), channels.data(), count, rows);
-           }
-#if defined(STRATA_HAVE_CUDA)
-           ,
-           [&](auto tag, const kcu::Stream& stream) {
-             using T = decltype(tag);
-             std::vector<const T*> pointers;
-             for (const Tensor& x : contiguous) pointers.push_back(x.data<T>());
-             kcu::concat_channels_cuda(y.data<T>(), pointers.data(), channels.data(), count, rows, stream);
-           }
-#endif
-  );
+  dispatch(op, first, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    std::vector<const T*> pointers;
+    for (const Tensor& x : contiguous) pointers.push_back(x.data<T>());
+    concat_channels(y.data<T>(), pointers.data(), channels.data(), count, rows, backend);
+  });
   autograd::record(op, y, xs, [channels, rows, total](const Tensor& grad, const std::vector<bool>& needs) {
     profiler::Scope backward_scope("concat", profiler::Phase::backward);
     Tensor gc = grad.contiguous();
@@ -88,19 +69,10 @@ Tensor concat(const std::vector<Tensor>& xs) {
         Shape shape = gc.shape();
         shape.back() = channels[i];
         grads[i] = Tensor::empty(shape, gc.dtype(), gc.device());
-        dispatch("concat backward", gc,
-                 [&](auto tag) {
-                   using T = decltype(tag);
-                   kc::slice_channels_cpu(grads[i].data<T>(), gc.data<T>(), rows, total, begin, end);
-                 }
-#if defined(STRATA_HAVE_CUDA)
-                 ,
-                 [&](auto tag, const kcu::Stream& stream) {
-                   using T = decltype(tag);
-                   kcu::slice_channels_cuda(grads[i].data<T>(), gc.data<T>(), rows, total, begin, end, stream);
-                 }
-#endif
-        );
+        dispatch("concat backward", gc, [&](auto tag, const auto& backend) {
+          using T = decltype(tag);
+          slice_channels(grads[i].data<T>(), gc.data<T>(), rows, total, begin, end, backend);
+        });
       }
       begin = end;
     }
@@ -122,39 +94,19 @@ Tensor slice(const Tensor& x, int64_t begin, int64_t end) {
   int64_t rows = rows_of(out_shape);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
-  dispatch(op, x,
-           [&](auto tag) {
-             using T = decltype(tag);
-             kc::slice_channels_cpu(y.data<T>(), xc.data<T>(), rows, channels, begin, end);
-           }
-#if defined(STRATA_HAVE_CUDA)
-           ,
-           [&](auto tag, const kcu::Stream& stream) {
-             using T = decltype(tag);
-             kcu::slice_channels_cuda(y.data<T>(), xc.data<T>(), rows, channels, begin, end, stream);
-           }
-#endif
-  );
+  dispatch(op, x, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    slice_channels(y.data<T>(), xc.data<T>(), rows, channels, begin, end, backend);
+  });
   autograd::record(op, y, {x},
                    [shape = x.shape(), rows, channels, begin, end](const Tensor& grad, const std::vector<bool>&) {
                      profiler::Scope backward_scope("slice", profiler::Phase::backward);
                      Tensor gc = grad.contiguous();
                      Tensor dx = Tensor::empty(shape, gc.dtype(), gc.device());
-                     dispatch("slice backward", gc,
-                              [&](auto tag) {
-                                using T = decltype(tag);
-                                kc::slice_channels_backward_cpu(dx.data<T>(), gc.data<T>(), rows, channels, begin,
-                                                                end);
-                              }
-#if defined(STRATA_HAVE_CUDA)
-                              ,
-                              [&](auto tag, const kcu::Stream& stream) {
-                                using T = decltype(tag);
-                                kcu::slice_channels_backward_cuda(dx.data<T>(), gc.data<T>(), rows, channels, begin,
-                                                                  end, stream);
-                              }
-#endif
-                     );
+                     dispatch("slice backward", gc, [&](auto tag, const auto& backend) {
+                       using T = decltype(tag);
+                       slice_channels_backward(dx.data<T>(), gc.data<T>(), rows, channels, begin, end, backend);
+                     });
                      return std::vector<Tensor>{dx};
                    });
   return y;

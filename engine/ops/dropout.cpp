@@ -5,17 +5,9 @@
 #include "engine/ops/device_dispatch.h"
 #include "engine/profiler.h"
 #include "kernels/cpu/dropout.h"
-
-#if defined(STRATA_HAVE_CUDA)
 #include "kernels/cuda/dropout.h"
-#endif
 
 namespace strata {
-
-namespace kc = kernels::cpu;
-#if defined(STRATA_HAVE_CUDA)
-namespace kcu = kernels::cuda;
-#endif
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator& generator) {
   const char* op = "dropout";
@@ -29,19 +21,10 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& generator) {
   const uint64_t seed = generator.seed();
   const uint64_t first = generator.advance(static_cast<uint64_t>(n));
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  dispatch(op, x,
-           [&](auto tag) {
-             using T = decltype(tag);
-             kc::dropout_cpu(y.data<T>(), xc.data<T>(), seed, first, p, n);
-           }
-#if defined(STRATA_HAVE_CUDA)
-           ,
-           [&](auto tag, const kcu::Stream& stream) {
-             using T = decltype(tag);
-             kcu::dropout_cuda(y.data<T>(), xc.data<T>(), seed, first, p, n, stream);
-           }
-#endif
-  );
+  dispatch(op, x, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    dropout(y.data<T>(), xc.data<T>(), seed, first, p, n, backend);
+  });
   // The backward keeps (seed, first) and regenerates the mask rather than saving it: zero bytes
   // held between forward and backward (a u8 mask would be a quarter of an f32 activation), at the
   // cost of one Philox block per 4 elements, cheap next to the memory traffic of the pass and free
@@ -50,19 +33,10 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& generator) {
     profiler::Scope backward_scope("dropout", profiler::Phase::backward);
     Tensor gc = g.contiguous();
     Tensor dx = Tensor::empty(gc.shape(), gc.dtype(), gc.device());
-    dispatch("dropout backward", gc,
-             [&](auto tag) {
-               using T = decltype(tag);
-               kc::dropout_backward_cpu(dx.data<T>(), gc.data<T>(), seed, first, p, gc.numel());
-             }
-#if defined(STRATA_HAVE_CUDA)
-             ,
-             [&](auto tag, const kcu::Stream& stream) {
-               using T = decltype(tag);
-               kcu::dropout_backward_cuda(dx.data<T>(), gc.data<T>(), seed, first, p, gc.numel(), stream);
-             }
-#endif
-    );
+    dispatch("dropout backward", gc, [&](auto tag, const auto& backend) {
+      using T = decltype(tag);
+      dropout_backward(dx.data<T>(), gc.data<T>(), seed, first, p, gc.numel(), backend);
+    });
     return std::vector<Tensor>{dx};
   });
   return y;

@@ -16,13 +16,21 @@
 //   mse(a, b, reduction)                        = F.mse_loss; gradients for a and b
 //
 // Output: reduction none -> per-pixel losses of the labels' shape (elementwise losses: the inputs'
-// shape), ignored pixels 0; any other reduction -> a scalar (shape []). Dtype of the scores.
+// shape), ignored pixels 0; any other reduction -> a scalar (shape []) on the scores' device. Dtype
+// of the scores. Nothing is read back to the host, forward or backward: a reduced loss is written
+// by its kernel on the device, and its backward reads the upstream gradient (and, for mean_valid,
+// the count of valid pixels) there (DESIGN.md, "One step, one direction").
 //
 // Bad input throws strata::Error naming the op, the tensor and what was expected: undefined or
 // non-f32/f64 scores, ranks other than 4 or 2, zero classes, labels of another dtype or of a shape
-// other than the scores' without C, a label outside [0, C) that is not ignore_index (the message
-// names the value and its position), mismatched shapes/dtypes/devices of elementwise inputs,
-// mean_valid for an elementwise loss.
+// other than the scores' without C, mismatched shapes/dtypes/devices of elementwise inputs,
+// mean_valid for an elementwise loss. A label outside [0, C) that is not ignore_index is checked in
+// the kernel pass that reads the labels, and the error names the op, the value, its position, the
+// labels, [0, C) and ignore_index. On the CPU the op throws it. On CUDA the op does not wait for
+// the verdict: the device throws it at its next host synchronisation (the next item(), to_vector(),
+// Tensor::to(cpu) or synchronize() of the device), noting so, and STRATA_CUDA_SYNC=1 makes the op
+// itself throw (engine/ops/labels.h, engine/device_context.h). Until then the loss treats an
+// invalid label as ignored.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +45,9 @@ enum class Reduction {
   mean_valid,  // PyTorch's 'mean': divides by the number of non-ignored pixels (0/0 = NaN as PyTorch)
   mean_all,    // MiB/PLOP: reduction='none' then .mean() -> divides by ALL B*H*W pixels, ignored ones count
 };
+
+// "none", "sum", "mean_valid" or "mean_all".
+const char* to_string(Reduction reduction);
 
 // logits: (N,H,W,C) or (N,C); labels: (N,H,W) or (N) of dtype u8, i32 or i64; label == ignore_index
 // contributes 0; any other label outside [0, C) throws naming the value and its position.

@@ -1,15 +1,12 @@
-// normalize_image: argument checks and dispatch to the CPU kernel (kernels/cpu/normalize.cpp) or the
-// CUDA kernel (kernels/cuda/normalize.cu). The op records no autograd node: its input is u8 data,
-// which never requires a gradient.
+// normalize_image: argument checks and one kernel call for both backends (kernels/cpu/normalize.cpp,
+// kernels/cuda/normalize.cu). The op records no autograd node: its input is u8 data, which never
+// requires a gradient.
 #include "engine/ops/normalize.h"
 
+#include "engine/ops/device_dispatch.h"
 #include "engine/profiler.h"
 #include "kernels/cpu/normalize.h"
-
-#if defined(STRATA_HAVE_CUDA)
-#include "engine/ops/device_dispatch.h"
 #include "kernels/cuda/normalize.h"
-#endif
 
 namespace strata {
 
@@ -23,18 +20,10 @@ Tensor normalize_image(const Tensor& images_u8, const std::array<float, 3>& mean
   for (float s : std) check(s != 0.0f, op, ": std must be nonzero, got (", std[0], ", ", std[1], ", ", std[2], ")");
   Tensor x = images_u8.contiguous();
   Tensor y = Tensor::empty(x.shape(), DType::f32, x.device());
-  // The input is u8, so the floating-point dispatch of device_dispatch.h does not apply: a plain
-  // device switch.
-#if defined(STRATA_HAVE_CUDA)
-  if (x.device().is_cuda()) {
-    kernels::cuda::normalize_image_cuda(y.data<float>(), x.data<uint8_t>(), x.numel() / 3, mean.data(), std.data(),
-                                        cuda_stream(x));
-    return y;
-  }
-#else
-  check_cpu(op, x);
-#endif
-  kernels::cpu::normalize_image_cpu(y.data<float>(), x.data<uint8_t>(), x.numel() / 3, mean.data(), std.data());
+  // u8 in, f32 out: the kernel fixes its types, so the body takes only the backend.
+  on_backend(op, x, [&](const auto& backend) {
+    normalize_image(y.data<float>(), x.data<uint8_t>(), x.numel() / 3, mean.data(), std.data(), backend);
+  });
   return y;
 }
 

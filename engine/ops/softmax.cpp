@@ -5,17 +5,9 @@
 #include "engine/ops/device_dispatch.h"
 #include "engine/profiler.h"
 #include "kernels/cpu/softmax.h"
-
-#if defined(STRATA_HAVE_CUDA)
 #include "kernels/cuda/softmax.h"
-#endif
 
 namespace strata {
-
-namespace kc = kernels::cpu;
-#if defined(STRATA_HAVE_CUDA)
-namespace kcu = kernels::cuda;
-#endif
 
 namespace {
 
@@ -35,55 +27,28 @@ Tensor normalize(const char* op, const Tensor& x) {
   int64_t pixels = x.numel() / channels;
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  dispatch(op, x,
-           [&](auto tag) {
-             using T = decltype(tag);
-             if constexpr (kLog) {
-               kc::log_softmax_cpu(y.data<T>(), xc.data<T>(), pixels, channels);
-             } else {
-               kc::softmax_cpu(y.data<T>(), xc.data<T>(), pixels, channels);
-             }
-           }
-#if defined(STRATA_HAVE_CUDA)
-           ,
-           [&](auto tag, const kcu::Stream& stream) {
-             using T = decltype(tag);
-             if constexpr (kLog) {
-               kcu::log_softmax_cuda(y.data<T>(), xc.data<T>(), pixels, channels, stream);
-             } else {
-               kcu::softmax_cuda(y.data<T>(), xc.data<T>(), pixels, channels, stream);
-             }
-           }
-#endif
-  );
+  dispatch(op, x, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    if constexpr (kLog) {
+      log_softmax(y.data<T>(), xc.data<T>(), pixels, channels, backend);
+    } else {
+      softmax(y.data<T>(), xc.data<T>(), pixels, channels, backend);
+    }
+  });
   // Saves the output, not the input: the input can be freed as soon as its producer is done.
   autograd::record(op, y, {x}, [op, pixels, channels, y_saved = autograd::save(y)](const Tensor& g,
                                                                                    const std::vector<bool>&) {
     profiler::Scope backward_scope(op, profiler::Phase::backward);
     Tensor gc = g.contiguous();
     Tensor dx = Tensor::empty(y_saved.shape(), y_saved.dtype(), y_saved.device());
-    dispatch(op, y_saved,
-             [&](auto tag) {
-               using T = decltype(tag);
-               if constexpr (kLog) {
-                 kc::log_softmax_backward_cpu(dx.data<T>(), gc.data<T>(), y_saved.data<T>(), pixels, channels);
-               } else {
-                 kc::softmax_backward_cpu(dx.data<T>(), gc.data<T>(), y_saved.data<T>(), pixels, channels);
-               }
-             }
-#if defined(STRATA_HAVE_CUDA)
-             ,
-             [&](auto tag, const kcu::Stream& stream) {
-               using T = decltype(tag);
-               if constexpr (kLog) {
-                 kcu::log_softmax_backward_cuda(dx.data<T>(), gc.data<T>(), y_saved.data<T>(), pixels, channels,
-                                                stream);
-               } else {
-                 kcu::softmax_backward_cuda(dx.data<T>(), gc.data<T>(), y_saved.data<T>(), pixels, channels, stream);
-               }
-             }
-#endif
-    );
+    dispatch(op, y_saved, [&](auto tag, const auto& backend) {
+      using T = decltype(tag);
+      if constexpr (kLog) {
+        log_softmax_backward(dx.data<T>(), gc.data<T>(), y_saved.data<T>(), pixels, channels, backend);
+      } else {
+        softmax_backward(dx.data<T>(), gc.data<T>(), y_saved.data<T>(), pixels, channels, backend);
+      }
+    });
     return std::vector<Tensor>{dx};
   });
   return y;
@@ -108,40 +73,21 @@ Tensor logsumexp(const Tensor& x, int64_t begin, int64_t end) {
   Shape out_shape = x.shape();
   out_shape.back() = 1;
   Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
-  dispatch(op, x,
-           [&](auto tag) {
-             using T = decltype(tag);
-             kc::logsumexp_cpu(y.data<T>(), xc.data<T>(), pixels, channels, begin, end);
-           }
-#if defined(STRATA_HAVE_CUDA)
-           ,
-           [&](auto tag, const kcu::Stream& stream) {
-             using T = decltype(tag);
-             kcu::logsumexp_cuda(y.data<T>(), xc.data<T>(), pixels, channels, begin, end, stream);
-           }
-#endif
-  );
+  dispatch(op, x, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    logsumexp(y.data<T>(), xc.data<T>(), pixels, channels, begin, end, backend);
+  });
   autograd::record(op, y, {x},
                    [begin, end, pixels, channels, x_saved = autograd::save(xc), y_saved = autograd::save(y)](
                        const Tensor& g, const std::vector<bool>&) {
                      profiler::Scope backward_scope("logsumexp", profiler::Phase::backward);
                      Tensor gc = g.contiguous();
                      Tensor dx = Tensor::empty(x_saved.shape(), x_saved.dtype(), x_saved.device());
-                     dispatch("logsumexp backward", x_saved,
-                              [&](auto tag) {
-                                using T = decltype(tag);
-                                kc::logsumexp_backward_cpu(dx.data<T>(), gc.data<T>(), x_saved.data<T>(),
-                                                           y_saved.data<T>(), pixels, channels, begin, end);
-                              }
-#if defined(STRATA_HAVE_CUDA)
-                              ,
-                              [&](auto tag, const kcu::Stream& stream) {
-                                using T = decltype(tag);
-                                kcu::logsumexp_backward_cuda(dx.data<T>(), gc.data<T>(), x_saved.data<T>(),
-                                                             y_saved.data<T>(), pixels, channels, begin, end, stream);
-                              }
-#endif
-                     );
+                     dispatch("logsumexp backward", x_saved, [&](auto tag, const auto& backend) {
+                       using T = decltype(tag);
+                       logsumexp_backward(dx.data<T>(), gc.data<T>(), x_saved.data<T>(), y_saved.data<T>(), pixels,
+                                          channels, begin, end, backend);
+                     });
                      return std::vector<Tensor>{dx};
                    });
   return y;

@@ -7,10 +7,7 @@
 #include "engine/dispatch.h"
 #include "engine/ops/device_dispatch.h"
 #include "kernels/cpu/sgd.h"
-
-#if defined(STRATA_HAVE_CUDA)
 #include "kernels/cuda/sgd.h"
-#endif
 
 namespace strata::optim {
 
@@ -34,7 +31,7 @@ SGD::SGD(std::vector<ParamGroup> groups) : groups_(std::move(groups)) {
 void SGD::step() {
   autograd::NoGradGuard no_grad;
   for (const ParamGroup& g : groups_) {
-    kernels::cpu::SgdHyper hyper{g.lr, g.momentum, g.dampening, g.weight_decay, g.nesterov};
+    kernels::common::SgdHyper hyper{g.lr, g.momentum, g.dampening, g.weight_decay, g.nesterov};
     for (const auto& [name, p] : g.params) {
       Tensor grad = p.grad();
       if (!grad.defined()) continue;
@@ -50,22 +47,11 @@ void SGD::step() {
         buffer = it->second;
       }
       Tensor param = p.detach();
-      dispatch("SGD::step", param,
-               [&](auto tag) {
-                 using T = decltype(tag);
-                 kernels::cpu::sgd_step_cpu<T>(param.data<T>(), gc.data<T>(),
-                                               buffer.defined() ? buffer.data<T>() : nullptr, p.numel(), hyper, first);
-               }
-#if defined(STRATA_HAVE_CUDA)
-               ,
-               [&](auto tag, const kernels::cuda::Stream& stream) {
-                 using T = decltype(tag);
-                 kernels::cuda::sgd_step_cuda<T>(param.data<T>(), gc.data<T>(),
-                                                 buffer.defined() ? buffer.data<T>() : nullptr, p.numel(), hyper,
-                                                 first, stream);
-               }
-#endif
-      );
+      dispatch("SGD::step", param, [&](auto tag, const auto& backend) {
+        using T = decltype(tag);
+        sgd_step(param.data<T>(), gc.data<T>(), buffer.defined() ? buffer.data<T>() : nullptr, p.numel(), hyper, first,
+                 backend);
+      });
     }
   }
   ++steps_;

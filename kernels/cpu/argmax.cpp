@@ -9,13 +9,13 @@
 namespace strata::kernels::cpu {
 
 template <class T>
-void argmax_cpu(int64_t* index, const T* x, int64_t pixels, int64_t channels) {
+void argmax(int64_t* index, const T* x, int64_t pixels, int64_t channels, const Backend&) {
   parallel_for(0, pixels, kElementwiseGrain / channels + 1, [&](int64_t lo, int64_t hi) {
     for (int64_t p = lo; p < hi; ++p) index[p] = common::channel_argmax<T>(x + p * channels, channels);
   });
 }
 
-template void argmax_cpu<float>(int64_t*, const float*, int64_t, int64_t);
-template void argmax_cpu<double>(int64_t*, const double*, int64_t, int64_t);
+template void argmax<float>(int64_t*, const float*, int64_t, int64_t, const Backend&);
+template void argmax<double>(int64_t*, const double*, int64_t, int64_t, const Backend&);
 
 }  // namespace strata::kernels::cpu

@@ -4,9 +4,11 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/backend.h"
+
 namespace strata::kernels::cpu {
 
 template <class T>
-void argmax_cpu(int64_t* index, const T* x, int64_t pixels, int64_t channels);
+void argmax(int64_t* index, const T* x, int64_t pixels, int64_t channels, const Backend& backend);
 
 }  // namespace strata::kernels::cpu

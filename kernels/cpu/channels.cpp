@@ -18,7 +18,7 @@ int64_t rows_per_chunk(int64_t work_per_row) {
 }  // namespace
 
 template <class T>
-void concat_channels_cpu(T* y, const T* const* xs, const int64_t* channels, int64_t count, int64_t rows) {
+void concat_channels(T* y, const T* const* xs, const int64_t* channels, int64_t count, int64_t rows, const Backend&) {
   int64_t total = 0;
   for (int64_t i = 0; i < count; ++i) total += channels[i];
   parallel_for(0, rows, rows_per_chunk(total), [&](int64_t lo, int64_t hi) {
@@ -33,7 +33,7 @@ void concat_channels_cpu(T* y, const T* const* xs, const int64_t* channels, int6
 }
 
 template <class T>
-void slice_channels_cpu(T* y, const T* x, int64_t rows, int64_t channels, int64_t begin, int64_t end) {
+void slice_channels(T* y, const T* x, int64_t rows, int64_t channels, int64_t begin, int64_t end, const Backend&) {
   const int64_t width = end - begin;
   parallel_for(0, rows, rows_per_chunk(width), [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
@@ -44,7 +44,8 @@ void slice_channels_cpu(T* y, const T* x, int64_t rows, int64_t channels, int64_
 }
 
 template <class T>
-void slice_channels_backward_cpu(T* dx, const T* dy, int64_t rows, int64_t channels, int64_t begin, int64_t end) {
+void slice_channels_backward(T* dx, const T* dy, int64_t rows, int64_t channels, int64_t begin, int64_t end,
+                             const Backend&) {
   const int64_t width = end - begin;
   parallel_for(0, rows, rows_per_chunk(channels), [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
@@ -57,10 +58,10 @@ void slice_channels_backward_cpu(T* dx, const T* dy, int64_t rows, int64_t chann
   });
 }
 
-#define STRATA_INSTANTIATE(T)                                                                  \
-  template void concat_channels_cpu<T>(T*, const T* const*, const int64_t*, int64_t, int64_t); \
-  template void slice_channels_cpu<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t);       \
-  template void slice_channels_backward_cpu<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t);
+#define STRATA_INSTANTIATE(T)                                                                              \
+  template void concat_channels<T>(T*, const T* const*, const int64_t*, int64_t, int64_t, const Backend&); \
+  template void slice_channels<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, const Backend&);       \
+  template void slice_channels_backward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

@@ -42,7 +42,7 @@ inline T keep_or_zero(T v, bool keep) {
 }  // namespace
 
 template <class T>
-void dropout_cpu(T* y, const T* x, uint64_t seed, uint64_t first, double p, int64_t n) {
+void dropout(T* y, const T* x, uint64_t seed, uint64_t first, double p, int64_t n, const Backend&) {
   const T scale = static_cast<T>(1.0 / (1.0 - p));
   const uint32_t threshold = dropout_mask::keep_threshold(p);
   parallel_for(0, n, kElementwiseGrain, [&, scale, threshold, seed, first](int64_t lo, int64_t hi) {
@@ -60,13 +60,13 @@ void dropout_cpu(T* y, const T* x, uint64_t seed, uint64_t first, double p, int6
 }
 
 template <class T>
-void dropout_backward_cpu(T* dx, const T* dy, uint64_t seed, uint64_t first, double p, int64_t n) {
-  dropout_cpu(dx, dy, seed, first, p, n);
+void dropout_backward(T* dx, const T* dy, uint64_t seed, uint64_t first, double p, int64_t n, const Backend& backend) {
+  dropout(dx, dy, seed, first, p, n, backend);
 }
 
-#define STRATA_INSTANTIATE(T)                                                        \
-  template void dropout_cpu<T>(T*, const T*, uint64_t, uint64_t, double, int64_t); \
-  template void dropout_backward_cpu<T>(T*, const T*, uint64_t, uint64_t, double, int64_t);
+#define STRATA_INSTANTIATE(T)                                                                  \
+  template void dropout<T>(T*, const T*, uint64_t, uint64_t, double, int64_t, const Backend&); \
+  template void dropout_backward<T>(T*, const T*, uint64_t, uint64_t, double, int64_t, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

@@ -5,14 +5,16 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/backend.h"
+
 namespace strata::kernels::cpu {
 
 // y[i] = kept(i) ? x[i] / (1 - p) : 0,   0 <= p < 1.
 template <class T>
-void dropout_cpu(T* y, const T* x, uint64_t seed, uint64_t first, double p, int64_t n);
+void dropout(T* y, const T* x, uint64_t seed, uint64_t first, double p, int64_t n, const Backend& backend);
 
 // dx[i] = kept(i) ? dy[i] / (1 - p) : 0, with the mask of the forward draw (same seed and first).
 template <class T>
-void dropout_backward_cpu(T* dx, const T* dy, uint64_t seed, uint64_t first, double p, int64_t n);
+void dropout_backward(T* dx, const T* dy, uint64_t seed, uint64_t first, double p, int64_t n, const Backend& backend);
 
 }  // namespace strata::kernels::cpu

@@ -9,7 +9,7 @@
 
 namespace strata::kernels::cpu {
 
-void normalize_image_cpu(float* y, const uint8_t* x, int64_t pixels, const float* mean, const float* std) {
+void normalize_image(float* y, const uint8_t* x, int64_t pixels, const float* mean, const float* std, const Backend&) {
   float table[3][256];
   for (int c = 0; c < 3; ++c) {
     for (int v = 0; v < 256; ++v) table[c][v] = common::normalize_value(static_cast<uint8_t>(v), mean[c], std[c]);

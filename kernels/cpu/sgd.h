@@ -9,12 +9,14 @@
 #include <cstdint>
 
 #include "kernels/common/sgd.h"
+#include "kernels/cpu/backend.h"
 
 namespace strata::kernels::cpu {
 
 using common::SgdHyper;
 
 template <class T>
-void sgd_step_cpu(T* param, const T* grad, T* momentum_buffer, int64_t n, const SgdHyper& h, bool first_step);
+void sgd_step(T* param, const T* grad, T* momentum_buffer, int64_t n, const SgdHyper& h, bool first_step,
+              const Backend& backend);
 
 }  // namespace strata::kernels::cpu

@@ -19,14 +19,14 @@ int64_t pixel_grain(int64_t channels) { return (int64_t{1} << 14) / channels + 1
 }  // namespace
 
 template <class T>
-void softmax_cpu(T* y, const T* x, int64_t pixels, int64_t channels) {
+void softmax(T* y, const T* x, int64_t pixels, int64_t channels, const Backend&) {
   parallel_for(0, pixels, pixel_grain(channels), [&](int64_t lo, int64_t hi) {
     for (int64_t p = lo; p < hi; ++p) cm::softmax_pixel<T>(y + p * channels, x + p * channels, channels);
   });
 }
 
 template <class T>
-void softmax_backward_cpu(T* dx, const T* dy, const T* y, int64_t pixels, int64_t channels) {
+void softmax_backward(T* dx, const T* dy, const T* y, int64_t pixels, int64_t channels, const Backend&) {
   parallel_for(0, pixels, pixel_grain(channels), [&](int64_t lo, int64_t hi) {
     for (int64_t p = lo; p < hi; ++p) {
       int64_t o = p * channels;
@@ -36,14 +36,14 @@ void softmax_backward_cpu(T* dx, const T* dy, const T* y, int64_t pixels, int64_
 }
 
 template <class T>
-void log_softmax_cpu(T* y, const T* x, int64_t pixels, int64_t channels) {
+void log_softmax(T* y, const T* x, int64_t pixels, int64_t channels, const Backend&) {
   parallel_for(0, pixels, pixel_grain(channels), [&](int64_t lo, int64_t hi) {
     for (int64_t p = lo; p < hi; ++p) cm::log_softmax_pixel<T>(y + p * channels, x + p * channels, channels);
   });
 }
 
 template <class T>
-void log_softmax_backward_cpu(T* dx, const T* dy, const T* y, int64_t pixels, int64_t channels) {
+void log_softmax_backward(T* dx, const T* dy, const T* y, int64_t pixels, int64_t channels, const Backend&) {
   parallel_for(0, pixels, pixel_grain(channels), [&](int64_t lo, int64_t hi) {
     for (int64_t p = lo; p < hi; ++p) {
       int64_t o = p * channels;
@@ -53,15 +53,15 @@ void log_softmax_backward_cpu(T* dx, const T* dy, const T* y, int64_t pixels, in
 }
 
 template <class T>
-void logsumexp_cpu(T* lse, const T* x, int64_t pixels, int64_t channels, int64_t begin, int64_t end) {
+void logsumexp(T* lse, const T* x, int64_t pixels, int64_t channels, int64_t begin, int64_t end, const Backend&) {
   parallel_for(0, pixels, pixel_grain(end - begin), [&](int64_t lo, int64_t hi) {
     for (int64_t p = lo; p < hi; ++p) lse[p] = cm::logsumexp_range<T>(x + p * channels, begin, end);
   });
 }
 
 template <class T>
-void logsumexp_backward_cpu(T* dx, const T* dlse, const T* x, const T* lse, int64_t pixels, int64_t channels,
-                            int64_t begin, int64_t end) {
+void logsumexp_backward(T* dx, const T* dlse, const T* x, const T* lse, int64_t pixels, int64_t channels, int64_t begin,
+                        int64_t end, const Backend&) {
   parallel_for(0, pixels, pixel_grain(channels), [&](int64_t lo, int64_t hi) {
     for (int64_t p = lo; p < hi; ++p) {
       int64_t o = p * channels;
@@ -70,13 +70,14 @@ void logsumexp_backward_cpu(T* dx, const T* dlse, const T* x, const T* lse, int6
   });
 }
 
-#define STRATA_INSTANTIATE(T)                                                          \
-  template void softmax_cpu<T>(T*, const T*, int64_t, int64_t);                        \
-  template void softmax_backward_cpu<T>(T*, const T*, const T*, int64_t, int64_t);     \
-  template void log_softmax_cpu<T>(T*, const T*, int64_t, int64_t);                    \
-  template void log_softmax_backward_cpu<T>(T*, const T*, const T*, int64_t, int64_t); \
-  template void logsumexp_cpu<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t);    \
-  template void logsumexp_backward_cpu<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t);
+#define STRATA_INSTANTIATE(T)                                                                               \
+  template void softmax<T>(T*, const T*, int64_t, int64_t, const Backend&);                                 \
+  template void softmax_backward<T>(T*, const T*, const T*, int64_t, int64_t, const Backend&);              \
+  template void log_softmax<T>(T*, const T*, int64_t, int64_t, const Backend&);                             \
+  template void log_softmax_backward<T>(T*, const T*, const T*, int64_t, int64_t, const Backend&);          \
+  template void logsumexp<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, const Backend&);             \
+  template void logsumexp_backward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t, \
+                                      const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

@@ -5,24 +5,27 @@
 
 #include <cstdint>
 
+#include "kernels/cpu/backend.h"
+
 namespace strata::kernels::cpu {
 
 // y = softmax(x) per row; backward dx = y (dy - sum(dy y)) from the output y.   x, y, dx, dy: (P, C)
 template <class T>
-void softmax_cpu(T* y, const T* x, int64_t pixels, int64_t channels);
+void softmax(T* y, const T* x, int64_t pixels, int64_t channels, const Backend& backend);
 template <class T>
-void softmax_backward_cpu(T* dx, const T* dy, const T* y, int64_t pixels, int64_t channels);
+void softmax_backward(T* dx, const T* dy, const T* y, int64_t pixels, int64_t channels, const Backend& backend);
 // y = log_softmax(x) per row; backward dx = dy - exp(y) sum(dy) from the output y.  (P, C)
 template <class T>
-void log_softmax_cpu(T* y, const T* x, int64_t pixels, int64_t channels);
+void log_softmax(T* y, const T* x, int64_t pixels, int64_t channels, const Backend& backend);
 template <class T>
-void log_softmax_backward_cpu(T* dx, const T* dy, const T* y, int64_t pixels, int64_t channels);
+void log_softmax_backward(T* dx, const T* dy, const T* y, int64_t pixels, int64_t channels, const Backend& backend);
 // lse[p] = log sum_{c in [begin, end)} exp(x[p, c]), 0 <= begin < end <= C.    x: (P, C) -> lse: (P)
 // backward: dx[p, c] = dlse[p] exp(x[p, c] - lse[p]) inside the range, 0 outside.
 template <class T>
-void logsumexp_cpu(T* lse, const T* x, int64_t pixels, int64_t channels, int64_t begin, int64_t end);
+void logsumexp(T* lse, const T* x, int64_t pixels, int64_t channels, int64_t begin, int64_t end,
+               const Backend& backend);
 template <class T>
-void logsumexp_backward_cpu(T* dx, const T* dlse, const T* x, const T* lse, int64_t pixels, int64_t channels,
-                            int64_t begin, int64_t end);
+void logsumexp_backward(T* dx, const T* dlse, const T* x, const T* lse, int64_t pixels, int64_t channels, int64_t begin,
+                        int64_t end, const Backend& backend);
 
 }  // namespace strata::kernels::cpu

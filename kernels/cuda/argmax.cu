@@ -24,11 +24,11 @@ struct ArgmaxOp {
 }  // namespace
 
 template <class T>
-void argmax_cuda(int64_t* index, const T* x, int64_t pixels, int64_t channels, const Stream& stream) {
-  launch_pixel_rows<T, 1, false>(ArgmaxOp<T>{index, channels}, nullptr, x, nullptr, pixels, channels, stream);
+void argmax(int64_t* index, const T* x, int64_t pixels, int64_t channels, const Backend& backend) {
+  launch_pixel_rows<T, 1, false>(ArgmaxOp<T>{index, channels}, nullptr, x, nullptr, pixels, channels, backend.stream);
 }
 
-template void argmax_cuda<float>(int64_t*, const float*, int64_t, int64_t, const Stream&);
-template void argmax_cuda<double>(int64_t*, const double*, int64_t, int64_t, const Stream&);
+template void argmax<float>(int64_t*, const float*, int64_t, int64_t, const Backend&);
+template void argmax<double>(int64_t*, const double*, int64_t, int64_t, const Backend&);
 
 }  // namespace strata::kernels::cuda

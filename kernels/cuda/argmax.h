@@ -1,5 +1,5 @@
 // Argmax over the last (channel) dimension on CUDA (T = float or double): index[p] = the first c with x[p, c]
-// maximal, NaN counting as the maximum (torch.argmax), as kernels/cpu/argmax.h plus the stream.
+// maximal, NaN counting as the maximum (torch.argmax), as kernels/cpu/argmax.h, the backend last.
 //   x: (P, C), C >= 1 -> index: (P)
 #pragma once
 
@@ -10,6 +10,6 @@
 namespace strata::kernels::cuda {
 
 template <class T>
-void argmax_cuda(int64_t* index, const T* x, int64_t pixels, int64_t channels, const Stream& stream);
+void argmax(int64_t* index, const T* x, int64_t pixels, int64_t channels, const Backend& backend);
 
 }  // namespace strata::kernels::cuda

@@ -47,36 +47,36 @@ void copy_columns(T* dst, int64_t dst_channels, int64_t dst_offset, const T* src
 }  // namespace
 
 template <class T>
-void concat_channels_cuda(T* y, const T* const* xs, const int64_t* channels, int64_t count, int64_t rows,
-                          const Stream& stream) {
+void concat_channels(T* y, const T* const* xs, const int64_t* channels, int64_t count, int64_t rows,
+                     const Backend& backend) {
   int64_t total = 0;
   for (int64_t i = 0; i < count; ++i) total += channels[i];
   int64_t offset = 0;
   for (int64_t i = 0; i < count; ++i) {
-    copy_columns(y, total, offset, xs[i], channels[i], int64_t{0}, rows, channels[i], stream);
+    copy_columns(y, total, offset, xs[i], channels[i], int64_t{0}, rows, channels[i], backend.stream);
     offset += channels[i];
   }
 }
 
 template <class T>
-void slice_channels_cuda(T* y, const T* x, int64_t rows, int64_t channels, int64_t begin, int64_t end,
-                         const Stream& stream) {
-  copy_columns(y, end - begin, int64_t{0}, x, channels, begin, rows, end - begin, stream);
+void slice_channels(T* y, const T* x, int64_t rows, int64_t channels, int64_t begin, int64_t end,
+                    const Backend& backend) {
+  copy_columns(y, end - begin, int64_t{0}, x, channels, begin, rows, end - begin, backend.stream);
 }
 
 template <class T>
-void slice_channels_backward_cuda(T* dx, const T* dy, int64_t rows, int64_t channels, int64_t begin, int64_t end,
-                                  const Stream& stream) {
+void slice_channels_backward(T* dx, const T* dy, int64_t rows, int64_t channels, int64_t begin, int64_t end,
+                             const Backend& backend) {
   int64_t n = rows * channels;
   if (n == 0) return;
-  STRATA_LAUNCH((slice_backward_kernel<T>), stream, blocks_for(n, kThreads), kThreads, 0, dx, dy, rows, channels,
-                begin, end);
+  STRATA_LAUNCH((slice_backward_kernel<T>), backend.stream, blocks_for(n, kThreads), kThreads, 0, dx, dy, rows,
+                channels, begin, end);
 }
 
-#define STRATA_INSTANTIATE(T)                                                                                    \
-  template void concat_channels_cuda<T>(T*, const T* const*, const int64_t*, int64_t, int64_t, const Stream&);     \
-  template void slice_channels_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, const Stream&);           \
-  template void slice_channels_backward_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, const Stream&);
+#define STRATA_INSTANTIATE(T)                                                                              \
+  template void concat_channels<T>(T*, const T* const*, const int64_t*, int64_t, int64_t, const Backend&); \
+  template void slice_channels<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, const Backend&);       \
+  template void slice_channels_backward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

@@ -40,24 +40,23 @@ __global__ void dropout_kernel(T* y, const T* x, uint64_t seed, uint64_t first, 
 }  // namespace
 
 template <class T>
-void dropout_cuda(T* y, const T* x, uint64_t seed, uint64_t first, double p, int64_t n, const Stream& stream) {
+void dropout(T* y, const T* x, uint64_t seed, uint64_t first, double p, int64_t n, const Backend& backend) {
   if (n == 0) return;
   const T scale = static_cast<T>(1.0 / (1.0 - p));
   const uint32_t threshold = dropout_mask::keep_threshold(p);
   const int64_t blocks = static_cast<int64_t>((first + static_cast<uint64_t>(n) - 1) / 4 - first / 4) + 1;
-  STRATA_LAUNCH((dropout_kernel<T>), stream, blocks_for(blocks, kThreads), kThreads, 0, y, x, seed, first, threshold,
-                scale, n, blocks);
+  STRATA_LAUNCH((dropout_kernel<T>), backend.stream, blocks_for(blocks, kThreads), kThreads, 0, y, x, seed, first,
+                threshold, scale, n, blocks);
 }
 
 template <class T>
-void dropout_backward_cuda(T* dx, const T* dy, uint64_t seed, uint64_t first, double p, int64_t n,
-                           const Stream& stream) {
-  dropout_cuda(dx, dy, seed, first, p, n, stream);
+void dropout_backward(T* dx, const T* dy, uint64_t seed, uint64_t first, double p, int64_t n, const Backend& backend) {
+  dropout(dx, dy, seed, first, p, n, backend);
 }
 
-#define STRATA_INSTANTIATE(T)                                                                          \
-  template void dropout_cuda<T>(T*, const T*, uint64_t, uint64_t, double, int64_t, const Stream&); \
-  template void dropout_backward_cuda<T>(T*, const T*, uint64_t, uint64_t, double, int64_t, const Stream&);
+#define STRATA_INSTANTIATE(T)                                                                  \
+  template void dropout<T>(T*, const T*, uint64_t, uint64_t, double, int64_t, const Backend&); \
+  template void dropout_backward<T>(T*, const T*, uint64_t, uint64_t, double, int64_t, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

@@ -31,12 +31,12 @@ __global__ void normalize_image_kernel(float* y, const uint8_t* x, int64_t n, Ch
 
 }  // namespace
 
-void normalize_image_cuda(float* y, const uint8_t* x, int64_t pixels, const float* mean, const float* std,
-                          const Stream& stream) {
+void normalize_image(float* y, const uint8_t* x, int64_t pixels, const float* mean, const float* std,
+                     const Backend& backend) {
   const int64_t n = 3 * pixels;
   if (n == 0) return;
   ChannelStats s{mean[0], mean[1], mean[2], std[0], std[1], std[2]};
-  STRATA_LAUNCH(normalize_image_kernel, stream, blocks_for(n, kThreads), kThreads, 0, y, x, n, s);
+  STRATA_LAUNCH(normalize_image_kernel, backend.stream, blocks_for(n, kThreads), kThreads, 0, y, x, n, s);
 }
 
 }  // namespace strata::kernels::cuda

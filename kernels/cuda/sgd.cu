@@ -23,14 +23,14 @@ __global__ void sgd_step_kernel(T* param, const T* grad, T* momentum_buffer, int
 }  // namespace
 
 template <class T>
-void sgd_step_cuda(T* param, const T* grad, T* momentum_buffer, int64_t n, const SgdHyper& h, bool first_step,
-                   const Stream& stream) {
+void sgd_step(T* param, const T* grad, T* momentum_buffer, int64_t n, const SgdHyper& h, bool first_step,
+              const Backend& backend) {
   if (n == 0) return;
-  STRATA_LAUNCH((sgd_step_kernel<T>), stream, blocks_for(n, kThreads), kThreads, 0, param, grad, momentum_buffer, n,
-                common::sgd_coefficients<T>(h, first_step));
+  STRATA_LAUNCH((sgd_step_kernel<T>), backend.stream, blocks_for(n, kThreads), kThreads, 0, param, grad,
+                momentum_buffer, n, common::sgd_coefficients<T>(h, first_step));
 }
 
-template void sgd_step_cuda<float>(float*, const float*, float*, int64_t, const SgdHyper&, bool, const Stream&);
-template void sgd_step_cuda<double>(double*, const double*, double*, int64_t, const SgdHyper&, bool, const Stream&);
+template void sgd_step<float>(float*, const float*, float*, int64_t, const SgdHyper&, bool, const Backend&);
+template void sgd_step<double>(double*, const double*, double*, int64_t, const SgdHyper&, bool, const Backend&);
 
 }  // namespace strata::kernels::cuda

@@ -68,47 +68,47 @@ struct LogsumexpBackwardOp {
 }  // namespace
 
 template <class T>
-void softmax_cuda(T* y, const T* x, int64_t pixels, int64_t channels, const Stream& stream) {
-  launch_pixel_rows<T, 1, true>(SoftmaxOp<T>{channels}, y, x, nullptr, pixels, channels, stream);
+void softmax(T* y, const T* x, int64_t pixels, int64_t channels, const Backend& backend) {
+  launch_pixel_rows<T, 1, true>(SoftmaxOp<T>{channels}, y, x, nullptr, pixels, channels, backend.stream);
 }
 
 template <class T>
-void softmax_backward_cuda(T* dx, const T* dy, const T* y, int64_t pixels, int64_t channels, const Stream& stream) {
-  launch_pixel_rows<T, 2, true>(SoftmaxBackwardOp<T>{channels}, dx, dy, y, pixels, channels, stream);
+void softmax_backward(T* dx, const T* dy, const T* y, int64_t pixels, int64_t channels, const Backend& backend) {
+  launch_pixel_rows<T, 2, true>(SoftmaxBackwardOp<T>{channels}, dx, dy, y, pixels, channels, backend.stream);
 }
 
 template <class T>
-void log_softmax_cuda(T* y, const T* x, int64_t pixels, int64_t channels, const Stream& stream) {
-  launch_pixel_rows<T, 1, true>(LogSoftmaxOp<T>{channels}, y, x, nullptr, pixels, channels, stream);
+void log_softmax(T* y, const T* x, int64_t pixels, int64_t channels, const Backend& backend) {
+  launch_pixel_rows<T, 1, true>(LogSoftmaxOp<T>{channels}, y, x, nullptr, pixels, channels, backend.stream);
 }
 
 template <class T>
-void log_softmax_backward_cuda(T* dx, const T* dy, const T* y, int64_t pixels, int64_t channels,
-                               const Stream& stream) {
-  launch_pixel_rows<T, 2, true>(LogSoftmaxBackwardOp<T>{channels}, dx, dy, y, pixels, channels, stream);
+void log_softmax_backward(T* dx, const T* dy, const T* y, int64_t pixels, int64_t channels, const Backend& backend) {
+  launch_pixel_rows<T, 2, true>(LogSoftmaxBackwardOp<T>{channels}, dx, dy, y, pixels, channels, backend.stream);
 }
 
 template <class T>
-void logsumexp_cuda(T* lse, const T* x, int64_t pixels, int64_t channels, int64_t begin, int64_t end,
-                    const Stream& stream) {
-  launch_pixel_rows<T, 1, false>(LogsumexpOp<T>{lse, begin, end}, nullptr, x, nullptr, pixels, channels, stream);
+void logsumexp(T* lse, const T* x, int64_t pixels, int64_t channels, int64_t begin, int64_t end,
+               const Backend& backend) {
+  launch_pixel_rows<T, 1, false>(LogsumexpOp<T>{lse, begin, end}, nullptr, x, nullptr, pixels, channels,
+                                 backend.stream);
 }
 
 template <class T>
-void logsumexp_backward_cuda(T* dx, const T* dlse, const T* x, const T* lse, int64_t pixels, int64_t channels,
-                             int64_t begin, int64_t end, const Stream& stream) {
+void logsumexp_backward(T* dx, const T* dlse, const T* x, const T* lse, int64_t pixels, int64_t channels, int64_t begin,
+                        int64_t end, const Backend& backend) {
   launch_pixel_rows<T, 1, true>(LogsumexpBackwardOp<T>{dlse, lse, channels, begin, end}, dx, x, nullptr, pixels,
-                                channels, stream);
+                                channels, backend.stream);
 }
 
-#define STRATA_INSTANTIATE(T)                                                                                   \
-  template void softmax_cuda<T>(T*, const T*, int64_t, int64_t, const Stream&);                                 \
-  template void softmax_backward_cuda<T>(T*, const T*, const T*, int64_t, int64_t, const Stream&);              \
-  template void log_softmax_cuda<T>(T*, const T*, int64_t, int64_t, const Stream&);                             \
-  template void log_softmax_backward_cuda<T>(T*, const T*, const T*, int64_t, int64_t, const Stream&);          \
-  template void logsumexp_cuda<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, const Stream&);             \
-  template void logsumexp_backward_cuda<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t, \
-                                           const Stream&);
+#define STRATA_INSTANTIATE(T)                                                                               \
+  template void softmax<T>(T*, const T*, int64_t, int64_t, const Backend&);                                 \
+  template void softmax_backward<T>(T*, const T*, const T*, int64_t, int64_t, const Backend&);              \
+  template void log_softmax<T>(T*, const T*, int64_t, int64_t, const Backend&);                             \
+  template void log_softmax_backward<T>(T*, const T*, const T*, int64_t, int64_t, const Backend&);          \
+  template void logsumexp<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, const Backend&);             \
+  template void logsumexp_backward<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, int64_t, \
+                                      const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

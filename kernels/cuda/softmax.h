@@ -1,5 +1,5 @@
 // Softmax-family CUDA kernels over the last (channel) dimension (T = float or double), with the semantics and
-// argument order of kernels/cpu/softmax.h plus the stream. x is an array of P rows ("pixels") of C
+// argument order of kernels/cpu/softmax.h, the backend last. x is an array of P rows ("pixels") of C
 // contiguous channels, i.e. any (..., C) tensor with P = numel / C; every kernel needs C >= 1. The
 // per-pixel math is kernels/common/softmax.h.
 #pragma once
@@ -12,22 +12,21 @@ namespace strata::kernels::cuda {
 
 // y = softmax(x) per row; backward dx = y (dy - sum(dy y)) from the output y.   x, y, dx, dy: (P, C)
 template <class T>
-void softmax_cuda(T* y, const T* x, int64_t pixels, int64_t channels, const Stream& stream);
+void softmax(T* y, const T* x, int64_t pixels, int64_t channels, const Backend& backend);
 template <class T>
-void softmax_backward_cuda(T* dx, const T* dy, const T* y, int64_t pixels, int64_t channels, const Stream& stream);
+void softmax_backward(T* dx, const T* dy, const T* y, int64_t pixels, int64_t channels, const Backend& backend);
 // y = log_softmax(x) per row; backward dx = dy - exp(y) sum(dy) from the output y.  (P, C)
 template <class T>
-void log_softmax_cuda(T* y, const T* x, int64_t pixels, int64_t channels, const Stream& stream);
+void log_softmax(T* y, const T* x, int64_t pixels, int64_t channels, const Backend& backend);
 template <class T>
-void log_softmax_backward_cuda(T* dx, const T* dy, const T* y, int64_t pixels, int64_t channels,
-                               const Stream& stream);
+void log_softmax_backward(T* dx, const T* dy, const T* y, int64_t pixels, int64_t channels, const Backend& backend);
 // lse[p] = log sum_{c in [begin, end)} exp(x[p, c]), 0 <= begin < end <= C.    x: (P, C) -> lse: (P)
 // backward: dx[p, c] = dlse[p] exp(x[p, c] - lse[p]) inside the range, 0 outside.
 template <class T>
-void logsumexp_cuda(T* lse, const T* x, int64_t pixels, int64_t channels, int64_t begin, int64_t end,
-                    const Stream& stream);
+void logsumexp(T* lse, const T* x, int64_t pixels, int64_t channels, int64_t begin, int64_t end,
+               const Backend& backend);
 template <class T>
-void logsumexp_backward_cuda(T* dx, const T* dlse, const T* x, const T* lse, int64_t pixels, int64_t channels,
-                             int64_t begin, int64_t end, const Stream& stream);
+void logsumexp_backward(T* dx, const T* dlse, const T* x, const T* lse, int64_t pixels, int64_t channels, int64_t begin,
+                        int64_t end, const Backend& backend);
 
 }  // namespace strata::kernels::cuda

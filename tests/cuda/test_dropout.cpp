@@ -1,10 +1,12 @@
 // dropout on CUDA: the mask equals the CPU's bit for bit for the same generator seed and offset
 // (kernels/common/dropout.h), including offsets that do not start a Philox block and tensors that
-// end inside one; outputs and gradients match the CPU.
+// end inside one; outputs and gradients match the CPU on the cases of tests/engine/dropout_cases.h
+// and over many blocks.
 #include <catch2/catch.hpp>
 
 #include "engine/ops/dropout.h"
 #include "tests/cuda/cuda_compare.h"
+#include "tests/engine/dropout_cases.h"
 
 using namespace strata;
 using test::check_cuda_matches_cpu;
@@ -33,6 +35,7 @@ TEST_CASE("cuda dropout draws the CPU's mask bit for bit", "[cpu]") {
 }
 
 TEST_CASE("cuda dropout matches the CPU forward and backward", "[cpu]") {
+  check_cuda_matches_cpu(test::dropout_cases());
   Generator g(71);
   for (double p : {0.3, 0.7}) {
     auto f = [p](const std::vector<Tensor>& in) {
@@ -40,7 +43,6 @@ TEST_CASE("cuda dropout matches the CPU forward and backward", "[cpu]") {
       generator.set_offset(7);
       return dropout(in[0], p, true, generator);
     };
-    check_cuda_matches_cpu("dropout (2,7,5,13)", f, {random_leaf({2, 7, 5, 13}, g)});
     check_cuda_matches_cpu("dropout over many blocks", f, {random_leaf({1, 1, 1, 200001}, g)});
   }
   Generator unused(1);

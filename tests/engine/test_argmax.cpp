@@ -1,8 +1,11 @@
-// argmax over channels: PyTorch parity (including exact ties), NaN, no graph, bad input.
+// argmax over channels: PyTorch parity (including exact ties), the definition on the cases of
+// tests/engine/argmax_cases.h (ties, NaN), no graph, bad input.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <limits>
 
 #include "engine/ops/argmax.h"
+#include "tests/engine/argmax_cases.h"
 #include "tests/support/torch_reference.h"
 
 using namespace strata;
@@ -19,17 +22,33 @@ TEST_CASE("argmax matches torch.argmax(dim=1), ties included", "[torch]") {
 }
 
 TEST_CASE("argmax returns the first maximal channel and treats NaN as the maximum", "[cpu]") {
-  const float nan = std::numeric_limits<float>::quiet_NaN();
-  Tensor x = Tensor::from_vector<float>({1,   3,   3,  0,    //
-                                         5,   5,   5,  5,    //
-                                         -2,  -1,  -1, -3,   //
-                                         0,   nan, 9,  nan,  //
-                                         nan, 1,   2,  3},
-                                        {5, 4});
-  CHECK(argmax(x).to_vector<int64_t>() == std::vector<int64_t>{1, 0, 1, 1, 0});
+  const test::OpCases cases = test::argmax_cases();
+  const test::OpCase& with_nan = cases.back();
+  REQUIRE(with_nan.name == "argmax with NaNs");
+  CHECK(argmax(test::case_inputs(with_nan)[0]).to_vector<int64_t>() == std::vector<int64_t>{1, 0, 1, 2, 0});
   Tensor rank1 = argmax(Tensor::from_vector<double>({0.5, 2.0, -1.0}, {3}));
   CHECK(rank1.shape() == Shape{});
   CHECK(rank1.item() == 1.0);
+}
+
+TEST_CASE("argmax is the first channel holding the maximum, a NaN counting as the maximum, on every case", "[cpu]") {
+  for (const test::OpCase& c : test::argmax_cases()) {
+    INFO(c.name);
+    Tensor x = test::case_inputs(c)[0];
+    Tensor index = c.f({x});
+    const int64_t channels = x.size(-1);
+    std::vector<double> v = x.to_vector<double>();
+    std::vector<int64_t> got = index.to_vector<int64_t>();
+    REQUIRE(static_cast<int64_t>(got.size()) * channels == x.numel());
+    for (size_t p = 0; p < got.size(); ++p) {
+      const double* row = v.data() + p * static_cast<size_t>(channels);
+      int64_t expected = 0;
+      for (int64_t k = 1; k < channels && !std::isnan(row[expected]); ++k) {
+        if (std::isnan(row[k]) || row[k] > row[expected]) expected = k;
+      }
+      CHECK(got[p] == expected);
+    }
+  }
 }
 
 TEST_CASE("argmax of NHWC logits has shape (N,H,W) and no graph", "[cpu]") {

@@ -1,9 +1,10 @@
-// concat and slice along the channel dimension: finite-difference gradients (f64), PyTorch parity
-// (forward and backward, f32) and input validation.
+// concat and slice along the channel dimension: finite-difference gradients (f64) on the cases of
+// tests/engine/channels_cases.h, PyTorch parity (forward and backward, f32) and input validation.
 #include <catch2/catch.hpp>
 #include <vector>
 
 #include "engine/ops/channels.h"
+#include "tests/engine/channels_cases.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/torch_reference.h"
 
@@ -11,31 +12,12 @@ using namespace strata;
 using strata::test::check_torch_case;
 using strata::test::TorchCase;
 
-namespace {
-
-Tensor leaf(const Shape& shape, Generator& g) {
-  Tensor t = Tensor::randn(shape, g, DType::f64);
-  t.set_requires_grad(true);
-  return t;
+TEST_CASE("concat gradcheck: NHWC, rank-2 and rank-1 inputs, one without gradient", "[gradcheck]") {
+  test::check_gradients(test::concat_cases());
 }
 
-}  // namespace
-
-TEST_CASE("concat gradcheck: NHWC and rank-2 inputs", "[gradcheck]") {
-  Generator g(41);
-  auto f = [](const std::vector<Tensor>& in) { return concat(in); };
-  CHECK_GRADCHECK(f, {leaf({2, 3, 4, 2}, g), leaf({2, 3, 4, 1}, g), leaf({2, 3, 4, 5}, g)});
-  CHECK_GRADCHECK(f, {leaf({5, 3}, g), leaf({5, 4}, g)});
-  CHECK_GRADCHECK(f, {leaf({4}, g), leaf({3}, g)});
-}
-
-TEST_CASE("slice gradcheck: inner, leading, trailing and full ranges", "[gradcheck]") {
-  Generator g(42);
-  Tensor x = leaf({2, 3, 2, 7}, g);
-  for (auto [begin, end] : {std::pair<int64_t, int64_t>{2, 5}, {0, 3}, {4, 7}, {0, 7}}) {
-    CHECK_GRADCHECK([begin = begin, end = end](const std::vector<Tensor>& in) { return slice(in[0], begin, end); },
-                    {x});
-  }
+TEST_CASE("slice gradcheck: inner, leading, trailing, full and last-channel ranges", "[gradcheck]") {
+  test::check_gradients(test::slice_cases());
 }
 
 TEST_CASE("concat and slice match PyTorch torch.cat(dim=1) and x[:, begin:end]", "[torch]") {

@@ -1,12 +1,13 @@
-// dropout: finite-difference gradient (f64) with a fixed mask, PyTorch parity with the mask
+// dropout: finite-difference gradients (f64) with a fixed mask on the cases of
+// tests/engine/dropout_cases.h, PyTorch parity with the mask
 // reproduced by tools/torchref/philox.py, the mask's statistics and reproducibility, and bad input.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <string>
 
 #include "engine/ops/dropout.h"
 #include "kernels/common/dropout.h"
+#include "tests/engine/dropout_cases.h"
 #include "tests/support/compare.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/torch_reference.h"
@@ -25,22 +26,7 @@ std::vector<bool> kept_mask(const Tensor& y) {
 
 }  // namespace
 
-TEST_CASE("dropout gradcheck with a fixed mask", "[gradcheck]") {
-  Generator g(41);
-  Tensor x = Tensor::randn({2, 5, 3, 4}, g, DType::f64);
-  x.set_requires_grad(true);
-  for (double p : {0.3, 0.7}) {
-    INFO("p = " << p);
-    CHECK_GRADCHECK(
-        [p](const std::vector<Tensor>& in) {
-          // A fresh generator per evaluation: every finite-difference step sees the same mask.
-          Generator generator(99);
-          generator.set_offset(5);
-          return dropout(in[0], p, true, generator);
-        },
-        {x});
-  }
-}
+TEST_CASE("dropout gradcheck with a fixed mask", "[gradcheck]") { test::check_gradients(test::dropout_cases()); }
 
 TEST_CASE("dropout matches PyTorch with the mask from tools/torchref/philox.py", "[torch]") {
   for (const char* name : {"dropout_nhwc", "dropout_rank2", "dropout_high_p"}) {

@@ -1,59 +1,38 @@
 // cross_entropy, nll, bce_with_logits and mse: finite-difference gradients (f64) for every
-// differentiable input and every reduction, PyTorch parity (f32, forward and gradients, u8/i32/i64
-// labels), the reduction conventions, thread-count determinism and bad input.
+// differentiable input and every reduction on the cases of tests/engine/losses_cases.h, PyTorch
+// parity (f32, forward and gradients, u8/i32/i64 labels), the reduction conventions, thread-count
+// determinism and bad input (an invalid label throws at once on the CPU).
 #include <omp.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
 
 #include "engine/ops/losses.h"
 #include "engine/ops/softmax.h"
+#include "tests/engine/losses_cases.h"
 #include "tests/support/compare.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/tolerances.h"
 #include "tests/support/torch_reference.h"
 
 using namespace strata;
+using strata::test::approx;
 using strata::test::check_torch_case;
+using strata::test::cycling_labels;
+using strata::test::kAllReductions;
+using strata::test::kF64Scalar;
+using strata::test::leaf;
 using strata::test::TorchCase;
 
 namespace {
 
-constexpr Reduction kAllReductions[] = {Reduction::none, Reduction::sum, Reduction::mean_valid, Reduction::mean_all};
-
-const char* name_of(Reduction reduction) {
-  switch (reduction) {
-    case Reduction::none: return "none";
-    case Reduction::sum: return "sum";
-    case Reduction::mean_valid: return "mean_valid";
-    case Reduction::mean_all: return "mean_all";
-  }
-  return "invalid";
-}
-
 Reduction reduction_of(const TorchCase& c) {
   for (Reduction r : kAllReductions) {
-    if (c.text("reduction") == name_of(r)) return r;
+    if (c.text("reduction") == to_string(r)) return r;
   }
   throw Error("unknown reduction '" + c.text("reduction") + "' in " + c.path());
-}
-
-Tensor leaf(const Shape& shape, Generator& g, double scale = 1.0) {
-  std::vector<double> v = Tensor::randn(shape, g, DType::f64).to_vector<double>();
-  for (double& x : v) x *= scale;
-  Tensor t = Tensor::from_vector(v, shape);
-  t.set_requires_grad(true);
-  return t;
-}
-
-// Labels cycling through every class in [0, classes) with every third pixel (roughly) ignored (255).
-Tensor cycling_labels(const Shape& shape, int64_t classes, DType dtype) {
-  std::vector<int64_t> v(static_cast<size_t>(shape_numel(shape)));
-  for (size_t i = 0; i < v.size(); ++i) {
-    int64_t k = static_cast<int64_t>(i * 5 + 3) % (classes + classes / 2 + 1);
-    v[i] = k < classes ? k : 255;
-  }
-  return Tensor::from_vector(v, shape).to(dtype);
 }
 
 int64_t count_valid(const Tensor& labels) {
@@ -64,52 +43,23 @@ int64_t count_valid(const Tensor& labels) {
 
 }  // namespace
 
-TEST_CASE("cross_entropy gradcheck: every reduction, (N,H,W,C) and (N,C), ignored pixels", "[gradcheck]") {
-  Generator g(201);
-  Tensor logits4 = leaf({2, 3, 2, 5}, g, 2.0);
-  Tensor labels4 = cycling_labels({2, 3, 2}, 5, DType::u8);
-  Tensor logits2 = leaf({7, 4}, g, 2.0);
-  Tensor labels2 = cycling_labels({7}, 4, DType::i64);
-  REQUIRE(count_valid(labels4) > 0);
-  REQUIRE(count_valid(labels4) < labels4.numel());
-  for (Reduction r : kAllReductions) {
-    INFO("reduction " << name_of(r));
-    CHECK_GRADCHECK([&](const std::vector<Tensor>& in) { return cross_entropy(in[0], labels4, r); }, {logits4});
-    CHECK_GRADCHECK([&](const std::vector<Tensor>& in) { return cross_entropy(in[0], labels2, r); }, {logits2});
-  }
+TEST_CASE("cross_entropy and nll gradcheck: every reduction, (N,H,W,C) and (N,C), ignored pixels", "[gradcheck]") {
+  test::check_gradients(test::labelled_loss_cases());
 }
 
-TEST_CASE("nll gradcheck: every reduction, (N,H,W,C) and (N,C), ignored pixels", "[gradcheck]") {
-  Generator g(202);
-  Tensor log_probs4 = leaf({2, 3, 2, 5}, g);
-  Tensor labels4 = cycling_labels({2, 3, 2}, 5, DType::i32);
-  Tensor log_probs2 = leaf({7, 4}, g);
-  Tensor labels2 = cycling_labels({7}, 4, DType::u8);
-  for (Reduction r : kAllReductions) {
-    INFO("reduction " << name_of(r));
-    CHECK_GRADCHECK([&](const std::vector<Tensor>& in) { return nll(in[0], labels4, r); }, {log_probs4});
-    CHECK_GRADCHECK([&](const std::vector<Tensor>& in) { return nll(in[0], labels2, r); }, {log_probs2});
-  }
+TEST_CASE("bce_with_logits and mse gradcheck: both inputs, every reduction", "[gradcheck]") {
+  test::check_gradients(test::elementwise_loss_cases());
 }
 
-TEST_CASE("bce_with_logits gradcheck: logits and targets, every reduction", "[gradcheck]") {
-  Generator g(203);
-  Tensor logits = leaf({2, 3, 2, 4}, g, 3.0);
-  Tensor targets = Tensor::uniform({2, 3, 2, 4}, 0.0, 1.0, g, DType::f64);
-  targets.set_requires_grad(true);
-  for (Reduction r : {Reduction::none, Reduction::sum, Reduction::mean_all}) {
-    INFO("reduction " << name_of(r));
-    CHECK_GRADCHECK([r](const std::vector<Tensor>& in) { return bce_with_logits(in[0], in[1], r); }, {logits, targets});
-  }
-}
-
-TEST_CASE("mse gradcheck: both inputs, every reduction", "[gradcheck]") {
-  Generator g(204);
-  Tensor a = leaf({2, 3, 2, 4}, g);
-  Tensor b = leaf({2, 3, 2, 4}, g);
-  for (Reduction r : {Reduction::none, Reduction::sum, Reduction::mean_all}) {
-    INFO("reduction " << name_of(r));
-    CHECK_GRADCHECK([r](const std::vector<Tensor>& in) { return mse(in[0], in[1], r); }, {a, b});
+TEST_CASE("the loss cases have ignored and valid pixels", "[cpu]") {
+  for (const test::OpCase& c : test::labelled_loss_cases()) {
+    INFO(c.name);
+    Tensor labels = test::case_inputs(c)[1];
+    std::vector<int64_t> y = labels.to_vector<int64_t>();
+    const int64_t ignored =
+        static_cast<int64_t>(std::count_if(y.begin(), y.end(), [](int64_t v) { return v == 255 || v == -100; }));
+    CHECK(ignored > 0);
+    CHECK(ignored < labels.numel());
   }
 }
 
@@ -120,13 +70,13 @@ TEST_CASE("cross_entropy matches PyTorch: reductions, label dtypes, (N,C), ignor
   const std::pair<const char*, DType> dtypes[] = {{"u8", DType::u8}, {"i32", DType::i32}, {"i64", DType::i64}};
   for (auto [dtype_name, dtype] : dtypes) {
     for (Reduction r : kAllReductions) {
-      std::string name = cat("cross_entropy_", name_of(r), "_", dtype_name);
+      std::string name = cat("cross_entropy_", to_string(r), "_", dtype_name);
       CHECK(TorchCase("losses", name)["labels"].dtype() == dtype);
       check_torch_case("losses", name, {"logits", "labels"}, ce);
     }
   }
   for (Reduction r : kAllReductions)
-    check_torch_case("losses", cat("cross_entropy_rank2_", name_of(r)), {"logits", "labels"}, ce);
+    check_torch_case("losses", cat("cross_entropy_rank2_", to_string(r)), {"logits", "labels"}, ce);
   for (const char* r : {"none", "mean_valid", "mean_all"}) {
     check_torch_case("losses", cat("cross_entropy_large_", r), {"logits", "labels"}, ce);
   }
@@ -146,7 +96,7 @@ TEST_CASE("nll matches PyTorch: reductions, label dtypes, (N,C)", "[torch]") {
     check_torch_case("losses", name, {"log_probs", "labels"}, f);
   }
   for (Reduction r : kAllReductions)
-    check_torch_case("losses", cat("nll_rank2_", name_of(r)), {"log_probs", "labels"}, f);
+    check_torch_case("losses", cat("nll_rank2_", to_string(r)), {"log_probs", "labels"}, f);
 }
 
 TEST_CASE("bce_with_logits and mse match PyTorch", "[torch]") {
@@ -167,7 +117,7 @@ TEST_CASE("cross_entropy equals nll of log_softmax, forward and gradient", "[cpu
   Generator g(205);
   Tensor labels = cycling_labels({2, 4, 3}, 6, DType::i64);
   for (Reduction r : kAllReductions) {
-    INFO("reduction " << name_of(r));
+    INFO("reduction " << to_string(r));
     Tensor fused_in = leaf({2, 4, 3, 6}, g, 3.0);
     Tensor composed_in = fused_in.detach().clone();
     composed_in.set_requires_grad(true);
@@ -196,9 +146,9 @@ TEST_CASE("cross_entropy reductions: sum, mean over valid pixels, mean over all 
     if (y[i] != 255) CHECK(per_pixel[i] > 0.0);
     total += per_pixel[i];
   }
-  CHECK(cross_entropy(logits, labels, Reduction::sum).item() == Approx(total).epsilon(1e-12));
-  CHECK(cross_entropy(logits, labels, Reduction::mean_valid).item() == Approx(total / valid).epsilon(1e-12));
-  CHECK(cross_entropy(logits, labels, Reduction::mean_all).item() == Approx(total / pixels).epsilon(1e-12));
+  CHECK(cross_entropy(logits, labels, Reduction::sum).item() == approx(total, kF64Scalar));
+  CHECK(cross_entropy(logits, labels, Reduction::mean_valid).item() == approx(total / valid, kF64Scalar));
+  CHECK(cross_entropy(logits, labels, Reduction::mean_all).item() == approx(total / pixels, kF64Scalar));
   CHECK(cross_entropy(logits, labels, Reduction::sum).shape() == Shape{});
   CHECK(cross_entropy(logits, labels, Reduction::none).shape() == labels.shape());
 }

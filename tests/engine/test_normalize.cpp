@@ -1,34 +1,35 @@
-// normalize_image (engine/ops/normalize.h), the op that consumes the loader's uint8 batches:
-// against a direct computation of torchvision's ToTensor + Normalize in f32, and its input checks.
+// normalize_image (engine/ops/normalize.h), the op that consumes the loader's uint8 batches: on the
+// cases of tests/engine/normalize_cases.h against a direct computation of torchvision's ToTensor +
+// Normalize in f32, and its input checks.
 #include <catch2/catch.hpp>
 
 #include "engine/ops/normalize.h"
+#include "tests/engine/normalize_cases.h"
+#include "tests/support/tolerances.h"
 
 using namespace strata;
+using strata::test::approx;
+using strata::test::kF32Scalar;
 
 TEST_CASE("normalize_image maps u8 NHWC to (x/255 - mean)/std in f32", "[cpu]") {
-  const int64_t n = 2, h = 67, w = 131;  // more pixels than one threading chunk
-  std::vector<uint8_t> pixels(static_cast<size_t>(n * h * w * 3));
-  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
-  Tensor x = Tensor::from_vector(pixels, {n, h, w, 3});
-  for (bool imagenet : {true, false}) {
-    std::array<float, 3> mean = imagenet ? kImageNetMean : std::array<float, 3>{0.5f, 0.25f, 0.0f};
-    std::array<float, 3> std = imagenet ? kImageNetStd : std::array<float, 3>{0.5f, 2.0f, 1.0f};
-    Tensor y = imagenet ? normalize_image(x) : normalize_image(x, mean, std);
+  for (const test::NormalizeCase& c : test::normalize_cases()) {
+    INFO(c.name);
+    Tensor y = normalize_image(c.images, c.mean, c.std);
     CHECK(y.dtype() == DType::f32);
-    CHECK(y.shape() == Shape{n, h, w, 3});
+    CHECK(y.shape() == c.images.shape());
+    std::vector<uint8_t> pixels = c.images.to_vector<uint8_t>();
     std::vector<float> got = y.to_vector<float>();
     for (size_t i = 0; i < pixels.size(); ++i) {
-      size_t c = i % 3;
-      float expected = (static_cast<float>(pixels[i]) / 255.0f - mean[c]) / std[c];
+      size_t channel = i % 3;
+      float expected = (static_cast<float>(pixels[i]) / 255.0f - c.mean[channel]) / c.std[channel];
       REQUIRE(got[i] == expected);
     }
   }
-  // Spot values: black and white under ImageNet statistics.
+  // The defaults are ImageNet's statistics. Spot values: black and white.
   Tensor corners = normalize_image(Tensor::from_vector(std::vector<uint8_t>{0, 0, 0, 255, 255, 255}, {1, 1, 2, 3}));
   std::vector<float> v = corners.to_vector<float>();
-  CHECK(v[0] == Approx(-0.485 / 0.229));
-  CHECK(v[5] == Approx((1 - 0.406) / 0.225));
+  CHECK(v[0] == approx(-0.485 / 0.229, kF32Scalar));
+  CHECK(v[5] == approx((1 - 0.406) / 0.225, kF32Scalar));
 }
 
 TEST_CASE("normalize_image rejects inputs that are not u8 (N,H,W,3)", "[cpu]") {

@@ -1,13 +1,17 @@
-// SGD and the poly schedule against torch.optim.SGD over several steps; state save/restore.
+// SGD and the poly schedule against torch.optim.SGD over several steps, and against its documented
+// algorithm on every setting of tests/engine/sgd_cases.h; state save/restore.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 
 #include "engine/optim/sgd.h"
+#include "tests/engine/sgd_cases.h"
 #include "tests/support/compare.h"
+#include "tests/support/tolerances.h"
 #include "tests/support/torch_reference.h"
 
 using namespace strata;
+using strata::test::approx;
+using strata::test::kF64Scalar;
 
 namespace {
 
@@ -70,20 +74,51 @@ TEST_CASE("SGD without momentum and with momentum + dampening matches torch.opti
   }
 }
 
+TEST_CASE("SGD steps follow torch.optim.SGD's documented algorithm on every setting", "[cpu]") {
+  for (DType dtype : {DType::f32, DType::f64}) {
+    for (const test::SgdSetting& s : test::sgd_settings()) {
+      INFO(s.name << " in " << dtype_name(dtype));
+      Generator g(7);
+      Tensor w = Tensor::randn({3, 5}, g, dtype);
+      w.set_requires_grad(true);
+      std::vector<double> p = w.to_vector<double>(), buf(p.size());
+      optim::SGD sgd(s.groups({{"w", w}}));
+      for (int t = 0; t < 4; ++t) {
+        Tensor grad = test::sgd_gradient(w.shape(), dtype, t, 0);
+        w.set_grad(grad);
+        sgd.step();
+        // torch.optim.SGD: d = g + wd p; buf = t == 0 ? d : m buf + (1 - dampening) d;
+        // d = nesterov ? d + m buf : buf (with momentum); p -= lr d. In double.
+        std::vector<double> gv = grad.to_vector<double>();
+        for (size_t i = 0; i < p.size(); ++i) {
+          double d = gv[i] + s.weight_decay * p[i];
+          if (s.momentum != 0) {
+            buf[i] = t == 0 ? d : s.momentum * buf[i] + (1 - s.dampening) * d;
+            d = s.nesterov ? d + s.momentum * buf[i] : buf[i];
+          }
+          p[i] -= s.lr * d;
+        }
+        INFO("after step " << t);
+        CHECK_CLOSE(w, Tensor::from_vector(p, w.shape()).to(dtype));
+      }
+    }
+  }
+}
+
 TEST_CASE("PolyLR follows lr0 * (1 - t/T)^0.9 with MiB's floor", "[cpu]") {
   Tensor w = Tensor::zeros({2});
   w.set_requires_grad(true);
   optim::SGD sgd({{"g", {{"w", w}}, 0.01, 0.9, 1e-4, true}});
   optim::PolyLR schedule(sgd, 100, 0.9, 1e-6);
-  CHECK(schedule.lr() == Approx(0.01));
+  CHECK(schedule.lr() == approx(0.01, kF64Scalar));
   for (int t = 1; t <= 100; ++t) {
     schedule.step();
     double expected = std::max(0.01 * std::pow(1.0 - t / 100.0, 0.9), 1e-6);
-    REQUIRE(schedule.lr() == Approx(expected).epsilon(1e-12));
+    REQUIRE(schedule.lr() == approx(expected, kF64Scalar));
   }
-  CHECK(schedule.lr() == Approx(1e-6));
+  CHECK(schedule.lr() == approx(1e-6, kF64Scalar));
   schedule.set_iteration(50);
-  CHECK(schedule.lr() == Approx(0.01 * std::pow(0.5, 0.9)));
+  CHECK(schedule.lr() == approx(0.01 * std::pow(0.5, 0.9), kF64Scalar));
 }
 
 TEST_CASE("SGD state save and restore continue bit for bit", "[cpu]") {

@@ -1,51 +1,26 @@
-// softmax, log_softmax and logsumexp over channel ranges: finite-difference gradients (f64),
-// PyTorch parity (f32, forward and gradients), stability and bad input.
+// softmax, log_softmax and logsumexp over channel ranges: finite-difference gradients (f64) on the
+// cases of tests/engine/softmax_cases.h, PyTorch parity (f32, forward and gradients), stability and
+// bad input.
 #include <catch2/catch.hpp>
 #include <cmath>
 
 #include "engine/ops/softmax.h"
+#include "tests/engine/softmax_cases.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/tolerances.h"
 #include "tests/support/torch_reference.h"
 
 using namespace strata;
+using strata::test::approx;
 using strata::test::check_torch_case;
+using strata::test::kF32Scalar;
 
-namespace {
-
-Tensor leaf(const Shape& shape, Generator& g, double scale = 1.0) {
-  std::vector<double> v = Tensor::randn(shape, g, DType::f64).to_vector<double>();
-  for (double& x : v) x *= scale;
-  Tensor t = Tensor::from_vector(v, shape);
-  t.set_requires_grad(true);
-  return t;
-}
-
-}  // namespace
-
-TEST_CASE("softmax gradcheck: NHWC logits and (N,C)", "[gradcheck]") {
-  Generator g(101);
-  auto f = [](const std::vector<Tensor>& in) { return softmax(in[0]); };
-  CHECK_GRADCHECK(f, {leaf({2, 3, 4, 5}, g, 2.0)});
-  CHECK_GRADCHECK(f, {leaf({7, 3}, g, 2.0)});
-  CHECK_GRADCHECK(f, {leaf({4, 1}, g)});
-}
-
-TEST_CASE("log_softmax gradcheck: NHWC logits and (N,C)", "[gradcheck]") {
-  Generator g(102);
-  auto f = [](const std::vector<Tensor>& in) { return log_softmax(in[0]); };
-  CHECK_GRADCHECK(f, {leaf({2, 3, 4, 5}, g, 2.0)});
-  CHECK_GRADCHECK(f, {leaf({7, 3}, g, 2.0)});
+TEST_CASE("softmax and log_softmax gradcheck: NHWC logits, (N,C) and one channel", "[gradcheck]") {
+  test::check_gradients(test::softmax_cases());
 }
 
 TEST_CASE("logsumexp gradcheck: ranges at the start, middle, end and full", "[gradcheck]") {
-  Generator g(103);
-  Tensor x = leaf({2, 3, 2, 7}, g, 2.0);
-  const std::pair<int64_t, int64_t> ranges[] = {{0, 7}, {0, 3}, {2, 5}, {4, 7}, {6, 7}};
-  for (auto [begin, end] : ranges) {
-    INFO("range [" << begin << ", " << end << ")");
-    CHECK_GRADCHECK([begin, end](const std::vector<Tensor>& in) { return logsumexp(in[0], begin, end); }, {x});
-  }
-  CHECK_GRADCHECK([](const std::vector<Tensor>& in) { return logsumexp(in[0], 1, 4); }, {leaf({5, 6}, g)});
+  test::check_gradients(test::logsumexp_cases());
 }
 
 TEST_CASE("softmax and log_softmax match PyTorch", "[torch]") {
@@ -70,21 +45,22 @@ TEST_CASE("softmax, log_softmax and logsumexp stay finite for large logits", "[c
   Tensor x = Tensor::from_vector<float>({1000.f, 999.f, 998.f, -1000.f, 0.f, 1000.f}, {2, 3});
   std::vector<float> p = softmax(x).to_vector<float>();
   double e1 = std::exp(-1.0), e2 = std::exp(-2.0);
-  CHECK(p[0] == Approx(1.0 / (1.0 + e1 + e2)));
-  CHECK(p[2] == Approx(e2 / (1.0 + e1 + e2)));
+  CHECK(p[0] == approx(1.0 / (1.0 + e1 + e2), kF32Scalar));
+  CHECK(p[2] == approx(e2 / (1.0 + e1 + e2), kF32Scalar));
   CHECK(p[3] == 0.0f);
-  CHECK(p[5] == Approx(1.0));
+  CHECK(p[5] == approx(1.0, kF32Scalar));
   std::vector<float> lp = log_softmax(x).to_vector<float>();
-  CHECK(lp[3] == Approx(-2000.0));
-  CHECK(lp[0] == Approx(-std::log(1.0 + e1 + e2)));
+  CHECK(lp[3] == approx(-2000.0, kF32Scalar));
+  CHECK(lp[0] == approx(-std::log(1.0 + e1 + e2), kF32Scalar));
   std::vector<float> lse = logsumexp(x, 0, 2).to_vector<float>();
-  CHECK(lse[0] == Approx(1000.0 + std::log(1.0 + e1)));
-  CHECK(lse[1] == Approx(0.0).margin(1e-6));
+  CHECK(lse[0] == approx(1000.0 + std::log(1.0 + e1), kF32Scalar));
+  // log(exp(-1000) + exp(0)) = log(1): exactly 0 after the max shift.
+  CHECK(lse[1] == 0.0f);
 }
 
 TEST_CASE("logsumexp over a range: output (...,1) and no gradient outside the range", "[cpu]") {
   Generator g(104);
-  Tensor x = leaf({2, 2, 3, 6}, g);
+  Tensor x = test::leaf({2, 2, 3, 6}, g);
   Tensor y = logsumexp(x, 2, 4);
   CHECK(y.shape() == Shape{2, 2, 3, 1});
   y.backward(Tensor::ones(y.shape(), DType::f64));
@@ -98,7 +74,7 @@ TEST_CASE("logsumexp over a range: output (...,1) and no gradient outside the ra
     }
   }
   // Inside the range the gradient is the softmax over the range: it sums to 1 per pixel.
-  for (size_t p = 0; p < dx.size() / 6; ++p) CHECK(dx[p * 6 + 2] + dx[p * 6 + 3] == Approx(1.0));
+  for (size_t p = 0; p < dx.size() / 6; ++p) CHECK(dx[p * 6 + 2] + dx[p * 6 + 3] == approx(1.0, test::kF64Scalar));
 }
 
 TEST_CASE("softmax, log_softmax and logsumexp reject bad input clearly", "[cpu]") {

@@ -52,4 +52,19 @@ inline constexpr double kF64ErrorBudgetVsRounding = 2.0;
 inline constexpr double kGradcheckStep = 1e-6;
 inline constexpr Tolerance kGradcheck = {1e-6, 1e-8};
 
+// Scalars against a value the test computes itself:
+//   kF32Scalar  a float32 result of a short closed formula (a few roundings of 2^-24 each, no long
+//               sums) against the formula evaluated in double
+//   kF64Scalar  a float64 result against the same formula in double, or a float64 sum against the
+//               same terms summed in another order or scaled once more (n terms of one sign differ
+//               by at most n 2^-53 of the sum: below 1e-12 up to 4,500 terms)
+inline constexpr Tolerance kF32Scalar = {1e-6, 0};
+inline constexpr Tolerance kF64Scalar = {1e-12, 0};
+
+// Catch's Approx for a scalar against `reference` with one of the tolerances above (a scalar is its
+// own largest magnitude, so rtol and atol add up): CHECK(value == approx(reference, kF64Scalar)).
+inline Catch::Detail::Approx approx(double reference, Tolerance tolerance) {
+  return Catch::Detail::Approx(reference).epsilon(tolerance.rtol + tolerance.atol).margin(0.0);
+}
+
 }  // namespace strata::test

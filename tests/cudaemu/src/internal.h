@@ -123,5 +123,7 @@ inline float round_to_tf32(float x) {
 
 // ---- diagnostics counters (control.h) -----------------------------------------------------------
 void count_launch();
+// One API call that makes the host wait for device work (host_synchronization_count()).
+void count_host_synchronization();
 
 }  // namespace cudaemu::detail

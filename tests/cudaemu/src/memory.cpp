@@ -226,6 +226,7 @@ cudaError_t release(MemoryKind kind, void* ptr, const char* api) {
     }
     Entry entry = std::move(it->second);
     reg.entries.erase(it);
+    count_host_synchronization();
     if (kind == MemoryKind::device) {
         ++reg.stats.free_calls;
         --reg.stats.live_allocations;

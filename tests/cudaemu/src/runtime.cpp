@@ -90,6 +90,7 @@ struct Objects {
     std::mutex mutex;
     std::map<const void*, std::size_t> dynamic_shared_limits;
     std::uint64_t launches = 0;
+    std::uint64_t host_synchronizations = 0;
 };
 
 Objects& objects() {
@@ -242,12 +243,27 @@ cudaError_t submit_copy(void* dst, const void* src, std::size_t count, Side dst_
     return submit(stream, std::move(work));
 }
 
+// Whether the reference's "API synchronization behavior" lets a valid copy make the host wait for the
+// device: cudaMemcpy unless device to device (a pageable source is staged after a stream
+// synchronization, a pinned one synchronously, a host destination is written before it returns);
+// cudaMemcpyAsync to or from pageable memory ("might be synchronous") and host to host ("fully
+// synchronous"). Counted for host_synchronization_count() whether or not the emulator waits here.
+bool copy_blocks_host(Side dst_side, Side src_side, bool asynchronous) {
+    const bool device_to_device = dst_side == Side::device && src_side == Side::device;
+    const bool host_to_host = dst_side != Side::device && src_side != Side::device;
+    const bool pageable = dst_side == Side::pageable_host || src_side == Side::pageable_host;
+    return asynchronous ? host_to_host || pageable : !device_to_device;
+}
+
 cudaError_t copy(void* dst, const void* src, std::size_t count, cudaMemcpyKind kind, cudaStream_t stream,
                  bool asynchronous, const char* api) {
-    Side dst_side{};
-    Side src_side{};
+    Side dst_side = Side::device;
+    Side src_side = Side::device;
     if (cudaError_t e = check_copy(dst, src, count, kind, api, &dst_side, &src_side); e != cudaSuccess) {
         return e;
+    }
+    if (count > 0 && copy_blocks_host(dst_side, src_side, asynchronous)) {
+        count_host_synchronization();
     }
     return submit_copy(dst, src, count, dst_side, src_side, stream, asynchronous);
 }
@@ -339,6 +355,12 @@ void count_launch() {
     ++objs.launches;
 }
 
+void count_host_synchronization() {
+    Objects& objs = objects();
+    std::lock_guard lock(objs.mutex);
+    ++objs.host_synchronizations;
+}
+
 }  // namespace cudaemu::detail
 
 // ---- control API --------------------------------------------------------------------------------
@@ -390,6 +412,12 @@ std::uint64_t launch_count() {
     detail::Objects& objs = detail::objects();
     std::lock_guard lock(objs.mutex);
     return objs.launches;
+}
+
+std::uint64_t host_synchronization_count() {
+    detail::Objects& objs = detail::objects();
+    std::lock_guard lock(objs.mutex);
+    return objs.host_synchronizations;
 }
 
 }  // namespace cudaemu
@@ -604,6 +632,9 @@ cudaError_t cudaMemcpyToSymbol(const void* symbol, const void* src, size_t count
     const Side src_side = !allocated                                          ? Side::pageable_host
                           : info.kind == cudaemu::detail::MemoryKind::device ? Side::device
                                                                               : Side::pinned_host;
+    if (count > 0 && src_side != Side::device) {
+        cudaemu::detail::count_host_synchronization();
+    }
     return cudaemu::detail::submit_copy(static_cast<char*>(const_cast<void*>(symbol)) + offset, src, count,
                                         Side::device, src_side, nullptr, false);
 }

@@ -405,6 +405,7 @@ using cudaemu::detail::format;
 extern "C" {
 
 cudaError_t cudaDeviceSynchronize(void) {
+    cudaemu::detail::count_host_synchronization();
     cudaemu::detail::Scheduler& s = cudaemu::detail::scheduler();
     std::unique_lock lock(s.mutex);
     cudaemu::detail::run_everything(s);
@@ -461,6 +462,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
     if (cudaError_t e = cudaemu::detail::check_stream(stream, "cudaStreamSynchronize"); e != cudaSuccess) {
         return e;
     }
+    cudaemu::detail::count_host_synchronization();
     cudaemu::detail::Scheduler& s = cudaemu::detail::scheduler();
     std::unique_lock lock(s.mutex);
     cudaemu::detail::StreamQueue& queue = cudaemu::detail::queue_of(s, stream);
@@ -579,6 +581,7 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
     if (cudaError_t e = cudaemu::detail::check_event(event, "cudaEventSynchronize"); e != cudaSuccess) {
         return e;
     }
+    cudaemu::detail::count_host_synchronization();
     cudaemu::detail::Scheduler& s = cudaemu::detail::scheduler();
     std::unique_lock lock(s.mutex);
     const cudaemu::detail::EventState& state = *event->state;

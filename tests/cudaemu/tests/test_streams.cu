@@ -524,3 +524,121 @@ TEST_CASE("eager streams: every operation has run when its call returns", "[cuda
     CHECK(cudaEventQuery(done.event) == cudaSuccess);
     CHECK(cudaStreamQuery(streams.copy) == cudaSuccess);
 }
+
+namespace {
+
+// How many host synchronizations `call` counted.
+template <class F>
+std::uint64_t host_waits(F&& call) {
+    const std::uint64_t before = cudaemu::host_synchronization_count();
+    call();
+    return cudaemu::host_synchronization_count() - before;
+}
+
+// Two streams, two device buffers and a pinned one, in a stream mode and schedule seed.
+struct CopyEndpoints {
+    StreamModeGuard guard;
+    StreamPair streams;
+    DeviceBuffer<float> device{kCount};
+    DeviceBuffer<float> other{kCount};
+    PinnedBuffer pinned{kCount};
+    const std::size_t bytes = kCount * sizeof(float);
+    CopyEndpoints(StreamMode mode, std::uint64_t seed) : guard(mode, seed) {}
+};
+
+const char* mode_name(StreamMode mode) { return mode == StreamMode::eager ? "eager" : "deferred"; }
+
+}  // namespace
+
+TEST_CASE("host synchronization count: each call that makes the host wait counts once, in both modes",
+          "[cudaemu][streams]") {
+    for (StreamMode mode : {StreamMode::eager, StreamMode::deferred}) {
+        INFO(mode_name(mode));
+        CopyEndpoints at(mode, 3);
+        std::vector<float> pageable(kCount, 1.0f), pageable_copy(kCount);
+        Event event;
+        REQUIRE(launch_fill(at.device.get(), 1.0f, at.streams.compute) == cudaSuccess);
+        REQUIRE(cudaEventRecord(event.event, at.streams.compute) == cudaSuccess);
+        CHECK(host_waits([&] { REQUIRE(cudaDeviceSynchronize() == cudaSuccess); }) == 1);
+        CHECK(host_waits([&] { REQUIRE(cudaStreamSynchronize(at.streams.compute) == cudaSuccess); }) == 1);
+        CHECK(host_waits([&] { REQUIRE(cudaEventSynchronize(event.event) == cudaSuccess); }) == 1);
+        // cudaMemcpy: every direction but device to device.
+        CHECK(host_waits([&] {
+                  REQUIRE(cudaMemcpy(pageable.data(), at.device.get(), at.bytes, cudaMemcpyDeviceToHost) ==
+                          cudaSuccess);
+              }) == 1);
+        CHECK(host_waits([&] {
+                  REQUIRE(cudaMemcpy(at.device.get(), pageable.data(), at.bytes, cudaMemcpyHostToDevice) ==
+                          cudaSuccess);
+              }) == 1);
+        CHECK(host_waits([&] {
+                  REQUIRE(cudaMemcpy(at.device.get(), at.pinned.data, at.bytes, cudaMemcpyHostToDevice) == cudaSuccess);
+              }) == 1);
+        CHECK(host_waits([&] {
+                  REQUIRE(cudaMemcpy(at.pinned.data, at.device.get(), at.bytes, cudaMemcpyDeviceToHost) == cudaSuccess);
+              }) == 1);
+        CHECK(host_waits([&] {
+                  REQUIRE(cudaMemcpy(pageable_copy.data(), pageable.data(), at.bytes, cudaMemcpyHostToHost) ==
+                          cudaSuccess);
+              }) == 1);
+        CHECK(host_waits([&] {
+                  REQUIRE(cudaMemcpy(at.other.get(), at.device.get(), at.bytes, cudaMemcpyDeviceToDevice) ==
+                          cudaSuccess);
+              }) == 0);
+        // cudaMemcpyAsync: pageable memory on either side, or host to host.
+        CHECK(host_waits([&] {
+                  REQUIRE(cudaMemcpyAsync(pageable.data(), at.device.get(), at.bytes, cudaMemcpyDeviceToHost,
+                                          at.streams.compute) == cudaSuccess);
+              }) == 1);
+        CHECK(host_waits([&] {
+                  REQUIRE(cudaMemcpyAsync(at.device.get(), pageable.data(), at.bytes, cudaMemcpyHostToDevice,
+                                          at.streams.compute) == cudaSuccess);
+              }) == 1);
+        CHECK(host_waits([&] {
+                  REQUIRE(cudaMemcpyAsync(at.pinned.data, pageable.data(), at.bytes, cudaMemcpyHostToHost,
+                                          at.streams.compute) == cudaSuccess);
+              }) == 1);
+        // cudaFree and cudaFreeHost of live allocations; cudaFree(nullptr) does nothing.
+        void* scratch = nullptr;
+        void* pinned_scratch = nullptr;
+        CHECK(host_waits([&] {
+                  REQUIRE(cudaMalloc(&scratch, 64) == cudaSuccess);
+                  REQUIRE(cudaMallocHost(&pinned_scratch, 64) == cudaSuccess);
+              }) == 0);
+        CHECK(host_waits([&] { REQUIRE(cudaFree(scratch) == cudaSuccess); }) == 1);
+        CHECK(host_waits([&] { REQUIRE(cudaFreeHost(pinned_scratch) == cudaSuccess); }) == 1);
+        CHECK(host_waits([&] { REQUIRE(cudaFree(nullptr) == cudaSuccess); }) == 0);
+        REQUIRE(cudaDeviceSynchronize() == cudaSuccess);
+    }
+}
+
+TEST_CASE("host synchronization count: launches, pinned and device copies, events and queries do not count",
+          "[cudaemu][streams]") {
+    for (StreamMode mode : {StreamMode::eager, StreamMode::deferred}) {
+        INFO(mode_name(mode));
+        CopyEndpoints at(mode, 5);
+        at.pinned.fill(2.0f);
+        Event uploaded;
+        const std::uint64_t waits = host_waits([&] {
+            REQUIRE(cudaMemcpyAsync(at.device.get(), at.pinned.data, at.bytes, cudaMemcpyHostToDevice,
+                                    at.streams.copy) == cudaSuccess);
+            REQUIRE(cudaEventRecord(uploaded.event, at.streams.copy) == cudaSuccess);
+            REQUIRE(cudaStreamWaitEvent(at.streams.compute, uploaded.event, 0) == cudaSuccess);
+            REQUIRE(launch_copy(at.device.get(), at.other.get(), at.streams.compute) == cudaSuccess);
+            REQUIRE(cudaMemcpyAsync(at.device.get(), at.other.get(), at.bytes, cudaMemcpyDeviceToDevice,
+                                    at.streams.compute) == cudaSuccess);
+            REQUIRE(cudaMemsetAsync(at.other.get(), 0, at.bytes, at.streams.compute) == cudaSuccess);
+            REQUIRE(cudaMemset(at.other.get(), 0, at.bytes) == cudaSuccess);
+            REQUIRE(cudaMemcpyAsync(at.pinned.data, at.device.get(), at.bytes, cudaMemcpyDeviceToHost,
+                                    at.streams.compute) == cudaSuccess);
+            // Queries poll; they never wait.
+            while (cudaStreamQuery(at.streams.compute) == cudaErrorNotReady) {
+            }
+            while (cudaEventQuery(uploaded.event) == cudaErrorNotReady) {
+            }
+        });
+        CHECK(waits == 0);
+        // The work ran (the queries drove it): the pinned buffer holds the upload's values.
+        CHECK(all_equal(at.pinned.data, 2.0f));
+    }
+}

@@ -80,4 +80,13 @@ std::string last_error_message();
 // Launches executed so far (each checking-mode launch counts once).
 std::uint64_t launch_count();
 
+// Runtime API calls so far that make the host wait for device work, as the CUDA Runtime API
+// reference's "API synchronization behavior" describes them (README.md, "Control API"), counted in
+// both stream modes whether or not the emulator had anything to wait for: cudaDeviceSynchronize,
+// cudaStreamSynchronize, cudaEventSynchronize; cudaMemcpy and cudaMemcpyToSymbol unless device to
+// device; cudaMemcpyAsync to or from pageable host memory or host to host; cudaFree and
+// cudaFreeHost of a live allocation. Calls that fail validation and zero-byte copies do not count.
+// A test asserts that code does not make the host wait by comparing the count before and after it.
+std::uint64_t host_synchronization_count();
+
 }  // namespace cudaemu
