@@ -110,26 +110,4 @@ void dispatch_cpu(const char* op, const Tensor& x, Body&& body) {
   });
 }
 
-// Legacy two-body form (a CPU body and a CUDA body), being replaced op by op; it goes when no op uses it.
-#if defined(STRATA_HAVE_CUDA)
-inline const kernels::cuda::Stream& cuda_stream(const Tensor& t) { return cuda_context(t.device()).stream(); }
-
-template <class F>
-decltype(auto) visit_cuda_floating(const char* op, DType dtype, F&& f) {
-  if (dtype == DType::f32) return f(float{});
-  if (dtype == DType::f64) return f(double{});
-  throw Error(cat(op, ": CUDA kernels compute in f32 or f64, got ", dtype_name(dtype)));
-}
-
-template <class Cpu, class Cuda>
-void dispatch(const char* op, const Tensor& x, Cpu&& cpu, Cuda&& cuda) {
-  if (x.device().is_cpu()) {
-    visit_floating(op, x.dtype(), std::forward<Cpu>(cpu));
-    return;
-  }
-  const kernels::cuda::Stream& stream = cuda_stream(x);
-  visit_cuda_floating(op, x.dtype(), [&](auto tag) { cuda(tag, stream); });
-}
-#endif
-
 }  // namespace strata

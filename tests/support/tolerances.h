@@ -24,14 +24,6 @@ inline constexpr Tolerance kF64 = {1e-10, 1e-12};
 
 inline Tolerance tolerance_for(DType dtype) { return dtype == DType::f64 ? kF64 : kF32; }
 
-// A scalar checked against `expected` with a tolerance of this file: CHECK(x == approx(b, kF32)).
-// For one value the largest reference magnitude is |b| itself, so the rule above reads
-// |a - b| <= (rtol + atol) * |b|. kF64 where the compared values are computed in double, kF32
-// where one of them is computed in float. An expected 0 takes an exact 0.
-inline Catch::Detail::Approx approx(double expected, Tolerance tolerance = kF64) {
-  return Catch::Detail::Approx(expected).epsilon(tolerance.rtol + tolerance.atol).margin(0.0);
-}
-
 // Whole networks (tens of layers) accumulate float32 rounding: PyTorch's own float32 logits of a
 // DeepLabV3-ResNet-50 differ from its float64 logits by more than kF32 allows. Model parity is
 // therefore checked in float64 against PyTorch's float64 results with the kF32 tolerance, and a
@@ -61,10 +53,13 @@ inline constexpr Tolerance kGradcheck = {1e-6, 1e-8};
 inline constexpr Tolerance kF32Scalar = {1e-6, 0};
 inline constexpr Tolerance kF64Scalar = {1e-12, 0};
 
-// Catch's Approx for a scalar against `reference` with one of the tolerances above (a scalar is its
-// own largest magnitude, so rtol and atol add up): CHECK(value == approx(reference, kF64Scalar)).
-inline Catch::Detail::Approx approx(double reference, Tolerance tolerance) {
-  return Catch::Detail::Approx(reference).epsilon(tolerance.rtol + tolerance.atol).margin(0.0);
+// A scalar checked against `expected` with a tolerance of this file: CHECK(x == approx(b, kF32)).
+// For one value the largest reference magnitude is |b| itself, so the rule above reads
+// |a - b| <= (rtol + atol) * |b|. kF64 where the compared values are computed in double, kF32
+// where one of them is computed in float, the Scalar ones for the closed formulas above. An
+// expected 0 takes an exact 0.
+inline Catch::Detail::Approx approx(double expected, Tolerance tolerance = kF64) {
+  return Catch::Detail::Approx(expected).epsilon(tolerance.rtol + tolerance.atol).margin(0.0);
 }
 
 }  // namespace strata::test
