@@ -18,8 +18,7 @@ namespace {
 
 // check_cuda_matches_cpu on the case (in f32 and in f64), then the running statistics each backend
 // updated in place: equal to kF32/kF64, changed by training, untouched by eval. The upstream gradient
-// takes the default seed, not the case's: drawn from the inputs' seed it would be an affine function of
-// x, whose x gradient in training is zero up to rounding (nothing left to compare).
+// comes from another stream than the inputs (test::upstream_gradient_seed).
 void check_norm_case(const test::NormCase& c) {
   const std::vector<Tensor> inputs = test::cuda_case_inputs(c.op);
   const Tensor& running_mean = inputs[3];
@@ -32,7 +31,7 @@ void check_norm_case(const test::NormCase& c) {
         seen.push_back(in[4]);
         return c.op.f(in);
       },
-      inputs);
+      inputs, test::upstream_gradient_seed(c.op.seed));
   if (!running_mean.defined()) return;
   REQUIRE(seen.size() == 8);
   for (size_t pass = 0; pass < seen.size(); pass += 4) {
