@@ -7,22 +7,13 @@
 #include "engine/error.h"
 #include "engine/ops/channels.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/labels.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/softmax.h"
 
 namespace strata::incremental {
 
 namespace {
-
-const char* reduction_name(Reduction reduction) {
-  switch (reduction) {
-    case Reduction::none: return "none";
-    case Reduction::sum: return "sum";
-    case Reduction::mean_valid: return "mean_valid";
-    case Reduction::mean_all: return "mean_all";
-  }
-  return "invalid";
-}
 
 void check_logits(const char* op, const char* role, const Tensor& logits) {
   check_defined(op, role, logits);
@@ -66,17 +57,18 @@ Tensor reduce_pixels(const Tensor& per_pixel, Reduction reduction) {
     case Reduction::mean_all: return mean(per_pixel);
     case Reduction::mean_valid: break;
   }
-  throw Error(cat("reduce_pixels: unexpected reduction ", reduction_name(reduction)));
+  throw Error(cat("reduce_pixels: unexpected reduction ", to_string(reduction)));
 }
 
 // The labels as int64 after checking them against scores (N,H,W,C) named `role` (the logits or their
 // log-probabilities): shape, dtype, and every value in [0, C) or equal to ignore_index (which must
 // lie outside [0, C)).
-std::vector<int64_t> checked_labels(const char* op, const char* role, const Tensor& logits, const Tensor& labels,
-                                    int64_t ignore_index) {
+// Checks labels against logits (N,H,W,C) named `role`: dtype, shape (N,H,W), device, and an
+// ignore_index outside [0, C). Their values are checked by the op that reads them.
+void check_label_tensor(const char* op, const char* role, const Tensor& logits, const Tensor& labels,
+                        int64_t ignore_index) {
   check_defined(op, "labels", labels);
-  check(labels.dtype() == DType::u8 || labels.dtype() == DType::i32 || labels.dtype() == DType::i64, op,
-        ": expected labels of dtype u8, i32 or i64, got ", labels.describe());
+  check(is_label_dtype(labels.dtype()), op, ": expected labels of dtype u8, i32 or i64, got ", labels.describe());
   const Shape expected = {logits.size(0), logits.size(1), logits.size(2)};
   check(labels.shape() == expected, op, ": ", role, " are ", logits.describe(), " but labels are ", labels.describe(),
         "; expected labels of shape ", shape_str(expected), " (N,H,W)");
@@ -84,12 +76,20 @@ std::vector<int64_t> checked_labels(const char* op, const char* role, const Tens
   const int64_t classes = logits.size(3);
   check(ignore_index < 0 || ignore_index >= classes, op, ": ignore_index ", ignore_index, " is one of the ", classes,
         " classes [0, ", classes, ")");
+}
+
+// The labels as int64 on the host after check_label_tensor and a check of every value: in [0, C) or
+// ignore_index (the one-hot targets of icarl_bce are built on the host).
+std::vector<int64_t> checked_labels(const char* op, const char* role, const Tensor& logits, const Tensor& labels,
+                                    int64_t ignore_index) {
+  check_label_tensor(op, role, logits, labels, ignore_index);
+  const int64_t classes = logits.size(3);
   std::vector<int64_t> y = labels.to_vector<int64_t>();
   for (size_t i = 0; i < y.size(); ++i) {
     if (y[i] == ignore_index || (y[i] >= 0 && y[i] < classes)) continue;
     const int64_t flat = static_cast<int64_t>(i);
-    const int64_t w = flat % expected[2], h = (flat / expected[2]) % expected[1];
-    const int64_t n = flat / (expected[1] * expected[2]);
+    const int64_t w = flat % logits.size(2), h = (flat / logits.size(2)) % logits.size(1);
+    const int64_t n = flat / (logits.size(1) * logits.size(2));
     throw Error(cat(op, ": label ", y[i], " at (n=", n, ", h=", h, ", w=", w, ") is outside [0, ", classes,
                     ") and is not ignore_index ", ignore_index));
   }
@@ -117,18 +117,17 @@ void check_unbiased_scores(const char* op, const char* role, const Tensor& score
         scores.describe(), "; expected 1 <= C_old < C_tot (step 0 uses cross_entropy)");
 }
 
-// The targets of the unbiased cross-entropy over its compact scores (N,H,W,1+N_new): background and
-// old classes (y < C_old) become 0, the old-channel mass; class y >= C_old becomes 1 + (y - C_old);
-// ignore_index stays. A new tensor: the caller's labels are left untouched. The labels are checked
-// and remapped on the host, then copied back to their device.
+// The targets of the unbiased cross-entropy in the compact (N,H,W,1+N_new) scores: background and
+// old classes (y < C_old, which the step's labels already send to 0) -> 0, class y >= C_old ->
+// 1 + (y - C_old), ignore_index kept. A lookup table applied on the labels' device
+// (engine/ops/labels.h), so no label travels through the host; invalid labels are reported under
+// `op`. The caller's labels are left untouched.
 Tensor unbiased_targets(const char* op, const char* role, const Tensor& scores, const Tensor& labels,
                         int64_t old_channels, int64_t ignore_index) {
-  std::vector<int64_t> y = checked_labels(op, role, scores, labels, ignore_index);
-  for (int64_t& v : y) {
-    if (v == ignore_index) continue;
-    v = v < old_channels ? 0 : v - old_channels + 1;
-  }
-  return Tensor::from_vector(y, labels.shape()).to(labels.device());
+  check_label_tensor(op, role, scores, labels, ignore_index);
+  std::vector<int64_t> table(static_cast<size_t>(scores.size(3)));
+  for (int64_t c = 0; c < scores.size(3); ++c) table[static_cast<size_t>(c)] = c < old_channels ? 0 : c - old_channels + 1;
+  return map_labels(labels, table, ignore_index, op);
 }
 
 // unbiased_cross_entropy over checked log-probabilities log_p (N,H,W,C_tot), named `role`.

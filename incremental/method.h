@@ -36,8 +36,8 @@
 // Method::loss reads no loss value back to the host: the weighted terms come back as one detached
 // device tensor (LossBreakdown::values), which the trainer accumulates and reads once per logging
 // interval; the student's log_softmax is computed once and shared by the terms that need it (unce
-// and unkd, incremental/losses.h's *_from_log_probs). (The unbiased cross-entropy still checks and
-// remaps its labels through the host: losses.cpp's unbiased_targets.)
+// and unkd, incremental/losses.h's *_from_log_probs); the unbiased cross-entropy remaps its labels on
+// their device (engine/ops/labels.h's map_labels).
 //
 // Errors (strata::Error): an unknown method name (listing the valid ones), a negative weight, a
 // zero alpha; at run time a step >= 1 loss without the teacher output it needs.

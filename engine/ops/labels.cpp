@@ -50,9 +50,8 @@ void check_label_stats(const char* op, const Tensor& stats, const Tensor& labels
   stats.device().context->check_at_next_synchronize(stats.raw_data(), stats.nbytes(), std::move(verdict));
 }
 
-Tensor map_labels(const Tensor& labels, const Tensor& table, int64_t ignore_index) {
-  const char* op = "map_labels";
-  profiler::Scope profile_scope(op);
+Tensor map_labels(const Tensor& labels, const Tensor& table, int64_t ignore_index, const char* op) {
+  profiler::Scope profile_scope("map_labels");
   check_defined(op, "labels", labels);
   check(is_label_dtype(labels.dtype()), op, ": expected labels of dtype u8, i32 or i64, got ", labels.describe());
   check_defined(op, "table", table);
@@ -75,10 +74,10 @@ Tensor map_labels(const Tensor& labels, const Tensor& table, int64_t ignore_inde
   return out;
 }
 
-Tensor map_labels(const Tensor& labels, const std::vector<int64_t>& table, int64_t ignore_index) {
-  check_defined("map_labels", "labels", labels);
+Tensor map_labels(const Tensor& labels, const std::vector<int64_t>& table, int64_t ignore_index, const char* op) {
+  check_defined(op, "labels", labels);
   return map_labels(labels, Tensor::from_vector(table, {static_cast<int64_t>(table.size())}).to(labels.device()),
-                    ignore_index);
+                    ignore_index, op);
 }
 
 }  // namespace strata

@@ -35,8 +35,12 @@
 
 namespace strata {
 
-Tensor map_labels(const Tensor& labels, const Tensor& table, int64_t ignore_index = 255);
-Tensor map_labels(const Tensor& labels, const std::vector<int64_t>& table, int64_t ignore_index = 255);
+// `op` names the operation in error messages: an op that remaps its labels passes its own name
+// (incremental::unbiased_cross_entropy does), so an invalid label is reported as that op's input.
+Tensor map_labels(const Tensor& labels, const Tensor& table, int64_t ignore_index = 255,
+                  const char* op = "map_labels");
+Tensor map_labels(const Tensor& labels, const std::vector<int64_t>& table, int64_t ignore_index = 255,
+                  const char* op = "map_labels");
 
 // ---- for ops that read class labels ----
 

@@ -31,19 +31,9 @@ namespace {
 
 constexpr std::pair<int, int> kPairs[] = {{1, 1}, {1, 3}, {3, 1}, {4, 3}, {16, 1}, {6, 5}};  // (C_old, N_new)
 
-const char* name_of(Reduction reduction) {
-  switch (reduction) {
-    case Reduction::none: return "none";
-    case Reduction::sum: return "sum";
-    case Reduction::mean_valid: return "mean_valid";
-    case Reduction::mean_all: return "mean_all";
-  }
-  return "invalid";
-}
-
 Reduction reduction_of(const TorchCase& c) {
   for (Reduction r : {Reduction::none, Reduction::sum, Reduction::mean_valid, Reduction::mean_all}) {
-    if (c.text("reduction") == name_of(r)) return r;
+    if (c.text("reduction") == to_string(r)) return r;
   }
   throw Error("unknown reduction '" + c.text("reduction") + "' in " + c.path());
 }
@@ -141,7 +131,7 @@ TEST_CASE("continual losses gradcheck in f64: every loss, edge (C_old, N_new), r
     Tensor teacher = Tensor::randn({2, 3, 2, c_old}, g, DType::f64);
     Tensor labels = cycling_labels({2, 3, 2}, c_tot);
     for (Reduction r : {Reduction::mean_all, Reduction::sum, Reduction::none}) {
-      INFO("reduction " << name_of(r));
+      INFO("reduction " << to_string(r));
       // With C_old = 1 both KD losses are identically 0 (tested below): nothing to differentiate.
       if (c_old > 1) {
         CHECK_GRADCHECK([&](const std::vector<Tensor>& in) { return knowledge_distillation(in[0], teacher, r, 0.7); },
@@ -153,7 +143,7 @@ TEST_CASE("continual losses gradcheck in f64: every loss, edge (C_old, N_new), r
       CHECK_GRADCHECK([&](const std::vector<Tensor>& in) { return icarl_distillation(in[0], teacher, r); }, {logits});
     }
     for (Reduction r : {Reduction::mean_all, Reduction::mean_valid, Reduction::sum, Reduction::none}) {
-      INFO("reduction " << name_of(r));
+      INFO("reduction " << to_string(r));
       CHECK_GRADCHECK([&](const std::vector<Tensor>& in) { return unbiased_cross_entropy(in[0], labels, c_old, r); },
                       {logits});
       CHECK_GRADCHECK([&](const std::vector<Tensor>& in) { return icarl_bce(in[0], labels, r); }, {logits});
@@ -173,7 +163,7 @@ TEST_CASE("unbiased_cross_entropy equals cross_entropy when only background is o
   Generator g(502);
   Tensor labels = cycling_labels({2, 4, 3}, 5);
   for (Reduction r : {Reduction::none, Reduction::sum, Reduction::mean_valid, Reduction::mean_all}) {
-    INFO("reduction " << name_of(r));
+    INFO("reduction " << to_string(r));
     Tensor a = leaf({2, 4, 3, 5}, g, 2.0);
     Tensor b = a.detach().clone();
     b.set_requires_grad(true);
@@ -222,7 +212,7 @@ TEST_CASE("the unbiased losses from shared log-probabilities equal the logits-ta
   Tensor teacher = Tensor::randn({2, 3, 4, c_old}, g, DType::f64);
   Tensor labels = cycling_labels({2, 3, 4}, c_tot);
   for (Reduction r : {Reduction::none, Reduction::sum, Reduction::mean_all}) {
-    INFO(name_of(r));
+    INFO(to_string(r));
     Tensor log_probs = log_softmax(logits.detach());
     CHECK(values(unbiased_cross_entropy_from_log_probs(log_probs, labels, c_old, r)) ==
           values(unbiased_cross_entropy(logits, labels, c_old, r)));
