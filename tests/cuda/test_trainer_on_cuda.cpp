@@ -1,7 +1,9 @@
 // The trainer on the CUDA device, end to end: a short step 0 (FT, small model) whose batches come
 // through the device prefetcher (the copy stream and pinned staging) starts as the same run on the
 // CPU does, and writes its checkpoint and scores; a MiB step 1 stopped mid-epoch and resumed with
-// --ckpt ends with the same bits as the uninterrupted run, as on the CPU.
+// --ckpt ends with the same bits as the uninterrupted run, as on the CPU; and (under the emulator,
+// which counts them) one training iteration of every method makes the host wait for the device
+// nowhere between the batch's arrival and the end of the optimizer step.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -12,12 +14,18 @@
 #include <vector>
 
 #include "data/generate.h"
+#include "engine/device_context.h"
 #include "engine/json.h"
 #include "engine/safetensors.h"
 #include "incremental/checkpoint.h"
+#include "incremental/step_session.h"
 #include "incremental/trainer.h"
 #include "tests/data/temp_dir.h"
 #include "tests/support/tolerances.h"
+
+#if STRATA_CUDA_EMULATION_FOR_TESTS
+#include <cudaemu/control.h>
+#endif
 
 using namespace strata;
 using namespace strata::incremental;
@@ -165,3 +173,48 @@ TEST_CASE("a step stopped mid-epoch on cuda and resumed with --ckpt ends with bi
   CHECK(a.optimizer_metadata == b.optimizer_metadata);
   CHECK(a.info.iteration == b.info.iteration);
 }
+
+#if STRATA_CUDA_EMULATION_FOR_TESTS
+TEST_CASE("a training iteration on cuda never makes the host wait, for every method", "[cpu]") {
+  // DESIGN.md, "One step, one direction": once the batch is on the device, the teacher, the student,
+  // the method's losses (label remapping and checks included), backward and SGD are queued without
+  // the host waiting once; the loss values come back as device tensors the trainer reads when it logs.
+  test::TempDir dir("trainer_no_wait_on_cuda");
+  const std::string data_root = (dir.path() / "data").string(), output = (dir.path() / "out").string();
+  make_dataset(data_root);
+  const StepResult base = Trainer(quick_options(data_root, output, "cuda", "base"), nullptr).run_step(0);
+  const Checkpoint previous = load_checkpoint(base.checkpoint);
+  // A batch of step 1 of 15-5: old classes as background (0), new classes 16-20, ignored pixels.
+  std::vector<uint8_t> pixels(4 * 32 * 32 * 3), classes(4 * 32 * 32);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>((i * 2654435761u) >> 13);
+  for (size_t i = 0; i < classes.size(); ++i) {
+    const size_t draw = ((i * 2246822519u) >> 7) % 8;
+    classes[i] = static_cast<uint8_t>(draw == 0 || draw == 6 ? 0 : draw == 7 ? 255 : 15 + draw);
+  }
+  const Tensor host_images = Tensor::from_vector(pixels, {4, 32, 32, 3});
+  const Tensor host_labels = Tensor::from_vector(classes, {4, 32, 32});
+
+  for (const char* method : {"FT", "LwF", "ILT", "MiB"}) {
+    INFO("method " << method);
+    TrainOptions o = quick_options(data_root, output, "cuda", method);
+    o.method = method;
+    o.step = 1;
+    Trainer trainer(o, nullptr);
+    const StepSetup setup = trainer.setup(1);
+    const Device& gpu = setup.device;
+    REQUIRE(gpu.is_cuda());
+    const Tensor images = host_images.to(gpu), labels = host_labels.to(gpu);
+    StepSession session(setup, trainer.task(), &previous.model, base.checkpoint, "", 100);
+    // Warm-up: the caching allocator and the pinned staging buffers then hold what an iteration needs.
+    session.train_iteration(images, labels);
+    session.train_iteration(images, labels);
+    gpu.context->synchronize();
+    const uint64_t before = cudaemu::host_synchronization_count();
+    const IterationStats stats = session.train_iteration(images, labels);
+    CHECK(cudaemu::host_synchronization_count() == before);
+    // Reading the values is where the host waits, once per logging interval in the trainer.
+    CHECK(std::isfinite(stats.loss.item()));
+    CHECK(cudaemu::host_synchronization_count() > before);
+  }
+}
+#endif
