@@ -1,11 +1,16 @@
 // normalize_image (engine/ops/normalize.h), the op that consumes the loader's uint8 batches: on the
 // cases of tests/engine/normalize_cases.h against a direct computation of torchvision's ToTensor +
-// Normalize in f32, and its input checks.
+// Normalize in f32, against torchvision itself (tools/torchref/normalization.py), and its input
+// checks. No gradient: the input is integer data.
 #include <catch2/catch.hpp>
+
+#include <array>
+#include <string>
 
 #include "engine/ops/normalize.h"
 #include "tests/engine/normalize_cases.h"
 #include "tests/support/tolerances.h"
+#include "tests/support/torch_reference.h"
 
 using namespace strata;
 using strata::test::approx;
@@ -30,6 +35,31 @@ TEST_CASE("normalize_image maps u8 NHWC to (x/255 - mean)/std in f32", "[cpu]") 
   std::vector<float> v = corners.to_vector<float>();
   CHECK(v[0] == approx(-0.485 / 0.229, kF32Scalar));
   CHECK(v[5] == approx((1 - 0.406) / 0.225, kF32Scalar));
+}
+
+namespace {
+
+// "0.485,0.456,0.406" -> {0.485f, 0.456f, 0.406f}: a case's per-channel statistics.
+std::array<float, 3> three_floats(const std::string& text) {
+  std::array<float, 3> out{};
+  size_t begin = 0;
+  for (float& v : out) {
+    const size_t end = text.find(',', begin);
+    v = std::stof(text.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("normalize_image matches torchvision's ToTensor and Normalize", "[torch]") {
+  for (const char* name : {"normalize_image_imagenet", "normalize_image_other"}) {
+    INFO(name);
+    test::check_torch_case("normalization", name, {"images"}, [](const auto& in, const test::TorchCase& c) {
+      return normalize_image(in[0], three_floats(c.text("mean")), three_floats(c.text("std")));
+    });
+  }
 }
 
 TEST_CASE("normalize_image rejects inputs that are not u8 (N,H,W,3)", "[cpu]") {

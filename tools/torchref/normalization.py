@@ -1,11 +1,15 @@
 """Normalisation and dropout: batch_norm (F.batch_norm), inplace_abn (mapillary/inplace_abn v1, written
-as a composition of torch ops) and dropout (strata's Philox mask, reproduced by philox.py).
+as a composition of torch ops), dropout (strata's Philox mask, reproduced by philox.py: PyTorch's own
+generator draws other masks, so the case checks the scaling and gradient given the mask) and
+normalize_image (torchvision's ToTensor then Normalize, image by image, as MiB's and PLOP's data
+pipelines apply them).
 
 Cases with running statistics also store "running_mean_after" / "running_var_after": the running
 statistics after the call (updated in place in training, unchanged in eval).
 """
 import torch
 import torch.nn.functional as F
+import torchvision.transforms.functional as TF
 
 from .common import randn, reference, seed_for
 from .philox import dropout_kept
@@ -91,6 +95,20 @@ def dropout_case(name, shape, p, seed, offset):
                      {"p": p, "seed": seed, "offset": offset})
 
 
+def normalize_image_case(name, shape, mean, std):
+    """u8 images of `shape` (N, 3, H, W) through torchvision's to_tensor (of each HWC image, as the
+    references' loaders hand it the decoded image) and normalize; no gradient (integer input)."""
+    g = gen(name)
+    images = torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+    images.view(-1)[:2] = torch.tensor([0, 255], dtype=torch.uint8)
+
+    def fn(images):
+        return torch.stack([TF.normalize(TF.to_tensor(image.permute(1, 2, 0).numpy()), mean, std) for image in images])
+
+    return reference(name, fn, {"images": images}, [], {"mean": ",".join(map(repr, mean)),
+                                                        "std": ",".join(map(repr, std))})
+
+
 def cases():
     nchw = (2, 5, 7, 3)  # N=2, C=5, H=7, W=3
     yield normalization_case("batch_norm_train", "batch_norm", nchw, True)
@@ -115,3 +133,6 @@ def cases():
     yield dropout_case("dropout_nhwc", (2, 5, 7, 3), 0.2, seed=1234, offset=10)
     yield dropout_case("dropout_rank2", (9, 7), 0.5, seed=0x1234567890ABCDEF, offset=3)
     yield dropout_case("dropout_high_p", (3, 4, 5, 6), 0.85, seed=42, offset=0)
+
+    yield normalize_image_case("normalize_image_imagenet", (2, 3, 9, 7), [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+    yield normalize_image_case("normalize_image_other", (1, 3, 5, 11), [0.5, 0.25, 0.75], [0.3, 0.6, 0.125])
