@@ -81,7 +81,6 @@ class CudaContext final : public DeviceContext {
 
   int index() const { return index_; }
   const kernels::cuda::Stream& stream() const { return stream_; }
-  const kernels::cuda::Stream& copy_stream() const { return copy_stream_; }
   PinnedStagingStats staging_stats() const;
   cublasHandle_t cublas() const { return cublas_; }
   cudnnHandle_t cudnn() const { return cudnn_; }
