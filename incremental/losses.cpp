@@ -152,14 +152,6 @@ Tensor unbiased_knowledge_distillation_of(const Tensor& log_p, const Tensor& tea
   return reduce_pixels(per_pixel, reduction);
 }
 
-// σ(x) elementwise as softmax([x, 0])_0: stable, and made of engine ops only.
-Tensor sigmoid_of(const Tensor& x) {
-  const Shape shape = x.shape();
-  Tensor column = x.reshape({x.numel(), 1});
-  Tensor pairs = concat({column, Tensor::zeros({x.numel(), 1}, x.dtype(), x.device())});
-  return slice(softmax(pairs), 0, 1).reshape(shape);
-}
-
 }  // namespace
 
 Tensor knowledge_distillation(const Tensor& logits, const Tensor& teacher_logits, Reduction reduction, double alpha) {
@@ -242,7 +234,7 @@ Tensor icarl_distillation(const Tensor& logits, const Tensor& teacher_logits, Re
   const char* op = "icarl_distillation";
   const int64_t c_old = check_teacher(op, "logits", logits, teacher_logits, false);
   check_unlabelled_reduction(op, reduction);
-  Tensor targets = sigmoid_of(teacher_logits.detach());
+  Tensor targets = sigmoid(teacher_logits.detach());
   Tensor per_pixel = sum_channels(bce_with_logits(slice(logits, 0, c_old), targets, Reduction::none));
   return reduce_pixels(per_pixel, reduction);
 }

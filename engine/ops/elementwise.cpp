@@ -202,4 +202,28 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
 
 Tensor relu(const Tensor& x) { return leaky_relu(x, 0.0); }
 
+Tensor sigmoid(const Tensor& x) {
+  const char* op = "sigmoid";
+  profiler::Scope profile_scope(op);
+  check_unary(op, x);
+  Tensor xc = x.contiguous();
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  dispatch(op, x, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    sigmoid(y.data<T>(), xc.data<T>(), x.numel(), backend);
+  });
+  // dx = dy y (1 - y): the output is all the backward needs.
+  autograd::record(op, y, {x}, [y_saved = autograd::save(y)](const Tensor& g, const std::vector<bool>&) {
+    profiler::Scope backward_scope("sigmoid", profiler::Phase::backward);
+    Tensor gc = g.contiguous();
+    Tensor dx = Tensor::empty(y_saved.shape(), y_saved.dtype(), y_saved.device());
+    dispatch("sigmoid backward", gc, [&](auto tag, const auto& backend) {
+      using T = decltype(tag);
+      sigmoid_backward(dx.data<T>(), gc.data<T>(), y_saved.data<T>(), dx.numel(), backend);
+    });
+    return std::vector<Tensor>{dx};
+  });
+  return y;
+}
+
 }  // namespace strata

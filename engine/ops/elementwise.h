@@ -19,5 +19,6 @@ Tensor square(const Tensor& x);            // x * x
 Tensor pow(const Tensor& x, double p);     // x^p (x must be > 0 where p is not an integer)
 Tensor relu(const Tensor& x);              // max(x, 0)
 Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);  // slope >= 0
+Tensor sigmoid(const Tensor& x);           // 1 / (1 + exp(-x)); the backward keeps only the output
 
 }  // namespace strata

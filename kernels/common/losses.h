@@ -15,6 +15,7 @@
 
 #include "kernels/common/host_device.h"
 #include "kernels/common/labels.h"
+#include "kernels/common/sigmoid.h"
 
 namespace strata::kernels::common {
 
@@ -47,14 +48,6 @@ struct LossUpstream {
     return static_cast<T>(static_cast<double>(*dreduced) * reduction_factor(reduction, valid));
   }
 };
-
-// sigmoid without overflow: exp is only taken of a non-positive argument.
-template <class T>
-STRATA_HOST_DEVICE inline T sigmoid(T x) {
-  if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-  T e = std::exp(x);
-  return e / (T(1) + e);
-}
 
 template <class T>
 STRATA_HOST_DEVICE inline T bce_with_logits_value(T x, T target) {

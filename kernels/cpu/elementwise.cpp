@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "kernels/common/sigmoid.h"
 #include "kernels/cpu/parallel.h"
 
 namespace strata::kernels::cpu {
@@ -111,6 +112,20 @@ void leaky_relu_backward(T* dx, const T* dy, const T* y, T slope, int64_t n, con
   });
 }
 
+template <class T>
+void sigmoid(T* y, const T* x, int64_t n, const Backend&) {
+  parallel_for(0, n, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) y[i] = common::sigmoid(x[i]);
+  });
+}
+
+template <class T>
+void sigmoid_backward(T* dx, const T* dy, const T* y, int64_t n, const Backend&) {
+  parallel_for(0, n, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) dx[i] = common::sigmoid_backward(dy[i], y[i]);
+  });
+}
+
 #define STRATA_INSTANTIATE(T)                                                                      \
   template void add<T>(T*, const T*, const T*, int64_t, const Backend&);                           \
   template void add_channel<T>(T*, const T*, const T*, int64_t, int64_t, const Backend&);          \
@@ -124,7 +139,9 @@ void leaky_relu_backward(T* dx, const T* dy, const T* y, T slope, int64_t n, con
   template void square<T>(T*, const T*, int64_t, const Backend&);                                  \
   template void square_backward<T>(T*, const T*, const T*, int64_t, const Backend&);               \
   template void leaky_relu<T>(T*, const T*, T, int64_t, const Backend&);                           \
-  template void leaky_relu_backward<T>(T*, const T*, const T*, T, int64_t, const Backend&);
+  template void leaky_relu_backward<T>(T*, const T*, const T*, T, int64_t, const Backend&);        \
+  template void sigmoid<T>(T*, const T*, int64_t, const Backend&);                                 \
+  template void sigmoid_backward<T>(T*, const T*, const T*, int64_t, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

@@ -40,5 +40,10 @@ template <class T>
 void leaky_relu(T* y, const T* x, T slope, int64_t n, const Backend& backend);
 template <class T>
 void leaky_relu_backward(T* dx, const T* dy, const T* y, T slope, int64_t n, const Backend& backend);
+// y = sigmoid(x); backward dx = dy * y * (1 - y) from the output (kernels/common/sigmoid.h)
+template <class T>
+void sigmoid(T* y, const T* x, int64_t n, const Backend& backend);
+template <class T>
+void sigmoid_backward(T* dx, const T* dy, const T* y, int64_t n, const Backend& backend);
 
 }  // namespace strata::kernels::cpu

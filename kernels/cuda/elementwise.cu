@@ -3,6 +3,7 @@
 
 #include <type_traits>
 
+#include "kernels/common/sigmoid.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/launch.h"
 
@@ -88,6 +89,16 @@ __global__ void leaky_relu_kernel(T* y, const T* x, T slope, int64_t n) {
 template <class T>
 __global__ void leaky_relu_backward_kernel(T* dx, const T* dy, const T* y, T slope, int64_t n) {
   STRATA_GRID_STRIDE(i, n) { dx[i] = y[i] > T(0) ? dy[i] : slope * dy[i]; }
+}
+
+template <class T>
+__global__ void sigmoid_kernel(T* y, const T* x, int64_t n) {
+  STRATA_GRID_STRIDE(i, n) { y[i] = common::sigmoid(x[i]); }
+}
+
+template <class T>
+__global__ void sigmoid_backward_kernel(T* dx, const T* dy, const T* y, int64_t n) {
+  STRATA_GRID_STRIDE(i, n) { dx[i] = common::sigmoid_backward(dy[i], y[i]); }
 }
 
 #undef STRATA_GRID_STRIDE
@@ -179,6 +190,18 @@ void leaky_relu_backward(T* dx, const T* dy, const T* y, T slope, int64_t n, con
                   slope, n);
 }
 
+template <class T>
+void sigmoid(T* y, const T* x, int64_t n, const Backend& backend) {
+  if (n) STRATA_LAUNCH((sigmoid_kernel<T>), backend.stream, blocks_for(n, kThreads), kThreads, 0, y, x, n);
+}
+
+template <class T>
+void sigmoid_backward(T* dx, const T* dy, const T* y, int64_t n, const Backend& backend) {
+  if (n) {
+    STRATA_LAUNCH((sigmoid_backward_kernel<T>), backend.stream, blocks_for(n, kThreads), kThreads, 0, dx, dy, y, n);
+  }
+}
+
 #define STRATA_INSTANTIATE(T)                                                                      \
   template void add<T>(T*, const T*, const T*, int64_t, const Backend&);                           \
   template void add_channel<T>(T*, const T*, const T*, int64_t, int64_t, const Backend&);          \
@@ -192,7 +215,9 @@ void leaky_relu_backward(T* dx, const T* dy, const T* y, T slope, int64_t n, con
   template void square<T>(T*, const T*, int64_t, const Backend&);                                  \
   template void square_backward<T>(T*, const T*, const T*, int64_t, const Backend&);               \
   template void leaky_relu<T>(T*, const T*, T, int64_t, const Backend&);                           \
-  template void leaky_relu_backward<T>(T*, const T*, const T*, T, int64_t, const Backend&);
+  template void leaky_relu_backward<T>(T*, const T*, const T*, T, int64_t, const Backend&);        \
+  template void sigmoid<T>(T*, const T*, int64_t, const Backend&);                                 \
+  template void sigmoid_backward<T>(T*, const T*, const T*, int64_t, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

@@ -39,6 +39,10 @@ inline OpCases elementwise_cases() {
   cases.push_back({"relu", away_from_zero, [](const auto& in) { return relu(in[0]); }, seed++});
   cases.push_back({"leaky_relu 0.01", away_from_zero, [](const auto& in) { return leaky_relu(in[0], 0.01); }, seed++});
   cases.push_back({"leaky_relu 0.3", away_from_zero, [](const auto& in) { return leaky_relu(in[0], 0.3); }, seed++});
+  // Both branches of the stable formula, and saturated values whose gradient is tiny.
+  auto wide = [a_shape](Generator& g) { return std::vector<Tensor>{leaf(a_shape, g, 6.0)}; };
+  cases.push_back({"sigmoid", signed_input, [](const auto& in) { return sigmoid(in[0]); }, seed++});
+  cases.push_back({"sigmoid of values up to |x| ~ 20", wide, [](const auto& in) { return sigmoid(in[0]); }, seed++});
   return cases;
 }
 

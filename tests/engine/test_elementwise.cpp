@@ -31,13 +31,15 @@ TEST_CASE("add, sub and mul match PyTorch", "[torch]") {
   }
 }
 
-TEST_CASE("scale, square, pow, relu and leaky_relu match PyTorch", "[torch]") {
+TEST_CASE("scale, square, pow, relu, leaky_relu and sigmoid match PyTorch", "[torch]") {
   check_torch_case("elementwise", "scale", {"x"}, [](const auto& in, const auto& c) { return scale(in[0], c.param("s")); });
   check_torch_case("elementwise", "square", {"x"}, [](const auto& in, const auto&) { return square(in[0]); });
   check_torch_case("elementwise", "pow", {"x"}, [](const auto& in, const auto& c) { return pow(in[0], c.param("p")); });
   check_torch_case("elementwise", "relu", {"x"}, [](const auto& in, const auto&) { return relu(in[0]); });
   check_torch_case("elementwise", "leaky_relu", {"x"},
                    [](const auto& in, const auto& c) { return leaky_relu(in[0], c.param("slope")); });
+  check_torch_case("elementwise", "sigmoid", {"x"},
+                   [](const auto& in, const auto&) { return sigmoid(scale(in[0], 4)); });
 }
 
 TEST_CASE("sum and mean match PyTorch", "[torch]") {

@@ -1,5 +1,5 @@
 """Elementwise ops and reductions: add/sub/mul (same shape, per-channel (C) and per-sample (N,1,1,C)
-broadcasts), scale, square, pow, relu, leaky_relu, sum/mean over all, spatial dims and channels."""
+broadcasts), scale, square, pow, relu, leaky_relu, sigmoid, sum/mean over all, spatial dims and channels."""
 import torch
 import torch.nn.functional as F
 
@@ -29,6 +29,7 @@ def cases():
     yield reference("pow", lambda x: torch.pow(x, 1.7), {"x": positive}, ["x"], {"p": 1.7})
     yield reference("relu", lambda x: F.relu(x), {"x": x}, ["x"])
     yield reference("leaky_relu", lambda x: F.leaky_relu(x, 0.01), {"x": x}, ["x"], {"slope": 0.01})
+    yield reference("sigmoid", lambda x: torch.sigmoid(x * 4), {"x": x}, ["x"])
 
     g = gen("reduce")
     x = randn(2, 6, 5, 7, generator=g)
