@@ -1,15 +1,15 @@
 // nn::Module: PyTorch state-dict names, loading (strict and reporting), train/eval, seeded init.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <filesystem>
 
 #include "engine/nn/init.h"
 #include "engine/nn/layers.h"
-#include "engine/ops/conv2d.h"
 #include "engine/nn/normalization.h"
+#include "engine/ops/conv2d.h"
 #include "engine/safetensors.h"
 #include "tests/support/compare.h"
+#include "tests/support/tolerances.h"
 #include "tests/support/torch_reference.h"
 
 using namespace strata;
@@ -97,14 +97,14 @@ TEST_CASE("nn::init draws seeded values with the documented scale", "[cpu]") {
   Generator g(6);
   Tensor w = Tensor::empty({256, 3, 3, 64});  // fan_in 576, fan_out 2304
   nn::init::kaiming_normal_(w, g, nn::init::FanMode::fan_out, "relu");
-  CHECK(stddev(w) == Approx(std::sqrt(2.0 / 2304)).epsilon(0.02));
+  CHECK(stddev(w) == test::approx(std::sqrt(2.0 / 2304), test::kSampleStddev));
   nn::init::xavier_normal_(w, g, nn::init::calculate_gain("leaky_relu", 0.01));
-  CHECK(stddev(w) == Approx(std::sqrt(2.0 / (1 + 1e-4)) * std::sqrt(2.0 / (576 + 2304))).epsilon(0.02));
+  CHECK(stddev(w) == test::approx(std::sqrt(2.0 / (1 + 1e-4)) * std::sqrt(2.0 / (576 + 2304)), test::kSampleStddev));
   Tensor bias = Tensor::empty({256});
   nn::init::torch_default_(w, bias, g);
   double bound = 1.0 / std::sqrt(576.0);
   for (float v : w.to_vector<float>()) REQUIRE(std::fabs(v) <= bound);
-  CHECK(stddev(w) == Approx(bound / std::sqrt(3.0)).epsilon(0.02));
+  CHECK(stddev(w) == test::approx(bound / std::sqrt(3.0), test::kSampleStddev));
   Generator g1(7), g2(7);
   nn::Conv2d c1(4, 4, 3, g1), c2(4, 4, 3, g2);
   CHECK(c1.weight().to_vector<float>() == c2.weight().to_vector<float>());

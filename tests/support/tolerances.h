@@ -53,6 +53,12 @@ inline constexpr Tolerance kGradcheck = {1e-6, 1e-8};
 inline constexpr Tolerance kF32Scalar = {1e-6, 0};
 inline constexpr Tolerance kF64Scalar = {1e-12, 0};
 
+// A sample standard deviation of n independent draws against its distribution's: the relative
+// standard error is about 1/sqrt(2n) (0.18% for the 147,456 weights of a 3x3 convolution from 64 to
+// 256 channels), so 2% is more than ten standard errors. A wrong scale (a factor of sqrt(2), the
+// other fan) fails; chance does not.
+inline constexpr Tolerance kSampleStddev = {0.02, 0};
+
 // A scalar checked against `expected` with a tolerance of this file: CHECK(x == approx(b, kF32)).
 // For one value the largest reference magnitude is |b| itself, so the rule above reads
 // |a - b| <= (rtol + atol) * |b|. kF64 where the compared values are computed in double, kF32
