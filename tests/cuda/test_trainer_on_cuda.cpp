@@ -7,7 +7,6 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -21,6 +20,7 @@
 #include "incremental/step_session.h"
 #include "incremental/trainer.h"
 #include "tests/data/temp_dir.h"
+#include "tests/incremental/resume_check.h"
 #include "tests/support/tolerances.h"
 
 #if STRATA_CUDA_EMULATION_FOR_TESTS
@@ -76,20 +76,6 @@ TrainOptions quick_options(const std::string& data_root, const std::string& outp
   return o;
 }
 
-// Every tensor of two safetensors files, byte for byte (and the same names).
-void require_identical_tensors(const std::string& a, const std::string& b) {
-  SafetensorsFile fa = load_safetensors(a, Layout::as_stored), fb = load_safetensors(b, Layout::as_stored);
-  REQUIRE(fa.tensors.size() == fb.tensors.size());
-  for (const auto& [name, ta] : fa.tensors) {
-    INFO(name);
-    REQUIRE(fb.tensors.count(name) == 1);
-    const Tensor& tb = fb.tensors.at(name);
-    REQUIRE(ta.shape() == tb.shape());
-    REQUIRE(ta.dtype() == tb.dtype());
-    REQUIRE(std::memcmp(ta.raw_data(), tb.raw_data(), ta.nbytes()) == 0);
-  }
-}
-
 }  // namespace
 
 TEST_CASE("a step 0 trained on cuda starts as the cpu run and completes", "[cpu]") {
@@ -129,49 +115,8 @@ TEST_CASE("a step stopped mid-epoch on cuda and resumed with --ckpt ends with bi
   test::TempDir dir("trainer_resume_on_cuda");
   const std::string data_root = (dir.path() / "data").string(), output = (dir.path() / "out").string();
   make_dataset(data_root);
-  const StepResult base = Trainer(quick_options(data_root, output, "cuda", "base"), nullptr).run_step(0);
-
-  // Step 1 with MiB (teacher, balanced init, unbiased losses), 2 epochs: uninterrupted ...
-  auto step1 = [&](const std::string& name) {
-    TrainOptions o = quick_options(data_root, output, "cuda", name);
-    o.method = "MiB";
-    o.step = 1;
-    o.epochs = {2};
-    o.step_ckpt = base.checkpoint;
-    return o;
-  };
-  const StepResult full = Trainer(step1("full"), nullptr).run_step(1);
-  REQUIRE(full.iterations >= 4);
-  const int64_t per_epoch = full.iterations / 2;
-
-  // ... and stopped twice (inside epoch 0, then inside epoch 1), resumed each time from its
-  // checkpoint: the loader restarts mid-epoch behind the device prefetcher.
-  TrainOptions first = step1("split");
-  first.stop_after = 1;
-  const StepResult stopped = Trainer(first, nullptr).run_step(1);
-  REQUIRE(stopped.stopped);
-  REQUIRE(load_checkpoint(stopped.checkpoint).info.iteration == 1);
-
-  TrainOptions second = step1("split");
-  second.ckpt = stopped.checkpoint;
-  second.stop_after = per_epoch + 1;
-  const StepResult stopped_again = Trainer(second, nullptr).run_step(1);
-  REQUIRE(stopped_again.stopped);
-  CHECK(stopped_again.iterations == per_epoch);
-  REQUIRE(load_checkpoint(stopped_again.checkpoint).info.epoch == 1);
-
-  TrainOptions last = step1("split");
-  last.ckpt = stopped_again.checkpoint;
-  const StepResult resumed = Trainer(last, nullptr).run_step(1);
-  CHECK(resumed.iterations == full.iterations - per_epoch - 1);
-  CHECK(load_checkpoint(resumed.checkpoint).info.complete);
-
-  // Model, momentum buffers and schedule position are the same bits; so are the test scores.
-  require_identical_tensors(full.checkpoint, resumed.checkpoint);
-  CHECK(resumed.scores.iou == full.scores.iou);
-  const Checkpoint a = load_checkpoint(full.checkpoint), b = load_checkpoint(resumed.checkpoint);
-  CHECK(a.optimizer_metadata == b.optimizer_metadata);
-  CHECK(a.info.iteration == b.info.iteration);
+  test::check_resume_is_bit_identical(
+      [&](const std::string& name) { return quick_options(data_root, output, "cuda", name); });
 }
 
 #if STRATA_CUDA_EMULATION_FOR_TESTS

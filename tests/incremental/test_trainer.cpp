@@ -19,6 +19,7 @@
 #include "incremental/checkpoint.h"
 #include "incremental/trainer.h"
 #include "tests/data/temp_dir.h"
+#include "tests/incremental/resume_check.h"
 
 using namespace strata;
 using namespace strata::incremental;
@@ -106,20 +107,6 @@ std::string read_text(const std::string& path) {
   return s.str();
 }
 
-// Every tensor of two safetensors files, byte for byte (and the same names).
-void require_identical_tensors(const std::string& a, const std::string& b) {
-  SafetensorsFile fa = load_safetensors(a, Layout::as_stored), fb = load_safetensors(b, Layout::as_stored);
-  REQUIRE(fa.tensors.size() == fb.tensors.size());
-  for (const auto& [name, ta] : fa.tensors) {
-    INFO(name);
-    REQUIRE(fb.tensors.count(name) == 1);
-    const Tensor& tb = fb.tensors.at(name);
-    REQUIRE(ta.shape() == tb.shape());
-    REQUIRE(ta.dtype() == tb.dtype());
-    REQUIRE(std::memcmp(ta.raw_data(), tb.raw_data(), ta.nbytes()) == 0);
-  }
-}
-
 }  // namespace
 
 // ---- FT forgets, MiB keeps ------------------------------------------------------------------------
@@ -172,60 +159,14 @@ TEST_CASE("the MiB - FT old-class margin holds for other seeds", "[slow]") {
 
 TEST_CASE("a step stopped mid-epoch and resumed with --ckpt ends with bit-identical weights", "[cpu]") {
   test::TempDir out("trainer_resume");
-  TrainOptions step0 = quick_options(out.str(), "base");
-  const StepResult base = Trainer(step0, nullptr).run_step(0);
-
-  // Step 1 with MiB (teacher, balanced init, unbiased losses), 2 epochs: uninterrupted ...
-  auto step1 = [&](const std::string& name) {
-    TrainOptions o = quick_options(out.str(), name);
-    o.method = "MiB";
-    o.step = 1;
-    o.epochs = {2};
-    o.step_ckpt = base.checkpoint;
-    return o;
-  };
-  const StepResult full = Trainer(step1("full"), nullptr).run_step(1);
-  REQUIRE(full.iterations >= 4);
-  const int64_t per_epoch = full.iterations / 2;
-
-  // ... and stopped twice (inside epoch 0, then inside epoch 1), resumed each time from its checkpoint.
-  TrainOptions first = step1("split");
-  first.stop_after = 1;
-  const StepResult stopped = Trainer(first, nullptr).run_step(1);
-  REQUIRE(stopped.stopped);
-  REQUIRE(stopped.iterations == 1);
-  const Checkpoint mid = load_checkpoint(stopped.checkpoint);
-  CHECK_FALSE(mid.info.complete);
-  CHECK(mid.info.iteration == 1);
-  CHECK(mid.info.epoch == 0);
-
-  TrainOptions second = step1("split");
-  second.ckpt = stopped.checkpoint;
-  second.stop_after = per_epoch + 1;
-  const StepResult stopped_again = Trainer(second, nullptr).run_step(1);
-  REQUIRE(stopped_again.stopped);
-  CHECK(stopped_again.iterations == per_epoch);
-  CHECK(load_checkpoint(stopped_again.checkpoint).info.epoch == 1);
-
-  TrainOptions last = step1("split");
-  last.ckpt = stopped_again.checkpoint;
-  const StepResult resumed = Trainer(last, nullptr).run_step(1);
-  CHECK(resumed.iterations == full.iterations - per_epoch - 1);
-  CHECK(load_checkpoint(resumed.checkpoint).info.complete);
-
-  // Model, momentum buffers and schedule position are the same bits; so are the test scores.
-  require_identical_tensors(full.checkpoint, resumed.checkpoint);
-  CHECK(resumed.scores.iou == full.scores.iou);
-  const Checkpoint a = load_checkpoint(full.checkpoint), b = load_checkpoint(resumed.checkpoint);
-  CHECK(a.optimizer_metadata == b.optimizer_metadata);
-  CHECK(a.info.iteration == b.info.iteration);
+  test::check_resume_is_bit_identical([&](const std::string& name) { return quick_options(out.str(), name); });
 }
 
 TEST_CASE("the same seed gives the same weights, another seed does not", "[cpu]") {
   test::TempDir out("trainer_repro");
   const StepResult a = Trainer(quick_options(out.str(), "a"), nullptr).run_step(0);
   const StepResult b = Trainer(quick_options(out.str(), "b"), nullptr).run_step(0);
-  require_identical_tensors(a.checkpoint, b.checkpoint);
+  test::require_identical_tensors(a.checkpoint, b.checkpoint);
   TrainOptions other = quick_options(out.str(), "c");
   other.seed = 8;
   const StepResult c = Trainer(other, nullptr).run_step(0);
