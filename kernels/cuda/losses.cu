@@ -194,7 +194,8 @@ __global__ void mse_backward_kernel(T* da, T* db, LossUpstream<T> upstream, cons
 }
 
 // The forward of an elementwise loss: per-element values, partial sums, the reduced scalar. These
-// losses have no labels: the finish kernel's label type is a placeholder.
+// losses read no labels, so the finish kernel gets no label statistics to write (null stats and
+// labels; uint8_t only names its label template argument).
 template <class T, class Value>
 void elementwise_loss(T* loss, T* reduced, const T* a, const T* b, int64_t n, const LossReduction& reduction,
                       Value value, const Backend& backend) {
