@@ -7,7 +7,9 @@
 
 #include "engine/ops/channels.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/fused_losses.h"
 #include "engine/ops/losses.h"
+#include "engine/ops/reduce.h"
 #include "engine/ops/softmax.h"
 #include "incremental/losses.h"
 #include "incremental/recipe.h"
@@ -110,6 +112,7 @@ bool Method::needs_teacher(int step) const { return step >= 1 && (config_.loss_k
 models::ForwardOptions Method::forward_options(int step) const {
   models::ForwardOptions options;
   options.body = step >= 1 && config_.loss_de > 0;
+  options.upsample = !config_.fused_losses;
   return options;
 }
 
@@ -117,12 +120,71 @@ void Method::on_step_start(models::SegmentationModel& model, int step) const {
   if (step >= 1 && config_.init_balanced) model.classifier().init_balanced_new_step();
 }
 
+namespace {
+
+// The fused op's term for a logit term of the method.
+PixelLoss pixel_loss(LossKind kind) {
+  switch (kind) {
+    case LossKind::cross_entropy: return PixelLoss::cross_entropy;
+    case LossKind::unbiased_cross_entropy: return PixelLoss::unbiased_cross_entropy;
+    case LossKind::knowledge_distillation: return PixelLoss::knowledge_distillation;
+    case LossKind::unbiased_knowledge_distillation: return PixelLoss::unbiased_knowledge_distillation;
+    case LossKind::feature_distillation: break;
+  }
+  throw Error("pixel_loss: feature_distillation is not a logit term");
+}
+
+}  // namespace
+
+// The logit terms in one fused op, the de term on its own; the values in the terms' order.
+LossBreakdown Method::fused_loss(const std::vector<LossTerm>& active, const models::ForwardResult& student,
+                                 const models::ForwardResult* teacher, const Tensor& labels, int64_t old_channels,
+                                 int step) const {
+  check(student.low_res_logits.defined(), "method ", config_.describe(),
+        ": the fused losses need the student's low-resolution logits (ForwardOptions::upsample = false)");
+  std::vector<FusedLossTerm> logit_terms;
+  for (const LossTerm& term : active) {
+    if (term.kind != LossKind::feature_distillation) {
+      logit_terms.push_back({pixel_loss(term.kind), term.weight, Reduction::mean_all});
+    }
+  }
+  FusedLossOptions options;
+  options.old_channels = old_channels;
+  options.alpha = config_.alpha;
+  const Tensor teacher_logits = teacher ? teacher->low_res_logits : Tensor();
+  const Tensor logit_values = fused_losses(student.low_res_logits, teacher_logits, labels, logit_terms, options);
+  LossBreakdown out;
+  out.total = sum(logit_values);
+  std::vector<Tensor> values = {logit_values.detach()};
+  for (const LossTerm& term : active) {
+    if (term.kind == LossKind::feature_distillation) {
+      Tensor weighted = scale(feature_distillation_term(student, teacher, step), term.weight);
+      values.push_back(weighted.detach().reshape({1}));
+      out.total = add(out.total, weighted);
+    }
+  }
+  // The de term is always last (terms()), so the names keep their order.
+  for (const LossTerm& term : active) out.names.emplace_back(term.name);
+  out.values = values.size() == 1 ? values[0] : concat(values);
+  return out;
+}
+
+Tensor Method::feature_distillation_term(const models::ForwardResult& student, const models::ForwardResult* teacher,
+                                         int step) const {
+  check(student.body.defined() && teacher->body.defined(), "method ", config_.describe(), ": step ", step,
+        " needs the backbone output of the student and the teacher (ForwardOptions::body)");
+  return feature_distillation(student.body, teacher->body, Reduction::mean_all);
+}
+
 LossBreakdown Method::loss(const models::ForwardResult& student, const models::ForwardResult* teacher,
                            const Tensor& labels, int64_t old_channels, int step) const {
   const std::vector<LossTerm> active = terms(step);
   const bool teacher_needed = needs_teacher(step);
-  check(!teacher_needed || (teacher != nullptr && teacher->logits.defined()), "method ", config_.describe(),
-        ": step ", step, " needs the teacher's logits");
+  const bool teacher_logits =
+      teacher != nullptr && (config_.fused_losses ? teacher->low_res_logits : teacher->logits).defined();
+  check(!teacher_needed || teacher_logits, "method ", config_.describe(), ": step ", step,
+        " needs the teacher's logits");
+  if (config_.fused_losses) return fused_loss(active, student, teacher, labels, old_channels, step);
   // log_softmax of the student's logits over all C_tot channels: computed on first use, then shared.
   Tensor log_probs;
   auto student_log_probs = [&]() -> const Tensor& {
@@ -147,11 +209,7 @@ LossBreakdown Method::loss(const models::ForwardResult& student, const models::F
         value = unbiased_knowledge_distillation_from_log_probs(student_log_probs(), teacher->logits,
                                                                Reduction::mean_all, config_.alpha);
         break;
-      case LossKind::feature_distillation:
-        check(student.body.defined() && teacher->body.defined(), "method ", config_.describe(), ": step ", step,
-              " needs the backbone output of the student and the teacher (ForwardOptions::body)");
-        value = feature_distillation(student.body, teacher->body, Reduction::mean_all);
-        break;
+      case LossKind::feature_distillation: value = feature_distillation_term(student, teacher, step); break;
     }
     Tensor weighted = term.weight == 1.0 ? value : scale(value, term.weight);
     out.names.emplace_back(term.name);

@@ -13,8 +13,11 @@
 //
 // and the total is their weighted sum (train.py's L = L_seg + L_kd + L_de). Every term's reduction
 // is the references' (mean over all pixels, ignored ones in the denominator; KD terms carry 1/C_old).
-// Losses are computed on the logits upsampled to the crop (§3.0), in Method::loss only, so a fused
-// low-resolution kernel can replace that one call.
+// Losses are those of logits upsampled to the crop (§3.0). By default the logit terms (ce, unce,
+// kd, unkd) run as one fused op on the low-resolution logits of the student and the teacher
+// (engine/ops/fused_losses.h), which never builds the full-resolution logits: the forwards are
+// asked for low_res_logits only. With fused_losses off they are the compositions of
+// incremental/losses.h on the upsampled logits, as the references compute them.
 //
 // Presets (§3.9, λ from incremental/recipe.h):
 //   FT    nothing beyond ce
@@ -28,8 +31,9 @@
 //                   MiB's balanced classifier init when init_balanced (§3.5.3)
 //   needs_teacher   whether step t runs the frozen previous-step model (some term uses it)
 //   forward_options the one place that says what step t's forwards (the student's and the
-//                   teacher's) must return, as the model's models::ForwardOptions: the logits,
-//                   and the backbone output for ILT's de term; nothing more for FT, LwF and MiB
+//                   teacher's) must return, as the model's models::ForwardOptions: the logits
+//                   (low-resolution ones only on the fused path), and the backbone output for
+//                   ILT's de term; nothing more for FT, LwF and MiB
 //   state           tensors a method carries in the step checkpoint (weight importances of
 //                   EWC/PI/RW); none of FT, LwF, ILT and MiB has any
 //
@@ -63,6 +67,11 @@ struct MethodConfig {
   bool unkd = false;           // the KD term is MiB's unbiased KD
   bool init_balanced = false;  // MiB's classifier initialisation at steps >= 1
   double alpha = 1.0;          // multiplies the teacher logits before their softmax
+  // How the logit terms run, not what they compute (so not part of describe()): true, one fused op
+  // on the low-resolution logits (engine/ops/fused_losses.h); false, the unfused compositions on
+  // upsampled logits (incremental/losses.h), the reference the fused path is tested against
+  // (--unfused-losses).
+  bool fused_losses = true;
 
   // "MiB (unce, unkd x10, init_balanced)"; stored in checkpoints and logs.
   std::string describe() const;
@@ -132,6 +141,12 @@ class Method {
   void load_state(const TensorMap& state, const std::string& source) const;
 
  private:
+  LossBreakdown fused_loss(const std::vector<LossTerm>& active, const models::ForwardResult& student,
+                           const models::ForwardResult* teacher, const Tensor& labels, int64_t old_channels,
+                           int step) const;
+  Tensor feature_distillation_term(const models::ForwardResult& student, const models::ForwardResult* teacher,
+                                   int step) const;
+
   MethodConfig config_;
 };
 

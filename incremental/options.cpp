@@ -155,6 +155,11 @@ std::vector<OptionSpec> model_and_method_specs() {
            [](TrainOptions& o) { o.method_overrides.init_balanced = true; }),
       value("--alpha", "A", "multiplies the teacher logits before their softmax in KD (default 1)",
             [](TrainOptions& o, const std::string& v) { o.method_overrides.alpha = parse_real("--alpha", v); }),
+      flag("--unfused-losses",
+           "compute the logit losses as the references do, from small ops on logits upsampled to the crop, instead "
+           "of the default fused op on the low-resolution logits (same values within float rounding; slower, and "
+           "it stores full-resolution logits: for comparison and debugging)",
+           [](TrainOptions& o) { o.unfused_losses = true; }),
   };
 }
 

@@ -150,6 +150,7 @@ StepSetup Trainer::setup(int step) const {
   s.model.resolved_rates();                     // validates the output stride
   s.model.backbone_config().resolved_blocks();  // validates blocks and width
   s.method = apply_overrides(method_preset(o.method, *task_), o.method_overrides);
+  s.method.fused_losses = !o.unfused_losses;
   s.recipe = reference_recipe(*task_, step);
   if (!o.lr.empty()) s.recipe.lr = per_step(o.lr, step);
   if (!o.epochs.empty()) s.recipe.epochs = per_step(o.epochs, step);

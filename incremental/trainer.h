@@ -106,6 +106,7 @@ struct TrainOptions {
   // method
   std::string method = "FT";
   MethodOverrides method_overrides;
+  bool unfused_losses = false;  // --unfused-losses: MethodConfig::fused_losses off (incremental/method.h)
   // recipe (empty / 0: the recipe's for the step)
   std::vector<double> lr;   // per step; the last value repeats
   std::vector<int> epochs;  // per step; the last value repeats

@@ -57,6 +57,13 @@ Tensor cycling_labels(int64_t n, int64_t size, int64_t classes) {
   return Tensor::from_vector(v, {n, size, size});
 }
 
+// The method on the unfused path, whose Method::loss reads full-resolution logits (these tests hand
+// it logits directly; the fused path is tested in test_fused_losses.cpp).
+MethodConfig unfused(MethodConfig config) {
+  config.fused_losses = false;
+  return config;
+}
+
 }  // namespace
 
 TEST_CASE("method presets set the SPEC §3.9 flags, with MiB's lambda_kd 100 only on VOC 15-1 and 10-1", "[cpu]") {
@@ -173,7 +180,7 @@ TEST_CASE("a method's loss is the weighted sum of the part-1 losses with mean_al
   teacher.body = teacher_body;
 
   auto expect = [&](const std::string& name, double expected) {
-    const Method m(method_preset(name, voc_15_5()));
+    const Method m(unfused(method_preset(name, voc_15_5())));
     const LossBreakdown loss = m.loss(student, &teacher, labels, c_old, 1);
     INFO(name);
     CHECK(std::fabs(loss.total.item() - expected) <= 1e-5 * std::fabs(expected));
@@ -195,7 +202,7 @@ TEST_CASE("a method's loss is the weighted sum of the part-1 losses with mean_al
   expect("MiB", unce + 10 * unkd);
 
   // The gradient reaches the student only, and step 0 ignores the teacher entirely.
-  const Method ilt(method_preset("ILT", voc_15_5()));
+  const Method ilt(unfused(method_preset("ILT", voc_15_5())));
   ilt.loss(student, &teacher, labels, c_old, 1).total.backward();
   CHECK(logits.grad().defined());
   CHECK(body.grad().defined());
@@ -216,7 +223,7 @@ TEST_CASE("MiB's loss runs one log_softmax for unce and unkd, with the values of
   student.logits = logits;
   models::ForwardResult teacher;
   teacher.logits = teacher_logits;
-  const Method mib(method_preset("MiB", voc_15_5()));
+  const Method mib(unfused(method_preset("MiB", voc_15_5())));
 
   profiler::reset();
   profiler::enable(true);

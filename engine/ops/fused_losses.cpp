@@ -1,0 +1,163 @@
+// Fused segmentation losses: argument checks, one kernel call per pass for both backends
+// (kernels/cpu/fused_losses.h, kernels/cuda/fused_losses.h, same contract), and the autograd node.
+#include "engine/ops/fused_losses.h"
+
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/ops/device_dispatch.h"
+#include "engine/ops/labels.h"
+#include "engine/profiler.h"
+#include "kernels/cpu/fused_losses.h"
+#include "kernels/cuda/fused_losses.h"
+
+namespace strata {
+
+namespace {
+
+using kernels::common::FusedLossProblem;
+using kernels::common::kMaxFusedTerms;
+using kernels::common::kPixelStats;
+using kernels::common::LossReduction;
+using kernels::common::pixel_loss_is_labelled;
+using kernels::common::pixel_loss_reads_teacher;
+
+constexpr const char* kOp = "fused_losses";
+
+void check_term(const FusedLossTerm& term, int64_t channels, int64_t old_channels) {
+  const char* name = to_string(term.kind);
+  check(std::isfinite(term.weight) && term.weight >= 0, kOp, ": term ", name, " has weight ", term.weight,
+        "; expected a finite weight >= 0");
+  check(term.reduction != Reduction::none, kOp, ": term ", name,
+        " asks for reduction none; the fused losses give reduced values only (use the unfused losses for "
+        "per-pixel ones)");
+  check(term.reduction != Reduction::mean_valid || pixel_loss_is_labelled(term.kind), kOp, ": term ", name,
+        " has no ignored pixels, so reduction mean_valid does not apply; use mean_all or sum");
+  const bool unbiased =
+      term.kind == PixelLoss::unbiased_cross_entropy || term.kind == PixelLoss::unbiased_knowledge_distillation;
+  if (unbiased) {
+    check(old_channels >= 1 && old_channels < channels, kOp, ": term ", name,
+          " needs 1 <= old_channels < C = ", channels, " (at least one new class), got old_channels = ", old_channels);
+  } else if (pixel_loss_reads_teacher(term.kind)) {
+    check(old_channels >= 1 && old_channels <= channels, kOp, ": term ", name,
+          " needs 1 <= old_channels <= C = ", channels, ", got old_channels = ", old_channels);
+  }
+}
+
+// The problem the kernels solve, after checking every argument against it.
+FusedLossProblem checked_problem(const Tensor& logits, const Tensor& teacher, const Tensor& labels,
+                                 const std::vector<FusedLossTerm>& terms, const FusedLossOptions& options) {
+  check_defined(kOp, "logits", logits);
+  check_floating(kOp, "logits", logits);
+  check(logits.dim() == 4 && logits.size(3) >= 1, kOp, ": expected logits of rank 4 (N,h,w,C) with C >= 1, got ",
+        logits.describe());
+  check_defined(kOp, "labels", labels);
+  check(is_label_dtype(labels.dtype()), kOp, ": expected labels of dtype u8, i32 or i64, got ", labels.describe());
+  check(labels.dim() == 3 && labels.size(0) == logits.size(0), kOp, ": logits are ", logits.describe(),
+        " but labels are ", labels.describe(), "; expected labels (N,H,W) with the logits' N = ", logits.size(0));
+  check_same_device(kOp, logits, "logits", labels, "labels");
+  check(!terms.empty() && terms.size() <= static_cast<size_t>(kMaxFusedTerms), kOp, ": expected 1 to ", kMaxFusedTerms,
+        " terms, got ", terms.size());
+  const int64_t channels = logits.size(3);
+  check(options.ignore_index < 0 || options.ignore_index >= channels, kOp, ": ignore_index ", options.ignore_index,
+        " is one of the ", channels, " classes [0, ", channels, ")");
+  check(std::isfinite(options.alpha) && options.alpha > 0, kOp, ": alpha must be > 0, got ", options.alpha);
+  FusedLossProblem problem;
+  problem.batch = logits.size(0);
+  problem.low_height = logits.size(1);
+  problem.low_width = logits.size(2);
+  problem.height = labels.size(1);
+  problem.width = labels.size(2);
+  problem.channels = channels;
+  problem.old_channels = options.old_channels;
+  problem.align_corners = options.align_corners;
+  problem.alpha = options.alpha;
+  problem.ignore_index = options.ignore_index;
+  problem.terms = static_cast<int>(terms.size());
+  const double all_pixels = static_cast<double>(problem.pixels());
+  for (size_t k = 0; k < terms.size(); ++k) {
+    check_term(terms[k], channels, options.old_channels);
+    problem.kinds[k] = terms[k].kind;
+    problem.weights[k] = terms[k].weight;
+    LossReduction& r = problem.reductions[k];
+    r.per_valid = terms[k].reduction == Reduction::mean_valid;
+    if (terms[k].reduction == Reduction::mean_all) r.scale = all_pixels > 0 ? 1.0 / all_pixels : NAN;
+  }
+  if (problem.reads_teacher()) {
+    check(teacher.defined(), kOp, ": a term reads the teacher, but teacher_logits is undefined");
+    check_same_dtype(kOp, logits, "logits", teacher, "teacher_logits");
+    check_same_device(kOp, logits, "logits", teacher, "teacher_logits");
+    const Shape expected = {logits.size(0), logits.size(1), logits.size(2), options.old_channels};
+    check(teacher.shape() == expected, kOp, ": teacher_logits are ", teacher.describe(), "; expected ",
+          shape_str(expected), " (the logits' N,h,w and old_channels = ", options.old_channels, " channels)");
+  }
+  return problem;
+}
+
+template <class T>
+const T* data_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+// body(T{}, L{}, backend): the logits' element type, the labels' type and the logits' backend.
+template <class Body>
+void dispatch_labelled(const char* op, const Tensor& logits, DType label_dtype, Body&& body) {
+  dispatch(op, logits, [&](auto tag, const auto& backend) {
+    visit_label(op, label_dtype, [&](auto label_tag) { body(tag, label_tag, backend); });
+  });
+}
+
+}  // namespace
+
+const char* to_string(PixelLoss kind) {
+  switch (kind) {
+    case PixelLoss::cross_entropy: return "cross_entropy";
+    case PixelLoss::unbiased_cross_entropy: return "unbiased_cross_entropy";
+    case PixelLoss::knowledge_distillation: return "knowledge_distillation";
+    case PixelLoss::unbiased_knowledge_distillation: return "unbiased_knowledge_distillation";
+    case PixelLoss::icarl_bce: return "icarl_bce";
+    case PixelLoss::icarl_distillation: return "icarl_distillation";
+  }
+  return "invalid";
+}
+
+Tensor fused_losses(const Tensor& logits, const Tensor& teacher_logits, const Tensor& labels,
+                    const std::vector<FusedLossTerm>& terms, const FusedLossOptions& options) {
+  profiler::Scope profile_scope(kOp);
+  const FusedLossProblem problem = checked_problem(logits, teacher_logits, labels, terms, options);
+  const Tensor z = logits.contiguous(), y = labels.contiguous();
+  const Tensor t = problem.reads_teacher() ? teacher_logits.detach().contiguous() : Tensor();
+  Tensor values = Tensor::empty({problem.terms}, z.dtype(), z.device());
+  Tensor stats = label_stats_tensor(z.device());
+  Tensor pixel_stats = autograd::any_requires_grad({logits})
+                           ? Tensor::empty({problem.pixels(), kPixelStats}, z.dtype(), z.device())
+                           : Tensor();
+  dispatch_labelled(kOp, z, y.dtype(), [&](auto tag, auto label_tag, const auto& backend) {
+    using T = decltype(tag);
+    using L = decltype(label_tag);
+    fused_losses(values.data<T>(), pixel_stats.defined() ? pixel_stats.data<T>() : nullptr, stats.data<int64_t>(),
+                 z.data<T>(), data_or_null<T>(t), y.data<L>(), problem, backend);
+  });
+  check_label_stats(kOp, stats, labels, problem.channels, problem.ignore_index);
+  autograd::record(kOp, values, {logits},
+                   [problem, z_saved = autograd::save(z), t_saved = autograd::save(t), y_saved = autograd::save(y),
+                    stats_saved = autograd::save(stats),
+                    pixel_stats_saved = autograd::save(pixel_stats)](const Tensor& g, const std::vector<bool>&) {
+                     profiler::Scope backward_scope(kOp, profiler::Phase::backward);
+                     const Tensor dvalues = g.contiguous();
+                     Tensor dz = Tensor::empty(z_saved.shape(), z_saved.dtype(), z_saved.device());
+                     dispatch_labelled("fused_losses backward", z_saved, y_saved.dtype(),
+                                       [&](auto tag, auto label_tag, const auto& backend) {
+                                         using T = decltype(tag);
+                                         using L = decltype(label_tag);
+                                         fused_losses_backward(dz.data<T>(), dvalues.data<T>(),
+                                                               stats_saved.data<int64_t>(), pixel_stats_saved.data<T>(),
+                                                               z_saved.data<T>(), data_or_null<T>(t_saved),
+                                                               y_saved.data<L>(), problem, backend);
+                                       });
+                     return std::vector<Tensor>{dz};
+                   });
+  return values;
+}
+
+}  // namespace strata
