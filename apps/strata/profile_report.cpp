@@ -56,7 +56,8 @@ std::string ops_table(const MethodProfile& run, const Roofline& roofline, int to
     const double roof = roofline.seconds(op.flops, op.bytes);
     out += line("%-30s %7.1f %9.2f %5.1f%% %9.3f %9.1f %9.1f %8.2f %5.0f%% %10.4f %10.4f\n", op.name.c_str(),
                 op.calls, ms(op.seconds), share(op.seconds, total), op.flops * 1e-9, mb(op.bytes),
-                op.seconds > 0 ? op.flops / op.seconds * 1e-9 : 0.0, op.seconds > 0 ? op.bytes / op.seconds * 1e-9 : 0.0,
+                op.seconds > 0 ? op.flops / op.seconds * 1e-9 : 0.0,
+                op.seconds > 0 ? op.bytes / op.seconds * 1e-9 : 0.0,
                 share(roof, op.seconds), ms(h100_seconds(op.flops, op.bytes, kH100PeakF32)),
                 ms(h100_seconds(op.flops, op.bytes, kH100PeakBf16Dense)));
   }

@@ -142,7 +142,8 @@ Tensor batch_norm_or_inplace_abn(NormKind kind, const Tensor& x, const Tensor& w
     // Per element: the statistics pass in training (sum, square, add), then normalise, scale, shift,
     // activate.
     const double n = static_cast<double>(extent.rows * extent.channels);
-    profiler::count(n * (5 + (training ? 3 : 0)), n * (2 + (training ? 1 : 0)) * static_cast<double>(dtype_size(x.dtype())));
+    profiler::count(n * (5 + (training ? 3 : 0)),
+                    n * (2 + (training ? 1 : 0)) * static_cast<double>(dtype_size(x.dtype())));
   }
   // What the backward reads. In-place ABN: y, invstd and weight/bias, never x nor the mean (the whole
   // point of the op). Batch norm: x, the mean, invstd and weight; in eval x enters only through weight's

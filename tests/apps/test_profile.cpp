@@ -76,7 +76,9 @@ TEST_CASE("strata profile: the phases cover the wall time and the memory rows su
 
   // The heavy ops report their work.
   bool conv_counted = false;
-  for (const OpProfile& op : run.ops) conv_counted = conv_counted || (op.name == "conv2d" && op.flops > 0 && op.bytes > 0);
+  for (const OpProfile& op : run.ops) {
+    conv_counted = conv_counted || (op.name == "conv2d" && op.flops > 0 && op.bytes > 0);
+  }
   CHECK(conv_counted);
 }
 
