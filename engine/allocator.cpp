@@ -23,12 +23,15 @@ void* CpuAllocator::allocate(size_t bytes) {
   while (now > peak && !peak_.compare_exchange_weak(peak, now)) {
   }
   allocations_.fetch_add(1);
+  notify_allocated(ptr, static_cast<int64_t>(bytes));
   return ptr;
 }
 
 void CpuAllocator::deallocate(void* ptr, size_t bytes) {
-  std::free(ptr);
+  // Told before the address can be handed out again.
   allocated_.fetch_sub(static_cast<int64_t>(bytes));
+  notify_deallocated(ptr, static_cast<int64_t>(bytes));
+  std::free(ptr);
 }
 
 MemoryStats CpuAllocator::stats() const {

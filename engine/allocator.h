@@ -21,6 +21,16 @@ struct MemoryStats {
   int64_t allocations = 0;           // number of allocate() calls since construction
 };
 
+// Told of every allocation and deallocation with the bytes the allocator counts for it (what its
+// allocated_bytes moves by), after the counters moved. Called with the allocator's lock held where it
+// has one: an observer must not allocate. engine/profiler.h's MemoryProfile is one.
+class AllocationObserver {
+ public:
+  virtual ~AllocationObserver() = default;
+  virtual void allocated(const void* ptr, int64_t bytes) = 0;
+  virtual void deallocated(const void* ptr, int64_t bytes) = 0;
+};
+
 class Allocator {
  public:
   virtual ~Allocator() = default;
@@ -30,6 +40,21 @@ class Allocator {
   virtual MemoryStats stats() const = 0;
   virtual void reset_peak() = 0;
   virtual Device device() const = 0;
+
+  // At most one observer at a time; nullptr removes it. The caller keeps it alive while installed.
+  void set_observer(AllocationObserver* observer) { observer_.store(observer); }
+  AllocationObserver* observer() const { return observer_.load(); }
+
+ protected:
+  void notify_allocated(const void* ptr, int64_t bytes) {
+    if (AllocationObserver* o = observer_.load(std::memory_order_acquire)) o->allocated(ptr, bytes);
+  }
+  void notify_deallocated(const void* ptr, int64_t bytes) {
+    if (AllocationObserver* o = observer_.load(std::memory_order_acquire)) o->deallocated(ptr, bytes);
+  }
+
+ private:
+  std::atomic<AllocationObserver*> observer_{nullptr};
 };
 
 class CpuAllocator final : public Allocator {

@@ -160,6 +160,7 @@ void* CachingAllocator::allocate_on(StreamId stream, size_t bytes) {
   ++stats_.live_blocks;
   stats_.requested_bytes += static_cast<int64_t>(bytes);
   count_allocated(static_cast<int64_t>(block->size));
+  notify_allocated(block->ptr, static_cast<int64_t>(block->size));
   return block->ptr;
 }
 
@@ -210,6 +211,7 @@ void CachingAllocator::deallocate(void* ptr, size_t bytes) {
   --stats_.live_blocks;
   stats_.requested_bytes -= static_cast<int64_t>(block->requested);
   count_allocated(-static_cast<int64_t>(block->size));
+  notify_deallocated(ptr, static_cast<int64_t>(block->size));
   block->live = false;
   block->requested = 0;
   if (block->stream_uses.empty()) {

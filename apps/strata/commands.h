@@ -23,6 +23,7 @@ int run_demo(const Args& args);          // demo.cpp
 int run_train(const Args& args);         // train.cpp
 int run_eval(const Args& args);          // eval.cpp
 int run_make_dataset(const Args& args);  // make_dataset.cpp
+int run_profile(const Args& args);       // profile.cpp
 int run_bench(const Args& args);  // bench.cpp: `strata bench <what>` dispatches to a Benchmark
 
 // `strata bench <name>`: each benchmark registers here (defined in bench.cpp).

@@ -19,6 +19,9 @@ const std::vector<Command>& commands() {
       {"eval", "evaluate a step checkpoint on its test set (`strata eval --help`)", run_eval},
       {"make-dataset", "write a generated VOC-layout segmentation dataset (`strata make-dataset --help`)",
        run_make_dataset},
+      {"profile", "where a training iteration's time and memory go, per phase, op and memory row; --compare "
+                  "two methods: the cost of distillation (`strata profile --help`)",
+       run_profile},
       {"bench", "benchmarks side by side with PyTorch (`strata bench --help`)", run_bench},
       {"summary", "a model's layers, output shapes, parameters and multiply-adds per stage", run_summary},
   };

@@ -138,6 +138,13 @@ Tensor batch_norm_or_inplace_abn(NormKind kind, const Tensor& x, const Tensor& w
     batch_norm_forward(y.data<T>(), xc.data<T>(), stats.mean.data<double>(), stats.invstd.data<double>(),
                        data_or_null<T>(wc), data_or_null<T>(bc), act, extent.rows, extent.channels, backend);
   });
+  {
+    // Per element: the statistics pass in training (sum, square, add), then normalise, scale, shift,
+    // activate.
+    const double n = static_cast<double>(extent.rows * extent.channels);
+    profiler::count(n * (5 + (training ? 3 : 0)),
+                    n * (2 + (training ? 1 : 0)) * static_cast<double>(dtype_size(x.dtype())));
+  }
   // What the backward reads. In-place ABN: y, invstd and weight/bias, never x nor the mean (the whole
   // point of the op). Batch norm: x, the mean, invstd and weight; in eval x enters only through weight's
   // gradient, so it is kept only when that is needed.
@@ -151,6 +158,12 @@ Tensor batch_norm_or_inplace_abn(NormKind kind, const Tensor& x, const Tensor& w
                      Tensor dx = needs[0] ? Tensor::empty(gc.shape(), gc.dtype(), gc.device()) : Tensor();
                      Tensor dw = needs[1] ? Tensor::empty({extent.channels}, gc.dtype(), gc.device()) : Tensor();
                      Tensor db = needs[2] ? Tensor::empty({extent.channels}, gc.dtype(), gc.device()) : Tensor();
+                     {
+                       // A reduction pass over dy and the saved tensor, then the input gradient's pass.
+                       const double n = static_cast<double>(extent.rows * extent.channels);
+                       profiler::count(n * (4 + (needs[0] ? 6 : 0)),
+                                       n * (2 + (needs[0] ? 3 : 0)) * static_cast<double>(dtype_size(gc.dtype())));
+                     }
                      dispatch(op, gc, [&](auto tag, const auto& backend) {
                        using T = decltype(tag);
                        batch_norm_backward(data_or_null<T>(dx), data_or_null<T>(dw), data_or_null<T>(db), gc.data<T>(),

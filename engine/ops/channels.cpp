@@ -19,6 +19,11 @@ int64_t rows_of(const Shape& shape) {
   return rows;
 }
 
+// A channel copy: no arithmetic, each element of `out` read from its source and written once.
+void count_copy(const Tensor& out) {
+  profiler::count(0, 2 * static_cast<double>(out.nbytes()));
+}
+
 }  // namespace
 
 Tensor concat(const std::vector<Tensor>& xs) {
@@ -58,6 +63,7 @@ Tensor concat(const std::vector<Tensor>& xs) {
     for (const Tensor& x : contiguous) pointers.push_back(x.data<T>());
     concat_channels(y.data<T>(), pointers.data(), channels.data(), count, rows, backend);
   });
+  count_copy(y);
   autograd::record(op, y, xs, [channels, rows, total](const Tensor& grad, const std::vector<bool>& needs) {
     profiler::Scope backward_scope("concat", profiler::Phase::backward);
     Tensor gc = grad.contiguous();
@@ -73,6 +79,7 @@ Tensor concat(const std::vector<Tensor>& xs) {
           using T = decltype(tag);
           slice_channels(grads[i].data<T>(), gc.data<T>(), rows, total, begin, end, backend);
         });
+        count_copy(grads[i]);
       }
       begin = end;
     }
@@ -98,6 +105,7 @@ Tensor slice(const Tensor& x, int64_t begin, int64_t end) {
     using T = decltype(tag);
     slice_channels(y.data<T>(), xc.data<T>(), rows, channels, begin, end, backend);
   });
+  count_copy(y);
   autograd::record(op, y, {x},
                    [shape = x.shape(), rows, channels, begin, end](const Tensor& grad, const std::vector<bool>&) {
                      profiler::Scope backward_scope("slice", profiler::Phase::backward);
@@ -107,6 +115,7 @@ Tensor slice(const Tensor& x, int64_t begin, int64_t end) {
                        using T = decltype(tag);
                        slice_channels_backward(dx.data<T>(), gc.data<T>(), rows, channels, begin, end, backend);
                      });
+                     count_copy(dx);
                      return std::vector<Tensor>{dx};
                    });
   return y;

@@ -76,11 +76,28 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
     using T = decltype(tag);
     conv2d_forward(y.data<T>(), xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr, s, backend);
   });
+  {
+    const double item = static_cast<double>(dtype_size(x.dtype()));
+    const double macs = static_cast<double>(s.N * s.P * s.Q) * static_cast<double>(s.K * s.R * s.S * s.C);
+    const double outputs = static_cast<double>(y.numel());
+    profiler::count(2 * macs + (bc.defined() ? outputs : 0),
+                    (static_cast<double>(xc.numel() + wc.numel()) + outputs + (bc.defined() ? s.K : 0)) * item);
+  }
   autograd::record(op, y, {x, weight, bias},
                    [s, x_saved = autograd::save(xc), w_saved = autograd::save(wc)](
                        const Tensor& grad, const std::vector<bool>& needs) {
                      profiler::Scope backward_scope("conv2d", profiler::Phase::backward);
                      Tensor g = grad.contiguous();
+                     // Data and filter gradients: one multiply-add per forward multiply-add each.
+                     const double item = static_cast<double>(dtype_size(g.dtype()));
+                     const double macs =
+                         static_cast<double>(s.N * s.P * s.Q) * static_cast<double>(s.K * s.R * s.S * s.C);
+                     const double dy = static_cast<double>(g.numel());
+                     const double xs = static_cast<double>(x_saved.numel()), ws = static_cast<double>(w_saved.numel());
+                     profiler::count((needs[0] ? 2 * macs : 0) + (needs[1] ? 2 * macs : 0) + (needs[2] ? dy : 0),
+                                     ((needs[0] ? dy + ws + xs : 0) + (needs[1] ? dy + xs + ws : 0) +
+                                      (needs[2] ? dy + static_cast<double>(s.K) : 0)) *
+                                         item);
                      Tensor dx, dw, db;
                      if (needs[0]) {
                        dx = Tensor::empty(x_saved.shape(), g.dtype(), g.device());

@@ -31,6 +31,7 @@
 
 #include "engine/dispatch.h"
 #include "engine/error.h"
+#include "engine/profiler.h"
 #include "engine/tensor.h"
 #include "kernels/common/scratch.h"
 #include "kernels/cpu/backend.h"
@@ -51,6 +52,8 @@ class TensorScratch final : public kernels::Scratch {
   explicit TensorScratch(Device device) : device_(std::move(device)) {}
   void* bytes(size_t n) override {
     if (n == 0) return nullptr;
+    // A memory profile's "workspace" row, whichever op or phase asks.
+    profiler::MemoryTag tag("workspace");
     buffers_.push_back(Tensor::empty({static_cast<int64_t>(n)}, DType::u8, device_));
     return buffers_.back().raw_data();
   }

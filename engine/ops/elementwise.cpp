@@ -37,6 +37,8 @@ Tensor reduce_to(const Tensor& grad, Broadcast kind, const Shape& b_shape) {
   if (kind == Broadcast::none) return grad;
   Tensor g = grad.contiguous();
   Tensor out = Tensor::empty(b_shape, g.dtype(), g.device());
+  profiler::count(static_cast<double>(g.numel()),
+                  static_cast<double>(g.numel() + out.numel()) * static_cast<double>(dtype_size(g.dtype())));
   int64_t channels = g.size(-1);
   int64_t groups = kind == Broadcast::channel ? 1 : g.size(0);
   int64_t rows = channels > 0 ? g.numel() / channels / groups : 0;
@@ -49,6 +51,13 @@ Tensor reduce_to(const Tensor& grad, Broadcast kind, const Shape& b_shape) {
   return out;
 }
 
+// profiler::count for an op of x's size: `flops` per element and `tensors` tensors of that size read
+// or written once.
+void count_unary(const Tensor& x, double flops, double tensors) {
+  const double n = static_cast<double>(x.numel());
+  profiler::count(n * flops, n * tensors * static_cast<double>(dtype_size(x.dtype())));
+}
+
 enum class BinaryOp { add, mul };
 
 // y = a (op) b with b broadcast as classified, on a's device.
@@ -59,6 +68,8 @@ Tensor binary(const char* op, BinaryOp kind_of_op, const Tensor& a, const Tensor
   const int64_t rows = channels > 0 ? a.numel() / channels : 0;
   const int64_t batch = a.dim() == 4 ? a.size(0) : 1, pixels = a.dim() == 4 ? a.size(1) * a.size(2) : 1;
   const bool is_add = kind_of_op == BinaryOp::add;
+  profiler::count(static_cast<double>(a.numel()),
+                  static_cast<double>(2 * a.numel() + b.numel()) * static_cast<double>(dtype_size(a.dtype())));
   dispatch(op, a, [&](auto tag, const auto& backend) {
     using T = decltype(tag);
     T* yp = y.data<T>();
@@ -121,6 +132,7 @@ Tensor scale(const Tensor& x, double s) {
     using T = decltype(tag);
     scale(y.data<T>(), xc.data<T>(), static_cast<T>(s), x.numel(), backend);
   });
+  count_unary(x, 1, 2);
   autograd::record("scale", y, {x}, [s](const Tensor& g, const std::vector<bool>&) {
     profiler::Scope backward_scope("scale", profiler::Phase::backward);
     return std::vector<Tensor>{scale(g, s)};
@@ -137,6 +149,7 @@ Tensor square(const Tensor& x) {
     using T = decltype(tag);
     square(y.data<T>(), xc.data<T>(), x.numel(), backend);
   });
+  count_unary(x, 1, 2);
   autograd::record("square", y, {x}, [x_saved = autograd::save(xc)](const Tensor& g, const std::vector<bool>&) {
     profiler::Scope backward_scope("square", profiler::Phase::backward);
     Tensor gc = g.contiguous();
@@ -145,6 +158,7 @@ Tensor square(const Tensor& x) {
       using T = decltype(tag);
       square_backward(dx.data<T>(), gc.data<T>(), x_saved.data<T>(), dx.numel(), backend);
     });
+    count_unary(dx, 2, 3);
     return std::vector<Tensor>{dx};
   });
   return y;
@@ -159,6 +173,7 @@ Tensor pow(const Tensor& x, double p) {
     using T = decltype(tag);
     pow(y.data<T>(), xc.data<T>(), static_cast<T>(p), x.numel(), backend);
   });
+  count_unary(x, 1, 2);
   autograd::record("pow", y, {x}, [p, x_saved = autograd::save(xc)](const Tensor& g, const std::vector<bool>&) {
     profiler::Scope backward_scope("pow", profiler::Phase::backward);
     Tensor gc = g.contiguous();
@@ -167,6 +182,7 @@ Tensor pow(const Tensor& x, double p) {
       using T = decltype(tag);
       pow_backward(dx.data<T>(), gc.data<T>(), x_saved.data<T>(), static_cast<T>(p), dx.numel(), backend);
     });
+    count_unary(dx, 3, 3);
     return std::vector<Tensor>{dx};
   });
   return y;
@@ -184,6 +200,7 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
     using T = decltype(tag);
     leaky_relu(y.data<T>(), xc.data<T>(), static_cast<T>(negative_slope), x.numel(), backend);
   });
+  count_unary(x, 1, 2);
   // Saves the output, not the input: the input can be freed as soon as its producer is done.
   autograd::record(op, y, {x},
                    [op, negative_slope, y_saved = autograd::save(y)](const Tensor& g, const std::vector<bool>&) {
@@ -195,6 +212,7 @@ Tensor leaky_relu(const Tensor& x, double negative_slope) {
                        leaky_relu_backward(dx.data<T>(), gc.data<T>(), y_saved.data<T>(),
                                            static_cast<T>(negative_slope), dx.numel(), backend);
                      });
+                     count_unary(dx, 1, 3);
                      return std::vector<Tensor>{dx};
                    });
   return y;
@@ -212,6 +230,7 @@ Tensor sigmoid(const Tensor& x) {
     using T = decltype(tag);
     sigmoid(y.data<T>(), xc.data<T>(), x.numel(), backend);
   });
+  count_unary(x, 4, 2);
   // dx = dy y (1 - y): the output is all the backward needs.
   autograd::record(op, y, {x}, [y_saved = autograd::save(y)](const Tensor& g, const std::vector<bool>&) {
     profiler::Scope backward_scope("sigmoid", profiler::Phase::backward);
@@ -221,6 +240,7 @@ Tensor sigmoid(const Tensor& x) {
       using T = decltype(tag);
       sigmoid_backward(dx.data<T>(), gc.data<T>(), y_saved.data<T>(), dx.numel(), backend);
     });
+    count_unary(dx, 3, 3);
     return std::vector<Tensor>{dx};
   });
   return y;

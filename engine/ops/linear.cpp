@@ -56,6 +56,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     gemm(false, true, rows, out, in, T(1), xc.data<T>(), in, wc.data<T>(), in, T(0), y.data<T>(), out, backend);
     if (bc.defined()) add_channel(y.data<T>(), y.data<T>(), bc.data<T>(), rows, out, backend);
   });
+  {
+    const double item = static_cast<double>(dtype_size(x.dtype()));
+    const double outputs = static_cast<double>(rows * out);
+    profiler::count(2 * outputs * static_cast<double>(in) + (bc.defined() ? outputs : 0),
+                    (static_cast<double>(rows * in + out * in) + outputs + (bc.defined() ? 2 * outputs : 0)) * item);
+  }
   autograd::record(op, y, {x, weight, bias},
                    [rows, in, out, x_saved = autograd::save(xc), w_saved = autograd::save(wc)](
                        const Tensor& grad, const std::vector<bool>& needs) {
@@ -64,6 +70,14 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                      Tensor dx = needs[0] ? Tensor::empty(x_saved.shape(), g.dtype(), g.device()) : Tensor();
                      Tensor dw = needs[1] ? Tensor::empty({out, in}, g.dtype(), g.device()) : Tensor();
                      Tensor db = needs[2] ? Tensor::empty({out}, g.dtype(), g.device()) : Tensor();
+                     const double item = static_cast<double>(dtype_size(g.dtype()));
+                     const double macs = static_cast<double>(rows * out) * static_cast<double>(in);
+                     const double dy = static_cast<double>(rows * out), xs = static_cast<double>(rows * in),
+                                  ws = static_cast<double>(out * in);
+                     profiler::count((needs[0] ? 2 * macs : 0) + (needs[1] ? 2 * macs : 0) + (needs[2] ? dy : 0),
+                                     ((needs[0] ? dy + ws + xs : 0) + (needs[1] ? dy + xs + ws : 0) +
+                                      (needs[2] ? dy + static_cast<double>(out) : 0)) *
+                                         item);
                      dispatch("linear backward", g, [&](auto tag, const auto& backend) {
                        using T = decltype(tag);
                        if (needs[0]) {

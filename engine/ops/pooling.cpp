@@ -63,6 +63,15 @@ kernels::common::Pool2dGeometry pool_geometry(const char* op, const Tensor& x, c
   return g;
 }
 
+// One operation per window tap and output; x read and y written once, plus `index_bytes` per output
+// (max pooling's argmax).
+void count_pooling(const kernels::common::Pool2dGeometry& g, const Tensor& x, size_t index_bytes) {
+  const double outputs = static_cast<double>(g.batch * g.out_h * g.out_w * g.channels);
+  profiler::count(outputs * static_cast<double>(g.kernel_h * g.kernel_w),
+                  (static_cast<double>(x.numel()) + outputs) * static_cast<double>(dtype_size(x.dtype())) +
+                      outputs * static_cast<double>(index_bytes));
+}
+
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
@@ -77,6 +86,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
     using T = decltype(tag);
     max_pool2d(y.data<T>(), argmax_data, xc.data<T>(), g, backend);
   });
+  count_pooling(g, xc, needs_grad ? sizeof(int32_t) : 0);
   if (!needs_grad) return y;
   autograd::record("max_pool2d", y, {x},
                    [g, argmax_saved = autograd::save(argmax)](const Tensor& grad, const std::vector<bool>&) {
@@ -87,6 +97,10 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
                        using T = decltype(tag);
                        max_pool2d_backward(dx.data<T>(), gc.data<T>(), argmax_saved.data<int32_t>(), g, backend);
                      });
+                     // dx zeroed, then each dy element added at its argmax.
+                     const double outputs = static_cast<double>(gc.numel()), inputs = static_cast<double>(dx.numel());
+                     profiler::count(outputs, (inputs + 2 * outputs) * static_cast<double>(dtype_size(gc.dtype())) +
+                                                  outputs * sizeof(int32_t));
                      return std::vector<Tensor>{dx};
                    });
   return y;
@@ -102,6 +116,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params) {
     using T = decltype(tag);
     avg_pool2d(y.data<T>(), xc.data<T>(), g, include_pad, backend);
   });
+  count_pooling(g, xc, 0);
   autograd::record("avg_pool2d", y, {x}, [g, include_pad](const Tensor& grad, const std::vector<bool>&) {
     profiler::Scope backward_scope("avg_pool2d", profiler::Phase::backward);
     Tensor gc = grad.contiguous();
@@ -110,6 +125,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params) {
       using T = decltype(tag);
       avg_pool2d_backward(dx.data<T>(), gc.data<T>(), g, include_pad, backend);
     });
+    count_pooling(g, dx, 0);
     return std::vector<Tensor>{dx};
   });
   return y;

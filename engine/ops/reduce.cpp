@@ -10,6 +10,13 @@ namespace strata {
 
 namespace {
 
+// A reduction or its broadcast backward: one operation per element of the larger tensor, both read
+// or written once.
+void count_elements(const Tensor& large, const Tensor& small) {
+  profiler::count(static_cast<double>(large.numel()),
+                  static_cast<double>(large.numel() + small.numel()) * static_cast<double>(dtype_size(large.dtype())));
+}
+
 Tensor reduce_all(const char* op, const Tensor& x, bool average) {
   profiler::Scope profile_scope(op);
   check_floating(op, "x", x);
@@ -22,6 +29,7 @@ Tensor reduce_all(const char* op, const Tensor& x, bool average) {
     using T = decltype(tag);
     sum_all(y.data<T>(), xc.data<T>(), n, factor, backend);
   });
+  count_elements(xc, y);
   autograd::record(op, y, {x}, [op, factor, shape = x.shape()](const Tensor& g, const std::vector<bool>&) {
     profiler::Scope backward_scope(op, profiler::Phase::backward);
     // The upstream scalar is read on the device: no host round trip.
@@ -31,6 +39,7 @@ Tensor reduce_all(const char* op, const Tensor& x, bool average) {
       using T = decltype(tag);
       broadcast_channels(dx.data<T>(), gc.data<T>(), static_cast<T>(factor), int64_t{1}, dx.numel(), backend);
     });
+    count_elements(dx, gc);
     return std::vector<Tensor>{dx};
   });
   return y;
@@ -49,6 +58,7 @@ Tensor reduce_spatial(const char* op, const Tensor& x, bool average) {
     using T = decltype(tag);
     sum_spatial(y.data<T>(), xc.data<T>(), batch, pixels, channels, factor, backend);
   });
+  count_elements(xc, y);
   autograd::record(op, y, {x}, [op, factor, shape = x.shape()](const Tensor& g, const std::vector<bool>&) {
     profiler::Scope backward_scope(op, profiler::Phase::backward);
     Tensor gc = g.contiguous();
@@ -58,6 +68,7 @@ Tensor reduce_spatial(const char* op, const Tensor& x, bool average) {
       broadcast_spatial(dx.data<T>(), gc.data<T>(), static_cast<T>(factor), shape[0], shape[1] * shape[2], shape[3],
                         backend);
     });
+    count_elements(dx, gc);
     return std::vector<Tensor>{dx};
   });
   return y;
@@ -79,6 +90,7 @@ Tensor reduce_channels(const char* op, const Tensor& x, bool average) {
     using T = decltype(tag);
     sum_channels(y.data<T>(), xc.data<T>(), rows, channels, factor, backend);
   });
+  count_elements(xc, y);
   autograd::record(op, y, {x}, [op, factor, shape = x.shape()](const Tensor& g, const std::vector<bool>&) {
     profiler::Scope backward_scope(op, profiler::Phase::backward);
     Tensor gc = g.contiguous();
@@ -88,6 +100,7 @@ Tensor reduce_channels(const char* op, const Tensor& x, bool average) {
       using T = decltype(tag);
       broadcast_channels(dx.data<T>(), gc.data<T>(), static_cast<T>(factor), gc.numel(), c, backend);
     });
+    count_elements(dx, gc);
     return std::vector<Tensor>{dx};
   });
   return y;

@@ -35,6 +35,9 @@ Tensor normalize(const char* op, const Tensor& x) {
       softmax(y.data<T>(), xc.data<T>(), pixels, channels, backend);
     }
   });
+  // Per element: max, subtract, exp, sum, then divide (or subtract the log-sum).
+  profiler::count(5 * static_cast<double>(x.numel()),
+                  2 * static_cast<double>(x.numel()) * static_cast<double>(dtype_size(x.dtype())));
   // Saves the output, not the input: the input can be freed as soon as its producer is done.
   autograd::record(op, y, {x}, [op, pixels, channels, y_saved = autograd::save(y)](const Tensor& g,
                                                                                    const std::vector<bool>&) {
@@ -49,6 +52,9 @@ Tensor normalize(const char* op, const Tensor& x) {
         softmax_backward(dx.data<T>(), gc.data<T>(), y_saved.data<T>(), pixels, channels, backend);
       }
     });
+    // A per-pixel sum over dy (and y), then dx from dy and y.
+    const double n = static_cast<double>(dx.numel());
+    profiler::count(4 * n, 4 * n * static_cast<double>(dtype_size(dx.dtype())));
     return std::vector<Tensor>{dx};
   });
   return y;
@@ -77,6 +83,10 @@ Tensor logsumexp(const Tensor& x, int64_t begin, int64_t end) {
     using T = decltype(tag);
     logsumexp(y.data<T>(), xc.data<T>(), pixels, channels, begin, end, backend);
   });
+  {
+    const double read = static_cast<double>(pixels * (end - begin));
+    profiler::count(3 * read, (read + static_cast<double>(pixels)) * static_cast<double>(dtype_size(x.dtype())));
+  }
   autograd::record(op, y, {x},
                    [begin, end, pixels, channels, x_saved = autograd::save(xc), y_saved = autograd::save(y)](
                        const Tensor& g, const std::vector<bool>&) {
@@ -88,6 +98,8 @@ Tensor logsumexp(const Tensor& x, int64_t begin, int64_t end) {
                        logsumexp_backward(dx.data<T>(), gc.data<T>(), x_saved.data<T>(), y_saved.data<T>(), pixels,
                                           channels, begin, end, backend);
                      });
+                     const double n = static_cast<double>(dx.numel()), p = static_cast<double>(pixels);
+                     profiler::count(3 * n, (2 * n + 2 * p) * static_cast<double>(dtype_size(dx.dtype())));
                      return std::vector<Tensor>{dx};
                    });
   return y;

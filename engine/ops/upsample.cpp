@@ -24,6 +24,9 @@ Tensor upsample_bilinear(const Tensor& x, int64_t out_h, int64_t out_w, bool ali
     using T = decltype(tag);
     upsample_bilinear(y.data<T>(), xc.data<T>(), batch, in_h, in_w, channels, out_h, out_w, align_corners, backend);
   });
+  // Four taps per output element (4 multiplies, 3 adds); x read once, y written once.
+  profiler::count(7 * static_cast<double>(y.numel()),
+                  static_cast<double>(xc.numel() + y.numel()) * static_cast<double>(dtype_size(x.dtype())));
   autograd::record(
       op, y, {x},
       [batch, in_h, in_w, channels, out_h, out_w, align_corners](const Tensor& grad, const std::vector<bool>&) {
@@ -35,6 +38,9 @@ Tensor upsample_bilinear(const Tensor& x, int64_t out_h, int64_t out_w, bool ali
           upsample_bilinear_backward(dx.data<T>(), gc.data<T>(), batch, in_h, in_w, channels, out_h, out_w,
                                      align_corners, backend);
         });
+        // The adjoint: each output gradient element is gathered into its four input taps.
+        const double outputs = static_cast<double>(gc.numel()), inputs = static_cast<double>(dx.numel());
+        profiler::count(8 * outputs, (inputs + outputs) * static_cast<double>(dtype_size(gc.dtype())));
         return std::vector<Tensor>{dx};
       });
   return y;

@@ -59,6 +59,11 @@ inline constexpr Tolerance kF64Scalar = {1e-12, 0};
 // other fan) fails; chance does not.
 inline constexpr Tolerance kSampleStddev = {0.02, 0};
 
+// `strata profile` (apps/strata/profile.h): the time its phase scopes cover against the wall time of
+// the same iterations. What no scope covers (normalisation, zero_grad, the profiler's own
+// bookkeeping) is a few percent of a tiny step; an uncovered phase (a missing scope) is far more.
+inline constexpr double kProfileUncoveredWallShare = 0.10;
+
 // A scalar checked against `expected` with a tolerance of this file: CHECK(x == approx(b, kF32)).
 // For one value the largest reference magnitude is |b| itself, so the rule above reads
 // |a - b| <= (rtol + atol) * |b|. kF64 where the compared values are computed in double, kF32

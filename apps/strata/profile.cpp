@@ -1,0 +1,453 @@
+// `strata profile` (apps/strata/profile.h): the options, the roofline calibration and the profiled
+// iterations of one method. The tables and the JSON are in profile_report.cpp.
+#include "apps/strata/profile.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <random>
+#include <stdexcept>
+
+#include "engine/device_context.h"
+#include "engine/error.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/linear.h"
+#include "incremental/method.h"
+#include "incremental/recipe.h"
+#include "incremental/step_session.h"
+#include "incremental/task.h"
+
+namespace strata::app {
+
+namespace {
+
+constexpr const char* kCommand = "profile";
+constexpr uint64_t kSeed = 42;
+constexpr double kIgnoredFraction = 0.05;
+// The profile's own scopes: the batch handed to the step, and the session's construction (whose
+// allocations are not part of the step unless they stay).
+constexpr const char* kDataScope = "profile: data";
+constexpr const char* kSetupScope = "profile: setup";
+
+using Clock = std::chrono::steady_clock;
+
+// Profiling on this thread while it lives, off again however the run ends (a step's error included).
+struct ProfilingOn {
+  ProfilingOn() { profiler::enable(true); }
+  ~ProfilingOn() { profiler::enable(false); }
+  ProfilingOn(const ProfilingOn&) = delete;
+  ProfilingOn& operator=(const ProfilingOn&) = delete;
+};
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+const std::string& value_of(const Args& args, size_t& i) {
+  check(i + 1 < args.size(), kCommand, ": ", args[i], " needs a value (see --help)");
+  return args[++i];
+}
+
+int64_t integer_of(const Args& args, size_t& i, int64_t min) {
+  const std::string& option = args[i];
+  const std::string& text = value_of(args, i);
+  size_t used = 0;
+  int64_t v = 0;
+  try {
+    v = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  check(used == text.size() && !text.empty(), kCommand, ": ", option, " '", text, "': expected an integer");
+  check(v >= min, kCommand, ": ", option, " must be >= ", min, ", got ", v);
+  return v;
+}
+
+void synchronize(const Device& device) {
+  if (device.context != nullptr) device.context->synchronize();
+}
+
+// The best of `runs` timings of `work` on `device`.
+template <class Work>
+double best_seconds(const Device& device, int runs, Work&& work) {
+  double best = std::numeric_limits<double>::infinity();
+  for (int r = 0; r < runs; ++r) {
+    synchronize(device);
+    const Clock::time_point start = Clock::now();
+    work();
+    synchronize(device);
+    best = std::min(best, seconds_since(start));
+  }
+  return best;
+}
+
+// Random u8 images (N,H,W,3) and labels (N,H,W) in [0, classes) with a fraction ignored (255).
+void random_batch(int64_t batch, int64_t crop, int classes, Tensor& images, Tensor& labels) {
+  std::mt19937 rng(kSeed);
+  images = Tensor::empty({batch, crop, crop, 3}, DType::u8);
+  labels = Tensor::empty({batch, crop, crop}, DType::u8);
+  std::uniform_int_distribution<int> byte(0, 255), label(0, classes - 1);
+  std::uniform_real_distribution<double> unit(0, 1);
+  uint8_t* x = images.data<uint8_t>();
+  for (int64_t i = 0; i < images.numel(); ++i) x[i] = static_cast<uint8_t>(byte(rng));
+  uint8_t* y = labels.data<uint8_t>();
+  for (int64_t i = 0; i < labels.numel(); ++i) {
+    y[i] = static_cast<uint8_t>(unit(rng) < kIgnoredFraction ? 255 : label(rng));
+  }
+}
+
+incremental::StepSetup step_setup(const ProfileSettings& s, const std::string& method, const incremental::Task& task,
+                                  const Device& device) {
+  incremental::StepSetup setup;
+  setup.step = s.step;
+  std::vector<int64_t> classes;
+  for (int c : task.classes_per_step(s.step)) classes.push_back(c);
+  if (s.backbone == "small") {
+    setup.model = models::small_model_config(classes);
+  } else if (s.backbone == "resnet50" || s.backbone == "resnet101") {
+    setup.model.flavour = models::Flavour::mib;
+    setup.model.depth = s.backbone == "resnet50" ? 50 : 101;
+    setup.model.output_stride = 16;
+    setup.model.classes = classes;
+  } else {
+    throw Error(cat(kCommand, ": --backbone '", s.backbone, "': expected resnet50, resnet101 or small"));
+  }
+  setup.model.seed = kSeed;
+  setup.method = incremental::method_preset(method, task);
+  setup.recipe = incremental::reference_recipe(task, s.step);
+  setup.recipe.batch_size = static_cast<int>(s.batch);
+  setup.recipe.crop_size = static_cast<int>(s.crop);
+  setup.device = device;
+  setup.seed = kSeed;
+  return setup;
+}
+
+std::vector<const void*> storage_of(const nn::NamedTensors& tensors) {
+  std::vector<const void*> out;
+  for (const auto& [name, t] : tensors) out.push_back(t.raw_data());
+  return out;
+}
+
+// The memory row of an allocation context (the scopes StepSession and this file open, the
+// kernels' "workspace" tag).
+std::string memory_row_of(const char* context) {
+  using incremental::StepPhase;
+  using incremental::step_phase_name;
+  const std::vector<std::string>& rows = profile_memory_rows();
+  if (context == nullptr) return rows[4];  // outside every scope: the normalised batch
+  const std::string c = context;
+  if (c == kDataScope) return rows[4];
+  if (c == step_phase_name(StepPhase::student_forward)) return rows[5];
+  if (c == step_phase_name(StepPhase::losses)) return rows[6];
+  if (c == step_phase_name(StepPhase::teacher_forward)) return rows[7];
+  if (c == step_phase_name(StepPhase::backward)) return rows[8];
+  if (c == "workspace") return rows[9];
+  return rows.back();
+}
+
+// The peak's rows now, while the session still holds the peak's weights, gradients and momentum.
+std::vector<profiler::MemoryProfile::Row> memory_rows_now(const profiler::MemoryProfile& memory,
+                                                          incremental::StepSession& session) {
+  const std::vector<std::string>& names = profile_memory_rows();
+  std::vector<std::pair<std::string, std::vector<const void*>>> owners;
+  models::SegmentationModel& model = session.model();
+  std::vector<const void*> weights = storage_of(model.named_parameters());
+  for (const void* p : storage_of(model.named_buffers())) weights.push_back(p);
+  owners.emplace_back(names[0], weights);
+  if (incremental::Teacher* teacher = session.teacher()) {
+    std::vector<const void*> teacher_weights = storage_of(teacher->model().named_parameters());
+    for (const void* p : storage_of(teacher->model().named_buffers())) teacher_weights.push_back(p);
+    owners.emplace_back(names[1], teacher_weights);
+  }
+  std::vector<const void*> gradients;
+  for (const auto& [name, p] : model.named_parameters()) {
+    if (p.grad().defined()) gradients.push_back(p.grad().raw_data());
+  }
+  owners.emplace_back(names[2], gradients);
+  Metadata metadata;
+  std::vector<const void*> momentum;
+  for (const auto& [name, buffer] : session.optimizer().state_dict(metadata)) momentum.push_back(buffer.raw_data());
+  owners.emplace_back(names[3], momentum);
+
+  std::vector<profiler::MemoryProfile::Row> found = memory.peak_breakdown(owners, memory_row_of, names.back());
+  std::vector<profiler::MemoryProfile::Row> rows;
+  for (const std::string& name : names) {
+    profiler::MemoryProfile::Row row{name, 0, 0};
+    for (const auto& f : found) {
+      if (f.name == name) row = f;
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// The phases of the profiled iterations, per iteration, from the profiler's entries.
+std::vector<PhaseProfile> phases_of(const std::vector<profiler::NestedEntry>& nested, double wall, int iterations) {
+  std::vector<std::pair<std::string, std::string>> scopes = {{"data", kDataScope}};
+  for (incremental::StepPhase phase : incremental::kStepPhases) {
+    const std::string scope = incremental::step_phase_name(phase);
+    scopes.emplace_back(scope.substr(scope.find(": ") + 2), scope);
+  }
+  const double per = 1.0 / iterations;
+  std::vector<PhaseProfile> phases;
+  double covered = 0;
+  for (const auto& [name, scope] : scopes) {
+    PhaseProfile p;
+    p.name = name;
+    for (const profiler::NestedEntry& n : nested) {
+      if (n.outermost != scope) continue;
+      profiler::Entry e = n.entry;
+      if (e.name == scope) {
+        p.seconds = e.total_seconds * per;
+        e.name = "(" + name + " itself)";  // the phase's time outside any op
+      }
+      e.calls /= iterations;  // every iteration makes the same calls
+      e.self_seconds *= per;
+      e.total_seconds *= per;
+      e.flops *= per;
+      e.bytes *= per;
+      p.flops += e.flops;
+      p.bytes += e.bytes;
+      p.ops.push_back(e);
+    }
+    covered += p.seconds;
+    phases.push_back(p);
+  }
+  PhaseProfile outside;
+  outside.name = "outside the phases";
+  outside.seconds = wall - covered;
+  phases.push_back(outside);
+  return phases;
+}
+
+std::vector<OpProfile> ops_of(const std::vector<profiler::Entry>& entries, int iterations) {
+  const double per = 1.0 / iterations;
+  std::vector<OpProfile> ops;
+  for (const profiler::Entry& e : entries) {
+    ops.push_back(OpProfile{e.name, static_cast<double>(e.calls) * per, e.self_seconds * per, e.flops * per,
+                            e.bytes * per});
+  }
+  return ops;
+}
+
+}  // namespace
+
+const std::vector<std::string>& profile_memory_rows() {
+  static const std::vector<std::string> rows = {"weights (student)",
+                                                "weights (teacher)",
+                                                "gradients",
+                                                "optimizer state",
+                                                "input batch",
+                                                "saved activations (student forward)",
+                                                "saved activations (losses)",
+                                                "teacher maps",
+                                                "activation gradients (backward)",
+                                                "workspace (kernel scratch)",
+                                                "other"};
+  return rows;
+}
+
+std::string profile_help() {
+  std::string methods;
+  for (const std::string& m : incremental::method_names()) methods += (methods.empty() ? "" : ", ") + m;
+  return cat(
+      "usage: strata profile [options]\n\n"
+      "Runs incremental training iterations of one setting (the trainer's own iteration on a synthetic batch)\n"
+      "and prints where the time and the memory go: per phase, per op (calls, time, FLOPs, bytes, achieved rates\n"
+      "against the device's measured roofline, projected H100 time) and the allocator's peak split into weights,\n"
+      "gradients, optimizer state, activations, teacher maps and workspace. --compare runs a second method and\n"
+      "prints the difference: what distillation costs.\n\n"
+      "  --method NAME      ", methods, " (case-insensitive; default MiB)\n",
+      "  --compare NAME     a second method, e.g. FT (default: none)\n"
+      "  --backbone NAME    resnet50 (default), resnet101 or small (the demo's)\n"
+      "  --task NAME        a VOC task (default 15-5)\n"
+      "  --step N           the step to train, >= 1 (default 1)\n"
+      "  --batch-size N     images per batch (default 2)\n"
+      "  --crop-size N      square crop, >= 16 (default 128)\n"
+      "  --device DEV       cpu (default), cuda or cuda:<i>\n"
+      "  --iterations N     profiled iterations (default 3)\n"
+      "  --warmup N         iterations before them (default 1)\n"
+      "  --threads N        OpenMP threads (default: OpenMP's)\n"
+      "  --top N            op rows in the table (default 20; the JSON has all)\n"
+      "  --no-calibrate     skip the roofline measurement (no achieved-vs-roofline figures)\n"
+      "  --json FILE        also write the report as JSON\n");
+}
+
+bool parse_profile_args(const Args& args, ProfileSettings& s) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h") {
+      std::printf("%s", profile_help().c_str());
+      return false;
+    }
+    if (a == "--method") {
+      s.method = value_of(args, i);
+    } else if (a == "--compare") {
+      s.compare = value_of(args, i);
+    } else if (a == "--backbone") {
+      s.backbone = value_of(args, i);
+    } else if (a == "--task") {
+      s.task = value_of(args, i);
+    } else if (a == "--device") {
+      s.device = value_of(args, i);
+    } else if (a == "--json") {
+      s.json = value_of(args, i);
+    } else if (a == "--step") {
+      s.step = static_cast<int>(integer_of(args, i, 1));
+    } else if (a == "--batch-size") {
+      s.batch = integer_of(args, i, 1);
+    } else if (a == "--crop-size") {
+      s.crop = integer_of(args, i, 16);
+    } else if (a == "--iterations") {
+      s.iterations = static_cast<int>(integer_of(args, i, 1));
+    } else if (a == "--warmup") {
+      s.warmup = static_cast<int>(integer_of(args, i, 0));
+    } else if (a == "--threads") {
+      s.threads = static_cast<int>(integer_of(args, i, 1));
+    } else if (a == "--top") {
+      s.top = static_cast<int>(integer_of(args, i, 1));
+    } else if (a == "--no-calibrate") {
+      s.calibrate = false;
+    } else {
+      throw Error(cat(kCommand, ": unknown option '", a, "' (see --help)"));
+    }
+  }
+  if (!s.json.empty()) {
+    const std::filesystem::path parent = std::filesystem::path(s.json).parent_path();
+    check(parent.empty() || std::filesystem::is_directory(parent), kCommand, ": --json '", s.json,
+          "': the folder ", parent.string(), " does not exist");
+  }
+  // The names are checked before any work.
+  const incremental::Task task = incremental::Task::create(incremental::LabelSpace::voc(), s.task);
+  task.check_step(s.step);
+  incremental::method_preset(s.method, task);
+  if (!s.compare.empty()) incremental::method_preset(s.compare, task);
+  step_setup(s, s.method, task, Device::cpu());
+  return true;
+}
+
+double Roofline::seconds(double flops, double bytes) const {
+  if (flops_per_second <= 0 || bytes_per_second <= 0) return 0;
+  return std::max(flops / flops_per_second, bytes / bytes_per_second);
+}
+
+double h100_seconds(double flops, double bytes, double peak) {
+  return std::max(flops / peak, bytes / kH100Bandwidth);
+}
+
+Roofline calibrate_roofline(const std::string& device_text) {
+  const Device device = parse_device(device_text);
+  constexpr int64_t kGemm = 512, kStream = int64_t{1} << 22;
+  constexpr int kRuns = 5;
+  Generator g(kSeed);
+  Tensor x = Tensor::randn({kGemm, kGemm}, g).to(device), w = Tensor::randn({kGemm, kGemm}, g).to(device);
+  const double gemm = best_seconds(device, kRuns, [&] { linear(x, w, Tensor()); });
+  Tensor a = Tensor::randn({kStream}, g).to(device), b = Tensor::randn({kStream}, g).to(device);
+  const double stream = best_seconds(device, kRuns, [&] { add(a, b); });
+  Roofline r;
+  r.flops_per_second = 2.0 * kGemm * kGemm * kGemm / gemm;
+  r.bytes_per_second = 3.0 * kStream * sizeof(float) / stream;
+  r.how = cat("measured now, best of ", kRuns, ": f32 GEMM ", kGemm, "x", kGemm, "x", kGemm, ", add of two ",
+              kStream * sizeof(float) >> 20, " MB tensors");
+  return r;
+}
+
+MethodProfile profile_method(const ProfileSettings& s, const std::string& method) {
+  const Device device = parse_device(s.device);
+  const incremental::Task task = incremental::Task::create(incremental::LabelSpace::voc(), s.task);
+  const incremental::StepSetup setup = step_setup(s, method, task, device);
+
+  profiler::reset();
+  ProfilingOn profiling;
+  profiler::MemoryProfile memory(device);
+
+  std::unique_ptr<incremental::StepSession> session;
+  Tensor images, labels;
+  {
+    profiler::Scope scope(kSetupScope);
+    TensorMap previous;
+    {
+      models::ModelConfig step0 = setup.model;
+      step0.classes.pop_back();
+      previous = models::SegmentationModel(step0).state_dict();
+    }
+    session = std::make_unique<incremental::StepSession>(setup, task, &previous, "the profile's previous-step model",
+                                                         "", s.warmup + s.iterations);
+  }
+  {
+    profiler::Scope scope(kDataScope);
+    random_batch(s.batch, s.crop, task.labels().num_classes(), images, labels);
+  }
+
+  MethodProfile out;
+  out.method = setup.method.describe();
+  out.model = setup.model.describe();
+  out.iterations = s.iterations;
+  incremental::IterationStats stats;
+  auto iteration = [&] {
+    Tensor x, y;
+    {
+      profiler::Scope scope(kDataScope);
+      x = device.is_cpu() ? images.clone() : images.to(device);
+      y = device.is_cpu() ? labels.clone() : labels.to(device);
+    }
+    stats = session->train_iteration(x, y);
+    synchronize(device);
+  };
+  for (int i = 0; i < s.warmup; ++i) iteration();
+  profiler::reset();
+  memory.reset_peak();
+  double wall = 0;
+  for (int i = 0; i < s.iterations; ++i) {
+    const Clock::time_point start = Clock::now();
+    iteration();
+    wall += seconds_since(start);
+    if (memory.peak_moved()) out.memory = memory_rows_now(memory, *session);
+  }
+  out.wall_seconds = wall / s.iterations;
+  out.peak_bytes = memory.peak_bytes();
+  out.phases = phases_of(profiler::report_by_outermost(), out.wall_seconds, s.iterations);
+  out.ops = ops_of(profiler::report(), s.iterations);
+  out.last_loss = stats.loss.item();
+  out.loss_terms = stats.names;
+  return out;
+}
+
+int run_profile(const Args& args) {
+  ProfileSettings s;
+  if (!parse_profile_args(args, s)) return 0;
+  if (s.threads > 0) omp_set_num_threads(s.threads);
+  s.threads = omp_get_max_threads();
+  Roofline roofline;
+  if (s.calibrate) {
+    std::printf("Measuring the roofline of %s...\n", s.device.c_str());
+    std::fflush(stdout);
+    roofline = calibrate_roofline(s.device);
+  }
+  std::vector<MethodProfile> runs;
+  for (const std::string& method : {s.method, s.compare}) {
+    if (method.empty()) continue;
+    std::printf("Profiling %s: %d warm-up + %d profiled iterations...\n", method.c_str(), s.warmup, s.iterations);
+    std::fflush(stdout);
+    runs.push_back(profile_method(s, method));
+  }
+  std::printf("\n%s", format_profile(s, roofline, runs).c_str());
+  if (!s.json.empty()) {
+    const std::string tmp = s.json + ".tmp";
+    {
+      std::ofstream file(tmp);
+      check(file.good(), kCommand, ": cannot write --json '", s.json, "'");
+      file << json::dump(profile_json(s, roofline, runs)) << "\n";
+      check(file.good(), kCommand, ": writing --json '", s.json, "' failed");
+    }
+    std::filesystem::rename(tmp, s.json);
+    std::printf("\nJSON report: %s\n", s.json.c_str());
+  }
+  return 0;
+}
+
+}  // namespace strata::app
