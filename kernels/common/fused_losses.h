@@ -97,6 +97,58 @@ struct PixelStats {
 };
 inline constexpr int kPixelStats = 5;  // values of PixelStats, stored contiguously per pixel
 
+// Everything a pixel's losses are made of: its stats and the sums over its channels. The CUDA
+// kernel gathers them in one online pass (PixelLossAccumulator), the CPU kernel in vectorised
+// passes over a buffered pixel; both read the losses from them with pixel_term_loss.
+template <class Acc>
+struct PixelSums {
+  PixelStats<Acc> stats{};
+  Acc teacher_dot = 0;       // Σ_{c<C_old} q_c z_c
+  Acc teacher_dot_old = 0;   // Σ_{0<c<C_old} q_c z_c
+  Acc z_label = 0;           // z_y (0 for an ignored pixel)
+  Acc bce_one_hot = 0;       // Σ_c bce(z_c, [c = y])
+  Acc bce_distillation = 0;  // Σ_{c<C_old} bce(z_c, σ(z°_c))
+};
+
+// Which sums a problem's terms need, so a kernel skips the others.
+struct PixelSumsNeeded {
+  bool teacher_softmax = false, bce_one_hot = false, bce_distillation = false;
+  STRATA_HOST_DEVICE explicit PixelSumsNeeded(const FusedLossProblem& problem) {
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+    for (int k = 0; k < kMaxFusedTerms; ++k) {
+      if (k >= problem.terms) break;
+      const PixelLoss kind = problem.kinds[k];
+      teacher_softmax |=
+          kind == PixelLoss::knowledge_distillation || kind == PixelLoss::unbiased_knowledge_distillation;
+      bce_one_hot |= kind == PixelLoss::icarl_bce;
+      bce_distillation |= kind == PixelLoss::icarl_distillation;
+    }
+  }
+};
+
+// Term k's loss at a pixel of label `label` (−1: ignored or invalid).
+template <class Acc>
+STRATA_HOST_DEVICE inline Acc pixel_term_loss(const FusedLossProblem& problem, int k, const PixelSums<Acc>& sums,
+                                              int64_t label) {
+  const PixelStats<Acc>& s = sums.stats;
+  const Acc inv_old = Acc(1) / static_cast<Acc>(problem.old_channels);
+  const bool labelled = label >= 0;
+  switch (problem.kinds[k]) {
+    case PixelLoss::cross_entropy: return labelled ? s.lse - sums.z_label : Acc(0);
+    case PixelLoss::unbiased_cross_entropy:
+      if (!labelled) return Acc(0);
+      return label < problem.old_channels ? s.lse - s.lse_old : s.lse - sums.z_label;
+    case PixelLoss::knowledge_distillation: return -(sums.teacher_dot - s.lse_old) * inv_old;
+    case PixelLoss::unbiased_knowledge_distillation:
+      return -(s.teacher_background * s.lse_bg + sums.teacher_dot_old - s.lse) * inv_old;
+    case PixelLoss::icarl_bce: return labelled ? sums.bce_one_hot : Acc(0);
+    case PixelLoss::icarl_distillation: return sums.bce_distillation;
+  }
+  return Acc(0);
+}
+
 // A running logsumexp: the maximum seen and the sum of exp(v − max), rescaled when the maximum grows.
 template <class Acc>
 struct OnlineLogSumExp {
@@ -113,66 +165,41 @@ struct OnlineLogSumExp {
   STRATA_HOST_DEVICE Acc value() const { return max + std::log(sum); }
 };
 
-// One pixel's forward: feed every channel once with add(c, z_c, teacher_c) in order c = 0, 1, ...
-// (teacher_c, the raw teacher logit, is read for c < C_old when a term reads the teacher), then read
-// stats() and loss(k). Sums a term does not need are not accumulated.
+// One pixel's sums in a single visit of its channels: add(c, z_c, teacher_c) in order c = 0, 1, ...
+// (teacher_c, the raw teacher logit, is read for c < C_old when a term reads the teacher), then
+// sums(). Sums no term needs are not accumulated. The CUDA kernel's way: each channel is
+// interpolated from global memory once.
 template <class Acc>
 class PixelLossAccumulator {
  public:
   // label: the pixel's class, or −1 when it is ignored or invalid (labelled terms give 0).
   STRATA_HOST_DEVICE PixelLossAccumulator(const FusedLossProblem& problem, int64_t label)
-      : problem_(problem), label_(label) {
-#if defined(__CUDA_ARCH__)
-#pragma unroll
-#endif
-    for (int k = 0; k < kMaxFusedTerms; ++k) {
-      if (k >= problem.terms) break;
-      const PixelLoss kind = problem.kinds[k];
-      teacher_softmax_ |=
-          kind == PixelLoss::knowledge_distillation || kind == PixelLoss::unbiased_knowledge_distillation;
-      bce_one_hot_needed_ |= kind == PixelLoss::icarl_bce && label >= 0;
-      bce_distillation_needed_ |= kind == PixelLoss::icarl_distillation;
-    }
-  }
+      : problem_(problem), needed_(problem), label_(label) {}
 
   STRATA_HOST_DEVICE void add(int64_t c, Acc z, Acc teacher) {
     const int64_t old = problem_.old_channels;
     all_.add(z);
     if (c < old) old_.add(z);
     if (c == 0 || c >= old) background_.add(z);
-    if (c == label_) z_label_ = z;
-    if (c < old && teacher_softmax_) add_teacher(c, static_cast<Acc>(problem_.alpha) * teacher, z);
-    if (c < old && bce_distillation_needed_) bce_distillation_ += bce_with_logits_value(z, sigmoid(teacher));
-    if (bce_one_hot_needed_) bce_one_hot_ += bce_with_logits_value(z, c == label_ ? Acc(1) : Acc(0));
+    if (c == label_) sums_.z_label = z;
+    if (c < old && needed_.teacher_softmax) add_teacher(c, static_cast<Acc>(problem_.alpha) * teacher, z);
+    if (c < old && needed_.bce_distillation) sums_.bce_distillation += bce_with_logits_value(z, sigmoid(teacher));
+    if (label_ >= 0 && needed_.bce_one_hot)
+      sums_.bce_one_hot += bce_with_logits_value(z, c == label_ ? Acc(1) : Acc(0));
   }
 
-  STRATA_HOST_DEVICE PixelStats<Acc> stats() const {
-    PixelStats<Acc> s{all_.value(), Acc(0), Acc(0), Acc(0), Acc(0)};
-    if (problem_.old_channels > 0) s.lse_old = old_.value();
-    if (problem_.old_channels > 0 && problem_.old_channels < problem_.channels) s.lse_bg = background_.value();
-    if (teacher_softmax_) {
-      s.lse_teacher = teacher_.value();
-      s.teacher_background = std::exp(teacher_first_ - s.lse_teacher);
+  STRATA_HOST_DEVICE PixelSums<Acc> sums() const {
+    PixelSums<Acc> out = sums_;
+    out.stats.lse = all_.value();
+    if (problem_.old_channels > 0) out.stats.lse_old = old_.value();
+    if (problem_.old_channels > 0 && problem_.old_channels < problem_.channels) out.stats.lse_bg = background_.value();
+    if (needed_.teacher_softmax) {
+      out.stats.lse_teacher = teacher_.value();
+      out.stats.teacher_background = std::exp(teacher_first_ - out.stats.lse_teacher);
+      out.teacher_dot = dot_ / teacher_.sum;
+      out.teacher_dot_old = dot_old_ / teacher_.sum;
     }
-    return s;
-  }
-
-  // Term k's loss at this pixel.
-  STRATA_HOST_DEVICE Acc loss(int k, const PixelStats<Acc>& s) const {
-    const Acc inv_old = Acc(1) / static_cast<Acc>(problem_.old_channels);
-    const bool labelled = label_ >= 0;
-    switch (problem_.kinds[k]) {
-      case PixelLoss::cross_entropy: return labelled ? s.lse - z_label_ : Acc(0);
-      case PixelLoss::unbiased_cross_entropy:
-        if (!labelled) return Acc(0);
-        return label_ < problem_.old_channels ? s.lse - s.lse_old : s.lse - z_label_;
-      case PixelLoss::knowledge_distillation: return -(dot_ / teacher_.sum - s.lse_old) * inv_old;
-      case PixelLoss::unbiased_knowledge_distillation:
-        return -(s.teacher_background * s.lse_bg + dot_without_first_ / teacher_.sum - s.lse) * inv_old;
-      case PixelLoss::icarl_bce: return labelled ? bce_one_hot_ : Acc(0);
-      case PixelLoss::icarl_distillation: return bce_distillation_;
-    }
-    return Acc(0);
+    return out;
   }
 
  private:
@@ -184,36 +211,79 @@ class PixelLossAccumulator {
       const Acc rescale = std::exp(teacher_.max - t);
       teacher_.sum *= rescale;
       dot_ *= rescale;
-      dot_without_first_ *= rescale;
+      dot_old_ *= rescale;
       teacher_.max = t;
     } else {
       e = std::exp(t - teacher_.max);
     }
     teacher_.sum += e;
     dot_ += e * z;
-    if (c > 0) dot_without_first_ += e * z;
+    if (c > 0) dot_old_ += e * z;
     if (c == 0) teacher_first_ = t;
   }
 
   const FusedLossProblem& problem_;
+  PixelSumsNeeded needed_;
   int64_t label_;
-  bool teacher_softmax_ = false, bce_one_hot_needed_ = false, bce_distillation_needed_ = false;
   OnlineLogSumExp<Acc> all_, old_, background_, teacher_;
-  Acc dot_ = 0, dot_without_first_ = 0;  // Σ exp(t_c − teacher_.max) z_c over c < C_old, resp. 0 < c < C_old
-  Acc teacher_first_ = 0;                // α z°_0
-  Acc z_label_ = 0;
-  Acc bce_one_hot_ = 0, bce_distillation_ = 0;
+  Acc dot_ = 0, dot_old_ = 0;  // Σ exp(t_c − teacher_.max) z_c over c < C_old, resp. 0 < c < C_old
+  Acc teacher_first_ = 0;      // α z°_0
+  PixelSums<Acc> sums_;
+};
+
+// Term `Kind`'s dl/dz_c at one full-resolution pixel (the table of the file comment), from the
+// pixel's stats, its label (−1: ignored or invalid), z_c, the raw teacher logit t_c (read for
+// c < C_old; any finite value past it) and p_c = exp(z_c − lse). Exp is the exponential to use:
+// std::exp, or a vectorisable one on the CPU (kernels/cpu/vector_math.h). Each exponential is taken
+// for every c and then selected, never under a branch and never multiplied by a 0/1 mask (an
+// overflowing exponential of a channel a term does not read must not turn into inf · 0 = NaN): the
+// CPU kernel's loops over c are then straight-line code the compiler vectorises.
+template <PixelLoss Kind, class Acc, class Exp>
+STRATA_HOST_DEVICE inline Acc term_gradient(const FusedLossProblem& problem, const PixelStats<Acc>& s, int64_t label,
+                                            int64_t c, Acc z, Acc t, Acc p, Exp exp) {
+  const int64_t old = problem.old_channels;
+  const Acc minus_label = c == label ? p - Acc(1) : p;  // CE's p_c − [c = y]
+  if constexpr (Kind == PixelLoss::cross_entropy) {
+    return label >= 0 ? minus_label : Acc(0);
+  } else if constexpr (Kind == PixelLoss::unbiased_cross_entropy) {
+    // A label among the old classes (background after the step's remapping) is their folded
+    // probability's: p_c − e^{z_c − lse_old} on the old channels; a new class is CE's.
+    const Acc folded = p - exp(z - s.lse_old);
+    const bool old_target = label < old;
+    const Acc g = old_target && c < old ? folded : (!old_target && c == label ? p - Acc(1) : p);
+    return label >= 0 ? g : Acc(0);
+  } else if constexpr (Kind == PixelLoss::knowledge_distillation) {
+    const Acc q = exp(static_cast<Acc>(problem.alpha) * t - s.lse_teacher);
+    const Acc d = -(q - exp(z - s.lse_old)) / static_cast<Acc>(old);
+    return c < old ? d : Acc(0);
+  } else if constexpr (Kind == PixelLoss::unbiased_knowledge_distillation) {
+    const Acc folded = s.teacher_background * exp(z - s.lse_bg);
+    const Acc q = exp(static_cast<Acc>(problem.alpha) * t - s.lse_teacher);
+    const Acc d = c == 0 || c >= old ? folded : q;
+    return -(d - p) / static_cast<Acc>(old);
+  } else if constexpr (Kind == PixelLoss::icarl_bce) {
+    return label >= 0 ? sigmoid(z) - (c == label ? Acc(1) : Acc(0)) : Acc(0);
+  } else {
+    return c < old ? sigmoid(z) - sigmoid(t) : Acc(0);
+  }
+}
+
+struct StdExp {
+  template <class Acc>
+  STRATA_HOST_DEVICE Acc operator()(Acc x) const {
+    return std::exp(x);
+  }
 };
 
 // dl/dz_c at one full-resolution pixel, summed over the terms with factors[k] = W_k (see the file
-// comment); label −1 for an ignored or invalid pixel; teacher is z°_c (read for c < C_old).
+// comment); label −1 for an ignored or invalid pixel; teacher is z°_c (read for c < C_old). The
+// CUDA kernel's way, one channel at a time.
 template <class Acc>
 STRATA_HOST_DEVICE inline Acc fused_loss_gradient(const FusedLossProblem& problem, const Acc* factors,
                                                   const PixelStats<Acc>& s, int64_t label, int64_t c, Acc z,
                                                   Acc teacher) {
-  const int64_t old = problem.old_channels;
-  const bool labelled = label >= 0;
   const Acc p = std::exp(z - s.lse);
+  const StdExp exp;
   Acc g = 0;
   // Unrolled to the fixed bound on CUDA, so factors[k] and kinds[k] are registers and constants,
   // never local memory.
@@ -222,39 +292,28 @@ STRATA_HOST_DEVICE inline Acc fused_loss_gradient(const FusedLossProblem& proble
 #endif
   for (int k = 0; k < kMaxFusedTerms; ++k) {
     if (k >= problem.terms) break;
-    const Acc w = factors[k];
+    Acc d = 0;
     switch (problem.kinds[k]) {
       case PixelLoss::cross_entropy:
-        if (labelled) g += w * (c == label ? p - Acc(1) : p);
+        d = term_gradient<PixelLoss::cross_entropy>(problem, s, label, c, z, teacher, p, exp);
         break;
       case PixelLoss::unbiased_cross_entropy:
-        if (!labelled) break;
-        if (label < old) {
-          g += w * (c < old ? p - std::exp(z - s.lse_old) : p);
-        } else {
-          g += w * (c == label ? p - Acc(1) : p);
-        }
+        d = term_gradient<PixelLoss::unbiased_cross_entropy>(problem, s, label, c, z, teacher, p, exp);
         break;
       case PixelLoss::knowledge_distillation:
-        if (c < old) {
-          const Acc q = std::exp(static_cast<Acc>(problem.alpha) * teacher - s.lse_teacher);
-          g -= w * (q - std::exp(z - s.lse_old)) / static_cast<Acc>(old);
-        }
+        d = term_gradient<PixelLoss::knowledge_distillation>(problem, s, label, c, z, teacher, p, exp);
         break;
-      case PixelLoss::unbiased_knowledge_distillation: {
-        Acc d = -p;
-        if (c == 0 || c >= old) d += s.teacher_background * std::exp(z - s.lse_bg);
-        if (c > 0 && c < old) d += std::exp(static_cast<Acc>(problem.alpha) * teacher - s.lse_teacher);
-        g -= w * d / static_cast<Acc>(old);
+      case PixelLoss::unbiased_knowledge_distillation:
+        d = term_gradient<PixelLoss::unbiased_knowledge_distillation>(problem, s, label, c, z, teacher, p, exp);
         break;
-      }
       case PixelLoss::icarl_bce:
-        if (labelled) g += w * (sigmoid(z) - (c == label ? Acc(1) : Acc(0)));
+        d = term_gradient<PixelLoss::icarl_bce>(problem, s, label, c, z, teacher, p, exp);
         break;
       case PixelLoss::icarl_distillation:
-        if (c < old) g += w * (sigmoid(z) - sigmoid(teacher));
+        d = term_gradient<PixelLoss::icarl_distillation>(problem, s, label, c, z, teacher, p, exp);
         break;
     }
+    g += factors[k] * d;
   }
   return g;
 }

@@ -3,8 +3,11 @@
 //
 // Work is split by full-resolution rows (n, Y). A row first blends the two low-resolution rows its
 // vertical taps read (w x C values, and w x C_old of the teacher), so each of its pixels then
-// interpolates its C values from two blended columns: 2 reads and 2 multiply-adds per channel
-// instead of 4 and 3.
+// interpolates its C values from two blended columns into a buffer: 2 reads and 2 multiply-adds per
+// channel instead of 4 and 3. On the buffered pixel every pass over the channels is a plain loop
+// the compiler vectorises (OpenMP simd reductions for the sums, vector_exp for the exponentials), a
+// few passes where the CUDA kernel makes one online pass: the same sums (PixelSums), the same
+// per-term formulas (pixel_term_loss, term_gradient).
 #include "kernels/cpu/fused_losses.h"
 
 #include <algorithm>
@@ -13,6 +16,7 @@
 
 #include "kernels/common/labels.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/vector_math.h"
 
 namespace strata::kernels::cpu {
 
@@ -37,12 +41,14 @@ std::vector<cm::BilinearTaps<T>> axis_taps(int64_t in_size, int64_t out_size, bo
 template <class T>
 class RowInterpolator {
  public:
-  RowInterpolator(const T* map, const cm::FusedLossProblem& problem, int64_t channels)
+  // The pixel buffer holds `padded` >= channels values, the ones past `channels` zero (a teacher's
+  // pixel padded to C, so loops over all C channels may read it; all zero without a map).
+  RowInterpolator(const T* map, const cm::FusedLossProblem& problem, int64_t channels, int64_t padded)
       : map_(map),
         problem_(problem),
         channels_(channels),
         blended_(static_cast<size_t>(problem.low_width * channels)),
-        pixel_(static_cast<size_t>(channels)) {}
+        pixel_(static_cast<size_t>(padded), T(0)) {}
 
   void start_row(int64_t n, const cm::BilinearTaps<T>& v) {
     if (!map_) return;
@@ -54,7 +60,7 @@ class RowInterpolator {
 
   // The pixel's channel values, interpolated between the blended columns of its horizontal taps.
   const T* pixel(const cm::BilinearTaps<T>& h) {
-    if (!map_) return nullptr;
+    if (!map_) return pixel_.data();
     const T* a = blended_.data() + h.i0 * channels_;
     const T* b = blended_.data() + h.i1 * channels_;
     for (int64_t c = 0; c < channels_; ++c) pixel_[static_cast<size_t>(c)] = h.lambda0 * a[c] + h.lambda1 * b[c];
@@ -78,6 +84,87 @@ int64_t rows_per_chunk(const cm::FusedLossProblem& problem) {
   return std::max<int64_t>(1, kChannelGrain / std::max<int64_t>(1, problem.width * problem.channels));
 }
 
+// logsumexp of x over [begin, end), and of the extra value `also` with it when use_also.
+template <class T>
+T range_logsumexp(const T* x, int64_t begin, int64_t end, T also = T(0), bool use_also = false) {
+  T m = use_also ? also : x[begin];
+#pragma omp simd reduction(max : m)
+  for (int64_t c = begin; c < end; ++c) m = x[c] > m ? x[c] : m;
+  T sum = use_also ? vector_exp(also - m) : T(0);
+#pragma omp simd reduction(+ : sum)
+  for (int64_t c = begin; c < end; ++c) sum += vector_exp(x[c] - m);
+  return m + std::log(sum);
+}
+
+// A buffered pixel's sums (kernels/common/fused_losses.h): z (C values), t (the raw teacher logits,
+// zero past C_old), label −1 when ignored or invalid.
+template <class T>
+cm::PixelSums<T> pixel_sums(const cm::FusedLossProblem& problem, const cm::PixelSumsNeeded& needed, const T* z,
+                            const T* t, int64_t label) {
+  const int64_t channels = problem.channels, old = problem.old_channels;
+  cm::PixelSums<T> out;
+  out.stats.lse = range_logsumexp(z, 0, channels);
+  if (old > 0) out.stats.lse_old = range_logsumexp(z, 0, old);
+  if (old > 0 && old < channels) out.stats.lse_bg = range_logsumexp(z, old, channels, z[0], true);
+  if (label >= 0) out.z_label = z[label];
+  if (needed.teacher_softmax) {
+    const T alpha = static_cast<T>(problem.alpha);
+    T m = alpha * t[0];
+#pragma omp simd reduction(max : m)
+    for (int64_t c = 0; c < old; ++c) m = alpha * t[c] > m ? alpha * t[c] : m;
+    const T e0 = vector_exp(alpha * t[0] - m);
+    T sum = e0, dot_old = 0;
+#pragma omp simd reduction(+ : sum, dot_old)
+    for (int64_t c = 1; c < old; ++c) {
+      const T e = vector_exp(alpha * t[c] - m);
+      sum += e;
+      dot_old += e * z[c];
+    }
+    out.stats.lse_teacher = m + std::log(sum);
+    out.stats.teacher_background = e0 / sum;
+    out.teacher_dot = (e0 * z[0] + dot_old) / sum;
+    out.teacher_dot_old = dot_old / sum;
+  }
+  if (needed.bce_one_hot && label >= 0) {
+    for (int64_t c = 0; c < channels; ++c) out.bce_one_hot += cm::bce_with_logits_value(z[c], c == label ? T(1) : T(0));
+  }
+  if (needed.bce_distillation) {
+    for (int64_t c = 0; c < old; ++c) out.bce_distillation += cm::bce_with_logits_value(z[c], cm::sigmoid(t[c]));
+  }
+  return out;
+}
+
+// g (C values) = Σ_k factors[k] · term k's dl/dz_c at a buffered pixel, one vectorised loop per term.
+template <class T>
+void pixel_gradient(T* g, T* p, const cm::FusedLossProblem& problem, const T* factors, const cm::PixelStats<T>& s,
+                    int64_t label, const T* z, const T* t) {
+  const int64_t channels = problem.channels;
+#pragma omp simd
+  for (int64_t c = 0; c < channels; ++c) {
+    p[c] = vector_exp(z[c] - s.lse);
+    g[c] = T(0);
+  }
+  const VectorExp exp;
+  for (int k = 0; k < problem.terms; ++k) {
+    const T w = factors[k];
+    switch (problem.kinds[k]) {
+#define STRATA_TERM_LOOP(KIND)                                                                         \
+  case cm::PixelLoss::KIND:                                                                            \
+    _Pragma("omp simd") for (int64_t c = 0; c < channels; ++c) {                                       \
+      g[c] += w * cm::term_gradient<cm::PixelLoss::KIND>(problem, s, label, c, z[c], t[c], p[c], exp); \
+    }                                                                                                  \
+    break;
+      STRATA_TERM_LOOP(cross_entropy)
+      STRATA_TERM_LOOP(unbiased_cross_entropy)
+      STRATA_TERM_LOOP(knowledge_distillation)
+      STRATA_TERM_LOOP(unbiased_knowledge_distillation)
+      STRATA_TERM_LOOP(icarl_bce)
+      STRATA_TERM_LOOP(icarl_distillation)
+#undef STRATA_TERM_LOOP
+    }
+  }
+}
+
 // Factor W_k of each term's per-pixel gradient (kernels/common/fused_losses.h).
 template <class T>
 void term_factors(T* factors, const T* dvalues, const int64_t* label_stats, const cm::FusedLossProblem& problem) {
@@ -99,8 +186,9 @@ void fused_losses(T* values, T* pixel_stats, int64_t* label_stats, const T* logi
   std::vector<FusedPartial> partials(static_cast<size_t>((rows + grain - 1) / grain));
   parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
     FusedPartial& part = partials[static_cast<size_t>(lo / grain)];
-    RowInterpolator<T> student(logits, problem, problem.channels);
-    RowInterpolator<T> old_model(teacher_map, problem, problem.old_channels);
+    RowInterpolator<T> student(logits, problem, problem.channels, problem.channels);
+    RowInterpolator<T> old_model(teacher_map, problem, problem.old_channels, problem.channels);
+    const cm::PixelSumsNeeded needed(problem);
     for (int64_t row = lo; row < hi; ++row) {
       const int64_t n = row / problem.height, y = row % problem.height;
       student.start_row(n, vertical[static_cast<size_t>(y)]);
@@ -108,13 +196,12 @@ void fused_losses(T* values, T* pixel_stats, int64_t* label_stats, const T* logi
       for (int64_t x = 0; x < problem.width; ++x) {
         const int64_t p = row * problem.width + x;
         const int64_t label = static_cast<int64_t>(labels[p]);
-        const bool is_class = part.labels.count(p, label, problem.channels, problem.ignore_index);
+        const int64_t cls = part.labels.count(p, label, problem.channels, problem.ignore_index) ? label : -1;
         const T* z = student.pixel(horizontal[static_cast<size_t>(x)]);
         const T* t = old_model.pixel(horizontal[static_cast<size_t>(x)]);
-        cm::PixelLossAccumulator<T> pixel(problem, is_class ? label : -1);
-        for (int64_t c = 0; c < problem.channels; ++c) pixel.add(c, z[c], t && c < problem.old_channels ? t[c] : T(0));
-        const cm::PixelStats<T> s = pixel.stats();
-        for (int k = 0; k < problem.terms; ++k) part.sums[k] += pixel.loss(k, s);
+        const cm::PixelSums<T> sums = pixel_sums(problem, needed, z, t, cls);
+        const cm::PixelStats<T>& s = sums.stats;
+        for (int k = 0; k < problem.terms; ++k) part.sums[k] += cm::pixel_term_loss(problem, k, sums, cls);
         if (pixel_stats) {
           T* out = pixel_stats + p * cm::kPixelStats;
           out[0] = s.lse, out[1] = s.lse_old, out[2] = s.lse_bg, out[3] = s.lse_teacher, out[4] = s.teacher_background;
@@ -148,8 +235,9 @@ void fused_losses_backward(T* dlogits, const T* dvalues, const int64_t* label_st
   // Pass 1: each full-resolution row's gradient, contracted over its columns: (N, H, w, C).
   T* row_gradients = backend.scratch->array<T>(rows * low_w * channels);
   parallel_for(0, rows, rows_per_chunk(problem), [&](int64_t lo, int64_t hi) {
-    RowInterpolator<T> student(logits, problem, channels);
-    RowInterpolator<T> old_model(teacher_map, problem, problem.old_channels);
+    RowInterpolator<T> student(logits, problem, channels, channels);
+    RowInterpolator<T> old_model(teacher_map, problem, problem.old_channels, channels);
+    std::vector<T> gradient(static_cast<size_t>(channels)), probabilities(static_cast<size_t>(channels));
     for (int64_t row = lo; row < hi; ++row) {
       const int64_t n = row / problem.height, y = row % problem.height;
       student.start_row(n, vertical[static_cast<size_t>(y)]);
@@ -165,13 +253,21 @@ void fused_losses_backward(T* dlogits, const T* dvalues, const int64_t* label_st
         const T* t = old_model.pixel(h);
         const T* st = pixel_stats + p * cm::kPixelStats;
         const cm::PixelStats<T> s{st[0], st[1], st[2], st[3], st[4]};
+        T* g = gradient.data();
+        pixel_gradient(g, probabilities.data(), problem, factors, s, cls, z, t);
+        // The adjoint of the horizontal taps; one column when both taps read it (the last one).
         T* a = out + h.i0 * channels;
         T* b = out + h.i1 * channels;
-        for (int64_t c = 0; c < channels; ++c) {
-          const T g = cm::fused_loss_gradient<T>(problem, factors, s, cls, c, z[c],
-                                                 t && c < problem.old_channels ? t[c] : T(0));
-          a[c] += h.lambda0 * g;
-          b[c] += h.lambda1 * g;
+        if (h.i0 == h.i1) {
+          const T both = h.lambda0 + h.lambda1;
+#pragma omp simd
+          for (int64_t c = 0; c < channels; ++c) a[c] += both * g[c];
+        } else {
+#pragma omp simd
+          for (int64_t c = 0; c < channels; ++c) {
+            a[c] += h.lambda0 * g[c];
+            b[c] += h.lambda1 * g[c];
+          }
         }
       }
     }

@@ -83,10 +83,11 @@ __global__ void fused_losses_kernel(T* pixel_stats, Partials partials, const T* 
       const T t = teacher && c < old ? interpolate(teacher, taps.n, taps.v, taps.h, c, old, problem) : T(0);
       pixel.add(c, z, t);
     }
-    const cm::PixelStats<T> s = pixel.stats();
+    const cm::PixelSums<T> pixel_sums = pixel.sums();
+    const cm::PixelStats<T>& s = pixel_sums.stats;
 #pragma unroll
     for (int k = 0; k < cm::kMaxFusedTerms; ++k) {
-      if (k < problem.terms) sums[k] += pixel.loss(k, s);
+      if (k < problem.terms) sums[k] += cm::pixel_term_loss(problem, k, pixel_sums, is_class ? label : int64_t{-1});
     }
     if (pixel_stats) {
       T* out = pixel_stats + p * cm::kPixelStats;
