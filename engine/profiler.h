@@ -17,8 +17,7 @@
 // norm's statistics pass reads x once more), with no cache reuse across passes and no workspace
 // (im2col, cuDNN's) traffic. So bytes / time is a lower bound of the bandwidth an op used, and
 // max(flops / peak, bytes / bandwidth) is the op's roofline time on a device. Ops that do not call
-// count() report zeros: engine/ops/losses.cpp and the fused loss ops (their author adds the counts),
-// argmax, dropout, pad and map_labels' label statistics.
+// count() report zeros: argmax, dropout, pad and map_labels' label statistics.
 //
 // Memory: MemoryProfile watches one device's allocator and says, at the moment of its peak, which
 // live allocations made it up: each allocation is remembered with its allocation context (the

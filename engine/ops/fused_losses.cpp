@@ -99,6 +99,42 @@ const T* data_or_null(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
+// The work of a fused pass for the profiler (engine/profiler.h's convention). Per full-resolution
+// pixel and channel: the interpolation (two multiply-adds from the row-blended taps, a third per
+// row) and, forward, the logsumexps' max, subtraction, exp and sum over all channels and over the
+// old or background ones (8), backward p_c and each term's exps and selects (about 4 per term) and
+// the adjoint's two multiply-adds. Bytes: the low-resolution logits (and the teacher's) read once,
+// the labels and the per-pixel stats once; backward also the (N,H,w,C) row buffer written and read.
+double interpolation_flops(const FusedLossProblem& problem) {
+  const double per_pixel =
+      6.0 * static_cast<double>(problem.channels + (problem.reads_teacher() ? problem.old_channels : 0));
+  return per_pixel * static_cast<double>(problem.pixels());
+}
+
+double low_resolution_bytes(const FusedLossProblem& problem, size_t element) {
+  const double per_channel =
+      static_cast<double>(problem.batch * problem.low_height * problem.low_width) * static_cast<double>(element);
+  return per_channel * static_cast<double>(problem.channels + (problem.reads_teacher() ? problem.old_channels : 0));
+}
+
+void count_forward(const FusedLossProblem& problem, const Tensor& logits, const Tensor& labels) {
+  const double pixels = static_cast<double>(problem.pixels()),
+               element = static_cast<double>(dtype_size(logits.dtype()));
+  profiler::count(interpolation_flops(problem) + 8.0 * pixels * static_cast<double>(problem.channels),
+                  low_resolution_bytes(problem, dtype_size(logits.dtype())) + static_cast<double>(labels.nbytes()) +
+                      pixels * kPixelStats * element);
+}
+
+void count_backward(const FusedLossProblem& problem, const Tensor& logits, const Tensor& labels) {
+  const double pixels = static_cast<double>(problem.pixels()),
+               element = static_cast<double>(dtype_size(logits.dtype()));
+  const double row_buffer = static_cast<double>(problem.batch * problem.height * problem.low_width * problem.channels);
+  profiler::count(
+      interpolation_flops(problem) + (3.0 + 4.0 * problem.terms) * pixels * static_cast<double>(problem.channels),
+      2.0 * low_resolution_bytes(problem, dtype_size(logits.dtype())) + static_cast<double>(labels.nbytes()) +
+          pixels * kPixelStats * element + 2.0 * row_buffer * element);
+}
+
 // body(T{}, L{}, backend): the logits' element type, the labels' type and the logits' backend.
 template <class Body>
 void dispatch_labelled(const char* op, const Tensor& logits, DType label_dtype, Body&& body) {
@@ -127,6 +163,7 @@ Tensor fused_losses(const Tensor& logits, const Tensor& teacher_logits, const Te
   const FusedLossProblem problem = checked_problem(logits, teacher_logits, labels, terms, options);
   const Tensor z = logits.contiguous(), y = labels.contiguous();
   const Tensor t = problem.reads_teacher() ? teacher_logits.detach().contiguous() : Tensor();
+  count_forward(problem, z, y);
   Tensor values = Tensor::empty({problem.terms}, z.dtype(), z.device());
   Tensor stats = label_stats_tensor(z.device());
   Tensor pixel_stats = autograd::any_requires_grad({logits})
@@ -144,6 +181,7 @@ Tensor fused_losses(const Tensor& logits, const Tensor& teacher_logits, const Te
                     stats_saved = autograd::save(stats),
                     pixel_stats_saved = autograd::save(pixel_stats)](const Tensor& g, const std::vector<bool>&) {
                      profiler::Scope backward_scope(kOp, profiler::Phase::backward);
+                     count_backward(problem, z_saved, y_saved);
                      const Tensor dvalues = g.contiguous();
                      Tensor dz = Tensor::empty(z_saved.shape(), z_saved.dtype(), z_saved.device());
                      dispatch_labelled("fused_losses backward", z_saved, y_saved.dtype(),

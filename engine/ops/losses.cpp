@@ -126,6 +126,14 @@ LabelledForward labelled_forward(const char* op, const char* role, const Tensor&
           kernel_reduction(reduction, pixels)};
 }
 
+// The work of a labelled loss for the profiler (engine/profiler.h's convention): `flops_per_value`
+// per class score, the scores read once and the labels once, `written` values out.
+void count_labelled(const Tensor& scores, const Tensor& labels, double flops_per_value, double written) {
+  const double values = static_cast<double>(scores.numel()), element = static_cast<double>(dtype_size(scores.dtype()));
+  profiler::count(flops_per_value * values,
+                  values * element + static_cast<double>(labels.nbytes()) + written * element);
+}
+
 // body(T{}, L{}, backend): the scores' element type, the labels' type and the scores' backend.
 template <class Body>
 void dispatch_labelled(const char* op, const Tensor& scores, DType label_dtype, Body&& body) {
@@ -150,6 +158,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduc
   const char* op = "cross_entropy";
   profiler::Scope profile_scope(op);
   LabelledForward f = labelled_forward(op, "logits", logits, labels, reduction);
+  // Per score: the max, a subtraction, an exp and a sum.
+  count_labelled(f.scores, f.labels, 4, static_cast<double>(f.out.loss().numel() + 2 * f.pixels));
   const int64_t pixels = f.pixels, channels = f.channels;
   // Two values per pixel (max and log-sum of the logsumexp) instead of a softmax of the logits' size:
   // backward recomputes the softmax from the logits, which are usually kept alive anyway.
@@ -169,6 +179,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduc
                     lse_saved = autograd::save(lse), labels_saved = autograd::save(f.labels),
                     stats_saved = autograd::save(f.stats)](const Tensor& g, const std::vector<bool>&) {
                      profiler::Scope backward_scope("cross_entropy", profiler::Phase::backward);
+                     // Per score: the softmax rebuilt (a subtraction, an exp) and the scale; dx written.
+                     count_labelled(x_saved, labels_saved, 3, static_cast<double>(x_saved.numel()));
                      Upstream up{g.contiguous(), reduction, scale, stats_saved};
                      Tensor dx = Tensor::empty(x_saved.shape(), x_saved.dtype(), x_saved.device());
                      dispatch_labelled("cross_entropy backward", x_saved, labels_saved.dtype(),
@@ -188,6 +200,9 @@ Tensor nll(const Tensor& log_probs, const Tensor& labels, Reduction reduction, i
   const char* op = "nll";
   profiler::Scope profile_scope(op);
   LabelledForward f = labelled_forward(op, "log_probs", log_probs, labels, reduction);
+  // One log-probability read per pixel (its label's), one addition.
+  profiler::count(static_cast<double>(f.pixels),
+                  static_cast<double>(f.pixels * dtype_size(f.scores.dtype()) + f.labels.nbytes()));
   const int64_t pixels = f.pixels, channels = f.channels;
   dispatch_labelled(op, f.scores, f.labels.dtype(), [&](auto tag, auto label_tag, const auto& backend) {
     using T = decltype(tag);
@@ -204,6 +219,8 @@ Tensor nll(const Tensor& log_probs, const Tensor& labels, Reduction reduction, i
        labels_saved = autograd::save(f.labels),
        stats_saved = autograd::save(f.stats)](const Tensor& g, const std::vector<bool>&) {
         profiler::Scope backward_scope("nll", profiler::Phase::backward);
+        profiler::count(static_cast<double>(pixels),
+                        static_cast<double>(pixels * channels * dtype_size(dtype) + labels_saved.nbytes()));
         Upstream up{g.contiguous(), reduction, scale, stats_saved};
         Tensor dx = Tensor::empty(shape, dtype, labels_saved.device());
         dispatch_labelled("nll backward", dx, labels_saved.dtype(), [&](auto tag, auto label_tag, const auto& backend) {
@@ -231,6 +248,11 @@ Tensor elementwise_loss(const char* op, ElementwiseLoss kind, const Tensor& a, c
   LossOutputs out = loss_outputs(reduction, a.shape(), a);
   const LossReduction scale = kernel_reduction(reduction, n);
   const bool bce = kind == ElementwiseLoss::bce_with_logits;
+  // bce: max, multiply-add, |x|, exp, log1p and the sum; mse: subtraction, square and sum. Both
+  // inputs read, the per-element losses written when asked for.
+  const double element = static_cast<double>(dtype_size(a.dtype()));
+  profiler::count((bce ? 6.0 : 3.0) * static_cast<double>(n),
+                  (2.0 + (reduction == Reduction::none ? 1.0 : 0.0)) * static_cast<double>(n) * element);
   dispatch(op, a, [&](auto tag, const auto& backend) {
     using T = decltype(tag);
     T* loss = data_or_null<T>(out.per_element);
@@ -247,6 +269,9 @@ Tensor elementwise_loss(const char* op, ElementwiseLoss kind, const Tensor& a, c
       [op, bce, reduction, scale, n, a_saved = autograd::save(ac), b_saved = autograd::save(bc)](
           const Tensor& g, const std::vector<bool>& needs) {
         profiler::Scope backward_scope(op, profiler::Phase::backward);
+        profiler::count((bce ? 4.0 : 3.0) * static_cast<double>(n),
+                        (2.0 + (needs[0] ? 1.0 : 0.0) + (needs[1] ? 1.0 : 0.0)) * static_cast<double>(n) *
+                            static_cast<double>(dtype_size(a_saved.dtype())));
         Upstream up{g.contiguous(), reduction, scale, Tensor()};
         Tensor da = needs[0] ? Tensor::empty(a_saved.shape(), a_saved.dtype(), a_saved.device()) : Tensor();
         Tensor db = needs[1] ? Tensor::empty(b_saved.shape(), b_saved.dtype(), b_saved.device()) : Tensor();
