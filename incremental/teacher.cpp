@@ -47,6 +47,13 @@ models::ForwardResult Teacher::run(const Tensor& images, const models::ForwardOp
   return model_->forward(images, options);
 }
 
+int64_t Teacher::weight_bytes() const {
+  if (folded_) return folded_->bytes();
+  int64_t total = 0;
+  for (const auto& [name, t] : model_->state_dict()) total += static_cast<int64_t>(t.nbytes());
+  return total;
+}
+
 models::SegmentationModel& Teacher::model() {
   check(model_ != nullptr,
         "Teacher: a folded teacher keeps only its folded weights, not the model (construct it "

@@ -48,6 +48,7 @@ class Teacher {
 
   int64_t channels() const { return channels_; }                // C_old
   int64_t parameter_count() const { return parameter_count_; }  // of the model it was built from
+  int64_t weight_bytes() const;  // what it holds: the folded weights, or the model's parameters and buffers
   TeacherForward forward_kind() const { return folded_ ? TeacherForward::folded : TeacherForward::unfolded; }
   // The unfolded model (throws for a folded teacher, which keeps only its folded weights).
   models::SegmentationModel& model();

@@ -11,6 +11,7 @@ int run_bench_ops(const Args& args);     // bench_ops.cpp
 int run_bench_loader(const Args& args);  // bench_loader.cpp
 int run_bench_model(const Args& args);   // bench_model.cpp
 int run_bench_step(const Args& args);    // bench_step.cpp
+int run_bench_teacher(const Args& args);  // bench_teacher.cpp
 
 const std::vector<Benchmark>& benchmarks() {
   static const std::vector<Benchmark> table = {
@@ -18,6 +19,8 @@ const std::vector<Benchmark>& benchmarks() {
       {"model", "a DeepLabV3-ResNet-50 training step vs PyTorch: time, memory, per-op profile (CPU)", run_bench_model},
       {"step", "an incremental training step (teacher, MiB losses, SGD), ResNet-50, vs PyTorch: time, memory (CPU)",
        run_bench_step},
+      {"teacher", "the frozen teacher's forward, folded vs unfolded vs PyTorch eval/no_grad: time, memory (CPU)",
+       run_bench_teacher},
       {"loader", "training loader decode + augment images/s per thread vs PyTorch/torchvision", run_bench_loader},
   };
   return table;
