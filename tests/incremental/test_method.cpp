@@ -332,6 +332,7 @@ TEST_CASE("a step session loads the previous weights, runs the hook and trains o
   setup.recipe = reference_recipe(task, 1);
   StepSession session(setup, task, &weights, "previous", "", 10);
   REQUIRE(session.teacher() != nullptr);
+  CHECK(session.teacher()->forward_kind() == TeacherForward::folded);
   CHECK(session.old_channels() == 16);
   CHECK(session.schedule().lr() == 0.001);
   // The old parts equal the previous model's; the new classifier got MiB's init.
