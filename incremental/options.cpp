@@ -216,6 +216,10 @@ std::vector<OptionSpec> recipe_and_run_specs() {
       value("--stop-after", "N",
             "stop the step after N of its iterations, writing its checkpoint (resume with --ckpt)",
             [](TrainOptions& o, const std::string& v) { o.stop_after = parse_integer("--stop-after", v); }),
+      flag("--unfolded-teacher",
+           "run the teacher's unfolded forward (batch norms as separate ops) instead of the folded one, for "
+           "comparison",
+           [](TrainOptions& o) { o.unfolded_teacher = true; }),
       flag("--eval-full-image", "evaluate on whole images (batch 1) instead of the centre crop (MiB's default)",
            [](TrainOptions& o) { o.eval_full_image = true; }),
       value("--eval-batch-size", "N", "images per evaluation batch (default: --batch-size)",

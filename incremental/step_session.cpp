@@ -39,7 +39,8 @@ StepSession::StepSession(const StepSetup& setup, const Task& task, const TensorM
     if (method_.needs_teacher(step)) {
       models::ModelConfig teacher_config = setup.model;
       teacher_config.classes.pop_back();
-      teacher_ = std::make_unique<Teacher>(teacher_config, *previous_weights, source, setup.device);
+      teacher_ =
+          std::make_unique<Teacher>(teacher_config, *previous_weights, source, setup.device, setup.teacher_forward);
     }
   }
   model_->to(setup.device);

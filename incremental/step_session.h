@@ -41,6 +41,7 @@ struct StepSetup {
   Recipe recipe;              // with the run's overrides applied
   Device device;
   uint64_t seed = 0;          // model initialisation and loader randomness of this step
+  TeacherForward teacher_forward = TeacherForward::folded;  // how the teacher runs (incremental/teacher.h)
 };
 
 // The phases of one training iteration, in the order they run.

@@ -158,6 +158,7 @@ StepSetup Trainer::setup(int step) const {
   if (o.crop_size > 0) s.recipe.crop_size = o.crop_size;
   s.device = device_;
   s.seed = o.seed;
+  s.teacher_forward = o.unfolded_teacher ? TeacherForward::unfolded : TeacherForward::folded;
   return s;
 }
 
@@ -377,6 +378,7 @@ void Trainer::log_step_start(const StepRun& run) {
                           {"method", s.method.describe()},
                           {"model", s.model.describe()},
                           {"teacher", run.session->teacher() != nullptr},
+                          {"teacher_forward", teacher_forward_name(s.teacher_forward)},
                           {"previous_checkpoint", run.previous_path},
                           {"resumed_from", run.resumed_from},
                           {"start_iteration", run.iteration}});

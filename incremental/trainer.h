@@ -126,6 +126,7 @@ struct TrainOptions {
   bool test = false;
   int64_t stop_after = 0;          // stop the step after this many of its iterations (0: never)
   bool eval_full_image = false;
+  bool unfolded_teacher = false;   // the teacher's unfolded forward (the reference), not the folded one
   int eval_batch_size = 0;         // 0: the training batch size
   bool progress = true;            // progress bar (redrawn on a terminal, lines otherwise)
   bool print_tables = true;        // the per-class table after each step

@@ -11,10 +11,23 @@
 //
 // NamedModules: a Module with nothing but named children, for state-dict levels that hold no
 // computation of their own (torchvision's "downsample", MiB's "convs", a Sequential's "0", "1" ...).
+//
+// Folding (a frozen model: the continual-learning teacher). In eval mode a norm is a per-channel
+// affine map followed by its activation, norm(v) = act(v * scale + shift), with
+//   scale = gamma / sqrt(running_var + eps),  shift = beta - running_mean * scale,
+//   gamma = weight (batch norm) or |weight| + eps (In-place ABN), beta = bias,
+//   act = ReLU (BatchNormReLU), leaky ReLU with the layer's slope (In-place ABN), identity otherwise.
+// The affine map of a norm that follows a convolution folds into that convolution once:
+//   w'[k] = w[k] * scale[k],  b'[k] = shift[k] + b[k] * scale[k]
+// and the activation becomes the convolution's epilogue (engine/ops/conv2d.h, conv2d_activation), so
+// a frozen conv + norm + activation is one op and one output tensor. Folding is computed in double
+// on the host, then stored in the weights' dtype on their device. A norm in training mode normalises
+// with batch statistics, which no fixed weights reproduce: folding it is an error.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/nn/layers.h"
 #include "engine/nn/normalization.h"
@@ -50,6 +63,53 @@ class NamedModules : public nn::Module {
   std::shared_ptr<M> add(const std::string& name, std::shared_ptr<M> module) {
     return register_module(name, std::move(module));
   }
+};
+
+// A norm in eval mode as the affine map and activation of the file comment (per channel, in double).
+struct NormFold {
+  std::vector<double> scale, shift;
+  double slope = 1;  // of the activation: 0 ReLU, 1 identity, else leaky ReLU
+
+  // Channels [offset, offset + count): a norm over a concatenation, folded into one of its branches.
+  NormFold slice(int64_t offset, int64_t count) const;
+  // The scale alone, identity activation: for the second of two convolutions whose sum the norm
+  // normalises (the first takes the shift and the activation).
+  NormFold scale_only() const;
+};
+
+// `norm`: nn::BatchNorm2d, BatchNormReLU or nn::InPlaceABN, in eval mode; throws strata::Error
+// naming `name` for a norm in training mode or another layer type.
+NormFold fold_norm(const nn::Layer& norm, const std::string& name);
+
+// Throws strata::Error naming the first norm (by its state-dict name under `prefix`) of `root` that
+// is in training mode: what every model's fold() checks first.
+void check_foldable(const nn::Module& root, const std::string& prefix = "");
+
+// A convolution with the norm after it folded in and the norm's activation as its epilogue; see the
+// file comment. Holds its own weight (K,R,S,C) and bias (K) in the convolution's dtype and device.
+class FoldedConv {
+ public:
+  FoldedConv() = default;
+  explicit FoldedConv(const nn::Conv2d& conv);  // no norm: the convolution and its bias as they are
+  FoldedConv(const nn::Conv2d& conv, const NormFold& norm);
+  // Convolutions of the same input geometry side by side (the classifier's steps): their outputs
+  // concatenated along channels, as one convolution; all with the same activation.
+  static FoldedConv concat_outputs(const std::vector<FoldedConv>& convs);
+
+  // x (N,H,W,C) -> act(conv(x) + bias + residual) (N,P,Q,K); residual as conv2d_activation takes it.
+  Tensor forward(const Tensor& x, const Tensor& residual = Tensor()) const;
+  // The same without the activation (a pre-activation map asked for).
+  Tensor forward_linear(const Tensor& x, const Tensor& residual = Tensor()) const;
+
+  double slope() const { return slope_; }
+  const Tensor& weight() const { return weight_; }
+  const Tensor& bias() const { return bias_; }
+  int64_t bytes() const;  // of the weight and bias
+
+ private:
+  Tensor weight_, bias_;
+  Conv2dParams params_;
+  double slope_ = 1;
 };
 
 // A bias-free convolution with square kernel, as every conv of the backbones and heads but the

@@ -55,6 +55,12 @@ Tensor IncrementalClassifier::forward(const Tensor& features) {
   return concat(logits);
 }
 
+FoldedConv IncrementalClassifier::fold() const {
+  std::vector<FoldedConv> steps;
+  for (const auto& conv : convs_) steps.emplace_back(*conv);
+  return steps.size() == 1 ? steps.front() : FoldedConv::concat_outputs(steps);
+}
+
 Shape IncrementalClassifier::trace(const Shape& in, SummaryBuilder& builder) const {
   Shape y;
   for (size_t i = 0; i < convs_.size(); ++i) y = builder.conv(std::to_string(i), *convs_[i], in);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/nn/layers.h"
+#include "models/blocks.h"
 #include "models/summary.h"
 
 namespace strata::models {
@@ -28,6 +29,9 @@ class IncrementalClassifier : public nn::Module {
 
   Tensor forward(const Tensor& features);  // (N,h,w,in) -> (N,h,w,total_classes())
   Shape trace(const Shape& in, SummaryBuilder& builder) const;
+  // Every step's 1x1 convolution stacked into one (total_classes() outputs, in class order): the
+  // same logits as forward, in one GEMM and without the concatenation (a frozen model).
+  FoldedConv fold() const;
 
   // Appends the classifier of a new step (classes >= 1), PyTorch-default initialised from `generator`.
   void add_step(int64_t classes, Generator& generator);

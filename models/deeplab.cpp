@@ -26,6 +26,17 @@ std::pair<int64_t, int64_t> pooling_pad(int64_t window) {
   return {before, after};
 }
 
+// The image branch's pooling: global (N,1,1,C), or with a window smaller than the map (`window` > 0,
+// eval mode) the sliding average replicate-padded back to (N,h,w,C).
+Tensor pool_image(const Tensor& x, int64_t window) {
+  const int64_t h = x.size(1), w = x.size(2);
+  if (window == 0 || (window >= h && window >= w)) return global_avg_pool(x);
+  const int64_t window_h = std::min(window, h), window_w = std::min(window, w);
+  auto [top, bottom] = pooling_pad(window_h);
+  auto [left, right] = pooling_pad(window_w);
+  return pad_replicate(avg_pool2d(x, Pool2dParams{window_h, window_w, 1, 1}), top, bottom, left, right);
+}
+
 }  // namespace
 
 // ---- torchvision -------------------------------------------------------------------------------
@@ -70,6 +81,27 @@ Tensor TorchvisionHead::forward(const Tensor& x) {
   branches.clear();
   y = dropout(y, dropout_, is_training(), dropout_generator_);
   return norm_layer_->forward(conv_->forward(y));
+}
+
+FoldedTorchvisionHead TorchvisionHead::fold(const std::string& prefix) const {
+  FoldedTorchvisionHead out;
+  for (int i = 0; i < 4; ++i) {
+    out.branches[i] = FoldedConv(*branch_convs_[i], fold_norm(*branch_norms_[i], cat(prefix, "0.convs.", i, ".1")));
+  }
+  out.pooling = FoldedConv(*pool_conv_, fold_norm(*pool_norm_, prefix + "0.convs.4.2"));
+  out.project = FoldedConv(*project_conv_, fold_norm(*project_norm_, prefix + "0.project.1"));
+  out.conv = FoldedConv(*conv_, fold_norm(*norm_layer_, prefix + "2"));
+  return out;
+}
+
+Tensor FoldedTorchvisionHead::forward(const Tensor& x) const {
+  const int64_t h = x.size(1), w = x.size(2);
+  std::vector<Tensor> maps;
+  for (const FoldedConv& branch : branches) maps.push_back(branch.forward(x));
+  maps.push_back(upsample_bilinear(pooling.forward(global_avg_pool(x)), h, w, false));
+  Tensor y = project.forward(concat(maps));
+  maps.clear();
+  return conv.forward(y);
 }
 
 Shape TorchvisionHead::trace(const Shape& in, SummaryBuilder& builder) const {
@@ -127,17 +159,7 @@ MiBHead::MiBHead(int64_t in_channels, std::array<int64_t, 3> rates, Norm norm, i
 }
 
 Tensor MiBHead::image_branch(const Tensor& x) {
-  const int64_t h = x.size(1), w = x.size(2);
-  const bool sliding = !is_training() && pooling_size_ > 0 && (pooling_size_ < h || pooling_size_ < w);
-  Tensor pooled;
-  if (sliding) {
-    const int64_t window_h = std::min(pooling_size_, h), window_w = std::min(pooling_size_, w);
-    auto [top, bottom] = pooling_pad(window_h);
-    auto [left, right] = pooling_pad(window_w);
-    pooled = pad_replicate(avg_pool2d(x, Pool2dParams{window_h, window_w, 1, 1}), top, bottom, left, right);
-  } else {
-    pooled = global_avg_pool(x);
-  }
+  Tensor pooled = pool_image(x, is_training() ? 0 : pooling_size_);
   return pool_red_conv_->forward(global_pooling_bn_->forward(global_pooling_conv_->forward(pooled)));
 }
 
@@ -147,6 +169,31 @@ Tensor MiBHead::forward(const Tensor& x) {
   Tensor y = red_conv_->forward(map_bn_->forward(concat(maps)));
   maps.clear();
   return red_bn_->forward(add(y, image_branch(x)));
+}
+
+FoldedMiBHead MiBHead::fold(const std::string& prefix) const {
+  FoldedMiBHead out;
+  out.pooling_size = pooling_size_;
+  const NormFold map_bn = fold_norm(*map_bn_, prefix + "map_bn");
+  for (int i = 0; i < 4; ++i) {
+    const int64_t k = map_convs_[i]->out_channels();
+    out.maps[i] = FoldedConv(*map_convs_[i], map_bn.slice(i * k, k));
+  }
+  const NormFold red_bn = fold_norm(*red_bn_, prefix + "red_bn");
+  out.reduce = FoldedConv(*red_conv_, red_bn);
+  out.pooling = FoldedConv(*global_pooling_conv_, fold_norm(*global_pooling_bn_, prefix + "global_pooling_bn"));
+  out.pooling_reduce = FoldedConv(*pool_red_conv_, red_bn.scale_only());
+  return out;
+}
+
+Tensor FoldedMiBHead::forward(const Tensor& x) const {
+  std::vector<Tensor> branches;
+  for (const FoldedConv& map : maps) branches.push_back(map.forward(x));
+  Tensor concatenated = concat(branches);
+  branches.clear();
+  // The image branch after the maps are freed: MiBHead::image_branch in eval mode.
+  Tensor image = pooling_reduce.forward(pooling.forward(pool_image(x, pooling_size)));
+  return reduce.forward(concatenated, image);
 }
 
 Shape MiBHead::trace(const Shape& in, SummaryBuilder& builder) const {
@@ -184,6 +231,12 @@ Tensor FCNHead::forward(const Tensor& x) {
   Tensor y = norm_layer_->forward(conv_->forward(x));
   return classifier_->forward(dropout(y, dropout_, is_training(), dropout_generator_));
 }
+
+FoldedFCNHead FCNHead::fold(const std::string& prefix) const {
+  return FoldedFCNHead{FoldedConv(*conv_, fold_norm(*norm_layer_, prefix + "1")), FoldedConv(*classifier_)};
+}
+
+Tensor FoldedFCNHead::forward(const Tensor& x) const { return classifier.forward(conv.forward(x)); }
 
 Shape FCNHead::trace(const Shape& in, SummaryBuilder& builder) const {
   Shape y = builder.norm("1", norm_name(norm_), *norm_layer_, builder.conv("0", *conv_, in));

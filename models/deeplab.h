@@ -27,6 +27,13 @@
 //   "0" 3x3 in->256 (padding 1) + "1" norm -> dropout(p) -> "4" 1x1 256->classes with bias.
 // The torchvision-flavour heads keep PyTorch's default conv init, as torchvision does.
 //
+// Folding (models/blocks.h): each head's fold() gives the same eval-mode forward with every norm in its
+// convolution. MiB's map_bn normalises the concatenation of the four map_convs, so each map_conv
+// takes its slice of map_bn; red_bn normalises red_conv's output plus the image branch, so red_conv
+// takes red_bn's scale, shift and activation and adds the image branch in its epilogue (broadcast
+// from (N,1,1,256) when pooling is global), and pool_red_conv takes red_bn's scale alone. Dropout is
+// the identity in eval mode and disappears.
+//
 // `channels` (the ASPP branches' and the output's) is 256 in both references; a smaller head for CPU
 // demos and tests passes fewer. Shapes below read 256 as `channels`.
 #pragma once
@@ -39,12 +46,31 @@
 
 namespace strata::models {
 
+struct FoldedTorchvisionHead {
+  std::array<FoldedConv, 4> branches;
+  FoldedConv pooling, project, conv;
+  Tensor forward(const Tensor& x) const;  // as TorchvisionHead::forward in eval mode, no graph
+};
+
+struct FoldedMiBHead {
+  std::array<FoldedConv, 4> maps;
+  FoldedConv reduce, pooling, pooling_reduce;
+  int64_t pooling_size = 0;
+  Tensor forward(const Tensor& x) const;  // as MiBHead::forward in eval mode, no graph
+};
+
+struct FoldedFCNHead {
+  FoldedConv conv, classifier;
+  Tensor forward(const Tensor& x) const;  // as FCNHead::forward in eval mode, no graph
+};
+
 class TorchvisionHead : public nn::Module {
  public:
   TorchvisionHead(int64_t in_channels, std::array<int64_t, 3> rates, Norm norm, double dropout, uint64_t seed,
                   Generator& generator, int64_t channels = kChannels);
   Tensor forward(const Tensor& x);  // (N,h,w,in) -> (N,h,w,channels)
   Shape trace(const Shape& in, SummaryBuilder& builder) const;
+  FoldedTorchvisionHead fold(const std::string& prefix) const;  // `prefix`: the state-dict name, for messages
   static constexpr int64_t kChannels = 256;
   int64_t channels() const { return channels_; }
 
@@ -66,6 +92,7 @@ class MiBHead : public nn::Module {
           Generator& generator, int64_t channels = kChannels);
   Tensor forward(const Tensor& x);  // (N,h,w,in) -> (N,h,w,channels)
   Shape trace(const Shape& in, SummaryBuilder& builder) const;
+  FoldedMiBHead fold(const std::string& prefix) const;
   int64_t pooling_size() const { return pooling_size_; }
   static constexpr int64_t kChannels = 256;
   int64_t channels() const { return channels_; }
@@ -87,6 +114,7 @@ class FCNHead : public nn::Module {
   FCNHead(int64_t in_channels, int64_t classes, Norm norm, double dropout, uint64_t seed, Generator& generator);
   Tensor forward(const Tensor& x);  // (N,h,w,in) -> (N,h,w,classes)
   Shape trace(const Shape& in, SummaryBuilder& builder) const;
+  FoldedFCNHead fold(const std::string& prefix) const;
 
  private:
   Norm norm_;

@@ -122,6 +122,32 @@ Tensor Bottleneck::forward(const Tensor& x, Tensor* pre_activation) {
   return activate(norm_, sum);
 }
 
+FoldedBottleneck Bottleneck::fold(const std::string& prefix) const {
+  const std::string convs = prefix + (layout_ == Layout::torchvision ? "" : "convs.");
+  FoldedBottleneck out;
+  out.conv1 = FoldedConv(*conv1_, fold_norm(*bn1_, convs + "bn1"));
+  out.conv2 = FoldedConv(*conv2_, fold_norm(*bn2_, convs + "bn2"));
+  // bn3 has no activation of its own: conv3's epilogue adds the shortcut, then the block's activation.
+  NormFold bn3 = fold_norm(*bn3_, convs + "bn3");
+  bn3.slope = norm_ == Norm::batch_norm ? 0.0 : kLeakySlope;
+  out.conv3 = FoldedConv(*conv3_, bn3);
+  if (proj_conv_) {
+    const std::string proj_bn = prefix + (layout_ == Layout::torchvision ? "downsample.1" : "proj_bn");
+    out.projection = FoldedConv(*proj_conv_, fold_norm(*proj_bn_, proj_bn));
+    out.has_projection = true;
+  }
+  return out;
+}
+
+Tensor FoldedBottleneck::forward(const Tensor& x, Tensor* pre_activation) const {
+  // The main branch first, then the projection: its output lives only until conv3 has read it.
+  Tensor out = conv2.forward(conv1.forward(x));
+  Tensor shortcut = has_projection ? projection.forward(x) : x;
+  if (pre_activation == nullptr) return conv3.forward(out, shortcut);
+  *pre_activation = conv3.forward_linear(out, shortcut);
+  return leaky_relu(*pre_activation, conv3.slope());
+}
+
 Shape Bottleneck::trace(const Shape& in, SummaryBuilder& builder) const {
   const bool tv = layout_ == Layout::torchvision;
   const std::string convs = tv ? "" : "convs.";
@@ -185,6 +211,37 @@ ResNet::Output ResNet::forward(const Tensor& x, bool keep_stage3, bool keep_pre_
     for (size_t b = 0; b < blocks.size(); ++b) {
       bool last = b + 1 == blocks.size();
       y = blocks[b]->forward(y, keep_pre_activations && last ? &output.pre_activations[s] : nullptr);
+    }
+    if (s == 2 && keep_stage3) output.stage3 = y;
+  }
+  output.out = y;
+  return output;
+}
+
+FoldedResNet ResNet::fold(const std::string& prefix) const {
+  const std::string stem = prefix + (config_.layout == Layout::torchvision ? "" : "mod1.");
+  FoldedResNet out;
+  out.stem = FoldedConv(*conv1_, fold_norm(*bn1_, stem + "bn1"));
+  for (size_t s = 0; s < stages_.size(); ++s) {
+    const bool tv = config_.layout == Layout::torchvision;
+    for (size_t b = 0; b < stages_[s].size(); ++b) {
+      const std::string block =
+          cat(prefix, stage_name(static_cast<int>(s) + 1), ".", tv ? cat(b) : cat("block", b + 1), ".");
+      out.stages[s].push_back(stages_[s][b]->fold(block));
+    }
+  }
+  return out;
+}
+
+ResNet::Output FoldedResNet::forward(const Tensor& x, bool keep_stage3, bool keep_pre_activations) const {
+  check(x.dim() == 4 && x.size(3) == 3, "ResNet: expected normalised images (N,H,W,3), got ", x.describe());
+  ResNet::Output output;
+  Tensor y = max_pool2d(stem.forward(x), kStemPool);
+  for (size_t s = 0; s < stages.size(); ++s) {
+    const auto& blocks = stages[s];
+    for (size_t b = 0; b < blocks.size(); ++b) {
+      bool last = b + 1 == blocks.size();
+      y = blocks[b].forward(y, keep_pre_activations && last ? &output.pre_activations[s] : nullptr);
     }
     if (s == 2 && keep_stage3) output.stage3 = y;
   }

@@ -22,6 +22,12 @@
 //                dilation (OS16: [1,1,1,2], OS8: [1,1,2,4] for mod2..mod5).
 // Stage i is "layer{i}" in torchvision's names and "mod{i+1}" in MiB's.
 //
+// Folding (models/blocks.h): fold() turns a backbone in eval mode into FoldedResNet, the same forward
+// with every norm folded into its convolution: a block is conv1 and conv2 with their activations,
+// then conv3 whose epilogue adds the shortcut (the folded projection or the input) and applies the
+// block's activation, so a block writes three tensors (four with a projection) where the unfolded
+// one writes seven or more.
+//
 // Initialisation (torchvision's): convolutions kaiming_normal(fan_out, relu), norms weight 1 bias 0.
 //
 // Size: the references use width 64 (stem channels and stage 1's bottleneck width; stage i has
@@ -58,6 +64,13 @@ struct ResNetConfig {
   int layers() const;  // 2 + 3 * total blocks: 50, 101, or 14 for one block per stage
 };
 
+struct FoldedBottleneck {
+  FoldedConv conv1, conv2, conv3, projection;
+  bool has_projection = false;
+  // As Bottleneck::forward, in eval mode, without recording a graph.
+  Tensor forward(const Tensor& x, Tensor* pre_activation = nullptr) const;
+};
+
 class Bottleneck : public nn::Module {
  public:
   Bottleneck(int64_t in_channels, int64_t mid_channels, int64_t stride, int64_t dilation, Norm norm, Layout layout,
@@ -67,6 +80,8 @@ class Bottleneck : public nn::Module {
   // before the final activation (PLOP's POD input).
   Tensor forward(const Tensor& x, Tensor* pre_activation = nullptr);
   Shape trace(const Shape& in, SummaryBuilder& builder) const;
+  // The block folded (norms in eval mode; `prefix` is the block's state-dict name, for messages).
+  FoldedBottleneck fold(const std::string& prefix) const;
 
   int64_t stride() const { return stride_; }
   int64_t dilation() const { return dilation_; }
@@ -81,6 +96,8 @@ class Bottleneck : public nn::Module {
   std::shared_ptr<nn::Layer> bn1_, bn2_, bn3_, proj_bn_;
 };
 
+struct FoldedResNet;
+
 class ResNet : public nn::Module {
  public:
   ResNet(const ResNetConfig& config, Generator& generator);
@@ -94,6 +111,8 @@ class ResNet : public nn::Module {
   // whether those are returned; nothing else outlives the call (beyond the autograd graph).
   Output forward(const Tensor& x, bool keep_stage3 = false, bool keep_pre_activations = false);
   Shape trace(const Shape& in, SummaryBuilder& builder, Shape* stage3 = nullptr) const;
+  // The backbone folded (norms in eval mode; `prefix` is its state-dict name, for messages).
+  FoldedResNet fold(const std::string& prefix) const;
 
   const ResNetConfig& config() const { return config_; }
   static std::vector<int> blocks_per_stage(int depth);  // {3,4,6,3} or {3,4,23,3}; throws otherwise
@@ -110,6 +129,13 @@ class ResNet : public nn::Module {
   std::shared_ptr<nn::Conv2d> conv1_;
   std::shared_ptr<nn::Layer> bn1_;
   std::array<std::vector<std::shared_ptr<Bottleneck>>, 4> stages_;
+};
+
+struct FoldedResNet {
+  FoldedConv stem;
+  std::array<std::vector<FoldedBottleneck>, 4> stages;
+  // As ResNet::forward, in eval mode, without recording a graph.
+  ResNet::Output forward(const Tensor& x, bool keep_stage3 = false, bool keep_pre_activations = false) const;
 };
 
 }  // namespace strata::models

@@ -2,6 +2,7 @@
 
 #include <sstream>
 
+#include "engine/autograd.h"
 #include "engine/ops/upsample.h"
 
 namespace strata::models {
@@ -154,6 +155,63 @@ ForwardResult SegmentationModel::forward(const Tensor& images, const ForwardOpti
   }
   if (options.low_res_logits || !options.upsample) result.low_res_logits = low;
   return result;
+}
+
+FoldedSegmentationModel::FoldedSegmentationModel(const SegmentationModel& model) : config_(model.config_) {
+  check_foldable(model);
+  backbone_ = model.backbone_->fold(model.backbone_prefix());
+  if (model.torchvision_head_) torchvision_head_ = model.torchvision_head_->fold("classifier.");
+  if (model.mib_head_) mib_head_ = model.mib_head_->fold("head.");
+  if (model.aux_) aux_ = model.aux_->fold("aux_classifier.");
+  classifier_ = model.classifier_->fold();
+}
+
+ForwardResult FoldedSegmentationModel::forward(const Tensor& images, const ForwardOptions& options) const {
+  check(images.dim() == 4 && images.size(3) == 3, "SegmentationModel: expected normalised images (N,H,W,3), got ",
+        images.describe());
+  check(!options.aux_logits || aux_.has_value(),
+        "SegmentationModel: aux logits asked for, but the model has no aux head (", config_.describe(), ")");
+  autograd::NoGradGuard no_grad;
+  const int64_t height = images.size(1), width = images.size(2);
+  ForwardResult result;
+  ResNet::Output features = backbone_.forward(images, options.aux_logits, options.stage_pre_activations);
+  if (options.stage_pre_activations) result.stage_pre_activations = features.pre_activations;
+  features.pre_activations = {};
+  if (options.body) result.body = features.out;
+  Tensor aux_logits = options.aux_logits ? aux_->forward(features.stage3) : Tensor();
+  features.stage3 = Tensor();
+  Tensor head = torchvision_head_ ? torchvision_head_->forward(features.out) : mib_head_->forward(features.out);
+  features.out = Tensor();
+  Tensor low = classifier_.forward(head);
+  if (options.head) result.head = head;
+  head = Tensor();
+  if (options.upsample) {
+    result.logits = upsample_bilinear(low, height, width, false);
+    if (aux_logits.defined()) result.aux_logits = upsample_bilinear(aux_logits, height, width, false);
+  } else {
+    result.aux_logits = aux_logits;
+  }
+  if (options.low_res_logits || !options.upsample) result.low_res_logits = low;
+  return result;
+}
+
+int64_t FoldedSegmentationModel::bytes() const {
+  int64_t total = backbone_.stem.bytes() + classifier_.bytes();
+  for (const auto& stage : backbone_.stages) {
+    for (const FoldedBottleneck& b : stage) {
+      total += b.conv1.bytes() + b.conv2.bytes() + b.conv3.bytes() + (b.has_projection ? b.projection.bytes() : 0);
+    }
+  }
+  if (torchvision_head_) {
+    for (const FoldedConv& c : torchvision_head_->branches) total += c.bytes();
+    total += torchvision_head_->pooling.bytes() + torchvision_head_->project.bytes() + torchvision_head_->conv.bytes();
+  }
+  if (mib_head_) {
+    for (const FoldedConv& c : mib_head_->maps) total += c.bytes();
+    total += mib_head_->reduce.bytes() + mib_head_->pooling.bytes() + mib_head_->pooling_reduce.bytes();
+  }
+  if (aux_) total += aux_->conv.bytes() + aux_->classifier.bytes();
+  return total;
 }
 
 ModelSummary SegmentationModel::summary(int64_t height, int64_t width) const {

@@ -15,6 +15,13 @@
 // that is not asked for is not kept: after the call nothing references it (the autograd graph keeps
 // only what backward needs).
 //
+// FoldedSegmentationModel is a model in eval mode folded for inference (models/blocks.h: every norm in
+// its convolution, the activation in the convolution's epilogue, the classifier's steps in one
+// convolution): the same forward and ForwardOptions, computed without recording a graph, each
+// intermediate map freed as soon as the op that reads it has run. It owns its folded weights, so the
+// model it came from can be dropped. The frozen continual-learning teacher runs it
+// (incremental/teacher.h).
+//
 // Size: the reference configurations are ResNet-50/101 (width 64) with 256-channel heads, the
 // defaults of ModelConfig. small_model_config() is strata's small configuration for CPU demos and
 // tests: ResNet-14 (one bottleneck per stage, width 16: 64/128/256/512 channels per stage) with a
@@ -89,6 +96,8 @@ struct ForwardResult {
 };
 
 class SegmentationModel : public nn::Module {
+  friend class FoldedSegmentationModel;
+
  public:
   explicit SegmentationModel(const ModelConfig& config);
 
@@ -122,6 +131,29 @@ class SegmentationModel : public nn::Module {
   std::shared_ptr<MiBHead> mib_head_;
   std::shared_ptr<FCNHead> aux_;
   std::shared_ptr<IncrementalClassifier> classifier_;
+};
+
+class FoldedSegmentationModel {
+ public:
+  // Folds `model`, whose norms must all be in eval mode: strata::Error naming the first norm in
+  // training mode (e.g. "body.mod1.bn1 (inplace_abn) is in training mode"). The folded weights are in
+  // the model's dtype, on its device.
+  explicit FoldedSegmentationModel(const SegmentationModel& model);
+
+  // As SegmentationModel::forward in eval mode; records no graph whatever the grad mode.
+  ForwardResult forward(const Tensor& images, const ForwardOptions& options = {}) const;
+
+  const ModelConfig& config() const { return config_; }
+  int64_t total_classes() const { return classifier_.weight().size(0); }
+  int64_t bytes() const;  // of the folded weights
+
+ private:
+  ModelConfig config_;
+  FoldedResNet backbone_;
+  std::optional<FoldedTorchvisionHead> torchvision_head_;
+  std::optional<FoldedMiBHead> mib_head_;
+  std::optional<FoldedFCNHead> aux_;
+  FoldedConv classifier_;
 };
 
 // strata's small configuration (see the file comment): mib flavour, ResNet-14 width 16, 64-channel

@@ -12,6 +12,7 @@ int run_bench_loader(const Args& args);  // bench_loader.cpp
 int run_bench_model(const Args& args);   // bench_model.cpp
 int run_bench_step(const Args& args);    // bench_step.cpp
 int run_bench_distill(const Args& args);  // bench_distill.cpp
+int run_bench_teacher(const Args& args);  // bench_teacher.cpp
 
 const std::vector<Benchmark>& benchmarks() {
   static const std::vector<Benchmark> table = {
@@ -21,6 +22,8 @@ const std::vector<Benchmark>& benchmarks() {
        run_bench_step},
       {"distill", "MiB's distillation losses fused vs unfused vs PyTorch at 512x512, C = 21 and 151: time, memory, bytes",
        run_bench_distill},
+      {"teacher", "the frozen teacher's forward, folded vs unfolded vs PyTorch eval/no_grad: time, memory (CPU)",
+       run_bench_teacher},
       {"loader", "training loader decode + augment images/s per thread vs PyTorch/torchvision", run_bench_loader},
   };
   return table;

@@ -14,6 +14,8 @@
 // implies on an H100 (3.35 TB/s) and an A100 (2.0 TB/s). A lower bound on traffic, not a model of
 // caches: it shows what a GPU would gain before there is one. The output ends with one line per
 // class count, `C=<n> fused vs PyTorch: time ratio <x>, memory ratio <y>` (strata over PyTorch).
+// Before those lines, unless --no-teacher: the teacher's forward, folded vs unfolded vs PyTorch
+// eval/no_grad (apps/strata/bench_teacher.h), the other half of what distillation costs.
 #include <cstdio>
 #include <functional>
 #include <random>
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "apps/strata/bench_common.h"
+#include "apps/strata/bench_teacher.h"
 #include "apps/strata/commands.h"
 #include "apps/strata/python.h"
 #include "engine/allocator.h"
@@ -47,6 +50,8 @@ struct Settings {
   StepBenchSettings step;
   int64_t low = 32;
   std::vector<int64_t> classes = {21, 151};
+  bool teacher = true;             // also the teacher's forward (bench_teacher.h)
+  int64_t teacher_size = 128;      // its input side: a ResNet-50 forward at 512 takes seconds on a CPU
 };
 
 // C_old for C classes: VOC 15-5's 16 of 21, ADE20K 100-50's 101 of 151, else three quarters.
@@ -153,6 +158,8 @@ void print_help() {
       "memory-bound time on an H100 and an A100, per class count.\n\n"
       "  --low N          side of the low-resolution logits (default 32: output stride 16 at 512)\n"
       "  --classes LIST   class counts, comma-separated (default 21,151: C_old 16 and 101)\n"
+      "  --teacher-size N input side of the teacher-forward comparison (default 128)\n"
+      "  --no-teacher     skip the teacher-forward comparison (folded vs unfolded vs PyTorch)\n"
       "%s",
       step_options_help().c_str());
 }
@@ -218,6 +225,18 @@ int run_bench_distill(const Args& args) {
       s.classes = parse_classes(option_value(a, i, kCommand));
       return true;
     }
+    if (a[i] == "--no-teacher") {
+      s.teacher = false;
+      return true;
+    }
+    if (a[i] == "--teacher-size") {
+      const std::string& v = option_value(a, i, kCommand);
+      int64_t width = 0;
+      parse_size(v, cat(kCommand, " --teacher-size"), s.teacher_size, width);
+      check(s.teacher_size >= 16 && width == s.teacher_size, kCommand, ": --teacher-size '", v,
+            "': expected one side >= 16");
+      return true;
+    }
     return false;
   };
   if (!parse_step_args(args, s.step, kCommand, print_help, own)) return 0;
@@ -263,6 +282,15 @@ int run_bench_distill(const Args& args) {
                   static_cast<long long>(classes), ways[0].seconds / theirs.seconds,
                   static_cast<double>(ways[0].rss_increase) / static_cast<double>(theirs.rss_increase));
     summary.emplace_back(line);
+  }
+  if (s.teacher) {
+    std::printf("\nThe teacher's forward (MiB's DeepLabV3-ResNet-50, %lld old classes), folded vs unfolded vs PyTorch:\n",
+                static_cast<long long>(TeacherBenchSettings{}.classes));
+    std::fflush(stdout);
+    TeacherBenchSettings teacher;
+    teacher.step = s.step;
+    teacher.step.height = teacher.step.width = s.teacher_size;
+    print_teacher_bench(teacher);
   }
   std::printf("\n");
   for (const std::string& line : summary) std::printf("%s\n", line.c_str());

@@ -78,7 +78,7 @@ StrataResult run_strata(const Settings& s, const incremental::Task& task, const 
 
   StrataResult r;
   r.parameters = session.model().parameter_count();
-  if (session.teacher() != nullptr) r.teacher_parameters = session.teacher()->model().parameter_count();
+  if (session.teacher() != nullptr) r.teacher_parameters = session.teacher()->parameter_count();
   bool first = true;
   auto step = [&] {
     incremental::IterationStats stats = session.train_iteration(images, labels);

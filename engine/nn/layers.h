@@ -20,6 +20,8 @@ class Conv2d : public Layer {
 
   Tensor& weight() { return weight_; }
   Tensor& bias() { return bias_; }  // undefined without bias
+  const Tensor& weight() const { return weight_; }
+  const Tensor& bias() const { return bias_; }
   const Conv2dParams& params() const { return params_; }
   int64_t in_channels() const { return weight_.size(3); }
   int64_t out_channels() const { return weight_.size(0); }

@@ -19,6 +19,10 @@ class BatchNorm2d : public Layer {
   Tensor& bias() { return bias_; }
   Tensor& running_mean() { return running_mean_; }
   Tensor& running_var() { return running_var_; }
+  const Tensor& weight() const { return weight_; }
+  const Tensor& bias() const { return bias_; }
+  const Tensor& running_mean() const { return running_mean_; }
+  const Tensor& running_var() const { return running_var_; }
   double eps() const { return eps_; }
 
  private:
@@ -35,7 +39,13 @@ class InPlaceABN : public Layer {
   Tensor& bias() { return bias_; }
   Tensor& running_mean() { return running_mean_; }
   Tensor& running_var() { return running_var_; }
+  const Tensor& weight() const { return weight_; }
+  const Tensor& bias() const { return bias_; }
+  const Tensor& running_mean() const { return running_mean_; }
+  const Tensor& running_var() const { return running_var_; }
   Activation activation() const { return activation_; }
+  double negative_slope() const { return negative_slope_; }
+  double eps() const { return eps_; }
 
  private:
   Tensor weight_, bias_, running_mean_, running_var_;

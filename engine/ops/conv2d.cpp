@@ -42,11 +42,9 @@ kernels::common::Conv2dShape conv_shape(const Tensor& x, const Tensor& w, const 
   return s;
 }
 
-}  // namespace
-
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) {
-  constexpr const char* op = "conv2d";
-  profiler::Scope profile_scope(op);
+// The checks conv2d and conv2d_activation share; returns the problem's shape.
+kernels::common::Conv2dShape checked_shape(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                           const Conv2dParams& params) {
   check_dim(op, "x", x, 4, "(N,H,W,C)");
   check_dim(op, "weight", weight, 4, "(K,R,S,C)");
   check_floating(op, "x", x);
@@ -69,6 +67,15 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   kernels::common::Conv2dShape s = conv_shape(x, weight, params);
   check(s.P > 0 && s.Q > 0, op, ": kernel ", s.R, "x", s.S, " with dilation (", s.dilation_h, ",", s.dilation_w,
         ") and padding (", s.pad_h, ",", s.pad_w, ") does not fit input ", x.describe());
+  return s;
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) {
+  constexpr const char* op = "conv2d";
+  profiler::Scope profile_scope(op);
+  const kernels::common::Conv2dShape s = checked_shape(op, x, weight, bias, params);
 
   Tensor xc = x.contiguous(), wc = weight.contiguous(), bc = bias.defined() ? bias.contiguous() : Tensor();
   Tensor y = Tensor::empty({s.N, s.P, s.Q, s.K}, x.dtype(), x.device());
@@ -123,6 +130,39 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                      }
                      return std::vector<Tensor>{dx, dw, db};
                    });
+  return y;
+}
+
+Tensor conv2d_activation(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& residual,
+                         double negative_slope, const Conv2dParams& params) {
+  constexpr const char* op = "conv2d_activation";
+  profiler::Scope profile_scope(op);
+  const kernels::common::Conv2dShape s = checked_shape(op, x, weight, bias, params);
+  check(!autograd::any_requires_grad({x, weight, bias, residual}), op,
+        ": records no graph, but an input requires a gradient (frozen models only; train with conv2d)");
+  check(negative_slope >= 0 && negative_slope <= 1, op, ": negative_slope must be in [0, 1] (0 ReLU, 1 identity), got ",
+        negative_slope);
+  bool broadcast = false;
+  if (residual.defined()) {
+    check_same_dtype(op, x, "x", residual, "residual");
+    check_same_device(op, x, "x", residual, "residual");
+    broadcast = residual.shape() == Shape{s.N, 1, 1, s.K} && s.P * s.Q != 1;
+    check(broadcast || residual.shape() == Shape{s.N, s.P, s.Q, s.K}, op, ": residual ", residual.describe(),
+          " must be the output's (N,P,Q,K) = (", s.N, ",", s.P, ",", s.Q, ",", s.K, ") or (N,1,1,K)");
+  }
+
+  Tensor xc = x.contiguous(), wc = weight.contiguous();
+  Tensor bc = bias.defined() ? bias.contiguous() : Tensor(), rc = residual.defined() ? residual.contiguous() : Tensor();
+  Tensor y = Tensor::empty({s.N, s.P, s.Q, s.K}, x.dtype(), x.device());
+  dispatch(op, x, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    kernels::common::ConvEpilogue<T> epilogue;
+    epilogue.bias = bc.defined() ? bc.data<T>() : nullptr;
+    epilogue.residual = rc.defined() ? rc.data<T>() : nullptr;
+    epilogue.residual_broadcast = broadcast;
+    epilogue.slope = static_cast<T>(negative_slope);
+    conv2d_forward_epilogue(y.data<T>(), xc.data<T>(), wc.data<T>(), epilogue, s, backend);
+  });
   return y;
 }
 

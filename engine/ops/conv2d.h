@@ -23,6 +23,19 @@ struct Conv2dParams {
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params = {});
 
+// An inference-only convolution with its epilogue (kernels/common/conv2d.h), what a frozen model
+// with its batch norms folded into the weights runs (models/blocks.h, FoldedConv):
+//   y = act(conv2d(x, weight) + bias + residual),   act(z) = z > 0 ? z : negative_slope * z
+//   bias: (K) or undefined; residual: (N,P,Q,K), (N,1,1,K) added to every pixel of its image, or
+//   undefined; negative_slope: 0 is ReLU, 1 the identity, in between a leaky ReLU.
+// One pass over the output after the convolution (per im2col chunk on the CPU; one kernel after
+// cuDNN on CUDA), instead of a bias, an add and an activation op. Records no autograd node: with
+// grad mode on, an input that requires a gradient is an error (use conv2d and the activation ops to
+// train). Throws as conv2d does, and for a residual of another shape, dtype or device or a slope
+// outside [0, 1].
+Tensor conv2d_activation(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& residual,
+                         double negative_slope, const Conv2dParams& params = {});
+
 // Output spatial size of a convolution, shared with model summaries: (in + 2 pad - dil (k-1) - 1) / stride + 1.
 int64_t conv2d_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation);
 

@@ -8,9 +8,18 @@
 //
 // Letters: N batch, H W input height/width, C input channels, K output channels, R S kernel
 // height/width, P Q output height/width.
+//
+// The epilogue of an inference convolution (engine/ops/conv2d.h, conv2d_epilogue), applied to each
+// output element v = y[n,p,q,k] of the convolution without bias before it is stored:
+//   z = v + bias[k] + residual[n,p,q,k]   (residual[n,0,0,k] when the residual is broadcast)
+//   y = z > 0 ? z : slope z               (slope 0: ReLU; 1: the identity; else leaky ReLU)
+// It is what a batch norm folded into the convolution (its shift in `bias`), a residual sum and the
+// activation that follows become in a frozen model (models/blocks.h, FoldedConv).
 #pragma once
 
 #include <cstdint>
+
+#include "kernels/common/host_device.h"
 
 namespace strata::kernels::common {
 
@@ -25,5 +34,26 @@ struct Conv2dShape {
   // A 1x1 convolution with stride 1 and no padding is a plain GEMM over pixels.
   bool is_pointwise() const { return R == 1 && S == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0; }
 };
+
+// The arrays of an epilogue; null pointers skip their term.
+template <class T>
+struct ConvEpilogue {
+  const T* bias = nullptr;      // (K)
+  const T* residual = nullptr;  // (N,P,Q,K), or (N,1,1,K) when residual_broadcast
+  bool residual_broadcast = false;
+  T slope = 1;
+};
+
+// The activation of z = v + bias + residual (summed in that order by both backends).
+template <class T>
+STRATA_HOST_DEVICE inline T conv_epilogue_activation(T z, T slope) {
+  return z > T(0) ? z : slope * z;
+}
+
+// The residual's row for output row (n P Q + p Q + q); `pixels` = P Q.
+template <class T>
+STRATA_HOST_DEVICE inline int64_t conv_epilogue_residual_row(const ConvEpilogue<T>& e, int64_t row, int64_t pixels) {
+  return e.residual_broadcast ? row / pixels : row;
+}
 
 }  // namespace strata::kernels::common

@@ -8,7 +8,9 @@
 //     read it), so it is parallel over pixels and deterministic.
 // Images are processed in chunks so the im2col buffer, taken from the backend's scratch, stays
 // bounded (kChunkBudget elements). The bias is added after the product (kernels/cpu/elementwise.h's
-// add_channel, as the CUDA kernels add it).
+// add_channel, as the CUDA kernels add it). The inference convolution's epilogue (bias, residual,
+// activation; kernels/common/conv2d.h) runs on each chunk's rows right after their GEMM, while they
+// are still in cache.
 #include "kernels/cpu/conv2d.h"
 
 #include <algorithm>
@@ -110,7 +112,46 @@ void for_each_chunk(const Conv2dShape& s, const Backend& backend, Body&& body) {
   }
 }
 
+// The epilogue of kernels/common/conv2d.h on output rows [row0, row1) of y (N P Q rows of K).
+template <class T>
+void apply_epilogue(T* y, const ConvEpilogue<T>& e, const Conv2dShape& s, int64_t row0, int64_t row1) {
+  const int64_t K = s.K, pixels = s.P * s.Q;
+  const int64_t grain = K > 0 ? kElementwiseGrain / K + 1 : 1;
+  parallel_for(row0, row1, grain, [&](int64_t lo, int64_t hi) {
+    for (int64_t row = lo; row < hi; ++row) {
+      T* yr = y + row * K;
+      const T* rr = e.residual ? e.residual + common::conv_epilogue_residual_row(e, row, pixels) * K : nullptr;
+      // One loop per combination of terms, so each vectorises without a test per element.
+      if (e.bias && rr) {
+        for (int64_t k = 0; k < K; ++k) yr[k] = common::conv_epilogue_activation(yr[k] + e.bias[k] + rr[k], e.slope);
+      } else if (e.bias) {
+        for (int64_t k = 0; k < K; ++k) yr[k] = common::conv_epilogue_activation(yr[k] + e.bias[k], e.slope);
+      } else if (rr) {
+        for (int64_t k = 0; k < K; ++k) yr[k] = common::conv_epilogue_activation(yr[k] + rr[k], e.slope);
+      } else {
+        for (int64_t k = 0; k < K; ++k) yr[k] = common::conv_epilogue_activation(yr[k], e.slope);
+      }
+    }
+  });
+}
+
 }  // namespace
+
+template <class T>
+void conv2d_forward_epilogue(T* y, const T* x, const T* w, const ConvEpilogue<T>& epilogue, const Conv2dShape& s,
+                             const Backend& backend) {
+  const int64_t K = s.K, patch = patch_size(s);
+  if (s.is_pointwise()) {
+    gemm(false, true, s.N * s.P * s.Q, K, s.C, T(1), x, s.C, w, s.C, T(0), y, K, backend);
+    apply_epilogue(y, epilogue, s, 0, s.N * s.P * s.Q);
+    return;
+  }
+  for_each_chunk<T>(s, backend, [&](T* cols, int64_t n0, int64_t n1, int64_t rows) {
+    im2col(cols, x, s, n0, n1);
+    gemm(false, true, rows, K, patch, T(1), cols, patch, w, patch, T(0), y + n0 * s.P * s.Q * K, K, backend);
+    apply_epilogue(y, epilogue, s, n0 * s.P * s.Q, n1 * s.P * s.Q);
+  });
+}
 
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const Conv2dShape& s, const Backend& backend) {
@@ -157,9 +198,11 @@ void conv2d_backward_filter(T* dw, const T* dy, const T* x, const Conv2dShape& s
   });
 }
 
-#define STRATA_INSTANTIATE(T)                                                                            \
-  template void conv2d_forward<T>(T*, const T*, const T*, const T*, const Conv2dShape&, const Backend&); \
-  template void conv2d_backward_data<T>(T*, const T*, const T*, const Conv2dShape&, const Backend&);     \
+#define STRATA_INSTANTIATE(T)                                                                                  \
+  template void conv2d_forward<T>(T*, const T*, const T*, const T*, const Conv2dShape&, const Backend&);       \
+  template void conv2d_forward_epilogue<T>(T*, const T*, const T*, const ConvEpilogue<T>&, const Conv2dShape&, \
+                                           const Backend&);                                                    \
+  template void conv2d_backward_data<T>(T*, const T*, const T*, const Conv2dShape&, const Backend&);           \
   template void conv2d_backward_filter<T>(T*, const T*, const T*, const Conv2dShape&, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)

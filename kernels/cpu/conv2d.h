@@ -13,10 +13,16 @@
 namespace strata::kernels::cpu {
 
 using common::Conv2dShape;
+using common::ConvEpilogue;
 
 // Overwrites y.
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const Conv2dShape& s, const Backend& backend);
+// The convolution without bias, then the epilogue of kernels/common/conv2d.h on each output row while
+// the row is fresh (per im2col chunk); overwrites y. Forward only: nothing for a backward is kept.
+template <class T>
+void conv2d_forward_epilogue(T* y, const T* x, const T* w, const ConvEpilogue<T>& epilogue, const Conv2dShape& s,
+                             const Backend& backend);
 // dx = d(loss)/dx from dy; overwrites dx.
 template <class T>
 void conv2d_backward_data(T* dx, const T* dy, const T* w, const Conv2dShape& s, const Backend& backend);

@@ -5,7 +5,10 @@
 // Semantics (see conv2d.h): cuDNN's CUDNN_CROSS_CORRELATION mode is PyTorch's conv2d; NHWC tensor
 // descriptors and an NHWC (= KRSC) filter descriptor describe our NHWC activations and OHWI
 // weights without any transpose; alpha = 1, beta = 0 overwrite the output. The bias is added
-// afterwards by kernels/cuda/elementwise.h's add_channel, as the CPU kernels add it after the GEMM.
+// afterwards by kernels/cuda/elementwise.h's add_channel, as the CPU kernels add it after the GEMM,
+// and the inference epilogue (bias, residual, activation) by one kernel of conv2d_epilogue.cu: the
+// emulator implements cuDNN's plain convolution, not cudnnConvolutionBiasActivationForward, and a
+// separate pass keeps the two builds one computation.
 // The backend (kernels/cuda/backend.h) gives the cuDNN handle, the algorithm cache and scratch memory
 // for the workspace.
 //
@@ -443,6 +446,13 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const Conv2dSha
 }
 
 template <class T>
+void conv2d_forward_epilogue(T* y, const T* x, const T* w, const ConvEpilogue<T>& epilogue, const Conv2dShape& s,
+                             const Backend& backend) {
+  conv2d_forward(y, x, w, static_cast<const T*>(nullptr), s, backend);
+  conv2d_epilogue(y, epilogue, s, backend);
+}
+
+template <class T>
 void conv2d_backward_data(T* dx, const T* dy, const T* w, const Conv2dShape& s, const Backend& backend) {
   check_fits_cudnn(s);
   check_handle_stream(backend);
@@ -466,10 +476,12 @@ void conv2d_backward_filter(T* dw, const T* dy, const T* x, const Conv2dShape& s
   run_pass<T, BackwardFilterPass>(s, backend, x, dy, dw);
 }
 
-#define STRATA_INSTANTIATE(T)                                                                            \
-  template ConvAlgorithmKey conv2d_algorithm_key<T>(const Conv2dShape&, ConvPass);                       \
-  template void conv2d_forward<T>(T*, const T*, const T*, const T*, const Conv2dShape&, const Backend&); \
-  template void conv2d_backward_data<T>(T*, const T*, const T*, const Conv2dShape&, const Backend&);     \
+#define STRATA_INSTANTIATE(T)                                                                                  \
+  template ConvAlgorithmKey conv2d_algorithm_key<T>(const Conv2dShape&, ConvPass);                             \
+  template void conv2d_forward<T>(T*, const T*, const T*, const T*, const Conv2dShape&, const Backend&);       \
+  template void conv2d_forward_epilogue<T>(T*, const T*, const T*, const ConvEpilogue<T>&, const Conv2dShape&, \
+                                           const Backend&);                                                    \
+  template void conv2d_backward_data<T>(T*, const T*, const T*, const Conv2dShape&, const Backend&);           \
   template void conv2d_backward_filter<T>(T*, const T*, const T*, const Conv2dShape&, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)

@@ -25,10 +25,20 @@
 namespace strata::kernels::cuda {
 
 using common::Conv2dShape;
+using common::ConvEpilogue;
 
 // Overwrites y.
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const Conv2dShape& s, const Backend& backend);
+// The convolution without bias (cuDNN), then one kernel applying the epilogue of kernels/common/conv2d.h
+// (bias, residual, activation) in place; overwrites y. Forward only.
+template <class T>
+void conv2d_forward_epilogue(T* y, const T* x, const T* w, const ConvEpilogue<T>& epilogue, const Conv2dShape& s,
+                             const Backend& backend);
+// The epilogue alone, in place on y (N P Q rows of K): conv2d_forward_epilogue's second half
+// (kernels/cuda/conv2d_epilogue.cu).
+template <class T>
+void conv2d_epilogue(T* y, const ConvEpilogue<T>& epilogue, const Conv2dShape& s, const Backend& backend);
 // dx = d(loss)/dx from dy; overwrites dx.
 template <class T>
 void conv2d_backward_data(T* dx, const T* dy, const T* w, const Conv2dShape& s, const Backend& backend);

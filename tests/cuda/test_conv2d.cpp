@@ -378,3 +378,7 @@ TEST_CASE("cuda linear refuses operands of different dtypes", "[cpu]") {
   Tensor w = Tensor::randn({4, 10}, g, DType::f64).to(cuda_device());
   CHECK_THROWS_WITH(linear(x, w, Tensor()), Catch::Contains("dtypes must match"));
 }
+
+TEST_CASE("conv2d_activation on CUDA matches the CPU: activations, bias, residuals, f32 and f64", "[cuda]") {
+  check_cuda_matches_cpu(test::conv2d_activation_cases());
+}

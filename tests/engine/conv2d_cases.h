@@ -2,7 +2,9 @@
 // (tests/engine/test_conv2d.cpp) and the CUDA-vs-CPU comparisons (tests/cuda/test_conv2d.cpp).
 // Convolutions cover every configuration the ResNets and DeepLab heads use (pointwise, strided,
 // padded, dilated, the 7x7 stem, rectangular kernels), with and without bias; linear covers rank 2 to 4
-// inputs, with and without bias, and an x that needs no gradient.
+// inputs, with and without bias, and an x that needs no gradient. conv2d_activation (forward only, no
+// leaves) covers its epilogue on the pointwise and im2col paths: each activation (ReLU, MiB's leaky
+// ReLU, identity), with and without bias, a residual per pixel and one broadcast per image.
 #pragma once
 
 #include <string>
@@ -42,6 +44,50 @@ inline OpCases conv2d_cases() {
   OpCases cases;
   uint64_t seed = 200;
   for (const ConvConfig& c : configs) cases.push_back(conv2d_case(c, seed++));
+  return cases;
+}
+
+// conv2d_activation(x, w, bias, residual, slope): `residual` 0 none, 1 per pixel (N,P,Q,K), 2 per
+// image (N,1,1,K).
+struct ConvActivationConfig {
+  ConvConfig conv;
+  int residual;
+  double slope;
+};
+
+inline std::vector<ConvActivationConfig> conv2d_activation_configs() {
+  return {
+      {{"pointwise, ReLU", 2, 4, 3, 5, 3, 1, 1, 1, 0, 1, true}, 0, 0.0},
+      {{"pointwise, residual, leaky ReLU", 2, 4, 3, 5, 6, 1, 1, 1, 0, 1, true}, 1, 0.01},
+      {{"pointwise, image residual, leaky ReLU", 2, 4, 3, 5, 6, 1, 1, 1, 0, 1, true}, 2, 0.01},
+      {{"3x3 stride 2, identity, no bias", 2, 7, 6, 3, 4, 3, 3, 2, 1, 1, false}, 0, 1.0},
+      {{"3x3 dilation 2, residual, ReLU", 1, 6, 5, 2, 3, 3, 3, 1, 2, 2, true}, 1, 0.0},
+      {{"7x7 stem, image residual, identity", 2, 9, 8, 3, 4, 7, 7, 2, 3, 1, true}, 2, 1.0},
+  };
+}
+
+inline OpCase conv2d_activation_case(const ConvActivationConfig& a, uint64_t seed) {
+  const ConvConfig c = a.conv;
+  const int64_t P = conv2d_output_size(c.H, c.R, c.stride, c.pad, c.dilation);
+  const int64_t Q = conv2d_output_size(c.W, c.S, c.stride, c.pad, c.dilation);
+  auto inputs = [c, a, P, Q](Generator& g) {
+    Tensor residual;
+    if (a.residual == 1) residual = leaf({c.N, P, Q, c.K}, g).detach();
+    if (a.residual == 2) residual = leaf({c.N, 1, 1, c.K}, g).detach();
+    return std::vector<Tensor>{leaf({c.N, c.H, c.W, c.C}, g).detach(), leaf({c.K, c.R, c.S, c.C}, g, 0.5).detach(),
+                               c.bias ? leaf({c.K}, g).detach() : Tensor(), residual};
+  };
+  const Conv2dParams p = Conv2dParams::same(c.stride, c.pad, c.dilation);
+  const double slope = a.slope;
+  return {std::string("conv2d_activation ") + c.name, inputs,
+          [p, slope](const std::vector<Tensor>& in) { return conv2d_activation(in[0], in[1], in[2], in[3], slope, p); },
+          seed};
+}
+
+inline OpCases conv2d_activation_cases() {
+  OpCases cases;
+  uint64_t seed = 240;
+  for (const ConvActivationConfig& a : conv2d_activation_configs()) cases.push_back(conv2d_activation_case(a, seed++));
   return cases;
 }
 

@@ -1,10 +1,14 @@
 // conv2d and linear: gradients by finite differences (f64) on every case of their table
-// (tests/engine/conv2d_cases.h), parity with PyTorch, im2col chunking, and bad input.
+// (tests/engine/conv2d_cases.h), parity with PyTorch, im2col chunking, and bad input; the inference
+// convolution conv2d_activation against the composition it replaces.
 #include <catch2/catch.hpp>
 
+#include "engine/autograd.h"
 #include "engine/ops/conv2d.h"
+#include "engine/ops/elementwise.h"
 #include "engine/ops/linear.h"
 #include "tests/engine/conv2d_cases.h"
+#include "tests/support/compare.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/torch_reference.h"
 
@@ -52,6 +56,41 @@ TEST_CASE("conv2d results do not depend on the number of images per im2col chunk
     std::vector<float> ya = y.to_vector<float>(), yb = yn.to_vector<float>();
     REQUIRE(std::equal(yb.begin(), yb.end(), ya.begin() + n * 40 * 40 * 8));
   }
+}
+
+TEST_CASE("conv2d_activation is the activation of conv2d plus the residual, in one op", "[cpu]") {
+  uint64_t seed = 260;
+  for (const test::ConvActivationConfig& a : test::conv2d_activation_configs()) {
+    const test::OpCase c = test::conv2d_activation_case(a, seed++);
+    INFO(c.name);
+    const std::vector<Tensor> in = test::case_inputs(c);
+    for (DType dtype : {DType::f64, DType::f32}) {
+      INFO(dtype_name(dtype));
+      std::vector<Tensor> typed;
+      for (const Tensor& t : in) typed.push_back(t.defined() ? t.to(dtype) : Tensor());
+      // The composition it replaces: conv2d with the bias, the residual added (per pixel or per
+      // image), then leaky_relu (relu at slope 0, nothing at slope 1).
+      const Conv2dParams p = Conv2dParams::same(a.conv.stride, a.conv.pad, a.conv.dilation);
+      Tensor expected = conv2d(typed[0], typed[1], typed[2], p);
+      if (typed[3].defined()) expected = add(expected, typed[3]);
+      if (a.slope != 1.0) expected = leaky_relu(expected, a.slope);
+      CHECK_CLOSE(c.f(typed), expected);
+    }
+  }
+}
+
+TEST_CASE("conv2d_activation refuses inputs that need a gradient and bad residuals", "[cpu]") {
+  Tensor x = Tensor::ones({1, 4, 4, 2}), w = Tensor::ones({3, 1, 1, 2});
+  Tensor trained = w.clone();
+  trained.set_requires_grad(true);
+  CHECK_THROWS_WITH(conv2d_activation(x, trained, Tensor(), Tensor(), 0.0), Catch::Contains("records no graph"));
+  {
+    autograd::NoGradGuard no_grad;  // without grad mode nothing would be recorded anyway
+    CHECK(conv2d_activation(x, trained, Tensor(), Tensor(), 0.0).shape() == Shape{1, 4, 4, 3});
+  }
+  CHECK_THROWS_WITH(conv2d_activation(x, w, Tensor(), Tensor::zeros({1, 4, 4, 2}), 0.0),
+                    Catch::Contains("must be the output's (N,P,Q,K) = (1,4,4,3) or (N,1,1,K)"));
+  CHECK_THROWS_WITH(conv2d_activation(x, w, Tensor(), Tensor(), 2.0), Catch::Contains("negative_slope"));
 }
 
 TEST_CASE("conv2d and linear reject bad input clearly", "[cpu]") {

@@ -250,6 +250,10 @@ TEST_CASE("every train option parses, has help, and bad ones are clear errors", 
   CHECK(o.train_split == "tr");
   CHECK(o.test_split == "te");
   CHECK(o.weights == "w");
+  CHECK_FALSE(o.unfolded_teacher);  // the folded teacher unless asked
+  TrainOptions unfolded;
+  REQUIRE(parse_train_options({"--unfolded-teacher"}, unfolded));
+  CHECK(unfolded.unfolded_teacher);
   TrainOptions step;
   REQUIRE(parse_train_options({"--step", "3", "--protocol", "disjoint"}, step));
   CHECK(step.step == 3);

@@ -5,7 +5,6 @@
 // its loss values kept on the device, MiB's classifier init as the step-start hook, the frozen eval-mode
 // teacher, one training iteration through StepSession, and the recipe's defaults.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <map>
 
@@ -19,6 +18,7 @@
 #include "incremental/teacher.h"
 #include "incremental/trainer.h"
 #include "tests/support/compare.h"
+#include "tests/support/norms.h"
 #include "tests/support/tolerances.h"
 
 using namespace strata;
@@ -275,7 +275,8 @@ TEST_CASE("the teacher is the loaded previous-step model, frozen, in eval mode, 
   models::SegmentationModel previous(small({16}, 21));
   previous.train();
   const TensorMap weights = previous.state_dict();
-  Teacher teacher(small({16}, 99), weights, "previous", Device::cpu());
+  // The unfolded teacher runs the model's own forward: bit for bit the previous model's.
+  Teacher teacher(small({16}, 99), weights, "previous", Device::cpu(), TeacherForward::unfolded);
   CHECK(teacher.channels() == 16);
   CHECK_FALSE(teacher.model().is_training());
   for (const auto& [name, p] : teacher.model().named_parameters()) {
@@ -303,6 +304,30 @@ TEST_CASE("the teacher is the loaded previous-step model, frozen, in eval mode, 
   CHECK_THROWS_WITH(Teacher(small({15}), weights, "previous", Device::cpu()), Catch::Contains("previous"));
 }
 
+TEST_CASE("the default teacher is folded and equals the unfolded one within float rounding", "[cpu]") {
+  models::SegmentationModel previous(small({16}, 21));
+  Generator norms(8);
+  test::randomize_norms(previous, norms);
+  const TensorMap weights = previous.state_dict();
+  Teacher folded(small({16}, 99), weights, "previous", Device::cpu());
+  Teacher unfolded(small({16}, 99), weights, "previous", Device::cpu(), TeacherForward::unfolded);
+  CHECK(folded.forward_kind() == TeacherForward::folded);
+  CHECK(folded.channels() == 16);
+  CHECK(folded.parameter_count() == unfolded.parameter_count());
+  // It keeps only its folded weights.
+  CHECK_THROWS_WITH(folded.model(), Catch::Contains("folded teacher"));
+
+  const Tensor images = random_images(2, 32, 4);
+  models::ForwardOptions with_body;
+  with_body.body = true;
+  const models::ForwardResult expected = unfolded.run(images, with_body);
+  const models::ForwardResult actual = folded.run(images, with_body);
+  CHECK(actual.logits.grad_fn() == nullptr);
+  CHECK_CLOSE(actual.logits, expected.logits);
+  CHECK_CLOSE(actual.body, expected.body);
+  CHECK_FALSE(folded.run(images, models::ForwardOptions{}).body.defined());
+}
+
 TEST_CASE("a step session loads the previous weights, runs the hook and trains one iteration", "[cpu]") {
   const Task task = Task::create(LabelSpace::voc(), "15-5");
   models::SegmentationModel previous(small({16}, 5));
@@ -314,6 +339,7 @@ TEST_CASE("a step session loads the previous weights, runs the hook and trains o
   setup.recipe = reference_recipe(task, 1);
   StepSession session(setup, task, &weights, "previous", "", 10);
   REQUIRE(session.teacher() != nullptr);
+  CHECK(session.teacher()->forward_kind() == TeacherForward::folded);
   CHECK(session.old_channels() == 16);
   CHECK(session.schedule().lr() == 0.001);
   // The old parts equal the previous model's; the new classifier got MiB's init.
