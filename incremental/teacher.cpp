@@ -54,6 +54,13 @@ int64_t Teacher::weight_bytes() const {
   return total;
 }
 
+std::vector<Tensor> Teacher::weights() const {
+  if (folded_) return folded_->weights();
+  std::vector<Tensor> out;
+  for (const auto& [name, t] : model_->state_dict()) out.push_back(t);
+  return out;
+}
+
 models::SegmentationModel& Teacher::model() {
   check(model_ != nullptr,
         "Teacher: a folded teacher keeps only its folded weights, not the model (construct it "

@@ -25,6 +25,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/device.h"
 #include "engine/safetensors.h"
@@ -49,6 +50,7 @@ class Teacher {
   int64_t channels() const { return channels_; }                // C_old
   int64_t parameter_count() const { return parameter_count_; }  // of the model it was built from
   int64_t weight_bytes() const;  // what it holds: the folded weights, or the model's parameters and buffers
+  std::vector<Tensor> weights() const;  // those tensors themselves
   TeacherForward forward_kind() const { return folded_ ? TeacherForward::folded : TeacherForward::unfolded; }
   // The unfolded model (throws for a folded teacher, which keeps only its folded weights).
   models::SegmentationModel& model();

@@ -1,5 +1,6 @@
 #include "models/segmentation_model.h"
 
+#include <functional>
 #include <sstream>
 
 #include "engine/autograd.h"
@@ -195,23 +196,48 @@ ForwardResult FoldedSegmentationModel::forward(const Tensor& images, const Forwa
   return result;
 }
 
-int64_t FoldedSegmentationModel::bytes() const {
-  int64_t total = backbone_.stem.bytes() + classifier_.bytes();
+void FoldedSegmentationModel::for_each_conv(const std::function<void(const FoldedConv&)>& f) const {
+  f(backbone_.stem);
   for (const auto& stage : backbone_.stages) {
     for (const FoldedBottleneck& b : stage) {
-      total += b.conv1.bytes() + b.conv2.bytes() + b.conv3.bytes() + (b.has_projection ? b.projection.bytes() : 0);
+      f(b.conv1);
+      f(b.conv2);
+      f(b.conv3);
+      if (b.has_projection) f(b.projection);
     }
   }
   if (torchvision_head_) {
-    for (const FoldedConv& c : torchvision_head_->branches) total += c.bytes();
-    total += torchvision_head_->pooling.bytes() + torchvision_head_->project.bytes() + torchvision_head_->conv.bytes();
+    for (const FoldedConv& c : torchvision_head_->branches) f(c);
+    f(torchvision_head_->pooling);
+    f(torchvision_head_->project);
+    f(torchvision_head_->conv);
   }
   if (mib_head_) {
-    for (const FoldedConv& c : mib_head_->maps) total += c.bytes();
-    total += mib_head_->reduce.bytes() + mib_head_->pooling.bytes() + mib_head_->pooling_reduce.bytes();
+    for (const FoldedConv& c : mib_head_->maps) f(c);
+    f(mib_head_->reduce);
+    f(mib_head_->pooling);
+    f(mib_head_->pooling_reduce);
   }
-  if (aux_) total += aux_->conv.bytes() + aux_->classifier.bytes();
+  if (aux_) {
+    f(aux_->conv);
+    f(aux_->classifier);
+  }
+  f(classifier_);
+}
+
+int64_t FoldedSegmentationModel::bytes() const {
+  int64_t total = 0;
+  for_each_conv([&](const FoldedConv& c) { total += c.bytes(); });
   return total;
+}
+
+std::vector<Tensor> FoldedSegmentationModel::weights() const {
+  std::vector<Tensor> out;
+  for_each_conv([&](const FoldedConv& c) {
+    out.push_back(c.weight());
+    if (c.bias().defined()) out.push_back(c.bias());
+  });
+  return out;
 }
 
 ModelSummary SegmentationModel::summary(int64_t height, int64_t width) const {

@@ -29,6 +29,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -146,8 +147,11 @@ class FoldedSegmentationModel {
   const ModelConfig& config() const { return config_; }
   int64_t total_classes() const { return classifier_.weight().size(0); }
   int64_t bytes() const;  // of the folded weights
+  std::vector<Tensor> weights() const;  // the folded weights and biases themselves
 
  private:
+  void for_each_conv(const std::function<void(const FoldedConv&)>& f) const;
+
   ModelConfig config_;
   FoldedResNet backbone_;
   std::optional<FoldedTorchvisionHead> torchvision_head_;

@@ -159,8 +159,9 @@ std::vector<profiler::MemoryProfile::Row> memory_rows_now(const profiler::Memory
   for (const void* p : storage_of(model.named_buffers())) weights.push_back(p);
   owners.emplace_back(names[0], weights);
   if (incremental::Teacher* teacher = session.teacher()) {
-    std::vector<const void*> teacher_weights = storage_of(teacher->model().named_parameters());
-    for (const void* p : storage_of(teacher->model().named_buffers())) teacher_weights.push_back(p);
+    // Folded or not, the tensors it holds.
+    std::vector<const void*> teacher_weights;
+    for (const Tensor& t : teacher->weights()) teacher_weights.push_back(t.raw_data());
     owners.emplace_back(names[1], teacher_weights);
   }
   std::vector<const void*> gradients;
