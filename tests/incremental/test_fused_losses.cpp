@@ -163,7 +163,8 @@ TEST_CASE("fused losses: several terms in one call are the weighted single-term 
                         .item()));
 }
 
-TEST_CASE("fused losses: f64 gradients match finite differences", "[cpu][gradcheck]") {
+TEST_CASE("fused losses: f64 gradients match finite differences, each term alone and all together",
+          "[cpu][gradcheck]") {
   Generator g(9);
   const int64_t c_old = 3, c_tot = 5;
   const Tensor low = test::leaf({2, 3, 4, c_tot}, g, 1.5);
@@ -174,13 +175,22 @@ TEST_CASE("fused losses: f64 gradients match finite differences", "[cpu][gradche
     options.old_channels = c_old;
     options.alpha = 0.7;
     options.align_corners = align_corners;
-    std::vector<FusedLossTerm> terms;
+    std::vector<std::vector<FusedLossTerm>> calls;
+    std::vector<FusedLossTerm> all;
     double weight = 0.5;
-    for (PixelLoss kind : kAllKinds) terms.push_back({kind, weight += 0.25, reduction_for(kind, terms.size())});
-    INFO("align_corners " << align_corners);
-    CHECK_GRADCHECK(
-        [&](const std::vector<Tensor>& in) { return sum(fused_losses(in[0], teacher_low, in[1], terms, options)); },
-        {low, labels});
+    for (PixelLoss kind : kAllKinds) {
+      const FusedLossTerm term{kind, weight += 0.25, reduction_for(kind, all.size())};
+      calls.push_back({term});
+      all.push_back(term);
+    }
+    calls.push_back(all);
+    for (const std::vector<FusedLossTerm>& terms : calls) {
+      INFO("align_corners " << align_corners << ", " << terms.size() << " term(s), the first "
+                            << to_string(terms[0].kind));
+      CHECK_GRADCHECK(
+          [&](const std::vector<Tensor>& in) { return sum(fused_losses(in[0], teacher_low, in[1], terms, options)); },
+          {low, labels});
+    }
   }
 }
 
