@@ -163,6 +163,16 @@ Tensor conv2d_activation(const Tensor& x, const Tensor& weight, const Tensor& bi
     epilogue.slope = static_cast<T>(negative_slope);
     conv2d_forward_epilogue(y.data<T>(), xc.data<T>(), wc.data<T>(), epilogue, s, backend);
   });
+  {
+    // The convolution's multiply-adds, then per output the bias, the residual and the activation;
+    // the residual is read once more.
+    const double item = static_cast<double>(dtype_size(x.dtype()));
+    const double macs = static_cast<double>(s.N * s.P * s.Q) * static_cast<double>(s.K * s.R * s.S * s.C);
+    const double outputs = static_cast<double>(y.numel());
+    profiler::count(2 * macs + 3 * outputs, (static_cast<double>(xc.numel() + wc.numel()) + outputs +
+                                             (bc.defined() ? s.K : 0) + (rc.defined() ? rc.numel() : 0)) *
+                                                item);
+  }
   return y;
 }
 
