@@ -335,7 +335,8 @@ Trainer::StepRun Trainer::prepare_step(int step) {
               " (epoch ", run.iteration / run.iterations_per_epoch, ")\n"));
   }
   log_step_start(run);
-  run.checkpoints = std::make_unique<StepCheckpointWriter>(run.result.checkpoint, run.info, log_);
+  run.checkpoints =
+      std::make_unique<StepCheckpointWriter>(run.result.checkpoint, run.info, log_, run.resumed_from, run.iteration);
   return run;
 }
 
@@ -462,6 +463,32 @@ void Trainer::log_interval(StepRun& run, int64_t epoch, TrainingInterval& interv
   const int64_t peak = memory_stats(device_).peak_allocated_bytes;
   run.shown = format_training_stats(means, lr, peak);
   log_.write(training_record(run.setup.step, epoch, run.iteration, means, lr, peak, seconds_since(run.start)));
+  check_finite_loss(run, means);
+}
+
+// The interval's sums are NaN or Inf exactly when one of its iterations' values was: the read the
+// loop makes anyway is the guard, with no extra wait inside a step.
+void Trainer::check_finite_loss(const StepRun& run, const IntervalMeans& means) const {
+  std::string term;
+  double value = 0;
+  for (const auto& [name, mean] : means.terms) {
+    if (!std::isfinite(mean)) {
+      term = name;
+      value = mean;
+      break;
+    }
+  }
+  if (term.empty() && !std::isfinite(means.loss)) {
+    term = "total";
+    value = means.loss;
+  }
+  if (term.empty()) return;
+  const int64_t first = run.iteration - means.iterations + 1;
+  const char* shown = std::isnan(value) ? "nan" : value > 0 ? "inf" : "-inf";
+  throw Error(cat("step ", run.setup.step, ", ",
+                  first == run.iteration ? cat("iteration ", first) : cat("iterations ", first, "-", run.iteration),
+                  ": the training diverged: the loss term '", term, "' is not finite (mean ", shown,
+                  "), so the run stops (a lower --lr may help); last good checkpoint: ", run.checkpoints->last_good()));
 }
 
 void Trainer::evaluate_mid_step(StepRun& run, ProgressBar& bar) {
