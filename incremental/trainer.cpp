@@ -31,6 +31,13 @@ uint64_t step_seed(uint64_t seed, int step) {
 
 bool is_terminal(std::FILE* out) { return out != nullptr && isatty(fileno(out)) == 1; }
 
+bool emulated_cuda(const Device& device) { return device.is_cuda() && std::string(cuda_backend()) == "emulated"; }
+
+// The device as the step's header shows it: an emulated CUDA device says so.
+std::string device_label(const Device& device) {
+  return emulated_cuda(device) ? device.str() + " (emulated on the CPU)" : device.str();
+}
+
 template <class T>
 T per_step(const std::vector<T>& values, int step) {
   return values.at(std::min(values.size() - 1, static_cast<size_t>(step)));
@@ -80,6 +87,10 @@ Trainer::Trainer(TrainOptions options, std::FILE* out) : options_(std::move(opti
   check(o.test || o.stop_after == 0 || !o.all_steps, "--stop-after stops one step: give --step N");
   check(o.ckpt.empty() || !o.all_steps, "--ckpt belongs to one step: give --step N");
   device_ = parse_device(o.device);
+  if (emulated_cuda(device_)) {
+    print(cat("warning: --device ", o.device, ": this build's CUDA backend is emulated on the CPU ",
+              "(STRATA_CUDA_EMULATION, for testing), much slower than --device cpu\n"));
+  }
 
   data::DatasetOptions dataset_options;
   dataset_options.skip_bad = o.skip_bad;
@@ -353,7 +364,7 @@ void Trainer::print_step_start(const StepRun& run, const std::optional<Checkpoin
             protocol_name(options_.protocol), ", ", convention_name(options_.convention), " convention; ",
             run.result.training_images, " training images, ", run.iterations_per_epoch, " iterations x ",
             s.recipe.epochs, " epochs, batch ", s.recipe.batch_size, ", crop ", s.recipe.crop_size, ", lr ",
-            s.recipe.lr, ", seed ", options_.seed, ", ", device_.str(), "\n"));
+            s.recipe.lr, ", seed ", options_.seed, ", ", device_label(device_), "\n"));
   if (previous) {
     print(cat("  previous step: ", run.previous_path, " (", previous->info.method,
               previous->info.task != task_->name() ? cat(", task ", previous->info.task, ": same classes") : "",

@@ -53,7 +53,7 @@
 // task, dataset, step or architecture; a step with fewer training images than one batch; a diverged
 // step: a loss term read as NaN or Inf at a logging interval (naming the iterations, the term and the
 // last good checkpoint), or a non-finite tensor at a checkpoint save (step_checkpoints.h: nothing is
-// written).
+// written). --device cuda on an emulated CUDA build prints a warning, not an error.
 #pragma once
 
 #include <cstdint>

@@ -333,6 +333,29 @@ TEST_CASE("every train option parses, has help, and bad ones are clear errors", 
   CHECK_THROWS_WITH(parse_train_options({"--step", "-1"}, bad), Catch::Contains("--step must be >= 0"));
   CHECK_THROWS_WITH(parse_train_options({"--seed", "-3"}, bad), Catch::Contains("--seed must be >= 0"));
   CHECK_THROWS_WITH(parse_train_options({"--protocol", "sideways"}, bad), Catch::Contains("sideways"));
+  // 0 means "the default" inside TrainOptions; on the command line a count or size below its range
+  // is refused, naming the option and the range.
+  for (const auto& [option, minimum] : std::vector<std::pair<std::string, std::string>>{{"--batch-size", ">= 1"},
+                                                                                        {"--eval-batch-size", ">= 1"},
+                                                                                        {"--crop-size", ">= 16"},
+                                                                                        {"--stop-after", ">= 1"},
+                                                                                        {"--epochs", ">= 1"},
+                                                                                        {"--workers", ">= 1"},
+                                                                                        {"--log-interval", ">= 1"},
+                                                                                        {"--width", ">= 1"},
+                                                                                        {"--head-channels", ">= 1"},
+                                                                                        {"--blocks", ">= 1"}}) {
+    INFO(option);
+    CHECK_THROWS_WITH(parse_train_options({option, "0"}, bad),
+                      Catch::Contains(option + " must be " + minimum + ", got 0"));
+    CHECK_THROWS_WITH(parse_train_options({option, "-2"}, bad), Catch::Contains(option + " must be " + minimum));
+  }
+  for (const std::string option : {"--val-interval", "--ckpt-interval", "--pooling"}) {
+    INFO(option);
+    CHECK_THROWS_WITH(parse_train_options({option, "-1"}, bad), Catch::Contains(option + " must be >= 0, got -1"));
+    TrainOptions zero;
+    CHECK(parse_train_options({option, "0"}, zero));
+  }
 
   // An allow-list (a per-setting binary's overrides) accepts and documents only those.
   const std::vector<std::string> allowed = {"--data-root", "--output"};

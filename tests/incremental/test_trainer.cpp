@@ -313,6 +313,20 @@ TEST_CASE("unknown tasks, methods, steps and options are clear errors", "[cpu]")
   }
 }
 
+TEST_CASE("--device cuda on an emulated CUDA build warns that it runs on the CPU", "[cpu]") {
+  if (std::string(cuda_backend()) != "emulated") return;  // a real or CPU-only build has nothing to say
+  test::TempDir out("trainer_emulated_device");
+  TrainOptions o = quick_options(out.str(), "emulated");
+  o.device = "cuda";
+  const std::string printed = out / "printed.txt";
+  std::FILE* file = std::fopen(printed.c_str(), "w");
+  REQUIRE(file != nullptr);
+  Trainer trainer(o, file);
+  std::fclose(file);
+  CHECK_THAT(read_text(printed), Catch::Contains("warning: --device cuda: this build's CUDA backend is emulated on "
+                                                 "the CPU"));
+}
+
 TEST_CASE("a missing, incomplete or mismatched previous-step checkpoint is a clear error", "[cpu]") {
   test::TempDir out("trainer_checkpoint_errors");
   auto step1 = [&](const std::string& name) {
