@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 
 #include "engine/error.h"
 
@@ -22,6 +23,12 @@ int64_t Value::as_int() const {
 
 double Value::as_double() const {
   if (is_int()) return static_cast<double>(std::get<int64_t>(data_));
+  if (is_string()) {
+    const std::string& s = std::get<std::string>(data_);
+    if (s == "nan") return std::numeric_limits<double>::quiet_NaN();
+    if (s == "inf") return std::numeric_limits<double>::infinity();
+    if (s == "-inf") return -std::numeric_limits<double>::infinity();
+  }
   check(std::holds_alternative<double>(data_), "json: expected a number");
   return std::get<double>(data_);
 }
@@ -287,10 +294,14 @@ void dump_value(std::string& out, const Value& v) {
     out += std::to_string(v.as_int());
   } else if (v.is_number()) {
     double d = v.as_double();
-    check(std::isfinite(d), "json: cannot write the non-finite number ", d);
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", d);
-    out += buf;
+    // JSON has no NaN or Inf; a diverged loss in a log is still worth writing, as as_double reads it.
+    if (!std::isfinite(d)) {
+      dump_string(out, std::isnan(d) ? "nan" : d > 0 ? "inf" : "-inf");
+    } else {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.17g", d);
+      out += buf;
+    }
   } else if (v.is_string()) {
     dump_string(out, v.as_string());
   } else if (v.is_array()) {

@@ -2,6 +2,9 @@
 // JSONL training logs. Integers are kept exactly (int64) when a number has no fraction or
 // exponent; other numbers are doubles. Object members keep their insertion order.
 //
+// JSON has no NaN or Inf: dump() writes a non-finite number as the string "nan", "inf" or "-inf",
+// and as_double() reads those three strings back as the numbers (a diverged loss in a log record).
+//
 // parse() throws strata::Error naming the byte offset and what was expected; the accessors throw
 // when a value is not of the requested kind.
 #pragma once

@@ -3,6 +3,9 @@
 #include <cmath>
 #include <filesystem>
 #include <sstream>
+#include <utility>
+
+#include "engine/finite.h"
 
 namespace strata::incremental {
 
@@ -236,6 +239,11 @@ std::string checkpoint_file_name(const std::string& task, const std::string& dat
   return cat(sanitize(task), "-", sanitize(dataset), "_", sanitize(name), "_", step, ".safetensors");
 }
 
+NonFiniteCheckpoint::NonFiniteCheckpoint(const std::string& path, std::string tensor)
+    : Error(cat("checkpoint ", path, " not written: its tensor '", tensor,
+                "' holds a non-finite value (NaN or Inf); the file keeps its previous contents")),
+      tensor_(std::move(tensor)) {}
+
 void save_checkpoint(const std::string& path, const CheckpointInfo& info, const models::SegmentationModel& model,
                      const optim::SGD* optimizer, const TensorMap& method_state) {
   check(model.config().classes == info.model.classes, "save_checkpoint ", path, ": the model has classes per step ",
@@ -248,6 +256,8 @@ void save_checkpoint(const std::string& path, const CheckpointInfo& info, const 
     for (auto& [key, value] : optimizer_metadata) metadata[kOptimizerPrefix + key] = value;
   }
   for (const auto& [key, t] : method_state) tensors.emplace(kMethodPrefix + key, t);
+  std::string nonfinite = first_nonfinite(tensors);
+  if (!nonfinite.empty()) throw NonFiniteCheckpoint(path, std::move(nonfinite));
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) {
     std::error_code error;

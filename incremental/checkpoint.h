@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/error.h"
 #include "engine/optim/sgd.h"
 #include "engine/safetensors.h"
 #include "models/segmentation_model.h"
@@ -84,7 +85,21 @@ struct Checkpoint {
 std::string checkpoint_file_name(const std::string& task, const std::string& dataset, const std::string& name,
                                  int step);
 
-// Writes the checkpoint atomically (creating the folder). `optimizer` may be null (no buffers).
+// Thrown by save_checkpoint when a tensor to be written holds a NaN or an Inf (a diverged model):
+// nothing is written, so a file already at the path keeps its previous contents. `tensor` is the
+// first such tensor by key (a model key, "optimizer.momentum_buffer.<key>" or "method.<name>").
+class NonFiniteCheckpoint : public Error {
+ public:
+  NonFiniteCheckpoint(const std::string& path, std::string tensor);
+  const std::string& tensor() const { return tensor_; }
+
+ private:
+  std::string tensor_;
+};
+
+// Writes the checkpoint atomically (creating the folder), after checking on the model's device that
+// every tensor is finite (engine/finite.h; NonFiniteCheckpoint otherwise). `optimizer` may be null
+// (no buffers).
 void save_checkpoint(const std::string& path, const CheckpointInfo& info, const models::SegmentationModel& model,
                      const optim::SGD* optimizer, const TensorMap& method_state);
 // Throws naming the path when the file is missing, unreadable or not a strata step checkpoint.

@@ -52,6 +52,20 @@ int as_int(const std::string& option, const std::string& text) {
   return static_cast<int>(value);
 }
 
+// Counts and sizes, where 0 in TrainOptions means "the default": on the command line a value below
+// `min` is an error naming the option and its range, never a silent default.
+int64_t integer_at_least(const std::string& option, const std::string& text, int64_t min) {
+  const int64_t value = parse_integer(option, text);
+  check(value >= min, option, " must be >= ", min, ", got ", text);
+  return value;
+}
+
+int int_at_least(const std::string& option, const std::string& text, int min) {
+  const int value = as_int(option, text);
+  check(value >= min, option, " must be >= ", min, ", got ", text);
+  return value;
+}
+
 uint64_t as_seed(const std::string& option, const std::string& text) {
   const int64_t value = parse_integer(option, text);
   check(value >= 0, option, " must be >= 0, got ", text);
@@ -125,14 +139,14 @@ std::vector<OptionSpec> model_and_method_specs() {
       value("--blocks", "A,B,C,D", "bottlenecks per backbone stage, overriding the backbone's",
             [](TrainOptions& o, const std::string& v) {
               o.blocks.clear();
-              for (const std::string& b : split_commas(v)) o.blocks.push_back(as_int("--blocks", b));
+              for (const std::string& b : split_commas(v)) o.blocks.push_back(int_at_least("--blocks", b, 1));
             }),
       value("--width", "N", "backbone width (stem channels; 64 for ResNet-50/101, 16 for small)",
-            [](TrainOptions& o, const std::string& v) { o.width = parse_integer("--width", v); }),
+            [](TrainOptions& o, const std::string& v) { o.width = integer_at_least("--width", v, 1); }),
       value("--head-channels", "N", "the head's channels (256 for ResNet-50/101, 64 for small)",
-            [](TrainOptions& o, const std::string& v) { o.head_channels = parse_integer("--head-channels", v); }),
+            [](TrainOptions& o, const std::string& v) { o.head_channels = integer_at_least("--head-channels", v, 1); }),
       value("--pooling", "N", "mib head: eval-time image pooling window (MiB's --pooling, default 32; 0 = global)",
-            [](TrainOptions& o, const std::string& v) { o.pooling = parse_integer("--pooling", v); }),
+            [](TrainOptions& o, const std::string& v) { o.pooling = integer_at_least("--pooling", v, 0); }),
       value("--weights", "FILE",
             "step 0 only: ImageNet backbone weights (safetensors, tools/convert_weights.py); default: seeded "
             "random initialisation",
@@ -176,17 +190,17 @@ std::vector<OptionSpec> recipe_and_run_specs() {
             "epochs, one value or one per step (the last repeats); default VOC 30 (10-1: 10 after step 0), ADE 60",
             [](TrainOptions& o, const std::string& v) {
               o.epochs.clear();
-              for (const std::string& x : split_commas(v)) o.epochs.push_back(as_int("--epochs", x));
+              for (const std::string& x : split_commas(v)) o.epochs.push_back(int_at_least("--epochs", x, 1));
             }),
       value("--batch-size", "N", "images per iteration (default 24, the references' total batch)",
-            [](TrainOptions& o, const std::string& v) { o.batch_size = as_int("--batch-size", v); }),
-      value("--crop-size", "N", "training crop and test resize/crop size (default 512)",
-            [](TrainOptions& o, const std::string& v) { o.crop_size = as_int("--crop-size", v); }),
+            [](TrainOptions& o, const std::string& v) { o.batch_size = int_at_least("--batch-size", v, 1); }),
+      value("--crop-size", "N", "training crop and test resize/crop size, >= 16 (default 512)",
+            [](TrainOptions& o, const std::string& v) { o.crop_size = int_at_least("--crop-size", v, 16); }),
       // run
       value("--seed", "N", "random seed of the model initialisation and the loader (default 42, MiB's)",
             [](TrainOptions& o, const std::string& v) { o.seed = as_seed("--seed", v); }),
       value("--workers", "N", "loader threads decoding and augmenting (default 2)",
-            [](TrainOptions& o, const std::string& v) { o.workers = as_int("--workers", v); }),
+            [](TrainOptions& o, const std::string& v) { o.workers = int_at_least("--workers", v, 1); }),
       value("--output", "DIR",
             "output folder (default runs): checkpoints/<task>-<dataset>_<name>_<step>.safetensors, "
             "logs/<task>-<dataset>_<name>.jsonl, results/<task>-<dataset>_<name>.csv",
@@ -196,13 +210,13 @@ std::vector<OptionSpec> recipe_and_run_specs() {
       value("--device", "DEV", "cpu (default), cuda or cuda:<i>",
             [](TrainOptions& o, const std::string& v) { o.device = v; }),
       value("--log-interval", "N", "iterations between log records and progress lines (default 10)",
-            [](TrainOptions& o, const std::string& v) { o.log_interval = as_int("--log-interval", v); }),
+            [](TrainOptions& o, const std::string& v) { o.log_interval = int_at_least("--log-interval", v, 1); }),
       value("--val-interval", "N",
             "also evaluate the step's test set every N epochs (logged only; default 0: at the end of the step)",
-            [](TrainOptions& o, const std::string& v) { o.val_interval = as_int("--val-interval", v); }),
+            [](TrainOptions& o, const std::string& v) { o.val_interval = int_at_least("--val-interval", v, 0); }),
       value("--ckpt-interval", "N",
             "also write the step checkpoint every N iterations (default 0: at every epoch end and at the end)",
-            [](TrainOptions& o, const std::string& v) { o.ckpt_interval = parse_integer("--ckpt-interval", v); }),
+            [](TrainOptions& o, const std::string& v) { o.ckpt_interval = integer_at_least("--ckpt-interval", v, 0); }),
       value("--step-ckpt", "FILE",
             "the previous step's checkpoint (default: this run's, from --output and --name); its classes must "
             "match this task's previous steps",
@@ -214,8 +228,8 @@ std::vector<OptionSpec> recipe_and_run_specs() {
       flag("--test", "evaluate the step's checkpoint (--ckpt, else this run's) without training",
            [](TrainOptions& o) { o.test = true; }),
       value("--stop-after", "N",
-            "stop the step after N of its iterations, writing its checkpoint (resume with --ckpt)",
-            [](TrainOptions& o, const std::string& v) { o.stop_after = parse_integer("--stop-after", v); }),
+            "stop the step after N >= 1 of its iterations, writing its checkpoint (resume with --ckpt)",
+            [](TrainOptions& o, const std::string& v) { o.stop_after = integer_at_least("--stop-after", v, 1); }),
       flag("--unfolded-teacher",
            "run the teacher's unfolded forward (batch norms as separate ops) instead of the folded one, for "
            "comparison",
@@ -223,7 +237,7 @@ std::vector<OptionSpec> recipe_and_run_specs() {
       flag("--eval-full-image", "evaluate on whole images (batch 1) instead of the centre crop (MiB's default)",
            [](TrainOptions& o) { o.eval_full_image = true; }),
       value("--eval-batch-size", "N", "images per evaluation batch (default: --batch-size)",
-            [](TrainOptions& o, const std::string& v) { o.eval_batch_size = as_int("--eval-batch-size", v); }),
+            [](TrainOptions& o, const std::string& v) { o.eval_batch_size = int_at_least("--eval-batch-size", v, 1); }),
       flag("--no-progress", "no progress bar or progress lines", [](TrainOptions& o) { o.progress = false; }),
       flag("--no-tables", "print only the summary line of each step, not the per-class table",
            [](TrainOptions& o) { o.print_tables = false; }),

@@ -10,7 +10,9 @@
 // (and --help), train_options_help(the same list) documents only those.
 //
 // Errors (strata::Error): an unknown option (naming it; with an allow-list, an option outside it),
-// a missing value, a malformed number naming the option and the text.
+// a missing value, a malformed number naming the option and the text, a count or size out of its
+// range naming the option and the range (`--batch-size 0`: "--batch-size must be >= 1, got 0"; 0 is
+// never a silent default on the command line).
 #pragma once
 
 #include <functional>

@@ -16,14 +16,26 @@ bool CheckpointPolicy::saves_at(int64_t iteration) const {
   return stops_at(iteration) || interval_reached || epoch_end;
 }
 
-StepCheckpointWriter::StepCheckpointWriter(std::string path, CheckpointInfo info, const JsonlLog& log)
-    : path_(std::move(path)), info_(std::move(info)), log_(log) {}
+StepCheckpointWriter::StepCheckpointWriter(std::string path, CheckpointInfo info, const JsonlLog& log,
+                                           const std::string& resumed_from, int64_t resumed_iteration)
+    : path_(std::move(path)), info_(std::move(info)), log_(log) {
+  last_good_ = resumed_from.empty() ? std::string("none of this step yet")
+                                    : cat(resumed_from, " (iteration ", resumed_iteration, ", resumed from)");
+}
 
 void StepCheckpointWriter::save(StepSession& session, int64_t iteration, bool complete) {
   info_.epoch = iteration / info_.iterations_per_epoch;
   info_.iteration = iteration;
   info_.complete = complete;
-  save_checkpoint(path_, info_, session.model(), &session.optimizer(), session.method().state());
+  try {
+    save_checkpoint(path_, info_, session.model(), &session.optimizer(), session.method().state());
+  } catch (const NonFiniteCheckpoint& e) {
+    throw Error(cat("step ", info_.step, ", iteration ", iteration, ": the training diverged: '", e.tensor(),
+                    "' holds a non-finite value (NaN or Inf), so its checkpoint is not written (a lower --lr may "
+                    "help); last good checkpoint: ",
+                    last_good_));
+  }
+  last_good_ = cat(path_, " (iteration ", iteration, ")");
   log_.write(json::Object{{"event", "checkpoint"},
                           {"step", info_.step},
                           {"epoch", info_.epoch},

@@ -6,12 +6,15 @@
 //                         stops; the complete one after the step's last iteration
 //   StepCheckpointWriter  what a save writes: the session's model, momentum buffers and method state
 //                         with the step's metadata at that position (atomically), and the JSONL
-//                         "checkpoint" record
+//                         "checkpoint" record; a model or momentum holding NaN or Inf is never
+//                         written (the file keeps the last good checkpoint), and the save stops the
+//                         run naming the tensor, the iteration and the last good checkpoint
 //   load_previous_step    the step t-1 checkpoint a step t >= 1 starts from, checked for that use
 //   resume_step           --ckpt: a checkpoint of this step, checked for resuming, restored into the
 //                         session; the iteration to continue from
 //
-// Errors (strata::Error naming the file and what differs): a missing previous-step checkpoint
+// Errors (strata::Error naming the file and what differs): a non-finite tensor at a save; a missing
+// previous-step checkpoint
 // (saying how to make it), an incomplete one, or one of another run (check_checkpoint); a resumed
 // checkpoint of another task, method, schedule or architecture; a file that cannot be written.
 #pragma once
@@ -42,17 +45,23 @@ struct CheckpointPolicy {
 class StepCheckpointWriter {
  public:
   // `info`: the step's metadata (schedule fields set); its position fields are set at each save.
-  StepCheckpointWriter(std::string path, CheckpointInfo info, const JsonlLog& log);
+  // `resumed_from`: the checkpoint the step resumed from (--ckpt), "" when it started afresh.
+  StepCheckpointWriter(std::string path, CheckpointInfo info, const JsonlLog& log, const std::string& resumed_from = "",
+                       int64_t resumed_iteration = 0);
 
   // Writes `session` after `iteration` iterations (complete: the step's last) to path() atomically,
-  // and its "checkpoint" log record.
+  // and its "checkpoint" log record. Throws, writing nothing, when a tensor is not finite.
   void save(StepSession& session, int64_t iteration, bool complete);
   const std::string& path() const { return path_; }
+  // For messages: "<path> (iteration N)" of the last save or the resumed checkpoint, or that the
+  // step has none yet.
+  const std::string& last_good() const { return last_good_; }
 
  private:
   std::string path_;
   CheckpointInfo info_;
   const JsonlLog& log_;
+  std::string last_good_;
 };
 
 // The checkpoint of step `expected.step` at `path` (given with --step-ckpt, or the run's own) that

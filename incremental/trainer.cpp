@@ -31,6 +31,13 @@ uint64_t step_seed(uint64_t seed, int step) {
 
 bool is_terminal(std::FILE* out) { return out != nullptr && isatty(fileno(out)) == 1; }
 
+bool emulated_cuda(const Device& device) { return device.is_cuda() && std::string(cuda_backend()) == "emulated"; }
+
+// The device as the step's header shows it: an emulated CUDA device says so.
+std::string device_label(const Device& device) {
+  return emulated_cuda(device) ? device.str() + " (emulated on the CPU)" : device.str();
+}
+
 template <class T>
 T per_step(const std::vector<T>& values, int step) {
   return values.at(std::min(values.size() - 1, static_cast<size_t>(step)));
@@ -80,6 +87,10 @@ Trainer::Trainer(TrainOptions options, std::FILE* out) : options_(std::move(opti
   check(o.test || o.stop_after == 0 || !o.all_steps, "--stop-after stops one step: give --step N");
   check(o.ckpt.empty() || !o.all_steps, "--ckpt belongs to one step: give --step N");
   device_ = parse_device(o.device);
+  if (emulated_cuda(device_)) {
+    print(cat("warning: --device ", o.device, ": this build's CUDA backend is emulated on the CPU ",
+              "(STRATA_CUDA_EMULATION, for testing), much slower than --device cpu\n"));
+  }
 
   data::DatasetOptions dataset_options;
   dataset_options.skip_bad = o.skip_bad;
@@ -335,7 +346,8 @@ Trainer::StepRun Trainer::prepare_step(int step) {
               " (epoch ", run.iteration / run.iterations_per_epoch, ")\n"));
   }
   log_step_start(run);
-  run.checkpoints = std::make_unique<StepCheckpointWriter>(run.result.checkpoint, run.info, log_);
+  run.checkpoints =
+      std::make_unique<StepCheckpointWriter>(run.result.checkpoint, run.info, log_, run.resumed_from, run.iteration);
   return run;
 }
 
@@ -352,7 +364,7 @@ void Trainer::print_step_start(const StepRun& run, const std::optional<Checkpoin
             protocol_name(options_.protocol), ", ", convention_name(options_.convention), " convention; ",
             run.result.training_images, " training images, ", run.iterations_per_epoch, " iterations x ",
             s.recipe.epochs, " epochs, batch ", s.recipe.batch_size, ", crop ", s.recipe.crop_size, ", lr ",
-            s.recipe.lr, ", seed ", options_.seed, ", ", device_.str(), "\n"));
+            s.recipe.lr, ", seed ", options_.seed, ", ", device_label(device_), "\n"));
   if (previous) {
     print(cat("  previous step: ", run.previous_path, " (", previous->info.method,
               previous->info.task != task_->name() ? cat(", task ", previous->info.task, ": same classes") : "",
@@ -462,6 +474,32 @@ void Trainer::log_interval(StepRun& run, int64_t epoch, TrainingInterval& interv
   const int64_t peak = memory_stats(device_).peak_allocated_bytes;
   run.shown = format_training_stats(means, lr, peak);
   log_.write(training_record(run.setup.step, epoch, run.iteration, means, lr, peak, seconds_since(run.start)));
+  check_finite_loss(run, means);
+}
+
+// The interval's sums are NaN or Inf exactly when one of its iterations' values was: the read the
+// loop makes anyway is the guard, with no extra wait inside a step.
+void Trainer::check_finite_loss(const StepRun& run, const IntervalMeans& means) const {
+  std::string term;
+  double value = 0;
+  for (const auto& [name, mean] : means.terms) {
+    if (!std::isfinite(mean)) {
+      term = name;
+      value = mean;
+      break;
+    }
+  }
+  if (term.empty() && !std::isfinite(means.loss)) {
+    term = "total";
+    value = means.loss;
+  }
+  if (term.empty()) return;
+  const int64_t first = run.iteration - means.iterations + 1;
+  const char* shown = std::isnan(value) ? "nan" : value > 0 ? "inf" : "-inf";
+  throw Error(cat("step ", run.setup.step, ", ",
+                  first == run.iteration ? cat("iteration ", first) : cat("iterations ", first, "-", run.iteration),
+                  ": the training diverged: the loss term '", term, "' is not finite (mean ", shown,
+                  "), so the run stops (a lower --lr may help); last good checkpoint: ", run.checkpoints->last_good()));
 }
 
 void Trainer::evaluate_mid_step(StepRun& run, ProgressBar& bar) {

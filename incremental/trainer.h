@@ -50,7 +50,10 @@
 //
 // Errors (strata::Error naming the option, task, step or file): an unknown dataset, task or method;
 // a step outside the task; a missing or incomplete previous-step checkpoint; a checkpoint of another
-// task, dataset, step or architecture; a step with fewer training images than one batch.
+// task, dataset, step or architecture; a step with fewer training images than one batch; a diverged
+// step: a loss term read as NaN or Inf at a logging interval (naming the iterations, the term and the
+// last good checkpoint), or a non-finite tensor at a checkpoint save (step_checkpoints.h: nothing is
+// written). --device cuda on an emulated CUDA build prints a warning, not an error.
 #pragma once
 
 #include <cstdint>
@@ -165,6 +168,7 @@ class Trainer {
   bool train_epochs(StepRun& run);  // false when stopped by --stop-after
   bool train_epoch(StepRun& run, data::DevicePrefetcher& batches, TrainingInterval& interval, ProgressBar& bar);
   void log_interval(StepRun& run, int64_t epoch, TrainingInterval& interval, double lr);
+  void check_finite_loss(const StepRun& run, const IntervalMeans& means) const;
   void evaluate_mid_step(StepRun& run, ProgressBar& bar);
   StepResult stop_step(StepRun& run);
   StepResult finish_step(StepRun& run);

@@ -24,12 +24,18 @@ const char* kEvalUsage =
     "architecture, task and step read from the checkpoint. Results go to <output>/results/<task>-<dataset>_<name>.csv\n"
     "(default: the run folder and name the checkpoint's path and file name give).\n"
     "\n"
-    "options:\n";
+    "options:\n"
+    "  --ckpt FILE               the step checkpoint to evaluate (required)\n"
+    "  --crop-size N             test resize/crop size, >= 16 (default: the checkpoint's training crop)\n";
 
 const std::vector<std::string> kEvalOptions = {
     "--ckpt",      "--data-root",     "--convention", "--test-split", "--eval-full-image", "--eval-batch-size",
     "--crop-size", "--device",        "--workers",    "--output",     "--name",            "--no-progress",
     "--no-tables", "--skip-bad"};
+// The options whose help is train's; --ckpt and --crop-size mean something else here (kEvalUsage).
+const std::vector<std::string> kEvalTrainHelp = {
+    "--data-root", "--convention", "--test-split", "--eval-full-image", "--eval-batch-size", "--device",
+    "--workers",   "--output",     "--name",       "--no-progress",     "--no-tables",       "--skip-bad"};
 
 // The run folder and name of "<output>/checkpoints/<task>-<dataset>_<name>_<step>.safetensors".
 void run_of(const std::string& path, const incremental::CheckpointInfo& info, const std::string& dataset,
@@ -56,7 +62,7 @@ int run_eval(const Args& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--help" || args[i] == "-h") {
       std::fputs(kEvalUsage, stdout);
-      std::fputs(incremental::train_options_help(kEvalOptions).c_str(), stdout);
+      std::fputs(incremental::train_options_help(kEvalTrainHelp).c_str(), stdout);
       return 0;
     }
     if (args[i] == "--ckpt" && i + 1 < args.size()) path = args[i + 1];

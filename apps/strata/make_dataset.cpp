@@ -60,6 +60,12 @@ int run_make_dataset(const Args& args) {
     check(i + 1 < args.size(), "make-dataset: ", a, " needs a value (see --help)");
     const std::string& v = args[++i];
     auto as_int = [&] { return static_cast<int>(parse_int(a, v)); };
+    // Where 0 means "not given" in GenerateOptions, the command line asks for a real value.
+    auto at_least = [&](int min) {
+      const int n = as_int();
+      check(n >= min, "make-dataset: ", a, " must be >= ", min, ", got ", v);
+      return n;
+    };
     if (a == "--out") {
       out = v;
     } else if (a == "--classes") {
@@ -71,9 +77,9 @@ int run_make_dataset(const Args& args) {
     } else if (a == "--size") {
       options.size = as_int();
     } else if (a == "--width") {
-      options.width = as_int();
+      options.width = at_least(16);
     } else if (a == "--height") {
-      options.height = as_int();
+      options.height = at_least(16);
     } else if (a == "--objects") {
       options.max_objects = as_int();
     } else if (a == "--band") {
@@ -84,7 +90,7 @@ int run_make_dataset(const Args& args) {
       check(v.find('-') == std::string::npos, "make-dataset: --seed must be >= 0, got '", v, "'");
       options.seed = static_cast<uint64_t>(parse_int(a, v));
     } else if (a == "--threads") {
-      options.threads = as_int();
+      options.threads = at_least(1);
     } else {
       throw Error(cat("make-dataset: unknown option '", a, "' (see --help)"));
     }

@@ -1,12 +1,16 @@
 // Reductions on CUDA against the CPU reference: sum, mean, sum/mean over pixels and over channels,
 // global_avg_pool; outputs and gradients, odd shapes and shapes spanning many blocks and chunks; the
-// per-channel sums of a broadcast's gradient.
+// per-channel sums of a broadcast's gradient; first_nonfinite on CUDA tensors.
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
+#include "engine/finite.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/pooling.h"
 #include "engine/ops/reduce.h"
 #include "tests/cuda/cuda_compare.h"
+#include "tests/cuda/cuda_device.h"
 #include "tests/engine/elementwise_cases.h"
 
 using namespace strata;
@@ -77,4 +81,27 @@ TEST_CASE("cuda per-channel gradient sums equal the CPU bit for bit in f64", "[c
   add(x, b_cpu).backward(dy);
   add(x.to(test::cuda_device()), b_gpu).backward(dy.to(test::cuda_device()));
   CHECK(b_gpu.grad().to_vector<double>() == b_cpu.grad().to_vector<double>());
+}
+
+TEST_CASE("first_nonfinite finds a NaN or an Inf in CUDA tensors as on the CPU", "[cpu]") {
+  const Device& cuda = test::cuda_device();
+  Generator g(5);
+  // Sizes spanning many blocks of the reduction, the bad value last, in the middle, or absent.
+  Tensor finite = Tensor::randn({300007}, g);
+  Tensor with_inf = Tensor::randn({300007}, g);
+  with_inf.data<float>()[300006] = -INFINITY;
+  Tensor with_nan = Tensor::randn({2, 65, 33, 17}, g, DType::f64);
+  with_nan.data<double>()[40000] = NAN;
+  const TensorMap cpu{{"a", finite}, {"b", with_inf}, {"c", with_nan}};
+  TensorMap on_cuda;
+  for (const auto& [key, t] : cpu) on_cuda.emplace(key, t.to(cuda));
+  CHECK(first_nonfinite(cpu) == "b");
+  CHECK(first_nonfinite(on_cuda) == "b");
+  on_cuda.erase("b");
+  CHECK(first_nonfinite(on_cuda) == "c");
+  on_cuda.erase("c");
+  CHECK(first_nonfinite(on_cuda) == "");
+  // Tensors on two devices: each device's markers are read once, the first key still wins.
+  on_cuda.emplace("0.host", with_nan);
+  CHECK(first_nonfinite(on_cuda) == "0.host");
 }

@@ -2,6 +2,7 @@
 // official Python implementation in both directions, and rejection of corrupt or lying files.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -144,4 +145,17 @@ TEST_CASE("json parses, rejects and writes documents exactly", "[cpu]") {
   CHECK_THROWS_WITH(json::parse("{} x"), Catch::Contains("end of input"));
   CHECK_THROWS_WITH(json::parse(std::string(100, '[')), Catch::Contains("less nesting"));
   CHECK_THROWS_WITH(v.at("missing"), Catch::Contains("missing key \"missing\""));
+}
+
+TEST_CASE("json writes non-finite numbers as the strings nan, inf and -inf, and reads them back", "[cpu]") {
+  const json::Value v(json::Array{json::Value(std::nan("")), json::Value(HUGE_VAL), json::Value(-HUGE_VAL), 0.5});
+  const std::string text = json::dump(v);
+  CHECK(text == R"(["nan","inf","-inf",0.5])");
+  const json::Value back = json::parse(text);
+  CHECK(std::isnan(back.as_array()[0].as_double()));
+  CHECK(back.as_array()[1].as_double() == HUGE_VAL);
+  CHECK(back.as_array()[2].as_double() == -HUGE_VAL);
+  CHECK(back.as_array()[3].as_double() == 0.5);
+  CHECK(back.as_array()[0].as_string() == "nan");  // still a string to a reader that asks for one
+  CHECK_THROWS_WITH(json::Value("infinite").as_double(), Catch::Contains("expected a number"));
 }

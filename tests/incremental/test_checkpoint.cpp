@@ -4,9 +4,11 @@
 // (every option parses and has help; allow-lists; bad values), the results CSV and the progress bar.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "engine/ops/reduce.h"
 #include "engine/safetensors.h"
@@ -48,6 +50,11 @@ CheckpointInfo sample_info() {
   info.iteration = 300;
   info.complete = false;
   return info;
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 Checkpoint as_found(const CheckpointInfo& info) {
@@ -131,6 +138,53 @@ TEST_CASE("a checkpoint file holds the model under its own names, the optimizer 
   CHECK_THROWS_WITH(load_checkpoint(dir / "weights.safetensors"), Catch::Contains("not a strata step checkpoint"));
   save_safetensors(dir / "future.safetensors", {{"w", Tensor::ones({2})}}, {{"strata.checkpoint", "9"}});
   CHECK_THROWS_WITH(load_checkpoint(dir / "future.safetensors"), Catch::Contains("format version 9"));
+}
+
+TEST_CASE("a checkpoint holding NaN or Inf is never written, naming the first such tensor", "[cpu]") {
+  test::TempDir dir("checkpoint_nonfinite");
+  CheckpointInfo info = sample_info();
+  models::SegmentationModel model(info.model);
+  optim::SGD sgd({{"all", model.named_parameters(), 0.1, 0.9, 1e-4, true}});
+  Generator g(3);
+  sum(model.forward(Tensor::randn({2, 32, 32, 3}, g)).logits).backward();
+  sgd.step();
+  const std::string path = dir / "15-5-voc_run_1.safetensors";
+  save_checkpoint(path, info, model, &sgd, {});
+  const std::string good = read_bytes(path);
+
+  // An infinite momentum buffer (the model itself finite).
+  Metadata sgd_metadata;
+  TensorMap momentum = sgd.state_dict(sgd_metadata);
+  const std::string buffer = momentum.begin()->first;
+  momentum[buffer] = Tensor::full(momentum.at(buffer).shape(), INFINITY);
+  sgd.load_state_dict(momentum, sgd_metadata);
+  CHECK_THROWS_WITH(save_checkpoint(path, info, model, &sgd, {}),
+                    Catch::Contains("'optimizer." + buffer + "'") && Catch::Contains("not written"));
+  CHECK(read_bytes(path) == good);
+  CHECK_NOTHROW(save_checkpoint(path, info, model, nullptr, {}));
+
+  // One NaN in a batch norm's running variance (a buffer, not a parameter), and one in a method state.
+  std::string running_var;
+  for (auto& [key, t] : model.state_dict()) {
+    if (key.find("running_var") != std::string::npos) {
+      running_var = key;
+      t.data<float>()[t.numel() - 1] = NAN;
+      break;
+    }
+  }
+  REQUIRE_FALSE(running_var.empty());
+  const std::string before = read_bytes(path);
+  try {
+    save_checkpoint(path, info, model, nullptr, {});
+    FAIL("a NaN running variance was written");
+  } catch (const NonFiniteCheckpoint& e) {
+    CHECK(e.tensor() == running_var);
+  }
+  CHECK(read_bytes(path) == before);
+  CHECK_THROWS_WITH(save_checkpoint(dir / "new.safetensors", info, models::SegmentationModel(info.model), nullptr,
+                                    {{"importance", Tensor::full({3}, -INFINITY)}}),
+                    Catch::Contains("'method.importance'"));
+  CHECK_FALSE(std::filesystem::exists(dir / "new.safetensors"));
 }
 
 TEST_CASE("checkpoint checks name the field that differs, per use", "[cpu]") {
@@ -279,6 +333,29 @@ TEST_CASE("every train option parses, has help, and bad ones are clear errors", 
   CHECK_THROWS_WITH(parse_train_options({"--step", "-1"}, bad), Catch::Contains("--step must be >= 0"));
   CHECK_THROWS_WITH(parse_train_options({"--seed", "-3"}, bad), Catch::Contains("--seed must be >= 0"));
   CHECK_THROWS_WITH(parse_train_options({"--protocol", "sideways"}, bad), Catch::Contains("sideways"));
+  // 0 means "the default" inside TrainOptions; on the command line a count or size below its range
+  // is refused, naming the option and the range.
+  for (const auto& [option, minimum] : std::vector<std::pair<std::string, std::string>>{{"--batch-size", ">= 1"},
+                                                                                        {"--eval-batch-size", ">= 1"},
+                                                                                        {"--crop-size", ">= 16"},
+                                                                                        {"--stop-after", ">= 1"},
+                                                                                        {"--epochs", ">= 1"},
+                                                                                        {"--workers", ">= 1"},
+                                                                                        {"--log-interval", ">= 1"},
+                                                                                        {"--width", ">= 1"},
+                                                                                        {"--head-channels", ">= 1"},
+                                                                                        {"--blocks", ">= 1"}}) {
+    INFO(option);
+    CHECK_THROWS_WITH(parse_train_options({option, "0"}, bad),
+                      Catch::Contains(option + " must be " + minimum + ", got 0"));
+    CHECK_THROWS_WITH(parse_train_options({option, "-2"}, bad), Catch::Contains(option + " must be " + minimum));
+  }
+  for (const std::string option : {"--val-interval", "--ckpt-interval", "--pooling"}) {
+    INFO(option);
+    CHECK_THROWS_WITH(parse_train_options({option, "-1"}, bad), Catch::Contains(option + " must be >= 0, got -1"));
+    TrainOptions zero;
+    CHECK(parse_train_options({option, "0"}, zero));
+  }
 
   // An allow-list (a per-setting binary's overrides) accepts and documents only those.
   const std::vector<std::string> allowed = {"--data-root", "--output"};

@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "data/generate.h"
+#include "engine/finite.h"
 #include "engine/json.h"
 #include "engine/safetensors.h"
 #include "incremental/checkpoint.h"
@@ -117,6 +118,10 @@ std::string read_text(const std::string& path) {
 // classes, MiB about what step 0 learned (0.34-0.39 of 0.37-0.41). 0.25 is asserted: well below
 // every measured gap, far above what a method without distillation keeps.
 constexpr double kOldClassMargin = 0.25;
+
+// A learning rate at which SGD on the small model overflows to Inf within a few iterations (weight
+// decay alone multiplies the weights by 1 - lr * 1e-4 per iteration).
+constexpr double kDivergingLr = 1e10;
 
 TEST_CASE("after step 1 MiB keeps the old classes that FT forgets (15-5 overlapped, fixed seed)", "[cpu]") {
   test::TempDir out("trainer_e2e");
@@ -308,6 +313,20 @@ TEST_CASE("unknown tasks, methods, steps and options are clear errors", "[cpu]")
   }
 }
 
+TEST_CASE("--device cuda on an emulated CUDA build warns that it runs on the CPU", "[cpu]") {
+  if (std::string(cuda_backend()) != "emulated") return;  // a real or CPU-only build has nothing to say
+  test::TempDir out("trainer_emulated_device");
+  TrainOptions o = quick_options(out.str(), "emulated");
+  o.device = "cuda";
+  const std::string printed = out / "printed.txt";
+  std::FILE* file = std::fopen(printed.c_str(), "w");
+  REQUIRE(file != nullptr);
+  Trainer trainer(o, file);
+  std::fclose(file);
+  CHECK_THAT(read_text(printed), Catch::Contains("warning: --device cuda: this build's CUDA backend is emulated on "
+                                                 "the CPU"));
+}
+
 TEST_CASE("a missing, incomplete or mismatched previous-step checkpoint is a clear error", "[cpu]") {
   test::TempDir out("trainer_checkpoint_errors");
   auto step1 = [&](const std::string& name) {
@@ -376,6 +395,62 @@ TEST_CASE("a missing, incomplete or mismatched previous-step checkpoint is a cle
     TrainOptions o = step1("weights");
     o.step_ckpt = weights;
     CHECK_THROWS_WITH(Trainer(o, nullptr).run_step(1), Catch::Contains("is not a strata step checkpoint"));
+  }
+}
+
+TEST_CASE("a diverging step stops naming the iteration and the last good checkpoint, writing nothing non-finite",
+          "[cpu]") {
+  test::TempDir out("trainer_divergence");
+  const StepResult step0 = Trainer(quick_options(out.str(), "base"), nullptr).run_step(0);
+  const std::string step0_bytes = read_text(step0.checkpoint);
+  auto diverging = [&](const std::string& name) {
+    TrainOptions o = quick_options(out.str(), name);
+    o.step = 1;
+    o.step_ckpt = step0.checkpoint;
+    o.lr = {0.05, kDivergingLr};
+    o.epochs = {1, 3};
+    o.log_interval = 1;
+    return o;
+  };
+  // No checkpoint of step 1 before the divergence: none is written, and step 0's is untouched.
+  {
+    Trainer trainer(diverging("no_ckpt"), nullptr);
+    CHECK_THROWS_WITH(trainer.run_step(1), Catch::Contains("step 1, iteration") &&
+                                               Catch::Contains("the training diverged") &&
+                                               Catch::Contains("last good checkpoint: none of this step yet"));
+    CHECK_FALSE(std::filesystem::exists(trainer.checkpoint_path(1)));
+    CHECK(read_text(step0.checkpoint) == step0_bytes);
+    // The log keeps the diverged interval: JSON has no NaN or Inf, the writer spells them.
+    std::istringstream log(read_text(trainer.log_path()));
+    double last_loss = 0;
+    for (std::string line; std::getline(log, line);) {
+      const json::Value record = json::parse(line);
+      if (record.at("event").as_string() == "train") last_loss = record.at("loss").as_double();
+    }
+    CHECK_FALSE(std::isfinite(last_loss));
+  }
+  // A checkpoint after every iteration: the last one written before the divergence is named, and
+  // it is the file left at the step's path, every tensor finite.
+  {
+    TrainOptions o = diverging("every_iteration");
+    o.ckpt_interval = 1;
+    Trainer trainer(o, nullptr);
+    std::string message;
+    try {
+      trainer.run_step(1);
+    } catch (const Error& e) {
+      message = e.what();
+    }
+    INFO(message);
+    const std::string path = trainer.checkpoint_path(1);
+    const size_t named = message.find("last good checkpoint: " + path + " (iteration ");
+    REQUIRE(named != std::string::npos);
+    const Checkpoint kept = load_checkpoint(path);
+    CHECK(message.find(cat(path, " (iteration ", kept.info.iteration, ")")) != std::string::npos);
+    CHECK_FALSE(kept.info.complete);
+    CHECK(first_nonfinite(kept.model).empty());
+    CHECK(first_nonfinite(kept.optimizer).empty());
+    CHECK(read_text(step0.checkpoint) == step0_bytes);
   }
 }
 
