@@ -313,7 +313,7 @@ TEST_CASE("unknown tasks, methods, steps and options are clear errors", "[cpu]")
   }
 }
 
-TEST_CASE("--device cuda on an emulated CUDA build warns that it runs on the CPU", "[cpu]") {
+TEST_CASE("an emulated CUDA build warns that --device cuda runs on the CPU", "[cpu]") {
   if (std::string(cuda_backend()) != "emulated") return;  // a real or CPU-only build has nothing to say
   test::TempDir out("trainer_emulated_device");
   TrainOptions o = quick_options(out.str(), "emulated");
