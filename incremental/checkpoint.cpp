@@ -267,7 +267,7 @@ void save_checkpoint(const std::string& path, const CheckpointInfo& info, const 
   save_safetensors(path, tensors, metadata);
 }
 
-Checkpoint load_checkpoint(const std::string& path) {
+Checkpoint load_checkpoint(const std::string& path, NonFiniteTensors nonfinite) {
   check(std::filesystem::exists(path), "checkpoint ", path, " does not exist");
   SafetensorsFile file = load_safetensors(path);
   auto format = file.metadata.find("strata.checkpoint");
@@ -289,6 +289,12 @@ Checkpoint load_checkpoint(const std::string& path) {
   }
   for (const auto& [key, value] : file.metadata) {
     if (starts_with(key, kOptimizerPrefix)) out.optimizer_metadata[key.substr(kOptimizerPrefix.size())] = value;
+  }
+  if (nonfinite == NonFiniteTensors::refuse) {
+    const std::string bad = first_nonfinite(file.tensors);
+    check(bad.empty(), "checkpoint ", path, ": tensor '", bad,
+          "' holds a NaN or an Inf (the run that wrote it diverged); it is refused, and --allow-nonfinite loads it "
+          "anyway to look at it");
   }
   return out;
 }

@@ -102,8 +102,14 @@ class NonFiniteCheckpoint : public Error {
 // (no buffers).
 void save_checkpoint(const std::string& path, const CheckpointInfo& info, const models::SegmentationModel& model,
                      const optim::SGD* optimizer, const TensorMap& method_state);
-// Throws naming the path when the file is missing, unreadable or not a strata step checkpoint.
-Checkpoint load_checkpoint(const std::string& path);
+// Whether a checkpoint holding NaN or Inf may be loaded: refused by default (a diverged run's
+// weights give meaningless scores and training from them stays NaN); allowed with
+// --allow-nonfinite, to look at what diverged.
+enum class NonFiniteTensors { refuse, allow };
+
+// Throws naming the path when the file is missing, unreadable or not a strata step checkpoint, and,
+// unless `nonfinite` allows it, naming the first tensor holding a NaN or an Inf (engine/finite.h).
+Checkpoint load_checkpoint(const std::string& path, NonFiniteTensors nonfinite = NonFiniteTensors::refuse);
 
 enum class CheckpointUse { previous_step, resume, evaluate };
 // `expected`: what this run would write at the checkpoint's step (see the file comment).

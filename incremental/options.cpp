@@ -94,6 +94,10 @@ std::vector<OptionSpec> data_and_task_specs() {
             [](TrainOptions& o, const std::string& v) { o.train_split = v; }),
       value("--test-split", "NAME", "test list (default val for VOC, validation for ADE20K)",
             [](TrainOptions& o, const std::string& v) { o.test_split = v; }),
+      flag("--allow-nonfinite",
+           "load a checkpoint (--ckpt, --step-ckpt, the previous step's, eval's) even when a tensor holds NaN or Inf, "
+           "to look at a diverged run; refused by default, naming the tensor",
+           [](TrainOptions& o) { o.allow_nonfinite = true; }),
       flag("--skip-bad", "log and skip unreadable samples instead of stopping",
            [](TrainOptions& o) { o.skip_bad = true; }),
       // task

@@ -45,17 +45,18 @@ void StepCheckpointWriter::save(StepSession& session, int64_t iteration, bool co
 }
 
 Checkpoint load_previous_step(const std::string& path, const CheckpointInfo& expected, const std::string& task_name,
-                              int step) {
+                              int step, NonFiniteTensors nonfinite) {
   check(std::filesystem::exists(path), "step ", step, " of task ", task_name, " needs the checkpoint of ", "step ",
         step - 1, ", ", path, ", which does not exist: train step ", step - 1,
         " first (same --output and --name) or give its file with --step-ckpt");
-  Checkpoint previous = load_checkpoint(path);
+  Checkpoint previous = load_checkpoint(path, nonfinite);
   check_checkpoint(previous, expected, CheckpointUse::previous_step);
   return previous;
 }
 
-int64_t resume_step(StepSession& session, const std::string& path, const CheckpointInfo& expected) {
-  Checkpoint resume = load_checkpoint(path);
+int64_t resume_step(StepSession& session, const std::string& path, const CheckpointInfo& expected,
+                    NonFiniteTensors nonfinite) {
+  Checkpoint resume = load_checkpoint(path, nonfinite);
   check_checkpoint(resume, expected, CheckpointUse::resume);
   session.restore(resume);
   return resume.info.iteration;

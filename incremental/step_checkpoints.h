@@ -67,10 +67,11 @@ class StepCheckpointWriter {
 // The checkpoint of step `expected.step` at `path` (given with --step-ckpt, or the run's own) that
 // the next step starts from; `task_name` and `step` (the step being prepared) name them in messages.
 Checkpoint load_previous_step(const std::string& path, const CheckpointInfo& expected, const std::string& task_name,
-                              int step);
+                              int step, NonFiniteTensors nonfinite);
 
 // Restores `session` from the checkpoint `path` of this step (`expected`: the step's metadata) and
 // returns the number of iterations it had completed.
-int64_t resume_step(StepSession& session, const std::string& path, const CheckpointInfo& expected);
+int64_t resume_step(StepSession& session, const std::string& path, const CheckpointInfo& expected,
+                    NonFiniteTensors nonfinite);
 
 }  // namespace strata::incremental

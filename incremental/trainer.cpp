@@ -259,7 +259,7 @@ StepResult Trainer::evaluate_checkpoint(int step) {
   const std::string path = options_.ckpt.empty() ? checkpoint_path(step) : options_.ckpt;
   check(std::filesystem::exists(path), "--test: the checkpoint of step ", step, " of task ", task_->name(), ", ", path,
         ", does not exist (train the step first, or pass --ckpt FILE)");
-  Checkpoint checkpoint = load_checkpoint(path);
+  Checkpoint checkpoint = load_checkpoint(path, nonfinite_tensors());
   check_checkpoint(checkpoint, checkpoint_info(step), CheckpointUse::evaluate);
   models::ModelConfig config = checkpoint.info.model;
   config.initialize = false;
@@ -340,7 +340,7 @@ Trainer::StepRun Trainer::prepare_step(int step) {
                                               run.max_iterations);
   previous.reset();
   if (!options_.ckpt.empty()) {
-    run.iteration = resume_step(*run.session, options_.ckpt, run.info);
+    run.iteration = resume_step(*run.session, options_.ckpt, run.info, nonfinite_tensors());
     run.resumed_from = options_.ckpt;
     print(cat("  resumed from ", options_.ckpt, " at iteration ", run.iteration, " of ", run.max_iterations,
               " (epoch ", run.iteration / run.iterations_per_epoch, ")\n"));
@@ -355,7 +355,7 @@ std::optional<Checkpoint> Trainer::previous_step_checkpoint(StepRun& run) {
   const int step = run.setup.step;
   if (step == 0) return std::nullopt;
   run.previous_path = options_.step_ckpt.empty() ? checkpoint_path(step - 1) : options_.step_ckpt;
-  return load_previous_step(run.previous_path, checkpoint_info(step - 1), task_->name(), step);
+  return load_previous_step(run.previous_path, checkpoint_info(step - 1), task_->name(), step, nonfinite_tensors());
 }
 
 void Trainer::print_step_start(const StepRun& run, const std::optional<Checkpoint>& previous) {

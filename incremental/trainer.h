@@ -109,6 +109,7 @@ struct TrainOptions {
   // method
   std::string method = "FT";
   MethodOverrides method_overrides;
+  bool allow_nonfinite = false;  // --allow-nonfinite: load checkpoints holding NaN or Inf
   bool unfused_losses = false;  // --unfused-losses: MethodConfig::fused_losses off (incremental/method.h)
   // recipe (empty / 0: the recipe's for the step)
   std::vector<double> lr;   // per step; the last value repeats
@@ -156,6 +157,9 @@ class Trainer {
 
   // The metadata this run writes for `step` (schedule and position fields left at defaults).
   CheckpointInfo checkpoint_info(int step) const;
+  NonFiniteTensors nonfinite_tensors() const {
+    return options_.allow_nonfinite ? NonFiniteTensors::allow : NonFiniteTensors::refuse;
+  }
 
  private:
   struct StepRun;  // one step's state while it trains (trainer.cpp)

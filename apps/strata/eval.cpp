@@ -28,14 +28,26 @@ const char* kEvalUsage =
     "  --ckpt FILE               the step checkpoint to evaluate (required)\n"
     "  --crop-size N             test resize/crop size, >= 16 (default: the checkpoint's training crop)\n";
 
-const std::vector<std::string> kEvalOptions = {
-    "--ckpt",      "--data-root",     "--convention", "--test-split", "--eval-full-image", "--eval-batch-size",
-    "--crop-size", "--device",        "--workers",    "--output",     "--name",            "--no-progress",
-    "--no-tables", "--skip-bad"};
+const std::vector<std::string> kEvalOptions = {"--ckpt",
+                                               "--data-root",
+                                               "--convention",
+                                               "--test-split",
+                                               "--eval-full-image",
+                                               "--eval-batch-size",
+                                               "--crop-size",
+                                               "--device",
+                                               "--workers",
+                                               "--output",
+                                               "--name",
+                                               "--no-progress",
+                                               "--no-tables",
+                                               "--skip-bad",
+                                               "--allow-nonfinite"};
 // The options whose help is train's; --ckpt and --crop-size mean something else here (kEvalUsage).
 const std::vector<std::string> kEvalTrainHelp = {
-    "--data-root", "--convention", "--test-split", "--eval-full-image", "--eval-batch-size", "--device",
-    "--workers",   "--output",     "--name",       "--no-progress",     "--no-tables",       "--skip-bad"};
+    "--data-root",      "--convention", "--test-split", "--eval-full-image", "--eval-batch-size", "--device",
+    "--workers",        "--output",     "--name",       "--no-progress",     "--no-tables",       "--skip-bad",
+    "--allow-nonfinite"};
 
 // The run folder and name of "<output>/checkpoints/<task>-<dataset>_<name>_<step>.safetensors".
 void run_of(const std::string& path, const incremental::CheckpointInfo& info, const std::string& dataset,
@@ -59,6 +71,7 @@ void run_of(const std::string& path, const incremental::CheckpointInfo& info, co
 
 int run_eval(const Args& args) {
   std::string path;
+  incremental::NonFiniteTensors nonfinite = incremental::NonFiniteTensors::refuse;
   for (size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--help" || args[i] == "-h") {
       std::fputs(kEvalUsage, stdout);
@@ -66,9 +79,10 @@ int run_eval(const Args& args) {
       return 0;
     }
     if (args[i] == "--ckpt" && i + 1 < args.size()) path = args[i + 1];
+    if (args[i] == "--allow-nonfinite") nonfinite = incremental::NonFiniteTensors::allow;
   }
   check(!path.empty(), "eval: --ckpt FILE is required (see --help)");
-  const incremental::Checkpoint checkpoint = incremental::load_checkpoint(path);
+  const incremental::Checkpoint checkpoint = incremental::load_checkpoint(path, nonfinite);
   const incremental::CheckpointInfo& info = checkpoint.info;
 
   incremental::TrainOptions options;
