@@ -35,6 +35,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/common/host_device.h"
 #include "kernels/common/losses.h"
@@ -268,6 +269,26 @@ STRATA_HOST_DEVICE inline Acc term_gradient(const FusedLossProblem& problem, con
   }
 }
 
+// f(std::integral_constant<PixelLoss, K>{}) for the term kind K = `kind`: code written once per
+// kind as a template (term_gradient) is chosen at run time without a switch at each call site.
+template <class F>
+STRATA_HOST_DEVICE inline void visit_pixel_loss(PixelLoss kind, F&& f) {
+  switch (kind) {
+    case PixelLoss::cross_entropy: f(std::integral_constant<PixelLoss, PixelLoss::cross_entropy>{}); break;
+    case PixelLoss::unbiased_cross_entropy:
+      f(std::integral_constant<PixelLoss, PixelLoss::unbiased_cross_entropy>{});
+      break;
+    case PixelLoss::knowledge_distillation:
+      f(std::integral_constant<PixelLoss, PixelLoss::knowledge_distillation>{});
+      break;
+    case PixelLoss::unbiased_knowledge_distillation:
+      f(std::integral_constant<PixelLoss, PixelLoss::unbiased_knowledge_distillation>{});
+      break;
+    case PixelLoss::icarl_bce: f(std::integral_constant<PixelLoss, PixelLoss::icarl_bce>{}); break;
+    case PixelLoss::icarl_distillation: f(std::integral_constant<PixelLoss, PixelLoss::icarl_distillation>{}); break;
+  }
+}
+
 struct StdExp {
   template <class Acc>
   STRATA_HOST_DEVICE Acc operator()(Acc x) const {
@@ -293,26 +314,9 @@ STRATA_HOST_DEVICE inline Acc fused_loss_gradient(const FusedLossProblem& proble
   for (int k = 0; k < kMaxFusedTerms; ++k) {
     if (k >= problem.terms) break;
     Acc d = 0;
-    switch (problem.kinds[k]) {
-      case PixelLoss::cross_entropy:
-        d = term_gradient<PixelLoss::cross_entropy>(problem, s, label, c, z, teacher, p, exp);
-        break;
-      case PixelLoss::unbiased_cross_entropy:
-        d = term_gradient<PixelLoss::unbiased_cross_entropy>(problem, s, label, c, z, teacher, p, exp);
-        break;
-      case PixelLoss::knowledge_distillation:
-        d = term_gradient<PixelLoss::knowledge_distillation>(problem, s, label, c, z, teacher, p, exp);
-        break;
-      case PixelLoss::unbiased_knowledge_distillation:
-        d = term_gradient<PixelLoss::unbiased_knowledge_distillation>(problem, s, label, c, z, teacher, p, exp);
-        break;
-      case PixelLoss::icarl_bce:
-        d = term_gradient<PixelLoss::icarl_bce>(problem, s, label, c, z, teacher, p, exp);
-        break;
-      case PixelLoss::icarl_distillation:
-        d = term_gradient<PixelLoss::icarl_distillation>(problem, s, label, c, z, teacher, p, exp);
-        break;
-    }
+    visit_pixel_loss(problem.kinds[k], [&](auto kind) {
+      d = term_gradient<decltype(kind)::value>(problem, s, label, c, z, teacher, p, exp);
+    });
     g += factors[k] * d;
   }
   return g;

@@ -16,6 +16,7 @@
 
 #include "kernels/common/labels.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/upsample.h"
 #include "kernels/cpu/vector_math.h"
 
 namespace strata::kernels::cpu {
@@ -26,15 +27,6 @@ namespace {
 
 // Values per chunk of rows: chunks of about this many channel evaluations.
 constexpr int64_t kChannelGrain = int64_t{1} << 15;
-
-template <class T>
-std::vector<cm::BilinearTaps<T>> axis_taps(int64_t in_size, int64_t out_size, bool align_corners) {
-  const T scale = cm::bilinear_scale<T>(in_size, out_size, align_corners);
-  std::vector<cm::BilinearTaps<T>> taps(static_cast<size_t>(out_size));
-  for (int64_t o = 0; o < out_size; ++o)
-    taps[static_cast<size_t>(o)] = cm::bilinear_taps<T>(scale, o, in_size, align_corners);
-  return taps;
-}
 
 // One full-resolution row's view of a low-resolution map (N, h, w, channels): the blend of the two
 // rows its vertical taps read, then per pixel the blend of two columns.
@@ -147,21 +139,13 @@ void pixel_gradient(T* g, T* p, const cm::FusedLossProblem& problem, const T* fa
   const VectorExp exp;
   for (int k = 0; k < problem.terms; ++k) {
     const T w = factors[k];
-    switch (problem.kinds[k]) {
-#define STRATA_TERM_LOOP(KIND)                                                                         \
-  case cm::PixelLoss::KIND:                                                                            \
-    _Pragma("omp simd") for (int64_t c = 0; c < channels; ++c) {                                       \
-      g[c] += w * cm::term_gradient<cm::PixelLoss::KIND>(problem, s, label, c, z[c], t[c], p[c], exp); \
-    }                                                                                                  \
-    break;
-      STRATA_TERM_LOOP(cross_entropy)
-      STRATA_TERM_LOOP(unbiased_cross_entropy)
-      STRATA_TERM_LOOP(knowledge_distillation)
-      STRATA_TERM_LOOP(unbiased_knowledge_distillation)
-      STRATA_TERM_LOOP(icarl_bce)
-      STRATA_TERM_LOOP(icarl_distillation)
-#undef STRATA_TERM_LOOP
-    }
+    // One vectorised loop per term, its kind a compile-time constant inside.
+    cm::visit_pixel_loss(problem.kinds[k], [&](auto kind) {
+#pragma omp simd
+      for (int64_t c = 0; c < channels; ++c) {
+        g[c] += w * cm::term_gradient<decltype(kind)::value>(problem, s, label, c, z[c], t[c], p[c], exp);
+      }
+    });
   }
 }
 
@@ -180,8 +164,8 @@ template <class T, class L>
 void fused_losses(T* values, T* pixel_stats, int64_t* label_stats, const T* logits, const T* teacher, const L* labels,
                   const cm::FusedLossProblem& problem, const Backend&) {
   const int64_t rows = problem.batch * problem.height, grain = rows_per_chunk(problem);
-  const auto vertical = axis_taps<T>(problem.low_height, problem.height, problem.align_corners);
-  const auto horizontal = axis_taps<T>(problem.low_width, problem.width, problem.align_corners);
+  const auto vertical = bilinear_axis_taps<T>(problem.low_height, problem.height, problem.align_corners);
+  const auto horizontal = bilinear_axis_taps<T>(problem.low_width, problem.width, problem.align_corners);
   const T* teacher_map = problem.reads_teacher() ? teacher : nullptr;
   std::vector<FusedPartial> partials(static_cast<size_t>((rows + grain - 1) / grain));
   parallel_for(0, rows, grain, [&](int64_t lo, int64_t hi) {
@@ -229,8 +213,8 @@ void fused_losses_backward(T* dlogits, const T* dvalues, const int64_t* label_st
   term_factors(factors, dvalues, label_stats, problem);
   const int64_t channels = problem.channels, low_w = problem.low_width;
   const int64_t rows = problem.batch * problem.height;
-  const auto vertical = axis_taps<T>(problem.low_height, problem.height, problem.align_corners);
-  const auto horizontal = axis_taps<T>(problem.low_width, problem.width, problem.align_corners);
+  const auto vertical = bilinear_axis_taps<T>(problem.low_height, problem.height, problem.align_corners);
+  const auto horizontal = bilinear_axis_taps<T>(problem.low_width, problem.width, problem.align_corners);
   const T* teacher_map = problem.reads_teacher() ? teacher : nullptr;
   // Pass 1: each full-resolution row's gradient, contracted over its columns: (N, H, w, C).
   T* row_gradients = backend.scratch->array<T>(rows * low_w * channels);

@@ -23,16 +23,6 @@ namespace {
 
 using common::BilinearTaps;
 
-template <class T>
-std::vector<BilinearTaps<T>> axis_taps(int64_t in_size, int64_t out_size, bool align_corners) {
-  T scale = common::bilinear_scale<T>(in_size, out_size, align_corners);
-  std::vector<BilinearTaps<T>> taps(static_cast<size_t>(out_size));
-  for (int64_t o = 0; o < out_size; ++o) {
-    taps[static_cast<size_t>(o)] = common::bilinear_taps<T>(scale, o, in_size, align_corners);
-  }
-  return taps;
-}
-
 // For every input index i: the outputs first[i] .. first[i] + count(i) - 1 reference it, with
 // weights weight[offset[i] .. offset[i + 1]).
 template <class T>
@@ -45,7 +35,7 @@ struct AxisFootprint {
 
 template <class T>
 AxisFootprint<T> axis_footprint(int64_t in_size, int64_t out_size, bool align_corners) {
-  std::vector<BilinearTaps<T>> taps = axis_taps<T>(in_size, out_size, align_corners);
+  std::vector<BilinearTaps<T>> taps = bilinear_axis_taps<T>(in_size, out_size, align_corners);
   AxisFootprint<T> fp;
   size_t in = static_cast<size_t>(in_size);
   fp.first.assign(in, 0);
@@ -84,8 +74,8 @@ int64_t rows_per_chunk(int64_t work_per_row) {
 template <class T>
 void upsample_bilinear(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels, int64_t out_h,
                        int64_t out_w, bool align_corners, const Backend&) {
-  std::vector<BilinearTaps<T>> taps_h = axis_taps<T>(in_h, out_h, align_corners);
-  std::vector<BilinearTaps<T>> taps_w = axis_taps<T>(in_w, out_w, align_corners);
+  std::vector<BilinearTaps<T>> taps_h = bilinear_axis_taps<T>(in_h, out_h, align_corners);
+  std::vector<BilinearTaps<T>> taps_w = bilinear_axis_taps<T>(in_w, out_w, align_corners);
   const int64_t C = channels;
   parallel_for(0, batch * out_h, rows_per_chunk(out_w * C), [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {

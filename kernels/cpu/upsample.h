@@ -6,10 +6,24 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
+#include "kernels/common/upsample.h"
 #include "kernels/cpu/backend.h"
 
 namespace strata::kernels::cpu {
+
+// The two source taps of every output index along one axis (kernels/common/upsample.h), computed
+// once per call: the upsampling kernels and the fused losses (kernels/cpu/fused_losses.cpp) read them.
+template <class T>
+std::vector<common::BilinearTaps<T>> bilinear_axis_taps(int64_t in_size, int64_t out_size, bool align_corners) {
+  const T scale = common::bilinear_scale<T>(in_size, out_size, align_corners);
+  std::vector<common::BilinearTaps<T>> taps(static_cast<size_t>(out_size));
+  for (int64_t o = 0; o < out_size; ++o) {
+    taps[static_cast<size_t>(o)] = common::bilinear_taps<T>(scale, o, in_size, align_corners);
+  }
+  return taps;
+}
 
 // y[n, oh, ow, c] = sum over the two taps per axis of lambda_h * lambda_w * x[n, ih, iw, c]
 //   x: (N, H, W, C) -> y: (N, OH, OW, C)
