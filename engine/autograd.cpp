@@ -3,18 +3,60 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "engine/finite.h"
 #include "engine/ops/elementwise.h"
 
 namespace strata::autograd {
 
 namespace {
 thread_local bool t_grad_enabled = true;
+thread_local bool t_anomaly_mode = false;
+thread_local bool t_checking = false;  // inside a check: the check's own ops are not checked
+
+// Forward checks are off for the ops a check itself runs, and inside a backward function (its
+// gradients are checked as a whole when it returns, naming the op whose backward it is).
+class CheckingScope {
+ public:
+  CheckingScope() : previous_(t_checking) { t_checking = true; }
+  ~CheckingScope() { t_checking = previous_; }
+  CheckingScope(const CheckingScope&) = delete;
+  CheckingScope& operator=(const CheckingScope&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// "; its input 1 (f32[...] on cpu) was already non-finite, ..." for the first non-finite input,
+// else "; its inputs were finite".
+std::string inputs_note(const std::vector<Tensor>& inputs) {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (all_finite(inputs[i])) continue;
+    return cat("; its input ", i, " (", inputs[i].describe(),
+               ") was already non-finite, so the value comes from outside the checked ops (a parameter, the data, "
+               "or an op that records nothing)");
+  }
+  return "; its inputs were finite";
 }
+
+}  // namespace
 
 bool grad_enabled() { return t_grad_enabled; }
 
 NoGradGuard::NoGradGuard() : previous_(t_grad_enabled) { t_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { t_grad_enabled = previous_; }
+
+AnomalyModeGuard::AnomalyModeGuard(bool enabled) : previous_(t_anomaly_mode) { t_anomaly_mode = enabled; }
+AnomalyModeGuard::~AnomalyModeGuard() { t_anomaly_mode = previous_; }
+
+bool anomaly_mode() { return t_anomaly_mode; }
+
+void check_forward_anomaly(const char* op, const Tensor& output, const std::vector<Tensor>& inputs) {
+  if (!t_anomaly_mode || t_checking) return;
+  CheckingScope checking;
+  if (all_finite(output)) return;
+  throw AnomalyError(cat("detect-anomaly: the forward of '", op, "' produced a NaN or an Inf in its output ",
+                         output.describe(), inputs_note(inputs)));
+}
 
 Node::Node(std::string op, std::vector<Edge> edges, Shape output_shape, DType output_dtype, BackwardFn fn)
     : op_(std::move(op)),
@@ -22,6 +64,17 @@ Node::Node(std::string op, std::vector<Edge> edges, Shape output_shape, DType ou
       output_shape_(std::move(output_shape)),
       output_dtype_(output_dtype),
       fn_(std::move(fn)) {}
+
+void Node::check_backward_anomaly(const Tensor& grad_output, const std::vector<Tensor>& grads) const {
+  CheckingScope checking;
+  for (size_t i = 0; i < grads.size(); ++i) {
+    if (all_finite(grads[i])) continue;
+    throw AnomalyError(cat("detect-anomaly: the backward of '", op_,
+                           "' produced a NaN or an Inf in the gradient of its input ", i, ", ", grads[i].describe(),
+                           all_finite(grad_output) ? "; the gradient of its output was finite"
+                                                   : "; the gradient of its output was already non-finite"));
+  }
+}
 
 std::vector<Tensor> Node::run(const Tensor& grad_output) {
   check(fn_ != nullptr, "backward: the graph through '", op_,
@@ -31,6 +84,7 @@ std::vector<Tensor> Node::run(const Tensor& grad_output) {
   std::vector<Tensor> grads;
   {
     NoGradGuard no_grad;
+    CheckingScope backward_function;
     grads = fn_(grad_output, needs);
   }
   fn_ = nullptr;  // frees the saved tensors now
@@ -43,6 +97,7 @@ std::vector<Tensor> Node::run(const Tensor& grad_output) {
           "' returned a gradient ", grads[i].describe(), " for input ", i, " of shape ", shape_str(edges_[i].shape),
           " and dtype ", dtype_name(edges_[i].dtype));
   }
+  if (t_anomaly_mode && !t_checking) check_backward_anomaly(grad_output, grads);
   return grads;
 }
 
@@ -55,6 +110,7 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
 }
 
 void record(const char* op, Tensor& output, const std::vector<Tensor>& inputs, BackwardFn fn) {
+  check_forward_anomaly(op, output, inputs);
   if (!any_requires_grad(inputs)) return;
   std::vector<Node::Edge> edges(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {

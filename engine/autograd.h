@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/error.h"
 #include "engine/tensor.h"
 
 namespace strata::autograd {
@@ -50,6 +51,8 @@ class Node {
   std::vector<Tensor> run(const Tensor& grad_output);
 
  private:
+  void check_backward_anomaly(const Tensor& grad_output, const std::vector<Tensor>& grads) const;
+
   std::string op_;
   std::vector<Edge> edges_;
   Shape output_shape_;
@@ -70,6 +73,33 @@ class NoGradGuard {
  private:
   bool previous_;
 };
+
+// Anomaly detection (PyTorch's detect_anomaly; `strata train --detect-anomaly`): in its scope
+// every op's output, recorded or not (the teacher's too), and every gradient a backward function
+// returns is checked for NaN and Inf, and the first non-finite one throws an AnomalyError naming the
+// op, the tensor, and whether the op's own inputs were already non-finite (then the value came from
+// outside the graph: a parameter, the data, or an op that is not checked). One host read per op:
+// for debugging, not for training runs. Per thread, like grad mode; nests.
+class AnomalyModeGuard {
+ public:
+  explicit AnomalyModeGuard(bool enabled = true);
+  ~AnomalyModeGuard();
+  AnomalyModeGuard(const AnomalyModeGuard&) = delete;
+  AnomalyModeGuard& operator=(const AnomalyModeGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+bool anomaly_mode();
+
+struct AnomalyError : Error {
+  using Error::Error;
+};
+
+// The forward check anomaly mode makes: a no-op outside it. record() calls it for every op; ops
+// that record no graph (the folded teacher's conv2d_activation) call it themselves.
+void check_forward_anomaly(const char* op, const Tensor& output, const std::vector<Tensor>& inputs);
 
 // True when grad mode is on and at least one defined input requires a gradient: the test an op
 // uses before computing anything it would only need for backward.

@@ -81,7 +81,7 @@ struct Statistics {
   Tensor invstd;
 };
 
-Statistics statistics(const char* op, const Tensor& xc, Extent extent, const Tensor& running_mean,
+Statistics statistics(const char* op, bool abn, const Tensor& xc, Extent extent, const Tensor& running_mean,
                       const Tensor& running_var, bool training, double momentum, double eps) {
   const int64_t channels = extent.channels;
   const Device& device = xc.device();
@@ -106,6 +106,13 @@ Statistics statistics(const char* op, const Tensor& xc, Extent extent, const Ten
     }
   });
   if (!training) stats.mean.copy_(running_mean);
+  if (training && rm.defined()) {
+    // The in-place update is not an op's output: anomaly mode checks it here. A finite input whose
+    // variance overflows the statistics' dtype shows up first in running_var.
+    const char* update = abn ? "inplace_abn (running statistics update)" : "batch_norm (running statistics update)";
+    autograd::check_forward_anomaly(update, rm, {xc});
+    autograd::check_forward_anomaly(update, rv, {xc});
+  }
   return stats;
 }
 
@@ -131,7 +138,7 @@ Tensor batch_norm_or_inplace_abn(NormKind kind, const Tensor& x, const Tensor& w
   Tensor xc = x.contiguous();
   Tensor wc = weight.defined() ? weight.contiguous() : Tensor();
   Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
-  Statistics stats = statistics(op, xc, extent, running_mean, running_var, training, momentum, eps);
+  Statistics stats = statistics(op, abn, xc, extent, running_mean, running_var, training, momentum, eps);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   dispatch(op, x, [&](auto tag, const auto& backend) {
     using T = decltype(tag);

@@ -173,6 +173,7 @@ Tensor conv2d_activation(const Tensor& x, const Tensor& weight, const Tensor& bi
                                              (bc.defined() ? s.K : 0) + (rc.defined() ? rc.numel() : 0)) *
                                                 item);
   }
+  autograd::check_forward_anomaly(op, y, {x, weight, bias, residual});
   return y;
 }
 

@@ -1,6 +1,7 @@
 // Autograd: graph shapes (diamond, reuse), accumulation, no-grad, freeing of saved tensors, and
-// the errors a user gets for misuse.
+// the errors a user gets for misuse; anomaly mode (--detect-anomaly).
 #include <catch2/catch.hpp>
+#include <cmath>
 
 #include "engine/autograd.h"
 #include "engine/ops/elementwise.h"
@@ -114,4 +115,53 @@ TEST_CASE("a backward function returning a wrong shape is reported with the op n
     return std::vector<Tensor>{Tensor::zeros({3}, DType::f64)};
   });
   CHECK_THROWS_WITH(sum(y).backward(), Catch::Contains("broken_op") && Catch::Contains("gradient"));
+}
+
+TEST_CASE("anomaly mode names the op whose forward first produces NaN or Inf", "[cpu]") {
+  Tensor x = param({-1.0, 4.0});
+  // Outside anomaly mode nothing is checked: the NaN flows on.
+  CHECK(std::isnan(sum(pow(x, 0.5)).to_vector<double>()[0]));
+  autograd::AnomalyModeGuard anomaly;
+  CHECK(autograd::anomaly_mode());
+  CHECK_THROWS_AS(sum(pow(x, 0.5)), autograd::AnomalyError);
+  CHECK_THROWS_WITH(sum(pow(x, 0.5)), Catch::Contains("the forward of 'pow' produced a NaN or an Inf in its output") &&
+                                          Catch::Contains("its inputs were finite"));
+  // The check also covers ops that record no graph (grad mode off).
+  {
+    autograd::NoGradGuard no_grad;
+    CHECK_THROWS_WITH(square(Tensor::full({2}, 1e200, DType::f64)), Catch::Contains("the forward of 'square'"));
+  }
+  // A value that was non-finite before any checked op: the first op to read it says so.
+  Tensor bad = param({1.0, INFINITY});
+  CHECK_THROWS_WITH(scale(bad, 2.0), Catch::Contains("the forward of 'scale'") &&
+                                         Catch::Contains("its input 0 (f64[2] on cpu) was already non-finite"));
+  // Finite computations pass untouched.
+  CHECK(sum(square(param({1.0, 2.0}))).to_vector<double>() == std::vector<double>{5.0});
+}
+
+TEST_CASE("anomaly mode names the op whose backward first produces NaN or Inf", "[cpu]") {
+  Tensor x = param({0.0, 4.0});
+  // d/dx sqrt(x) at 0 is Inf while the forward is finite.
+  sum(pow(x, 0.5)).backward();
+  CHECK(std::isinf(x.grad().to_vector<double>()[0]));
+  x.set_grad(Tensor());
+  autograd::AnomalyModeGuard anomaly;
+  Tensor y = sum(scale(pow(x, 0.5), 3.0));
+  CHECK_THROWS_WITH(y.backward(), Catch::Contains("the backward of 'pow' produced a NaN or an Inf in the gradient of "
+                                                  "its input 0") &&
+                                      Catch::Contains("the gradient of its output was finite"));
+}
+
+TEST_CASE("AnomalyModeGuard nests and restores", "[cpu]") {
+  CHECK_FALSE(autograd::anomaly_mode());
+  {
+    autograd::AnomalyModeGuard on;
+    {
+      autograd::AnomalyModeGuard off(false);
+      CHECK_FALSE(autograd::anomaly_mode());
+      CHECK(std::isnan(sum(pow(param({-1.0}), 0.5)).to_vector<double>()[0]));
+    }
+    CHECK(autograd::anomaly_mode());
+  }
+  CHECK_FALSE(autograd::anomaly_mode());
 }

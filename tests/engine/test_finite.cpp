@@ -30,3 +30,27 @@ TEST_CASE("first_nonfinite names the first tensor holding a NaN or an Inf, in ke
   tensors["a.weight"].data<float>()[3 * 5 * 5 * 7 - 1] = INFINITY;
   CHECK(first_nonfinite(tensors) == "a.weight");
 }
+
+TEST_CASE("nonfinite_marker, squared_norm and all_finite: the health probe's pieces", "[cpu]") {
+  Generator g(5);
+  const Device cpu = Device::cpu();
+  std::vector<Tensor> tensors{Tensor::randn({4, 3}, g), Tensor::randn({7}, g, DType::f64),
+                              Tensor::zeros({2}, DType::i64), Tensor()};
+  double expected = 0;
+  for (const Tensor& t : {tensors[0], tensors[1]}) {
+    for (double v : t.to_vector<double>()) expected += v * v;
+  }
+  CHECK(squared_norm(tensors, cpu).to_vector<double>()[0] == Approx(expected).epsilon(1e-6));
+  CHECK(squared_norm({}, cpu).to_vector<double>() == std::vector<double>{0.0});
+  CHECK(nonfinite_marker(tensors, cpu).to_vector<double>() == std::vector<double>{0.0});
+  CHECK(all_finite(tensors[0]));
+  CHECK(all_finite(Tensor()));
+
+  tensors[1].data<double>()[3] = INFINITY;
+  CHECK(std::isinf(squared_norm(tensors, cpu).to_vector<double>()[0]));
+  CHECK(std::isnan(nonfinite_marker(tensors, cpu).to_vector<double>()[0]));
+  CHECK_FALSE(all_finite(tensors[1]));
+  tensors[1].data<double>()[3] = NAN;
+  CHECK(std::isnan(squared_norm(tensors, cpu).to_vector<double>()[0]));
+  CHECK(std::isnan(nonfinite_marker(tensors, cpu).to_vector<double>()[0]));
+}
