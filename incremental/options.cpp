@@ -234,6 +234,10 @@ std::vector<OptionSpec> recipe_and_run_specs() {
       value("--stop-after", "N",
             "stop the step after N >= 1 of its iterations, writing its checkpoint (resume with --ckpt)",
             [](TrainOptions& o, const std::string& v) { o.stop_after = integer_at_least("--stop-after", v, 1); }),
+      flag("--detect-anomaly",
+           "check every op's output and gradient for NaN and Inf (PyTorch's detect_anomaly) and stop at the first one, "
+           "naming the op; one host wait per op, so for debugging a diverging run, not for training",
+           [](TrainOptions& o) { o.detect_anomaly = true; }),
       flag("--unfolded-teacher",
            "run the teacher's unfolded forward (batch norms as separate ops) instead of the folded one, for "
            "comparison",

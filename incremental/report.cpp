@@ -90,10 +90,17 @@ void TrainingInterval::add(const Tensor& loss, const std::vector<std::string>& n
   images_ += images;
 }
 
-IntervalMeans TrainingInterval::read() {
+IntervalMeans TrainingInterval::read(const Tensor& probe) {
   check(iterations_ > 0, "TrainingInterval::read: no iteration since the last read");
-  const std::vector<double> sums = sums_.to_vector<double>();  // the interval's one device-to-host copy
+  const int64_t count = sums_.numel();
+  std::vector<double> sums;
+  {
+    autograd::NoGradGuard no_grad;
+    const Tensor values = probe.defined() ? concat({sums_, probe.reshape({probe.numel()})}) : sums_;
+    sums = values.to_vector<double>();  // the interval's one device-to-host copy
+  }
   IntervalMeans means;
+  means.probe.assign(sums.begin() + count, sums.end());
   const double n = static_cast<double>(iterations_);
   means.loss = sums[0] / n;
   for (size_t k = 0; k < names_.size(); ++k) means.terms.emplace_back(names_[k], sums[k + 1] / n);

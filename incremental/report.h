@@ -77,6 +77,7 @@ struct IntervalMeans {
   int64_t iterations = 0;
   int64_t images = 0;
   double seconds = 0;  // wall time from the interval's start to its read (which waits for its work)
+  std::vector<double> probe;  // the values of the tensor given to read(), copied with the sums
   double images_per_second() const { return seconds > 0 ? static_cast<double>(images) / seconds : 0; }
 };
 
@@ -92,8 +93,9 @@ class TrainingInterval {
   void add(const Tensor& loss, const std::vector<std::string>& names, const Tensor& terms, int64_t images);
   int64_t iterations() const { return iterations_; }
   // The interval's means, in one device-to-host copy; the next interval starts (clock included).
+  // `probe` (optional, f64 on the values' device) rides along in the same copy: IntervalMeans::probe.
   // Throws when no iteration was added.
-  IntervalMeans read();
+  IntervalMeans read(const Tensor& probe = Tensor());
 
  private:
   Tensor sums_;  // (1 + K) f64 on the values' device: the total, then each term

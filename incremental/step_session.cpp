@@ -1,7 +1,11 @@
 #include "incremental/step_session.h"
 
+#include <cmath>
 #include <utility>
 
+#include "engine/autograd.h"
+#include "engine/finite.h"
+#include "engine/ops/channels.h"
 #include "engine/ops/normalize.h"
 #include "engine/profiler.h"
 #include "models/weights.h"
@@ -69,6 +73,7 @@ void StepSession::build_optimizer(int64_t max_iterations) {
 
 IterationStats StepSession::train_iteration(const Tensor& images, const Tensor& labels) {
   const int step = setup_.step;
+  autograd::AnomalyModeGuard anomaly(setup_.detect_anomaly);
   IterationStats stats;
   stats.lr = schedule_->lr();
   stats.images = images.size(0);
@@ -105,10 +110,52 @@ IterationStats StepSession::train_iteration(const Tensor& images, const Tensor& 
     optimizer_->step();
     schedule_->step();
   }
+  if (setup_.detect_anomaly) {
+    // The two updates outside the checked ops: SGD's and the batch-norm statistics' (in place).
+    const std::string bad = first_nonfinite_tensor();
+    if (!bad.empty()) {
+      throw autograd::AnomalyError(cat("detect-anomaly: '", bad,
+                                       "' holds a NaN or an Inf after the SGD update and "
+                                       "the batch-norm statistics update, while every op's output and gradient was "
+                                       "finite"));
+    }
+  }
   stats.loss = loss.total.detach();
   stats.names = std::move(loss.names);
   stats.terms = std::move(loss.values);
   return stats;
+}
+
+ModelHealth ModelHealth::from(const std::vector<double>& probe) {
+  check(probe.size() == 3, "ModelHealth: expected the 3 values of StepSession::health_probe, got ", probe.size());
+  return ModelHealth{std::sqrt(probe[0]), !std::isnan(probe[1]), !std::isnan(probe[2])};
+}
+
+Tensor StepSession::health_probe() const {
+  autograd::NoGradGuard no_grad;
+  std::vector<Tensor> parameters, gradients, buffers;
+  for (const auto& [name, parameter] : model_->named_parameters()) {
+    parameters.push_back(parameter);
+    if (parameter.grad().defined()) gradients.push_back(parameter.grad());
+  }
+  for (const auto& [name, buffer] : model_->named_buffers()) buffers.push_back(buffer);
+  const Device device = setup_.device;
+  return concat(
+      {squared_norm(gradients, device), nonfinite_marker(parameters, device), nonfinite_marker(buffers, device)});
+}
+
+std::string StepSession::first_nonfinite_tensor() const {
+  TensorMap parameters, gradients, buffers;
+  for (const auto& [name, parameter] : model_->named_parameters()) {
+    parameters.emplace(name, parameter);
+    if (parameter.grad().defined()) gradients.emplace(name + ".grad", parameter.grad());
+  }
+  for (const auto& [name, buffer] : model_->named_buffers()) buffers.emplace(name, buffer);
+  for (const TensorMap* group : {&parameters, &gradients, &buffers}) {
+    std::string bad = first_nonfinite(*group);
+    if (!bad.empty()) return bad;
+  }
+  return "";
 }
 
 void StepSession::restore(const Checkpoint& checkpoint) {

@@ -42,6 +42,15 @@ struct StepSetup {
   Device device;
   uint64_t seed = 0;          // model initialisation and loader randomness of this step
   TeacherForward teacher_forward = TeacherForward::folded;  // how the teacher runs (incremental/teacher.h)
+  bool detect_anomaly = false;  // every op's output and gradient checked (engine/autograd.h AnomalyModeGuard)
+};
+
+// What the model looks like after an iteration: read from health_probe()'s values.
+struct ModelHealth {
+  double gradient_norm = 0;  // the global L2 norm of the parameters' gradients
+  bool parameters_finite = true;
+  bool statistics_finite = true;                              // the buffers: batch-norm running statistics
+  static ModelHealth from(const std::vector<double>& probe);  // health_probe()'s three values
 };
 
 // The phases of one training iteration, in the order they run.
@@ -72,6 +81,14 @@ class StepSession {
 
   // One training iteration on a loader batch (see the file comment).
   IterationStats train_iteration(const Tensor& images, const Tensor& labels);
+
+  // The model's health after the last iteration, queued on the step's device and not read: (3) f64,
+  // the squared global norm of the gradients, then the non-finite markers (engine/finite.h) of the
+  // parameters and of the buffers. The caller folds it into a read it makes anyway.
+  Tensor health_probe() const;
+  // The first parameter, gradient ("<parameter>.grad") or buffer holding a NaN or an Inf, in that
+  // order, or "": the failure path's read, which names what health_probe() found.
+  std::string first_nonfinite_tensor() const;
 
   // Restores model, momentum buffers, schedule position and method state from a checkpoint of
   // this step (already checked by the caller).

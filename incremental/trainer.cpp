@@ -9,6 +9,7 @@
 
 #include "data/device_prefetcher.h"
 #include "engine/allocator.h"
+#include "engine/autograd.h"
 #include "incremental/step_checkpoints.h"
 #include "models/weights.h"
 
@@ -30,13 +31,6 @@ uint64_t step_seed(uint64_t seed, int step) {
 }
 
 bool is_terminal(std::FILE* out) { return out != nullptr && isatty(fileno(out)) == 1; }
-
-bool emulated_cuda(const Device& device) { return device.is_cuda() && std::string(cuda_backend()) == "emulated"; }
-
-// The device as the step's header shows it: an emulated CUDA device says so.
-std::string device_label(const Device& device) {
-  return emulated_cuda(device) ? device.str() + " (emulated on the CPU)" : device.str();
-}
 
 template <class T>
 T per_step(const std::vector<T>& values, int step) {
@@ -87,10 +81,7 @@ Trainer::Trainer(TrainOptions options, std::FILE* out) : options_(std::move(opti
   check(o.test || o.stop_after == 0 || !o.all_steps, "--stop-after stops one step: give --step N");
   check(o.ckpt.empty() || !o.all_steps, "--ckpt belongs to one step: give --step N");
   device_ = parse_device(o.device);
-  if (emulated_cuda(device_)) {
-    print(cat("warning: --device ", o.device, ": this build's CUDA backend is emulated on the CPU ",
-              "(STRATA_CUDA_EMULATION, for testing), much slower than --device cpu\n"));
-  }
+  print(emulated_device_warning(device_, o.device));
 
   data::DatasetOptions dataset_options;
   dataset_options.skip_bad = o.skip_bad;
@@ -170,6 +161,7 @@ StepSetup Trainer::setup(int step) const {
   s.device = device_;
   s.seed = o.seed;
   s.teacher_forward = o.unfolded_teacher ? TeacherForward::unfolded : TeacherForward::folded;
+  s.detect_anomaly = o.detect_anomaly;
   return s;
 }
 
@@ -452,7 +444,13 @@ bool Trainer::train_epoch(StepRun& run, data::DevicePrefetcher& batches, Trainin
       run.session->schedule().set_iteration(run.iteration);
       break;
     }
-    const IterationStats stats = run.session->train_iteration(batch->images, batch->labels);
+    IterationStats stats;
+    try {
+      stats = run.session->train_iteration(batch->images, batch->labels);
+    } catch (const autograd::AnomalyError& e) {
+      throw autograd::AnomalyError(cat("step ", run.setup.step, ", iteration ", run.iteration + 1, ": ", e.what(),
+                                       "; last good checkpoint: ", run.checkpoints->last_good()));
+    }
     ++run.iteration;
     ++run.result.iterations;
     interval.add(stats.loss, stats.names, stats.terms, stats.images);
@@ -470,36 +468,50 @@ bool Trainer::train_epoch(StepRun& run, data::DevicePrefetcher& batches, Trainin
 }
 
 void Trainer::log_interval(StepRun& run, int64_t epoch, TrainingInterval& interval, double lr) {
-  const IntervalMeans means = interval.read();
+  const IntervalMeans means = interval.read(run.session->health_probe());
+  const ModelHealth health = ModelHealth::from(means.probe);
   const int64_t peak = memory_stats(device_).peak_allocated_bytes;
   run.shown = format_training_stats(means, lr, peak);
-  log_.write(training_record(run.setup.step, epoch, run.iteration, means, lr, peak, seconds_since(run.start)));
-  check_finite_loss(run, means);
+  json::Object record =
+      training_record(run.setup.step, epoch, run.iteration, means, lr, peak, seconds_since(run.start));
+  record.emplace_back("grad_norm", health.gradient_norm);
+  log_.write(record);
+  check_finite(run, means, health);
 }
 
-// The interval's sums are NaN or Inf exactly when one of its iterations' values was: the read the
-// loop makes anyway is the guard, with no extra wait inside a step.
-void Trainer::check_finite_loss(const StepRun& run, const IntervalMeans& means) const {
-  std::string term;
-  double value = 0;
+// The interval's sums are NaN or Inf exactly when one of its iterations' values was, and the
+// health probe rides in the same read: the read the loop makes anyway is the guard, with no extra
+// wait inside a step. Loss terms come first (the likeliest origin), then gradients, parameters and
+// statistics; the failure path reads once more to name the tensor.
+void Trainer::check_finite(const StepRun& run, const IntervalMeans& means, const ModelHealth& health) const {
+  const auto shown = [](double v) { return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"; };
+  std::string problem;
   for (const auto& [name, mean] : means.terms) {
     if (!std::isfinite(mean)) {
-      term = name;
-      value = mean;
+      problem = cat("the loss term '", name, "' is not finite (mean ", shown(mean), ")");
       break;
     }
   }
-  if (term.empty() && !std::isfinite(means.loss)) {
-    term = "total";
-    value = means.loss;
+  if (problem.empty() && !std::isfinite(means.loss)) {
+    problem = cat("the loss term 'total' is not finite (mean ", shown(means.loss), ")");
   }
-  if (term.empty()) return;
-  const int64_t first = run.iteration - means.iterations + 1;
-  const char* shown = std::isnan(value) ? "nan" : value > 0 ? "inf" : "-inf";
+  int64_t first = run.iteration - means.iterations + 1;
+  if (problem.empty()) {
+    if (std::isfinite(health.gradient_norm) && health.parameters_finite && health.statistics_finite) return;
+    first = run.iteration;  // the probe sees the interval's last iteration
+    const std::string tensor = run.session->first_nonfinite_tensor();
+    problem = !std::isfinite(health.gradient_norm)
+                  ? cat("the gradients' global norm is not finite (", shown(health.gradient_norm), ")")
+                  : std::string(health.parameters_finite ? "a batch-norm statistic is not finite"
+                                                         : "a parameter is not finite");
+    if (!tensor.empty()) problem += cat(": '", tensor, "' holds NaN or Inf");
+  }
   throw Error(cat("step ", run.setup.step, ", ",
                   first == run.iteration ? cat("iteration ", first) : cat("iterations ", first, "-", run.iteration),
-                  ": the training diverged: the loss term '", term, "' is not finite (mean ", shown,
-                  "), so the run stops (a lower --lr may help); last good checkpoint: ", run.checkpoints->last_good()));
+                  ": the training diverged: ", problem,
+                  ", so the run stops (a lower --lr may help; --detect-anomaly names the first op producing NaN or "
+                  "Inf); last good checkpoint: ",
+                  run.checkpoints->last_good()));
 }
 
 void Trainer::evaluate_mid_step(StepRun& run, ProgressBar& bar) {

@@ -131,6 +131,7 @@ struct TrainOptions {
   int64_t stop_after = 0;          // stop the step after this many of its iterations (0: never)
   bool eval_full_image = false;
   bool unfolded_teacher = false;   // the teacher's unfolded forward (the reference), not the folded one
+  bool detect_anomaly = false;     // every op's output and gradient checked for NaN and Inf
   int eval_batch_size = 0;         // 0: the training batch size
   bool progress = true;            // progress bar (redrawn on a terminal, lines otherwise)
   bool print_tables = true;        // the per-class table after each step
@@ -172,7 +173,7 @@ class Trainer {
   bool train_epochs(StepRun& run);  // false when stopped by --stop-after
   bool train_epoch(StepRun& run, data::DevicePrefetcher& batches, TrainingInterval& interval, ProgressBar& bar);
   void log_interval(StepRun& run, int64_t epoch, TrainingInterval& interval, double lr);
-  void check_finite_loss(const StepRun& run, const IntervalMeans& means) const;
+  void check_finite(const StepRun& run, const IntervalMeans& means, const ModelHealth& health) const;
   void evaluate_mid_step(StepRun& run, ProgressBar& bar);
   StepResult stop_step(StepRun& run);
   StepResult finish_step(StepRun& run);

@@ -324,9 +324,11 @@ TEST_CASE("every train option parses, has help, and bad ones are clear errors", 
   CHECK(o.test_split == "te");
   CHECK(o.weights == "w");
   CHECK_FALSE(o.unfolded_teacher);  // the folded teacher unless asked
+  CHECK_FALSE(o.detect_anomaly);
   TrainOptions unfolded;
-  REQUIRE(parse_train_options({"--unfolded-teacher"}, unfolded));
+  REQUIRE(parse_train_options({"--unfolded-teacher", "--detect-anomaly"}, unfolded));
   CHECK(unfolded.unfolded_teacher);
+  CHECK(unfolded.detect_anomaly);
   TrainOptions step;
   REQUIRE(parse_train_options({"--step", "3", "--protocol", "disjoint"}, step));
   CHECK(step.step == 3);

@@ -373,6 +373,48 @@ TEST_CASE("a step session loads the previous weights, runs the hook and trains o
   CHECK(session.optimizer().steps() == 1);
   CHECK(session.model().state_dict().at("cls.1.weight").to_vector<float>() != new_classifier);
 
+  // The health probe: the gradients' global norm as a host sum would give it, everything finite;
+  // then a planted NaN gradient, Inf parameter and Inf statistic, each named.
+  {
+    double squares = 0;
+    for (const auto& [name, parameter] : session.model().named_parameters()) {
+      if (!parameter.grad().defined()) continue;
+      for (double g : parameter.grad().to_vector<double>()) squares += g * g;
+    }
+    ModelHealth health = ModelHealth::from(session.health_probe().to_vector<double>());
+    CHECK(health.gradient_norm == approx(std::sqrt(squares), test::kF32));
+    CHECK(health.gradient_norm > 0);
+    CHECK(health.parameters_finite);
+    CHECK(health.statistics_finite);
+    CHECK(session.first_nonfinite_tensor() == "");
+    const auto named = [&](const std::string& key) {
+      for (const auto& [name, t] : session.model().named_parameters()) {
+        if (name == key) return t;
+      }
+      for (const auto& [name, t] : session.model().named_buffers()) {
+        if (name == key) return t;
+      }
+      FAIL("no tensor " << key);
+      return Tensor();
+    };
+    Tensor var = named("body.mod1.bn1.running_var");
+    var.data<float>()[1] = INFINITY;
+    health = ModelHealth::from(session.health_probe().to_vector<double>());
+    CHECK(std::isfinite(health.gradient_norm));
+    CHECK(health.parameters_finite);
+    CHECK_FALSE(health.statistics_finite);
+    CHECK(session.first_nonfinite_tensor() == "body.mod1.bn1.running_var");
+    Tensor weight = named("body.mod5.block1.convs.conv2.weight");
+    weight.grad().data<float>()[0] = NAN;
+    health = ModelHealth::from(session.health_probe().to_vector<double>());
+    CHECK(std::isnan(health.gradient_norm));
+    CHECK(session.first_nonfinite_tensor() == "body.mod5.block1.convs.conv2.weight.grad");
+    weight.data<float>()[2] = -INFINITY;
+    CHECK_FALSE(ModelHealth::from(session.health_probe().to_vector<double>()).parameters_finite);
+    CHECK(session.first_nonfinite_tensor() == "body.mod5.block1.convs.conv2.weight");
+    CHECK_THROWS_WITH(ModelHealth::from({1.0}), Catch::Contains("expected the 3 values"));
+  }
+
   // Step >= 1 without previous weights is an error naming the step and task.
   CHECK_THROWS_WITH(StepSession(setup, task, nullptr, "", "", 10),
                     Catch::Contains("step 1 of task 15-5 needs the previous step's weights"));

@@ -415,19 +415,25 @@ TEST_CASE("a diverging step stops naming the iteration and the last good checkpo
   // No checkpoint of step 1 before the divergence: none is written, and step 0's is untouched.
   {
     Trainer trainer(diverging("no_ckpt"), nullptr);
-    CHECK_THROWS_WITH(trainer.run_step(1), Catch::Contains("step 1, iteration") &&
-                                               Catch::Contains("the training diverged") &&
-                                               Catch::Contains("last good checkpoint: none of this step yet"));
+    std::string message;
+    try {
+      trainer.run_step(1);
+    } catch (const Error& e) {
+      message = e.what();
+    }
+    CHECK_THAT(message, Catch::Contains("step 1, iteration") && Catch::Contains("the training diverged") &&
+                            Catch::Contains("last good checkpoint: none of this step yet"));
     CHECK_FALSE(std::filesystem::exists(trainer.checkpoint_path(1)));
     CHECK(read_text(step0.checkpoint) == step0_bytes);
-    // The log keeps the diverged interval: JSON has no NaN or Inf, the writer spells them.
+    // The log keeps the diverged interval, the one the message names (JSON has no NaN or Inf: the
+    // writer spells them, and every line parses).
     std::istringstream log(read_text(trainer.log_path()));
-    double last_loss = 0;
+    int64_t last_iteration = 0;
     for (std::string line; std::getline(log, line);) {
       const json::Value record = json::parse(line);
-      if (record.at("event").as_string() == "train") last_loss = record.at("loss").as_double();
+      if (record.at("event").as_string() == "train") last_iteration = record.at("iteration").as_int();
     }
-    CHECK_FALSE(std::isfinite(last_loss));
+    CHECK_THAT(message, Catch::Contains(cat("step 1, iteration ", last_iteration, ":")));
   }
   // A checkpoint after every iteration: the last one written before the divergence is named, and
   // it is the file left at the step's path, every tensor finite.
@@ -452,6 +458,42 @@ TEST_CASE("a diverging step stops naming the iteration and the last good checkpo
     CHECK(first_nonfinite(kept.optimizer).empty());
     CHECK(read_text(step0.checkpoint) == step0_bytes);
   }
+}
+
+TEST_CASE("batch-norm statistics that overflow while the loss stays finite stop the step, naming the tensor", "[cpu]") {
+  // At lr 1e3 the activations grow until their batch variance overflows f32: running_var becomes
+  // Inf while the normalised outputs, and so the loss, stay finite (measured: iteration 5).
+  test::TempDir out("trainer_statistics_divergence");
+  TrainOptions o = quick_options(out.str(), "overflow");
+  o.lr = {1e3};
+  o.log_interval = 1;
+  Trainer trainer(o, nullptr);
+  CHECK_THROWS_WITH(trainer.run_step(0), Catch::Contains("step 0, iteration ") &&
+                                             Catch::Contains("the training diverged: a batch-norm statistic is not "
+                                                             "finite: 'body.") &&
+                                             Catch::Contains(".running_var' holds NaN or Inf") &&
+                                             Catch::Contains("last good checkpoint: none of this step yet"));
+  CHECK_FALSE(std::filesystem::exists(trainer.checkpoint_path(0)));
+  // Each logged interval carries the gradients' global norm, read with the losses.
+  std::istringstream log(read_text(trainer.log_path()));
+  int records = 0;
+  for (std::string line; std::getline(log, line);) {
+    const json::Value record = json::parse(line);
+    if (record.at("event").as_string() != "train") continue;
+    ++records;
+    if (records == 1) CHECK(record.at("grad_norm").as_double() > 0);
+  }
+  CHECK(records >= 2);
+
+  // --detect-anomaly names the op: the in-place statistics update of an In-place ABN layer, whose
+  // input was finite.
+  o.name = "overflow_anomaly";
+  o.detect_anomaly = true;
+  CHECK_THROWS_WITH(Trainer(o, nullptr).run_step(0),
+                    Catch::Contains("step 0, iteration ") &&
+                        Catch::Contains("detect-anomaly: the forward of 'inplace_abn (running statistics update)' "
+                                        "produced a NaN or an Inf") &&
+                        Catch::Contains("its inputs were finite"));
 }
 
 TEST_CASE("a previous-step checkpoint of another task with the same classes is accepted (15-5 and 15-1)", "[cpu]") {
