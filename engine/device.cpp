@@ -25,6 +25,18 @@ Device parse_device(const std::string& text) {
   throw Error(cat("--device '", text, "': expected cpu, cuda or cuda:<index>"));
 }
 
+bool is_emulated(const Device& device) { return device.is_cuda() && std::string(cuda_backend()) == "emulated"; }
+
+std::string device_label(const Device& device) {
+  return is_emulated(device) ? device.str() + " (emulated on the CPU)" : device.str();
+}
+
+std::string emulated_device_warning(const Device& device, const std::string& text) {
+  if (!is_emulated(device)) return "";
+  return cat("warning: --device ", text, ": this build's CUDA backend is emulated on the CPU (STRATA_CUDA_EMULATION, ",
+             "for testing), much slower than --device cpu\n");
+}
+
 #if !defined(STRATA_HAVE_CUDA)
 // CPU-only build; the CUDA backend's versions are in engine/cuda/context.cpp.
 Device open_cuda_device(int index) {

@@ -41,4 +41,13 @@ Device parse_device(const std::string& text);
 // Whether this build has a CUDA backend ("real", "emulated" or "" for a CPU-only build).
 const char* cuda_backend();
 
+// Whether `device` is a CUDA device of the emulated backend (tests/cudaemu): exact, but it runs on
+// the CPU, many times slower than the CPU backend.
+bool is_emulated(const Device& device);
+// How headers show a device: "cuda:0 (emulated on the CPU)" for an emulated one, else str().
+std::string device_label(const Device& device);
+// The one-line warning (newline included) a command prints when `--device <text>` opened an
+// emulated device, or "".
+std::string emulated_device_warning(const Device& device, const std::string& text);
+
 }  // namespace strata

@@ -16,7 +16,8 @@ Kinds (detected from the keys when --kind is not given):
                         dropped and the rest becomes backbone.* (backbone mode)
 Every "module." prefix (DataParallel / DistributedDataParallel) is removed. Floating tensors are
 written as float32, integer ones (num_batches_tracked) unchanged, in PyTorch's layouts: strata
-converts to its own on load. The file is written to a temporary name and renamed.
+converts to its own on load. The file is written to a temporary name and renamed; a failed write
+leaves nothing behind.
 
 Run it with the interpreter that has torch and safetensors (the venv of the README set-up). Exits
 with status 1 and a message naming the file on anything it cannot convert.
@@ -103,6 +104,30 @@ def convert(path, state, kind):
     return out, dropped
 
 
+def check_output_path(path):
+    """The output's folder must exist and the output must not be a folder: said before converting."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ConversionError(f"{path}: cannot write: the folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise ConversionError(f"{path}: cannot write: it is a folder, expected a .safetensors file name")
+
+
+def write_atomically(path, write):
+    """Calls write(tmp) on a temporary name next to `path`, then renames it; on any failure (a full
+    disk, a read-only folder; safetensors raises its own error types, not OSError) the temporary file
+    is removed and the error names `path`."""
+    tmp = f"{path}.tmp.{os.getpid()}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except Exception as e:
+        raise ConversionError(f"{path}: cannot write ({type(e).__name__}: {e})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("input", help="PyTorch checkpoint (.pth, .pth.tar)")
@@ -113,18 +138,14 @@ def main(argv):
         # Checked before importing torch, which takes a second.
         if not os.path.isfile(args.input):
             raise ConversionError(f"{args.input}: no such file")
+        check_output_path(args.output)
         from safetensors.torch import save_file
         state = state_dict_of(args.input, load_checkpoint(args.input))
         kind = args.kind or detect_kind(args.input, state)
         tensors, dropped = convert(args.input, state, kind)
         metadata = {"format": "strata segmentation model", "converted_from": os.path.basename(args.input),
                     "kind": kind}
-        tmp = args.output + ".tmp"
-        try:
-            save_file(tensors, tmp, metadata=metadata)
-            os.replace(tmp, args.output)
-        except OSError as e:
-            raise ConversionError(f"{args.output}: cannot write ({e})") from None
+        write_atomically(args.output, lambda tmp: save_file(tensors, tmp, metadata=metadata))
     except ConversionError as e:
         print(f"convert_weights.py: error: {e}", file=sys.stderr)
         return 1

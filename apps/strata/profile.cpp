@@ -423,6 +423,7 @@ int run_profile(const Args& args) {
   if (!parse_profile_args(args, s)) return 0;
   if (s.threads > 0) omp_set_num_threads(s.threads);
   s.threads = omp_get_max_threads();
+  std::printf("%s", emulated_device_warning(parse_device(s.device), s.device).c_str());
   Roofline roofline;
   if (s.calibrate) {
     std::printf("Measuring the roofline of %s...\n", s.device.c_str());

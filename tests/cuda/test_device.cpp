@@ -18,6 +18,19 @@ TEST_CASE("cuda device: the context names its device and backend", "[cpu]") {
   CHECK(std::string(cuda_backend()) == (STRATA_CUDA_EMULATION_FOR_TESTS ? "emulated" : "real"));
   CHECK_THAT(cuda_context(gpu).name(), Catch::StartsWith("cuda:0"));
   CHECK_THROWS_WITH(open_cuda_device(7), Catch::Contains("CUDA device"));
+  // An emulated device says so wherever it is shown; the CPU and a real device do not.
+  CHECK(is_emulated(gpu) == STRATA_CUDA_EMULATION_FOR_TESTS);
+  CHECK_FALSE(is_emulated(Device::cpu()));
+  CHECK(device_label(Device::cpu()) == "cpu");
+  CHECK(emulated_device_warning(Device::cpu(), "cpu").empty());
+  if (STRATA_CUDA_EMULATION_FOR_TESTS) {
+    CHECK(device_label(gpu) == "cuda:0 (emulated on the CPU)");
+    CHECK_THAT(emulated_device_warning(gpu, "cuda"),
+               Catch::StartsWith("warning: --device cuda: this build's CUDA backend is emulated on the CPU"));
+  } else {
+    CHECK(device_label(gpu) == "cuda:0");
+    CHECK(emulated_device_warning(gpu, "cuda").empty());
+  }
 }
 
 TEST_CASE("cuda tensors round-trip through the host in every dtype", "[cpu]") {

@@ -289,5 +289,18 @@ TEST_CASE("convert_weights.py turns torchvision and MiB and ImageNet checkpoints
       CHECK_FALSE(fs::exists(dir / "bad.safetensors"));
     }
   }
+  {
+    INFO("bad output paths: a clear error naming the output, no traceback, nothing written");
+    fs::create_directories(dir / "a_folder");
+    for (const fs::path& out : {dir / "no_such_folder" / "w.safetensors", dir / "a_folder"}) {
+      CommandResult c = convert(dir / "torchvision.pth", out);
+      INFO(c.output);
+      CHECK(c.status != 0);
+      CHECK_THAT(c.output, Catch::Contains("convert_weights.py: error: " + out.string() + ": cannot write"));
+      CHECK_THAT(c.output, !Catch::Contains("Traceback"));
+    }
+    CHECK_FALSE(fs::exists(dir / "no_such_folder"));
+    CHECK(fs::is_empty(dir / "a_folder"));
+  }
   fs::remove_all(dir);
 }
