@@ -22,7 +22,9 @@
 // reading a sample decodes and validates it (label size equal to the image size, every label value
 // within the dataset's range) and throws strata::Error naming the file (and the list line) and what
 // was expected. With `skip_bad`, opening logs missing files to stderr and keeps the entries; the
-// loader and the label index then log and skip samples that fail to read.
+// loader and the label index then log and skip samples that fail to read (the label index's cache
+// records what is wrong with a file, and each load decides by its dataset's skip_bad again:
+// data/label_index.h).
 #pragma once
 
 #include <array>

@@ -1,13 +1,16 @@
 // Label index: brute-force scan on threads, and its JSON cache validated against the data (the
 // invalidation rule is explained in label_index.h). Cache layout:
-//   {"format": "strata-label-index 1", "kind": "voc", "source": "splits/train_aug.txt",
-//    "classes": 21, "entries": [{"label": "SegmentationClassAug/x.png", "size": 1234,
-//    "mtime_ns": 1700000000123456789, "labels": [0, 15, 255]}, ...]}
-// with "bad": true instead of "labels" for a sample skipped under skip_bad.
+//   {"format": "strata-label-index 2", "kind": "voc", "source": "splits/train_aug.txt",
+//    "classes": 21, "root": "/data/PascalVOC12", "entries": [{"label": "SegmentationClassAug/x.png",
+//    "size": 1234, "mtime_ns": 1700000000123456789, "labels": [0, 15, 255]}, ...]}
+// with "error": "<the reader's message>" instead of "labels" for a label that failed to read,
+// whatever the skip_bad of the run that wrote it (format 1 stored "bad": true, decided by that
+// run's skip_bad; it is rebuilt).
 #include "data/label_index.h"
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
 
@@ -22,7 +25,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr const char* kFormat = "strata-label-index 1";
+constexpr const char* kFormat = "strata-label-index 2";
+constexpr int64_t kListedBad = 10;  // bad samples an error message quotes in full
 
 struct FileStamp {
   int64_t size = -1;
@@ -55,6 +59,7 @@ bool load_cache(const Dataset& dataset, const std::string& path, LabelIndex& ind
     }
     const json::Array& entries = v.at("entries").as_array();
     if (static_cast<int64_t>(entries.size()) != dataset.size()) return false;
+    const bool same_root = v.at("root").as_string() == dataset.root();
     LabelIndex loaded(dataset.size());
     for (int64_t i = 0; i < dataset.size(); ++i) {
       const json::Value& e = entries[static_cast<size_t>(i)];
@@ -63,8 +68,10 @@ bool load_cache(const Dataset& dataset, const std::string& path, LabelIndex& ind
           e.at("mtime_ns").as_int() != s.mtime_ns) {
         return false;
       }
-      if (const json::Value* bad = e.find("bad"); bad && bad->as_bool()) {
-        loaded.set_bad(i);
+      if (const json::Value* error = e.find("error")) {
+        // The message names the files under the recorded root; under another one it would not.
+        if (!same_root || error->as_string().empty()) return false;
+        loaded.set_bad(i, error->as_string());
         continue;
       }
       std::bitset<256> present;
@@ -89,7 +96,7 @@ void save_cache(const Dataset& dataset, const std::string& path, const LabelInde
     FileStamp s = stamp(dataset.sample(i).label);
     json::Object e = {{"label", relative_label(dataset, i)}, {"size", s.size}, {"mtime_ns", s.mtime_ns}};
     if (index.bad(i)) {
-      e.emplace_back("bad", true);
+      e.emplace_back("error", index.error(i));
     } else {
       json::Array labels;
       for (int l : index.labels(i)) labels.emplace_back(l);
@@ -97,11 +104,9 @@ void save_cache(const Dataset& dataset, const std::string& path, const LabelInde
     }
     entries.emplace_back(std::move(e));
   }
-  json::Object root = {{"format", kFormat},
-                       {"kind", dataset_kind_name(dataset.kind())},
-                       {"source", dataset.source()},
-                       {"classes", dataset.num_classes()},
-                       {"entries", std::move(entries)}};
+  json::Object root = {{"format", kFormat},          {"kind", dataset_kind_name(dataset.kind())},
+                       {"source", dataset.source()}, {"classes", dataset.num_classes()},
+                       {"root", dataset.root()},     {"entries", std::move(entries)}};
   try {
     write_file_atomically(path, json::dump(json::Value(std::move(root))) + "\n");
   } catch (const Error& e) {
@@ -110,7 +115,62 @@ void save_cache(const Dataset& dataset, const std::string& path, const LabelInde
   }
 }
 
+// Every label map read on `threads` threads; a label that fails to read is recorded with its error.
+LabelIndex scan(const Dataset& dataset, int threads) {
+  LabelIndex index(dataset.size());
+  std::vector<std::string> errors(static_cast<size_t>(dataset.size()));
+  run_parallel(dataset.size(), threads, [&](int64_t i) {
+    try {
+      Image label = dataset.read_label(i);
+      std::bitset<256> present;
+      for (uint8_t v : label.pixels) present.set(v);
+      index.set(i, present);
+    } catch (const Error& e) {
+      errors[static_cast<size_t>(i)] = e.what();
+    }
+  });
+  for (int64_t i = 0; i < dataset.size(); ++i) {
+    if (!errors[static_cast<size_t>(i)].empty()) index.set_bad(i, std::move(errors[static_cast<size_t>(i)]));
+  }
+  return index;
+}
+
+// The current run's decision on the bad samples of `index`, whoever recorded them: logged once
+// each under skip_bad, otherwise the first one (in list order) thrown with the others listed.
+void apply_skip_bad(const Dataset& dataset, const LabelIndex& index) {
+  std::vector<int64_t> samples;
+  for (int64_t i = 0; i < index.size(); ++i) {
+    if (index.bad(i)) samples.push_back(i);
+  }
+  if (samples.empty()) return;
+  if (dataset.skip_bad()) {
+    for (int64_t i : samples) {
+      std::cerr << "strata: skipping sample " << i << " (" << dataset.sample(i).stem << "): " << index.error(i) << "\n";
+    }
+    return;
+  }
+  std::string message = cat("label index of ", dataset.source(), ": ", index.error(samples.front()));
+  const auto bad = static_cast<int64_t>(samples.size());
+  if (bad > 1) {
+    message += cat("\n  ", bad - 1, " other sample", bad == 2 ? " is" : "s are", " bad too:");
+    const int64_t listed = std::min<int64_t>(bad, kListedBad + 1);
+    for (int64_t k = 1; k < listed; ++k) message += cat("\n  ", index.error(samples[static_cast<size_t>(k)]));
+    if (bad > listed) message += cat("\n  ... and ", bad - listed, " more");
+  }
+  message += "\n  (with --skip-bad, DatasetOptions::skip_bad, bad samples are logged and left out)";
+  throw Error(message);
+}
+
 }  // namespace
+
+int64_t LabelIndex::bad_count() const {
+  return std::count_if(errors_.begin(), errors_.end(), [](const std::string& e) { return !e.empty(); });
+}
+
+void LabelIndex::set_bad(int64_t image, std::string error) {
+  check(!error.empty(), "LabelIndex::set_bad: sample ", image, " needs the error that makes it bad");
+  errors_.at(static_cast<size_t>(image)) = std::move(error);
+}
 
 std::vector<int> LabelIndex::labels(int64_t image) const {
   std::vector<int> out;
@@ -130,25 +190,8 @@ std::vector<int64_t> LabelIndex::images_with(int label) const {
 }
 
 LabelIndex build_label_index(const Dataset& dataset, int threads) {
-  LabelIndex index(dataset.size());
-  std::vector<std::string> errors(static_cast<size_t>(dataset.size()));
-  run_parallel(dataset.size(), threads, [&](int64_t i) {
-    try {
-      Image label = dataset.read_label(i);
-      std::bitset<256> present;
-      for (uint8_t v : label.pixels) present.set(v);
-      index.set(i, present);
-    } catch (const Error& e) {
-      errors[static_cast<size_t>(i)] = e.what();
-    }
-  });
-  for (int64_t i = 0; i < dataset.size(); ++i) {
-    const std::string& error = errors[static_cast<size_t>(i)];
-    if (error.empty()) continue;
-    if (!dataset.skip_bad()) throw Error(cat("label index of ", dataset.source(), ": ", error));
-    std::cerr << "strata: skipping sample " << i << " (" << dataset.sample(i).stem << "): " << error << "\n";
-    index.set_bad(i);
-  }
+  LabelIndex index = scan(dataset, threads);
+  apply_skip_bad(dataset, index);
   return index;
 }
 
@@ -162,13 +205,15 @@ std::string label_index_cache_path(const Dataset& dataset) {
 LabelIndex load_label_index(const Dataset& dataset, int threads, bool* rebuilt) {
   std::string path = label_index_cache_path(dataset);
   LabelIndex index;
-  if (load_cache(dataset, path, index)) {
-    if (rebuilt) *rebuilt = false;
-    return index;
+  const bool cached = load_cache(dataset, path, index);
+  if (!cached) {
+    // The cache is written before bad samples throw: it records every problem, and the next run
+    // with skip_bad starts from it without scanning again.
+    index = scan(dataset, threads);
+    save_cache(dataset, path, index);
   }
-  index = build_label_index(dataset, threads);
-  save_cache(dataset, path, index);
-  if (rebuilt) *rebuilt = true;
+  if (rebuilt) *rebuilt = !cached;
+  apply_skip_bad(dataset, index);
   return index;
 }
 

@@ -31,7 +31,7 @@ SegmentationScores evaluate_model(models::SegmentationModel& model, const data::
   ConfusionMatrix matrix(num_classes);
   const int64_t batches = loader.batches_per_epoch();
   if (progress != nullptr) progress->start("eval", batches, 0);
-  int64_t done = 0;
+  int64_t done = 0, images = 0;
   data::DevicePrefetcher prefetcher(loader, options.device, data::DevicePrefetcher::LabelsOn::host);
   prefetcher.start_epoch(0);
   while (std::optional<data::Batch> batch = prefetcher.next()) {
@@ -39,11 +39,14 @@ SegmentationScores evaluate_model(models::SegmentationModel& model, const data::
     models::ForwardResult result = model.forward(x);
     matrix.update(argmax(result.logits).to(Device::cpu()), batch->labels);
     ++done;
+    images += static_cast<int64_t>(batch->indices.size());
     if (progress != nullptr) progress->update(done, "", cat(batch->indices.size(), " images"), done == batches);
   }
   if (progress != nullptr) progress->finish();
   model.train(was_training);
-  return compute_scores(matrix);
+  SegmentationScores scores = compute_scores(matrix);
+  scores.images = images;
+  return scores;
 }
 
 }  // namespace strata::incremental

@@ -4,10 +4,11 @@
 //
 //   images: 512-style centre crop after a shorter-side resize at `crop_size` (data::LoaderMode::eval),
 //           or whole images with batch 1 (full_image); labels u8 after `table`
-//   -> SegmentationScores over `num_classes` channels
+//   -> SegmentationScores over `num_classes` channels, `images` = the images evaluated
 //
 // Errors (strata::Error): an empty subset (naming the dataset's root and split), the loader's read
-// errors (naming the file), the model's errors for its input.
+// errors (naming the file), the model's errors for its input. Under the dataset's skip_bad an image
+// the loader cannot read is logged and left out, and not counted in `images`.
 #pragma once
 
 #include <cstdint>

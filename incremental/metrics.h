@@ -70,6 +70,7 @@ struct SegmentationScores {
   double mean_class_accuracy = 0;
   double mean_iou = 0;
   double frequency_weighted_iou = 0;
+  int64_t images = 0;  // images evaluated (evaluate_model's count; compute_scores leaves 0)
 
   int num_classes() const { return static_cast<int>(iou.size()); }
   bool has_ground_truth(int c) const { return ground_truth_pixels.at(static_cast<size_t>(c)) > 0; }

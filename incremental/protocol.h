@@ -8,8 +8,8 @@
 //   training, disjoint     keep x iff U(x) ∩ C_t ≠ ∅ and U(x) ⊆ C_<=t ∪ {0, 255}
 //   validation (§2.4)      keep x iff U(x) ∩ C_t ≠ ∅ (the overlap filter whatever the protocol)
 //   test (§2.5)            keep x iff U(x) ∩ (C_<=t \ {0}) ≠ ∅ (overlap filter over every seen class)
-// Images the label index marks bad (unreadable under skip_bad) are never kept. Returned indices are
-// ascending dataset sample indices (the loader's LoaderOptions::subset).
+// Images the label index marks bad (a label that failed to read, left out under skip_bad) are never
+// kept. Returned indices are ascending dataset sample indices (the loader's LoaderOptions::subset).
 //
 // Label tables: 256-entry lookup tables from a raw label value to the step's target (a channel, or
 // 255 = ignored), for LoaderOptions::label_map. `Convention` selects, together, the reference whose

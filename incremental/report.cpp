@@ -155,6 +155,7 @@ json::Object scores_record(const SegmentationScores& scores, const StepMeans& me
     iou.push_back(scores.has_ground_truth(c) ? number_or_null(scores.iou[static_cast<size_t>(c)]) : json::Value());
   }
   return json::Object{
+      {"images", scores.images},
       {"miou", number_or_null(scores.mean_iou)},
       {"pixel_accuracy", number_or_null(scores.pixel_accuracy)},
       {"mean_class_accuracy", number_or_null(scores.mean_class_accuracy)},
@@ -175,12 +176,13 @@ json::Object joined(json::Object head, const json::Object& tail) {
 
 std::string format_step_scores(int step, const std::string& what, const SegmentationScores& scores,
                                const StepMeans& means) {
-  return cat("step ", step, " ", what, ": mIoU ", format_percent(scores.mean_iou), "% | old/new/all with ",
-             "background ", format_percent(means.old_with_background), " / ", format_percent(means.new_with_background),
-             " / ", format_percent(means.all_with_background), " | without background ",
-             format_percent(means.old_without_background), " / ", format_percent(means.new_without_background), " / ",
-             format_percent(means.all_without_background), " | pixel accuracy ", format_percent(scores.pixel_accuracy),
-             "%, mean class accuracy ", format_percent(scores.mean_class_accuracy), "%\n");
+  return cat("step ", step, " ", what, " (", scores.images, " images): mIoU ", format_percent(scores.mean_iou),
+             "% | old/new/all with background ", format_percent(means.old_with_background), " / ",
+             format_percent(means.new_with_background), " / ", format_percent(means.all_with_background),
+             " | without background ", format_percent(means.old_without_background), " / ",
+             format_percent(means.new_without_background), " / ", format_percent(means.all_without_background),
+             " | pixel accuracy ", format_percent(scores.pixel_accuracy), "%, mean class accuracy ",
+             format_percent(scores.mean_class_accuracy), "%\n");
 }
 
 std::string format_results_average(const std::string& path, const ResultsAverage& average) {

@@ -114,14 +114,14 @@ json::Object training_record(int step, int64_t epoch, int64_t iteration, const I
 
 // A finite value, or null (JSON has no NaN).
 json::Value number_or_null(double value);
-// The scores' fields of eval and result records: miou, pixel_accuracy, mean_class_accuracy,
+// The scores' fields of eval and result records: images, miou, pixel_accuracy, mean_class_accuracy,
 // old/new/all with and without background, iou (per channel; null without ground truth).
 json::Object scores_record(const SegmentationScores& scores, const StepMeans& means);
 // `head`'s fields followed by `tail`'s.
 json::Object joined(json::Object head, const json::Object& tail);
 
-// "step 1 test: mIoU 41.20% | old/new/all with background ... | without background ... | pixel
-// accuracy ...%, mean class accuracy ...%" and a newline: a step's scores in one line.
+// "step 1 test (1449 images): mIoU 41.20% | old/new/all with background ... | without background
+// ... | pixel accuracy ...%, mean class accuracy ...%" and a newline: a step's scores in one line.
 std::string format_step_scores(int step, const std::string& what, const SegmentationScores& scores,
                                const StepMeans& means);
 // "results <path>: 2 steps, final mIoU ...%, average over steps ...%" and a newline.

@@ -92,6 +92,10 @@ Trainer::Trainer(TrainOptions options, std::FILE* out) : options_(std::move(opti
   task_.emplace(Task::create(*train_dataset_, o.task));
   steps();  // validates --step
   setup(0);  // validates the model and method options before any work
+  // The test split's labels are checked (from the label index cache) before any step trains: a bad
+  // one stops the run here naming the file, or under --skip-bad is logged and left out of every
+  // evaluation.
+  test_index();
   log_ = JsonlLog(log_path());
 }
 

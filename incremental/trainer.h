@@ -48,6 +48,10 @@
 // what is printed and logged (report.h). The loop reads the loss back to the host once per
 // --log-interval (report.h's TrainingInterval), never inside an iteration.
 //
+// Bad data: the test split's labels are checked when the Trainer is built, before any step trains
+// (its label index, data/label_index.h): a bad one throws naming the file, or under skip_bad is
+// logged and left out of every evaluation (the scores count the images evaluated).
+//
 // Errors (strata::Error naming the option, task, step or file): an unknown dataset, task or method;
 // a step outside the task; a missing or incomplete previous-step checkpoint; a checkpoint of another
 // task, dataset, step or architecture; a step with fewer training images than one batch; a diverged
@@ -139,8 +143,8 @@ struct TrainOptions {
 
 class Trainer {
  public:
-  // Validates the options, opens the training dataset and builds the task. Output goes to `out`
-  // (null: silent).
+  // Validates the options, opens the training dataset, builds the task and checks the test split's
+  // labels (its label index, data/label_index.h). Output goes to `out` (null: silent).
   explicit Trainer(TrainOptions options, std::FILE* out = stdout);
 
   const TrainOptions& options() const { return options_; }

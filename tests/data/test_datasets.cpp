@@ -1,6 +1,7 @@
 // Datasets on disk: the generated dataset read back through the VOC reader (both list forms), the
 // ADE20K and Cityscapes layouts, the label index against a brute-force scan and its cache
-// invalidation, and the errors for bad input.
+// invalidation, the errors for bad input, and bad labels recorded in the cache but skipped only by
+// runs that ask for it.
 #include <catch2/catch.hpp>
 
 #include <bitset>
@@ -13,8 +14,10 @@
 #include "data/generate.h"
 #include "data/label_index.h"
 #include "engine/error.h"
+#include "engine/json.h"
 #include "engine/safetensors.h"
 #include "tests/data/temp_dir.h"
+#include "tests/support/capture_stderr.h"
 
 using namespace strata;
 using namespace strata::data;
@@ -275,4 +278,116 @@ TEST_CASE("bad VOC input: clear errors naming the file and list line, or skipped
   // A corrupt image.
   write_text(train.sample(5).image, "\xFF\xD8\xFF garbage");
   CHECK_THROWS_WITH(train.read(5), Catch::Contains("train_00005.jpg"));
+}
+
+TEST_CASE("bad labels: the cache records what is wrong, each run's skip_bad decides (the --skip-bad sequence)",
+          "[cpu]") {
+  test::TempDir dir("skipbad");
+  generate_dataset(dir.str(), small_options());
+  DatasetOptions skip;
+  skip.skip_bad = true;
+  Dataset strict = Dataset::voc(dir.str(), "train_aug");
+  Dataset lenient = Dataset::voc(dir.str(), "train_aug", skip);
+  const LabelIndex clean = build_label_index(strict, 2);
+  const std::string corrupt_path = strict.sample(3).label, range_path = strict.sample(6).label;
+  const std::string corrupt_bytes = read_file_bytes(corrupt_path), range_bytes = read_file_bytes(range_path);
+  // A truncated PNG (its header intact) and a label value outside 0..6 and 255.
+  write_file_atomically(corrupt_path, corrupt_bytes.substr(0, corrupt_bytes.size() / 2));
+  Image out_of_range = read_label(range_path);
+  out_of_range.at(2, 1) = 9;
+  write_file_atomically(range_path, encode_png(out_of_range));
+
+  // 1. A --skip-bad run scans, logs each bad label once (file and reason) and leaves it out.
+  bool rebuilt = false;
+  LabelIndex skipped;
+  {
+    test::CaptureStderr err;
+    skipped = load_label_index(lenient, 2, &rebuilt);
+    CHECK(err.count("skipping sample 3 (train_00003): cannot decode '" + corrupt_path + "'") == 1);
+    CHECK(err.count("skipping sample 6 (train_00006): label map '" + range_path + "'") == 1);
+    CHECK(err.count("value 9 at pixel (x=1, y=2) is outside the voc range 0..6 and 255") == 1);
+    CHECK(err.count("skipping sample") == 2);
+  }
+  CHECK(rebuilt);
+  CHECK(skipped.bad_count() == 2);
+  CHECK(skipped.bad(3));
+  CHECK(skipped.bad(6));
+  CHECK(skipped.labels(3).empty());
+  for (int64_t i = 0; i < clean.size(); ++i) {
+    if (i != 3 && i != 6) CHECK(skipped.present(i) == clean.present(i));
+  }
+  // The cache holds the reasons, not a decision.
+  const json::Value cache = json::parse(read_file_bytes(label_index_cache_path(lenient)));
+  CHECK(cache.at("format").as_string() == "strata-label-index 2");
+  const json::Array& entries = cache.at("entries").as_array();
+  CHECK(entries[3].at("error").as_string() == skipped.error(3));
+  CHECK(entries[6].at("error").as_string() == skipped.error(6));
+  CHECK(entries[3].find("bad") == nullptr);
+  CHECK(entries[4].find("error") == nullptr);
+
+  // 2. The same root without skip_bad: the recorded error, naming the file and the reason, not a
+  //    smaller index; the same message a fresh scan gives, with the other bad file listed.
+  std::string from_cache, from_scan;
+  try {
+    load_label_index(strict, 2, &rebuilt);
+  } catch (const Error& e) {
+    from_cache = e.what();
+  }
+  CHECK_FALSE(rebuilt);
+  try {
+    build_label_index(strict, 1);
+  } catch (const Error& e) {
+    from_scan = e.what();
+  }
+  INFO(from_cache);
+  CHECK(from_cache.find("label index of splits/train_aug.txt: cannot decode '" + corrupt_path + "'") == 0);
+  CHECK(from_cache.find("1 other sample is bad too:\n  label map '" + range_path + "'") != std::string::npos);
+  CHECK(from_cache.find("value 9") != std::string::npos);
+  CHECK(from_cache.find("--skip-bad") != std::string::npos);
+  CHECK(from_cache == from_scan);
+
+  // 3. skip_bad again: the same samples skipped with the same messages, from the cache.
+  {
+    test::CaptureStderr err;
+    CHECK(load_label_index(lenient, 2, &rebuilt) == skipped);
+    CHECK_FALSE(rebuilt);
+    CHECK(err.count("skipping sample 3 (train_00003): " + skipped.error(3)) == 1);
+    CHECK(err.count("skipping sample 6 (train_00006): " + skipped.error(6)) == 1);
+  }
+
+  // 4. A fixed file (new size and mtime) is read again and used; the one still bad is still named.
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  write_file_atomically(corrupt_path, corrupt_bytes);
+  CHECK_THROWS_WITH(load_label_index(strict, 2, &rebuilt),
+                    Catch::Contains(range_path) && !Catch::Contains(corrupt_path) && !Catch::Contains("other"));
+  CHECK(rebuilt);
+  write_file_atomically(range_path, range_bytes);
+  LabelIndex fixed = load_label_index(strict, 2, &rebuilt);
+  CHECK(rebuilt);
+  CHECK(fixed == clean);
+
+  // A cache written before bad files were recorded with their reason (format 1: "bad": true,
+  // decided by the run that wrote it) is rebuilt, never trusted.
+  std::string old = read_file_bytes(label_index_cache_path(strict));
+  old.replace(old.find("strata-label-index 2"), 20, "strata-label-index 1");
+  const std::string entry = "\"label\":\"SegmentationClassAug/train_00003.png\"";
+  const size_t at = old.find("\"labels\"", old.find(entry));
+  REQUIRE(at != std::string::npos);
+  old.replace(at, old.find(']', at) + 1 - at, "\"bad\":true");
+  write_text(label_index_cache_path(strict), old);
+  CHECK(load_label_index(strict, 2, &rebuilt) == clean);
+  CHECK(rebuilt);
+
+  // Messages name the files under the root as given: a cache holding bad files is rebuilt under
+  // another spelling of the root, so the messages name the files as this run reaches them.
+  write_file_atomically(range_path, encode_png(out_of_range));
+  {
+    test::CaptureStderr err;
+    load_label_index(lenient, 2, &rebuilt);
+    CHECK(rebuilt);
+  }
+  Dataset respelled = Dataset::voc(dir.str() + "/.", "train_aug");
+  CHECK_THROWS_WITH(load_label_index(respelled, 2, &rebuilt), Catch::Contains(respelled.sample(6).label));
+  CHECK(rebuilt);
+  CHECK(respelled.sample(6).label != range_path);
 }

@@ -105,7 +105,7 @@ TEST_CASE("training filters: overlapped keeps any image with a current class, di
   index.set(3, labels_of({0}));           // background only
   index.set(4, labels_of({0, 255}));
   index.set(5, labels_of({0, 3}));
-  index.set_bad(5);                       // unreadable under skip_bad: never used
+  index.set_bad(5, "label map '5.png': value 40 is outside");  // unreadable (under skip_bad): never used
   index.set(6, labels_of({3, 18, 255}));  // no background pixel
   index.set(7, labels_of({16, 20}));
 

@@ -4,14 +4,17 @@
 // same seed is reproducible, --test re-evaluates a checkpoint, the outputs (checkpoint metadata,
 // JSONL log, results CSV) hold what they promise, and bad input gives clear errors: unknown task or
 // method, a step out of range, a missing or incomplete previous-step checkpoint, a checkpoint of
-// another task or backbone.
+// another task or backbone, a bad test label before anything trains, a bad training label left out
+// by --skip-bad in that run only.
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "data/generate.h"
 #include "engine/finite.h"
@@ -21,6 +24,7 @@
 #include "incremental/trainer.h"
 #include "tests/data/temp_dir.h"
 #include "tests/incremental/resume_check.h"
+#include "tests/support/capture_stderr.h"
 
 using namespace strata;
 using namespace strata::incremental;
@@ -507,4 +511,81 @@ TEST_CASE("a previous-step checkpoint of another task with the same classes is a
   CHECK(r.trained);
   CHECK(load_checkpoint(r.checkpoint).info.task == "15-5s");
   CHECK(load_checkpoint(r.checkpoint).info.model.classes == std::vector<int64_t>{16, 1});
+}
+
+// ---- bad data -------------------------------------------------------------------------------------
+
+TEST_CASE("a bad test label stops the run before step 0 trains; --skip-bad leaves bad labels out of that run only",
+          "[cpu]") {
+  test::TempDir data_dir("trainer_bad_data");
+  data::GenerateOptions g;
+  g.classes = 20;
+  g.train = 40;
+  g.val = 12;
+  g.size = 48;
+  g.seed = 11;
+  g.threads = 2;
+  data::generate_dataset(data_dir.str(), g);
+  test::TempDir out("trainer_bad");
+  auto options = [&](const std::string& name, bool skip_bad) {
+    TrainOptions o = e2e_options(data_dir.str(), out.str(), 7);
+    o.name = name;
+    o.crop_size = 32;
+    o.epochs = {1};
+    o.skip_bad = skip_bad;
+    return o;
+  };
+  const data::Dataset train = data::Dataset::voc(data_dir.str(), "train_aug");
+  const data::Dataset val = data::Dataset::voc(data_dir.str(), "val");
+  const Task task = Task::create(train, "15-5");
+  const std::vector<int64_t> clean_train =
+      training_images(data::build_label_index(train, 2), task, 0, Protocol::overlapped);
+  const std::vector<int64_t> clean_test = test_images(data::build_label_index(val, 2), task, 0);
+  REQUIRE(clean_train.size() > 16);
+  REQUIRE(clean_test.size() > 2);
+  const int64_t bad_train = clean_train.front(), bad_test = clean_test.front();
+  const std::string train_label = train.sample(bad_train).label, test_label = val.sample(bad_test).label;
+  const std::string train_bytes = data::read_file_bytes(train_label), test_bytes = data::read_file_bytes(test_label);
+
+  // A test label with a value outside 0..20 and 255: the run stops naming it before step 0 trains
+  // (nothing trained, no checkpoint, no log), not after the step when it is evaluated.
+  data::Image out_of_range = data::read_label(test_label);
+  out_of_range.at(0, 0) = 40;
+  write_file_atomically(test_label, data::encode_png(out_of_range));
+  CHECK_THROWS_WITH(Trainer(options("strict", false), nullptr).run_step(0),
+                    Catch::Contains("label map '" + test_label + "'") && Catch::Contains("value 40"));
+  CHECK_FALSE(std::filesystem::exists(out.path() / "checkpoints"));
+  CHECK_FALSE(std::filesystem::exists(out.path() / "logs"));
+
+  // And a truncated training label. --skip-bad logs each once and leaves it out: one training image
+  // fewer, and the evaluation counts exactly the test images that were not reported.
+  write_file_atomically(train_label, train_bytes.substr(0, train_bytes.size() / 2));
+  {
+    test::CaptureStderr err;
+    Trainer trainer(options("skip", true), nullptr);
+    const StepResult r = trainer.run_step(0);
+    CHECK(r.trained);
+    CHECK(r.training_images == static_cast<int64_t>(clean_train.size()) - 1);
+    CHECK(r.scores.images == static_cast<int64_t>(clean_test.size()) - 1);
+    CHECK(err.count(cat("skipping sample ", bad_test, " (", val.sample(bad_test).stem, "): label map '", test_label,
+                        "'")) == 1);
+    CHECK(err.count(cat("skipping sample ", bad_train, " (", train.sample(bad_train).stem, "): cannot decode '",
+                        train_label, "'")) == 1);
+    CHECK(err.count("skipping sample") == 2);
+    std::istringstream log(read_text(trainer.log_path()));
+    int64_t logged_images = -1;
+    for (std::string line; std::getline(log, line);) {
+      const json::Value record = json::parse(line);
+      if (record.at("event").as_string() == "result") logged_images = record.at("images").as_int();
+    }
+    CHECK(logged_images == r.scores.images);
+  }
+
+  // The test label fixed, a run without --skip-bad on the same root stops naming the training label
+  // recorded by the --skip-bad run, instead of training on one image fewer.
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  write_file_atomically(test_label, test_bytes);
+  Trainer strict(options("strict_again", false), nullptr);
+  CHECK_THROWS_WITH(strict.run_step(0), Catch::Contains("cannot decode '" + train_label + "'"));
+  CHECK_FALSE(std::filesystem::exists(strict.checkpoint_path(0)));
 }
