@@ -7,7 +7,8 @@
 //   -> SegmentationScores over `num_classes` channels
 //
 // Errors (strata::Error): an empty subset (naming the dataset's root and split), the loader's read
-// errors (naming the file), the model's errors for its input.
+// errors (naming the file), the model's errors for its input. A raised `stop` flag ends the
+// evaluation after the current batch with strata::Interrupted (the model's mode restored).
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 
 #include "data/dataset.h"
 #include "engine/device.h"
+#include "engine/interrupt.h"
 #include "incremental/metrics.h"
 #include "incremental/protocol.h"
 #include "incremental/report.h"
@@ -28,6 +30,7 @@ struct EvalOptions {
   bool full_image = false;  // whole images, batch 1
   int workers = 2;
   Device device;
+  const StopFlag* stop = nullptr;  // raised: stop after the current batch (throws Interrupted)
 };
 
 // Evaluates `model` (eval mode and no-grad during the call; its mode is restored) on the `subset`
