@@ -11,8 +11,8 @@
 
 #include "data/parallel.h"
 #include "data/transforms.h"
+#include "engine/atomic_file.h"
 #include "engine/error.h"
-#include "engine/safetensors.h"
 #include "kernels/common/philox.h"
 
 namespace strata::data {

@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
-#include <unistd.h>
 #include <vector>
 
 #include "engine/json.h"
@@ -59,31 +57,6 @@ uint64_t read_le64(const char* p) {
 }
 
 }  // namespace
-
-void write_file_atomically(const std::string& path, const std::string& bytes) {
-  std::filesystem::path target(path);
-  std::filesystem::path tmp = target;
-  tmp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    check(out.good(), "cannot write '", tmp.string(), "' (for '", path, "')");
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out.good()) {
-      out.close();
-      std::error_code ignored;
-      std::filesystem::remove(tmp, ignored);
-      throw Error(cat("error writing '", tmp.string(), "' (for '", path, "'): disk full?"));
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, target, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    throw Error(cat("cannot rename '", tmp.string(), "' to '", path, "': ", ec.message()));
-  }
-}
 
 SafetensorsFile load_safetensors(const std::string& path, Layout layout) {
   std::string bytes = read_file(path);

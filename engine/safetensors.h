@@ -10,13 +10,16 @@
 //
 // Loading validates everything (header length, JSON, dtypes, shapes, offsets covering the data
 // exactly once, no duplicates) and throws strata::Error naming the file and the first problem, so
-// a truncated or lying file never yields a tensor. Saving writes a temporary file next to the
-// destination and renames it, so a crash never leaves a half-written file under the real name.
+// a truncated or lying file never yields a tensor. Saving goes through write_file_atomically
+// (engine/atomic_file.h, included here for every writer of results and checkpoints): a temporary
+// file next to the destination, flushed and renamed, so a crash never leaves a half-written file
+// under the real name.
 #pragma once
 
 #include <map>
 #include <string>
 
+#include "engine/atomic_file.h"
 #include "engine/tensor.h"
 
 namespace strata {
@@ -34,9 +37,5 @@ struct SafetensorsFile {
 SafetensorsFile load_safetensors(const std::string& path, Layout layout = Layout::torch);
 void save_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata = {},
                       Layout layout = Layout::torch);
-
-// Writes `bytes` to `path` through a temporary file and a rename (used by every writer of results
-// and checkpoints). Throws naming the path on any I/O failure.
-void write_file_atomically(const std::string& path, const std::string& bytes);
 
 }  // namespace strata

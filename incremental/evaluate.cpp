@@ -34,6 +34,7 @@ SegmentationScores evaluate_model(models::SegmentationModel& model, const data::
   int64_t done = 0, images = 0;
   data::DevicePrefetcher prefetcher(loader, options.device, data::DevicePrefetcher::LabelsOn::host);
   prefetcher.start_epoch(0);
+  int stopped_by = 0;
   while (std::optional<data::Batch> batch = prefetcher.next()) {
     Tensor x = normalize_image(batch->images);
     models::ForwardResult result = model.forward(x);
@@ -41,9 +42,16 @@ SegmentationScores evaluate_model(models::SegmentationModel& model, const data::
     ++done;
     images += static_cast<int64_t>(batch->indices.size());
     if (progress != nullptr) progress->update(done, "", cat(batch->indices.size(), " images"), done == batches);
+    // A request during the last batch changes nothing: the scores are complete.
+    stopped_by = options.stop != nullptr && done < batches ? options.stop->requested() : 0;
+    if (stopped_by != 0) break;
   }
   if (progress != nullptr) progress->finish();
   model.train(was_training);
+  if (stopped_by != 0) {
+    throw Interrupted(stopped_by, cat("the evaluation stopped by ", signal_name(stopped_by), " after ", done, " of ",
+                                      batches, " batches"));
+  }
   SegmentationScores scores = compute_scores(matrix);
   scores.images = images;
   return scores;

@@ -8,7 +8,8 @@
 //
 // Errors (strata::Error): an empty subset (naming the dataset's root and split), the loader's read
 // errors (naming the file), the model's errors for its input. Under the dataset's skip_bad an image
-// the loader cannot read is logged and left out, and not counted in `images`.
+// the loader cannot read is logged and left out, and not counted in `images`. A raised `stop` flag
+// ends the evaluation after the current batch with strata::Interrupted (the model's mode restored).
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,7 @@
 
 #include "data/dataset.h"
 #include "engine/device.h"
+#include "engine/interrupt.h"
 #include "incremental/metrics.h"
 #include "incremental/protocol.h"
 #include "incremental/report.h"
@@ -29,6 +31,7 @@ struct EvalOptions {
   bool full_image = false;  // whole images, batch 1
   int workers = 2;
   Device device;
+  const StopFlag* stop = nullptr;  // raised: stop after the current batch (throws Interrupted)
 };
 
 // Evaluates `model` (eval mode and no-grad during the call; its mode is restored) on the `subset`

@@ -1,10 +1,12 @@
 #include "incremental/options.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <iterator>
 #include <limits>
 #include <sstream>
+#include <string_view>
 
 #include "engine/error.h"
 
@@ -280,6 +282,19 @@ std::string wrap(const std::string& text, size_t width, size_t indent) {
   return out + line;
 }
 
+// `text` as one word of a POSIX shell command: as is when it holds only safe characters, else in
+// single quotes.
+std::string shell_word(const std::string& text) {
+  const bool safe = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("@%+=:,./_-").find(c) != std::string_view::npos;
+  });
+  if (safe) return text;
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 }  // namespace
 
 const std::vector<OptionSpec>& train_option_specs() {
@@ -322,6 +337,36 @@ std::string train_options_help(const std::vector<std::string>& allowed) {
     out += wrap(spec.help, 100 - kColumn, kColumn) + "\n";
   }
   return out;
+}
+
+std::string resume_hint(const std::string& program, const std::vector<std::string>& args, const TrainOptions& options,
+                        const Interrupted& interrupted, int last_step) {
+  const int step = interrupted.step();
+  const std::string& checkpoint = interrupted.checkpoint();
+  // Nothing written, and nothing trained before it in this run: the same command starts it again.
+  if (step < 0 || (checkpoint.empty() && (!options.all_steps || step == 0))) {
+    return cat("nothing to resume: run ", program, " again with the same options\n");
+  }
+  const std::vector<OptionSpec>& specs = train_option_specs();
+  std::string command = program;
+  for (size_t i = 0; i < args.size(); ++i) {
+    auto spec = std::find_if(specs.begin(), specs.end(), [&](const OptionSpec& s) { return args[i] == s.name; });
+    const bool takes_value = spec != specs.end() && spec->argument != nullptr && i + 1 < args.size();
+    if (args[i] == "--step" || args[i] == "--ckpt") {
+      i += takes_value ? 1 : 0;
+      continue;
+    }
+    command += cat(" ", shell_word(args[i]));
+    if (takes_value) command += cat(" ", shell_word(args[++i]));
+  }
+  command += cat(" --step ", step);
+  if (!checkpoint.empty()) command += cat(" --ckpt ", shell_word(checkpoint));
+  std::string hint = cat(checkpoint.empty() ? "start the step again with: " : "resume with: ", command, "\n");
+  if (options.all_steps && step < last_step) {
+    hint += cat("then train the later steps one at a time: the same command with --step N for N = ", step + 1,
+                step + 1 < last_step ? cat("..", last_step) : std::string(), ", without --ckpt\n");
+  }
+  return hint;
 }
 
 }  // namespace strata::incremental

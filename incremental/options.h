@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/interrupt.h"
 #include "incremental/trainer.h"
 
 namespace strata::incremental {
@@ -39,5 +40,14 @@ bool parse_train_options(const std::vector<std::string>& args, TrainOptions& opt
 
 // The options' help text (two columns, wrapped), restricted to `allowed` when not empty.
 std::string train_options_help(const std::vector<std::string>& allowed = {});
+
+// The command that picks up a run of `program args` (parsed options `options`) stopped by
+// `interrupted` (engine/interrupt.h), one line per instruction: the same command with --step set to
+// the interrupted step and --ckpt to its checkpoint (when one was written), and for a run of every
+// step (up to `last_step`), that the later steps follow with --step N; or, when nothing was written
+// and no earlier step of this run was trained, to run the command again. Arguments are quoted for a
+// POSIX shell where needed.
+std::string resume_hint(const std::string& program, const std::vector<std::string>& args, const TrainOptions& options,
+                        const Interrupted& interrupted, int last_step);
 
 }  // namespace strata::incremental

@@ -9,11 +9,11 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/atomic_file.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops/channels.h"
 #include "engine/ops/elementwise.h"
-#include "engine/safetensors.h"
 
 namespace strata::incremental {
 

@@ -9,6 +9,7 @@
 
 #include "data/device_prefetcher.h"
 #include "engine/allocator.h"
+#include "engine/atomic_file.h"
 #include "engine/autograd.h"
 #include "incremental/step_checkpoints.h"
 #include "models/weights.h"
@@ -231,6 +232,7 @@ SegmentationScores Trainer::evaluate_step(models::SegmentationModel& model, int 
   eval.full_image = options_.eval_full_image;
   eval.workers = options_.workers;
   eval.device = device_;
+  eval.stop = stop_;
   ProgressBar bar(options_.progress ? out_ : nullptr, is_terminal(out_));
   return evaluate_model(model, test_dataset(), subset, test_label_table(*task_, step, options_.convention),
                         task_->num_channels(step), eval, is_terminal(out_) ? &bar : nullptr);
@@ -269,7 +271,11 @@ StepResult Trainer::evaluate_checkpoint(int step) {
             checkpoint.info.complete ? "complete" : cat("stopped at iteration ", checkpoint.info.iteration), ")\n"));
   reset_peak_memory(device_);
   const auto start = Clock::now();
-  result.scores = evaluate_step(model, step);
+  try {
+    result.scores = evaluate_step(model, step);
+  } catch (const Interrupted& e) {
+    throw Interrupted(e.signal(), cat("step ", step, ": ", e.what(), " (evaluating ", path, "); nothing was written"));
+  }
   result.eval_seconds = seconds_since(start);
   result.peak_memory_bytes = memory_stats(device_).peak_allocated_bytes;
   report_scores(result, "test");
@@ -277,6 +283,7 @@ StepResult Trainer::evaluate_checkpoint(int step) {
 }
 
 std::vector<StepResult> Trainer::run() {
+  remove_stale_temp_files_of_run();
   json::Object config{{"event", "run"},
                       {"dataset", options_.dataset},
                       {"data_root", options_.data_root},
@@ -305,6 +312,7 @@ StepResult Trainer::run_step(int step) {
   task_->check_step(step);
   if (options_.test) return evaluate_checkpoint(step);
   StepRun run = prepare_step(step);
+  stop_if_requested(run, nullptr);
   if (!train_epochs(run)) return stop_step(run);
   return finish_step(run);
 }
@@ -467,6 +475,7 @@ bool Trainer::train_epoch(StepRun& run, data::DevicePrefetcher& batches, Trainin
     }
     if (run.policy.saves_at(run.iteration)) run.checkpoints->save(*run.session, run.iteration, false);
     if (run.policy.stops_at(run.iteration)) return false;
+    if (run.iteration < run.max_iterations) stop_if_requested(run, &bar);
   }
   return true;
 }
@@ -523,7 +532,12 @@ void Trainer::evaluate_mid_step(StepRun& run, ProgressBar& bar) {
   const int64_t epoch = run.iteration / run.iterations_per_epoch;
   bar.finish();
   const auto eval_start = Clock::now();
-  SegmentationScores scores = evaluate_step(run.session->model(), step);
+  SegmentationScores scores;
+  try {
+    scores = evaluate_step(run.session->model(), step);
+  } catch (const Interrupted& e) {
+    rethrow_evaluation_interrupted(run, e, run.checkpoints->path());
+  }
   const StepMeans means = step_means(scores, *task_, step);
   log_.write(joined(json::Object{{"event", "eval"}, {"step", step}, {"epoch", epoch}, {"iteration", run.iteration},
                                  {"seconds", seconds_since(eval_start)}},
@@ -544,6 +558,64 @@ StepResult Trainer::stop_step(StepRun& run) {
   return result;
 }
 
+// The safe point after an iteration (and before the first): the checkpoint a periodic save writes,
+// so that --ckpt resumes the step bit-identically.
+void Trainer::stop_if_requested(StepRun& run, ProgressBar* bar) {
+  const int signal = stop_ != nullptr ? stop_->requested() : 0;
+  if (signal == 0) return;
+  if (bar != nullptr) bar->finish();
+  const int step = run.setup.step;
+  const bool trained = run.result.iterations > 0;
+  std::string checkpoint = run.resumed_from;
+  if (trained) {
+    checkpoint = run.checkpoints->path();
+    if (!run.policy.saves_at(run.iteration)) {
+      print(
+          cat("step ", step, ": ", signal_name(signal), ": writing the checkpoint of iteration ", run.iteration, "\n"));
+      run.checkpoints->save(*run.session, run.iteration, false);
+    }
+  }
+  log_.write(json::Object{{"event", "interrupted"},
+                          {"step", step},
+                          {"iteration", run.iteration},
+                          {"signal", signal_name(signal)},
+                          {"checkpoint", checkpoint}});
+  throw Interrupted(signal,
+                    cat("step ", step, " stopped by ", signal_name(signal), " ",
+                        trained ? cat("after iteration ", run.iteration, " of ", run.max_iterations)
+                                : cat("before training (at iteration ", run.iteration, " of ", run.max_iterations, ")"),
+                        checkpoint.empty() ? std::string("; nothing was written")
+                                           : cat("; its checkpoint: ", checkpoint, " (iteration ", run.iteration, ")")),
+                    checkpoint, step);
+}
+
+void Trainer::rethrow_evaluation_interrupted(const StepRun& run, const Interrupted& stopped,
+                                             const std::string& checkpoint) {
+  const int step = run.setup.step;
+  log_.write(json::Object{{"event", "interrupted"},
+                          {"step", step},
+                          {"iteration", run.iteration},
+                          {"signal", signal_name(stopped.signal())},
+                          {"checkpoint", checkpoint}});
+  throw Interrupted(stopped.signal(),
+                    cat("step ", step, ": ", stopped.what(), " at iteration ", run.iteration, " of ",
+                        run.max_iterations, "; its checkpoint: ", checkpoint, " (iteration ", run.iteration, ")"),
+                    checkpoint, step);
+}
+
+void Trainer::remove_stale_temp_files_of_run() {
+  const std::filesystem::path output(options_.output);
+  for (const std::string& folder :
+       {(output / "checkpoints").string(), (output / "results").string(), train_dataset_->root()}) {
+    for (const StaleTempFile& file : remove_stale_temp_files(folder)) {
+      print(file.error.empty() ? cat("removed ", file.path, " (", format_bytes(static_cast<int64_t>(file.bytes)),
+                                     ", left by process ", file.pid, ", which no longer runs)\n")
+                               : cat("warning: cannot remove ", file.path, " (left by process ", file.pid,
+                                     ", which no longer runs): ", file.error, "\n"));
+    }
+  }
+}
+
 StepResult Trainer::finish_step(StepRun& run) {
   StepResult& result = run.result;
   run.checkpoints->save(*run.session, run.iteration, true);
@@ -559,7 +631,11 @@ StepResult Trainer::finish_step(StepRun& run) {
             format_bytes(result.peak_memory_bytes), "; checkpoint ", result.checkpoint, "\n"));
 
   const auto eval_start = Clock::now();
-  result.scores = evaluate_step(run.session->model(), result.step);
+  try {
+    result.scores = evaluate_step(run.session->model(), result.step);
+  } catch (const Interrupted& e) {
+    rethrow_evaluation_interrupted(run, e, result.checkpoint);
+  }
   result.eval_seconds = seconds_since(eval_start);
   log_.write(json::Object{{"event", "step_end"},
                           {"step", result.step},

@@ -58,6 +58,20 @@
 // step: a loss term read as NaN or Inf at a logging interval (naming the iterations, the term and the
 // last good checkpoint), or a non-finite tensor at a checkpoint save (step_checkpoints.h: nothing is
 // written). --device cuda on an emulated CUDA build prints a warning, not an error.
+//
+// Stopping (stop_when, engine/interrupt.h: main's StopOnSignals on SIGINT/SIGTERM): the flag is read
+// on the host once per iteration, after it. When raised, the step writes the checkpoint a periodic
+// save would write at that iteration (unless it just did), logs an "interrupted" record and throws
+// strata::Interrupted naming the signal, the step and that checkpoint, from which --ckpt resumes the
+// step bit-identically. Raised before the step's first iteration (while the label index is scanned,
+// the previous checkpoint or the teacher loaded), nothing is written and Interrupted names the step
+// to run again (and the --ckpt it resumed from, if any); during an evaluation, the evaluation stops at
+// its next batch and Interrupted names the checkpoint already written (the complete one at the
+// step's end, the epoch's during --val-interval evaluations), none under --test.
+//
+// At the start of run(), temporary files of killed runs ("<file>.tmp.<pid>" of a process that no
+// longer runs, engine/atomic_file.h) are removed from the run's checkpoint and results folders and
+// the dataset's folder (where the label index cache is written), one printed line per file.
 #pragma once
 
 #include <cstdint>
@@ -71,6 +85,7 @@
 #include "data/label_index.h"
 #include "data/loader.h"
 #include "engine/device.h"
+#include "engine/interrupt.h"
 #include "incremental/checkpoint.h"
 #include "incremental/evaluate.h"
 #include "incremental/method.h"
@@ -152,6 +167,10 @@ class Trainer {
   std::vector<int> steps() const;  // the steps run() trains: `step`, or all of them
   StepSetup setup(int step) const;
 
+  // Makes the training loop and the evaluations stop at their next safe point when `flag` is raised
+  // (above); `flag` must outlive the runs.
+  void stop_when(const StopFlag& flag) { stop_ = &flag; }
+
   std::vector<StepResult> run();  // every selected step, in order
   StepResult run_step(int step);
 
@@ -180,6 +199,10 @@ class Trainer {
   void check_finite(const StepRun& run, const IntervalMeans& means, const ModelHealth& health) const;
   void evaluate_mid_step(StepRun& run, ProgressBar& bar);
   StepResult stop_step(StepRun& run);
+  void stop_if_requested(StepRun& run, ProgressBar* bar);
+  [[noreturn]] void rethrow_evaluation_interrupted(const StepRun& run, const Interrupted& stopped,
+                                                   const std::string& checkpoint);
+  void remove_stale_temp_files_of_run();
   StepResult finish_step(StepRun& run);
 
   StepResult evaluate_checkpoint(int step);
@@ -198,6 +221,7 @@ class Trainer {
   std::optional<data::LabelIndex> test_index_;
   std::optional<Task> task_;
   JsonlLog log_;
+  const StopFlag* stop_ = nullptr;
 };
 
 }  // namespace strata::incremental

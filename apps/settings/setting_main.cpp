@@ -7,7 +7,8 @@
 //
 // Only where the data is and how the run is kept can be changed (--data-root, --output, --device,
 // --weights, --workers, --seed, --name, --step, --ckpt, --step-ckpt, intervals); everything that decides the
-// numbers is the setting's. `strata train` takes every option for other experiments.
+// numbers is the setting's. `strata train` takes every option for other experiments. SIGINT or SIGTERM
+// stops a step as in `strata train` (exit status 128 + the signal's number, with the resume command).
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -15,6 +16,7 @@
 
 #include "apps/settings/setting.h"
 #include "engine/error.h"
+#include "engine/interrupt.h"
 #include "incremental/options.h"
 #include "incremental/trainer.h"
 
@@ -72,9 +74,20 @@ int main(int argc, char** argv) {
       return 0;
     }
     strata::check(!options.data_root.empty(), "--data-root is required: the dataset's folder (see --help)");
+    // SIGINT / SIGTERM: the step stops after its current iteration with a checkpoint; a second one
+    // ends the process at once.
+    strata::StopOnSignals signals;
     strata::incremental::Trainer trainer(options);
-    const std::vector<strata::incremental::StepResult> results = trainer.run();
-    std::printf("\n%s\n", strata::incremental::format_steps_table(trainer.task(), results).c_str());
+    trainer.stop_when(signals.flag());
+    try {
+      const std::vector<strata::incremental::StepResult> results = trainer.run();
+      std::printf("\n%s\n", strata::incremental::format_steps_table(trainer.task(), results).c_str());
+    } catch (const strata::Interrupted& e) {
+      const std::vector<std::string> args(argv + 1, argv + argc);
+      std::fprintf(stderr, "%s: interrupted: %s\n%s", program, e.what(),
+                   strata::incremental::resume_hint(program, args, options, e, trainer.task().num_steps() - 1).c_str());
+      return 128 + e.signal();
+    }
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: error: %s\n", program, e.what());

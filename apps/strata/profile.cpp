@@ -8,12 +8,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <memory>
 #include <random>
 #include <stdexcept>
 
+#include "engine/atomic_file.h"
 #include "engine/device_context.h"
 #include "engine/error.h"
 #include "engine/ops/elementwise.h"
@@ -439,14 +439,7 @@ int run_profile(const Args& args) {
   }
   std::printf("\n%s", format_profile(s, roofline, runs).c_str());
   if (!s.json.empty()) {
-    const std::string tmp = s.json + ".tmp";
-    {
-      std::ofstream file(tmp);
-      check(file.good(), kCommand, ": cannot write --json '", s.json, "'");
-      file << json::dump(profile_json(s, roofline, runs)) << "\n";
-      check(file.good(), kCommand, ": writing --json '", s.json, "' failed");
-    }
-    std::filesystem::rename(tmp, s.json);
+    write_file_atomically(s.json, json::dump(profile_json(s, roofline, runs)) + "\n");
     std::printf("\nJSON report: %s\n", s.json.c_str());
   }
   return 0;

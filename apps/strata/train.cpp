@@ -1,10 +1,13 @@
 // `strata train`: trains the steps of a class-incremental setting with MiB-style options
 // (incremental/options.h lists them; `strata train --help` explains each). Every step writes its
-// checkpoint, log records and results row (incremental/trainer.h).
+// checkpoint, log records and results row (incremental/trainer.h). SIGINT or SIGTERM stops the run
+// after the current iteration with a checkpoint and prints the command that resumes it; the exit
+// status is then 128 + the signal's number.
 #include <cstdio>
 #include <string>
 
 #include "apps/strata/commands.h"
+#include "engine/interrupt.h"
 #include "incremental/options.h"
 #include "incremental/trainer.h"
 
@@ -40,8 +43,18 @@ int run_train(const Args& args) {
     std::fputs(incremental::train_options_help().c_str(), stdout);
     return 0;
   }
+  // SIGINT / SIGTERM: the step stops after its current iteration with a checkpoint; a second one ends
+  // the process at once.
+  StopOnSignals signals;
   incremental::Trainer trainer(options);
-  trainer.run();
+  trainer.stop_when(signals.flag());
+  try {
+    trainer.run();
+  } catch (const Interrupted& e) {
+    std::fprintf(stderr, "strata train: interrupted: %s\n%s", e.what(),
+                 incremental::resume_hint("strata train", args, options, e, trainer.task().num_steps() - 1).c_str());
+    return 128 + e.signal();
+  }
   return 0;
 }
 

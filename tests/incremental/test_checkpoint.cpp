@@ -2,8 +2,9 @@
 // round trip, the file layout (model keys loadable as weights, optimizer and method prefixes),
 // atomic writes, every compatibility check naming what differs, file names, the option table
 // (every option parses and has help; allow-lists; bad values), the results CSV and the progress bar.
-#include <catch2/catch.hpp>
+#include <signal.h>
 
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -390,6 +391,35 @@ TEST_CASE("every train option parses, has help, and bad ones are clear errors", 
   const std::string restricted = train_options_help(allowed);
   CHECK(restricted.find("--data-root") != std::string::npos);
   CHECK(restricted.find("--task") == std::string::npos);
+}
+
+TEST_CASE("the resume hint of an interrupted run is its command with --step and --ckpt set", "[cpu]") {
+  const std::vector<std::string> args = {"--data-root", "/data/my voc", "--step", "all", "--ckpt",   "old.safetensors",
+                                         "--name",      "--ckpt",       "--lr",   "0.1", "--overlap"};
+  TrainOptions o;
+  REQUIRE(parse_train_options(args, o));
+  REQUIRE(o.name == "--ckpt");  // an option's value is never read as an option
+  const std::string ckpt = "runs/checkpoints/15-5-voc_it's_1.safetensors";
+  CHECK(resume_hint("strata train", args, o, Interrupted(SIGTERM, "stopped", ckpt, 1), 2) ==
+        "resume with: strata train --data-root '/data/my voc' --name --ckpt --lr 0.1 --overlap --step 1 --ckpt "
+        "'runs/checkpoints/15-5-voc_it'\\''s_1.safetensors'\n"
+        "then train the later steps one at a time: the same command with --step N for N = 2, without --ckpt\n");
+  // Step 3 of a run of every step (a per-setting binary's default), stopped before its first
+  // iteration: it starts again, then the later ones.
+  TrainOptions all;
+  all.all_steps = true;
+  CHECK(resume_hint("strata_voc_15-1_ov_mib", {"--data-root", "d"}, all, Interrupted(SIGINT, "stopped", "", 3), 5) ==
+        "start the step again with: strata_voc_15-1_ov_mib --data-root d --step 3\n"
+        "then train the later steps one at a time: the same command with --step N for N = 4..5, without --ckpt\n");
+  // Nothing written and nothing trained before: the same command again.
+  CHECK(resume_hint("strata_voc_15-1_ov_mib", {"--data-root", "d"}, all, Interrupted(SIGINT, "stopped", "", 0), 5) ==
+        "nothing to resume: run strata_voc_15-1_ov_mib again with the same options\n");
+  TrainOptions one;
+  REQUIRE(parse_train_options({"--step", "3"}, one));
+  CHECK(resume_hint("strata train", {"--step", "3"}, one, Interrupted(SIGINT, "stopped", "", 3), 5) ==
+        "nothing to resume: run strata train again with the same options\n");
+  CHECK(resume_hint("strata train", {"--test"}, one, Interrupted(SIGINT, "stopped"), 5) ==
+        "nothing to resume: run strata train again with the same options\n");
 }
 
 TEST_CASE("the results CSV keeps one row per step, replaced when a step runs again, written atomically", "[cpu]") {

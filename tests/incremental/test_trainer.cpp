@@ -5,7 +5,9 @@
 // JSONL log, results CSV) hold what they promise, and bad input gives clear errors: unknown task or
 // method, a step out of range, a missing or incomplete previous-step checkpoint, a checkpoint of
 // another task or backbone, a bad test label before anything trains, a bad training label left out
-// by --skip-bad in that run only.
+// by --skip-bad in that run only, a stop signal between iterations.
+#include <signal.h>
+
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -18,6 +20,7 @@
 
 #include "data/generate.h"
 #include "engine/finite.h"
+#include "engine/interrupt.h"
 #include "engine/json.h"
 #include "engine/safetensors.h"
 #include "incremental/checkpoint.h"
@@ -169,6 +172,115 @@ TEST_CASE("the MiB - FT old-class margin holds for other seeds", "[slow]") {
 TEST_CASE("a step stopped mid-epoch and resumed with --ckpt ends with bit-identical weights", "[cpu]") {
   test::TempDir out("trainer_resume");
   test::check_resume_is_bit_identical([&](const std::string& name) { return quick_options(out.str(), name); });
+}
+
+namespace {
+
+// An output stream that raises `flag` (as SIGTERM would) once the printed text holds `trigger`: a stop
+// request at a known point of a run, e.g. after the progress line of iteration 3.
+class StopWhenPrinted {
+ public:
+  StopWhenPrinted(StopFlag& flag, std::string trigger) : flag_(flag), trigger_(std::move(trigger)) {
+    cookie_io_functions_t io{};
+    io.write = &StopWhenPrinted::write;
+    file_ = fopencookie(this, "w", io);
+    REQUIRE(file_ != nullptr);
+  }
+  ~StopWhenPrinted() { std::fclose(file_); }
+  StopWhenPrinted(const StopWhenPrinted&) = delete;
+  StopWhenPrinted& operator=(const StopWhenPrinted&) = delete;
+
+  std::FILE* file() const { return file_; }
+  const std::string& text() const { return text_; }
+
+ private:
+  static ssize_t write(void* cookie, const char* data, size_t size) {
+    auto* self = static_cast<StopWhenPrinted*>(cookie);
+    self->text_.append(data, size);
+    if (self->text_.find(self->trigger_) != std::string::npos) self->flag_.request(SIGTERM);
+    return static_cast<ssize_t>(size);
+  }
+
+  StopFlag& flag_;
+  std::string trigger_;
+  std::FILE* file_ = nullptr;
+  std::string text_;
+};
+
+}  // namespace
+
+TEST_CASE("a stop request ends a step at its next safe point: after an iteration, in the evaluation, before training",
+          "[cpu]") {
+  test::TempDir out("trainer_stop_request");
+  TrainOptions o = quick_options(out.str(), "stopped");
+  o.progress = true;
+  o.log_interval = 1;
+  const std::string path = Trainer(o, nullptr).checkpoint_path(0);
+  auto interrupted = [](Trainer& trainer, int step) {
+    try {
+      trainer.run_step(step);
+    } catch (const Interrupted& e) {
+      return e;
+    }
+    FAIL("the step was not interrupted");
+    return Interrupted(0, "");
+  };
+  // Raised while iteration 3 runs: the step stops after it with the checkpoint of iteration 3.
+  {
+    StopFlag flag;
+    StopWhenPrinted output(flag, "% 3/");
+    Trainer trainer(o, output.file());
+    trainer.stop_when(flag);
+    const Interrupted e = interrupted(trainer, 0);
+    CHECK(e.signal() == SIGTERM);
+    CHECK(e.step() == 0);
+    CHECK(e.checkpoint() == path);
+    CHECK_THAT(e.what(), Catch::Contains("step 0 stopped by SIGTERM after iteration 3 of ") &&
+                             Catch::Contains("its checkpoint: " + path + " (iteration 3)"));
+    CHECK_THAT(output.text(), Catch::Contains("step 0: SIGTERM: writing the checkpoint of iteration 3"));
+    const Checkpoint stopped = load_checkpoint(path);
+    CHECK(stopped.info.iteration == 3);
+    CHECK_FALSE(stopped.info.complete);
+    CHECK_THAT(read_text(trainer.log_path()), Catch::Contains(R"("event":"interrupted")"));
+  }
+  // Resumed, and raised once training is done: the evaluation stops, the complete checkpoint is
+  // named and no result is written.
+  {
+    StopFlag flag;
+    StopWhenPrinted output(flag, " iterations in ");
+    TrainOptions resume = o;
+    resume.ckpt = path;
+    Trainer trainer(resume, output.file());
+    trainer.stop_when(flag);
+    const Interrupted e = interrupted(trainer, 0);
+    CHECK(e.checkpoint() == path);
+    CHECK_THAT(e.what(), Catch::Contains("the evaluation stopped by SIGTERM after 1 of "));
+    CHECK(load_checkpoint(path).info.complete);
+    CHECK_FALSE(std::filesystem::exists(trainer.results_path()));
+  }
+  // Raised before the step starts (while the label index is scanned, say): nothing is written; under
+  // --test the evaluation stops and nothing is left to resume.
+  {
+    StopFlag flag;
+    flag.request(SIGINT);
+    TrainOptions fresh = o;
+    fresh.name = "fresh";
+    Trainer trainer(fresh, nullptr);
+    trainer.stop_when(flag);
+    const Interrupted e = interrupted(trainer, 0);
+    CHECK(e.step() == 0);
+    CHECK(e.checkpoint().empty());
+    CHECK_THAT(e.what(),
+               Catch::Contains("step 0 stopped by SIGINT before training") && Catch::Contains("nothing was written"));
+    CHECK_FALSE(std::filesystem::exists(trainer.checkpoint_path(0)));
+    TrainOptions test_only = o;
+    test_only.test = true;
+    Trainer tester(test_only, nullptr);
+    tester.stop_when(flag);
+    const Interrupted t = interrupted(tester, 0);
+    CHECK(t.step() == -1);
+    CHECK_THAT(t.what(), Catch::Contains("evaluating " + path) && Catch::Contains("nothing was written"));
+  }
 }
 
 TEST_CASE("the same seed gives the same weights, another seed does not", "[cpu]") {
