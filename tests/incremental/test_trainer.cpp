@@ -627,7 +627,7 @@ TEST_CASE("a previous-step checkpoint of another task with the same classes is a
 
 // ---- bad data -------------------------------------------------------------------------------------
 
-TEST_CASE("a bad test label stops the run before step 0 trains; --skip-bad leaves bad labels out of that run only",
+TEST_CASE("a bad test label stops the run before step 0 trains, and --skip-bad leaves bad labels out of that run only",
           "[cpu]") {
   test::TempDir data_dir("trainer_bad_data");
   data::GenerateOptions g;

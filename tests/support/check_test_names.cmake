@@ -1,0 +1,26 @@
+# Fails naming every Catch2 TEST_CASE whose name ctest cannot run: ctest's discovery reads a name
+# with ';' as two tests, and Catch2 reads a name starting with '-' as an option, so such a test is
+# silently never run (it "fails" in 0.01 s, or is not found). Run as: cmake -DSOURCE_DIR=... -P.
+file(GLOB_RECURSE sources "${SOURCE_DIR}/tests/*.cpp")
+set(bad "")
+foreach(source IN LISTS sources)
+  file(STRINGS "${source}" lines REGEX "TEST_CASE\\(\"")
+  foreach(line IN LISTS lines)
+    string(REGEX MATCH "TEST_CASE\\(\"[^\"]*" name "${line}")
+    string(REGEX REPLACE "^TEST_CASE\\(\"" "" name "${name}")
+    if(name MATCHES "^-")
+      list(APPEND bad "${source}: '${name}' starts with '-'")
+    endif()
+  endforeach()
+  # A ';' inside a matched line splits it into list items; look at the raw text instead.
+  file(READ "${source}" text)
+  string(REGEX MATCHALL "TEST_CASE\\(\"[^\"]*;[^\"]*\"" with_semicolon "${text}")
+  if(with_semicolon)
+    list(APPEND bad "${source}: a test name contains a semicolon")
+  endif()
+endforeach()
+if(bad)
+  string(REPLACE ";" "\n  " report "${bad}")
+  message(FATAL_ERROR "test names ctest cannot run:\n  ${report}")
+endif()
+message(STATUS "every test name is runnable by ctest")
