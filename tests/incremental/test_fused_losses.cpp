@@ -2,8 +2,8 @@
 // replace (incremental/losses.h and cross_entropy on logits upsampled with upsample_bilinear):
 // values and gradients for C in {2, 21, 151}, odd low-resolution sizes upsampled to odd crops,
 // ignored pixels, several (C_old, N_new), both align_corners, f32 and f64; several terms in one
-// call; f64 finite-difference gradients; the method's fused and unfused paths in a training step;
-// bad input.
+// call; f64 finite-difference gradients; the method's fused and unfused paths in a training step
+// (MiB, ILT, LwF-MC in its three variants); bad input.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -240,15 +240,24 @@ TEST_CASE("fused losses: a training step gives the unfused path's losses at iter
     images = Tensor::from_vector(pixels, images.shape());
   }
   const Tensor labels = mixed_labels(2, 33, 33, 21, 11);
-  // MiB (unce + unkd) and ILT (ce + kd + the unfused de term) cover every logit term a method uses.
-  for (const char* method : {"MiB", "ILT"}) {
+  // MiB (unce + unkd), ILT (ce + kd + the unfused de term) and LwF-MC's three variants (bce +
+  // icarl, icarl_disjoint with and without the labels' background) cover every logit term a method uses.
+  MethodOverrides disjoint, disjoint_bkg;
+  disjoint.icarl_disjoint = true;
+  disjoint_bkg.icarl_disjoint = true;
+  disjoint_bkg.icarl_bkg = true;
+  const std::vector<MethodConfig> methods = {method_preset("MiB", task), method_preset("ILT", task),
+                                             method_preset("LwF-MC", task),
+                                             apply_overrides(method_preset("LwF-MC", task), disjoint),
+                                             apply_overrides(method_preset("LwF-MC", task), disjoint_bkg)};
+  for (const MethodConfig& method : methods) {
     std::vector<std::vector<double>> losses[2];
     for (bool fused : {true, false}) {
       StepSetup setup;
       setup.step = 1;
       setup.model = models::small_model_config({16, 5});
       setup.model.seed = 6;
-      setup.method = method_preset(method, task);
+      setup.method = method;
       setup.method.fused_losses = fused;
       setup.recipe = reference_recipe(task, 1);
       StepSession session(setup, task, &weights, "previous", "", 10);
@@ -256,7 +265,7 @@ TEST_CASE("fused losses: a training step gives the unfused path's losses at iter
         losses[fused ? 0 : 1].push_back(session.train_iteration(images, labels).terms.to_vector<double>());
       }
     }
-    INFO(method);
+    INFO(method.describe());
     REQUIRE(losses[0].size() == losses[1].size());
     for (size_t i = 0; i < losses[0].size(); ++i) {
       REQUIRE(losses[0][i].size() == losses[1][i].size());
