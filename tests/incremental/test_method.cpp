@@ -130,7 +130,7 @@ TEST_CASE("method presets set the SPEC §3.9 flags, with MiB's lambda_kd 100 onl
                     Catch::Contains("unknown method 'PLOPX'") && Catch::Contains("FT, LwF, LwF-MC, ILT, MiB"));
 }
 
-TEST_CASE("LwF-MC's flags change its preset; contradictory ones are errors naming both flags", "[cpu]") {
+TEST_CASE("LwF-MC's flags change its preset, and contradictory ones are errors naming both flags", "[cpu]") {
   const MethodConfig preset = method_preset("LwF-MC", voc_15_5());
   MethodOverrides disjoint;
   disjoint.icarl_disjoint = true;
