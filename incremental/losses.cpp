@@ -239,4 +239,31 @@ Tensor icarl_distillation(const Tensor& logits, const Tensor& teacher_logits, Re
   return reduce_pixels(per_pixel, reduction);
 }
 
+Tensor icarl_disjoint(const Tensor& logits, const Tensor& teacher_logits, const Tensor& labels, Reduction reduction,
+                      bool keep_background, int64_t ignore_index) {
+  const char* op = "icarl_disjoint";
+  const int64_t c_old = check_teacher(op, "logits", logits, teacher_logits, false);
+  check_unlabelled_reduction(op, reduction);
+  const std::vector<int64_t> y = checked_labels(op, "logits", logits, labels, ignore_index);
+  const int64_t c_tot = logits.size(3);
+  Tensor one_hot = Tensor::zeros(logits.shape(), logits.dtype());
+  Tensor valid = Tensor::zeros({logits.size(0), logits.size(1), logits.size(2), 1}, logits.dtype());
+  if (logits.dtype() == DType::f64) {
+    fill_one_hot<double>(one_hot, valid, y, c_tot, ignore_index);
+  } else {
+    fill_one_hot<float>(one_hot, valid, y, c_tot, ignore_index);
+  }
+  one_hot = one_hot.to(logits.device());
+  // The targets: the one-hot labels with the old channels replaced by the teacher's sigmoids (from
+  // channel 1 when the labels' background is kept). No pixel is masked: an ignored one's one-hot row
+  // is all zero and it counts with its replaced targets, as in MiB's IcarlLoss.
+  const int64_t first_replaced = keep_background ? 1 : 0;
+  std::vector<Tensor> parts;
+  if (keep_background) parts.push_back(slice(one_hot, 0, 1));
+  if (c_old > first_replaced) parts.push_back(sigmoid(slice(teacher_logits.detach(), first_replaced, c_old)));
+  if (c_tot > c_old) parts.push_back(slice(one_hot, c_old, c_tot));
+  const Tensor targets = parts.size() == 1 ? parts[0] : concat(parts);
+  return reduce_pixels(sum_channels(bce_with_logits(logits, targets, Reduction::none)), reduction);
+}
+
 }  // namespace strata::incremental

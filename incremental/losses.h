@@ -23,6 +23,11 @@
 //                                   with mean_all this is C_old · mean_{b,c,h,w} BCE, the reference's
 //                                   `n_cl_old * BCEWithLogitsLoss(mean)`; the method multiplies it by
 //                                   icarl_importance (10 for LwF-MC), as it multiplies KD by λ_kd
+//   icarl_disjoint                  LwF-MC with --icarl-disjoint (§3.3, MiB's IcarlLoss), per pixel
+//                                   Σ_{c<C_tot} BCEWithLogits(z_c, r_c) with r_c = σ(z°_c) for c < C_old and
+//                                   1[y=c] for c >= C_old; keep_background (--icarl-bkg) sets r_0 = 1[y=0].
+//                                   Not masked: an ignored pixel (all-zero one-hot row) counts with its
+//                                   replaced targets, as in the reference; so no mean_valid
 // Fine-tuning's loss is the engine's cross_entropy(z, y, Reduction::mean_all).
 //
 // Shared log-probabilities: unbiased_cross_entropy and unbiased_knowledge_distillation both read
@@ -83,5 +88,9 @@ Tensor icarl_bce(const Tensor& logits, const Tensor& labels, Reduction reduction
 
 // logits (N,H,W,C_tot), teacher_logits (N,H,W,C_old), 1 <= C_old <= C_tot.
 Tensor icarl_distillation(const Tensor& logits, const Tensor& teacher_logits, Reduction reduction);
+
+// logits (N,H,W,C_tot), teacher_logits (N,H,W,C_old), 1 <= C_old <= C_tot, labels (N,H,W).
+Tensor icarl_disjoint(const Tensor& logits, const Tensor& teacher_logits, const Tensor& labels, Reduction reduction,
+                      bool keep_background, int64_t ignore_index = 255);
 
 }  // namespace strata::incremental

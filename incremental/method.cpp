@@ -34,6 +34,14 @@ std::string number(double value) {
 std::string MethodConfig::describe() const {
   std::vector<std::string> parts;
   if (unce) parts.push_back("unce");
+  if (icarl) {
+    parts.push_back("bce");
+    if (icarl_disjoint) {
+      parts.push_back(icarl_bkg ? "icarl disjoint bkg" : "icarl disjoint");
+    } else if (icarl_importance > 0) {
+      parts.push_back(cat("icarl x", number(icarl_importance)));
+    }
+  }
   if (loss_kd > 0) parts.push_back(cat(unkd ? "unkd x" : "kd x", number(loss_kd)));
   if (loss_de > 0) parts.push_back(cat("de x", number(loss_de)));
   if (init_balanced) parts.push_back("init_balanced");
@@ -48,9 +56,18 @@ void MethodConfig::validate() const {
   check(std::isfinite(loss_kd) && loss_kd >= 0, "method ", name, ": --loss-kd must be >= 0, got ", loss_kd);
   check(std::isfinite(loss_de) && loss_de >= 0, "method ", name, ": --loss-de must be >= 0, got ", loss_de);
   check(std::isfinite(alpha) && alpha > 0, "method ", name, ": --alpha must be > 0, got ", alpha);
+  check(std::isfinite(icarl_importance) && icarl_importance >= 0, "method ", name,
+        ": --icarl-importance must be >= 0, got ", icarl_importance);
+  check(!(icarl && unce), "method ", name,
+        ": --unce and --icarl (LwF-MC) both replace the classification loss (unbiased CE, one-hot BCE); MiB's code "
+        "silently keeps only the BCE, so choose one");
+  check(!icarl_disjoint || icarl, "method ", name,
+        ": --icarl-disjoint selects a variant of LwF-MC's distillation and needs --icarl (or --method LwF-MC)");
+  check(!icarl_bkg || icarl_disjoint, "method ", name,
+        ": --icarl-bkg changes the targets of --icarl-disjoint's BCE only and needs --icarl-disjoint");
 }
 
-std::vector<std::string> method_names() { return {"FT", "LwF", "ILT", "MiB"}; }
+std::vector<std::string> method_names() { return {"FT", "LwF", "LwF-MC", "ILT", "MiB"}; }
 
 MethodConfig method_preset(const std::string& name, const Task& task) {
   MethodConfig config;
@@ -60,6 +77,10 @@ MethodConfig method_preset(const std::string& name, const Task& task) {
   } else if (key == "lwf") {
     config.name = "LwF";
     config.loss_kd = 100;
+  } else if (key == "lwf-mc") {
+    config.name = "LwF-MC";
+    config.icarl = true;
+    config.icarl_importance = 10;
   } else if (key == "ilt") {
     config.name = "ILT";
     config.loss_kd = 100;
@@ -86,7 +107,18 @@ MethodConfig apply_overrides(MethodConfig config, const MethodOverrides& overrid
   if (overrides.unce) config.unce = *overrides.unce;
   if (overrides.unkd) config.unkd = *overrides.unkd;
   if (overrides.init_balanced) config.init_balanced = *overrides.init_balanced;
+  if (overrides.icarl) config.icarl = *overrides.icarl;
+  if (overrides.icarl_importance) config.icarl_importance = *overrides.icarl_importance;
+  if (overrides.icarl_disjoint) config.icarl_disjoint = *overrides.icarl_disjoint;
+  if (overrides.icarl_bkg) config.icarl_bkg = *overrides.icarl_bkg;
   config.validate();
+  if (overrides.icarl_importance) {
+    check(config.icarl, "method ", config.name,
+          ": --icarl-importance weighs LwF-MC's distillation and needs --icarl (or --method LwF-MC)");
+    check(!config.icarl_disjoint, "method ", config.name,
+          ": --icarl-importance has no effect with --icarl-disjoint, whose single BCE has no weight (MiB ignores it "
+          "there); drop one");
+  }
   return config;
 }
 
@@ -94,7 +126,13 @@ Method::Method(MethodConfig config) : config_(std::move(config)) { config_.valid
 
 std::vector<LossTerm> Method::terms(int step) const {
   std::vector<LossTerm> out;
-  if (step >= 1 && config_.unce) {
+  const bool icarl_disjoint = step >= 1 && config_.icarl && config_.icarl_disjoint;
+  if (icarl_disjoint) {
+    out.push_back(config_.icarl_bkg ? LossTerm{LossKind::icarl_disjoint_bkg, "icarl_disjoint", 1.0}
+                                    : LossTerm{LossKind::icarl_disjoint, "icarl_disjoint", 1.0});
+  } else if (config_.icarl) {
+    out.push_back({LossKind::icarl_bce, "bce", 1.0});
+  } else if (step >= 1 && config_.unce) {
     out.push_back({LossKind::unbiased_cross_entropy, "unce", 1.0});
   } else {
     out.push_back({LossKind::cross_entropy, "ce", 1.0});
@@ -103,11 +141,17 @@ std::vector<LossTerm> Method::terms(int step) const {
     out.push_back(config_.unkd ? LossTerm{LossKind::unbiased_knowledge_distillation, "unkd", config_.loss_kd}
                                : LossTerm{LossKind::knowledge_distillation, "kd", config_.loss_kd});
   }
+  if (step >= 1 && config_.icarl && !config_.icarl_disjoint && config_.icarl_importance > 0) {
+    out.push_back({LossKind::icarl_distillation, "icarl", config_.icarl_importance});
+  }
   if (step >= 1 && config_.loss_de > 0) out.push_back({LossKind::feature_distillation, "de", config_.loss_de});
   return out;
 }
 
-bool Method::needs_teacher(int step) const { return step >= 1 && (config_.loss_kd > 0 || config_.loss_de > 0); }
+bool Method::needs_teacher(int step) const {
+  const bool icarl_teacher = config_.icarl && (config_.icarl_disjoint || config_.icarl_importance > 0);
+  return step >= 1 && (config_.loss_kd > 0 || config_.loss_de > 0 || icarl_teacher);
+}
 
 models::ForwardOptions Method::forward_options(int step) const {
   models::ForwardOptions options;
@@ -129,6 +173,10 @@ PixelLoss pixel_loss(LossKind kind) {
     case LossKind::unbiased_cross_entropy: return PixelLoss::unbiased_cross_entropy;
     case LossKind::knowledge_distillation: return PixelLoss::knowledge_distillation;
     case LossKind::unbiased_knowledge_distillation: return PixelLoss::unbiased_knowledge_distillation;
+    case LossKind::icarl_bce: return PixelLoss::icarl_bce;
+    case LossKind::icarl_distillation: return PixelLoss::icarl_distillation;
+    case LossKind::icarl_disjoint: return PixelLoss::icarl_disjoint;
+    case LossKind::icarl_disjoint_bkg: return PixelLoss::icarl_disjoint_bkg;
     case LossKind::feature_distillation: break;
   }
   throw Error("pixel_loss: feature_distillation is not a logit term");
@@ -208,6 +256,15 @@ LossBreakdown Method::loss(const models::ForwardResult& student, const models::F
       case LossKind::unbiased_knowledge_distillation:
         value = unbiased_knowledge_distillation_from_log_probs(student_log_probs(), teacher->logits,
                                                                Reduction::mean_all, config_.alpha);
+        break;
+      case LossKind::icarl_bce: value = icarl_bce(student.logits, labels, Reduction::mean_all); break;
+      case LossKind::icarl_distillation:
+        value = icarl_distillation(student.logits, teacher->logits, Reduction::mean_all);
+        break;
+      case LossKind::icarl_disjoint:
+      case LossKind::icarl_disjoint_bkg:
+        value = icarl_disjoint(student.logits, teacher->logits, labels, Reduction::mean_all,
+                               term.kind == LossKind::icarl_disjoint_bkg);
         break;
       case LossKind::feature_distillation: value = feature_distillation_term(student, teacher, step); break;
     }

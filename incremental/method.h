@@ -1,18 +1,29 @@
 // Continual methods (SPEC-continual.md §3) as compositions of weighted loss terms plus hooks, not
 // forks of the trainer. A method is a MethodConfig (MiB's flags: --loss-kd, --loss-de, --unce,
-// --unkd, --init-balanced, --alpha) that a preset fills in (§3.9) and that flags may change term by
-// term. At step t the active terms are
+// --unkd, --init-balanced, --alpha, --icarl, --icarl-importance, --icarl-disjoint, --icarl-bkg) that
+// a preset fills in (§3.9) and that flags may change term by term. At step t the active terms are
 //
 //   term     weight    when                       loss (incremental/losses.h, reduction mean_all)
-//   ce       1         step 0, or !unce           cross_entropy(z, y): −log p_y over all B·H·W pixels
-//   unce     1         step >= 1 and unce          unbiased_cross_entropy(z, y, C_old)       (§3.5.1)
+//   ce       1         !icarl, and step 0 or !unce cross_entropy(z, y): −log p_y over all B·H·W pixels
+//   unce     1         step >= 1, unce            unbiased_cross_entropy(z, y, C_old)       (§3.5.1)
+//   bce      1         icarl, and step 0 or !icarl_disjoint
+//                                                 icarl_bce(z, y): LwF-MC's one-hot BCE (§3.3)
+//   icarl_disjoint     step >= 1, icarl, icarl_disjoint (in place of bce), weight 1
+//                                                 icarl_disjoint(z, z°, y, icarl_bkg): one BCE whose old
+//                                                 channels' targets are σ(z°) (from channel 1 with
+//                                                 icarl_bkg: the labels' background kept), no pixel
+//                                                 masked (MiB's IcarlLoss)
 //   kd       loss_kd   step >= 1, loss_kd > 0, !unkd   knowledge_distillation(z, z°, alpha)  (§3.2)
 //   unkd     loss_kd   step >= 1, loss_kd > 0, unkd    unbiased_knowledge_distillation(z, z°, alpha) (§3.5.2)
+//   icarl    icarl_importance  step >= 1, icarl, !icarl_disjoint, icarl_importance > 0
+//                                                 icarl_distillation(z, z°): Σ_{c<C_old} BCE(z_c, σ(z°_c)),
+//                                                 i.e. C_old · the reference's mean BCE (§3.3, "combined")
 //   de       loss_de   step >= 1, loss_de > 0      feature_distillation(body, body°): MSE over every
 //                                                 element of the backbone output (ILT, §3.4)
 //
-// and the total is their weighted sum (train.py's L = L_seg + L_kd + L_de). Every term's reduction
-// is the references' (mean over all pixels, ignored ones in the denominator; KD terms carry 1/C_old).
+// and the total is their weighted sum (train.py's L = L_seg + L_kd + L_de + L_icarl). Every term's
+// reduction is the references' (mean over all pixels, ignored ones in the denominator; KD terms carry
+// 1/C_old). LwF-MC is active from step 0, as in the reference: its step 0 trains with the BCE, not CE.
 // Losses are those of logits upsampled to the crop (§3.0). By default the logit terms (ce, unce,
 // kd, unkd) run as one fused op on the low-resolution logits of the student and the teacher
 // (engine/ops/fused_losses.h), which never builds the full-resolution logits: the forwards are
@@ -24,7 +35,13 @@
 //   LwF   loss_kd 100
 //   ILT   loss_kd 100, loss_de 100
 //   MiB   unce, unkd, init_balanced, loss_kd = mib_kd_weight(task) (10; 100 for VOC 15-1 and 10-1)
-// Names are matched case-insensitively ("mib", "MIB", "MiB").
+//   LwF-MC icarl, icarl_importance 10 (MiB's --icarl default is 1)
+// Names are matched case-insensitively ("mib", "MIB", "MiB"; "LWF-MC" is MiB's spelling).
+//
+// Combinations the references accept but silently ignore are errors naming both flags: --unce with
+// --icarl (MiB's code keeps only the BCE), --icarl-disjoint without --icarl, --icarl-bkg without
+// --icarl-disjoint, --icarl-importance without --icarl or with --icarl-disjoint (that variant has
+// no weight).
 //
 // Hooks:
 //   on_step_start   after the previous step's weights are loaded into a step-t model (t >= 1):
@@ -35,7 +52,7 @@
 //                   (low-resolution ones only on the fused path), and the backbone output for
 //                   ILT's de term; nothing more for FT, LwF and MiB
 //   state           tensors a method carries in the step checkpoint (weight importances of
-//                   EWC/PI/RW); none of FT, LwF, ILT and MiB has any
+//                   EWC/PI/RW); none of FT, LwF, LwF-MC, ILT and MiB has any
 //
 // Method::loss reads no loss value back to the host: the weighted terms come back as one detached
 // device tensor (LossBreakdown::values), which the trainer accumulates and reads once per logging
@@ -44,7 +61,8 @@
 // their device (engine/ops/labels.h's map_labels).
 //
 // Errors (strata::Error): an unknown method name (listing the valid ones), a negative weight, a
-// zero alpha; at run time a step >= 1 loss without the teacher output it needs.
+// zero alpha, the contradictory flags above; at run time a step >= 1 loss without the teacher output
+// it needs.
 #pragma once
 
 #include <optional>
@@ -67,15 +85,22 @@ struct MethodConfig {
   bool unkd = false;           // the KD term is MiB's unbiased KD
   bool init_balanced = false;  // MiB's classifier initialisation at steps >= 1
   double alpha = 1.0;          // multiplies the teacher logits before their softmax
+  // LwF-MC (MiB's --icarl): the one-hot BCE as the classification loss at every step, and at steps
+  // >= 1 the old channels' sigmoid distillation weighted icarl_importance, or with icarl_disjoint one
+  // BCE whose old channels' targets are the teacher's sigmoids (icarl_bkg: except background's).
+  bool icarl = false;
+  double icarl_importance = 1.0;  // MiB's default; the LwF-MC preset's is 10
+  bool icarl_disjoint = false;
+  bool icarl_bkg = false;
   // How the logit terms run, not what they compute (so not part of describe()): true, one fused op
   // on the low-resolution logits (engine/ops/fused_losses.h); false, the unfused compositions on
   // upsampled logits (incremental/losses.h), the reference the fused path is tested against
   // (--unfused-losses).
   bool fused_losses = true;
 
-  // "MiB (unce, unkd x10, init_balanced)"; stored in checkpoints and logs.
+  // "MiB (unce, unkd x10, init_balanced)", "LwF-MC (bce, icarl x10)"; stored in checkpoints and logs.
   std::string describe() const;
-  void validate() const;  // throws naming the flag
+  void validate() const;  // throws naming the flag (both, for a contradictory pair)
 };
 
 // The preset names, in the order --help lists them.
@@ -85,10 +110,15 @@ MethodConfig method_preset(const std::string& name, const Task& task);
 
 // Changes a preset term by term (MiB's flags); each set field replaces the preset's value.
 struct MethodOverrides {
-  std::optional<double> loss_kd, loss_de, alpha;
-  std::optional<bool> unce, unkd, init_balanced;
-  bool any() const { return loss_kd || loss_de || alpha || unce || unkd || init_balanced; }
+  std::optional<double> loss_kd, loss_de, alpha, icarl_importance;
+  std::optional<bool> unce, unkd, init_balanced, icarl, icarl_disjoint, icarl_bkg;
+  bool any() const {
+    return loss_kd || loss_de || alpha || icarl_importance || unce || unkd || init_balanced || icarl ||
+           icarl_disjoint || icarl_bkg;
+  }
 };
+// Throws (naming both flags) when an override contradicts the result: --icarl-importance without
+// --icarl or with --icarl-disjoint, besides MethodConfig::validate's checks.
 MethodConfig apply_overrides(MethodConfig config, const MethodOverrides& overrides);
 
 enum class LossKind {
@@ -97,11 +127,15 @@ enum class LossKind {
   knowledge_distillation,
   unbiased_knowledge_distillation,
   feature_distillation,
+  icarl_bce,
+  icarl_distillation,
+  icarl_disjoint,
+  icarl_disjoint_bkg,
 };
 
 struct LossTerm {
   LossKind kind;
-  const char* name;  // "ce", "unce", "kd", "unkd", "de": the key in logs
+  const char* name;  // "ce", "unce", "bce", "icarl_disjoint", "kd", "unkd", "icarl", "de": the key in logs
   double weight;
 };
 
@@ -109,7 +143,7 @@ struct LossTerm {
 // which the trainer does once per logging interval, never inside the step.
 struct LossBreakdown {
   Tensor total;                    // scalar, differentiable: the sum of the weighted terms
-  std::vector<std::string> names;  // the active terms in order ("ce", "unce", "kd", "unkd", "de")
+  std::vector<std::string> names;  // the active terms in order (LossTerm::name)
   Tensor values;                   // (K) for K names, detached, the logits' dtype and device: each weighted term
 };
 

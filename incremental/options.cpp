@@ -159,9 +159,11 @@ std::vector<OptionSpec> model_and_method_specs() {
             [](TrainOptions& o, const std::string& v) { o.weights = v; }),
       // method
       value("--method", "NAME",
-            "FT (default), LwF (KD x100), ILT (KD x100 + backbone MSE x100) or MiB (unbiased CE, unbiased KD x10 "
-            "- x100 on VOC 15-1 and 10-1 - and balanced classifier init); case-insensitive. The flags below change "
-            "a preset term by term.",
+            "FT (default), LwF (KD x100; Li & Hoiem 2016), LwF-MC (one-hot BCE from step 0 + sigmoid distillation "
+            "x10; iCaRL's loss, Rebuffi et al. 2017), ILT (KD x100 + backbone MSE x100; Michieli & Zanuttigh 2019) "
+            "or MiB (unbiased CE, unbiased KD x10 - x100 on VOC 15-1 and 10-1 - and balanced classifier init; "
+            "Cermelli et al. 2020), each as MiB's code (fcdl94/MiB) implements it; case-insensitive. The flags "
+            "below change a preset term by term.",
             [](TrainOptions& o, const std::string& v) { o.method = v; }),
       value("--loss-kd", "W", "weight of the output distillation (lambda_kd; 0 = off)",
             [](TrainOptions& o, const std::string& v) { o.method_overrides.loss_kd = parse_real("--loss-kd", v); }),
@@ -175,6 +177,23 @@ std::vector<OptionSpec> model_and_method_specs() {
            [](TrainOptions& o) { o.method_overrides.init_balanced = true; }),
       value("--alpha", "A", "multiplies the teacher logits before their softmax in KD (default 1)",
             [](TrainOptions& o, const std::string& v) { o.method_overrides.alpha = parse_real("--alpha", v); }),
+      flag("--icarl",
+           "LwF-MC (iCaRL's loss, as MiB's --icarl): the one-hot BCE replaces CE at every step, step 0 included, "
+           "and at steps >= 1 the old channels are distilled with a BCE against the teacher's sigmoids",
+           [](TrainOptions& o) { o.method_overrides.icarl = true; }),
+      value("--icarl-importance", "W",
+            "LwF-MC: weight of the sigmoid distillation, summed over the old channels (MiB's --icarl_importance; "
+            "default 1, 10 under --method LwF-MC; 0 = off)",
+            [](TrainOptions& o, const std::string& v) {
+              o.method_overrides.icarl_importance = parse_real("--icarl-importance", v);
+            }),
+      flag("--icarl-disjoint",
+           "LwF-MC: at steps >= 1 one BCE whose old channels' targets are the teacher's sigmoids, in place of "
+           "the BCE + distillation (MiB's --icarl_disjoint; no weight, and ignored pixels are not masked, as there)",
+           [](TrainOptions& o) { o.method_overrides.icarl_disjoint = true; }),
+      flag("--icarl-bkg",
+           "LwF-MC with --icarl-disjoint: the background channel's target stays the labels' (MiB's --icarl_bkg)",
+           [](TrainOptions& o) { o.method_overrides.icarl_bkg = true; }),
       flag("--unfused-losses",
            "compute the logit losses as the references do, from small ops on logits upsampled to the crop, instead "
            "of the default fused op on the low-resolution logits (same values within float rounding; slower, and "

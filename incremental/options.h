@@ -2,8 +2,9 @@
 // how it sets TrainOptions (incremental/trainer.h). MiB's run.py options with dashes (SPEC §8.1):
 // --dataset, --data-root, --task, --step, --method, --overlap, --epochs, --batch-size, --crop-size,
 // --lr, --backbone, --output-stride, --loss-kd, --loss-de, --unce, --unkd, --init-balanced,
-// --alpha, --ckpt, --step-ckpt, --test, --seed (MiB's --random_seed), --workers, --name, --val-interval,
-// --ckpt-interval, plus strata's (--convention, --head, --device, --output, ...).
+// --alpha, --icarl, --icarl-importance, --icarl-disjoint, --icarl-bkg, --ckpt, --step-ckpt, --test,
+// --seed (MiB's --random_seed), --workers, --name, --val-interval, --ckpt-interval, plus strata's
+// (--convention, --head, --device, --output, ...).
 //
 // A per-setting binary starts from a preset TrainOptions and parses a few of these as overrides:
 // parse_train_options(args, options, {"--data-root", "--output", "--device"}) accepts only those

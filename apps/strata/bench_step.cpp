@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "apps/strata/bench_common.h"
 #include "apps/strata/commands.h"
@@ -108,9 +109,21 @@ void print_phases(const StrataResult& ours, const json::Value& torch, int profil
   }
 }
 
+// The methods tools/bench_step_torch.py implements (its losses: CE or unbiased CE, KD or unbiased KD,
+// backbone MSE); LwF-MC's BCE terms have no PyTorch side there.
+std::vector<std::string> benchmarked_methods() {
+  std::vector<std::string> out;
+  for (const std::string& m : incremental::method_names()) {
+    if (!incremental::method_preset(m, incremental::Task::create(incremental::LabelSpace::voc(), kTask)).icarl) {
+      out.push_back(m);
+    }
+  }
+  return out;
+}
+
 void print_help() {
   std::string methods;
-  for (const std::string& m : incremental::method_names()) methods += (methods.empty() ? "" : ", ") + m;
+  for (const std::string& m : benchmarked_methods()) methods += (methods.empty() ? "" : ", ") + m;
   std::printf(
       "usage: strata bench step [options]\n\n"
       "One incremental training step on the CPU, strata and PyTorch side by side in one run: VOC 15-5 step 1\n"
@@ -144,6 +157,9 @@ int run_bench_step(const Args& args) {
   for (int c : task.classes_per_step(kStep)) setup.model.classes.push_back(c);
   setup.model.seed = kSeed;
   setup.method = incremental::method_preset(s.method, task);
+  check(!setup.method.icarl, kCommand, ": --method ", s.method, " has no PyTorch side in tools/bench_step_torch.py ",
+        "(its BCE terms are not there): compare the methods --help lists, or run `strata profile --method ", s.method,
+        "` for strata alone");
   setup.recipe = incremental::reference_recipe(task, kStep);
   setup.recipe.batch_size = static_cast<int>(s.step.batch);
   setup.recipe.crop_size = static_cast<int>(s.step.height);

@@ -153,6 +153,8 @@ const char* to_string(PixelLoss kind) {
     case PixelLoss::unbiased_knowledge_distillation: return "unbiased_knowledge_distillation";
     case PixelLoss::icarl_bce: return "icarl_bce";
     case PixelLoss::icarl_distillation: return "icarl_distillation";
+    case PixelLoss::icarl_disjoint: return "icarl_disjoint";
+    case PixelLoss::icarl_disjoint_bkg: return "icarl_disjoint_bkg";
   }
   return "invalid";
 }

@@ -7,7 +7,7 @@
 //     logits:         (N,h,w,C) f32/f64, the model's logits before upsampling
 //     teacher_logits: (N,h,w,C_old), the frozen teacher's, before upsampling; required when a term
 //                     reads the teacher (knowledge_distillation, unbiased_knowledge_distillation,
-//                     icarl_distillation), else ignored (pass Tensor())
+//                     icarl_distillation, icarl_disjoint, icarl_disjoint_bkg), else ignored (pass Tensor())
 //     labels:         (N,H,W) u8/i32/i64, the full-resolution labels after the step's label table
 //     values[k]:      terms[k].weight times term k reduced as terms[k].reduction says (sum, mean_all
 //                     over all N·H·W pixels, or mean_valid over the labelled pixels), on the logits'
@@ -19,6 +19,8 @@
 //   unbiased_knowledge_distillation  incremental::unbiased_knowledge_distillation (MiB)
 //   icarl_bce                        incremental::icarl_bce                 (LwF-MC classification)
 //   icarl_distillation               incremental::icarl_distillation        (LwF-MC distillation)
+//   icarl_disjoint                   incremental::icarl_disjoint            (LwF-MC --icarl-disjoint)
+//   icarl_disjoint_bkg               incremental::icarl_disjoint, keeping background (--icarl-bkg)
 // Several terms in one call share the pass over the logits (MiB's unce + unkd read each pixel's
 // channels once). Reduction none is not offered: per-pixel losses are what the unfused compositions
 // are for.

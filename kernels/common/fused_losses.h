@@ -18,12 +18,17 @@
 //                                                                       + [0 < c < C_old] q_c − p_c) / C_old
 //   icarl_bce             Σ_c bce(z_c, [c = y])                       σ(z_c) − [c = y]
 //   icarl_distillation    Σ_{c<C_old} bce(z_c, σ(z°_c))                σ(z_c) − σ(z°_c), c < C_old
+//   icarl_disjoint        Σ_c bce(z_c, r_c)                           σ(z_c) − r_c
+//                         r_c = σ(z°_c) for c < C_old, [c = y] for c >= C_old
+//   icarl_disjoint_bkg    the same with r_0 = [0 = y] (the labels' background kept)
 //
 // with lse = logsumexp over all C channels, lse_old over [0, C_old), lse_bg over the background and
 // the new channels {0} ∪ [C_old, C) (MiB's p̂_0), and Σ_c q_c = 1 used to simplify (the unfused
 // composition of incremental/losses.h computes the same values; tests hold the two together).
 // Labelled terms are 0 at pixels whose label is ignore_index (or invalid, which the label statistics
-// report). icarl_distillation uses the raw teacher logits (no α), as LwF-MC does.
+// report). The icarl_disjoint terms (MiB's IcarlLoss, LwF-MC's --icarl-disjoint) are not masked: an
+// ignored pixel has an all-zero one-hot row and still counts with its replaced targets, as in the
+// reference. The icarl terms use the raw teacher logits (no α), as LwF-MC does.
 //
 // The forward visits each pixel's channels once (online softmax: a running maximum and rescaled
 // sums), so the CUDA kernel can interpolate every channel on the fly without a second pass over
@@ -51,6 +56,8 @@ enum class PixelLoss : int32_t {
   unbiased_knowledge_distillation,
   icarl_bce,
   icarl_distillation,
+  icarl_disjoint,
+  icarl_disjoint_bkg,
 };
 
 STRATA_HOST_DEVICE inline bool pixel_loss_is_labelled(PixelLoss kind) {
@@ -59,7 +66,8 @@ STRATA_HOST_DEVICE inline bool pixel_loss_is_labelled(PixelLoss kind) {
 
 STRATA_HOST_DEVICE inline bool pixel_loss_reads_teacher(PixelLoss kind) {
   return kind == PixelLoss::knowledge_distillation || kind == PixelLoss::unbiased_knowledge_distillation ||
-         kind == PixelLoss::icarl_distillation;
+         kind == PixelLoss::icarl_distillation || kind == PixelLoss::icarl_disjoint ||
+         kind == PixelLoss::icarl_disjoint_bkg;
 }
 
 inline constexpr int kMaxFusedTerms = 6;
@@ -109,11 +117,14 @@ struct PixelSums {
   Acc z_label = 0;           // z_y (0 for an ignored pixel)
   Acc bce_one_hot = 0;       // Σ_c bce(z_c, [c = y])
   Acc bce_distillation = 0;  // Σ_{c<C_old} bce(z_c, σ(z°_c))
+  Acc bce_disjoint = 0;      // Σ_c bce(z_c, r_c), r_c = σ(z°_c) for c < C_old, else [c = y]
+  Acc bce_disjoint_bkg = 0;  // the same with r_0 = [0 = y]
 };
 
 // Which sums a problem's terms need, so a kernel skips the others.
 struct PixelSumsNeeded {
-  bool teacher_softmax = false, bce_one_hot = false, bce_distillation = false;
+  bool teacher_softmax = false, bce_one_hot = false, bce_distillation = false, bce_disjoint = false,
+       bce_disjoint_bkg = false;
   STRATA_HOST_DEVICE explicit PixelSumsNeeded(const FusedLossProblem& problem) {
 #if defined(__CUDA_ARCH__)
 #pragma unroll
@@ -125,6 +136,8 @@ struct PixelSumsNeeded {
           kind == PixelLoss::knowledge_distillation || kind == PixelLoss::unbiased_knowledge_distillation;
       bce_one_hot |= kind == PixelLoss::icarl_bce;
       bce_distillation |= kind == PixelLoss::icarl_distillation;
+      bce_disjoint |= kind == PixelLoss::icarl_disjoint;
+      bce_disjoint_bkg |= kind == PixelLoss::icarl_disjoint_bkg;
     }
   }
 };
@@ -146,6 +159,8 @@ STRATA_HOST_DEVICE inline Acc pixel_term_loss(const FusedLossProblem& problem, i
       return -(s.teacher_background * s.lse_bg + sums.teacher_dot_old - s.lse) * inv_old;
     case PixelLoss::icarl_bce: return labelled ? sums.bce_one_hot : Acc(0);
     case PixelLoss::icarl_distillation: return sums.bce_distillation;
+    case PixelLoss::icarl_disjoint: return sums.bce_disjoint;
+    case PixelLoss::icarl_disjoint_bkg: return sums.bce_disjoint_bkg;
   }
   return Acc(0);
 }
@@ -187,6 +202,12 @@ class PixelLossAccumulator {
     if (c < old && needed_.bce_distillation) sums_.bce_distillation += bce_with_logits_value(z, sigmoid(teacher));
     if (label_ >= 0 && needed_.bce_one_hot)
       sums_.bce_one_hot += bce_with_logits_value(z, c == label_ ? Acc(1) : Acc(0));
+    if (needed_.bce_disjoint || needed_.bce_disjoint_bkg) {
+      const Acc one_hot = c == label_ ? Acc(1) : Acc(0);
+      const Acc replaced = c < old ? sigmoid(teacher) : one_hot;
+      if (needed_.bce_disjoint) sums_.bce_disjoint += bce_with_logits_value(z, replaced);
+      if (needed_.bce_disjoint_bkg) sums_.bce_disjoint_bkg += bce_with_logits_value(z, c == 0 ? one_hot : replaced);
+    }
   }
 
   STRATA_HOST_DEVICE PixelSums<Acc> sums() const {
@@ -264,8 +285,13 @@ STRATA_HOST_DEVICE inline Acc term_gradient(const FusedLossProblem& problem, con
     return -(d - p) / static_cast<Acc>(old);
   } else if constexpr (Kind == PixelLoss::icarl_bce) {
     return label >= 0 ? sigmoid(z) - (c == label ? Acc(1) : Acc(0)) : Acc(0);
-  } else {
+  } else if constexpr (Kind == PixelLoss::icarl_distillation) {
     return c < old ? sigmoid(z) - sigmoid(t) : Acc(0);
+  } else {
+    // icarl_disjoint(_bkg): the replaced targets, at every pixel (an ignored one's one-hot is 0).
+    const Acc one_hot = c == label ? Acc(1) : Acc(0);
+    const bool from_teacher = c < old && (Kind == PixelLoss::icarl_disjoint || c > 0);
+    return sigmoid(z) - (from_teacher ? sigmoid(t) : one_hot);
   }
 }
 
@@ -286,6 +312,8 @@ STRATA_HOST_DEVICE inline void visit_pixel_loss(PixelLoss kind, F&& f) {
       break;
     case PixelLoss::icarl_bce: f(std::integral_constant<PixelLoss, PixelLoss::icarl_bce>{}); break;
     case PixelLoss::icarl_distillation: f(std::integral_constant<PixelLoss, PixelLoss::icarl_distillation>{}); break;
+    case PixelLoss::icarl_disjoint: f(std::integral_constant<PixelLoss, PixelLoss::icarl_disjoint>{}); break;
+    case PixelLoss::icarl_disjoint_bkg: f(std::integral_constant<PixelLoss, PixelLoss::icarl_disjoint_bkg>{}); break;
   }
 }
 

@@ -123,6 +123,19 @@ cm::PixelSums<T> pixel_sums(const cm::FusedLossProblem& problem, const cm::Pixel
   if (needed.bce_distillation) {
     for (int64_t c = 0; c < old; ++c) out.bce_distillation += cm::bce_with_logits_value(z[c], cm::sigmoid(t[c]));
   }
+  if (needed.bce_disjoint || needed.bce_disjoint_bkg) {
+    // The old channels' targets are the teacher's sigmoids, the new ones the one-hot label (all zero
+    // at an ignored pixel); the _bkg variant takes channel 0's target from the label too.
+    T old_channels = 0, new_channels = 0;
+    for (int64_t c = 1; c < old; ++c) old_channels += cm::bce_with_logits_value(z[c], cm::sigmoid(t[c]));
+    for (int64_t c = old; c < channels; ++c) new_channels += cm::bce_with_logits_value(z[c], c == label ? T(1) : T(0));
+    if (needed.bce_disjoint) {
+      out.bce_disjoint = cm::bce_with_logits_value(z[0], cm::sigmoid(t[0])) + old_channels + new_channels;
+    }
+    if (needed.bce_disjoint_bkg) {
+      out.bce_disjoint_bkg = cm::bce_with_logits_value(z[0], label == 0 ? T(1) : T(0)) + old_channels + new_channels;
+    }
+  }
   return out;
 }
 

@@ -1,5 +1,5 @@
 // The fused segmentation losses (engine/ops/fused_losses.h) on CUDA against the CPU reference:
-// every term in one call with mixed weights and reductions, C in {2, 21, 151}, odd low-resolution
+// every term in one of two calls with mixed weights and reductions, C in {2, 21, 151}, odd low-resolution
 // sizes upsampled to odd crops, ignored pixels, both align_corners, u8/i32/i64 labels, f32 and f64
 // (check_cuda_matches_cpu runs both); the fused loss and its gradient never make the host wait; an
 // invalid label is reported at the next host synchronisation.
@@ -32,7 +32,17 @@ Tensor fused_case_labels(int64_t n, int64_t h, int64_t w, int64_t classes, DType
   return Tensor::from_vector(labels, {n, h, w}).to(dtype);
 }
 
-// Every term, weights 0.75, 1, 1.25, ... and each a reduction it accepts.
+// LwF-MC's terms (its three variants' kinds) with cross-entropy, in one call.
+std::vector<FusedLossTerm> icarl_terms() {
+  return {{PixelLoss::icarl_disjoint, 0.5, Reduction::mean_all},
+          {PixelLoss::icarl_disjoint_bkg, 1.5, Reduction::sum},
+          {PixelLoss::icarl_bce, 1.0, Reduction::mean_valid},
+          {PixelLoss::icarl_distillation, 2.0, Reduction::mean_all},
+          {PixelLoss::cross_entropy, 0.25, Reduction::mean_all}};
+}
+
+// Every term but LwF-MC's disjoint ones (icarl_terms), weights 0.75, 1, 1.25, ... and each a
+// reduction it accepts.
 std::vector<FusedLossTerm> all_terms() {
   const PixelLoss kinds[] = {PixelLoss::cross_entropy,
                              PixelLoss::unbiased_cross_entropy,
@@ -71,6 +81,10 @@ TEST_CASE("cuda fused losses match the CPU, values and gradients", "[cpu]") {
           cat("C_old ", c.old_channels, ", N_new ", c.new_channels, ", align_corners ", align_corners),
           [&](const std::vector<Tensor>& in) { return fused_losses(in[0], in[1], in[2], all_terms(), options); },
           {logits, teacher, labels});
+      check_cuda_matches_cpu(
+          cat("LwF-MC's terms, C_old ", c.old_channels, ", N_new ", c.new_channels, ", align_corners ", align_corners),
+          [&](const std::vector<Tensor>& in) { return fused_losses(in[0], in[1], in[2], icarl_terms(), options); },
+          {logits, teacher, labels});
     }
   }
 }
@@ -97,7 +111,10 @@ TEST_CASE("cuda fused losses never make the host wait, forward and backward", "[
   const Tensor labels = fused_case_labels(2, 37, 41, 21, DType::u8, g).to(gpu);
   FusedLossOptions options;
   options.old_channels = 16;
-  auto step = [&] { sum(fused_losses(logits, teacher, labels, all_terms(), options)).backward(); };
+  auto step = [&] {
+    sum(fused_losses(logits, teacher, labels, all_terms(), options)).backward();
+    sum(fused_losses(logits, teacher, labels, icarl_terms(), options)).backward();
+  };
   step();  // warm-up: the caching allocator holds what the step needs
   gpu.context->synchronize();
   const uint64_t before = cudaemu::host_synchronization_count();

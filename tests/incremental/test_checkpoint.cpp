@@ -330,6 +330,21 @@ TEST_CASE("every train option parses, has help, and bad ones are clear errors", 
   REQUIRE(parse_train_options({"--unfolded-teacher", "--detect-anomaly"}, unfolded));
   CHECK(unfolded.unfolded_teacher);
   CHECK(unfolded.detect_anomaly);
+  // LwF-MC's flags, MiB's --icarl* names with dashes.
+  TrainOptions icarl;
+  REQUIRE(parse_train_options(
+      {"--method", "LwF-MC", "--icarl", "--icarl-importance", "2.5", "--icarl-disjoint", "--icarl-bkg"}, icarl));
+  CHECK(icarl.method == "LwF-MC");
+  CHECK(*icarl.method_overrides.icarl);
+  CHECK(*icarl.method_overrides.icarl_importance == 2.5);
+  CHECK(*icarl.method_overrides.icarl_disjoint);
+  CHECK(*icarl.method_overrides.icarl_bkg);
+  TrainOptions no_icarl;
+  REQUIRE(parse_train_options({"--method", "MiB"}, no_icarl));
+  CHECK_FALSE(no_icarl.method_overrides.icarl);
+  CHECK_FALSE(no_icarl.method_overrides.icarl_importance);
+  CHECK_FALSE(no_icarl.method_overrides.icarl_disjoint);
+  CHECK_FALSE(no_icarl.method_overrides.icarl_bkg);
   TrainOptions step;
   REQUIRE(parse_train_options({"--step", "3", "--protocol", "disjoint"}, step));
   CHECK(step.step == 3);
@@ -344,6 +359,14 @@ TEST_CASE("every train option parses, has help, and bad ones are clear errors", 
     CHECK(std::string(spec.help).size() > 10);
   }
   CHECK_FALSE(parse_train_options({"--task", "x", "--help"}, o));
+  // --method lists every preset with its reference; LwF-MC's flags name MiB's they come from.
+  std::string texts;
+  for (const OptionSpec& spec : train_option_specs()) texts += cat(spec.name, ": ", spec.help, "\n");
+  for (const char* text : {"LwF-MC (one-hot BCE from step 0", "iCaRL's loss, Rebuffi et al. 2017",
+                           "(MiB's --icarl_importance", "(MiB's --icarl_disjoint", "(MiB's --icarl_bkg)"}) {
+    INFO(text);
+    CHECK(texts.find(text) != std::string::npos);
+  }
 
   TrainOptions bad;
   CHECK_THROWS_WITH(parse_train_options({"--tasks", "15-5"}, bad), Catch::Contains("unknown option '--tasks'"));
@@ -351,6 +374,8 @@ TEST_CASE("every train option parses, has help, and bad ones are clear errors", 
   CHECK_THROWS_WITH(parse_train_options({"--batch-size", "twelve"}, bad),
                     Catch::Contains("--batch-size expects an integer, got 'twelve'"));
   CHECK_THROWS_WITH(parse_train_options({"--lr", "0.01,x"}, bad), Catch::Contains("--lr expects a number, got 'x'"));
+  CHECK_THROWS_WITH(parse_train_options({"--icarl-importance", "ten"}, bad),
+                    Catch::Contains("--icarl-importance expects a number, got 'ten'"));
   CHECK_THROWS_WITH(parse_train_options({"--step", "one"}, bad), Catch::Contains("--step expects an integer"));
   CHECK_THROWS_WITH(parse_train_options({"--step", "-1"}, bad), Catch::Contains("--step must be >= 0"));
   CHECK_THROWS_WITH(parse_train_options({"--seed", "-3"}, bad), Catch::Contains("--seed must be >= 0"));

@@ -110,6 +110,22 @@ TEST_CASE("unbiased_cross_entropy and icarl_bce match the PyTorch formulas with 
   check_torch_case("continual_losses", "unce_shifted", {"logits", "labels"}, unce);
 }
 
+TEST_CASE("icarl_disjoint matches the PyTorch formula: replaced targets, background kept or not, unmasked", "[torch]") {
+  auto disjoint = [](const std::vector<Tensor>& in, const TorchCase& c) {
+    return icarl_disjoint(in[0], in[1], in[2], reduction_of(c), c.param("keep_background") != 0);
+  };
+  for (auto [c_old, n_new] : kPairs) {
+    for (const char* reduction : {"mean_all", "sum", "none"}) {
+      for (const char* bkg : {"", "_bkg"}) {
+        const std::string name = cat("icarl_disjoint_", c_old, "_", n_new, "_", reduction, bkg);
+        TorchCase c("continual_losses", name);
+        REQUIRE(count_valid(c["labels"]) < c["labels"].numel());
+        check_torch_case("continual_losses", name, {"logits", "teacher_logits", "labels"}, disjoint);
+      }
+    }
+  }
+}
+
 TEST_CASE("feature_distillation matches PyTorch's MSE over all elements", "[torch]") {
   for (const char* reduction : {"mean_all", "sum", "none"}) {
     check_torch_case("continual_losses", cat("feature_distillation_", reduction), {"features", "teacher_features"},
@@ -141,6 +157,11 @@ TEST_CASE("continual losses gradcheck in f64: every loss, edge (C_old, N_new), r
             {logits});
       }
       CHECK_GRADCHECK([&](const std::vector<Tensor>& in) { return icarl_distillation(in[0], teacher, r); }, {logits});
+      for (bool keep_background : {false, true}) {
+        CHECK_GRADCHECK(
+            [&](const std::vector<Tensor>& in) { return icarl_disjoint(in[0], teacher, labels, r, keep_background); },
+            {logits});
+      }
     }
     for (Reduction r : {Reduction::mean_all, Reduction::mean_valid, Reduction::sum, Reduction::none}) {
       INFO("reduction " << to_string(r));
@@ -333,10 +354,12 @@ TEST_CASE("teacher tensors receive no gradient", "[cpu]") {
   Tensor teacher = leaf({2, 3, 2, 3}, g);
   Tensor features = leaf({2, 3, 2, 4}, g);
   Tensor teacher_features = leaf({2, 3, 2, 4}, g);
+  const Tensor labels = Tensor::from_vector(std::vector<uint8_t>{0, 4, 255, 3, 0, 1, 2, 0, 255, 4, 4, 0}, {2, 3, 2});
   Tensor total = add(add(knowledge_distillation(logits, teacher, Reduction::mean_all),
                          unbiased_knowledge_distillation(logits, teacher, Reduction::mean_all)),
                      add(icarl_distillation(logits, teacher, Reduction::mean_all),
                          feature_distillation(features, teacher_features, Reduction::mean_all)));
+  total = add(total, icarl_disjoint(logits, teacher, labels, Reduction::mean_all, true));
   total.backward();
   CHECK(logits.grad().defined());
   CHECK(features.grad().defined());
@@ -408,6 +431,51 @@ TEST_CASE("icarl_bce per pixel: the one-hot BCE sum, zero for ignored pixels, al
   nan.backward();
   for (double v : values(logits.grad())) CHECK(v == 0.0);
   CHECK(icarl_bce(logits, ignored, Reduction::mean_all).item() == 0.0);
+}
+
+TEST_CASE("icarl_disjoint per pixel: old channels against the teacher, the rest one-hot, ignored pixels counted",
+          "[cpu]") {
+  Generator g(513);
+  const int64_t c_old = 2, c_tot = 4;
+  Tensor logits = leaf({1, 2, 3, c_tot}, g, 2.0);
+  Tensor teacher = Tensor::randn({1, 2, 3, c_old}, g, DType::f64);
+  Tensor labels = Tensor::from_vector(std::vector<uint8_t>{0, 3, 255, 2, 0, 255}, {1, 2, 3});
+  const std::vector<double> z = values(logits), t = values(teacher);
+  const int y[] = {0, 3, -1, 2, 0, -1};
+  auto bce = [](double x, double target) { return std::max(x, 0.0) - x * target + std::log1p(std::exp(-std::abs(x))); };
+  auto sigmoid = [](double x) { return 1.0 / (1.0 + std::exp(-x)); };
+  for (bool keep_background : {false, true}) {
+    INFO("keep_background " << keep_background);
+    const std::vector<double> per_pixel =
+        values(icarl_disjoint(logits, teacher, labels, Reduction::none, keep_background));
+    double total = 0;
+    for (size_t i = 0; i < 6; ++i) {
+      double expected = 0;
+      for (int c = 0; c < c_tot; ++c) {
+        const double one_hot = c == y[i] ? 1.0 : 0.0;
+        const bool from_teacher = c < c_old && !(keep_background && c == 0);
+        expected += bce(z[i * c_tot + c], from_teacher ? sigmoid(t[i * c_old + c]) : one_hot);
+      }
+      CHECK(per_pixel[i] == approx(expected));
+      if (y[i] < 0) CHECK(per_pixel[i] > 0.0);  // an ignored pixel still counts
+      total += expected;
+    }
+    CHECK(icarl_disjoint(logits, teacher, labels, Reduction::mean_all, keep_background).item() == approx(total / 6));
+  }
+  // With no new channel and the background not kept, it is the plain sigmoid distillation.
+  Tensor all_old = leaf({1, 2, 3, c_old}, g, 2.0);
+  const Tensor old_labels = Tensor::from_vector(std::vector<int64_t>{0, 1, 255, 1, 0, 255}, {1, 2, 3});
+  CHECK(icarl_disjoint(all_old, teacher, old_labels, Reduction::mean_all, false).item() ==
+        approx(icarl_distillation(all_old, teacher, Reduction::mean_all).item()));
+  // Bad input: labels out of range, mean_valid (nothing is masked), a teacher wider than the model.
+  std::vector<uint8_t> bad = {0, 7, 1, 1, 1, 1};
+  CHECK_THROWS_WITH(icarl_disjoint(logits, teacher, Tensor::from_vector(bad, {1, 2, 3}), Reduction::mean_all, false),
+                    Catch::Contains("icarl_disjoint") && Catch::Contains("label 7"));
+  CHECK_THROWS_WITH(icarl_disjoint(logits, teacher, labels, Reduction::mean_valid, true),
+                    Catch::Contains("icarl_disjoint") && Catch::Contains("mean_valid"));
+  CHECK_THROWS_WITH(
+      icarl_disjoint(all_old, Tensor::randn({1, 2, 3, 3}, g, DType::f64), old_labels, Reduction::sum, false),
+      Catch::Contains("icarl_disjoint") && Catch::Contains("C_old = 3"));
 }
 
 TEST_CASE("feature_distillation is zero for identical features and the plain mean of squares otherwise", "[cpu]") {

@@ -1,6 +1,8 @@
 // Methods, teacher and recipes (incremental/method.h, teacher.h, recipe.h; SPEC §3, §3.9, §4.3,
-// §4.5): the presets and their task-dependent lambda_kd, flags changing a preset term by term, the
-// active terms per step, the loss as the weighted sum of the part-1 losses with their reductions,
+// §4.5): the presets and their task-dependent lambda_kd, flags changing a preset term by term and
+// the contradictory ones refused naming both, the active terms per step (LwF-MC's from step 0), the
+// loss as the weighted sum of the part-1 losses with their reductions, LwF-MC's total loss of a step
+// in its three variants against PyTorch on the fused and the unfused path,
 // the maps each method asks for (its forward options), MiB's log_softmax shared by its two terms and
 // its loss values kept on the device, MiB's classifier init as the step-start hook, the frozen eval-mode
 // teacher, one training iteration through StepSession, and the recipe's defaults.
@@ -11,6 +13,7 @@
 #include "engine/autograd.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/losses.h"
+#include "engine/ops/upsample.h"
 #include "engine/profiler.h"
 #include "incremental/losses.h"
 #include "incremental/method.h"
@@ -20,10 +23,13 @@
 #include "tests/support/compare.h"
 #include "tests/support/norms.h"
 #include "tests/support/tolerances.h"
+#include "tests/support/torch_reference.h"
 
 using namespace strata;
 using namespace strata::incremental;
 using strata::test::approx;
+using strata::test::check_torch_case;
+using strata::test::TorchCase;
 
 namespace {
 
@@ -104,9 +110,75 @@ TEST_CASE("method presets set the SPEC §3.9 flags, with MiB's lambda_kd 100 onl
   CHECK(method_preset("MiB", Task::create(LabelSpace::ade20k(), "100-10")).loss_kd == 10);
   CHECK(method_preset("MiB", Task::create(LabelSpace::ade20k(), "100-5")).loss_kd == 10);
 
-  CHECK(method_names() == std::vector<std::string>{"FT", "LwF", "ILT", "MiB"});
+  // LwF-MC: MiB's --icarl with --icarl_importance 10, the combined variant; MiB's spelling LWF-MC.
+  const MethodConfig lwf_mc = method_preset("LWF-MC", voc_15_5());
+  CHECK(lwf_mc.name == "LwF-MC");
+  CHECK(lwf_mc.icarl);
+  CHECK(lwf_mc.icarl_importance == 10);
+  CHECK_FALSE(lwf_mc.icarl_disjoint);
+  CHECK_FALSE(lwf_mc.icarl_bkg);
+  CHECK(lwf_mc.loss_kd == 0);
+  CHECK_FALSE(lwf_mc.unce);
+  CHECK_FALSE(lwf_mc.init_balanced);
+  CHECK(lwf_mc.describe() == "LwF-MC (bce, icarl x10)");
+  CHECK(method_preset("lwf-mc", Task::create(LabelSpace::ade20k(), "100-10")).icarl_importance == 10);
+  CHECK_FALSE(ft.icarl);
+  CHECK_FALSE(mib.icarl);
+
+  CHECK(method_names() == std::vector<std::string>{"FT", "LwF", "LwF-MC", "ILT", "MiB"});
   CHECK_THROWS_WITH(method_preset("PLOPX", voc_15_5()),
-                    Catch::Contains("unknown method 'PLOPX'") && Catch::Contains("FT, LwF, ILT, MiB"));
+                    Catch::Contains("unknown method 'PLOPX'") && Catch::Contains("FT, LwF, LwF-MC, ILT, MiB"));
+}
+
+TEST_CASE("LwF-MC's flags change its preset, and contradictory ones are errors naming both flags", "[cpu]") {
+  const MethodConfig preset = method_preset("LwF-MC", voc_15_5());
+  MethodOverrides disjoint;
+  disjoint.icarl_disjoint = true;
+  const MethodConfig d = apply_overrides(preset, disjoint);
+  CHECK(d.icarl_disjoint);
+  CHECK(d.describe() == "LwF-MC+ (bce, icarl disjoint)");
+  MethodOverrides bkg = disjoint;
+  bkg.icarl_bkg = true;
+  CHECK(apply_overrides(preset, bkg).describe() == "LwF-MC+ (bce, icarl disjoint bkg)");
+  MethodOverrides importance;
+  importance.icarl_importance = 2.5;
+  CHECK(apply_overrides(preset, importance).icarl_importance == 2.5);
+  // --icarl alone is LwF-MC with MiB's default importance 1; composable with KD like any term.
+  MethodOverrides icarl_kd;
+  icarl_kd.icarl = true;
+  icarl_kd.loss_kd = 5.0;
+  const MethodConfig ft_icarl = apply_overrides(method_preset("FT", voc_15_5()), icarl_kd);
+  CHECK(ft_icarl.describe() == "FT+ (bce, icarl x1, kd x5)");
+  CHECK(term_names(Method(ft_icarl), 1) == std::vector<std::string>{"bce", "kd", "icarl"});
+
+  // Combinations MiB's code accepts and silently ignores.
+  MethodOverrides unce;
+  unce.unce = true;
+  CHECK_THROWS_WITH(apply_overrides(preset, unce), Catch::Contains("--unce") && Catch::Contains("--icarl"));
+  MethodOverrides icarl_on_mib;
+  icarl_on_mib.icarl = true;
+  CHECK_THROWS_WITH(apply_overrides(method_preset("MiB", voc_15_5()), icarl_on_mib),
+                    Catch::Contains("--unce") && Catch::Contains("--icarl"));
+  CHECK_THROWS_WITH(apply_overrides(method_preset("LwF", voc_15_5()), disjoint),
+                    Catch::Contains("--icarl-disjoint") && Catch::Contains("needs --icarl"));
+  MethodOverrides bkg_only;
+  bkg_only.icarl_bkg = true;
+  CHECK_THROWS_WITH(apply_overrides(preset, bkg_only),
+                    Catch::Contains("--icarl-bkg") && Catch::Contains("needs --icarl-disjoint"));
+  CHECK_THROWS_WITH(apply_overrides(method_preset("FT", voc_15_5()), importance),
+                    Catch::Contains("--icarl-importance") && Catch::Contains("needs --icarl"));
+  MethodOverrides weighted_disjoint = disjoint;
+  weighted_disjoint.icarl_importance = 10.0;
+  CHECK_THROWS_WITH(apply_overrides(preset, weighted_disjoint),
+                    Catch::Contains("--icarl-importance") && Catch::Contains("--icarl-disjoint"));
+  MethodOverrides negative;
+  negative.icarl_importance = -1.0;
+  CHECK_THROWS_WITH(apply_overrides(preset, negative), Catch::Contains("--icarl-importance must be >= 0"));
+  // A config built by hand is checked when the method is made.
+  MethodConfig hand = preset;
+  hand.icarl = false;
+  hand.icarl_disjoint = true;
+  CHECK_THROWS_WITH(Method(hand), Catch::Contains("--icarl-disjoint"));
 }
 
 TEST_CASE("flags change a preset term by term, and each loss is usable alone with its weight", "[cpu]") {
@@ -142,14 +214,39 @@ TEST_CASE("flags change a preset term by term, and each loss is usable alone wit
   CHECK_THROWS_WITH(apply_overrides(method_preset("LwF", voc_15_5()), zero_alpha), Catch::Contains("--alpha"));
 }
 
-TEST_CASE("active terms per step: step 0 is plain CE for every method", "[cpu]") {
+TEST_CASE("active terms per step: step 0 is plain CE for every method but LwF-MC, which is BCE", "[cpu]") {
   for (const std::string& name : method_names()) {
     const Method m(method_preset(name, voc_15_5()));
     INFO(name);
-    CHECK(term_names(m, 0) == std::vector<std::string>{"ce"});
+    CHECK(term_names(m, 0) == std::vector<std::string>{name == "LwF-MC" ? "bce" : "ce"});
     CHECK_FALSE(m.needs_teacher(0));
     CHECK_FALSE(m.forward_options(0).body);
   }
+  // LwF-MC at steps >= 1: BCE + 10 x the sigmoid distillation, or the disjoint variant's one BCE.
+  const Method lwf_mc(method_preset("LwF-MC", voc_15_5()));
+  CHECK(term_names(lwf_mc, 1) == std::vector<std::string>{"bce", "icarl"});
+  CHECK(term_names(lwf_mc, 3) == std::vector<std::string>{"bce", "icarl"});
+  CHECK(lwf_mc.terms(1)[1].kind == LossKind::icarl_distillation);
+  CHECK(lwf_mc.terms(1)[1].weight == 10);
+  CHECK(lwf_mc.needs_teacher(1));
+  CHECK_FALSE(lwf_mc.forward_options(1).body);
+  MethodOverrides disjoint;
+  disjoint.icarl_disjoint = true;
+  const Method lwf_mc_disjoint(apply_overrides(method_preset("LwF-MC", voc_15_5()), disjoint));
+  CHECK(term_names(lwf_mc_disjoint, 0) == std::vector<std::string>{"bce"});
+  CHECK(term_names(lwf_mc_disjoint, 1) == std::vector<std::string>{"icarl_disjoint"});
+  CHECK(lwf_mc_disjoint.terms(1)[0].kind == LossKind::icarl_disjoint);
+  CHECK(lwf_mc_disjoint.terms(1)[0].weight == 1);
+  CHECK(lwf_mc_disjoint.needs_teacher(1));
+  disjoint.icarl_bkg = true;
+  CHECK(Method(apply_overrides(method_preset("LwF-MC", voc_15_5()), disjoint)).terms(1)[0].kind ==
+        LossKind::icarl_disjoint_bkg);
+  // Importance 0 turns the distillation off: BCE alone, no teacher.
+  MethodOverrides off;
+  off.icarl_importance = 0.0;
+  const Method bce_only(apply_overrides(method_preset("LwF-MC", voc_15_5()), off));
+  CHECK(term_names(bce_only, 1) == std::vector<std::string>{"bce"});
+  CHECK_FALSE(bce_only.needs_teacher(1));
   CHECK(term_names(Method(method_preset("FT", voc_15_5())), 1) == std::vector<std::string>{"ce"});
   CHECK_FALSE(Method(method_preset("FT", voc_15_5())).needs_teacher(1));
   CHECK(term_names(Method(method_preset("LwF", voc_15_5())), 1) == std::vector<std::string>{"ce", "kd"});
@@ -196,8 +293,11 @@ TEST_CASE("a method's loss is the weighted sum of the part-1 losses with mean_al
   const double unce = unbiased_cross_entropy(logits, labels, c_old, Reduction::mean_all).item();
   const double unkd = unbiased_knowledge_distillation(logits, teacher_logits, Reduction::mean_all).item();
   const double de = feature_distillation(body, teacher_body, Reduction::mean_all).item();
+  const double bce = icarl_bce(logits, labels, Reduction::mean_all).item();
+  const double icarl = icarl_distillation(logits, teacher_logits, Reduction::mean_all).item();
   expect("FT", ce);
   expect("LwF", ce + 100 * kd);
+  expect("LwF-MC", bce + 10 * icarl);
   expect("ILT", ce + 100 * kd + 100 * de);
   expect("MiB", unce + 10 * unkd);
 
@@ -209,6 +309,48 @@ TEST_CASE("a method's loss is the weighted sum of the part-1 losses with mean_al
   CHECK_FALSE(teacher_logits.grad().defined());
   CHECK(std::fabs(ilt.loss(student, nullptr, labels, 0, 0).total.item() - ce) <= 1e-6 * ce);
   CHECK_THROWS_WITH(ilt.loss(student, nullptr, labels, c_old, 1), Catch::Contains("needs the teacher's logits"));
+}
+
+TEST_CASE("LwF-MC's loss of a step matches PyTorch on the fused and unfused paths: step 0, three variants", "[torch]") {
+  // tools/torchref/continual_losses.py's lwf_mc_total: low-resolution logits upsampled to the labels
+  // as the references do, then MiB's composition. The fused path reads the low-resolution logits
+  // themselves, the unfused one their upsampling by upsample_bilinear; both against the same case.
+  for (const char* pair : {"1_2", "4_3"}) {
+    for (const char* variant : {"step0", "step1_combined", "step1_disjoint", "step1_disjoint_bkg"}) {
+      const std::string name = cat("lwf_mc_", pair, "_", variant);
+      const TorchCase c("continual_losses", name);
+      const int step = static_cast<int>(c.param("step"));
+      const int64_t c_old = static_cast<int64_t>(c.param("old_channels"));
+      MethodOverrides overrides;
+      if (step >= 1 && c.text("variant") != "combined") overrides.icarl_disjoint = true;
+      if (step >= 1 && c.text("variant") == "disjoint_bkg") overrides.icarl_bkg = true;
+      for (bool fused : {true, false}) {
+        INFO(name << (fused ? ", fused" : ", unfused"));
+        MethodConfig config = apply_overrides(method_preset("LwF-MC", voc_15_5()), overrides);
+        config.fused_losses = fused;
+        const Method method(config);
+        const std::vector<std::string> inputs = step == 0
+                                                    ? std::vector<std::string>{"logits", "labels"}
+                                                    : std::vector<std::string>{"logits", "teacher_logits", "labels"};
+        check_torch_case("continual_losses", name, inputs, [&](const std::vector<Tensor>& in, const TorchCase&) {
+          const Tensor& labels = in.back();
+          const int64_t h = labels.size(1), w = labels.size(2);
+          models::ForwardResult student, teacher;
+          if (fused) {
+            student.low_res_logits = in[0];
+            if (step >= 1) teacher.low_res_logits = in[1];
+          } else {
+            student.logits = upsample_bilinear(in[0], h, w, false);
+            if (step >= 1) teacher.logits = upsample_bilinear(in[1], h, w, false);
+          }
+          const LossBreakdown loss =
+              method.loss(student, step >= 1 ? &teacher : nullptr, labels, step >= 1 ? c_old : 0, step);
+          CHECK(loss.names == term_names(method, step));
+          return loss.total;
+        });
+      }
+    }
+  }
 }
 
 TEST_CASE("MiB's loss runs one log_softmax for unce and unkd, with the values of the separate losses", "[cpu]") {

@@ -1,5 +1,6 @@
 // The trainer end to end (incremental/trainer.h) on a generated dataset: FT forgets the old classes
 // and MiB keeps them (the margin asserted is far inside the range measured over seeds, see below),
+// LwF-MC trains from step 0 with its own loss and records its variant in the checkpoint,
 // a step stopped mid-way and resumed with --ckpt ends with bit-identical weights, re-running with the
 // same seed is reproducible, --test re-evaluates a checkpoint, the outputs (checkpoint metadata,
 // JSONL log, results CSV) hold what they promise, and bad input gives clear errors: unknown task or
@@ -378,6 +379,93 @@ TEST_CASE("a step writes its checkpoint metadata, JSONL log records and results 
   CHECK(std::count(csv.begin(), csv.end(), 'x') == 5);
   Trainer(o, nullptr).run_step(0);
   CHECK(read_text(trainer.results_path()) == csv);
+}
+
+// The loss terms of the "train" records of a JSONL log: each record's keys among `terms`, in order
+// of appearance, once per record.
+std::vector<std::vector<std::string>> logged_terms(const std::string& path, const std::vector<std::string>& terms) {
+  std::istringstream log(read_text(path));
+  std::vector<std::vector<std::string>> out;
+  for (std::string line; std::getline(log, line);) {
+    const json::Value record = json::parse(line);
+    if (record.at("event").as_string() != "train") continue;
+    std::vector<std::string> found;
+    for (const std::string& term : terms) {
+      if (record.find(term) != nullptr) {
+        CHECK(std::isfinite(record.at(term).as_double()));
+        found.push_back(term);
+      }
+    }
+    out.push_back(found);
+  }
+  return out;
+}
+
+TEST_CASE("LwF-MC trains steps 0 and 1 (BCE from step 0), records its method, refuses a resume under another one",
+          "[cpu]") {
+  test::TempDir out("trainer_lwf_mc");
+  const std::vector<std::string> terms = {"ce", "unce", "bce", "icarl", "icarl_disjoint", "kd", "unkd"};
+  TrainOptions o = quick_options(out.str(), "lwf_mc");
+  o.method = "LwF-MC";
+  o.log_interval = 4;
+  Trainer step0_trainer(o, nullptr);
+  const StepResult step0 = step0_trainer.run_step(0);
+  REQUIRE(step0.trained);
+  CHECK(load_checkpoint(step0.checkpoint).info.method == "LwF-MC (bce, icarl x10)");
+  CHECK(load_checkpoint(step0.checkpoint).info.complete);
+  // Step 0 trains with the one-hot BCE, not CE, as the reference's LwF-MC.
+  for (const auto& record : logged_terms(step0_trainer.log_path(), terms)) {
+    CHECK(record == std::vector<std::string>{"bce"});
+  }
+
+  // Step 1 from it: BCE + the sigmoid distillation of the old channels.
+  o.step = 1;
+  Trainer step1_trainer(o, nullptr);
+  const StepResult step1 = step1_trainer.run_step(1);
+  REQUIRE(step1.trained);
+  const Checkpoint c = load_checkpoint(step1.checkpoint);
+  CHECK(c.info.method == "LwF-MC (bce, icarl x10)");
+  CHECK(c.info.step == 1);
+  CHECK(c.info.complete);
+  CHECK(c.method_state.empty());
+  CHECK(c.model.count("cls.1.weight") == 1);
+  CHECK(std::isfinite(step1.means.all_with_background));
+  std::vector<std::vector<std::string>> step1_terms = logged_terms(step1_trainer.log_path(), terms);
+  REQUIRE_FALSE(step1_terms.empty());
+  CHECK(step1_terms.back() == std::vector<std::string>{"bce", "icarl"});
+
+  // The disjoint variant with the labels' background runs from the same step-0 checkpoint.
+  TrainOptions variant = o;
+  variant.name = "lwf_mc_bkg";
+  variant.step_ckpt = step0.checkpoint;
+  variant.method_overrides.icarl_disjoint = true;
+  variant.method_overrides.icarl_bkg = true;
+  variant.stop_after = 2;
+  variant.log_interval = 1;
+  Trainer variant_trainer(variant, nullptr);
+  const StepResult stopped = variant_trainer.run_step(1);
+  CHECK(stopped.stopped);
+  CHECK(load_checkpoint(stopped.checkpoint).info.method == "LwF-MC+ (bce, icarl disjoint bkg)");
+  CHECK(logged_terms(variant_trainer.log_path(), terms).back() == std::vector<std::string>{"icarl_disjoint"});
+
+  // Resuming step 1 under another method, or another LwF-MC variant, is refused naming both.
+  TrainOptions resume = o;
+  resume.ckpt = step1.checkpoint;
+  resume.method = "MiB";
+  CHECK_THROWS_WITH(Trainer(resume, nullptr).run_step(1),
+                    Catch::Contains("to resume") && Catch::Contains("its method is LwF-MC (bce, icarl x10)") &&
+                        Catch::Contains("this run's is MiB"));
+  resume.method = "LwF-MC";
+  resume.method_overrides.icarl_disjoint = true;
+  CHECK_THROWS_WITH(Trainer(resume, nullptr).run_step(1),
+                    Catch::Contains("its method is LwF-MC (bce, icarl x10)") &&
+                        Catch::Contains("this run's is LwF-MC+ (bce, icarl disjoint)"));
+  // Contradictory LwF-MC flags stop the run before anything is written.
+  TrainOptions contradictory = quick_options(out.str(), "contradictory");
+  contradictory.method = "LwF-MC";
+  contradictory.method_overrides.unce = true;
+  CHECK_THROWS_WITH(Trainer(contradictory, nullptr), Catch::Contains("--unce") && Catch::Contains("--icarl"));
+  CHECK_FALSE(std::filesystem::exists(out.path() / "checkpoints" / "15-5-voc_contradictory_0.safetensors"));
 }
 
 // ---- bad input ------------------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Continual losses (SPEC-continual.md §3), written here in PyTorch from the SPEC formulas, for strata's
 incremental/losses.h: knowledge_distillation (LwF/ILT, §3.2), unbiased_cross_entropy (MiB, §3.5.1),
-unbiased_knowledge_distillation (MiB, §3.5.2), feature_distillation (ILT, §3.4), icarl_bce and
-icarl_distillation (LwF-MC, §3.3).
+unbiased_knowledge_distillation (MiB, §3.5.2), feature_distillation (ILT, §3.4), icarl_bce,
+icarl_distillation and icarl_disjoint (LwF-MC, §3.3); and LwF-MC's total loss of a step
+(lwf_mc_total: the method's composition of those, on logits upsampled as the references do), for
+strata's incremental/method.h on both of its paths.
 
 The formulas are deliberately computed differently from strata's composition (probabilities instead
 of log-space folds, gathers and masks instead of remapped labels), in float64, and cast to float32 at
@@ -112,7 +114,85 @@ def icarl_distillation(logits, teacher_logits, reduction):
     return reduce_pixels(per_pixel, reduction).float()
 
 
+def icarl_disjoint(logits, teacher_logits, labels, keep_background, reduction):
+    """--icarl_disjoint (SPEC §3.3; MiB's IcarlLoss): one BCE over all C_tot channels whose targets are the
+    one-hot labels with the old channels' replaced by sigmoid(z°) (from channel 1 with --icarl_bkg, which
+    keeps the labels' background). The one-hot row of an ignored pixel is all zero, and the pixel is NOT
+    masked: it counts with its replaced targets (IcarlLoss has no mask; its mean is over all pixels)."""
+    z, t = logits.double(), teacher_logits.double()
+    c_tot, c_old = z.shape[1], t.shape[1]
+    y = labels.long()
+    # The ignored label becomes an extra class, dropped after the one-hot (the reference's way).
+    extended = torch.where(y == IGNORE, torch.full_like(y, c_tot), y)
+    targets = F.one_hot(extended, c_tot + 1).permute(0, 3, 1, 2)[:, :c_tot].double()
+    first = 1 if keep_background else 0
+    targets[:, first:c_old] = torch.sigmoid(t[:, first:])
+    per_pixel = F.binary_cross_entropy_with_logits(z, targets, reduction="none").sum(dim=1)
+    return reduce_pixels(per_pixel, reduction).float()
+
+
+def lwf_mc_total(low_logits, low_teacher_logits, labels, step, variant, importance):
+    """LwF-MC's loss of one batch at `step` (SPEC §3.3; MiB's train.py with --icarl): the logits (and
+    the teacher's) bilinearly upsampled to the labels (align_corners=False, SPEC §3.0), then
+      step 0:               BCE(one-hot, ignored pixels masked).mean() over all pixels
+      combined (default):   that + importance * C_old * BCEWithLogits(z[:, :C_old], sigmoid(z°)).mean()
+      disjoint / disjoint_bkg: icarl_disjoint(z, z°, y) alone (no weight)."""
+    size = labels.shape[-2:]
+    z = F.interpolate(low_logits.double(), size=size, mode="bilinear", align_corners=False)
+    c_tot = z.shape[1]
+    y = labels.long()
+    if step == 0 or variant == "combined":
+        # BCEWithLogitsLossWithIgnoreIndex(reduction='none'): the per-pixel channel sum times the
+        # one-hot row's sum (0 at ignored pixels), then .mean() over all pixels.
+        extended = torch.where(y == IGNORE, torch.full_like(y, c_tot), y)
+        one_hot = F.one_hot(extended, c_tot + 1).permute(0, 3, 1, 2)[:, :c_tot].double()
+        classification = (F.binary_cross_entropy_with_logits(z, one_hot, reduction="none").sum(dim=1)
+                          * one_hot.sum(dim=1)).mean()
+        if step == 0:
+            return classification.float()
+    t = F.interpolate(low_teacher_logits.double(), size=size, mode="bilinear", align_corners=False)
+    c_old = t.shape[1]
+    if variant == "combined":
+        distillation = importance * c_old * F.binary_cross_entropy_with_logits(z[:, :c_old], torch.sigmoid(t))
+        return (classification + distillation).float()
+    return icarl_disjoint(z, t, labels, variant == "disjoint_bkg", "mean_all")
+
+
+def step_labels(n, h, w, c_old, c_tot, generator):
+    """u8 labels of a step >= 1 after its label table: background (old classes included), the new
+    classes [C_old, C_tot) and some ignored pixels."""
+    labels = torch.randint(c_old - 1, c_tot, (n, h, w), generator=generator)
+    labels[labels == c_old - 1] = 0
+    labels[torch.rand(n, h, w, generator=generator) < 0.15] = IGNORE
+    return labels.to(torch.uint8)
+
+
+def lwf_mc_cases():
+    """LwF-MC's total loss: low-resolution logits (N,C,4,5) upsampled to 13x11 labels; step 0 and step 1
+    in the three variants, for (C_old, N_new) = (1, 2) (only background is old) and (4, 3)."""
+    n, low_h, low_w, h, w = 2, 4, 5, 13, 11
+    for c_old, n_new in ((1, 2), (4, 3)):
+        c_tot = c_old + n_new
+        g = gen(f"lwf_mc_{c_old}_{n_new}")
+        step0_logits = randn(n, c_old, low_h, low_w, generator=g) * 2
+        step0_labels = make_labels(n, h, w, c_old, c_old, g, ignored=20)
+        params = {"old_channels": c_old, "new_channels": n_new, "importance": 10.0}
+        yield reference(f"lwf_mc_{c_old}_{n_new}_step0",
+                        lambda logits, labels: lwf_mc_total(logits, None, labels, 0, "combined", 10.0),
+                        {"logits": step0_logits, "labels": step0_labels}, ["logits"], dict(params, step=0))
+        logits = randn(n, c_tot, low_h, low_w, generator=g) * 2
+        teacher = randn(n, c_old, low_h, low_w, generator=g) * 2
+        labels = step_labels(n, h, w, c_old, c_tot, g)
+        for variant in ("combined", "disjoint", "disjoint_bkg"):
+            yield reference(f"lwf_mc_{c_old}_{n_new}_step1_{variant}",
+                            lambda logits, teacher_logits, labels, v=variant:
+                            lwf_mc_total(logits, teacher_logits, labels, 1, v, 10.0),
+                            {"logits": logits, "teacher_logits": teacher, "labels": labels}, ["logits"],
+                            dict(params, step=1, variant=variant))
+
+
 def cases():
+    yield from lwf_mc_cases()
     n, h, w = 2, 5, 3
     for c_old, n_new in PAIRS:
         c_tot = c_old + n_new
@@ -148,6 +228,14 @@ def cases():
             yield reference(f"icarl_bce_{tag}_{reduction}",
                             lambda logits, labels, r=reduction: icarl_bce(logits, labels, r),
                             {"logits": logits, "labels": labels}, ["logits"], p)
+
+        for reduction in ("mean_all", "sum", "none"):
+            for keep_background in (False, True):
+                yield reference(f"icarl_disjoint_{tag}_{reduction}{'_bkg' if keep_background else ''}",
+                                lambda logits, teacher_logits, labels, r=reduction, k=keep_background:
+                                icarl_disjoint(logits, teacher_logits, labels, k, r),
+                                {"logits": logits, "teacher_logits": teacher, "labels": labels}, ["logits"],
+                                dict(params, reduction=reduction, keep_background=keep_background))
 
     # Logits far from zero: only max-shifted log-sum-exps stay accurate in float32.
     g = gen("continual_shifted")
