@@ -86,8 +86,11 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
 }
 
 SafetensorsFile load_safetensors(const std::string& path, Layout layout) {
-  std::string bytes = read_file(path);
-  auto fail = [&](const std::string& what) -> Error { return Error(cat("safetensors '", path, "': ", what)); };
+  return parse_safetensors(read_file(path), path, layout);
+}
+
+SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& file_name, Layout layout) {
+  auto fail = [&](const std::string& what) -> Error { return Error(cat("safetensors '", file_name, "': ", what)); };
   if (bytes.size() < 8) throw fail(cat("file is ", bytes.size(), " bytes, too short for the 8-byte header length"));
   uint64_t header_len = read_le64(bytes.data());
   if (header_len > kMaxHeaderBytes) throw fail(cat("header length ", header_len, " exceeds the limit"));
