@@ -1,11 +1,14 @@
 #include "engine/safetensors.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
+#include <limits>
+#include <optional>
 #include <vector>
 
 #include "engine/json.h"
@@ -50,6 +53,25 @@ std::string read_file(const std::string& path) {
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   check(!in.bad(), "safetensors: error reading '", path, "'");
   return bytes;
+}
+
+// The bytes a tensor of `shape` and `dtype` holds, or nothing when its dimensions multiply past
+// what an int64 byte count holds. Zero dimensions are skipped in that bound because Tensor
+// multiplies every dimension in order: [2^40, 2^40, 0] would overflow there before reaching 0.
+std::optional<uint64_t> tensor_bytes(const Shape& shape, DType dtype) {
+  const uint64_t limit = static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / dtype_size(dtype);
+  uint64_t product = 1;
+  bool empty = false;
+  for (int64_t d : shape) {
+    if (d == 0) {
+      empty = true;
+    } else if (static_cast<uint64_t>(d) > limit / product) {
+      return std::nullopt;
+    } else {
+      product *= static_cast<uint64_t>(d);
+    }
+  }
+  return empty ? 0 : product * dtype_size(dtype);
 }
 
 uint64_t read_le64(const char* p) {
@@ -148,7 +170,12 @@ SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& fil
       throw fail(cat("tensor '", name, "' has invalid data_offsets"));
     }
     uint64_t begin = static_cast<uint64_t>(offsets[0].as_int()), end = static_cast<uint64_t>(offsets[1].as_int());
-    uint64_t expected = static_cast<uint64_t>(shape_numel(shape)) * dtype_size(dtype);
+    const std::optional<uint64_t> bytes_needed = tensor_bytes(shape, dtype);
+    if (!bytes_needed) {
+      throw fail(
+          cat("tensor '", name, "' ", dtype_name(dtype), shape_str(shape), " has more elements than any file holds"));
+    }
+    const uint64_t expected = *bytes_needed;
     if (end - begin != expected) {
       throw fail(cat("tensor '", name, "' ", dtype_name(dtype), shape_str(shape), " needs ", expected,
                      " bytes but data_offsets span ", end - begin));
