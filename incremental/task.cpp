@@ -399,8 +399,11 @@ void Task::validate_and_index() {
 }
 
 void Task::check_step(int step) const {
-  check(step >= 0 && step < num_steps(), "task '", name_, "' has steps 0..", num_steps() - 1, " (", describe(),
-        "); got step ", step);
+  // Every accessor checks its step: the message, which describes the whole task, is built only
+  // when it is needed (check() would build it on every call).
+  if (step < 0 || step >= num_steps()) {
+    throw Error(cat("task '", name_, "' has steps 0..", num_steps() - 1, " (", describe(), "); got step ", step));
+  }
 }
 
 const std::vector<int>& Task::classes(int step) const {
