@@ -61,10 +61,15 @@ struct StbFree {
 
 Image stb_decode(const std::string& bytes, const std::string& name, int channels) {
   check(bytes.size() <= static_cast<size_t>(INT32_MAX), "'", name, "': file too large to decode");
+  const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+  const int size = static_cast<int>(bytes.size());
   int w = 0, h = 0, in_file = 0;
-  std::unique_ptr<stbi_uc, StbFree> pixels(stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
-                                                                  static_cast<int>(bytes.size()), &w, &h, &in_file,
-                                                                  channels));
+  // A header stb cannot read fails the decode below with stb's reason.
+  if (stbi_info_from_memory(data, size, &w, &h, &in_file)) {
+    check(int64_t{w} * h <= kMaxImagePixels, "'", name, "': ", w, "x", h, " pixels (width x height) is more than the ",
+          kMaxImagePixels, " strata decodes (8192 x 8192); is the header corrupt?");
+  }
+  std::unique_ptr<stbi_uc, StbFree> pixels(stbi_load_from_memory(data, size, &w, &h, &in_file, channels));
   if (!pixels) {
     const char* reason = stbi_failure_reason();
     throw Error(cat("cannot decode '", name, "': ", reason ? reason : "unknown error", " (corrupt or unsupported image)"));

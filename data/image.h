@@ -10,6 +10,9 @@
 //     that is not in the map is an error naming the file, the pixel and the colour.
 // Anything else (16-bit or 1/2/4-bit grey, grey+alpha, RGBA labels, truncated or corrupt files)
 // throws strata::Error naming the file and what was expected. Nothing is resized or clipped.
+// Images of more than kMaxImagePixels pixels are refused from their header, before decoding: a
+// corrupt header of a few hundred bytes would otherwise make the decoder allocate and fill
+// gigabytes (stb_image pads missing JPEG data with zeros).
 #pragma once
 
 #include <array>
@@ -34,6 +37,9 @@ struct Image {
 };
 
 using Rgb = std::array<uint8_t, 3>;
+
+// The largest image decoded, in pixels: 8192 x 8192, above every segmentation dataset strata reads.
+inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
 
 // The whole file; throws naming the path when it cannot be opened or read.
 std::string read_file_bytes(const std::string& path);

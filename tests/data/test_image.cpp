@@ -167,3 +167,24 @@ TEST_CASE("corrupt, truncated and unsupported files are errors naming the file",
   rgba[25] = 6;  // IHDR colour type RGBA
   CHECK_THROWS_WITH(decode_label(rgba, "rgba.png"), Catch::Contains("rgba.png") && Catch::Contains("colour type 6"));
 }
+
+// Found by fuzz_image: a 371-byte JPEG whose header claims 16952x21328 pixels decoded (stb_image
+// pads the missing data with zeros) into 1 GB, copied into a second 1 GB image.
+TEST_CASE("images whose header claims more than kMaxImagePixels are refused before decoding", "[cpu]") {
+  std::string jpeg = encode_jpeg(pattern(16, 16, 3), 90);
+  const size_t sof = jpeg.find("\xFF\xC0");
+  REQUIRE(sof != std::string::npos);
+  for (size_t at : {sof + 5, sof + 7}) {  // height, width: 9000 = 0x2328
+    jpeg[at] = 0x23;
+    jpeg[at + 1] = 0x28;
+  }
+  CHECK_THROWS_WITH(decode_image(jpeg, "huge.jpg"),
+                    Catch::Contains("'huge.jpg': 9000x9000 pixels") && Catch::Contains("more than the 67108864"));
+  std::string png = encode_png(pattern(4, 4, 1));
+  for (size_t at : {size_t{16}, size_t{20}}) {  // IHDR width, height: 10000 = 0x2710
+    png[at + 2] = 0x27;
+    png[at + 3] = 0x10;
+  }
+  CHECK_THROWS_WITH(decode_label(png, "huge.png"), Catch::Contains("'huge.png': 10000x10000 pixels"));
+  CHECK_THROWS_WITH(decode_image(png, "huge.png"), Catch::Contains("'huge.png': 10000x10000 pixels"));
+}
