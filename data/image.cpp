@@ -41,6 +41,60 @@ bool jpeg_has_end_marker(const std::string& bytes) {
   return false;
 }
 
+// stb_image 2.27 decodes a scan with a Huffman table the file never defined, reading the table
+// from uninitialised memory (found by fuzz_image: wild reads, crashes). So the markers are walked
+// as stb walks them and such a file is refused. A scan uses DC table Td where it codes DC
+// coefficients from Huffman codes and AC table Ta where it codes AC coefficients: both in a
+// baseline scan; in a progressive one (SOF2) Td in a first DC scan (Ss = 0, Ah = 0), Ta in an AC
+// scan (Ss > 0). Segments stb refuses for other reasons end the walk: stb reports them.
+void check_jpeg_huffman_tables(const std::string& bytes, const std::string& name) {
+  auto byte = [&](size_t at) { return static_cast<uint8_t>(bytes[at]); };
+  auto is_restart = [](uint8_t marker) { return marker >= 0xD0 && marker <= 0xD7; };
+  std::array<bool, 4> dc_defined{}, ac_defined{};
+  bool progressive = false;
+  size_t at = 2;  // after SOI
+  while (at + 4 <= bytes.size()) {
+    const uint8_t marker = byte(at + 1);
+    if (byte(at) != 0xFF || marker == 0xFF) {  // bytes between segments, fill bytes
+      ++at;
+      continue;
+    }
+    if (marker == 0xD9) return;  // EOI
+    if (marker == 0xD8 || is_restart(marker)) {
+      at += 2;
+      continue;
+    }
+    const size_t length = size_t{byte(at + 2)} << 8 | byte(at + 3), begin = at + 4, end = at + 2 + length;
+    if (length < 2 || end > bytes.size()) return;
+    if (marker == 0xC2) progressive = true;
+    if (marker == 0xC4) {  // DHT: one or more tables, each a class/id byte, 16 counts and the values
+      for (size_t table = begin; table + 17 <= end;) {
+        const int table_class = byte(table) >> 4, id = byte(table) & 15;
+        if (table_class <= 1 && id <= 3) (table_class == 0 ? dc_defined : ac_defined)[static_cast<size_t>(id)] = true;
+        size_t values = 0;
+        for (size_t i = 1; i <= 16; ++i) values += byte(table + i);
+        table += 17 + values;
+      }
+    }
+    at = end;
+    if (marker != 0xDA) continue;
+    const size_t components = byte(begin);  // SOS: count, (id, Td << 4 | Ta) each, Ss, Se, Ah << 4 | Al
+    if (length != 6 + 2 * components) return;
+    const bool first_dc = byte(end - 3) == 0 && (!progressive || byte(end - 1) >> 4 == 0);
+    const bool ac = !progressive || byte(end - 3) > 0;
+    for (size_t c = 0; c < components; ++c) {
+      const size_t dc_table = byte(begin + 2 + 2 * c) >> 4, ac_table = byte(begin + 2 + 2 * c) & 15;
+      check(!first_dc || dc_table > 3 || dc_defined[dc_table], "cannot decode '", name,
+            "': a scan uses DC Huffman table ", dc_table, ", which the file does not define (corrupt JPEG)");
+      check(!ac || ac_table > 3 || ac_defined[ac_table], "cannot decode '", name, "': a scan uses AC Huffman table ",
+            ac_table, ", which the file does not define (corrupt JPEG)");
+    }
+    // The entropy-coded data runs to the next marker: 0xFF followed by neither a stuffed 0x00 nor a
+    // restart marker.
+    while (at + 1 < bytes.size() && !(byte(at) == 0xFF && byte(at + 1) != 0x00 && !is_restart(byte(at + 1)))) ++at;
+  }
+}
+
 struct PngHeader {
   int width, height, bit_depth, color_type;
 };
@@ -130,6 +184,7 @@ std::string read_file_bytes(const std::string& path) {
 Image decode_image(const std::string& bytes, const std::string& name) {
   if (is_jpeg(bytes)) {
     check(jpeg_has_end_marker(bytes), "cannot decode '", name, "': truncated JPEG (no end-of-image marker)");
+    check_jpeg_huffman_tables(bytes, name);
   } else {
     check(is_png(bytes), "cannot decode '", name, "': not a JPEG or PNG file (", bytes.size(), " bytes)");
   }

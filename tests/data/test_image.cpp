@@ -188,3 +188,20 @@ TEST_CASE("images whose header claims more than kMaxImagePixels are refused befo
   CHECK_THROWS_WITH(decode_label(png, "huge.png"), Catch::Contains("'huge.png': 10000x10000 pixels"));
   CHECK_THROWS_WITH(decode_image(png, "huge.png"), Catch::Contains("'huge.png': 10000x10000 pixels"));
 }
+
+// Found by fuzz_image: a scan naming a Huffman table the file never defined made stb_image 2.27
+// decode from uninitialised memory (a wild read that crashed the fuzzer).
+TEST_CASE("a JPEG scan using an undefined Huffman table is refused before stb_image reads it", "[cpu]") {
+  const std::string jpeg = encode_jpeg(pattern(16, 16, 3), 90);
+  REQUIRE(decode_image(jpeg, "fine.jpg").width == 16);
+  const size_t sos = jpeg.find("\xFF\xDA");
+  REQUIRE(sos != std::string::npos);
+  REQUIRE(jpeg[sos + 4] == 3);  // three components, each an id and a Td << 4 | Ta byte
+  std::string bad_ac = jpeg;
+  bad_ac[sos + 8] = 0x13;  // the second component: DC table 1, AC table 3
+  CHECK_THROWS_WITH(decode_image(bad_ac, "bad_ac.jpg"),
+                    Catch::Contains("'bad_ac.jpg': a scan uses AC Huffman table 3, which the file does not define"));
+  std::string bad_dc = jpeg;
+  bad_dc[sos + 6] = 0x20;  // the first component: DC table 2, AC table 0
+  CHECK_THROWS_WITH(decode_image(bad_dc, "bad_dc.jpg"), Catch::Contains("uses DC Huffman table 2"));
+}
