@@ -95,6 +95,21 @@ void check_jpeg_huffman_tables(const std::string& bytes, const std::string& name
   }
 }
 
+// stb_image trusts a PNG chunk's length and grows its buffer for the chunk before reading it, so
+// a 200-byte file claiming a 1.6 GB IDAT allocates 2 GB (found by fuzz_image). Every chunk must
+// fit in the file.
+void check_png_chunks(const std::string& bytes, const std::string& name) {
+  for (size_t at = 8; at + 8 <= bytes.size();) {
+    const auto* p = reinterpret_cast<const uint8_t*>(bytes.data() + at);
+    const size_t length = size_t{p[0]} << 24 | size_t{p[1]} << 16 | size_t{p[2]} << 8 | p[3];
+    const size_t room = bytes.size() - at - 8;  // after the length and the type
+    check(length + 4 <= room, "cannot decode '", name, "': the PNG chunk at byte ", at, " claims ", length,
+          " bytes but the file ends ", room, " bytes later (truncated or corrupt PNG)");
+    if (std::memcmp(p + 4, "IEND", 4) == 0) return;
+    at += 12 + length;
+  }
+}
+
 struct PngHeader {
   int width, height, bit_depth, color_type;
 };
@@ -187,6 +202,7 @@ Image decode_image(const std::string& bytes, const std::string& name) {
     check_jpeg_huffman_tables(bytes, name);
   } else {
     check(is_png(bytes), "cannot decode '", name, "': not a JPEG or PNG file (", bytes.size(), " bytes)");
+    check_png_chunks(bytes, name);
   }
   return stb_decode(bytes, name, 3);
 }
@@ -196,6 +212,7 @@ Image read_image(const std::string& path) { return decode_image(read_file_bytes(
 Image decode_label(const std::string& bytes, const std::string& name) {
   check(is_png(bytes), "label map '", name, "' is not a PNG file (label maps must be lossless 8-bit PNGs)");
   PngHeader header = png_header(bytes, name);
+  check_png_chunks(bytes, name);
   if (header.color_type == 0) {
     check(header.bit_depth == 8, "label map '", name, "': grey PNG with ", header.bit_depth,
           "-bit samples; expected 8-bit label values");

@@ -205,3 +205,15 @@ TEST_CASE("a JPEG scan using an undefined Huffman table is refused before stb_im
   bad_dc[sos + 6] = 0x20;  // the first component: DC table 2, AC table 0
   CHECK_THROWS_WITH(decode_image(bad_dc, "bad_dc.jpg"), Catch::Contains("uses DC Huffman table 2"));
 }
+
+// Found by fuzz_image: a 187-byte PNG whose IDAT chunk claimed 1.6 GB made stb_image grow its
+// buffer to 2 GB before finding the data missing.
+TEST_CASE("a PNG chunk claiming more bytes than the file holds is refused before decoding", "[cpu]") {
+  std::string png = encode_png(pattern(4, 4, 1));
+  const size_t idat = png.find("IDAT") - 4;
+  png[idat] = 0x60;  // its length: 0x60xxxxxx bytes
+  CHECK_THROWS_WITH(decode_label(png, "lying.png"),
+                    Catch::Contains("'lying.png': the PNG chunk at byte 33 claims 16106127") &&
+                        Catch::Contains("truncated or corrupt PNG"));
+  CHECK_THROWS_WITH(decode_image(png, "lying.png"), Catch::Contains("the PNG chunk at byte 33"));
+}
