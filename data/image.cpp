@@ -247,11 +247,15 @@ Image read_label(const std::string& path) { return decode_label(read_file_bytes(
 ImageSize probe_image(const std::string& bytes, const std::string& name) {
   int w = 0, h = 0, c = 0;
   check(bytes.size() <= static_cast<size_t>(INT32_MAX), "'", name, "': file too large");
+  // stb_image reads the headers of other formats too (PNM, GIF, ...), and reports 0x0 for some.
+  check(is_jpeg(bytes) || is_png(bytes), "cannot read the header of '", name, "': not a JPEG or PNG file (",
+        bytes.size(), " bytes)");
   if (!stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()), &w, &h,
                              &c)) {
     const char* reason = stbi_failure_reason();
     throw Error(cat("cannot read the header of '", name, "': ", reason ? reason : "unknown error"));
   }
+  check(w > 0 && h > 0, "cannot read the header of '", name, "': it gives a ", w, "x", h, " image");
   return {h, w};
 }
 

@@ -52,7 +52,8 @@ Image read_image(const std::string& path);
 Image decode_label(const std::string& bytes, const std::string& name);
 Image read_label(const std::string& path);
 
-// Width and height from the file header without decoding the pixels.
+// Width and height from a JPEG or PNG header without decoding the pixels; another format or an
+// empty size throws naming the file.
 struct ImageSize {
   int height = 0;
   int width = 0;

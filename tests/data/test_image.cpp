@@ -217,3 +217,16 @@ TEST_CASE("a PNG chunk claiming more bytes than the file holds is refused before
                         Catch::Contains("truncated or corrupt PNG"));
   CHECK_THROWS_WITH(decode_image(png, "lying.png"), Catch::Contains("the PNG chunk at byte 33"));
 }
+
+// Found by fuzz_image: probe_image read any header stb_image knows and gave 0x0 for the 4-byte
+// PNM header "P6BS".
+TEST_CASE("probe_image reads JPEG and PNG headers only, and never gives an empty size", "[cpu]") {
+  CHECK_THROWS_WITH(probe_image("P6BS", "odd.ppm"),
+                    Catch::Contains("cannot read the header of 'odd.ppm'") && Catch::Contains("not a JPEG or PNG"));
+  CHECK_THROWS_WITH(probe_image("P6\n0 0\n255\n", "empty.ppm"), Catch::Contains("not a JPEG or PNG"));
+  std::string png = encode_png(pattern(4, 6, 3));
+  for (size_t at : {size_t{16}, size_t{17}, size_t{18}, size_t{19}}) png[at] = 0;  // IHDR width 0
+  CHECK_THROWS_WITH(probe_image(png, "zero.png"), Catch::Contains("cannot read the header of 'zero.png'"));
+  const ImageSize size = probe_image(encode_jpeg(pattern(4, 6, 3), 80), "fine.jpg");
+  CHECK((size.width == 6 && size.height == 4));
+}
