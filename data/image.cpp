@@ -90,8 +90,21 @@ void check_jpeg_huffman_tables(const std::string& bytes, const std::string& name
             ac_table, ", which the file does not define (corrupt JPEG)");
     }
     // The entropy-coded data runs to the next marker: 0xFF followed by neither a stuffed 0x00 nor a
-    // restart marker.
-    while (at + 1 < bytes.size() && !(byte(at) == 0xFF && byte(at + 1) != 0x00 && !is_restart(byte(at + 1)))) ++at;
+    // restart marker. Like stb, a run of 0xFF bytes counts as one (0xFF 0xFF 0x00 is a stuffed byte).
+    while (at + 1 < bytes.size()) {
+      if (byte(at) != 0xFF) {
+        ++at;
+        continue;
+      }
+      size_t next = at + 1;
+      while (next < bytes.size() && byte(next) == 0xFF) ++next;
+      if (next < bytes.size() && (byte(next) == 0x00 || is_restart(byte(next)))) {
+        at = next + 1;
+        continue;
+      }
+      at = next - 1;  // the last 0xFF of the run starts the marker
+      break;
+    }
   }
 }
 

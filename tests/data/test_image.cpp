@@ -204,6 +204,13 @@ TEST_CASE("a JPEG scan using an undefined Huffman table is refused before stb_im
   std::string bad_dc = jpeg;
   bad_dc[sos + 6] = 0x20;  // the first component: DC table 2, AC table 0
   CHECK_THROWS_WITH(decode_image(bad_dc, "bad_dc.jpg"), Catch::Contains("uses DC Huffman table 2"));
+  // A later scan, behind entropy-coded data holding 0xFF 0xFF 0x00, which stb reads as one stuffed
+  // byte and not as a marker (the walk used to stop there, and fuzz_image found its way past it).
+  const std::string end_of_image = "\xFF\xD9";
+  REQUIRE(jpeg.substr(jpeg.size() - 2) == end_of_image);
+  const std::string later_scan = jpeg.substr(0, jpeg.size() - 2) + std::string("\x12\xFF\xFF\x00\x34", 5) +
+                                 std::string("\xFF\xDA\x00\x08\x01\x01\x03\x00\x3F\x00\x55", 11) + end_of_image;
+  CHECK_THROWS_WITH(decode_image(later_scan, "later.jpg"), Catch::Contains("uses AC Huffman table 3"));
 }
 
 // Found by fuzz_image: a 187-byte PNG whose IDAT chunk claimed 1.6 GB made stb_image grow its
