@@ -32,18 +32,13 @@ std::string relative_to(const fs::path& path, const fs::path& root) {
   return ec || rel.empty() ? path.string() : rel.generic_string();
 }
 
-std::vector<std::string> read_class_names(const fs::path& file) {
+std::string read_text(const fs::path& file, const std::string& what) {
   std::ifstream in(file);
-  check(in.good(), "cannot open '", file.string(), "'");
-  std::vector<std::string> names;
-  std::string line;
-  while (std::getline(in, line)) {
-    line = trim(line);
-    if (!line.empty()) names.push_back(line);
-  }
-  check(names.size() >= 2 && names.size() <= 255, "'", file.string(),
-        "': expected 2..255 class names (background first, one per line), found ", names.size());
-  return names;
+  check(in.good(), "cannot open ", what, "'", file.string(), "'");
+  std::ostringstream text;
+  text << in.rdbuf();
+  check(!in.bad(), "error reading ", what, "'", file.string(), "'");
+  return text.str();
 }
 
 void require_dir(const fs::path& dir, const std::string& what) {
@@ -51,6 +46,51 @@ void require_dir(const fs::path& dir, const std::string& what) {
 }
 
 }  // namespace
+
+std::vector<std::string> parse_class_names(const std::string& text, const std::string& name) {
+  std::istringstream in(text);
+  std::vector<std::string> names;
+  std::string line;
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (!line.empty()) names.push_back(line);
+  }
+  check(names.size() >= 2 && names.size() <= 255, "'", name,
+        "': expected 2..255 class names (background first, one per line), found ", names.size());
+  return names;
+}
+
+std::vector<Sample> parse_voc_list(const std::string& text, const std::string& root, const std::string& label_dir,
+                                   const std::string& list_name) {
+  const fs::path base(root);
+  std::istringstream in(text);
+  std::vector<Sample> samples;
+  std::string line;
+  for (int line_no = 1; std::getline(in, line); ++line_no) {
+    std::istringstream fields(line);
+    std::vector<std::string> cols;
+    for (std::string f; fields >> f;) cols.push_back(f);
+    if (cols.empty()) continue;
+    std::string origin = cat(list_name, ":", line_no);
+    Sample s;
+    s.origin = origin;
+    if (cols.size() == 2) {
+      // DeepLab form: paths relative to the root, written with a leading '/'.
+      auto resolve = [&](const std::string& p) { return (base / fs::path(p).relative_path()).string(); };
+      s.image = resolve(cols[0]);
+      s.label = resolve(cols[1]);
+    } else if (cols.size() == 1) {
+      s.image = (base / "JPEGImages" / (cols[0] + ".jpg")).string();
+      s.label = (base / label_dir / (cols[0] + ".png")).string();
+    } else {
+      throw Error(cat(origin, ": expected '<image> <label>' (DeepLab list) or '<id>' (ImageSets), got ", cols.size(),
+                      " fields: '", trim(line), "'"));
+    }
+    s.stem = fs::path(s.image).stem().string();
+    samples.push_back(std::move(s));
+  }
+  return samples;
+}
 
 const char* dataset_kind_name(DatasetKind kind) {
   switch (kind) {
@@ -155,7 +195,8 @@ Dataset Dataset::voc(const std::string& root, const std::string& split, const Da
   fs::path base(root);
   require_dir(base, "VOC");
   fs::path names_file = base / "class_names.txt";
-  d.class_names_ = fs::exists(names_file) ? read_class_names(names_file) : voc_class_names();
+  d.class_names_ =
+      fs::exists(names_file) ? parse_class_names(read_text(names_file, ""), names_file.string()) : voc_class_names();
   d.set_labels(DatasetKind::voc, d.num_classes());
 
   fs::path list;
@@ -182,32 +223,7 @@ Dataset Dataset::voc(const std::string& root, const std::string& split, const Da
   std::string label_dir = options.label_dir;
   if (label_dir.empty()) label_dir = fs::is_directory(base / "SegmentationClassAug") ? "SegmentationClassAug" : "SegmentationClass";
 
-  std::ifstream in(list);
-  check(in.good(), "cannot open VOC list file '", list.string(), "'");
-  std::string line;
-  for (int line_no = 1; std::getline(in, line); ++line_no) {
-    std::istringstream fields(line);
-    std::vector<std::string> cols;
-    for (std::string f; fields >> f;) cols.push_back(f);
-    if (cols.empty()) continue;
-    std::string origin = cat(list.string(), ":", line_no);
-    Sample s;
-    s.origin = origin;
-    if (cols.size() == 2) {
-      // DeepLab form: paths relative to the root, written with a leading '/'.
-      auto resolve = [&](const std::string& p) { return (base / fs::path(p).relative_path()).string(); };
-      s.image = resolve(cols[0]);
-      s.label = resolve(cols[1]);
-    } else if (cols.size() == 1) {
-      s.image = (base / "JPEGImages" / (cols[0] + ".jpg")).string();
-      s.label = (base / label_dir / (cols[0] + ".png")).string();
-    } else {
-      throw Error(cat(origin, ": expected '<image> <label>' (DeepLab list) or '<id>' (ImageSets), got ",
-                      cols.size(), " fields: '", trim(line), "'"));
-    }
-    s.stem = fs::path(s.image).stem().string();
-    d.samples_.push_back(std::move(s));
-  }
+  d.samples_ = parse_voc_list(read_text(list, "VOC list file "), root, label_dir, list.string());
   d.check_files();
   return d;
 }

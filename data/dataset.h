@@ -85,12 +85,14 @@ class Dataset {
   // A stored label value v maps to label_map()[v]; valid_raw_label()[v] says whether v may occur.
   const std::array<uint8_t, 256>& label_map() const { return label_map_; }
   const std::array<bool, 256>& valid_raw_label() const { return valid_raw_; }
+  // A decoded label map of sample `s` checked against valid_raw_label() and mapped through
+  // label_map(); a value outside the dataset's range throws naming the file, the pixel and the range.
+  Image map_label(Image raw, const Sample& s) const;
 
  private:
   Dataset() = default;
   void set_labels(DatasetKind kind, int num_classes);
   void check_files();
-  Image map_label(Image raw, const Sample& s) const;
 
   DatasetKind kind_ = DatasetKind::voc;
   std::string root_, split_, source_;
@@ -101,6 +103,16 @@ class Dataset {
   std::array<bool, 256> valid_raw_{};
   std::string label_range_;
 };
+
+// The text of a VOC list file as samples, in line order: each non-blank line is "<image> <label>"
+// (DeepLab form, paths relative to `root`, written with a leading '/') or "<id>" (ImageSets form:
+// root/JPEGImages/<id>.jpg, root/<label_dir>/<id>.png). `list_name` names the file in each sample's
+// origin ("<list_name>:<line>"); a line of any other shape throws naming it. Files are not checked.
+std::vector<Sample> parse_voc_list(const std::string& text, const std::string& root, const std::string& label_dir,
+                                   const std::string& list_name);
+// The text of a class_names.txt: one name per line, background first, blank lines skipped; fewer
+// than 2 or more than 255 names throw naming the file (`name`).
+std::vector<std::string> parse_class_names(const std::string& text, const std::string& name);
 
 // The published class names (index = label value).
 const std::vector<std::string>& voc_class_names();         // 21: background, aeroplane, ..., tvmonitor

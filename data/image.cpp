@@ -41,6 +41,88 @@ bool jpeg_has_end_marker(const std::string& bytes) {
   return false;
 }
 
+// stb_image 2.27 decodes a scan with a Huffman table the file never defined, reading the table
+// from uninitialised memory (found by fuzz_image: wild reads, crashes). So the markers are walked
+// as stb walks them and such a file is refused. A scan uses DC table Td where it codes DC
+// coefficients from Huffman codes and AC table Ta where it codes AC coefficients: both in a
+// baseline scan; in a progressive one (SOF2) Td in a first DC scan (Ss = 0, Ah = 0), Ta in an AC
+// scan (Ss > 0). Segments stb refuses for other reasons end the walk: stb reports them.
+void check_jpeg_huffman_tables(const std::string& bytes, const std::string& name) {
+  auto byte = [&](size_t at) { return static_cast<uint8_t>(bytes[at]); };
+  auto is_restart = [](uint8_t marker) { return marker >= 0xD0 && marker <= 0xD7; };
+  std::array<bool, 4> dc_defined{}, ac_defined{};
+  bool progressive = false;
+  size_t at = 2;  // after SOI
+  while (at + 4 <= bytes.size()) {
+    const uint8_t marker = byte(at + 1);
+    if (byte(at) != 0xFF || marker == 0xFF) {  // bytes between segments, fill bytes
+      ++at;
+      continue;
+    }
+    if (marker == 0xD9) return;  // EOI
+    if (marker == 0xD8 || is_restart(marker)) {
+      at += 2;
+      continue;
+    }
+    const size_t length = size_t{byte(at + 2)} << 8 | byte(at + 3), begin = at + 4, end = at + 2 + length;
+    if (length < 2 || end > bytes.size()) return;
+    if (marker == 0xC2) progressive = true;
+    if (marker == 0xC4) {  // DHT: one or more tables, each a class/id byte, 16 counts and the values
+      for (size_t table = begin; table + 17 <= end;) {
+        const int table_class = byte(table) >> 4, id = byte(table) & 15;
+        if (table_class <= 1 && id <= 3) (table_class == 0 ? dc_defined : ac_defined)[static_cast<size_t>(id)] = true;
+        size_t values = 0;
+        for (size_t i = 1; i <= 16; ++i) values += byte(table + i);
+        table += 17 + values;
+      }
+    }
+    at = end;
+    if (marker != 0xDA) continue;
+    const size_t components = byte(begin);  // SOS: count, (id, Td << 4 | Ta) each, Ss, Se, Ah << 4 | Al
+    if (length != 6 + 2 * components) return;
+    const bool first_dc = byte(end - 3) == 0 && (!progressive || byte(end - 1) >> 4 == 0);
+    const bool ac = !progressive || byte(end - 3) > 0;
+    for (size_t c = 0; c < components; ++c) {
+      const size_t dc_table = byte(begin + 2 + 2 * c) >> 4, ac_table = byte(begin + 2 + 2 * c) & 15;
+      check(!first_dc || dc_table > 3 || dc_defined[dc_table], "cannot decode '", name,
+            "': a scan uses DC Huffman table ", dc_table, ", which the file does not define (corrupt JPEG)");
+      check(!ac || ac_table > 3 || ac_defined[ac_table], "cannot decode '", name, "': a scan uses AC Huffman table ",
+            ac_table, ", which the file does not define (corrupt JPEG)");
+    }
+    // The entropy-coded data runs to the next marker: 0xFF followed by neither a stuffed 0x00 nor a
+    // restart marker. Like stb, a run of 0xFF bytes counts as one (0xFF 0xFF 0x00 is a stuffed byte).
+    while (at + 1 < bytes.size()) {
+      if (byte(at) != 0xFF) {
+        ++at;
+        continue;
+      }
+      size_t next = at + 1;
+      while (next < bytes.size() && byte(next) == 0xFF) ++next;
+      if (next < bytes.size() && (byte(next) == 0x00 || is_restart(byte(next)))) {
+        at = next + 1;
+        continue;
+      }
+      at = next - 1;  // the last 0xFF of the run starts the marker
+      break;
+    }
+  }
+}
+
+// stb_image trusts a PNG chunk's length and grows its buffer for the chunk before reading it, so
+// a 200-byte file claiming a 1.6 GB IDAT allocates 2 GB (found by fuzz_image). Every chunk must
+// fit in the file.
+void check_png_chunks(const std::string& bytes, const std::string& name) {
+  for (size_t at = 8; at + 8 <= bytes.size();) {
+    const auto* p = reinterpret_cast<const uint8_t*>(bytes.data() + at);
+    const size_t length = size_t{p[0]} << 24 | size_t{p[1]} << 16 | size_t{p[2]} << 8 | p[3];
+    const size_t room = bytes.size() - at - 8;  // after the length and the type
+    check(length + 4 <= room, "cannot decode '", name, "': the PNG chunk at byte ", at, " claims ", length,
+          " bytes but the file ends ", room, " bytes later (truncated or corrupt PNG)");
+    if (std::memcmp(p + 4, "IEND", 4) == 0) return;
+    at += 12 + length;
+  }
+}
+
 struct PngHeader {
   int width, height, bit_depth, color_type;
 };
@@ -61,10 +143,15 @@ struct StbFree {
 
 Image stb_decode(const std::string& bytes, const std::string& name, int channels) {
   check(bytes.size() <= static_cast<size_t>(INT32_MAX), "'", name, "': file too large to decode");
+  const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+  const int size = static_cast<int>(bytes.size());
   int w = 0, h = 0, in_file = 0;
-  std::unique_ptr<stbi_uc, StbFree> pixels(stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()),
-                                                                  static_cast<int>(bytes.size()), &w, &h, &in_file,
-                                                                  channels));
+  // A header stb cannot read fails the decode below with stb's reason.
+  if (stbi_info_from_memory(data, size, &w, &h, &in_file)) {
+    check(int64_t{w} * h <= kMaxImagePixels, "'", name, "': ", w, "x", h, " pixels (width x height) is more than the ",
+          kMaxImagePixels, " strata decodes (8192 x 8192); is the header corrupt?");
+  }
+  std::unique_ptr<stbi_uc, StbFree> pixels(stbi_load_from_memory(data, size, &w, &h, &in_file, channels));
   if (!pixels) {
     const char* reason = stbi_failure_reason();
     throw Error(cat("cannot decode '", name, "': ", reason ? reason : "unknown error", " (corrupt or unsupported image)"));
@@ -125,8 +212,10 @@ std::string read_file_bytes(const std::string& path) {
 Image decode_image(const std::string& bytes, const std::string& name) {
   if (is_jpeg(bytes)) {
     check(jpeg_has_end_marker(bytes), "cannot decode '", name, "': truncated JPEG (no end-of-image marker)");
+    check_jpeg_huffman_tables(bytes, name);
   } else {
     check(is_png(bytes), "cannot decode '", name, "': not a JPEG or PNG file (", bytes.size(), " bytes)");
+    check_png_chunks(bytes, name);
   }
   return stb_decode(bytes, name, 3);
 }
@@ -136,6 +225,7 @@ Image read_image(const std::string& path) { return decode_image(read_file_bytes(
 Image decode_label(const std::string& bytes, const std::string& name) {
   check(is_png(bytes), "label map '", name, "' is not a PNG file (label maps must be lossless 8-bit PNGs)");
   PngHeader header = png_header(bytes, name);
+  check_png_chunks(bytes, name);
   if (header.color_type == 0) {
     check(header.bit_depth == 8, "label map '", name, "': grey PNG with ", header.bit_depth,
           "-bit samples; expected 8-bit label values");
@@ -170,11 +260,15 @@ Image read_label(const std::string& path) { return decode_label(read_file_bytes(
 ImageSize probe_image(const std::string& bytes, const std::string& name) {
   int w = 0, h = 0, c = 0;
   check(bytes.size() <= static_cast<size_t>(INT32_MAX), "'", name, "': file too large");
+  // stb_image reads the headers of other formats too (PNM, GIF, ...), and reports 0x0 for some.
+  check(is_jpeg(bytes) || is_png(bytes), "cannot read the header of '", name, "': not a JPEG or PNG file (",
+        bytes.size(), " bytes)");
   if (!stbi_info_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), static_cast<int>(bytes.size()), &w, &h,
                              &c)) {
     const char* reason = stbi_failure_reason();
     throw Error(cat("cannot read the header of '", name, "': ", reason ? reason : "unknown error"));
   }
+  check(w > 0 && h > 0, "cannot read the header of '", name, "': it gives a ", w, "x", h, " image");
   return {h, w};
 }
 

@@ -10,6 +10,9 @@
 //     that is not in the map is an error naming the file, the pixel and the colour.
 // Anything else (16-bit or 1/2/4-bit grey, grey+alpha, RGBA labels, truncated or corrupt files)
 // throws strata::Error naming the file and what was expected. Nothing is resized or clipped.
+// Images of more than kMaxImagePixels pixels are refused from their header, before decoding: a
+// corrupt header of a few hundred bytes would otherwise make the decoder allocate and fill
+// gigabytes (stb_image pads missing JPEG data with zeros).
 #pragma once
 
 #include <array>
@@ -35,6 +38,9 @@ struct Image {
 
 using Rgb = std::array<uint8_t, 3>;
 
+// The largest image decoded, in pixels: 8192 x 8192, above every segmentation dataset strata reads.
+inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
+
 // The whole file; throws naming the path when it cannot be opened or read.
 std::string read_file_bytes(const std::string& path);
 
@@ -46,7 +52,8 @@ Image read_image(const std::string& path);
 Image decode_label(const std::string& bytes, const std::string& name);
 Image read_label(const std::string& path);
 
-// Width and height from the file header without decoding the pixels.
+// Width and height from a JPEG or PNG header without decoding the pixels; another format or an
+// empty size throws naming the file.
 struct ImageSize {
   int height = 0;
   int width = 0;

@@ -75,9 +75,10 @@ std::string first_nonfinite(const TensorMap& tensors) {
   std::vector<DeviceMarkers> devices;
   for (const auto& [key, tensor] : tensors) {
     if (!is_floating(tensor.dtype()) || tensor.numel() == 0) continue;
-    auto group = std::find_if(devices.begin(), devices.end(),
-                              [&](const DeviceMarkers& d) { return d.device == tensor.device(); });
-    if (group == devices.end()) group = devices.insert(devices.end(), DeviceMarkers{tensor.device(), {}, {}});
+    const Device device = tensor.device();  // a lambda may not capture a structured binding before clang 16
+    auto group =
+        std::find_if(devices.begin(), devices.end(), [&](const DeviceMarkers& d) { return d.device == device; });
+    if (group == devices.end()) group = devices.insert(devices.end(), DeviceMarkers{device, {}, {}});
     group->keys.push_back(&key);
     group->markers.push_back(nonfinite_marker(tensor));
   }

@@ -297,6 +297,8 @@ void dump_value(std::string& out, const Value& v) {
     // JSON has no NaN or Inf; a diverged loss in a log is still worth writing, as as_double reads it.
     if (!std::isfinite(d)) {
       dump_string(out, std::isnan(d) ? "nan" : d > 0 ? "inf" : "-inf");
+    } else if (d == 0 && std::signbit(d)) {
+      out += "-0.0";  // "%.17g" writes "-0", which reads back as the integer 0
     } else {
       char buf[32];
       std::snprintf(buf, sizeof buf, "%.17g", d);

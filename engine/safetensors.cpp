@@ -1,9 +1,13 @@
 #include "engine/safetensors.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <limits>
+#include <optional>
 #include <vector>
 
 #include "engine/json.h"
@@ -50,6 +54,25 @@ std::string read_file(const std::string& path) {
   return bytes;
 }
 
+// The bytes a tensor of `shape` and `dtype` holds, or nothing when its dimensions multiply past
+// what an int64 byte count holds. Zero dimensions are skipped in that bound because Tensor
+// multiplies every dimension in order: [2^40, 2^40, 0] would overflow there before reaching 0.
+std::optional<uint64_t> tensor_bytes(const Shape& shape, DType dtype) {
+  const uint64_t limit = static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) / dtype_size(dtype);
+  uint64_t product = 1;
+  bool empty = false;
+  for (int64_t d : shape) {
+    if (d == 0) {
+      empty = true;
+    } else if (static_cast<uint64_t>(d) > limit / product) {
+      return std::nullopt;
+    } else {
+      product *= static_cast<uint64_t>(d);
+    }
+  }
+  return empty ? 0 : product * dtype_size(dtype);
+}
+
 uint64_t read_le64(const char* p) {
   uint64_t v = 0;
   for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
@@ -59,8 +82,11 @@ uint64_t read_le64(const char* p) {
 }  // namespace
 
 SafetensorsFile load_safetensors(const std::string& path, Layout layout) {
-  std::string bytes = read_file(path);
-  auto fail = [&](const std::string& what) -> Error { return Error(cat("safetensors '", path, "': ", what)); };
+  return parse_safetensors(read_file(path), path, layout);
+}
+
+SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& file_name, Layout layout) {
+  auto fail = [&](const std::string& what) -> Error { return Error(cat("safetensors '", file_name, "': ", what)); };
   if (bytes.size() < 8) throw fail(cat("file is ", bytes.size(), " bytes, too short for the 8-byte header length"));
   uint64_t header_len = read_le64(bytes.data());
   if (header_len > kMaxHeaderBytes) throw fail(cat("header length ", header_len, " exceeds the limit"));
@@ -118,7 +144,12 @@ SafetensorsFile load_safetensors(const std::string& path, Layout layout) {
       throw fail(cat("tensor '", name, "' has invalid data_offsets"));
     }
     uint64_t begin = static_cast<uint64_t>(offsets[0].as_int()), end = static_cast<uint64_t>(offsets[1].as_int());
-    uint64_t expected = static_cast<uint64_t>(shape_numel(shape)) * dtype_size(dtype);
+    const std::optional<uint64_t> bytes_needed = tensor_bytes(shape, dtype);
+    if (!bytes_needed) {
+      throw fail(
+          cat("tensor '", name, "' ", dtype_name(dtype), shape_str(shape), " has more elements than any file holds"));
+    }
+    const uint64_t expected = *bytes_needed;
     if (end - begin != expected) {
       throw fail(cat("tensor '", name, "' ", dtype_name(dtype), shape_str(shape), " needs ", expected,
                      " bytes but data_offsets span ", end - begin));

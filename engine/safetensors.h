@@ -18,6 +18,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "engine/atomic_file.h"
 #include "engine/tensor.h"
@@ -35,6 +36,8 @@ struct SafetensorsFile {
 };
 
 SafetensorsFile load_safetensors(const std::string& path, Layout layout = Layout::torch);
+// The same from the file's bytes in memory; `file_name` names them in error messages.
+SafetensorsFile parse_safetensors(std::string_view bytes, const std::string& file_name, Layout layout = Layout::torch);
 void save_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata = {},
                       Layout layout = Layout::torch);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <sstream>
@@ -219,8 +220,9 @@ Steps parse_class_lists(const std::string& task) {
       int first = parse_class_id(task, trim(entry.substr(0, dots)));
       int last = parse_class_id(task, trim(entry.substr(dots + 2)));
       check(first <= last, "task '", task, "': the range '", entry, "' is empty");
-      check(last - first < 256, "task '", task, "': the range '", entry, "' is larger than any label space");
-      for (int c = first; c <= last; ++c) step.push_back(c);
+      // In 64 bits: the ids may be any int, so neither the width nor the loop may overflow.
+      check(int64_t{last} - first < 256, "task '", task, "': the range '", entry, "' is larger than any label space");
+      for (int64_t c = first; c <= last; ++c) step.push_back(static_cast<int>(c));
     }
     check(!step.empty(), "task '", task, "': step ", steps.size(), " is empty");
     steps.push_back(std::move(step));
@@ -397,8 +399,11 @@ void Task::validate_and_index() {
 }
 
 void Task::check_step(int step) const {
-  check(step >= 0 && step < num_steps(), "task '", name_, "' has steps 0..", num_steps() - 1, " (", describe(),
-        "); got step ", step);
+  // Every accessor checks its step: the message, which describes the whole task, is built only
+  // when it is needed (check() would build it on every call).
+  if (step < 0 || step >= num_steps()) {
+    throw Error(cat("task '", name_, "' has steps 0..", num_steps() - 1, " (", describe(), "); got step ", step));
+  }
 }
 
 const std::vector<int>& Task::classes(int step) const {

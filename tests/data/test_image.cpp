@@ -167,3 +167,73 @@ TEST_CASE("corrupt, truncated and unsupported files are errors naming the file",
   rgba[25] = 6;  // IHDR colour type RGBA
   CHECK_THROWS_WITH(decode_label(rgba, "rgba.png"), Catch::Contains("rgba.png") && Catch::Contains("colour type 6"));
 }
+
+// Found by fuzz_image: a 371-byte JPEG whose header claims 16952x21328 pixels decoded (stb_image
+// pads the missing data with zeros) into 1 GB, copied into a second 1 GB image.
+TEST_CASE("images whose header claims more than kMaxImagePixels are refused before decoding", "[cpu]") {
+  std::string jpeg = encode_jpeg(pattern(16, 16, 3), 90);
+  const size_t sof = jpeg.find("\xFF\xC0");
+  REQUIRE(sof != std::string::npos);
+  for (size_t at : {sof + 5, sof + 7}) {  // height, width: 9000 = 0x2328
+    jpeg[at] = 0x23;
+    jpeg[at + 1] = 0x28;
+  }
+  CHECK_THROWS_WITH(decode_image(jpeg, "huge.jpg"),
+                    Catch::Contains("'huge.jpg': 9000x9000 pixels") && Catch::Contains("more than the 67108864"));
+  std::string png = encode_png(pattern(4, 4, 1));
+  for (size_t at : {size_t{16}, size_t{20}}) {  // IHDR width, height: 10000 = 0x2710
+    png[at + 2] = 0x27;
+    png[at + 3] = 0x10;
+  }
+  CHECK_THROWS_WITH(decode_label(png, "huge.png"), Catch::Contains("'huge.png': 10000x10000 pixels"));
+  CHECK_THROWS_WITH(decode_image(png, "huge.png"), Catch::Contains("'huge.png': 10000x10000 pixels"));
+}
+
+// Found by fuzz_image: a scan naming a Huffman table the file never defined made stb_image 2.27
+// decode from uninitialised memory (a wild read that crashed the fuzzer).
+TEST_CASE("a JPEG scan using an undefined Huffman table is refused before stb_image reads it", "[cpu]") {
+  const std::string jpeg = encode_jpeg(pattern(16, 16, 3), 90);
+  REQUIRE(decode_image(jpeg, "fine.jpg").width == 16);
+  const size_t sos = jpeg.find("\xFF\xDA");
+  REQUIRE(sos != std::string::npos);
+  REQUIRE(jpeg[sos + 4] == 3);  // three components, each an id and a Td << 4 | Ta byte
+  std::string bad_ac = jpeg;
+  bad_ac[sos + 8] = 0x13;  // the second component: DC table 1, AC table 3
+  CHECK_THROWS_WITH(decode_image(bad_ac, "bad_ac.jpg"),
+                    Catch::Contains("'bad_ac.jpg': a scan uses AC Huffman table 3, which the file does not define"));
+  std::string bad_dc = jpeg;
+  bad_dc[sos + 6] = 0x20;  // the first component: DC table 2, AC table 0
+  CHECK_THROWS_WITH(decode_image(bad_dc, "bad_dc.jpg"), Catch::Contains("uses DC Huffman table 2"));
+  // A later scan, behind entropy-coded data holding 0xFF 0xFF 0x00, which stb reads as one stuffed
+  // byte and not as a marker (the walk used to stop there, and fuzz_image found its way past it).
+  const std::string end_of_image = "\xFF\xD9";
+  REQUIRE(jpeg.substr(jpeg.size() - 2) == end_of_image);
+  const std::string later_scan = jpeg.substr(0, jpeg.size() - 2) + std::string("\x12\xFF\xFF\x00\x34", 5) +
+                                 std::string("\xFF\xDA\x00\x08\x01\x01\x03\x00\x3F\x00\x55", 11) + end_of_image;
+  CHECK_THROWS_WITH(decode_image(later_scan, "later.jpg"), Catch::Contains("uses AC Huffman table 3"));
+}
+
+// Found by fuzz_image: a 187-byte PNG whose IDAT chunk claimed 1.6 GB made stb_image grow its
+// buffer to 2 GB before finding the data missing.
+TEST_CASE("a PNG chunk claiming more bytes than the file holds is refused before decoding", "[cpu]") {
+  std::string png = encode_png(pattern(4, 4, 1));
+  const size_t idat = png.find("IDAT") - 4;
+  png[idat] = 0x60;  // its length: 0x60xxxxxx bytes
+  CHECK_THROWS_WITH(decode_label(png, "lying.png"),
+                    Catch::Contains("'lying.png': the PNG chunk at byte 33 claims 16106127") &&
+                        Catch::Contains("truncated or corrupt PNG"));
+  CHECK_THROWS_WITH(decode_image(png, "lying.png"), Catch::Contains("the PNG chunk at byte 33"));
+}
+
+// Found by fuzz_image: probe_image read any header stb_image knows and gave 0x0 for the 4-byte
+// PNM header "P6BS".
+TEST_CASE("probe_image reads JPEG and PNG headers only, and never gives an empty size", "[cpu]") {
+  CHECK_THROWS_WITH(probe_image("P6BS", "odd.ppm"),
+                    Catch::Contains("cannot read the header of 'odd.ppm'") && Catch::Contains("not a JPEG or PNG"));
+  CHECK_THROWS_WITH(probe_image("P6\n0 0\n255\n", "empty.ppm"), Catch::Contains("not a JPEG or PNG"));
+  std::string png = encode_png(pattern(4, 6, 3));
+  for (size_t at : {size_t{16}, size_t{17}, size_t{18}, size_t{19}}) png[at] = 0;  // IHDR width 0
+  CHECK_THROWS_WITH(probe_image(png, "zero.png"), Catch::Contains("cannot read the header of 'zero.png'"));
+  const ImageSize size = probe_image(encode_jpeg(pattern(4, 6, 3), 80), "fine.jpg");
+  CHECK((size.width == 6 && size.height == 4));
+}

@@ -131,6 +131,26 @@ TEST_CASE("safetensors rejects truncated, lying and malformed files naming the p
   CHECK_THROWS_WITH(load_safetensors((dir / "does_not_exist.safetensors").string()), Catch::Contains("cannot open"));
 }
 
+// Found by fuzzing (tests/fuzz, fuzz_safetensors): the element count was multiplied in int64 without a bound, so
+// [2^32, 2^32] wrapped to 0 elements and loaded as a tensor claiming 2^64 of them.
+TEST_CASE("safetensors rejects a shape whose element count overflows, and keeps empty tensors", "[cpu]") {
+  fs::path dir = temp_dir();
+  auto load = [&](const std::string& name, const std::string& header) {
+    fs::path path = dir / (name + ".safetensors");
+    write_bytes(path, make_file(header, ""));
+    return load_safetensors(path.string());
+  };
+  CHECK_THROWS_WITH(load("square", R"({"w":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,0]}})"),
+                    Catch::Contains("tensor 'w' f32[4294967296,4294967296] has more elements than any file holds"));
+  CHECK_THROWS_WITH(load("zero_last", R"({"w":{"dtype":"U8","shape":[4611686018427387904,4,0],"data_offsets":[0,0]}})"),
+                    Catch::Contains("has more elements than any file holds"));
+  CHECK_THROWS_WITH(load("bytes", R"({"w":{"dtype":"F64","shape":[2305843009213693952],"data_offsets":[0,0]}})"),
+                    Catch::Contains("has more elements than any file holds"));
+  SafetensorsFile empty = load("empty", R"({"w":{"dtype":"F32","shape":[0,1000000],"data_offsets":[0,0]}})");
+  CHECK(empty.tensors.at("w").shape() == Shape{0, 1000000});
+  CHECK(empty.tensors.at("w").numel() == 0);
+}
+
 TEST_CASE("json parses, rejects and writes documents exactly", "[cpu]") {
   json::Value v = json::parse(R"( {"a": [1, -2.5e3, true, null, "x\"\u00e9\ud83d\ude00"], "big": 9007199254740993} )");
   CHECK(v.at("a").as_array()[0].as_int() == 1);
@@ -145,6 +165,17 @@ TEST_CASE("json parses, rejects and writes documents exactly", "[cpu]") {
   CHECK_THROWS_WITH(json::parse("{} x"), Catch::Contains("end of input"));
   CHECK_THROWS_WITH(json::parse(std::string(100, '[')), Catch::Contains("less nesting"));
   CHECK_THROWS_WITH(v.at("missing"), Catch::Contains("missing key \"missing\""));
+}
+
+// Found by fuzz_json (its dump-parse-dump round trip): -0.0 was written as "-0", which reads back
+// as the integer 0.
+TEST_CASE("json writes negative zero so that it reads back as negative zero", "[cpu]") {
+  const std::string text = json::dump(json::Value(json::Array{json::Value(-0.0), json::Value(0.0)}));
+  CHECK(text == "[-0.0,0]");
+  const json::Array back = json::parse(text).as_array();
+  CHECK(!back[0].is_int());
+  CHECK(std::signbit(back[0].as_double()));
+  CHECK(json::dump(json::parse(text)) == text);
 }
 
 TEST_CASE("json writes non-finite numbers as the strings nan, inf and -inf, and reads them back", "[cpu]") {

@@ -315,6 +315,17 @@ TEST_CASE("class lists: steps of raw ids, ranges, background prepended", "[cpu]"
   CHECK_THROWS_WITH(Task::from_class_lists(space, {}), Catch::Contains("no steps"));
 }
 
+// Found reading the code behind fuzz_task (1M fuzz runs had not reached it): a range's width and
+// its loop were computed in int, so the widest range overflowed past the size check and a range
+// ending at INT_MAX never ended.
+TEST_CASE("class-list ranges at the ends of int are refused, not overflowed", "[cpu]") {
+  const LabelSpace space = LabelSpace::numbered(16);
+  CHECK_THROWS_WITH(Task::create(space, "-2147483648..2147483647"), Catch::Contains("larger than any label space"));
+  CHECK_THROWS_WITH(Task::create(space, "1/2147483600..2147483647"),
+                    Catch::Contains("class 2147483600 in step 1 is outside"));
+  CHECK_THROWS_WITH(Task::create(space, "-3..-1/2"), Catch::Contains("class -3 in step 0 is outside"));
+}
+
 TEST_CASE("unknown task names and out-of-range steps are clear errors listing what is valid", "[cpu]") {
   const LabelSpace voc = LabelSpace::voc();
   CHECK_THROWS_WITH(Task::create(voc, "15-5s_z"), Catch::Contains("unknown task '15-5s_z'") &&
