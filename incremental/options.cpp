@@ -342,18 +342,61 @@ bool parse_train_options(const std::vector<std::string>& args, TrainOptions& opt
   return true;
 }
 
+const std::vector<OptionGroup>& train_option_groups() {
+  static const std::vector<OptionGroup> groups = {
+      {"data", {"--dataset", "--data-root", "--train-split", "--test-split", "--skip-bad", "--allow-nonfinite"}},
+      {"task and protocol (SPEC-continual.md sections 1 and 2; MiB's and PLOP's tasks.py)",
+       {"--task", "--step", "--protocol", "--overlap", "--convention"}},
+      {"model (MiB's and PLOP's DeepLabV3, or torchvision's)",
+       {"--backbone", "--head", "--output-stride", "--norm", "--blocks", "--width", "--head-channels", "--pooling",
+        "--weights"}},
+      {"method: a preset, then flags that change it term by term", {"--method"}},
+      {"LwF (Li & Hoiem 2016), ILT (Michieli & Zanuttigh 2019), MiB (Cermelli et al. 2020): MiB's flags",
+       {"--loss-kd", "--loss-de", "--unce", "--unkd", "--init-balanced", "--alpha"}},
+      {"LwF-MC: iCaRL's loss (Rebuffi et al. 2017) as MiB's --icarl flags implement it",
+       {"--icarl", "--icarl-importance", "--icarl-disjoint", "--icarl-bkg"}},
+      {"training recipe (unset: the references' values for the dataset and step)",
+       {"--lr", "--epochs", "--batch-size", "--crop-size", "--seed", "--workers"}},
+      {"evaluation", {"--test", "--eval-full-image", "--eval-batch-size"}},
+      {"run, checkpoints and output",
+       {"--output", "--name", "--device", "--log-interval", "--val-interval", "--ckpt-interval", "--step-ckpt",
+        "--ckpt", "--stop-after", "--no-progress", "--no-tables"}},
+      {"debugging: checks and the reference computation paths",
+       {"--detect-anomaly", "--unfused-losses", "--unfolded-teacher"}},
+  };
+  return groups;
+}
+
 std::string train_options_help(const std::vector<std::string>& allowed) {
-  std::string out;
+  const std::vector<OptionSpec>& specs = train_option_specs();
+  const std::vector<OptionGroup>& groups = train_option_groups();
+  for (const OptionSpec& spec : specs) {
+    const bool grouped = std::any_of(groups.begin(), groups.end(), [&](const OptionGroup& group) {
+      return std::find(group.names.begin(), group.names.end(), spec.name) != group.names.end();
+    });
+    check(grouped, "train_options_help: ", spec.name, " is in no group of train_option_groups()");
+  }
   constexpr size_t kColumn = 28;
-  for (const OptionSpec& spec : train_option_specs()) {
-    if (!allowed_option(allowed, spec.name)) continue;
-    std::string head = std::string("  ") + spec.name + (spec.argument ? std::string(" ") + spec.argument : "");
-    if (head.size() + 2 > kColumn) {
-      out += head + "\n" + std::string(kColumn, ' ');
-    } else {
-      out += head + std::string(kColumn - head.size(), ' ');
+  std::string out;
+  for (const OptionGroup& group : groups) {
+    std::string lines;
+    for (const std::string& name : group.names) {
+      if (!allowed_option(allowed, name)) continue;
+      const auto spec = std::find_if(specs.begin(), specs.end(), [&](const OptionSpec& s) { return name == s.name; });
+      check(spec != specs.end(), "train_options_help: group '", group.title, "' names ", name,
+            ", which is not an option");
+      std::string head = "  " + name + (spec->argument ? std::string(" ") + spec->argument : "");
+      if (head.size() + 2 > kColumn) {
+        lines += head + "\n" + std::string(kColumn, ' ');
+      } else {
+        lines += head + std::string(kColumn - head.size(), ' ');
+      }
+      lines += wrap(spec->help, 100 - kColumn, kColumn) + "\n";
     }
-    out += wrap(spec.help, 100 - kColumn, kColumn) + "\n";
+    if (lines.empty()) continue;
+    // A restricted list (a per-setting binary's few overrides, eval's) is short: no titles.
+    if (allowed.empty()) out += (out.empty() ? "" : "\n") + wrap(std::string(group.title) + ":", 100, 2) + "\n";
+    out += lines;
   }
   return out;
 }

@@ -39,7 +39,17 @@ const std::vector<OptionSpec>& train_option_specs();
 bool parse_train_options(const std::vector<std::string>& args, TrainOptions& options,
                          const std::vector<std::string>& allowed = {});
 
-// The options' help text (two columns, wrapped), restricted to `allowed` when not empty.
+// The groups `--help` prints the options in, each titled by what it configures and, for a method's
+// flags, the method and the reference code the flags come from. Every option is in exactly one group
+// (a test checks it; train_options_help throws naming an option that is not).
+struct OptionGroup {
+  const char* title;
+  std::vector<std::string> names;
+};
+const std::vector<OptionGroup>& train_option_groups();
+
+// The options' help text by group (a title line, then two columns, wrapped). Restricted to
+// `allowed` when not empty: then only those options, in the groups' order, without titles.
 std::string train_options_help(const std::vector<std::string>& allowed = {});
 
 // The command that picks up a run of `program args` (parsed options `options`) stopped by

@@ -32,7 +32,8 @@ const char* kTrainUsage =
     "               --crop-size 64 --batch-size 8 --epochs 4 --lr 0.05,0.005\n"
     "  strata train --data-root data/PascalVOC12 --task 15-1 --overlap --step 1 --method MiB --name mib\n"
     "\n"
-    "options:\n";
+    "options, grouped by what they configure (a method's flags name the method and the code they follow):\n"
+    "\n";
 
 }  // namespace
 

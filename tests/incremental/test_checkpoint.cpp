@@ -418,6 +418,41 @@ TEST_CASE("every train option parses, has help, and bad ones are clear errors", 
   CHECK(restricted.find("--task") == std::string::npos);
 }
 
+TEST_CASE("train --help groups every option exactly once, a method's flags under the method and its code", "[cpu]") {
+  std::map<std::string, int> seen;
+  for (const OptionGroup& group : train_option_groups()) {
+    for (const std::string& name : group.names) ++seen[name];
+  }
+  for (const OptionSpec& spec : train_option_specs()) {
+    INFO(spec.name);
+    CHECK(seen[spec.name] == 1);
+  }
+  CHECK(seen.size() == train_option_specs().size());  // no group names an option that does not exist
+
+  // Titles head each group, in the full help only, each on one line; a method's flags follow its title.
+  const std::string help = train_options_help();
+  const size_t icarl_title = help.find("LwF-MC: iCaRL's loss (Rebuffi et al. 2017) as MiB's --icarl flags");
+  const size_t mib_title = help.find("ILT (Michieli & Zanuttigh 2019), MiB (Cermelli et al. 2020): MiB's flags:\n");
+  REQUIRE(icarl_title != std::string::npos);
+  REQUIRE(mib_title != std::string::npos);
+  CHECK(help.find("  --icarl-bkg", icarl_title) != std::string::npos);
+  CHECK(help.find("  --unce", mib_title) < icarl_title);
+  CHECK(help.find("data:\n  --dataset NAME") == 0);
+  for (const OptionGroup& group : train_option_groups()) {
+    INFO(group.title);
+    CHECK(help.find(std::string(group.title) + ":\n") != std::string::npos);
+  }
+  std::istringstream lines(help);
+  for (std::string line; std::getline(lines, line);) {
+    INFO(line);
+    CHECK(line.size() <= 100);
+  }
+  const std::string restricted = train_options_help({"--data-root", "--device"});
+  CHECK(restricted.find("data:") == std::string::npos);
+  CHECK(restricted.find("  --data-root DIR") == 0);
+  CHECK(restricted.find("  --device") != std::string::npos);
+}
+
 TEST_CASE("the resume hint of an interrupted run is its command with --step and --ckpt set", "[cpu]") {
   const std::vector<std::string> args = {"--data-root", "/data/my voc", "--step", "all", "--ckpt",   "old.safetensors",
                                          "--name",      "--ckpt",       "--lr",   "0.1", "--overlap"};
