@@ -46,6 +46,8 @@ std::string MethodConfig::describe() const {
   if (loss_de > 0) parts.push_back(cat("de x", number(loss_de)));
   if (init_balanced) parts.push_back("init_balanced");
   if (alpha != 1.0) parts.push_back(cat("alpha ", number(alpha)));
+  if (freeze_backbone) parts.push_back("backbone frozen");
+  if (freeze_old_classifier) parts.push_back("old classifier frozen");
   if (parts.empty()) parts.push_back("ce only");
   std::string out = name + " (";
   for (size_t i = 0; i < parts.size(); ++i) out += (i ? ", " : "") + parts[i];
@@ -111,6 +113,8 @@ MethodConfig apply_overrides(MethodConfig config, const MethodOverrides& overrid
   if (overrides.icarl_importance) config.icarl_importance = *overrides.icarl_importance;
   if (overrides.icarl_disjoint) config.icarl_disjoint = *overrides.icarl_disjoint;
   if (overrides.icarl_bkg) config.icarl_bkg = *overrides.icarl_bkg;
+  if (overrides.freeze_backbone) config.freeze_backbone = *overrides.freeze_backbone;
+  if (overrides.freeze_old_classifier) config.freeze_old_classifier = *overrides.freeze_old_classifier;
   config.validate();
   if (overrides.icarl_importance) {
     check(config.icarl, "method ", config.name,
@@ -161,7 +165,16 @@ models::ForwardOptions Method::forward_options(int step) const {
 }
 
 void Method::on_step_start(models::SegmentationModel& model, int step) const {
-  if (step >= 1 && config_.init_balanced) model.classifier().init_balanced_new_step();
+  if (step == 0) return;
+  if (config_.init_balanced) model.classifier().init_balanced_new_step();
+  if (config_.freeze_backbone) {
+    for (auto& [name, parameter] : model.backbone().named_parameters()) parameter.set_requires_grad(false);
+  }
+  if (config_.freeze_old_classifier) {
+    for (int64_t k = 0; k < model.classifier().steps() - 1; ++k) {
+      for (auto& [name, parameter] : model.classifier().step(k).named_parameters()) parameter.set_requires_grad(false);
+    }
+  }
 }
 
 namespace {

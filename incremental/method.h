@@ -45,7 +45,11 @@
 //
 // Hooks:
 //   on_step_start   after the previous step's weights are loaded into a step-t model (t >= 1):
-//                   MiB's balanced classifier init when init_balanced (§3.5.3)
+//                   MiB's balanced classifier init when init_balanced (§3.5.3); freezes the backbone
+//                   (freeze_backbone) and the previous steps' classifiers (freeze_old_classifier)
+//                   by clearing their requires_grad: they leave the graph and SGD skips them. The
+//                   frozen backbone's batch-norm statistics still update in training mode, as under
+//                   MiB's --freeze (which applies it at step 0 too; here step 0 always trains it)
 //   needs_teacher   whether step t runs the frozen previous-step model (some term uses it)
 //   forward_options the one place that says what step t's forwards (the student's and the
 //                   teacher's) must return, as the model's models::ForwardOptions: the logits
@@ -92,6 +96,11 @@ struct MethodConfig {
   double icarl_importance = 1.0;  // MiB's default; the LwF-MC preset's is 10
   bool icarl_disjoint = false;
   bool icarl_bkg = false;
+  // Knobs composable with every method, at steps >= 1: the backbone's weights not trained (MiB's
+  // --freeze, ILT's "encoder fixed"), the previous steps' classifier rows not trained (the LwF ablation
+  // log's fix_branch). A frozen parameter requires no gradient, so the backward never computes one.
+  bool freeze_backbone = false;
+  bool freeze_old_classifier = false;
   // How the logit terms run, not what they compute (so not part of describe()): true, one fused op
   // on the low-resolution logits (engine/ops/fused_losses.h); false, the unfused compositions on
   // upsampled logits (incremental/losses.h), the reference the fused path is tested against
@@ -111,10 +120,11 @@ MethodConfig method_preset(const std::string& name, const Task& task);
 // Changes a preset term by term (MiB's flags); each set field replaces the preset's value.
 struct MethodOverrides {
   std::optional<double> loss_kd, loss_de, alpha, icarl_importance;
-  std::optional<bool> unce, unkd, init_balanced, icarl, icarl_disjoint, icarl_bkg;
+  std::optional<bool> unce, unkd, init_balanced, icarl, icarl_disjoint, icarl_bkg, freeze_backbone,
+      freeze_old_classifier;
   bool any() const {
     return loss_kd || loss_de || alpha || icarl_importance || unce || unkd || init_balanced || icarl ||
-           icarl_disjoint || icarl_bkg;
+           icarl_disjoint || icarl_bkg || freeze_backbone || freeze_old_classifier;
   }
 };
 // Throws (naming both flags) when an override contradicts the result: --icarl-importance without

@@ -194,6 +194,15 @@ std::vector<OptionSpec> model_and_method_specs() {
       flag("--icarl-bkg",
            "LwF-MC with --icarl-disjoint: the background channel's target stays the labels' (MiB's --icarl_bkg)",
            [](TrainOptions& o) { o.method_overrides.icarl_bkg = true; }),
+      flag("--freeze-backbone",
+           "steps >= 1: the backbone's weights are not trained (MiB's --freeze, ILT's 'encoder fixed'; MiB's code "
+           "also freezes it at step 0, strata never does). No gradient is computed for it, so the backward stops "
+           "at the head; its batch-norm statistics still update in training mode, as in MiB",
+           [](TrainOptions& o) { o.method_overrides.freeze_backbone = true; }),
+      flag("--freeze-old-classifier",
+           "steps >= 1: the classifier rows of the previous steps' classes are not trained, only the new ones "
+           "(the LwF ablation log's fix_branch)",
+           [](TrainOptions& o) { o.method_overrides.freeze_old_classifier = true; }),
       flag("--unfused-losses",
            "compute the logit losses as the references do, from small ops on logits upsampled to the crop, instead "
            "of the default fused op on the low-resolution logits (same values within float rounding; slower, and "
@@ -355,6 +364,8 @@ const std::vector<OptionGroup>& train_option_groups() {
        {"--loss-kd", "--loss-de", "--unce", "--unkd", "--init-balanced", "--alpha"}},
       {"LwF-MC: iCaRL's loss (Rebuffi et al. 2017) as MiB's --icarl flags implement it",
        {"--icarl", "--icarl-importance", "--icarl-disjoint", "--icarl-bkg"}},
+      {"knobs composable with every method (MiB's --freeze; the LwF ablation log's fix_branch)",
+       {"--freeze-backbone", "--freeze-old-classifier"}},
       {"training recipe (unset: the references' values for the dataset and step)",
        {"--lr", "--epochs", "--batch-size", "--crop-size", "--seed", "--workers"}},
       {"evaluation", {"--test", "--eval-full-image", "--eval-batch-size"}},

@@ -327,7 +327,10 @@ TEST_CASE("every train option parses, has help, and bad ones are clear errors", 
   CHECK_FALSE(o.unfolded_teacher);  // the folded teacher unless asked
   CHECK_FALSE(o.detect_anomaly);
   TrainOptions unfolded;
-  REQUIRE(parse_train_options({"--unfolded-teacher", "--detect-anomaly"}, unfolded));
+  REQUIRE(parse_train_options(
+      {"--unfolded-teacher", "--detect-anomaly", "--freeze-backbone", "--freeze-old-classifier"}, unfolded));
+  CHECK(*unfolded.method_overrides.freeze_backbone);
+  CHECK(*unfolded.method_overrides.freeze_old_classifier);
   CHECK(unfolded.unfolded_teacher);
   CHECK(unfolded.detect_anomaly);
   // LwF-MC's flags, MiB's --icarl* names with dashes.

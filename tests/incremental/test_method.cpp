@@ -470,6 +470,53 @@ TEST_CASE("the default teacher is folded and equals the unfolded one within floa
   CHECK_FALSE(folded.run(images, models::ForwardOptions{}).body.defined());
 }
 
+TEST_CASE("the freeze knobs (--freeze-backbone, --freeze-old-classifier) keep those weights at steps >= 1 and compose",
+          "[cpu]") {
+  const Task task = Task::create(LabelSpace::voc(), "15-5");
+  models::SegmentationModel previous(small({16}, 5));
+  const TensorMap weights = previous.state_dict();
+  Tensor images = Tensor::zeros({2, 32, 32, 3}, DType::u8);
+  for (const bool backbone : {false, true}) {
+    for (const bool old_classifier : {false, true}) {
+      DYNAMIC_SECTION("backbone frozen " << backbone << ", old classifier frozen " << old_classifier) {
+        MethodOverrides knobs;
+        knobs.freeze_backbone = backbone;
+        knobs.freeze_old_classifier = old_classifier;
+        StepSetup setup;
+        setup.step = 1;
+        setup.model = small({16, 5}, 6);
+        setup.method = apply_overrides(method_preset("LwF", task), knobs);
+        setup.recipe = reference_recipe(task, 1);
+        setup.recipe.lr = 0.1;
+        StepSession session(setup, task, &weights, "previous", "", 10);
+        std::map<std::string, std::vector<float>> before;  // copies: the state dict shares the parameters
+        for (const auto& [name, parameter] : session.model().named_parameters()) {
+          before[name] = parameter.to_vector<float>();
+        }
+        for (int i = 0; i < 2; ++i) session.train_iteration(images, cycling_labels(2, 32, 21));
+        for (const auto& [name, parameter] : session.model().named_parameters()) {
+          const bool in_backbone = name.rfind("body.", 0) == 0;
+          const bool old_row = name.rfind("cls.0.", 0) == 0;
+          const bool frozen = (backbone && in_backbone) || (old_classifier && old_row);
+          INFO(name);
+          CHECK(parameter.requires_grad() == !frozen);
+          CHECK_FALSE((frozen && parameter.grad().defined()));
+          CHECK((parameter.to_vector<float>() == before.at(name)) == frozen);
+        }
+      }
+    }
+  }
+  MethodOverrides frozen;
+  frozen.freeze_backbone = true;
+  frozen.freeze_old_classifier = true;
+  CHECK(apply_overrides(method_preset("LwF", task), frozen).describe() ==
+        "LwF+ (kd x100, backbone frozen, old classifier frozen)");
+  // Step 0 always trains everything.
+  models::SegmentationModel step0(small({16}, 5));
+  Method(apply_overrides(method_preset("FT", task), frozen)).on_step_start(step0, 0);
+  for (const auto& [name, parameter] : step0.named_parameters()) CHECK(parameter.requires_grad());
+}
+
 TEST_CASE("a step session loads the previous weights, runs the hook and trains one iteration", "[cpu]") {
   const Task task = Task::create(LabelSpace::voc(), "15-5");
   models::SegmentationModel previous(small({16}, 5));
