@@ -152,6 +152,11 @@ std::vector<LossTerm> Method::terms(int step) const {
   return out;
 }
 
+bool Method::step0_is_fine_tuning() const {
+  const std::vector<LossTerm> step0 = terms(0);
+  return step0.size() == 1 && step0[0].kind == LossKind::cross_entropy && state().empty();
+}
+
 bool Method::needs_teacher(int step) const {
   const bool icarl_teacher = config_.icarl && (config_.icarl_disjoint || config_.icarl_importance > 0);
   return step >= 1 && (config_.loss_kd > 0 || config_.loss_de > 0 || icarl_teacher);

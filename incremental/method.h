@@ -167,6 +167,10 @@ class Method {
   // What step t's student and teacher forwards must return (see the file comment).
   models::ForwardOptions forward_options(int step) const;
 
+  // Whether step 0 trains exactly as FT's (plain cross-entropy, nothing carried in the checkpoint), so
+  // that methods may share one step-0 checkpoint (as MiB's 15-5 and 15-1 share one, SPEC §1.3).
+  bool step0_is_fine_tuning() const;
+
   // The hook run once the step-t model holds the previous step's weights (nothing at step 0).
   void on_step_start(models::SegmentationModel& model, int step) const;
 

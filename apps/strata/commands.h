@@ -21,6 +21,7 @@ const std::vector<Command>& commands();
 
 int run_demo(const Args& args);          // demo.cpp
 int run_train(const Args& args);         // train.cpp
+int run_compare(const Args& args);       // compare.cpp
 int run_eval(const Args& args);          // eval.cpp
 int run_make_dataset(const Args& args);  // make_dataset.cpp
 int run_profile(const Args& args);       // profile.cpp

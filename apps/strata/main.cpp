@@ -16,11 +16,14 @@ const std::vector<Command>& commands() {
       {"demo", "the main job: class-incremental FT vs MiB on generated data, CPU, minutes (`strata demo --help`)",
        run_demo},
       {"train", "train the steps of a class-incremental task, MiB-style options (`strata train --help`)", run_train},
+      {"compare", "several methods on one setting, every step, one table of old/new/all mIoU (`strata compare --help`)",
+       run_compare},
       {"eval", "evaluate a step checkpoint on its test set (`strata eval --help`)", run_eval},
       {"make-dataset", "write a generated VOC-layout segmentation dataset (`strata make-dataset --help`)",
        run_make_dataset},
-      {"profile", "where a training iteration's time and memory go, per phase, op and memory row; --compare "
-                  "two methods: the cost of distillation (`strata profile --help`)",
+      {"profile",
+       "where a training iteration's time and memory go, per phase, op and memory row; --compare "
+       "two methods: the cost of distillation (`strata profile --help`)",
        run_profile},
       {"bench", "benchmarks side by side with PyTorch (`strata bench --help`)", run_bench},
       {"summary", "a model's layers, output shapes, parameters and multiply-adds per stage", run_summary},
