@@ -107,12 +107,11 @@ TEST_CASE("pseudo-label thresholds: the fixed median is the histogram's true med
   CHECK(fixed_tau(row({60, 40})) == Approx(0.01 * 50.0 / 60.0).epsilon(1e-6));
   CHECK(fixed_tau(row({40, 60})) == Approx((1 + 10.0 / 60.0) / 100).epsilon(1e-6));
   CHECK(fixed_tau(row({40, 30, 30})) == Approx((1 + 10.0 / 30.0) / 100).epsilon(1e-6));
-  CHECK(fixed_tau(row({40, 25, 25})) == Approx((1 + 10.0 / 25.0) / 100).epsilon(1e-6));
+  CHECK(fixed_tau(row({40, 25, 25})) == Approx((1 + 5.0 / 25.0) / 100).epsilon(1e-6));
   CHECK(fixed_tau(row({10, 810}, {28, 99})) == Approx((99 + 400.0 / 810.0) / 100).epsilon(1e-6));
   CHECK(fixed_tau(row({1, 1}, {20, 70})) == Approx(0.21).epsilon(1e-6));
   CHECK(fixed_tau(row({})) == 0.001f);
   CHECK(fixed_tau(row({100})) == Approx(0.005).epsilon(1e-6));
-  CHECK(fixed_tau(row({1})) == 0.001f);  // 0.005 of bin 0's width is below the floor
 }
 
 TEST_CASE("pseudo-label thresholds: both medians match the PyTorch reference on constructed histograms", "[torch]") {
