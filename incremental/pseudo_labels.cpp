@@ -13,7 +13,15 @@ namespace {
 
 constexpr const char* kThresholdsKey = "pseudo_thresholds";
 constexpr const char* kMedianKey = "pseudo_median";
-constexpr float kNeverStored = -1.0f;  // a NaN threshold in the checkpoint
+constexpr const char* kKindsKey = "pseudo_threshold_kinds";
+
+enum ThresholdKind : int64_t { kFinite = 0, kNaN = 1, kPlusInf = 2, kMinusInf = 3 };
+
+ThresholdKind kind_of(float tau) {
+  if (std::isnan(tau)) return kNaN;
+  if (std::isinf(tau)) return tau > 0 ? kPlusInf : kMinusInf;
+  return kFinite;
+}
 
 }  // namespace
 
@@ -82,9 +90,14 @@ Tensor PseudoLabelThresholds::tensor(DType dtype, const Device& device) const {
 
 TensorMap PseudoLabelThresholds::state() const {
   const int64_t classes = static_cast<int64_t>(values.size());
-  std::vector<float> stored = values;
-  for (float& tau : stored) tau = std::isnan(tau) ? kNeverStored : tau;
-  return {{kThresholdsKey, Tensor::from_vector(stored, {classes})},
+  std::vector<float> finite(values.size());
+  std::vector<int64_t> kinds(values.size());
+  for (size_t c = 0; c < values.size(); ++c) {
+    kinds[c] = kind_of(values[c]);
+    finite[c] = kinds[c] == kFinite ? values[c] : 0.0f;
+  }
+  return {{kThresholdsKey, Tensor::from_vector(finite, {classes})},
+          {kKindsKey, Tensor::from_vector(kinds, {classes})},
           {kMedianKey, Tensor::from_vector(std::vector<int64_t>{median == PseudoMedian::fixed ? 1 : 0}, {1})}};
 }
 
@@ -95,9 +108,12 @@ PseudoLabelThresholds PseudoLabelThresholds::from_state(const TensorMap& state, 
     return it->second;
   };
   const Tensor& tau = find(kThresholdsKey);
+  const Tensor& kinds = find(kKindsKey);
   const Tensor& median = find(kMedianKey);
   check(tau.dtype() == DType::f32 && tau.dim() == 1 && tau.size(0) >= 1, source, ": method state '", kThresholdsKey,
         "' is ", tau.describe(), "; expected f32 (C_old)");
+  check(kinds.dtype() == DType::i64 && kinds.shape() == tau.shape(), source, ": method state '", kKindsKey, "' is ",
+        kinds.describe(), "; expected i64 of the shape of '", kThresholdsKey, "' ", shape_str(tau.shape()));
   check(median.dtype() == DType::i64 && median.numel() == 1, source, ": method state '", kMedianKey, "' is ",
         median.describe(), "; expected i64 (1)");
   const int64_t variant = median.to(Device::cpu()).to_vector<int64_t>()[0];
@@ -106,10 +122,19 @@ PseudoLabelThresholds PseudoLabelThresholds::from_state(const TensorMap& state, 
   PseudoLabelThresholds out;
   out.median = variant == 1 ? PseudoMedian::fixed : PseudoMedian::reference;
   out.values = tau.to(Device::cpu()).to_vector<float>();
-  for (float& value : out.values) {
-    check(std::isfinite(value), source, ": method state '", kThresholdsKey, "' holds ", value,
-          "; expected finite thresholds (a never-met one is stored as ", kNeverStored, ")");
-    value = value < 0 ? NAN : value;
+  const std::vector<int64_t> kind = kinds.to(Device::cpu()).to_vector<int64_t>();
+  for (size_t c = 0; c < out.values.size(); ++c) {
+    check(std::isfinite(out.values[c]), source, ": method state '", kThresholdsKey, "' holds ", out.values[c],
+          " at class ", c, "; expected finite values (the others are in '", kKindsKey, "')");
+    switch (kind[c]) {
+      case kFinite: break;
+      case kNaN: out.values[c] = NAN; break;
+      case kPlusInf: out.values[c] = INFINITY; break;
+      case kMinusInf: out.values[c] = -INFINITY; break;
+      default:
+        throw Error(cat(source, ": method state '", kKindsKey, "' holds ", kind[c], " at class ", c,
+                        "; expected 0 (finite), 1 (NaN), 2 (+inf) or 3 (-inf)"));
+    }
   }
   return out;
 }

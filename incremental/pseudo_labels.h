@@ -12,6 +12,8 @@
 //              28, 56 and 57) instead of the bin's count, in float32 as the tensors there:
 //                [60,40] -> 0.008333 (right only when bin 0 holds at least half)
 //                [40,60] -> 0.018333 (true median 0.011667)
+//                [5000 in bin 0, 1000 in each of bins 10..16] -> runs to the end with half > 4950 and
+//                bin 99 empty: +inf, every pixel of the class accepted
 //                [40,30,30] -> runs past the last bin: (half − 4950)/0 = −inf, floored to 0.001
 //                [40,25,25] -> stops on an empty bin: 0/0 = NaN; max(NaN, 0.001) keeps NaN (Python's
 //                max), so that class is never pseudo-labelled
@@ -40,7 +42,7 @@ float true_histogram_median(const int64_t* counts, int64_t bins);
 
 struct PseudoLabelThresholds {
   PseudoMedian median = PseudoMedian::reference;
-  std::vector<float> values;  // τ per teacher class (C_old), NaN allowed (reference: never pseudo-label)
+  std::vector<float> values;  // τ per teacher class (C_old); reference: NaN (never) and +inf (always) occur
 
   // histogram: (C_old · kEntropyBins) counts, row-major as accumulate_entropy_histogram writes them.
   // Throws when its size is not a multiple of kEntropyBins or a count is negative.
@@ -51,9 +53,10 @@ struct PseudoLabelThresholds {
   Tensor tensor(DType dtype, const Device& device) const;
 
   // The method-state tensors of the step checkpoint (names without the "method." prefix):
-  // "pseudo_thresholds" f32 (C_old) and "pseudo_median" i64 (1): 0 reference, 1 fixed. A NaN τ is
-  // stored as −1 (also never met: e >= 0), so the checkpoint stays finite (checkpoints holding NaN
-  // are refused, incremental/checkpoint.h); from_state reads a negative τ back as NaN.
+  // "pseudo_thresholds" f32 (C_old), its finite values (0 where τ is not finite),
+  // "pseudo_threshold_kinds" i64 (C_old): 0 finite, 1 NaN, 2 +inf, 3 −inf, and "pseudo_median" i64
+  // (1): 0 reference, 1 fixed. Every tensor is finite (checkpoints holding NaN or Inf are refused,
+  // incremental/checkpoint.h) and from_state gives back the same bits.
   TensorMap state() const;
   // Reads state(); throws naming `source` and the tensor when one is missing or malformed.
   static PseudoLabelThresholds from_state(const TensorMap& state, const std::string& source);

@@ -97,6 +97,11 @@ TEST_CASE("pseudo-label thresholds: the reference median reproduces PLOP's arith
   CHECK(reference_tau(row({})) == 0.001f);
   // Step 29 reads bin int(0.29 * 100) = 28: the count there decides, not bin 29's (empty: inf).
   CHECK(reference_tau(row({10, 810}, {28, 99})) == Approx(0.29 + 0.01 * 4.0 / 10.0).epsilon(1e-6));
+  // It runs to the end with half above the final running sum 4950 and bin 99 empty: +inf, kept.
+  std::vector<int64_t> to_the_end = row({5000}, {0});
+  for (int64_t b = 10; b <= 16; ++b) to_the_end[static_cast<size_t>(b)] = 1000;
+  CHECK(std::isinf(reference_tau(to_the_end)));
+  CHECK(reference_tau(to_the_end) > 0);
   // The raw values before the floor.
   const std::vector<int64_t> past_end = row({40, 30, 30});
   CHECK(std::isinf(reference_histogram_median(past_end.data(), kEntropyBins)));
@@ -127,7 +132,7 @@ TEST_CASE("pseudo-label thresholds: both medians match the PyTorch reference on 
 TEST_CASE("pseudo-label thresholds: the checkpoint state round-trips, NaN included, and stays finite", "[cpu]") {
   PseudoLabelThresholds tau;
   tau.median = PseudoMedian::reference;
-  tau.values = {0.001f, NAN, 0.0183333f, 0.5f};
+  tau.values = {0.001f, NAN, 0.0183333f, INFINITY, -INFINITY, 0.5f};
   const TensorMap state = tau.state();
   for (const auto& [name, t] : state) {
     for (double v : t.to_vector<double>()) CHECK(std::isfinite(v));
@@ -148,8 +153,14 @@ TEST_CASE("pseudo-label thresholds: the checkpoint state round-trips, NaN includ
   wrong = state;
   wrong["pseudo_thresholds"] = Tensor::from_vector(std::vector<double>{0.1, 0.2}, {2});
   CHECK_THROWS_WITH(PseudoLabelThresholds::from_state(wrong, "ckpt"), Catch::Contains("expected f32"));
-  wrong["pseudo_thresholds"] = Tensor::from_vector(std::vector<float>{0.1f, INFINITY}, {2});
+  wrong = state;
+  wrong["pseudo_thresholds"] = Tensor::from_vector(std::vector<float>{0.1f, INFINITY, 0, 0, 0, 0}, {6});
   CHECK_THROWS_WITH(PseudoLabelThresholds::from_state(wrong, "ckpt"), Catch::Contains("finite"));
+  wrong = state;
+  wrong["pseudo_threshold_kinds"] = Tensor::from_vector(std::vector<int64_t>{0, 1, 0, 4, 0, 0}, {6});
+  CHECK_THROWS_WITH(PseudoLabelThresholds::from_state(wrong, "ckpt"), Catch::Contains("holds 4 at class 3"));
+  wrong["pseudo_threshold_kinds"] = Tensor::from_vector(std::vector<int64_t>{0, 1}, {2});
+  CHECK_THROWS_WITH(PseudoLabelThresholds::from_state(wrong, "ckpt"), Catch::Contains("pseudo_threshold_kinds"));
 }
 
 TEST_CASE("pseudo-label thresholds: a malformed histogram is an error", "[cpu]") {

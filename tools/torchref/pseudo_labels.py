@@ -152,6 +152,7 @@ def constructed_histograms():
     row(40, 25, 25)
     row()  # a class the teacher never predicts
     row(10, 810, at=(28, 99))  # the loop reaches i = 29, which reads bin 28
+    row(5000, *([1000] * 7), at=(0, 10, 11, 12, 13, 14, 15, 16))  # runs to the end, half > 4950: +inf
     row(50)
     row(1, 1, 1, 1, at=(3, 20, 57, 90))
     g = gen("constructed_histograms")
