@@ -20,7 +20,8 @@
 //                     other labels are copied
 //     image_weights:  (N), the teacher's dtype: PLOP's classifier adaptive factor
 //                     γ_n = #(label < C_old ∧ e < τ_ĉ) / (#(label < C_old) + 1e-6), for
-//                     FusedLossOptions::image_weights (engine/ops/fused_losses.h)
+//                     FusedLossOptions::image_weights (engine/ops/fused_losses.h); an image with no
+//                     background pixel gets γ = 0, its new-class pixels then weigh nothing (as in PLOP)
 //   One pass, no read back to the host. Not differentiable (the teacher's outputs are targets).
 //
 // Labels are not validated here (values other than [0, C_tot) and ignore_index pass through to the

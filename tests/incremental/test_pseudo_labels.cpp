@@ -353,3 +353,19 @@ TEST_CASE("entropy pseudo-labels: bad input is an error naming the tensor or opt
   CHECK_THROWS_WITH(fused_losses(Tensor::randn({2, 3, 4, 5}, g), Tensor(), labels, {{PixelLoss::cross_entropy}}, fused),
                     Catch::Contains("image_weights are"));
 }
+
+TEST_CASE("entropy pseudo-labels: +inf thresholds take the teacher's argmax, NaN ones reject, γ follows", "[cpu]") {
+  // Teacher (1,1,1,3) constant over the image: argmax class 2 everywhere.
+  const Tensor teacher = Tensor::from_vector(std::vector<float>{0.5f, -1.0f, 2.0f, 0.5f, -1.0f, 2.0f}, {2, 1, 1, 3});
+  // Image 0: background, an old class (1, below C_old), a new class (4), ignored; image 1: no background.
+  const Tensor labels = Tensor::from_vector(std::vector<uint8_t>{0, 1, 4, 255, 4, 3, 255, 4}, {2, 1, 4});
+  PseudoLabelOptions options;
+  options.total_channels = 5;
+  const PseudoLabels always = entropy_pseudo_labels(teacher, labels, Tensor::full({3}, INFINITY), options);
+  CHECK(always.labels.to_vector<int64_t>() == std::vector<int64_t>{2, 2, 4, 255, 4, 3, 255, 4});
+  CHECK(always.image_weights.to_vector<double>()[0] == Approx(2.0 / (2.0 + 1e-6)));
+  CHECK(always.image_weights.to_vector<double>()[1] == 0.0);  // no background: γ = 0
+  const PseudoLabels never = entropy_pseudo_labels(teacher, labels, Tensor::full({3}, NAN), options);
+  CHECK(never.labels.to_vector<int64_t>() == std::vector<int64_t>{255, 255, 4, 255, 4, 3, 255, 4});
+  CHECK(never.image_weights.to_vector<double>() == std::vector<double>{0.0, 0.0});
+}
