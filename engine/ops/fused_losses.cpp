@@ -91,6 +91,13 @@ FusedLossProblem checked_problem(const Tensor& logits, const Tensor& teacher, co
     check(teacher.shape() == expected, kOp, ": teacher_logits are ", teacher.describe(), "; expected ",
           shape_str(expected), " (the logits' N,h,w and old_channels = ", options.old_channels, " channels)");
   }
+  if (options.image_weights.defined()) {
+    const Tensor& w = options.image_weights;
+    check(w.dim() == 1 && w.size(0) == logits.size(0), kOp, ": image_weights are ", w.describe(), "; expected (",
+          logits.size(0), "), one per image");
+    check_same_dtype(kOp, logits, "logits", w, "image_weights");
+    check_same_device(kOp, logits, "logits", w, "image_weights");
+  }
   return problem;
 }
 
@@ -165,6 +172,7 @@ Tensor fused_losses(const Tensor& logits, const Tensor& teacher_logits, const Te
   const FusedLossProblem problem = checked_problem(logits, teacher_logits, labels, terms, options);
   const Tensor z = logits.contiguous(), y = labels.contiguous();
   const Tensor t = problem.reads_teacher() ? teacher_logits.detach().contiguous() : Tensor();
+  const Tensor w = options.image_weights.defined() ? options.image_weights.detach().contiguous() : Tensor();
   count_forward(problem, z, y);
   Tensor values = Tensor::empty({problem.terms}, z.dtype(), z.device());
   Tensor stats = label_stats_tensor(z.device());
@@ -175,12 +183,12 @@ Tensor fused_losses(const Tensor& logits, const Tensor& teacher_logits, const Te
     using T = decltype(tag);
     using L = decltype(label_tag);
     fused_losses(values.data<T>(), pixel_stats.defined() ? pixel_stats.data<T>() : nullptr, stats.data<int64_t>(),
-                 z.data<T>(), data_or_null<T>(t), y.data<L>(), problem, backend);
+                 z.data<T>(), data_or_null<T>(t), data_or_null<T>(w), y.data<L>(), problem, backend);
   });
   check_label_stats(kOp, stats, labels, problem.channels, problem.ignore_index);
   autograd::record(kOp, values, {logits},
-                   [problem, z_saved = autograd::save(z), t_saved = autograd::save(t), y_saved = autograd::save(y),
-                    stats_saved = autograd::save(stats),
+                   [problem, z_saved = autograd::save(z), t_saved = autograd::save(t), w_saved = autograd::save(w),
+                    y_saved = autograd::save(y), stats_saved = autograd::save(stats),
                     pixel_stats_saved = autograd::save(pixel_stats)](const Tensor& g, const std::vector<bool>&) {
                      profiler::Scope backward_scope(kOp, profiler::Phase::backward);
                      count_backward(problem, z_saved, y_saved);
@@ -190,10 +198,10 @@ Tensor fused_losses(const Tensor& logits, const Tensor& teacher_logits, const Te
                                        [&](auto tag, auto label_tag, const auto& backend) {
                                          using T = decltype(tag);
                                          using L = decltype(label_tag);
-                                         fused_losses_backward(dz.data<T>(), dvalues.data<T>(),
-                                                               stats_saved.data<int64_t>(), pixel_stats_saved.data<T>(),
-                                                               z_saved.data<T>(), data_or_null<T>(t_saved),
-                                                               y_saved.data<L>(), problem, backend);
+                                         fused_losses_backward(
+                                             dz.data<T>(), dvalues.data<T>(), stats_saved.data<int64_t>(),
+                                             pixel_stats_saved.data<T>(), z_saved.data<T>(), data_or_null<T>(t_saved),
+                                             data_or_null<T>(w_saved), y_saved.data<L>(), problem, backend);
                                        });
                      return std::vector<Tensor>{dz};
                    });

@@ -9,6 +9,10 @@
 //                     reads the teacher (knowledge_distillation, unbiased_knowledge_distillation,
 //                     icarl_distillation, icarl_disjoint, icarl_disjoint_bkg), else ignored (pass Tensor())
 //     labels:         (N,H,W) u8/i32/i64, the full-resolution labels after the step's label table
+//     options.image_weights: (N) of the logits' dtype and device, or undefined (all 1): image n's
+//                     per-pixel losses, of every term, are multiplied by its weight before the
+//                     reduction (PLOP's classifier adaptive factor γ, engine/ops/pseudo_labels.h);
+//                     a target, not differentiated
 //     values[k]:      terms[k].weight times term k reduced as terms[k].reduction says (sum, mean_all
 //                     over all N·H·W pixels, or mean_valid over the labelled pixels), on the logits'
 //                     device; the gradient flows to logits only (the teacher's are targets)
@@ -35,7 +39,8 @@
 // 4, labels of another dtype or batch, a teacher missing or of the wrong shape/dtype/device, no term
 // or more than six, reduction none, mean_valid for an unlabelled term, old_channels outside what a
 // term needs (1 <= C_old < C for the unbiased terms, 1 <= C_old <= C for the others that read it),
-// a negative or non-finite weight, alpha <= 0, an ignore_index inside [0, C).
+// a negative or non-finite weight, alpha <= 0, an ignore_index inside [0, C), image weights that are
+// not (N) of the logits' dtype and device.
 #pragma once
 
 #include <cstdint>
@@ -63,6 +68,7 @@ struct FusedLossOptions {
   double alpha = 1.0;          // multiplies the teacher logits before their softmax (MiB's --alpha)
   bool align_corners = false;  // of the upsampling the losses stand for (false in both references)
   int64_t ignore_index = 255;
+  Tensor image_weights;  // (N) or undefined: per-image factors of every term's per-pixel losses
 };
 
 Tensor fused_losses(const Tensor& logits, const Tensor& teacher_logits, const Tensor& labels,

@@ -174,8 +174,8 @@ void term_factors(T* factors, const T* dvalues, const int64_t* label_stats, cons
 }  // namespace
 
 template <class T, class L>
-void fused_losses(T* values, T* pixel_stats, int64_t* label_stats, const T* logits, const T* teacher, const L* labels,
-                  const cm::FusedLossProblem& problem, const Backend&) {
+void fused_losses(T* values, T* pixel_stats, int64_t* label_stats, const T* logits, const T* teacher,
+                  const T* image_weights, const L* labels, const cm::FusedLossProblem& problem, const Backend&) {
   const int64_t rows = problem.batch * problem.height, grain = rows_per_chunk(problem);
   const auto vertical = bilinear_axis_taps<T>(problem.low_height, problem.height, problem.align_corners);
   const auto horizontal = bilinear_axis_taps<T>(problem.low_width, problem.width, problem.align_corners);
@@ -190,6 +190,7 @@ void fused_losses(T* values, T* pixel_stats, int64_t* label_stats, const T* logi
       const int64_t n = row / problem.height, y = row % problem.height;
       student.start_row(n, vertical[static_cast<size_t>(y)]);
       old_model.start_row(n, vertical[static_cast<size_t>(y)]);
+      const double image_weight = image_weights ? static_cast<double>(image_weights[n]) : 1.0;
       for (int64_t x = 0; x < problem.width; ++x) {
         const int64_t p = row * problem.width + x;
         const int64_t label = static_cast<int64_t>(labels[p]);
@@ -198,7 +199,9 @@ void fused_losses(T* values, T* pixel_stats, int64_t* label_stats, const T* logi
         const T* t = old_model.pixel(horizontal[static_cast<size_t>(x)]);
         const cm::PixelSums<T> sums = pixel_sums(problem, needed, z, t, cls);
         const cm::PixelStats<T>& s = sums.stats;
-        for (int k = 0; k < problem.terms; ++k) part.sums[k] += cm::pixel_term_loss(problem, k, sums, cls);
+        for (int k = 0; k < problem.terms; ++k) {
+          part.sums[k] += image_weight * static_cast<double>(cm::pixel_term_loss(problem, k, sums, cls));
+        }
         if (pixel_stats) {
           T* out = pixel_stats + p * cm::kPixelStats;
           out[0] = s.lse, out[1] = s.lse_old, out[2] = s.lse_bg, out[3] = s.lse_teacher, out[4] = s.teacher_background;
@@ -220,10 +223,10 @@ void fused_losses(T* values, T* pixel_stats, int64_t* label_stats, const T* logi
 
 template <class T, class L>
 void fused_losses_backward(T* dlogits, const T* dvalues, const int64_t* label_stats, const T* pixel_stats,
-                           const T* logits, const T* teacher, const L* labels, const cm::FusedLossProblem& problem,
-                           const Backend& backend) {
-  T factors[cm::kMaxFusedTerms] = {};
-  term_factors(factors, dvalues, label_stats, problem);
+                           const T* logits, const T* teacher, const T* image_weights, const L* labels,
+                           const cm::FusedLossProblem& problem, const Backend& backend) {
+  T term_weights[cm::kMaxFusedTerms] = {};
+  term_factors(term_weights, dvalues, label_stats, problem);
   const int64_t channels = problem.channels, low_w = problem.low_width;
   const int64_t rows = problem.batch * problem.height;
   const auto vertical = bilinear_axis_taps<T>(problem.low_height, problem.height, problem.align_corners);
@@ -239,6 +242,10 @@ void fused_losses_backward(T* dlogits, const T* dvalues, const int64_t* label_st
       const int64_t n = row / problem.height, y = row % problem.height;
       student.start_row(n, vertical[static_cast<size_t>(y)]);
       old_model.start_row(n, vertical[static_cast<size_t>(y)]);
+      // The image's weight folded into the terms' factors W_k.
+      T factors[cm::kMaxFusedTerms] = {};
+      for (int k = 0; k < problem.terms; ++k)
+        factors[k] = image_weights ? term_weights[k] * image_weights[n] : term_weights[k];
       T* out = row_gradients + row * low_w * channels;
       std::fill(out, out + low_w * channels, T(0));
       for (int64_t x = 0; x < problem.width; ++x) {
@@ -289,10 +296,10 @@ void fused_losses_backward(T* dlogits, const T* dvalues, const int64_t* label_st
 }
 
 #define STRATA_INSTANTIATE(T, L)                                                                                  \
-  template void fused_losses<T, L>(T*, T*, int64_t*, const T*, const T*, const L*, const cm::FusedLossProblem&,   \
-                                   const Backend&);                                                               \
-  template void fused_losses_backward<T, L>(T*, const T*, const int64_t*, const T*, const T*, const T*, const L*, \
-                                            const cm::FusedLossProblem&, const Backend&);
+  template void fused_losses<T, L>(T*, T*, int64_t*, const T*, const T*, const T*, const L*,                      \
+                                   const cm::FusedLossProblem&, const Backend&);                                  \
+  template void fused_losses_backward<T, L>(T*, const T*, const int64_t*, const T*, const T*, const T*, const T*, \
+                                            const L*, const cm::FusedLossProblem&, const Backend&);
 STRATA_INSTANTIATE(float, uint8_t)
 STRATA_INSTANTIATE(float, int32_t)
 STRATA_INSTANTIATE(float, int64_t)

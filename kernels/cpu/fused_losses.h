@@ -4,6 +4,7 @@
 //
 //   logits:  (N, h, w, C)       the low-resolution logits of the model being trained
 //   teacher: (N, h, w, C_old)   the teacher's low-resolution logits, or null when no term reads them
+//   image_weights: (N)          each image's factor of its per-pixel losses, or null (all 1)
 //   labels:  (N, H, W)          full resolution
 //   values:  (K)                term k's reduced value: weight_k · scale_k · Σ_p l_k(p)
 //   pixel_stats: (N·H·W, kPixelStats) or null: what the backward reads per full-resolution pixel
@@ -30,12 +31,12 @@ namespace strata::kernels::cpu {
 using common::FusedLossProblem;
 
 template <class T, class L>
-void fused_losses(T* values, T* pixel_stats, int64_t* label_stats, const T* logits, const T* teacher, const L* labels,
-                  const FusedLossProblem& problem, const Backend& backend);
+void fused_losses(T* values, T* pixel_stats, int64_t* label_stats, const T* logits, const T* teacher,
+                  const T* image_weights, const L* labels, const FusedLossProblem& problem, const Backend& backend);
 
 template <class T, class L>
 void fused_losses_backward(T* dlogits, const T* dvalues, const int64_t* label_stats, const T* pixel_stats,
-                           const T* logits, const T* teacher, const L* labels, const FusedLossProblem& problem,
-                           const Backend& backend);
+                           const T* logits, const T* teacher, const T* image_weights, const L* labels,
+                           const FusedLossProblem& problem, const Backend& backend);
 
 }  // namespace strata::kernels::cpu

@@ -69,7 +69,7 @@ struct Partials {
 
 template <class T, class L>
 __global__ void fused_losses_kernel(T* pixel_stats, Partials partials, const T* logits, const T* teacher,
-                                    const L* labels, FusedLossProblem problem) {
+                                    const T* image_weights, const L* labels, FusedLossProblem problem) {
   double sums[cm::kMaxFusedTerms] = {};
   cm::LabelTally tally;
   const int64_t old = problem.old_channels;
@@ -85,9 +85,13 @@ __global__ void fused_losses_kernel(T* pixel_stats, Partials partials, const T* 
     }
     const cm::PixelSums<T> pixel_sums = pixel.sums();
     const cm::PixelStats<T>& s = pixel_sums.stats;
+    const double image_weight = image_weights ? static_cast<double>(image_weights[taps.n]) : 1.0;
 #pragma unroll
     for (int k = 0; k < cm::kMaxFusedTerms; ++k) {
-      if (k < problem.terms) sums[k] += cm::pixel_term_loss(problem, k, pixel_sums, is_class ? label : int64_t{-1});
+      if (k < problem.terms) {
+        sums[k] += image_weight *
+                   static_cast<double>(cm::pixel_term_loss(problem, k, pixel_sums, is_class ? label : int64_t{-1}));
+      }
     }
     if (pixel_stats) {
       T* out = pixel_stats + p * cm::kPixelStats;
@@ -125,8 +129,8 @@ __global__ void fused_losses_finish_kernel(T* values, int64_t* label_stats, Part
 
 template <class T, class L>
 __global__ void fused_losses_rows_kernel(T* row_gradients, const T* dvalues, const int64_t* label_stats,
-                                         const T* pixel_stats, const T* logits, const T* teacher, const L* labels,
-                                         FusedLossProblem problem) {
+                                         const T* pixel_stats, const T* logits, const T* teacher,
+                                         const T* image_weights, const L* labels, FusedLossProblem problem) {
   T factors[cm::kMaxFusedTerms] = {};
 #pragma unroll
   for (int k = 0; k < cm::kMaxFusedTerms; ++k) {
@@ -149,7 +153,9 @@ __global__ void fused_losses_rows_kernel(T* row_gradients, const T* dvalues, con
       const cm::PixelStats<T> s{st[0], st[1], st[2], st[3], st[4]};
       const T z = interpolate(logits, taps.n, taps.v, taps.h, c, channels, problem);
       const T t = teacher && c < old ? interpolate(teacher, taps.n, taps.v, taps.h, c, old, problem) : T(0);
-      sum += cm::bilinear_weight(taps.h, x) * cm::fused_loss_gradient<T>(problem, factors, s, cls, c, z, t);
+      const T weight =
+          image_weights ? cm::bilinear_weight(taps.h, x) * image_weights[taps.n] : cm::bilinear_weight(taps.h, x);
+      sum += weight * cm::fused_loss_gradient<T>(problem, factors, s, cls, c, z, t);
     }
     row_gradients[i] = sum;
   }
@@ -176,37 +182,37 @@ __global__ void fused_losses_columns_kernel(T* dlogits, const T* row_gradients, 
 }  // namespace
 
 template <class T, class L>
-void fused_losses(T* values, T* pixel_stats, int64_t* label_stats, const T* logits, const T* teacher, const L* labels,
-                  const FusedLossProblem& problem, const Backend& backend) {
+void fused_losses(T* values, T* pixel_stats, int64_t* label_stats, const T* logits, const T* teacher,
+                  const T* image_weights, const L* labels, const FusedLossProblem& problem, const Backend& backend) {
   const unsigned blocks = blocks_for(problem.pixels(), kThreads);
   const Partials partials{backend.scratch->array<double>(int64_t{blocks} * cm::kMaxFusedTerms),
                           backend.scratch->array<int64_t>(2 * int64_t{blocks})};
   const T* teacher_map = problem.reads_teacher() ? teacher : nullptr;
   STRATA_LAUNCH((fused_losses_kernel<T, L>), backend.stream, blocks, kThreads, 0, pixel_stats, partials, logits,
-                teacher_map, labels, problem);
+                teacher_map, image_weights, labels, problem);
   STRATA_LAUNCH((fused_losses_finish_kernel<T, L>), backend.stream, 1, kThreads, 0, values, label_stats, partials,
                 int64_t{blocks}, labels, problem);
 }
 
 template <class T, class L>
 void fused_losses_backward(T* dlogits, const T* dvalues, const int64_t* label_stats, const T* pixel_stats,
-                           const T* logits, const T* teacher, const L* labels, const FusedLossProblem& problem,
-                           const Backend& backend) {
+                           const T* logits, const T* teacher, const T* image_weights, const L* labels,
+                           const FusedLossProblem& problem, const Backend& backend) {
   const int64_t row_values = problem.batch * problem.height * problem.low_width * problem.channels;
   T* row_gradients = backend.scratch->array<T>(row_values);
   const T* teacher_map = problem.reads_teacher() ? teacher : nullptr;
   STRATA_LAUNCH((fused_losses_rows_kernel<T, L>), backend.stream, blocks_for(row_values, kThreads), kThreads, 0,
-                row_gradients, dvalues, label_stats, pixel_stats, logits, teacher_map, labels, problem);
+                row_gradients, dvalues, label_stats, pixel_stats, logits, teacher_map, image_weights, labels, problem);
   const int64_t low_values = problem.batch * problem.low_height * problem.low_width * problem.channels;
   STRATA_LAUNCH((fused_losses_columns_kernel<T>), backend.stream, blocks_for(low_values, kThreads), kThreads, 0,
                 dlogits, static_cast<const T*>(row_gradients), problem);
 }
 
-#define STRATA_INSTANTIATE(T, L)                                                                                  \
-  template void fused_losses<T, L>(T*, T*, int64_t*, const T*, const T*, const L*, const FusedLossProblem&,       \
-                                   const Backend&);                                                               \
-  template void fused_losses_backward<T, L>(T*, const T*, const int64_t*, const T*, const T*, const T*, const L*, \
-                                            const FusedLossProblem&, const Backend&);
+#define STRATA_INSTANTIATE(T, L)                                                                                      \
+  template void fused_losses<T, L>(T*, T*, int64_t*, const T*, const T*, const T*, const L*, const FusedLossProblem&, \
+                                   const Backend&);                                                                   \
+  template void fused_losses_backward<T, L>(T*, const T*, const int64_t*, const T*, const T*, const T*, const T*,     \
+                                            const L*, const FusedLossProblem&, const Backend&);
 STRATA_INSTANTIATE(float, uint8_t)
 STRATA_INSTANTIATE(float, int32_t)
 STRATA_INSTANTIATE(float, int64_t)

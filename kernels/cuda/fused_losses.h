@@ -14,12 +14,12 @@ namespace strata::kernels::cuda {
 using common::FusedLossProblem;
 
 template <class T, class L>
-void fused_losses(T* values, T* pixel_stats, int64_t* label_stats, const T* logits, const T* teacher, const L* labels,
-                  const FusedLossProblem& problem, const Backend& backend);
+void fused_losses(T* values, T* pixel_stats, int64_t* label_stats, const T* logits, const T* teacher,
+                  const T* image_weights, const L* labels, const FusedLossProblem& problem, const Backend& backend);
 
 template <class T, class L>
 void fused_losses_backward(T* dlogits, const T* dvalues, const int64_t* label_stats, const T* pixel_stats,
-                           const T* logits, const T* teacher, const L* labels, const FusedLossProblem& problem,
-                           const Backend& backend);
+                           const T* logits, const T* teacher, const T* image_weights, const L* labels,
+                           const FusedLossProblem& problem, const Backend& backend);
 
 }  // namespace strata::kernels::cuda
