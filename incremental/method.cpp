@@ -181,11 +181,15 @@ void Method::start_step(models::SegmentationModel& model, int step, const Tensor
                                                      previous_weights, previous, source);
 }
 
-void Method::update_importance() {
-  if (regularizer_) regularizer_->update();
+Tensor Method::regularize() {
+  if (!regularizer_) return Tensor();
+  if (config_.fused_losses) return regularizer_->update_and_penalize();
+  regularizer_->update();
+  Tensor penalty = regularizer_->penalty();
+  if (!penalty.defined()) return penalty;
+  penalty.backward();
+  return penalty.detach();
 }
-
-Tensor Method::penalty() const { return regularizer_ ? regularizer_->penalty() : Tensor(); }
 
 TensorMap Method::state() const { return regularizer_ ? regularizer_->state() : TensorMap(); }
 

@@ -23,11 +23,11 @@
 //                                                 element of the backbone output (ILT, §3.4)
 //   reg      reg_importance  step >= 1, EWC/PI/RW  Σ ŵ(θ − θ_old)² over the previous model's parameters
 //                                                 (incremental/regularizer.h, §3.6): not part of loss(),
-//                                                 penalty() after the importance update
+//                                                 regularize() after the importance update
 //
 // and the total is their weighted sum (train.py's L = L_seg + L_kd + L_de + L_icarl). The reg term
 // has its own backward after the others', as train.py's: update_importance() reads the gradients of
-// the others alone first (StepSession::train_iteration). Every term's
+// the others alone first (StepSession::train_iteration; fused with the penalty's gradient by default). Every term's
 // reduction is the references' (mean over all pixels, ignored ones in the denominator; KD terms carry
 // 1/C_old). LwF-MC is active from step 0, as in the reference: its step 0 trains with the BCE, not CE.
 // Losses are those of logits upsampled to the crop (§3.0). By default the logit terms (ce, unce,
@@ -64,7 +64,7 @@
 //                   ILT's de term; nothing more for FT, LwF and MiB
 //   start_step      once the step's model is on its device: EWC/PI/RW build their accumulators and,
 //                   at step >= 1, the penalty's anchors and weights from the previous checkpoint
-//   update_importance, penalty   EWC/PI/RW, every iteration (see the reg row)
+//   regularize      EWC/PI/RW, every iteration after the backward (see the reg row)
 //   state           tensors a method carries in the step checkpoint (EWC/PI/RW's importance and
 //                   accumulators); none of FT, LwF, LwF-MC, ILT and MiB has any
 //
@@ -199,11 +199,12 @@ class Method {
   void start_step(models::SegmentationModel& model, int step, const TensorMap* previous_weights,
                   const PreviousMethod& previous, const std::string& source);
   bool has_regularizer() const { return regularizer_ != nullptr; }
-  // After the loss's backward, before the penalty's and SGD's: the importance update (no host read).
-  void update_importance();
-  // The "reg" term, reg_importance · Σ ŵ(θ − θ_old)²: a differentiable scalar on the step's device,
-  // undefined at step 0 and for methods without a regulariser.
-  Tensor penalty() const;
+  // After the loss's backward, before SGD's step: EWC/PI/RW's importance update from the loss's
+  // gradients, then at steps >= 1 the "reg" term's gradient added to them (fused_losses: one fused
+  // kernel per parameter; else penalty() as an autograd op and its own backward, as train.py).
+  // Returns reg_importance · Σ ŵ(θ − θ_old)², detached on the step's device, or undefined (step 0,
+  // no regulariser). Reads nothing back to the host.
+  Tensor regularize();
 
   // Method state for the step checkpoint (tensor names without prefix): the regulariser's
   // (incremental/regularizer.h); empty for the other methods.

@@ -129,8 +129,7 @@ WeightRegularizer::WeightRegularizer(const RegularizerSettings& settings, const 
   }
 }
 
-void WeightRegularizer::update() {
-  autograd::NoGradGuard no_grad;
+ImportanceUpdate WeightRegularizer::next_update() const {
   const RegularizerKind kind = settings_.kind;
   ImportanceUpdate u;
   u.alpha = settings_.alpha;
@@ -145,6 +144,12 @@ void WeightRegularizer::update() {
     u.accumulate = path_step && updates_ > 0;
     u.remember = path_step;
   }
+  return u;
+}
+
+void WeightRegularizer::update() {
+  autograd::NoGradGuard no_grad;
+  const ImportanceUpdate u = next_update();
   for (Entry& e : entries_) {
     Tensor grad = e.param.grad();
     if (!grad.defined()) continue;
@@ -152,6 +157,29 @@ void WeightRegularizer::update() {
     importance_update(e.fisher, e.path, e.previous, e.param.detach(), grad, u);
   }
   ++updates_;
+}
+
+Tensor WeightRegularizer::update_and_penalize() {
+  autograd::NoGradGuard no_grad;
+  const ImportanceUpdate u = next_update();
+  std::vector<Tensor> values;
+  for (Entry& e : entries_) {
+    Tensor grad = e.param.grad();
+    if (!grad.defined()) continue;
+    grad = grad.to(e.param.dtype()).contiguous();
+    if (step_ >= 1 && e.anchor.defined()) {
+      Tensor penalized;
+      values.push_back(importance_update_and_penalty(e.fisher, e.path, e.previous, e.param.detach(), grad, e.anchor,
+                                                     e.weight, u, settings_.importance, penalized)
+                           .reshape({1}));
+      e.param.set_grad(penalized);
+    } else {
+      importance_update(e.fisher, e.path, e.previous, e.param.detach(), grad, u);
+    }
+  }
+  ++updates_;
+  if (values.empty()) return Tensor();
+  return scale(sum(concat(values)), settings_.importance);
 }
 
 Tensor WeightRegularizer::penalty() const {

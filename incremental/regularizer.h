@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "engine/nn/module.h"
+#include "engine/ops/regularizer.h"
 #include "engine/safetensors.h"
 #include "engine/tensor.h"
 
@@ -71,6 +72,11 @@ class WeightRegularizer {
   void update();
   // reg_importance · Ω, a differentiable scalar on the step's device; undefined at step 0.
   Tensor penalty() const;
+  // update() fused with the penalty, as training runs them: the importance from the loss's
+  // gradients, then each penalised parameter's gradient replaced by gradient + ∂(penalty)/∂θ (one
+  // kernel per parameter, engine/ops/regularizer.h); returns the penalty's value (detached, on the
+  // device), undefined at step 0. Same result as update(), penalty() and its backward.
+  Tensor update_and_penalize();
   TensorMap state() const;
   // Restores the accumulators of a checkpoint of this step written after `iteration` iterations.
   void load_state(const TensorMap& state, const std::string& source, int64_t iteration);
@@ -88,6 +94,7 @@ class WeightRegularizer {
     Tensor weight;     // with anchor: the penalty's ŵ
   };
   std::vector<std::string> state_kinds() const;  // the resumable accumulators' prefixes
+  ImportanceUpdate next_update() const;          // what this iteration's update does
 
   RegularizerSettings settings_;
   int step_;

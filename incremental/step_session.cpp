@@ -114,9 +114,7 @@ IterationStats StepSession::train_iteration(const Tensor& images, const Tensor& 
     profiler::Scope scope(step_phase_name(StepPhase::regularizer));
     // The importance sees the gradients of the loss terms alone, as MiB's update() before the
     // penalty's own backward into the same gradients.
-    method_.update_importance();
-    penalty = method_.penalty();
-    if (penalty.defined()) penalty.backward();
+    penalty = method_.regularize();
   }
   {
     profiler::Scope scope(step_phase_name(StepPhase::optimizer_step));
@@ -137,9 +135,9 @@ IterationStats StepSession::train_iteration(const Tensor& images, const Tensor& 
   stats.names = std::move(loss.names);
   stats.terms = std::move(loss.values);
   if (penalty.defined()) {
-    stats.loss = add(stats.loss, penalty.detach());
+    stats.loss = add(stats.loss, penalty);
     stats.names.emplace_back("reg");
-    stats.terms = concat({stats.terms, penalty.detach().reshape({1})});
+    stats.terms = concat({stats.terms, penalty.reshape({1})});
   }
   return stats;
 }

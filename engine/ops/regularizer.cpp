@@ -28,10 +28,11 @@ T* data_or_null(Tensor t) {
 
 }  // namespace
 
-void importance_update(const Tensor& fisher, const Tensor& path, const Tensor& previous, const Tensor& param,
-                       const Tensor& grad, const ImportanceUpdate& update) {
-  const char* op = "importance_update";
-  profiler::Scope profile_scope(op);
+namespace {
+
+// The checks of importance_update's tensors; whether the path term runs.
+bool check_update(const char* op, const Tensor& fisher, const Tensor& path, const Tensor& previous, const Tensor& param,
+                  const Tensor& grad, const ImportanceUpdate& update) {
   check_floating(op, "param", param);
   check_like(op, param, "param", grad, "grad");
   check(param.is_contiguous(), op, ": param must be contiguous, got ", param.describe());
@@ -42,6 +43,16 @@ void importance_update(const Tensor& fisher, const Tensor& path, const Tensor& p
   if (path_term && update.path == ImportancePath::riemannian_walk) {
     check_like(op, param, "param", fisher, "fisher (RW's path term reads it)");
   }
+  return path_term;
+}
+
+}  // namespace
+
+void importance_update(const Tensor& fisher, const Tensor& path, const Tensor& previous, const Tensor& param,
+                       const Tensor& grad, const ImportanceUpdate& update) {
+  const char* op = "importance_update";
+  profiler::Scope profile_scope(op);
+  const bool path_term = check_update(op, fisher, path, previous, param, grad, update);
   const int64_t n = param.numel();
   // Reads θ and g, and F, Δ/s and θ_prev where used; writes those back. About 6 operations each.
   const double streams = 2.0 + (update.fisher ? 2.0 : 0.0) + (path_term ? 3.0 : 0.0) + (update.remember ? 1.0 : 0.0);
@@ -53,6 +64,34 @@ void importance_update(const Tensor& fisher, const Tensor& path, const Tensor& p
                       path_term || update.remember ? data_or_null<T>(previous) : nullptr, param.data<T>(),
                       grad.data<T>(), n, update, backend);
   });
+}
+
+Tensor importance_update_and_penalty(const Tensor& fisher, const Tensor& path, const Tensor& previous,
+                                     const Tensor& param, const Tensor& grad, const Tensor& anchor,
+                                     const Tensor& weight, const ImportanceUpdate& update, double importance,
+                                     Tensor& penalized_grad) {
+  const char* op = "importance_update_and_penalty";
+  profiler::Scope profile_scope(op);
+  const bool path_term = check_update(op, fisher, path, previous, param, grad, update);
+  check_like(op, param, "param", anchor, "anchor");
+  check_like(op, param, "param", weight, "weight");
+  const int64_t n = param.numel();
+  // importance_update's streams, plus the anchor and weight read, the values and new gradient written.
+  const double streams = 6.0 + (update.fisher ? 2.0 : 0.0) + (path_term ? 3.0 : 0.0) + (update.remember ? 1.0 : 0.0);
+  profiler::count(10.0 * static_cast<double>(n), streams * static_cast<double>(n) * dtype_size(param.dtype()));
+  Tensor values = Tensor::empty(param.shape(), param.dtype(), param.device());
+  Tensor out = Tensor::empty(param.shape(), param.dtype(), param.device());
+  Tensor y = Tensor::empty({}, param.dtype(), param.device());
+  dispatch(op, param, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    importance_update_and_penalty(
+        update.fisher || path_term ? data_or_null<T>(fisher) : nullptr, path_term ? data_or_null<T>(path) : nullptr,
+        path_term || update.remember ? data_or_null<T>(previous) : nullptr, values.data<T>(), out.data<T>(),
+        param.data<T>(), grad.data<T>(), anchor.data<T>(), weight.data<T>(), n, update, importance, backend);
+    sum_all(y.data<T>(), values.data<T>(), n, 1.0, backend);
+  });
+  penalized_grad = out;
+  return y;
 }
 
 Tensor weighted_squared_distance(const Tensor& theta, const Tensor& anchor, const Tensor& weight) {

@@ -14,7 +14,8 @@
 //   PI   s = max(0, Δ / ((θ − θ_start)² + 1e-20)) + s_old      (s_old: 0 at step 0)
 //   RW   s = max(0, s), then ½·(s + s_old) when there is an s_old
 // and, at the next step, each tensor min-max normalised: (m − min) / (max − min + 1e-8).
-// The penalty of one parameter tensor is Σ w·(θ − θ_old)², with gradient 2·w·(θ − θ_old).
+// The penalty of one parameter tensor is Σ w·(θ − θ_old)², with gradient 2·w·(θ − θ_old); in
+// training it runs fused with the update (importance_update_and_penalty), the gradient added to g.
 #pragma once
 
 #include <cstdint>
@@ -81,6 +82,22 @@ STRATA_HOST_DEVICE inline T weighted_squared_distance_value(T theta, T anchor, T
 template <class T>
 STRATA_HOST_DEVICE inline T weighted_squared_distance_grad(T upstream, T theta, T anchor, T weight) {
   return T(2) * upstream * weight * (theta - anchor);
+}
+
+// The update of element i (importance_update) fused with the penalty's value and gradient there:
+// value[i] = w·(θ − θ_old)², grad_out[i] = g + two_importance·w·(θ − θ_old), g being read before
+// the update, so the importance sees the loss's gradient alone (MiB's order).
+template <class T>
+STRATA_HOST_DEVICE inline void importance_update_and_penalty(T* fisher, T* path, T* previous, T* value, T* grad_out,
+                                                             const T* param, const T* grad, const T* anchor,
+                                                             const T* weight, int64_t i,
+                                                             const ImportanceCoefficients<T>& k, T two_importance) {
+  const T g = grad[i], theta = param[i];
+  importance_update(fisher, path, previous, param, grad, i, k);
+  const T d = theta - anchor[i];
+  const T wd = weight[i] * d;
+  value[i] = wd * d;
+  grad_out[i] = g + two_importance * wd;
 }
 
 // PI's importance of one element at the end of a step (previous_score: 0 at step 0).

@@ -14,6 +14,20 @@ void importance_update(T* fisher, T* path, T* previous, const T* param, const T*
 }
 
 template <class T>
+void importance_update_and_penalty(T* fisher, T* path, T* previous, T* values, T* grad_out, const T* param,
+                                   const T* grad, const T* anchor, const T* weight, int64_t n,
+                                   const ImportanceUpdate& update, double importance, const Backend&) {
+  const common::ImportanceCoefficients<T> k = common::importance_coefficients<T>(update);
+  const T two_importance = static_cast<T>(2.0 * importance);
+  parallel_for(0, n, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      common::importance_update_and_penalty(fisher, path, previous, values, grad_out, param, grad, anchor, weight, i, k,
+                                            two_importance);
+    }
+  });
+}
+
+template <class T>
 void weighted_squared_distance(T* values, const T* theta, const T* anchor, const T* weight, int64_t n, const Backend&) {
   parallel_for(0, n, kElementwiseGrain, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
@@ -33,11 +47,13 @@ void weighted_squared_distance_backward(T* dtheta, const T* upstream, const T* t
   });
 }
 
-#define STRATA_INSTANTIATE(T)                                                                              \
-  template void importance_update<T>(T*, T*, T*, const T*, const T*, int64_t, const ImportanceUpdate&,     \
-                                     const Backend&);                                                      \
-  template void weighted_squared_distance<T>(T*, const T*, const T*, const T*, int64_t, const Backend&);   \
-  template void weighted_squared_distance_backward<T>(T*, const T*, const T*, const T*, const T*, int64_t, \
+#define STRATA_INSTANTIATE(T)                                                                                         \
+  template void importance_update<T>(T*, T*, T*, const T*, const T*, int64_t, const ImportanceUpdate&,                \
+                                     const Backend&);                                                                 \
+  template void importance_update_and_penalty<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*, int64_t, \
+                                                 const ImportanceUpdate&, double, const Backend&);                    \
+  template void weighted_squared_distance<T>(T*, const T*, const T*, const T*, int64_t, const Backend&);              \
+  template void weighted_squared_distance_backward<T>(T*, const T*, const T*, const T*, const T*, int64_t,            \
                                                       const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)

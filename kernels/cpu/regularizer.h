@@ -19,6 +19,13 @@ template <class T>
 void importance_update(T* fisher, T* path, T* previous, const T* param, const T* grad, int64_t n,
                        const ImportanceUpdate& update, const Backend& backend);
 
+// importance_update fused with the penalty of the parameter (kernels/common/regularizer.h):
+// values[i] = w·(θ − θ_old)², grad_out[i] = g + 2·importance·w·(θ − θ_old).
+template <class T>
+void importance_update_and_penalty(T* fisher, T* path, T* previous, T* values, T* grad_out, const T* param,
+                                   const T* grad, const T* anchor, const T* weight, int64_t n,
+                                   const ImportanceUpdate& update, double importance, const Backend& backend);
+
 template <class T>
 void weighted_squared_distance(T* values, const T* theta, const T* anchor, const T* weight, int64_t n,
                                const Backend& backend);

@@ -21,6 +21,16 @@ __global__ void importance_update_kernel(T* fisher, T* path, T* previous, const 
 }
 
 template <class T>
+__global__ void importance_update_and_penalty_kernel(T* fisher, T* path, T* previous, T* values, T* grad_out,
+                                                     const T* param, const T* grad, const T* anchor, const T* weight,
+                                                     int64_t n, common::ImportanceCoefficients<T> k, T two_importance) {
+  STRATA_FOR_EACH_INDEX(i, n) {
+    common::importance_update_and_penalty(fisher, path, previous, values, grad_out, param, grad, anchor, weight, i, k,
+                                          two_importance);
+  }
+}
+
+template <class T>
 __global__ void weighted_squared_distance_kernel(T* values, const T* theta, const T* anchor, const T* weight,
                                                  int64_t n) {
   STRATA_FOR_EACH_INDEX(i, n) { values[i] = common::weighted_squared_distance_value(theta[i], anchor[i], weight[i]); }
@@ -44,6 +54,16 @@ void importance_update(T* fisher, T* path, T* previous, const T* param, const T*
 }
 
 template <class T>
+void importance_update_and_penalty(T* fisher, T* path, T* previous, T* values, T* grad_out, const T* param,
+                                   const T* grad, const T* anchor, const T* weight, int64_t n,
+                                   const ImportanceUpdate& update, double importance, const Backend& backend) {
+  if (n == 0) return;
+  STRATA_LAUNCH((importance_update_and_penalty_kernel<T>), backend.stream, blocks_for(n, kThreads), kThreads, 0, fisher,
+                path, previous, values, grad_out, param, grad, anchor, weight, n,
+                common::importance_coefficients<T>(update), static_cast<T>(2.0 * importance));
+}
+
+template <class T>
 void weighted_squared_distance(T* values, const T* theta, const T* anchor, const T* weight, int64_t n,
                                const Backend& backend) {
   if (n == 0) return;
@@ -59,11 +79,13 @@ void weighted_squared_distance_backward(T* dtheta, const T* upstream, const T* t
                 dtheta, upstream, theta, anchor, weight, n);
 }
 
-#define STRATA_INSTANTIATE(T)                                                                              \
-  template void importance_update<T>(T*, T*, T*, const T*, const T*, int64_t, const ImportanceUpdate&,     \
-                                     const Backend&);                                                      \
-  template void weighted_squared_distance<T>(T*, const T*, const T*, const T*, int64_t, const Backend&);   \
-  template void weighted_squared_distance_backward<T>(T*, const T*, const T*, const T*, const T*, int64_t, \
+#define STRATA_INSTANTIATE(T)                                                                                         \
+  template void importance_update<T>(T*, T*, T*, const T*, const T*, int64_t, const ImportanceUpdate&,                \
+                                     const Backend&);                                                                 \
+  template void importance_update_and_penalty<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*, int64_t, \
+                                                 const ImportanceUpdate&, double, const Backend&);                    \
+  template void weighted_squared_distance<T>(T*, const T*, const T*, const T*, int64_t, const Backend&);              \
+  template void weighted_squared_distance_backward<T>(T*, const T*, const T*, const T*, const T*, int64_t,            \
                                                       const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)

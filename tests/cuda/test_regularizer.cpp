@@ -50,3 +50,36 @@ TEST_CASE("cuda importance_update matches the CPU over several iterations: EWC, 
     }
   }
 }
+
+TEST_CASE("cuda importance_update_and_penalty matches the CPU: importance, penalty value, penalised gradient",
+          "[cpu]") {
+  for (DType dtype : {DType::f32, DType::f64}) {
+    for (ImportancePath path : {ImportancePath::none, ImportancePath::path_integral, ImportancePath::riemannian_walk}) {
+      INFO(dtype_name(dtype) << ", path kind " << static_cast<int>(path));
+      Generator g(29);
+      const Shape shape = {4, 9};
+      const Device gpu = test::cuda_device();
+      const Tensor anchor = Tensor::randn(shape, g, dtype), weight = Tensor::uniform(shape, 0.0, 1.0, g, dtype);
+      Tensor cpu_fisher = Tensor::ones(shape, dtype), cpu_path = Tensor::zeros(shape, dtype),
+             cpu_previous = Tensor::zeros(shape, dtype);
+      Tensor gpu_fisher = cpu_fisher.to(gpu), gpu_path = cpu_path.to(gpu), gpu_previous = cpu_previous.to(gpu);
+      for (int t = 0; t < 5; ++t) {
+        INFO("iteration " << t);
+        const Tensor theta = Tensor::randn(shape, g, dtype), grad = Tensor::randn(shape, g, dtype);
+        const bool on = path != ImportancePath::none;
+        ImportanceUpdate u{0.9, path != ImportancePath::path_integral, path, on && t > 0, on};
+        Tensor cpu_grad, gpu_grad;
+        const Tensor cpu_value = importance_update_and_penalty(cpu_fisher, cpu_path, cpu_previous, theta, grad, anchor,
+                                                               weight, u, 100.0, cpu_grad);
+        const Tensor gpu_value =
+            importance_update_and_penalty(gpu_fisher, gpu_path, gpu_previous, theta.to(gpu), grad.to(gpu),
+                                          anchor.to(gpu), weight.to(gpu), u, 100.0, gpu_grad);
+        CHECK_CLOSE(gpu_value.to(Device::cpu()), cpu_value);
+        CHECK_CLOSE(gpu_grad.to(Device::cpu()), cpu_grad);
+      }
+      CHECK_CLOSE(gpu_fisher.to(Device::cpu()), cpu_fisher);
+      CHECK_CLOSE(gpu_path.to(Device::cpu()), cpu_path);
+      CHECK_CLOSE(gpu_previous.to(Device::cpu()), cpu_previous);
+    }
+  }
+}

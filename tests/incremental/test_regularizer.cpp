@@ -193,3 +193,53 @@ TEST_CASE("min-max normalisation maps each tensor onto [0, 1]", "[cpu]") {
   // A constant tensor becomes zeros, not NaN (the 1e-8).
   for (float v : min_max_normalized(Tensor::full({3}, 7.0)).to_vector<float>()) CHECK(v == 0.0f);
 }
+
+TEST_CASE("the fused update and penalty equal update(), penalty() and its backward, iteration by iteration", "[cpu]") {
+  for (RegularizerKind kind : {RegularizerKind::ewc, RegularizerKind::pi, RegularizerKind::rw}) {
+    INFO(regularizer_name(kind));
+    RegularizerSettings settings;
+    settings.kind = kind;
+    settings.importance = 50;
+    settings.iterations = 2;
+    Generator g(23);
+    const Tensor start = Tensor::randn({5, 4}, g), fresh_start = Tensor::randn({3}, g);
+    // "w" exists in the previous model and is penalised; "new" (a new classifier) is not.
+    const TensorMap previous_weights = {{"w", Tensor::randn({5, 4}, g)}};
+    const PreviousMethod previous{
+        {{"fisher.w", Tensor::uniform({5, 4}, 0.0, 2.0, g)}, {"score.w", Tensor::uniform({5, 4}, 0.0, 3.0, g)}},
+        "the same method"};
+    auto make = [&](Tensor& w, Tensor& fresh) {
+      w = start.clone();
+      fresh = fresh_start.clone();
+      w.set_requires_grad(true);
+      fresh.set_requires_grad(true);
+      return WeightRegularizer(settings, {{"w", w}, {"new", fresh}}, 1, &previous_weights, previous, "previous");
+    };
+    Tensor wa, fa, wb, fb;
+    WeightRegularizer separate = make(wa, fa), fused = make(wb, fb);
+    for (int t = 0; t < 5; ++t) {
+      INFO("iteration " << t);
+      const Tensor point = Tensor::randn({5, 4}, g), grad = Tensor::randn({5, 4}, g),
+                   fresh_grad = Tensor::randn({3}, g);
+      place(wa, point, grad);
+      place(wb, point, grad);
+      place(fa, fresh_start, fresh_grad);
+      place(fb, fresh_start, fresh_grad);
+      separate.update();
+      const Tensor expected = separate.penalty();
+      expected.backward();
+      const Tensor got = fused.update_and_penalize();
+      REQUIRE(got.defined());
+      CHECK_FALSE(got.requires_grad());
+      CHECK_CLOSE(got, expected.detach());
+      CHECK_CLOSE(wb.grad(), wa.grad());
+      CHECK(same_bits(fb.grad(), fa.grad()));  // not penalised: its gradient untouched
+    }
+    // The same formulas; the compiler may contract their multiply-adds differently in the two kernels.
+    const TensorMap a = separate.state(), b = fused.state();
+    for (const auto& [key, t] : a) {
+      INFO(key);
+      CHECK_CLOSE(b.at(key), t);
+    }
+  }
+}
