@@ -10,8 +10,8 @@
 // by --skip-bad in that run only, a stop signal between iterations.
 #include <signal.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -511,7 +511,7 @@ TEST_CASE("EWC accumulates its Fisher at step 0 and penalises at step 1: a finit
     REQUIRE(c0.model.count(key.substr(7)) == 1);
     CHECK(t.shape() == c0.model.at(key.substr(7)).shape());
     const std::vector<double> f = t.to_vector<double>();
-    for (double v : f) CHECK((std::isfinite(v) && v >= 0));
+    CHECK(std::all_of(f.begin(), f.end(), [](double v) { return std::isfinite(v) && v >= 0; }));
     moved = moved || f[0] != 1.0;
   }
   CHECK(moved);
@@ -548,7 +548,8 @@ TEST_CASE("PI and RW train steps 0 and 1, handing their score on, with a finite 
     for (const auto& [name, t] : c0.method_state) {
       if (name.rfind("score.", 0) != 0) continue;
       INFO(name);
-      for (double v : t.to_vector<double>()) CHECK((std::isfinite(v) && v >= 0));
+      const std::vector<double> score = t.to_vector<double>();
+      CHECK(std::all_of(score.begin(), score.end(), [](double v) { return std::isfinite(v) && v >= 0; }));
     }
     o.step = 1;
     o.stop_after = 9;
