@@ -160,7 +160,7 @@ std::vector<OptionSpec> model_and_method_specs() {
       // method
       value("--method", "NAME",
             "FT (default), LwF (KD x100; Li & Hoiem 2016), LwF-MC (one-hot BCE from step 0 + sigmoid distillation "
-            "x10; iCaRL's loss, Rebuffi et al. 2017), ILT (KD x100 + backbone MSE x100; Michieli & Zanuttigh 2019) "
+            "x10; iCaRL's loss, Rebuffi et al. 2017), ILT (KD x100 + backbone MSE x100; Michieli & Zanuttigh 2019), "
             "EWC (Fisher-weighted penalty towards the previous step's weights; Kirkpatrick et al. 2017), PI (path "
             "integral importance, SI; Zenke et al. 2017), RW (Fisher + path score; Riemannian Walk, Chaudhry et al. "
             "2018) or MiB (unbiased CE, unbiased KD x10 - x100 on VOC 15-1 and 10-1 - and balanced classifier init; "
@@ -218,7 +218,9 @@ std::vector<OptionSpec> model_and_method_specs() {
       flag("--unfused-losses",
            "compute the logit losses as the references do, from small ops on logits upsampled to the crop, instead "
            "of the default fused op on the low-resolution logits (same values within float rounding; slower, and "
-           "it stores full-resolution logits: for comparison and debugging)",
+           "it stores full-resolution logits: for comparison and debugging); EWC/PI/RW's penalty then runs as an "
+           "autograd "
+           "op with its own backward, as MiB's code, instead of fused into the importance update",
            [](TrainOptions& o) { o.unfused_losses = true; }),
   };
 }
