@@ -46,6 +46,14 @@ std::string MethodConfig::describe() const {
   if (loss_de > 0) parts.push_back(cat("de x", number(loss_de)));
   if (init_balanced) parts.push_back("init_balanced");
   if (alpha != 1.0) parts.push_back(cat("alpha ", number(alpha)));
+  const RegularizerSettings& r = regularizer;
+  if (r.kind != RegularizerKind::none) {
+    std::string reg = cat(lower(regularizer_name(r.kind)), " x", number(r.importance));
+    if (r.kind != RegularizerKind::pi) reg += cat(" alpha ", number(r.alpha));
+    if (r.kind == RegularizerKind::rw) reg += cat(" every ", r.iterations);
+    if (!r.normalize) reg += " unnormalized";
+    parts.push_back(reg);
+  }
   if (freeze_backbone) parts.push_back("backbone frozen");
   if (freeze_old_classifier) parts.push_back("old classifier frozen");
   if (parts.empty()) parts.push_back("ce only");
@@ -67,11 +75,16 @@ void MethodConfig::validate() const {
         ": --icarl-disjoint selects a variant of LwF-MC's distillation and needs --icarl (or --method LwF-MC)");
   check(!icarl_bkg || icarl_disjoint, "method ", name,
         ": --icarl-bkg changes the targets of --icarl-disjoint's BCE only and needs --icarl-disjoint");
+  check(std::isfinite(regularizer.importance) && regularizer.importance >= 0, "method ", name,
+        ": --reg-importance must be >= 0, got ", regularizer.importance);
+  check(std::isfinite(regularizer.alpha) && regularizer.alpha > 0 && regularizer.alpha <= 1, "method ", name,
+        ": --reg-alpha (the Fisher EMA's weight of g^2) must be in (0, 1], got ", regularizer.alpha);
+  check(regularizer.iterations >= 1, "method ", name, ": --reg-iterations must be >= 1, got ", regularizer.iterations);
 }
 
-std::vector<std::string> method_names() { return {"FT", "LwF", "LwF-MC", "ILT", "MiB"}; }
+std::vector<std::string> method_names() { return {"FT", "LwF", "LwF-MC", "ILT", "EWC", "PI", "RW", "MiB"}; }
 
-MethodConfig method_preset(const std::string& name, const Task& task) {
+MethodConfig method_preset(const std::string& name, const Task& task, Convention convention) {
   MethodConfig config;
   const std::string key = lower(name);
   if (key == "ft") {
@@ -93,6 +106,24 @@ MethodConfig method_preset(const std::string& name, const Task& task) {
     config.unkd = true;
     config.init_balanced = true;
     config.loss_kd = mib_kd_weight(task);
+  } else if (key == "ewc" || key == "pi" || key == "rw") {
+    // MiB's argparser; the PLOP repository's lowers EWC's and PI's reg_importance to 100.
+    RegularizerSettings& r = config.regularizer;
+    if (key == "ewc") {
+      config.name = "EWC";
+      r.kind = RegularizerKind::ewc;
+      r.importance = convention == Convention::plop ? 100 : 500;
+    } else if (key == "pi") {
+      config.name = "PI";
+      r.kind = RegularizerKind::pi;
+      r.importance = convention == Convention::plop ? 100 : 500;
+    } else {
+      config.name = "RW";
+      r.kind = RegularizerKind::rw;
+      r.importance = 100;
+    }
+    r.alpha = 0.9;
+    r.iterations = 10;
   } else {
     std::string names;
     for (const std::string& n : method_names()) names += (names.empty() ? "" : ", ") + n;
@@ -113,9 +144,27 @@ MethodConfig apply_overrides(MethodConfig config, const MethodOverrides& overrid
   if (overrides.icarl_importance) config.icarl_importance = *overrides.icarl_importance;
   if (overrides.icarl_disjoint) config.icarl_disjoint = *overrides.icarl_disjoint;
   if (overrides.icarl_bkg) config.icarl_bkg = *overrides.icarl_bkg;
+  RegularizerSettings& r = config.regularizer;
+  if (overrides.reg_importance) r.importance = *overrides.reg_importance;
+  if (overrides.reg_alpha) r.alpha = *overrides.reg_alpha;
+  if (overrides.reg_iterations) r.iterations = *overrides.reg_iterations;
+  if (overrides.reg_no_normalize) r.normalize = !*overrides.reg_no_normalize;
   if (overrides.freeze_backbone) config.freeze_backbone = *overrides.freeze_backbone;
   if (overrides.freeze_old_classifier) config.freeze_old_classifier = *overrides.freeze_old_classifier;
   config.validate();
+  const bool regularizer = r.kind != RegularizerKind::none;
+  const std::string method = cat("--method ", config.name.substr(0, config.name.find('+')));
+  check(!overrides.reg_importance || regularizer, "method ", config.name,
+        ": --reg-importance weighs the penalty of a weight regulariser and needs --method EWC, PI or RW, not ", method);
+  check(!overrides.reg_no_normalize || regularizer, "method ", config.name,
+        ": --reg-no-normalize changes a weight regulariser's importance and needs --method EWC, PI or RW, not ",
+        method);
+  check(!overrides.reg_alpha || r.kind == RegularizerKind::ewc || r.kind == RegularizerKind::rw, "method ", config.name,
+        ": --reg-alpha weighs the Fisher estimate of EWC and RW; ", method,
+        " has none, so it would be ignored: drop one");
+  check(!overrides.reg_iterations || r.kind == RegularizerKind::rw, "method ", config.name,
+        ": --reg-iterations sets how often RW's path score updates; ", method,
+        " has no such update, so it would be ignored: drop one");
   if (overrides.icarl_importance) {
     check(config.icarl, "method ", config.name,
           ": --icarl-importance weighs LwF-MC's distillation and needs --icarl (or --method LwF-MC)");
@@ -127,6 +176,26 @@ MethodConfig apply_overrides(MethodConfig config, const MethodOverrides& overrid
 }
 
 Method::Method(MethodConfig config) : config_(std::move(config)) { config_.validate(); }
+
+void Method::start_step(models::SegmentationModel& model, int step, const TensorMap* previous_weights,
+                        const PreviousMethod& previous, const std::string& source) {
+  regularizer_.reset();
+  if (config_.regularizer.kind == RegularizerKind::none) return;
+  regularizer_ = std::make_unique<WeightRegularizer>(config_.regularizer, model.named_parameters(), step,
+                                                     previous_weights, previous, source);
+}
+
+Tensor Method::regularize() {
+  if (!regularizer_) return Tensor();
+  if (config_.fused_losses) return regularizer_->update_and_penalize();
+  regularizer_->update();
+  Tensor penalty = regularizer_->penalty();
+  if (!penalty.defined()) return penalty;
+  penalty.backward();
+  return penalty.detach();
+}
+
+TensorMap Method::state() const { return regularizer_ ? regularizer_->state() : TensorMap(); }
 
 std::vector<LossTerm> Method::terms(int step) const {
   std::vector<LossTerm> out;
@@ -154,7 +223,8 @@ std::vector<LossTerm> Method::terms(int step) const {
 
 bool Method::step0_is_fine_tuning() const {
   const std::vector<LossTerm> step0 = terms(0);
-  return step0.size() == 1 && step0[0].kind == LossKind::cross_entropy && state().empty();
+  return step0.size() == 1 && step0[0].kind == LossKind::cross_entropy &&
+         config_.regularizer.kind == RegularizerKind::none;
 }
 
 bool Method::needs_teacher(int step) const {
@@ -295,7 +365,11 @@ LossBreakdown Method::loss(const models::ForwardResult& student, const models::F
   return out;
 }
 
-void Method::load_state(const TensorMap& state, const std::string& source) const {
+void Method::load_state(const TensorMap& state, const std::string& source, int64_t iteration) {
+  if (regularizer_) {
+    regularizer_->load_state(state, source, iteration);
+    return;
+  }
   if (state.empty()) return;
   throw Error(cat(source, ": the checkpoint carries method state (", state.begin()->first, ", ", state.size(),
                   " tensors) that ", config_.describe(), " does not use; it was written by another method"));

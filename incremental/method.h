@@ -1,7 +1,8 @@
 // Continual methods (SPEC-continual.md §3) as compositions of weighted loss terms plus hooks, not
 // forks of the trainer. A method is a MethodConfig (MiB's flags: --loss-kd, --loss-de, --unce,
-// --unkd, --init-balanced, --alpha, --icarl, --icarl-importance, --icarl-disjoint, --icarl-bkg) that
-// a preset fills in (§3.9) and that flags may change term by term. At step t the active terms are
+// --unkd, --init-balanced, --alpha, --icarl, --icarl-importance, --icarl-disjoint, --icarl-bkg,
+// --reg-importance, --reg-alpha, --reg-iterations, --reg-no-normalize) that a preset fills in (§3.9) and that flags may
+// change term by term. At step t the active terms are
 //
 //   term     weight    when                       loss (incremental/losses.h, reduction mean_all)
 //   ce       1         !icarl, and step 0 or !unce cross_entropy(z, y): −log p_y over all B·H·W pixels
@@ -20,8 +21,13 @@
 //                                                 i.e. C_old · the reference's mean BCE (§3.3, "combined")
 //   de       loss_de   step >= 1, loss_de > 0      feature_distillation(body, body°): MSE over every
 //                                                 element of the backbone output (ILT, §3.4)
+//   reg      reg_importance  step >= 1, EWC/PI/RW  Σ ŵ(θ − θ_old)² over the previous model's parameters
+//                                                 (incremental/regularizer.h, §3.6): not part of loss(),
+//                                                 regularize() after the importance update
 //
-// and the total is their weighted sum (train.py's L = L_seg + L_kd + L_de + L_icarl). Every term's
+// and the total is their weighted sum (train.py's L = L_seg + L_kd + L_de + L_icarl). The reg term
+// has its own backward after the others', as train.py's: update_importance() reads the gradients of
+// the others alone first (StepSession::train_iteration; fused with the penalty's gradient by default). Every term's
 // reduction is the references' (mean over all pixels, ignored ones in the denominator; KD terms carry
 // 1/C_old). LwF-MC is active from step 0, as in the reference: its step 0 trains with the BCE, not CE.
 // Losses are those of logits upsampled to the crop (§3.0). By default the logit terms (ce, unce,
@@ -36,12 +42,17 @@
 //   ILT   loss_kd 100, loss_de 100
 //   MiB   unce, unkd, init_balanced, loss_kd = mib_kd_weight(task) (10; 100 for VOC 15-1 and 10-1)
 //   LwF-MC icarl, icarl_importance 10 (MiB's --icarl default is 1)
+//   EWC   regularizer ewc, reg_importance 500 (--convention mib; 100 under plop, the PLOP repository's),
+//         reg_alpha 0.9
+//   PI    regularizer pi, reg_importance 500 (mib; 100 under plop)
+//   RW    regularizer rw, reg_importance 100, reg_alpha 0.9, reg_iterations 10
 // Names are matched case-insensitively ("mib", "MIB", "MiB"; "LWF-MC" is MiB's spelling).
 //
 // Combinations the references accept but silently ignore are errors naming both flags: --unce with
 // --icarl (MiB's code keeps only the BCE), --icarl-disjoint without --icarl, --icarl-bkg without
 // --icarl-disjoint, --icarl-importance without --icarl or with --icarl-disjoint (that variant has
-// no weight).
+// no weight), --reg-importance or --reg-no-normalize without a regulariser, --reg-alpha with PI,
+// --reg-iterations with EWC or PI.
 //
 // Hooks:
 //   on_step_start   after the previous step's weights are loaded into a step-t model (t >= 1):
@@ -55,8 +66,11 @@
 //                   teacher's) must return, as the model's models::ForwardOptions: the logits
 //                   (low-resolution ones only on the fused path), and the backbone output for
 //                   ILT's de term; nothing more for FT, LwF and MiB
-//   state           tensors a method carries in the step checkpoint (weight importances of
-//                   EWC/PI/RW); none of FT, LwF, LwF-MC, ILT and MiB has any
+//   start_step      once the step's model is on its device: EWC/PI/RW build their accumulators and,
+//                   at step >= 1, the penalty's anchors and weights from the previous checkpoint
+//   regularize      EWC/PI/RW, every iteration after the backward (see the reg row)
+//   state           tensors a method carries in the step checkpoint (EWC/PI/RW's importance and
+//                   accumulators); none of FT, LwF, LwF-MC, ILT and MiB has any
 //
 // Method::loss reads no loss value back to the host: the weighted terms come back as one detached
 // device tensor (LossBreakdown::values), which the trainer accumulates and reads once per logging
@@ -69,6 +83,7 @@
 // it needs.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -76,6 +91,8 @@
 
 #include "engine/safetensors.h"
 #include "engine/tensor.h"
+#include "incremental/protocol.h"
+#include "incremental/regularizer.h"
 #include "incremental/task.h"
 #include "models/segmentation_model.h"
 
@@ -96,6 +113,9 @@ struct MethodConfig {
   double icarl_importance = 1.0;  // MiB's default; the LwF-MC preset's is 10
   bool icarl_disjoint = false;
   bool icarl_bkg = false;
+  // EWC, PI, RW (MiB's --regularizer, --reg_importance, --reg_alpha, --reg_iterations,
+  // --reg_no_normalize): importance accumulated at every step, its penalty at steps >= 1.
+  RegularizerSettings regularizer;
   // Knobs composable with every method, at steps >= 1: the backbone's weights not trained (MiB's
   // --freeze, ILT's "encoder fixed"), the previous steps' classifier rows not trained (the LwF ablation
   // log's fix_branch). A frozen parameter requires no gradient, so the backward never computes one.
@@ -114,21 +134,26 @@ struct MethodConfig {
 
 // The preset names, in the order --help lists them.
 std::vector<std::string> method_names();
-// The preset `name` for `task` (lambda_kd depends on the task for MiB); throws listing the names.
-MethodConfig method_preset(const std::string& name, const Task& task);
+// The preset `name` for `task` (lambda_kd depends on the task for MiB) under `convention` (EWC's
+// and PI's reg_importance: MiB's 500, the PLOP repository's 100); throws listing the names.
+MethodConfig method_preset(const std::string& name, const Task& task, Convention convention = Convention::plop);
 
 // Changes a preset term by term (MiB's flags); each set field replaces the preset's value.
 struct MethodOverrides {
-  std::optional<double> loss_kd, loss_de, alpha, icarl_importance;
-  std::optional<bool> unce, unkd, init_balanced, icarl, icarl_disjoint, icarl_bkg, freeze_backbone,
+  std::optional<double> loss_kd, loss_de, alpha, icarl_importance, reg_importance, reg_alpha;
+  std::optional<int64_t> reg_iterations;
+  std::optional<bool> unce, unkd, init_balanced, icarl, icarl_disjoint, icarl_bkg, reg_no_normalize, freeze_backbone,
       freeze_old_classifier;
   bool any() const {
     return loss_kd || loss_de || alpha || icarl_importance || unce || unkd || init_balanced || icarl ||
-           icarl_disjoint || icarl_bkg || freeze_backbone || freeze_old_classifier;
+           icarl_disjoint || icarl_bkg || reg_importance || reg_alpha || reg_iterations || reg_no_normalize ||
+           freeze_backbone || freeze_old_classifier;
   }
 };
 // Throws (naming both flags) when an override contradicts the result: --icarl-importance without
-// --icarl or with --icarl-disjoint, besides MethodConfig::validate's checks.
+// --icarl or with --icarl-disjoint; --reg-importance or --reg-no-normalize without a regulariser
+// (--method EWC, PI or RW), --reg-alpha with PI (no Fisher estimate), --reg-iterations with EWC or PI
+// (RW's only); besides MethodConfig::validate's checks.
 MethodConfig apply_overrides(MethodConfig config, const MethodOverrides& overrides);
 
 enum class LossKind {
@@ -167,7 +192,7 @@ class Method {
   // What step t's student and teacher forwards must return (see the file comment).
   models::ForwardOptions forward_options(int step) const;
 
-  // Whether step 0 trains exactly as FT's (plain cross-entropy, nothing carried in the checkpoint), so
+  // Whether step 0 trains exactly as FT's (plain cross-entropy, no importance to accumulate), so
   // that methods may share one step-0 checkpoint (as MiB's 15-5 and 15-1 share one, SPEC §1.3).
   bool step0_is_fine_tuning() const;
 
@@ -182,11 +207,26 @@ class Method {
   LossBreakdown loss(const models::ForwardResult& student, const models::ForwardResult* teacher,
                      const Tensor& labels, int64_t old_channels, int step) const;
 
-  // Method state for the step checkpoint (tensor names without prefix); empty for these methods.
-  TensorMap state() const { return {}; }
-  // Restores state() from a checkpoint; state this method does not carry is an error naming it
-  // (a checkpoint of another method resumed under this one).
-  void load_state(const TensorMap& state, const std::string& source) const;
+  // EWC/PI/RW: builds the step's importance accumulators once `model` (on the step's device) holds
+  // its starting weights; at step >= 1 `previous_weights` and `previous` are the step t-1
+  // checkpoint's model and method side, `source` its path (incremental/regularizer.h's errors).
+  // Nothing for the other methods.
+  void start_step(models::SegmentationModel& model, int step, const TensorMap* previous_weights,
+                  const PreviousMethod& previous, const std::string& source);
+  bool has_regularizer() const { return regularizer_ != nullptr; }
+  // After the loss's backward, before SGD's step: EWC/PI/RW's importance update from the loss's
+  // gradients, then at steps >= 1 the "reg" term's gradient added to them (fused_losses: one fused
+  // kernel per parameter; else penalty() as an autograd op and its own backward, as train.py).
+  // Returns reg_importance · Σ ŵ(θ − θ_old)², detached on the step's device, or undefined (step 0,
+  // no regulariser). Reads nothing back to the host.
+  Tensor regularize();
+
+  // Method state for the step checkpoint (tensor names without prefix): the regulariser's
+  // (incremental/regularizer.h); empty for the other methods.
+  TensorMap state() const;
+  // Restores state() from a checkpoint of this step written after `iteration` iterations; state this
+  // method does not carry is an error naming it (a checkpoint of another method resumed under this one).
+  void load_state(const TensorMap& state, const std::string& source, int64_t iteration);
 
  private:
   LossBreakdown fused_loss(const std::vector<LossTerm>& active, const models::ForwardResult& student,
@@ -196,6 +236,7 @@ class Method {
                                    int step) const;
 
   MethodConfig config_;
+  std::unique_ptr<WeightRegularizer> regularizer_;
 };
 
 }  // namespace strata::incremental

@@ -160,8 +160,10 @@ std::vector<OptionSpec> model_and_method_specs() {
       // method
       value("--method", "NAME",
             "FT (default), LwF (KD x100; Li & Hoiem 2016), LwF-MC (one-hot BCE from step 0 + sigmoid distillation "
-            "x10; iCaRL's loss, Rebuffi et al. 2017), ILT (KD x100 + backbone MSE x100; Michieli & Zanuttigh 2019) "
-            "or MiB (unbiased CE, unbiased KD x10 - x100 on VOC 15-1 and 10-1 - and balanced classifier init; "
+            "x10; iCaRL's loss, Rebuffi et al. 2017), ILT (KD x100 + backbone MSE x100; Michieli & Zanuttigh 2019), "
+            "EWC (Fisher-weighted penalty towards the previous step's weights; Kirkpatrick et al. 2017), PI (path "
+            "integral importance, SI; Zenke et al. 2017), RW (Fisher + path score; Riemannian Walk, Chaudhry et al. "
+            "2018) or MiB (unbiased CE, unbiased KD x10 - x100 on VOC 15-1 and 10-1 - and balanced classifier init; "
             "Cermelli et al. 2020), each as MiB's code (fcdl94/MiB) implements it; case-insensitive. The flags "
             "below change a preset term by term.",
             [](TrainOptions& o, const std::string& v) { o.method = v; }),
@@ -194,6 +196,25 @@ std::vector<OptionSpec> model_and_method_specs() {
       flag("--icarl-bkg",
            "LwF-MC with --icarl-disjoint: the background channel's target stays the labels' (MiB's --icarl_bkg)",
            [](TrainOptions& o) { o.method_overrides.icarl_bkg = true; }),
+      value("--reg-importance", "W",
+            "EWC, PI, RW: weight of the penalty towards the previous step's weights (MiB's --reg_importance; "
+            "presets: EWC and PI 500 under --convention mib, 100 under plop as the PLOP repository; RW 100)",
+            [](TrainOptions& o, const std::string& v) {
+              o.method_overrides.reg_importance = parse_real("--reg-importance", v);
+            }),
+      value("--reg-alpha", "A",
+            "EWC, RW: the Fisher estimate's moving average F = A*g^2 + (1-A)*F, every iteration (MiB's --reg_alpha; "
+            "default 0.9)",
+            [](TrainOptions& o, const std::string& v) { o.method_overrides.reg_alpha = parse_real("--reg-alpha", v); }),
+      value("--reg-iterations", "N",
+            "RW: iterations between updates of the path score (MiB's --reg_iterations; default 10)",
+            [](TrainOptions& o, const std::string& v) {
+              o.method_overrides.reg_iterations = integer_at_least("--reg-iterations", v, 1);
+            }),
+      flag("--reg-no-normalize",
+           "EWC, PI, RW: penalise with the previous step's importance as accumulated, not min-max normalised per "
+           "tensor (MiB's --reg_no_normalize)",
+           [](TrainOptions& o) { o.method_overrides.reg_no_normalize = true; }),
       flag("--freeze-backbone",
            "steps >= 1: the backbone's weights are not trained (MiB's --freeze, ILT's 'encoder fixed'; MiB's code "
            "also freezes it at step 0, strata never does). No gradient is computed for it, so the backward stops "
@@ -206,7 +227,9 @@ std::vector<OptionSpec> model_and_method_specs() {
       flag("--unfused-losses",
            "compute the logit losses as the references do, from small ops on logits upsampled to the crop, instead "
            "of the default fused op on the low-resolution logits (same values within float rounding; slower, and "
-           "it stores full-resolution logits: for comparison and debugging)",
+           "it stores full-resolution logits: for comparison and debugging); EWC/PI/RW's penalty then runs as an "
+           "autograd "
+           "op with its own backward, as MiB's code, instead of fused into the importance update",
            [](TrainOptions& o) { o.unfused_losses = true; }),
   };
 }
@@ -366,6 +389,8 @@ const std::vector<OptionGroup>& train_option_groups() {
        {"--icarl", "--icarl-importance", "--icarl-disjoint", "--icarl-bkg"}},
       {"knobs composable with every method (MiB's --freeze; the LwF ablation log's fix_branch)",
        {"--freeze-backbone", "--freeze-old-classifier"}},
+      {"EWC (Kirkpatrick et al. 2017), PI (Zenke et al. 2017), RW (Chaudhry et al. 2018): MiB's --reg flags",
+       {"--reg-importance", "--reg-alpha", "--reg-iterations", "--reg-no-normalize"}},
       {"training recipe (unset: the references' values for the dataset and step)",
        {"--lr", "--epochs", "--batch-size", "--crop-size", "--seed", "--workers"}},
       {"evaluation", {"--test", "--eval-full-image", "--eval-batch-size"}},

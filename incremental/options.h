@@ -2,7 +2,8 @@
 // how it sets TrainOptions (incremental/trainer.h). MiB's run.py options with dashes (SPEC §8.1):
 // --dataset, --data-root, --task, --step, --method, --overlap, --epochs, --batch-size, --crop-size,
 // --lr, --backbone, --output-stride, --loss-kd, --loss-de, --unce, --unkd, --init-balanced,
-// --alpha, --icarl, --icarl-importance, --icarl-disjoint, --icarl-bkg, --ckpt, --step-ckpt, --test,
+// --alpha, --icarl, --icarl-importance, --icarl-disjoint, --icarl-bkg, --reg-importance, --reg-alpha,
+// --reg-iterations, --reg-no-normalize, --ckpt, --step-ckpt, --test,
 // --seed (MiB's --random_seed), --workers, --name, --val-interval, --ckpt-interval, plus strata's
 // (--convention, --head, --device, --output, ...).
 //

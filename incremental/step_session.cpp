@@ -6,6 +6,7 @@
 #include "engine/autograd.h"
 #include "engine/finite.h"
 #include "engine/ops/channels.h"
+#include "engine/ops/elementwise.h"
 #include "engine/ops/normalize.h"
 #include "engine/profiler.h"
 #include "models/weights.h"
@@ -18,13 +19,15 @@ const char* step_phase_name(StepPhase phase) {
     case StepPhase::student_forward: return "step: student forward";
     case StepPhase::losses: return "step: losses";
     case StepPhase::backward: return "step: backward";
+    case StepPhase::regularizer: return "step: regularizer";
     case StepPhase::optimizer_step: return "step: optimizer step";
   }
   return "step: unknown phase";
 }
 
 StepSession::StepSession(const StepSetup& setup, const Task& task, const TensorMap* previous_weights,
-                         const std::string& source, const std::string& initial_weights, int64_t max_iterations)
+                         const std::string& source, const std::string& initial_weights, int64_t max_iterations,
+                         const PreviousMethod& previous_method)
     : setup_(setup), method_(setup.method) {
   const int step = setup.step;
   task.check_step(step);
@@ -49,6 +52,7 @@ StepSession::StepSession(const StepSetup& setup, const Task& task, const TensorM
   }
   model_->to(setup.device);
   model_->train();
+  method_.start_step(*model_, step, step == 0 ? nullptr : previous_weights, previous_method, source);
   build_optimizer(max_iterations);
 }
 
@@ -105,6 +109,13 @@ IterationStats StepSession::train_iteration(const Tensor& images, const Tensor& 
     profiler::Scope scope(step_phase_name(StepPhase::backward));
     loss.total.backward();
   }
+  Tensor penalty;
+  if (method_.has_regularizer()) {
+    profiler::Scope scope(step_phase_name(StepPhase::regularizer));
+    // The importance sees the gradients of the loss terms alone, as MiB's update() before the
+    // penalty's own backward into the same gradients.
+    penalty = method_.regularize();
+  }
   {
     profiler::Scope scope(step_phase_name(StepPhase::optimizer_step));
     optimizer_->step();
@@ -123,6 +134,11 @@ IterationStats StepSession::train_iteration(const Tensor& images, const Tensor& 
   stats.loss = loss.total.detach();
   stats.names = std::move(loss.names);
   stats.terms = std::move(loss.values);
+  if (penalty.defined()) {
+    stats.loss = add(stats.loss, penalty);
+    stats.names.emplace_back("reg");
+    stats.terms = concat({stats.terms, penalty.reshape({1})});
+  }
   return stats;
 }
 
@@ -162,7 +178,7 @@ void StepSession::restore(const Checkpoint& checkpoint) {
   models::load_weights(*model_, checkpoint.model, models::LoadMode::full, checkpoint.path);
   optimizer_->load_state_dict(checkpoint.optimizer, checkpoint.optimizer_metadata);
   schedule_->set_iteration(checkpoint.info.iteration);
-  method_.load_state(checkpoint.method_state, checkpoint.path);
+  method_.load_state(checkpoint.method_state, checkpoint.path, checkpoint.info.iteration);
 }
 
 }  // namespace strata::incremental

@@ -4,7 +4,8 @@
 //   images u8 (N,H,W,3), labels u8 (N,H,W) (after the step's training table), on any device
 //     -> moved to the step's device, normalised (engine/ops/normalize.h)
 //     -> teacher forward (no graph)   -> student forward (train mode)   -> Method::loss
-//     -> backward                     -> SGD step and schedule step
+//     -> backward                     -> EWC/PI/RW: importance update, penalty and its backward
+//     -> SGD step and schedule step
 //
 // Each phase runs inside an engine/profiler.h scope named by step_phase_name(), so a profile's
 // total time per name is that phase's time. Nothing in the iteration reads a value back to the
@@ -54,11 +55,13 @@ struct ModelHealth {
 };
 
 // The phases of one training iteration, in the order they run.
-enum class StepPhase { teacher_forward, student_forward, losses, backward, optimizer_step };
+enum class StepPhase { teacher_forward, student_forward, losses, backward, regularizer, optimizer_step };
 inline constexpr StepPhase kStepPhases[] = {StepPhase::teacher_forward, StepPhase::student_forward,
-                                            StepPhase::losses, StepPhase::backward, StepPhase::optimizer_step};
+                                            StepPhase::losses,          StepPhase::backward,
+                                            StepPhase::regularizer,     StepPhase::optimizer_step};
 // The profiler scope of a phase: "step: teacher forward", "step: student forward", "step: losses",
-// "step: backward", "step: optimizer step" (SGD and the schedule).
+// "step: backward", "step: regularizer" (EWC/PI/RW's importance update, penalty and its backward),
+// "step: optimizer step" (SGD and the schedule).
 const char* step_phase_name(StepPhase phase);
 
 // What one iteration did. The loss values are device tensors, detached, in the logits' dtype on the
@@ -75,9 +78,10 @@ class StepSession {
  public:
   // previous_weights: the step t-1 model's state dict (required at step >= 1, ignored at 0);
   // `source` names them in messages. initial_weights: step 0's backbone weights file (or empty).
-  // max_iterations: the poly schedule's length.
+  // max_iterations: the poly schedule's length. previous_method: the step t-1 checkpoint's method
+  // state and name (the importance EWC, PI and RW penalise with at step t >= 1).
   StepSession(const StepSetup& setup, const Task& task, const TensorMap* previous_weights, const std::string& source,
-              const std::string& initial_weights, int64_t max_iterations);
+              const std::string& initial_weights, int64_t max_iterations, const PreviousMethod& previous_method = {});
 
   // One training iteration on a loader batch (see the file comment).
   IterationStats train_iteration(const Tensor& images, const Tensor& labels);
@@ -99,6 +103,7 @@ class StepSession {
   optim::SGD& optimizer() { return *optimizer_; }
   optim::PolyLR& schedule() { return *schedule_; }
   const Method& method() const { return method_; }
+  Method& method() { return method_; }
   Teacher* teacher() { return teacher_ ? teacher_.get() : nullptr; }
   int64_t old_channels() const { return old_channels_; }
 

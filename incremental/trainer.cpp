@@ -156,7 +156,7 @@ StepSetup Trainer::setup(int step) const {
   s.model.seed = o.seed;
   s.model.resolved_rates();                     // validates the output stride
   s.model.backbone_config().resolved_blocks();  // validates blocks and width
-  s.method = apply_overrides(method_preset(o.method, *task_), o.method_overrides);
+  s.method = apply_overrides(method_preset(o.method, *task_, o.convention), o.method_overrides);
   s.method.fused_losses = !o.unfused_losses;
   s.recipe = reference_recipe(*task_, step);
   if (!o.lr.empty()) s.recipe.lr = per_step(o.lr, step);
@@ -339,9 +339,11 @@ Trainer::StepRun Trainer::prepare_step(int step) {
 
   std::optional<Checkpoint> previous = previous_step_checkpoint(run);
   print_step_start(run, previous);
-  run.session = std::make_unique<StepSession>(run.setup, *task_, previous ? &previous->model : nullptr,
-                                              run.previous_path, step == 0 ? options_.weights : "",
-                                              run.max_iterations);
+  PreviousMethod previous_method;
+  if (previous) previous_method = {previous->method_state, previous->info.method};
+  run.session =
+      std::make_unique<StepSession>(run.setup, *task_, previous ? &previous->model : nullptr, run.previous_path,
+                                    step == 0 ? options_.weights : "", run.max_iterations, previous_method);
   previous.reset();
   if (!options_.ckpt.empty()) {
     run.iteration = resume_step(*run.session, options_.ckpt, run.info, nonfinite_tensors());

@@ -109,12 +109,16 @@ void print_phases(const StrataResult& ours, const json::Value& torch, int profil
   }
 }
 
-// The methods tools/bench_step_torch.py implements (its losses: CE or unbiased CE, KD or unbiased KD,
-// backbone MSE); LwF-MC's BCE terms have no PyTorch side there.
+// Whether tools/bench_step_torch.py implements the method (its losses: CE or unbiased CE, KD or
+// unbiased KD, backbone MSE); LwF-MC's BCE terms and EWC/PI/RW's penalties have no PyTorch side there.
+bool benchmarked(const incremental::MethodConfig& method) {
+  return !method.icarl && method.regularizer.kind == incremental::RegularizerKind::none;
+}
+
 std::vector<std::string> benchmarked_methods() {
   std::vector<std::string> out;
   for (const std::string& m : incremental::method_names()) {
-    if (!incremental::method_preset(m, incremental::Task::create(incremental::LabelSpace::voc(), kTask)).icarl) {
+    if (benchmarked(incremental::method_preset(m, incremental::Task::create(incremental::LabelSpace::voc(), kTask)))) {
       out.push_back(m);
     }
   }
@@ -157,9 +161,10 @@ int run_bench_step(const Args& args) {
   for (int c : task.classes_per_step(kStep)) setup.model.classes.push_back(c);
   setup.model.seed = kSeed;
   setup.method = incremental::method_preset(s.method, task);
-  check(!setup.method.icarl, kCommand, ": --method ", s.method, " has no PyTorch side in tools/bench_step_torch.py ",
-        "(its BCE terms are not there): compare the methods --help lists, or run `strata profile --method ", s.method,
-        "` for strata alone");
+  check(benchmarked(setup.method), kCommand, ": --method ", s.method,
+        " has no PyTorch side in tools/bench_step_torch.py (LwF-MC's BCE terms and EWC/PI/RW's penalties are not "
+        "there): compare the methods --help lists, or run `strata profile --method ",
+        s.method, "` for strata alone");
   setup.recipe = incremental::reference_recipe(task, kStep);
   setup.recipe.batch_size = static_cast<int>(s.step.batch);
   setup.recipe.crop_size = static_cast<int>(s.step.height);

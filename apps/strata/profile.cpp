@@ -376,8 +376,18 @@ MethodProfile profile_method(const ProfileSettings& s, const std::string& method
       step0.classes.pop_back();
       previous = models::SegmentationModel(step0).state_dict();
     }
+    // EWC/PI/RW at step >= 1 penalise with the previous step's importance: ones here, which cost
+    // what any importance costs.
+    incremental::PreviousMethod previous_method{{}, "the profile's previous-step model"};
+    if (setup.method.regularizer.kind != incremental::RegularizerKind::none) {
+      for (const auto& [key, t] : previous) {
+        for (const char* prefix : {"fisher.", "score."}) {
+          previous_method.state.emplace(prefix + key, Tensor::ones(t.shape(), t.dtype()));
+        }
+      }
+    }
     session = std::make_unique<incremental::StepSession>(setup, task, &previous, "the profile's previous-step model",
-                                                         "", s.warmup + s.iterations);
+                                                         "", s.warmup + s.iterations, previous_method);
   }
   {
     profiler::Scope scope(kDataScope);

@@ -139,7 +139,14 @@ TEST_CASE("a training iteration on cuda never makes the host wait, for every met
   const Tensor host_images = Tensor::from_vector(pixels, {4, 32, 32, 3});
   const Tensor host_labels = Tensor::from_vector(classes, {4, 32, 32});
 
-  for (const char* method : {"FT", "LwF", "ILT", "MiB"}) {
+  // RW (whose fused update and penalty run every part EWC's and PI's do: Fisher EMA, path term,
+  // penalty) penalises with the previous step's importance; ones stand for it here, as the
+  // FT-trained base has none.
+  PreviousMethod importance{{}, "ones"};
+  for (const auto& [key, t] : previous.model) {
+    for (const char* prefix : {"fisher.", "score."}) importance.state.emplace(prefix + key, Tensor::ones(t.shape()));
+  }
+  for (const char* method : {"FT", "LwF", "ILT", "MiB", "RW"}) {
     INFO("method " << method);
     TrainOptions o = quick_options(data_root, output, "cuda", method);
     o.method = method;
@@ -149,7 +156,7 @@ TEST_CASE("a training iteration on cuda never makes the host wait, for every met
     const Device& gpu = setup.device;
     REQUIRE(gpu.is_cuda());
     const Tensor images = host_images.to(gpu), labels = host_labels.to(gpu);
-    StepSession session(setup, trainer.task(), &previous.model, base.checkpoint, "", 100);
+    StepSession session(setup, trainer.task(), &previous.model, base.checkpoint, "", 100, importance);
     // Warm-up: the caching allocator and the pinned staging buffers then hold what an iteration needs.
     session.train_iteration(images, labels);
     session.train_iteration(images, labels);

@@ -1,6 +1,6 @@
 // The --ckpt resume check, written once for the CPU suite (tests/incremental/test_trainer.cpp) and
 // the CUDA suite (tests/cuda/test_trainer_on_cuda.cpp): from one step-0 checkpoint, step 1 with MiB
-// (teacher, balanced init, unbiased losses) for two epochs, uninterrupted; then the same step
+// (teacher, balanced init, unbiased losses), or another method, for two epochs, uninterrupted; then the same step
 // stopped inside epoch 0 and inside epoch 1, resumed each time from its checkpoint (the loader
 // restarting mid-epoch, behind the device prefetcher on CUDA). Model, momentum buffers, schedule
 // position and test scores must be the same bits.
@@ -33,17 +33,22 @@ inline void require_identical_tensors(const std::string& a, const std::string& b
 }
 
 // `options(name)`: the options of a short run named `name` (data, output, device, small model);
-// its step 0 is trained here first.
-inline void check_resume_is_bit_identical(const std::function<incremental::TrainOptions(const std::string&)>& options) {
+// its step 0 is trained here first. `method`: step 1's (MiB by default); with `method_at_step0` step
+// 0 is trained with it too (EWC/PI/RW: the importance step 1 penalises with), and the resumed step's
+// method state (their accumulators) must come out the same bits as well.
+inline void check_resume_is_bit_identical(const std::function<incremental::TrainOptions(const std::string&)>& options,
+                                          const std::string& method = "MiB", bool method_at_step0 = false) {
   using incremental::Checkpoint;
   using incremental::load_checkpoint;
   using incremental::StepResult;
   using incremental::Trainer;
   using incremental::TrainOptions;
-  const StepResult base = Trainer(options("base"), nullptr).run_step(0);
+  TrainOptions base_options = options("base");
+  if (method_at_step0) base_options.method = method;
+  const StepResult base = Trainer(base_options, nullptr).run_step(0);
   auto step1 = [&](const std::string& name) {
     TrainOptions o = options(name);
-    o.method = "MiB";
+    o.method = method;
     o.step = 1;
     o.epochs = {2};
     o.step_ckpt = base.checkpoint;

@@ -125,9 +125,84 @@ TEST_CASE("method presets set the SPEC §3.9 flags, with MiB's lambda_kd 100 onl
   CHECK_FALSE(ft.icarl);
   CHECK_FALSE(mib.icarl);
 
-  CHECK(method_names() == std::vector<std::string>{"FT", "LwF", "LwF-MC", "ILT", "MiB"});
-  CHECK_THROWS_WITH(method_preset("PLOPX", voc_15_5()),
-                    Catch::Contains("unknown method 'PLOPX'") && Catch::Contains("FT, LwF, LwF-MC, ILT, MiB"));
+  CHECK(method_names() == std::vector<std::string>{"FT", "LwF", "LwF-MC", "ILT", "EWC", "PI", "RW", "MiB"});
+  CHECK_THROWS_WITH(method_preset("PLOPX", voc_15_5()), Catch::Contains("unknown method 'PLOPX'") &&
+                                                            Catch::Contains("FT, LwF, LwF-MC, ILT, EWC, PI, RW, MiB"));
+}
+
+TEST_CASE("EWC, PI and RW presets: MiB's values, the PLOP repository's under --convention plop", "[cpu]") {
+  const MethodConfig ewc_mib = method_preset("ewc", voc_15_5(), Convention::mib);
+  CHECK(ewc_mib.name == "EWC");
+  CHECK(ewc_mib.regularizer.kind == RegularizerKind::ewc);
+  CHECK(ewc_mib.regularizer.importance == 500);
+  CHECK(ewc_mib.regularizer.alpha == 0.9);
+  CHECK(ewc_mib.regularizer.normalize);
+  CHECK(ewc_mib.describe() == "EWC (ewc x500 alpha 0.9)");
+  CHECK(method_preset("EWC", voc_15_5(), Convention::plop).regularizer.importance == 100);
+  CHECK(method_preset("EWC", voc_15_5()).regularizer.importance == 100);  // plop is the default convention
+  const MethodConfig pi = method_preset("PI", voc_15_5(), Convention::mib);
+  CHECK(pi.regularizer.kind == RegularizerKind::pi);
+  CHECK(pi.regularizer.importance == 500);
+  CHECK(pi.describe() == "PI (pi x500)");
+  CHECK(method_preset("pi", voc_15_5(), Convention::plop).regularizer.importance == 100);
+  for (Convention convention : {Convention::mib, Convention::plop}) {
+    const MethodConfig rw = method_preset("RW", voc_15_5(), convention);
+    CHECK(rw.regularizer.kind == RegularizerKind::rw);
+    CHECK(rw.regularizer.importance == 100);
+    CHECK(rw.regularizer.alpha == 0.9);
+    CHECK(rw.regularizer.iterations == 10);
+    CHECK(rw.describe() == "RW (rw x100 alpha 0.9 every 10)");
+  }
+  // Nothing else: CE alone, no teacher; the penalty is not a term of Method::loss.
+  for (const char* name : {"EWC", "PI", "RW"}) {
+    const Method method(method_preset(name, voc_15_5()));
+    CHECK(term_names(method, 1) == std::vector<std::string>{"ce"});
+    CHECK_FALSE(method.needs_teacher(1));
+    CHECK_FALSE(method.has_regularizer());  // until start_step builds it for a model
+  }
+  CHECK(method_preset("MiB", voc_15_5()).regularizer.kind == RegularizerKind::none);
+}
+
+TEST_CASE("the regulariser flags change EWC, PI and RW, and flags that do not apply are errors naming both", "[cpu]") {
+  MethodOverrides o;
+  o.reg_importance = 7.5;
+  o.reg_alpha = 0.5;
+  o.reg_no_normalize = true;
+  const MethodConfig ewc = apply_overrides(method_preset("EWC", voc_15_5()), o);
+  CHECK(ewc.regularizer.importance == 7.5);
+  CHECK(ewc.regularizer.alpha == 0.5);
+  CHECK_FALSE(ewc.regularizer.normalize);
+  CHECK(ewc.describe() == "EWC+ (ewc x7.5 alpha 0.5 unnormalized)");
+  MethodOverrides every;
+  every.reg_iterations = 4;
+  CHECK(apply_overrides(method_preset("RW", voc_15_5()), every).regularizer.iterations == 4);
+
+  MethodOverrides iterations;
+  iterations.reg_iterations = 4;
+  CHECK_THROWS_WITH(apply_overrides(method_preset("EWC", voc_15_5()), iterations),
+                    Catch::Contains("--reg-iterations") && Catch::Contains("--method EWC"));
+  CHECK_THROWS_WITH(apply_overrides(method_preset("PI", voc_15_5()), iterations),
+                    Catch::Contains("--reg-iterations") && Catch::Contains("--method PI"));
+  MethodOverrides alpha;
+  alpha.reg_alpha = 0.5;
+  CHECK_THROWS_WITH(apply_overrides(method_preset("PI", voc_15_5()), alpha),
+                    Catch::Contains("--reg-alpha") && Catch::Contains("--method PI"));
+  MethodOverrides importance;
+  importance.reg_importance = 10.0;
+  CHECK_THROWS_WITH(apply_overrides(method_preset("MiB", voc_15_5()), importance),
+                    Catch::Contains("--reg-importance") && Catch::Contains("--method MiB"));
+  MethodOverrides no_normalize;
+  no_normalize.reg_no_normalize = true;
+  CHECK_THROWS_WITH(apply_overrides(method_preset("FT", voc_15_5()), no_normalize),
+                    Catch::Contains("--reg-no-normalize") && Catch::Contains("--method FT"));
+  // Values out of range.
+  MethodOverrides negative;
+  negative.reg_importance = -1.0;
+  CHECK_THROWS_WITH(apply_overrides(method_preset("EWC", voc_15_5()), negative),
+                    Catch::Contains("--reg-importance must be >= 0"));
+  MethodOverrides wide;
+  wide.reg_alpha = 1.5;
+  CHECK_THROWS_WITH(apply_overrides(method_preset("RW", voc_15_5()), wide), Catch::Contains("--reg-alpha"));
 }
 
 TEST_CASE("LwF-MC's flags change its preset, and contradictory ones are errors naming both flags", "[cpu]") {

@@ -1,6 +1,7 @@
 // The trainer end to end (incremental/trainer.h) on a generated dataset: FT forgets the old classes
 // and MiB keeps them (the margin asserted is far inside the range measured over seeds, see below),
-// LwF-MC trains from step 0 with its own loss and records its variant in the checkpoint,
+// LwF-MC trains from step 0 with its own loss and records its variant in the checkpoint, EWC, PI and
+// RW hand their importance from step 0 to step 1 and penalise there (a step 1 without it is an error),
 // a step stopped mid-way and resumed with --ckpt ends with bit-identical weights, re-running with the
 // same seed is reproducible, --test re-evaluates a checkpoint, the outputs (checkpoint metadata,
 // JSONL log, results CSV) hold what they promise, and bad input gives clear errors: unknown task or
@@ -9,8 +10,8 @@
 // by --skip-bad in that run only, a stop signal between iterations.
 #include <signal.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -465,6 +466,147 @@ TEST_CASE("LwF-MC trains steps 0 and 1 (BCE from step 0), records its method, re
   contradictory.method = "LwF-MC";
   contradictory.method_overrides.unce = true;
   CHECK_THROWS_WITH(Trainer(contradictory, nullptr), Catch::Contains("--unce") && Catch::Contains("--icarl"));
+  CHECK_FALSE(std::filesystem::exists(out.path() / "checkpoints" / "15-5-voc_contradictory_0.safetensors"));
+}
+
+// The values of one logged term over a JSONL log's "train" records.
+std::vector<double> logged_values(const std::string& path, const std::string& term) {
+  std::istringstream log(read_text(path));
+  std::vector<double> out;
+  for (std::string line; std::getline(log, line);) {
+    const json::Value record = json::parse(line);
+    if (record.at("event").as_string() == "train" && record.find(term) != nullptr) {
+      out.push_back(record.at(term).as_double());
+    }
+  }
+  return out;
+}
+
+// Whether two checkpoints' models differ in some tensor both have.
+bool models_differ(const Checkpoint& a, const Checkpoint& b) {
+  for (const auto& [name, t] : a.model) {
+    auto it = b.model.find(name);
+    if (it != b.model.end() && t.to_vector<double>() != it->second.to_vector<double>()) return true;
+  }
+  return false;
+}
+
+TEST_CASE("EWC accumulates its Fisher at step 0 and penalises at step 1: a finite positive 'reg' term, unlike FT",
+          "[cpu]") {
+  test::TempDir out("trainer_ewc");
+  TrainOptions o = quick_options(out.str(), "ewc");
+  o.method = "EWC";
+  o.log_interval = 4;
+  const StepResult step0 = Trainer(o, nullptr).run_step(0);
+  const Checkpoint c0 = load_checkpoint(step0.checkpoint);
+  CHECK(c0.info.method == "EWC (ewc x100 alpha 0.9)");
+  // A Fisher tensor per parameter (the classifier's included), moved away from its initial ones by
+  // the gradients.
+  CHECK(c0.method_state.count("fisher.cls.0.weight") == 1);
+  CHECK(c0.method_state.size() > 10);
+  bool moved = false;
+  for (const auto& [key, t] : c0.method_state) {
+    INFO(key);
+    REQUIRE(key.rfind("fisher.", 0) == 0);
+    REQUIRE(c0.model.count(key.substr(7)) == 1);
+    CHECK(t.shape() == c0.model.at(key.substr(7)).shape());
+    const std::vector<double> f = t.to_vector<double>();
+    CHECK(std::all_of(f.begin(), f.end(), [](double v) { return std::isfinite(v) && v >= 0; }));
+    moved = moved || f[0] != 1.0;
+  }
+  CHECK(moved);
+
+  o.step = 1;
+  Trainer ewc_trainer(o, nullptr);
+  const StepResult ewc = ewc_trainer.run_step(1);
+  const std::vector<double> reg = logged_values(ewc_trainer.log_path(), "reg");
+  REQUIRE(reg.size() >= 2);
+  for (double v : reg) CHECK((std::isfinite(v) && v > 0));
+  CHECK(logged_terms(ewc_trainer.log_path(), {"ce", "reg"}).back() == std::vector<std::string>{"ce", "reg"});
+  // The step-1 checkpoint carries the Fisher of the new classifier too, for a step 2.
+  CHECK(load_checkpoint(ewc.checkpoint).method_state.count("fisher.cls.1.weight") == 1);
+
+  TrainOptions ft = o;
+  ft.name = "ft";
+  ft.method = "FT";
+  ft.step_ckpt = step0.checkpoint;
+  const StepResult ft_step1 = Trainer(ft, nullptr).run_step(1);
+  CHECK(models_differ(load_checkpoint(ewc.checkpoint), load_checkpoint(ft_step1.checkpoint)));
+  CHECK(load_checkpoint(ft_step1.checkpoint).method_state.empty());
+}
+
+TEST_CASE("PI and RW train steps 0 and 1, handing their score on, with a finite positive penalty", "[cpu]") {
+  test::TempDir out("trainer_pi_rw");
+  for (const char* method : {"PI", "RW"}) {
+    INFO(method);
+    TrainOptions o = quick_options(out.str(), method);
+    o.method = method;
+    o.log_interval = 4;
+    const StepResult step0 = Trainer(o, nullptr).run_step(0);
+    const Checkpoint c0 = load_checkpoint(step0.checkpoint);
+    REQUIRE(c0.method_state.count("score.cls.0.weight") == 1);
+    for (const auto& [name, t] : c0.method_state) {
+      if (name.rfind("score.", 0) != 0) continue;
+      INFO(name);
+      const std::vector<double> score = t.to_vector<double>();
+      CHECK(std::all_of(score.begin(), score.end(), [](double v) { return std::isfinite(v) && v >= 0; }));
+    }
+    o.step = 1;
+    o.stop_after = 9;
+    Trainer trainer(o, nullptr);
+    trainer.run_step(1);
+    const std::vector<double> reg = logged_values(trainer.log_path(), "reg");
+    REQUIRE_FALSE(reg.empty());
+    for (double v : reg) CHECK((std::isfinite(v) && v > 0));
+  }
+}
+
+TEST_CASE("an EWC step stopped mid-epoch and resumed with --ckpt ends with the same weights and Fisher bits", "[cpu]") {
+  test::TempDir out("trainer_ewc_resume");
+  test::check_resume_is_bit_identical([&](const std::string& name) { return quick_options(out.str(), name); }, "EWC",
+                                      true);
+}
+
+TEST_CASE("RW resumed mid-step continues its path score and remembered point bit for bit", "[cpu]") {
+  test::TempDir out("trainer_rw_resume");
+  test::check_resume_is_bit_identical([&](const std::string& name) { return quick_options(out.str(), name); }, "RW",
+                                      true);
+}
+
+TEST_CASE(
+    "a regulariser at step 1 without importance in the step-0 checkpoint, or with contradictory flags, stops "
+    "before anything is written",
+    "[cpu]") {
+  test::TempDir out("trainer_reg_errors");
+  const StepResult ft0 = Trainer(quick_options(out.str(), "ft"), nullptr).run_step(0);
+  for (const char* method : {"EWC", "PI", "RW"}) {
+    INFO(method);
+    TrainOptions o = quick_options(out.str(), std::string("missing_") + method);
+    o.method = method;
+    o.step = 1;
+    o.step_ckpt = ft0.checkpoint;
+    CHECK_THROWS_WITH(Trainer(o, nullptr).run_step(1), Catch::Contains(ft0.checkpoint) &&
+                                                           Catch::Contains(std::string("holds no ") + method) &&
+                                                           Catch::Contains("FT (ce only)"));
+    CHECK_FALSE(std::filesystem::exists(out.path() / "checkpoints" /
+                                        (std::string("15-5-voc_missing_") + method + "_1.safetensors")));
+  }
+  // An EWC step 0 does not hold PI's score.
+  TrainOptions ewc = quick_options(out.str(), "ewc");
+  ewc.method = "EWC";
+  const StepResult ewc0 = Trainer(ewc, nullptr).run_step(0);
+  TrainOptions pi = quick_options(out.str(), "pi_from_ewc");
+  pi.method = "PI";
+  pi.step = 1;
+  pi.step_ckpt = ewc0.checkpoint;
+  CHECK_THROWS_WITH(Trainer(pi, nullptr).run_step(1),
+                    Catch::Contains("holds no PI importance") && Catch::Contains("EWC (ewc x100 alpha 0.9)"));
+  // Flags that make no sense for the method.
+  TrainOptions contradictory = quick_options(out.str(), "contradictory");
+  contradictory.method = "EWC";
+  contradictory.method_overrides.reg_iterations = 5;
+  CHECK_THROWS_WITH(Trainer(contradictory, nullptr),
+                    Catch::Contains("--reg-iterations") && Catch::Contains("--method EWC"));
   CHECK_FALSE(std::filesystem::exists(out.path() / "checkpoints" / "15-5-voc_contradictory_0.safetensors"));
 }
 
