@@ -1,10 +1,12 @@
 // local_pod_distance on CUDA against the CPU reference: the cases of tests/engine/pod_cases.h (f32
 // and f64, distances and the student's gradient), PLOP's map sizes scaled down (a W = 33 tail, 150
-// logit channels, a batch of 3), and no host synchronisation in forward or backward.
+// logit channels, a batch of 3), no host synchronisation in forward or backward, and
+// incremental::local_pod over several maps with folded logits.
 #include <catch2/catch.hpp>
 
 #include "engine/ops/pod.h"
 #include "engine/ops/reduce.h"
+#include "incremental/losses.h"
 #include "tests/cuda/cuda_compare.h"
 #include "tests/cuda/cuda_device.h"
 #include "tests/engine/pod_cases.h"
@@ -52,3 +54,20 @@ TEST_CASE("cuda local_pod_distance never makes the host wait", "[cpu]") {
   CHECK(student.grad().defined());
 }
 #endif
+
+TEST_CASE("cuda incremental::local_pod matches the CPU: several maps, folded logits, a skipped map", "[cpu]") {
+  Generator g(691);
+  const Shape shapes[] = {{2, 8, 8, 6}, {2, 4, 4, 12}, {2, 4, 4, 4}};
+  std::vector<Tensor> inputs;
+  for (const Shape& s : shapes) inputs.push_back(Tensor::randn(s, g));
+  for (const Shape& s : shapes) inputs.push_back(test::as_leaf(Tensor::randn(s, g), DType::f32));
+  inputs[4] = inputs[4].detach();  // map 1 is skipped (factor 0): no gradient to compare
+  inputs[5] = test::as_leaf(Tensor::randn({2, 4, 4, 7}, g), DType::f32);  // logits: 3 new channels
+  check_cuda_matches_cpu(
+      "local_pod",
+      [](const auto& in) {
+        return incremental::local_pod({in[0], in[1], in[2]}, {in[3], in[4], in[5]}, {0.01, 0.0, 0.0005},
+                                      incremental::pod_schedule_factor(7, 3));
+      },
+      inputs);
+}
