@@ -85,11 +85,14 @@ STRATA_HOST_DEVICE inline double pod_col_weight(const PodGeometry& g, int t) {
   return 1.0 / static_cast<double>(g.window_height[t]);
 }
 
-// The student's gradient at one element: upstream · (−2 b / d) · profile sum; 0 when d = 0.
-STRATA_HOST_DEVICE inline double local_pod_gradient(double upstream, double distance, double student,
-                                                    double profile_sum) {
-  if (distance == 0.0) return 0.0;
-  return upstream * (-2.0 * student / distance) * profile_sum;
+// The student's gradient is scale · b · (profile sum) with one scale per sample: −2 · upstream / d,
+// or 0 when d = 0 (PyTorch's norm backward).
+STRATA_HOST_DEVICE inline double local_pod_gradient_scale(double upstream, double distance) {
+  return distance == 0.0 ? 0.0 : -2.0 * upstream / distance;
+}
+
+STRATA_HOST_DEVICE inline double local_pod_gradient(double scale, double student, double profile_sum) {
+  return scale * student * profile_sum;
 }
 
 }  // namespace strata::kernels::common

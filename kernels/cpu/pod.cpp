@@ -114,32 +114,32 @@ void local_pod(T* distance, T* embedding, const T* teacher, const T* student, co
 template <class T>
 void local_pod_backward(T* dstudent, const T* ddistance, const T* distance, const T* embedding, const T* student,
                         const cm::PodGeometry& g, const Backend&) {
-  const int64_t row = g.width * g.channels;
+  const int64_t C = g.channels, row = g.width * C;
   const int64_t grain = std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, row));
   parallel_for(0, g.batch * g.height, grain, [&](int64_t lo, int64_t hi) {
+    std::vector<double> profiles(static_cast<size_t>(C));
     for (int64_t nr = lo; nr < hi; ++nr) {
       const int64_t n = nr / g.height, r = nr % g.height;
       const T* e = embedding + n * g.embedding;
-      const double up = static_cast<double>(ddistance[n]), d = static_cast<double>(distance[n]);
+      const double scale =
+          cm::local_pod_gradient_scale(static_cast<double>(ddistance[n]), static_cast<double>(distance[n]));
       for (int64_t q = 0; q < g.width; ++q) {
-        const int64_t base = nr * row + q * g.channels;
-        // The pixel's profile offsets and weights per scale, found once for its C channels.
-        int scales = 0;
-        int64_t rows[cm::kMaxPodScales], cols[cm::kMaxPodScales];
-        double row_weights[cm::kMaxPodScales], col_weights[cm::kMaxPodScales];
+        // The pixel's profile sums, scale by scale (the order of the CUDA kernel's per-element loop),
+        // over its C contiguous channels.
+        std::fill(profiles.begin(), profiles.end(), 0.0);
+        double* p = profiles.data();
         for (int t = 0; t < g.scales; ++t) {
-          if (!cm::pod_pixel_offsets(g, t, r, q, rows[scales], cols[scales])) continue;
-          row_weights[scales] = cm::pod_row_weight(g, t);
-          col_weights[scales] = cm::pod_col_weight(g, t);
-          ++scales;
+          int64_t row_at = 0, col_at = 0;
+          if (!cm::pod_pixel_offsets(g, t, r, q, row_at, col_at)) continue;
+          const double row_weight = cm::pod_row_weight(g, t), col_weight = cm::pod_col_weight(g, t);
+#pragma omp simd
+          for (int64_t c = 0; c < C; ++c) p[c] += cm::pod_profile_term(e, row_at, col_at, c, row_weight, col_weight);
         }
-        for (int64_t c = 0; c < g.channels; ++c) {
-          double profiles = 0.0;
-          for (int k = 0; k < scales; ++k) {
-            profiles += cm::pod_profile_term(e, rows[k], cols[k], c, row_weights[k], col_weights[k]);
-          }
-          dstudent[base + c] =
-              static_cast<T>(cm::local_pod_gradient(up, d, static_cast<double>(student[base + c]), profiles));
+        const T* b = student + nr * row + q * C;
+        T* db = dstudent + nr * row + q * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          db[c] = static_cast<T>(cm::local_pod_gradient(scale, static_cast<double>(b[c]), p[c]));
         }
       }
     }

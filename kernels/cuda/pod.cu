@@ -91,9 +91,9 @@ __global__ void local_pod_backward_kernel(T* dstudent, const T* ddistance, const
       if (!cm::pod_pixel_offsets(g, t, r, q, row, col)) continue;
       profiles += cm::pod_profile_term(e, row, col, c, cm::pod_row_weight(g, t), cm::pod_col_weight(g, t));
     }
-    dstudent[index] =
-        static_cast<T>(cm::local_pod_gradient(static_cast<double>(ddistance[n]), static_cast<double>(distance[n]),
-                                              static_cast<double>(student[index]), profiles));
+    const double scale =
+        cm::local_pod_gradient_scale(static_cast<double>(ddistance[n]), static_cast<double>(distance[n]));
+    dstudent[index] = static_cast<T>(cm::local_pod_gradient(scale, static_cast<double>(student[index]), profiles));
   }
 }
 
