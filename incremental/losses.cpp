@@ -1,6 +1,7 @@
 #include "incremental/losses.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -8,6 +9,7 @@
 #include "engine/ops/channels.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/labels.h"
+#include "engine/ops/pod.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/softmax.h"
 
@@ -264,6 +266,56 @@ Tensor icarl_disjoint(const Tensor& logits, const Tensor& teacher_logits, const 
   if (c_tot > c_old) parts.push_back(slice(one_hot, c_old, c_tot));
   const Tensor targets = parts.size() == 1 ? parts[0] : concat(parts);
   return reduce_pixels(sum_channels(bce_with_logits(logits, targets, Reduction::none)), reduction);
+}
+
+Tensor fold_new_channels_into_background(const Tensor& logits, int64_t old_channels) {
+  const char* op = "fold_new_channels_into_background";
+  check_logits(op, "logits", logits);
+  const int64_t c_tot = logits.size(3);
+  check(old_channels >= 1 && old_channels <= c_tot, op, ": old_channels ", old_channels, " outside [1, ", c_tot,
+        "] for logits ", logits.describe());
+  if (old_channels == c_tot) return logits;
+  Tensor background = add(slice(logits, 0, 1), sum_channels(slice(logits, old_channels, c_tot)));
+  return old_channels == 1 ? background : concat({background, slice(logits, 1, old_channels)});
+}
+
+Tensor local_pod(const std::vector<Tensor>& teacher_maps, const std::vector<Tensor>& student_maps,
+                 const std::vector<double>& factors, double schedule_factor, const LocalPodOptions& options) {
+  const char* op = "local_pod";
+  check(!teacher_maps.empty(), op, ": no maps");
+  check(student_maps.size() == teacher_maps.size() && factors.size() == teacher_maps.size(), op, ": ",
+        teacher_maps.size(), " teacher maps, ", student_maps.size(), " student maps and ", factors.size(),
+        " factors; expected one of each per map");
+  check(std::isfinite(schedule_factor) && schedule_factor >= 0.0, op, ": schedule_factor ", schedule_factor,
+        " is not a finite value >= 0");
+  const size_t maps = teacher_maps.size();
+  Tensor total;
+  for (size_t m = 0; m < maps; ++m) {
+    const Tensor& teacher = teacher_maps[m];
+    Tensor student = student_maps[m];
+    check_logits(op, cat("teacher map ", m).c_str(), teacher);
+    check_logits(op, cat("student map ", m).c_str(), student);
+    check(std::isfinite(factors[m]), op, ": factor ", factors[m], " of map ", m, " is not finite");
+    if (student.size(3) != teacher.size(3)) {
+      check(m + 1 == maps && student.size(3) > teacher.size(3), op, ": map ", m, " has student ", student.describe(),
+            " and teacher ", teacher.describe(),
+            "; only the last map (the logits) may differ in channels, with more in the student's (folded into "
+            "background)");
+      student = fold_new_channels_into_background(student, teacher.size(3));
+    }
+    // The reference skips a map whose factor is <= 0 but still divides by the number of maps.
+    if (factors[m] <= 0.0) continue;
+    Tensor term = scale(mean(local_pod_distance(teacher.detach(), student, options)), factors[m] * schedule_factor);
+    total = total.defined() ? add(total, term) : term;
+  }
+  if (!total.defined()) return Tensor::zeros({}, teacher_maps[0].dtype(), teacher_maps[0].device());
+  return scale(total, 1.0 / static_cast<double>(maps));
+}
+
+double pod_schedule_factor(int64_t total_classes, int64_t new_classes) {
+  check(new_classes >= 1 && new_classes <= total_classes, "pod_schedule_factor: new_classes ", new_classes,
+        " outside [1, total_classes = ", total_classes, "]");
+  return std::sqrt(static_cast<double>(total_classes) / static_cast<double>(new_classes));
 }
 
 }  // namespace strata::incremental

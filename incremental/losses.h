@@ -28,6 +28,18 @@
 //                                   1[y=c] for c >= C_old; keep_background (--icarl-bkg) sets r_0 = 1[y=0].
 //                                   Not masked: an ignored pixel (all-zero one-hot row) counts with its
 //                                   replaced targets, as in the reference; so no mean_valid
+//   fold_new_channels_into_background  PLOP's logits folding ("extra_channels: sum", §3.7 (b)): the
+//                                   student's logits (N,H,W,C_tot) -> (N,H,W,C_old) with channel 0 =
+//                                   z_0 + Σ_{c>=C_old} z_c and channels 1..C_old−1 kept, so they compare
+//                                   with the teacher's C_old channels; differentiable
+//   local_pod                       PLOP's Local POD over a list of maps (§3.7 (b)):
+//                                   (1/M) Σ_m factor_m · schedule · mean_n d_m(n) over the M maps, with
+//                                   d_m(n) = local_pod_distance(teacher_m, student_m) (engine/ops/pod.h);
+//                                   a map whose factor is <= 0 adds nothing but still counts in M, as
+//                                   in the reference. A student map with more channels than its teacher
+//                                   map (the logits, only the last map, as the reference asserts) is
+//                                   folded with fold_new_channels_into_background first
+//   pod_schedule_factor             PLOP's "pod schedule" sqrt(C_tot / N_new)
 // Fine-tuning's loss is the engine's cross_entropy(z, y, Reduction::mean_all).
 //
 // Shared log-probabilities: unbiased_cross_entropy and unbiased_knowledge_distillation both read
@@ -54,8 +66,10 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "engine/ops/losses.h"
+#include "engine/ops/pod.h"
 #include "engine/tensor.h"
 
 namespace strata::incremental {
@@ -92,5 +106,18 @@ Tensor icarl_distillation(const Tensor& logits, const Tensor& teacher_logits, Re
 // logits (N,H,W,C_tot), teacher_logits (N,H,W,C_old), 1 <= C_old <= C_tot, labels (N,H,W).
 Tensor icarl_disjoint(const Tensor& logits, const Tensor& teacher_logits, const Tensor& labels, Reduction reduction,
                       bool keep_background, int64_t ignore_index = 255);
+
+// logits (N,H,W,C_tot), 1 <= old_channels <= C_tot -> (N,H,W,old_channels).
+Tensor fold_new_channels_into_background(const Tensor& logits, int64_t old_channels);
+// teacher_maps[m], student_maps[m]: (N,H,W,C_m) of one dtype and device (the last student map may have
+// more channels than its teacher map); factors: one per map; schedule_factor >= 0 (pod_schedule_factor,
+// or 1 without PLOP's schedule). The maps need not share N, H, W or C with each other. Returns a scalar
+// (shape []) in the maps' dtype, 0 without a graph when no factor is > 0. Throws naming the map's index
+// for lists of different lengths, an empty list, channel counts that differ on another map than the
+// last or where the student has fewer channels, and everything local_pod_distance refuses.
+Tensor local_pod(const std::vector<Tensor>& teacher_maps, const std::vector<Tensor>& student_maps,
+                 const std::vector<double>& factors, double schedule_factor, const LocalPodOptions& options = {});
+// sqrt(total_classes / new_classes), 1 <= new_classes <= total_classes.
+double pod_schedule_factor(int64_t total_classes, int64_t new_classes);
 
 }  // namespace strata::incremental

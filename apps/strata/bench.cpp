@@ -13,6 +13,7 @@ int run_bench_model(const Args& args);   // bench_model.cpp
 int run_bench_step(const Args& args);    // bench_step.cpp
 int run_bench_distill(const Args& args);  // bench_distill.cpp
 int run_bench_teacher(const Args& args);  // bench_teacher.cpp
+int run_bench_pod(const Args& args);      // bench_pod.cpp
 
 const std::vector<Benchmark>& benchmarks() {
   static const std::vector<Benchmark> table = {
@@ -20,10 +21,12 @@ const std::vector<Benchmark>& benchmarks() {
       {"model", "a DeepLabV3-ResNet-50 training step vs PyTorch: time, memory, per-op profile (CPU)", run_bench_model},
       {"step", "an incremental training step (teacher, MiB losses, SGD), ResNet-50, vs PyTorch: time, memory (CPU)",
        run_bench_step},
-      {"distill", "MiB's distillation losses fused vs unfused vs PyTorch at 512x512, C = 21 and 151: time, memory, bytes",
+      {"distill",
+       "MiB's distillation losses fused vs unfused vs PyTorch at 512x512, C = 21 and 151: time, memory, bytes",
        run_bench_distill},
       {"teacher", "the frozen teacher's forward, folded vs unfolded vs PyTorch eval/no_grad: time, memory (CPU)",
        run_bench_teacher},
+      {"pod", "PLOP's Local POD on the six maps of a 512x512 crop, forward+backward vs PyTorch (CPU)", run_bench_pod},
       {"loader", "training loader decode + augment images/s per thread vs PyTorch/torchvision", run_bench_loader},
   };
   return table;
