@@ -54,6 +54,15 @@ std::string MethodConfig::describe() const {
     if (!r.normalize) reg += " unnormalized";
     parts.push_back(reg);
   }
+  if (pseudo) {
+    parts.push_back(
+        cat("pseudo-labels (", to_string(pseudo_median), " median, threshold >= ", number(pseudo_threshold), ")"));
+  }
+  if (classif_adaptive_factor) parts.push_back("classif_adaptive_factor");
+  if (pod) {
+    parts.push_back(pod_logits ? cat("local pod x", number(pod_factor), ", logits x", number(pod_logits_factor))
+                               : cat("local pod x", number(pod_factor)));
+  }
   if (freeze_backbone) parts.push_back("backbone frozen");
   if (freeze_old_classifier) parts.push_back("old classifier frozen");
   if (parts.empty()) parts.push_back("ce only");
@@ -80,9 +89,25 @@ void MethodConfig::validate() const {
   check(std::isfinite(regularizer.alpha) && regularizer.alpha > 0 && regularizer.alpha <= 1, "method ", name,
         ": --reg-alpha (the Fisher EMA's weight of g^2) must be in (0, 1], got ", regularizer.alpha);
   check(regularizer.iterations >= 1, "method ", name, ": --reg-iterations must be >= 1, got ", regularizer.iterations);
+  check(std::isfinite(pod_factor) && pod_factor >= 0, "method ", name, ": --pod-factor must be >= 0, got ", pod_factor);
+  check(std::isfinite(pod_logits_factor) && pod_logits_factor >= 0, "method ", name,
+        ": --pod-logits-factor must be >= 0, got ", pod_logits_factor);
+  check(std::isfinite(pseudo_threshold) && pseudo_threshold >= 0 && pseudo_threshold < 1, "method ", name,
+        ": --threshold (the pseudo-label entropy thresholds' floor) must be in [0, 1), got ", pseudo_threshold);
+  check(!pod_logits || pod, "method ", name,
+        ": --pod-logits adds the logits to Local POD's maps and needs --pod local");
+  check(!classif_adaptive_factor || pseudo, "method ", name,
+        ": --classif-adaptive-factor weighs each image by its share of pseudo-labelled background and needs "
+        "--pseudo entropy");
+  check(!(pseudo && unce), "method ", name,
+        ": --pseudo and --unce both redefine the background pixels' target (the teacher's class, or the old "
+        "classes merged into background); choose one");
+  check(!(pseudo && icarl), "method ", name,
+        ": --pseudo labels background pixels for the cross-entropy, which --icarl (LwF-MC) replaces by a BCE; "
+        "choose one");
 }
 
-std::vector<std::string> method_names() { return {"FT", "LwF", "LwF-MC", "ILT", "EWC", "PI", "RW", "MiB"}; }
+std::vector<std::string> method_names() { return {"FT", "LwF", "LwF-MC", "ILT", "EWC", "PI", "RW", "MiB", "PLOP"}; }
 
 MethodConfig method_preset(const std::string& name, const Task& task, Convention convention) {
   MethodConfig config;
@@ -124,6 +149,19 @@ MethodConfig method_preset(const std::string& name, const Task& task, Convention
     }
     r.alpha = 0.9;
     r.iterations = 10;
+  } else if (key == "plop") {
+    // --method PLOP in PLOP's argparser (VOC); PLOP's ADE scripts set the pod factors themselves.
+    config.name = "PLOP";
+    const bool ade = task.labels().kind == data::DatasetKind::ade20k;
+    config.pod = true;
+    config.pod_factor = ade ? 0.001 : 0.01;
+    config.pod_logits = true;
+    config.pod_logits_factor = ade ? 0.00001 : 0.0005;
+    config.pseudo = true;
+    config.pseudo_median = convention == Convention::plop ? PseudoMedian::reference : PseudoMedian::fixed;
+    config.pseudo_threshold = kPlopMinimumThreshold;
+    config.classif_adaptive_factor = true;
+    config.init_balanced = true;
   } else {
     std::string names;
     for (const std::string& n : method_names()) names += (names.empty() ? "" : ", ") + n;
@@ -151,7 +189,24 @@ MethodConfig apply_overrides(MethodConfig config, const MethodOverrides& overrid
   if (overrides.reg_no_normalize) r.normalize = !*overrides.reg_no_normalize;
   if (overrides.freeze_backbone) config.freeze_backbone = *overrides.freeze_backbone;
   if (overrides.freeze_old_classifier) config.freeze_old_classifier = *overrides.freeze_old_classifier;
+  if (overrides.pod) config.pod = *overrides.pod;
+  if (overrides.pod_factor) config.pod_factor = *overrides.pod_factor;
+  if (overrides.pod_logits) config.pod_logits = *overrides.pod_logits;
+  if (overrides.pod_logits_factor) config.pod_logits_factor = *overrides.pod_logits_factor;
+  if (overrides.pseudo) config.pseudo = *overrides.pseudo;
+  if (overrides.pseudo_median) config.pseudo_median = *overrides.pseudo_median;
+  if (overrides.pseudo_threshold) config.pseudo_threshold = *overrides.pseudo_threshold;
+  if (overrides.classif_adaptive_factor) config.classif_adaptive_factor = *overrides.classif_adaptive_factor;
   config.validate();
+  check(!overrides.pod_factor || config.pod, "method ", config.name,
+        ": --pod-factor weighs Local POD and needs --pod local (or --method PLOP)");
+  check(!overrides.pod_logits_factor || config.pod_logits, "method ", config.name,
+        ": --pod-logits-factor weighs Local POD on the logits and needs --pod-logits (or --method PLOP)");
+  check(!overrides.pseudo_median || config.pseudo, "method ", config.name,
+        ": --pseudo-median chooses how the pseudo-label thresholds are read and needs --pseudo entropy (or --method "
+        "PLOP)");
+  check(!overrides.pseudo_threshold || config.pseudo, "method ", config.name,
+        ": --threshold floors the pseudo-label thresholds and needs --pseudo entropy (or --method PLOP)");
   const bool regularizer = r.kind != RegularizerKind::none;
   const std::string method = cat("--method ", config.name.substr(0, config.name.find('+')));
   check(!overrides.reg_importance || regularizer, "method ", config.name,
@@ -195,7 +250,13 @@ Tensor Method::regularize() {
   return penalty.detach();
 }
 
-TensorMap Method::state() const { return regularizer_ ? regularizer_->state() : TensorMap(); }
+TensorMap Method::state() const {
+  TensorMap out = regularizer_ ? regularizer_->state() : TensorMap();
+  if (thresholds_) {
+    for (auto& [name, tensor] : thresholds_->state()) out.emplace(name, tensor);
+  }
+  return out;
+}
 
 std::vector<LossTerm> Method::terms(int step) const {
   std::vector<LossTerm> out;
@@ -207,6 +268,8 @@ std::vector<LossTerm> Method::terms(int step) const {
     out.push_back({LossKind::icarl_bce, "bce", 1.0});
   } else if (step >= 1 && config_.unce) {
     out.push_back({LossKind::unbiased_cross_entropy, "unce", 1.0});
+  } else if (step >= 1 && config_.pseudo) {
+    out.push_back({LossKind::pseudo_cross_entropy, "pseudo_ce", 1.0});
   } else {
     out.push_back({LossKind::cross_entropy, "ce", 1.0});
   }
@@ -218,6 +281,8 @@ std::vector<LossTerm> Method::terms(int step) const {
     out.push_back({LossKind::icarl_distillation, "icarl", config_.icarl_importance});
   }
   if (step >= 1 && config_.loss_de > 0) out.push_back({LossKind::feature_distillation, "de", config_.loss_de});
+  // Its factors are inside the term (one per map).
+  if (step >= 1 && config_.pod) out.push_back({LossKind::local_pod, "pod", 1.0});
   return out;
 }
 
@@ -229,14 +294,29 @@ bool Method::step0_is_fine_tuning() const {
 
 bool Method::needs_teacher(int step) const {
   const bool icarl_teacher = config_.icarl && (config_.icarl_disjoint || config_.icarl_importance > 0);
-  return step >= 1 && (config_.loss_kd > 0 || config_.loss_de > 0 || icarl_teacher);
+  return step >= 1 && (config_.loss_kd > 0 || config_.loss_de > 0 || icarl_teacher || config_.pod || config_.pseudo);
 }
 
 models::ForwardOptions Method::forward_options(int step) const {
   models::ForwardOptions options;
   options.body = step >= 1 && config_.loss_de > 0;
   options.upsample = !config_.fused_losses;
+  if (step >= 1 && config_.pod) {
+    options.stage_pre_activations = true;
+    options.head = true;
+    options.low_res_logits = options.low_res_logits || config_.pod_logits;
+  }
+  // The pseudo-labels read the teacher's low-resolution logits on either path.
+  if (step >= 1 && config_.pseudo) options.low_res_logits = true;
   return options;
+}
+
+void Method::set_pseudo_thresholds(PseudoLabelThresholds thresholds) {
+  check(config_.pseudo, "method ", config_.describe(), ": pseudo-label thresholds given to a method without --pseudo");
+  check(thresholds.median == config_.pseudo_median, "method ", config_.describe(), ": pseudo-label thresholds of the ",
+        to_string(thresholds.median), " median given to a method using the ", to_string(config_.pseudo_median), " one");
+  thresholds_ = std::move(thresholds);
+  thresholds_on_device_ = Tensor();
 }
 
 void Method::on_step_start(models::SegmentationModel& model, int step) const {
@@ -265,44 +345,111 @@ PixelLoss pixel_loss(LossKind kind) {
     case LossKind::icarl_distillation: return PixelLoss::icarl_distillation;
     case LossKind::icarl_disjoint: return PixelLoss::icarl_disjoint;
     case LossKind::icarl_disjoint_bkg: return PixelLoss::icarl_disjoint_bkg;
-    case LossKind::feature_distillation: break;
+    case LossKind::pseudo_cross_entropy: return PixelLoss::cross_entropy;
+    case LossKind::feature_distillation:
+    case LossKind::local_pod: break;
   }
-  throw Error("pixel_loss: feature_distillation is not a logit term");
+  throw Error("pixel_loss: feature_distillation and local_pod are not logit terms");
+}
+
+bool is_logit_term(LossKind kind) {
+  return kind != LossKind::feature_distillation && kind != LossKind::local_pod &&
+         kind != LossKind::pseudo_cross_entropy;
 }
 
 }  // namespace
 
-// The logit terms in one fused op, the de term on its own; the values in the terms' order.
+// The logit terms in one fused op; PLOP's pseudo-label CE in its own (its labels and image weights
+// are its alone); the de and pod terms on their own. The values in the terms' order.
 LossBreakdown Method::fused_loss(const std::vector<LossTerm>& active, const models::ForwardResult& student,
                                  const models::ForwardResult* teacher, const Tensor& labels, int64_t old_channels,
                                  int step) const {
   check(student.low_res_logits.defined(), "method ", config_.describe(),
         ": the fused losses need the student's low-resolution logits (ForwardOptions::upsample = false)");
-  std::vector<FusedLossTerm> logit_terms;
-  for (const LossTerm& term : active) {
-    if (term.kind != LossKind::feature_distillation) {
-      logit_terms.push_back({pixel_loss(term.kind), term.weight, Reduction::mean_all});
-    }
-  }
   FusedLossOptions options;
   options.old_channels = old_channels;
   options.alpha = config_.alpha;
   const Tensor teacher_logits = teacher ? teacher->low_res_logits : Tensor();
-  const Tensor logit_values = fused_losses(student.low_res_logits, teacher_logits, labels, logit_terms, options);
+  std::vector<FusedLossTerm> logit_terms;
+  for (const LossTerm& term : active) {
+    if (is_logit_term(term.kind)) logit_terms.push_back({pixel_loss(term.kind), term.weight, Reduction::mean_all});
+  }
   LossBreakdown out;
-  out.total = sum(logit_values);
-  std::vector<Tensor> values = {logit_values.detach()};
+  std::vector<Tensor> values;
+  auto append = [&](const Tensor& weighted) {
+    values.push_back(weighted.detach().reshape({weighted.numel()}));
+    out.total = out.total.defined() ? add(out.total, sum(weighted)) : sum(weighted);
+  };
+  // terms() puts the classification term first, so the pseudo-label CE precedes the logit terms.
+  for (const LossTerm& term : active) {
+    if (term.kind != LossKind::pseudo_cross_entropy) continue;
+    const PseudoLabels pseudo = pseudo_labels(student, teacher, labels, step);
+    FusedLossOptions weighted = options;
+    if (config_.classif_adaptive_factor) weighted.image_weights = pseudo.image_weights;
+    append(fused_losses(student.low_res_logits, Tensor(), pseudo.labels,
+                        {{PixelLoss::cross_entropy, term.weight, Reduction::mean_all}}, weighted));
+  }
+  if (!logit_terms.empty()) append(fused_losses(student.low_res_logits, teacher_logits, labels, logit_terms, options));
+  // de and pod come last in terms(), in this order.
   for (const LossTerm& term : active) {
     if (term.kind == LossKind::feature_distillation) {
-      Tensor weighted = scale(feature_distillation_term(student, teacher, step), term.weight);
-      values.push_back(weighted.detach().reshape({1}));
-      out.total = add(out.total, weighted);
+      append(scale(feature_distillation_term(student, teacher, step), term.weight));
+    } else if (term.kind == LossKind::local_pod) {
+      append(scale(local_pod_term(student, teacher, old_channels, step), term.weight));
     }
   }
-  // The de term is always last (terms()), so the names keep their order.
   for (const LossTerm& term : active) out.names.emplace_back(term.name);
   out.values = values.size() == 1 ? values[0] : concat(values);
   return out;
+}
+
+PseudoLabels Method::pseudo_labels(const models::ForwardResult& student, const models::ForwardResult* teacher,
+                                   const Tensor& labels, int step) const {
+  check(thresholds_.has_value(), "method ", config_.describe(), ": step ", step,
+        " needs PLOP's pseudo-label thresholds, computed over the step's training data before it trains "
+        "(StepSession::compute_pseudo_label_thresholds) or restored from the step's checkpoint");
+  check(teacher != nullptr && teacher->low_res_logits.defined(), "method ", config_.describe(), ": step ", step,
+        " needs the teacher's low-resolution logits for its pseudo-labels");
+  const Tensor& logits = teacher->low_res_logits;
+  if (!thresholds_on_device_.defined() || thresholds_on_device_.dtype() != logits.dtype() ||
+      !(thresholds_on_device_.device() == logits.device())) {
+    thresholds_on_device_ = thresholds_->tensor(logits.dtype(), logits.device());
+  }
+  PseudoLabelOptions options;
+  options.total_channels = student.low_res_logits.defined() ? student.low_res_logits.size(3) : student.logits.size(3);
+  options.median = config_.pseudo_median;
+  return entropy_pseudo_labels(logits, labels, thresholds_on_device_, options);
+}
+
+Tensor Method::local_pod_term(const models::ForwardResult& student, const models::ForwardResult* teacher,
+                              int64_t old_channels, int step) const {
+  check(teacher != nullptr && student.head.defined() && teacher->head.defined() &&
+            student.stage_pre_activations[0].defined() && teacher->stage_pre_activations[0].defined(),
+        "method ", config_.describe(), ": step ", step,
+        " needs the stage pre-activations and head outputs of the student and the teacher (ForwardOptions)");
+  std::vector<Tensor> teacher_maps, student_maps;
+  std::vector<double> factors;
+  for (size_t i = 0; i < student.stage_pre_activations.size(); ++i) {
+    teacher_maps.push_back(teacher->stage_pre_activations[i]);
+    student_maps.push_back(student.stage_pre_activations[i]);
+    factors.push_back(config_.pod_factor);
+  }
+  teacher_maps.push_back(teacher->head);
+  student_maps.push_back(student.head);
+  factors.push_back(config_.pod_factor);
+  if (config_.pod_logits) {
+    check(student.low_res_logits.defined() && teacher->low_res_logits.defined(), "method ", config_.describe(),
+          ": step ", step, " needs the low-resolution logits of the student and the teacher for --pod-logits");
+    teacher_maps.push_back(teacher->low_res_logits);
+    student_maps.push_back(student.low_res_logits);
+    factors.push_back(config_.pod_logits_factor);
+  }
+  const int64_t total = (student.low_res_logits.defined() ? student.low_res_logits : student.logits).size(3);
+  const Tensor& smallest = student_maps.back();  // the head's or the logits' map, at the output stride
+  check(smallest.size(1) >= 4 && smallest.size(2) >= 4, "method ", config_.describe(),
+        ": Local POD's windows at scale 4 need feature maps of at least 4x4 pixels, but the head's output is ",
+        smallest.size(1), "x", smallest.size(2), ": use a crop of at least 4 times the output stride");
+  return local_pod(teacher_maps, student_maps, factors, pod_schedule_factor(total, total - old_channels));
 }
 
 Tensor Method::feature_distillation_term(const models::ForwardResult& student, const models::ForwardResult* teacher,
@@ -355,6 +502,20 @@ LossBreakdown Method::loss(const models::ForwardResult& student, const models::F
                                term.kind == LossKind::icarl_disjoint_bkg);
         break;
       case LossKind::feature_distillation: value = feature_distillation_term(student, teacher, step); break;
+      case LossKind::local_pod: value = local_pod_term(student, teacher, old_channels, step); break;
+      case LossKind::pseudo_cross_entropy: {
+        const PseudoLabels pseudo = pseudo_labels(student, teacher, labels, step);
+        if (!config_.classif_adaptive_factor) {
+          value = cross_entropy(student.logits, pseudo.labels, Reduction::mean_all);
+          break;
+        }
+        // PLOP: each image's per-pixel CE times its γ, then the mean over all B·H·W pixels.
+        const Tensor per_pixel = cross_entropy(student.logits, pseudo.labels, Reduction::none);
+        const int64_t n = per_pixel.size(0);
+        value = mean(mul(per_pixel.reshape({n, per_pixel.size(1), per_pixel.size(2), 1}),
+                         pseudo.image_weights.reshape({n, 1, 1, 1})));
+        break;
+      }
     }
     Tensor weighted = term.weight == 1.0 ? value : scale(value, term.weight);
     out.names.emplace_back(term.name);
@@ -365,7 +526,15 @@ LossBreakdown Method::loss(const models::ForwardResult& student, const models::F
   return out;
 }
 
-void Method::load_state(const TensorMap& state, const std::string& source, int64_t iteration) {
+void Method::load_state(const TensorMap& full_state, const std::string& source, int64_t iteration) {
+  // PLOP's thresholds ("pseudo_*") to this method, the rest to the regulariser.
+  TensorMap state, pseudo;
+  for (const auto& [name, tensor] : full_state) (name.rfind("pseudo_", 0) == 0 ? pseudo : state).emplace(name, tensor);
+  if (!pseudo.empty()) {
+    check(config_.pseudo, source, ": the checkpoint carries pseudo-label thresholds (", pseudo.begin()->first,
+          ") that ", config_.describe(), " does not use; it was written by another method");
+    set_pseudo_thresholds(PseudoLabelThresholds::from_state(pseudo, source));
+  }
   if (regularizer_) {
     regularizer_->load_state(state, source, iteration);
     return;

@@ -1,11 +1,16 @@
 // Continual methods (SPEC-continual.md §3) as compositions of weighted loss terms plus hooks, not
 // forks of the trainer. A method is a MethodConfig (MiB's flags: --loss-kd, --loss-de, --unce,
 // --unkd, --init-balanced, --alpha, --icarl, --icarl-importance, --icarl-disjoint, --icarl-bkg,
-// --reg-importance, --reg-alpha, --reg-iterations, --reg-no-normalize) that a preset fills in (§3.9) and that flags may
-// change term by term. At step t the active terms are
+// --reg-importance, --reg-alpha, --reg-iterations, --reg-no-normalize; PLOP's: --pod, --pod-factor,
+// --pod-logits, --pod-logits-factor, --pseudo, --pseudo-median, --threshold, --classif-adaptive-factor)
+// that a preset fills in (§3.9) and that flags may change term by term. At step t the active terms are
 //
 //   term     weight    when                       loss (incremental/losses.h, reduction mean_all)
-//   ce       1         !icarl, and step 0 or !unce cross_entropy(z, y): −log p_y over all B·H·W pixels
+//   ce       1         !icarl, and step 0 or !(unce or pseudo)
+//                                                 cross_entropy(z, y): −log p_y over all B·H·W pixels
+//   pseudo_ce 1        step >= 1, pseudo          cross_entropy(z, ŷ) on PLOP's pseudo-labels ŷ
+//                                                 (engine/ops/pseudo_labels.h), each image's pixels
+//                                                 times its γ with classif_adaptive_factor (§3.7 (a))
 //   unce     1         step >= 1, unce            unbiased_cross_entropy(z, y, C_old)       (§3.5.1)
 //   bce      1         icarl, and step 0 or !icarl_disjoint
 //                                                 icarl_bce(z, y): LwF-MC's one-hot BCE (§3.3)
@@ -21,6 +26,10 @@
 //                                                 i.e. C_old · the reference's mean BCE (§3.3, "combined")
 //   de       loss_de   step >= 1, loss_de > 0      feature_distillation(body, body°): MSE over every
 //                                                 element of the backbone output (ILT, §3.4)
+//   pod      1         step >= 1, pod             local_pod over the 4 stage pre-activations and the head
+//                                                 output (pod_factor each) and with pod_logits the
+//                                                 low-resolution logits (pod_logits_factor), times
+//                                                 sqrt(C_tot / N_new), over the number of maps (§3.7 (b))
 //   reg      reg_importance  step >= 1, EWC/PI/RW  Σ ŵ(θ − θ_old)² over the previous model's parameters
 //                                                 (incremental/regularizer.h, §3.6): not part of loss(),
 //                                                 regularize() after the importance update
@@ -46,13 +55,18 @@
 //         reg_alpha 0.9
 //   PI    regularizer pi, reg_importance 500 (mib; 100 under plop)
 //   RW    regularizer rw, reg_importance 100, reg_alpha 0.9, reg_iterations 10
+//   PLOP  pod (factor 0.01, ADE20K 0.001), pod_logits (0.0005, ADE20K 0.00001), pseudo (median
+//         reference under --convention plop, fixed under mib; threshold 0.001),
+//         classif_adaptive_factor, init_balanced (PLOP's --method PLOP; its ADE scripts' factors)
 // Names are matched case-insensitively ("mib", "MIB", "MiB"; "LWF-MC" is MiB's spelling).
 //
 // Combinations the references accept but silently ignore are errors naming both flags: --unce with
 // --icarl (MiB's code keeps only the BCE), --icarl-disjoint without --icarl, --icarl-bkg without
 // --icarl-disjoint, --icarl-importance without --icarl or with --icarl-disjoint (that variant has
 // no weight), --reg-importance or --reg-no-normalize without a regulariser, --reg-alpha with PI,
-// --reg-iterations with EWC or PI.
+// --reg-iterations with EWC or PI, --pseudo with --unce or --icarl, --classif-adaptive-factor without
+// --pseudo, --pod-logits or --pod-factor without --pod, --pod-logits-factor without --pod-logits,
+// --pseudo-median or --threshold without --pseudo.
 //
 // Hooks:
 //   on_step_start   after the previous step's weights are loaded into a step-t model (t >= 1):
@@ -64,13 +78,16 @@
 //   needs_teacher   whether step t runs the frozen previous-step model (some term uses it)
 //   forward_options the one place that says what step t's forwards (the student's and the
 //                   teacher's) must return, as the model's models::ForwardOptions: the logits
-//                   (low-resolution ones only on the fused path), and the backbone output for
-//                   ILT's de term; nothing more for FT, LwF and MiB
+//                   (low-resolution ones only on the fused path), the backbone output for
+//                   ILT's de term, the stage pre-activations, head output and low-resolution logits
+//                   for PLOP's pod and pseudo_ce; nothing more for FT, LwF and MiB
 //   start_step      once the step's model is on its device: EWC/PI/RW build their accumulators and,
 //                   at step >= 1, the penalty's anchors and weights from the previous checkpoint
 //   regularize      EWC/PI/RW, every iteration after the backward (see the reg row)
+//   set_pseudo_thresholds  PLOP's thresholds, computed before a step >= 1 trains
+//                   (StepSession::compute_pseudo_label_thresholds, called by the trainer)
 //   state           tensors a method carries in the step checkpoint (EWC/PI/RW's importance and
-//                   accumulators); none of FT, LwF, LwF-MC, ILT and MiB has any
+//                   accumulators, PLOP's thresholds); none of FT, LwF, LwF-MC, ILT and MiB has any
 //
 // Method::loss reads no loss value back to the host: the weighted terms come back as one detached
 // device tensor (LossBreakdown::values), which the trainer accumulates and reads once per logging
@@ -92,6 +109,7 @@
 #include "engine/safetensors.h"
 #include "engine/tensor.h"
 #include "incremental/protocol.h"
+#include "incremental/pseudo_labels.h"
 #include "incremental/regularizer.h"
 #include "incremental/task.h"
 #include "models/segmentation_model.h"
@@ -121,6 +139,23 @@ struct MethodConfig {
   // log's fix_branch). A frozen parameter requires no gradient, so the backward never computes one.
   bool freeze_backbone = false;
   bool freeze_old_classifier = false;
+  // PLOP (its argparser's --pod local, --pod_factor, --pod_logits, --pod_options, --pseudo entropy,
+  // --threshold, --classif_adaptive_factor; §3.7), at steps >= 1. pod: Local POD between the
+  // teacher's and the student's stage pre-activations and head output (pod_factor each) and, with
+  // pod_logits, low-resolution logits with the new channels folded into background
+  // (pod_logits_factor), times sqrt(C_tot / N_new), over the number of maps. pseudo: background
+  // pixels take the teacher's class where its normalised entropy is below that class's threshold
+  // (computed before the step trains, incremental/pseudo_labels.h; pseudo_median the variant, at least
+  // pseudo_threshold), 255 elsewhere. classif_adaptive_factor: each image's CE times the share of its
+  // background pixels so labelled.
+  bool pod = false;
+  double pod_factor = 0.01;
+  bool pod_logits = false;
+  double pod_logits_factor = 0.0005;
+  bool pseudo = false;
+  PseudoMedian pseudo_median = PseudoMedian::reference;
+  double pseudo_threshold = kPlopMinimumThreshold;
+  bool classif_adaptive_factor = false;
   // How the logit terms run, not what they compute (so not part of describe()): true, one fused op
   // on the low-resolution logits (engine/ops/fused_losses.h); false, the unfused compositions on
   // upsampled logits (incremental/losses.h), the reference the fused path is tested against
@@ -136,6 +171,9 @@ struct MethodConfig {
 std::vector<std::string> method_names();
 // The preset `name` for `task` (lambda_kd depends on the task for MiB) under `convention` (EWC's
 // and PI's reg_importance: MiB's 500, the PLOP repository's 100); throws listing the names.
+// PLOP's factors depend on the dataset: VOC's from --method PLOP (0.01, logits 0.0005), ADE20K's from
+// PLOP's ADE scripts (0.001, logits 0.00001); its pseudo-label median is PLOP's arithmetic under
+// --convention plop and the true median under mib.
 MethodConfig method_preset(const std::string& name, const Task& task, Convention convention = Convention::plop);
 
 // Changes a preset term by term (MiB's flags); each set field replaces the preset's value.
@@ -144,10 +182,14 @@ struct MethodOverrides {
   std::optional<int64_t> reg_iterations;
   std::optional<bool> unce, unkd, init_balanced, icarl, icarl_disjoint, icarl_bkg, reg_no_normalize, freeze_backbone,
       freeze_old_classifier;
+  std::optional<bool> pod, pod_logits, pseudo, classif_adaptive_factor;
+  std::optional<double> pod_factor, pod_logits_factor, pseudo_threshold;
+  std::optional<PseudoMedian> pseudo_median;
   bool any() const {
     return loss_kd || loss_de || alpha || icarl_importance || unce || unkd || init_balanced || icarl ||
            icarl_disjoint || icarl_bkg || reg_importance || reg_alpha || reg_iterations || reg_no_normalize ||
-           freeze_backbone || freeze_old_classifier;
+           freeze_backbone || freeze_old_classifier || pod || pod_logits || pseudo || classif_adaptive_factor ||
+           pod_factor || pod_logits_factor || pseudo_threshold || pseudo_median;
   }
 };
 // Throws (naming both flags) when an override contradicts the result: --icarl-importance without
@@ -166,11 +208,13 @@ enum class LossKind {
   icarl_distillation,
   icarl_disjoint,
   icarl_disjoint_bkg,
+  pseudo_cross_entropy,  // PLOP: CE on the pseudo-labels, each image weighted by γ with classif_adaptive_factor
+  local_pod,             // PLOP: Local POD over the stage pre-activations, head output and logits
 };
 
 struct LossTerm {
   LossKind kind;
-  const char* name;  // "ce", "unce", "bce", "icarl_disjoint", "kd", "unkd", "icarl", "de": the key in logs
+  const char* name;  // "ce", "unce", "bce", "icarl_disjoint", "kd", "unkd", "icarl", "de", "pseudo_ce", "pod": log keys
   double weight;
 };
 
@@ -191,6 +235,13 @@ class Method {
   bool needs_teacher(int step) const;
   // What step t's student and teacher forwards must return (see the file comment).
   models::ForwardOptions forward_options(int step) const;
+
+  // PLOP's pseudo-labels: whether step t needs the thresholds, and setting them (computed before the
+  // step trains, StepSession::compute_pseudo_label_thresholds, or restored from a checkpoint of the
+  // step by load_state). loss() throws when they are needed and missing.
+  bool needs_pseudo_thresholds(int step) const { return step >= 1 && config_.pseudo; }
+  void set_pseudo_thresholds(PseudoLabelThresholds thresholds);
+  const std::optional<PseudoLabelThresholds>& pseudo_thresholds() const { return thresholds_; }
 
   // Whether step 0 trains exactly as FT's (plain cross-entropy, no importance to accumulate), so
   // that methods may share one step-0 checkpoint (as MiB's 15-5 and 15-1 share one, SPEC §1.3).
@@ -222,7 +273,8 @@ class Method {
   Tensor regularize();
 
   // Method state for the step checkpoint (tensor names without prefix): the regulariser's
-  // (incremental/regularizer.h); empty for the other methods.
+  // (incremental/regularizer.h) and PLOP's pseudo-label thresholds ("pseudo_*",
+  // incremental/pseudo_labels.h); empty for the other methods.
   TensorMap state() const;
   // Restores state() from a checkpoint of this step written after `iteration` iterations; state this
   // method does not carry is an error naming it (a checkpoint of another method resumed under this one).
@@ -234,9 +286,16 @@ class Method {
                            int step) const;
   Tensor feature_distillation_term(const models::ForwardResult& student, const models::ForwardResult* teacher,
                                    int step) const;
+  // PLOP's pseudo-labels and adaptive factor for this batch (engine/ops/pseudo_labels.h).
+  PseudoLabels pseudo_labels(const models::ForwardResult& student, const models::ForwardResult* teacher,
+                             const Tensor& labels, int step) const;
+  Tensor local_pod_term(const models::ForwardResult& student, const models::ForwardResult* teacher,
+                        int64_t old_channels, int step) const;
 
   MethodConfig config_;
   std::unique_ptr<WeightRegularizer> regularizer_;
+  std::optional<PseudoLabelThresholds> thresholds_;
+  mutable Tensor thresholds_on_device_;  // thresholds_ as the op reads them, uploaded once
 };
 
 }  // namespace strata::incremental

@@ -163,9 +163,10 @@ std::vector<OptionSpec> model_and_method_specs() {
             "x10; iCaRL's loss, Rebuffi et al. 2017), ILT (KD x100 + backbone MSE x100; Michieli & Zanuttigh 2019), "
             "EWC (Fisher-weighted penalty towards the previous step's weights; Kirkpatrick et al. 2017), PI (path "
             "integral importance, SI; Zenke et al. 2017), RW (Fisher + path score; Riemannian Walk, Chaudhry et al. "
-            "2018) or MiB (unbiased CE, unbiased KD x10 - x100 on VOC 15-1 and 10-1 - and balanced classifier init; "
-            "Cermelli et al. 2020), each as MiB's code (fcdl94/MiB) implements it; case-insensitive. The flags "
-            "below change a preset term by term.",
+            "2018), MiB (unbiased CE, unbiased KD x10 - x100 on VOC 15-1 and 10-1 - and balanced classifier init; "
+            "Cermelli et al. 2020), each as MiB's code (fcdl94/MiB) implements it, or PLOP (entropy pseudo-labels "
+            "of background, Local POD, adaptive factor and MiB's init; Douillard et al. 2021) as PLOP's code "
+            "(arthurdouillard/CVPR2021_PLOP) does; case-insensitive. The flags below change a preset term by term.",
             [](TrainOptions& o, const std::string& v) { o.method = v; }),
       value("--loss-kd", "W", "weight of the output distillation (lambda_kd; 0 = off)",
             [](TrainOptions& o, const std::string& v) { o.method_overrides.loss_kd = parse_real("--loss-kd", v); }),
@@ -215,6 +216,52 @@ std::vector<OptionSpec> model_and_method_specs() {
            "EWC, PI, RW: penalise with the previous step's importance as accumulated, not min-max normalised per "
            "tensor (MiB's --reg_no_normalize)",
            [](TrainOptions& o) { o.method_overrides.reg_no_normalize = true; }),
+      value("--pod", "local",
+            "PLOP: Local POD distillation of the stage pre-activations and the head output at steps >= 1 (PLOP's "
+            "--pod; 'local' is the only kind)",
+            [](TrainOptions& o, const std::string& v) {
+              check(v == "local", "--pod expects 'local' (PLOP's Local POD), got '", v, "'");
+              o.method_overrides.pod = true;
+            }),
+      value(
+          "--pod-factor", "W",
+          "PLOP: Local POD's weight on each feature map (PLOP's --pod_factor; 0.01 under --method PLOP on VOC, "
+          "0.001 on ADE20K as PLOP's ADE scripts)",
+          [](TrainOptions& o, const std::string& v) { o.method_overrides.pod_factor = parse_real("--pod-factor", v); }),
+      flag("--pod-logits",
+           "PLOP: Local POD on the low-resolution logits too, the new classes' channels summed into background "
+           "(PLOP's --pod_logits)",
+           [](TrainOptions& o) { o.method_overrides.pod_logits = true; }),
+      value("--pod-logits-factor", "W",
+            "PLOP: Local POD's weight on the logits (PLOP's pod_options factor: 0.0005 under --method PLOP, 0.00001 "
+            "on ADE20K as PLOP's ADE scripts)",
+            [](TrainOptions& o, const std::string& v) {
+              o.method_overrides.pod_logits_factor = parse_real("--pod-logits-factor", v);
+            }),
+      value("--pseudo", "entropy",
+            "PLOP: background pixels take the teacher's class where its entropy is below that class's threshold, "
+            "computed over the step's data before it trains; 255 elsewhere (PLOP's --pseudo entropy)",
+            [](TrainOptions& o, const std::string& v) {
+              check(v == "entropy", "--pseudo expects 'entropy' (PLOP's entropy pseudo-labels), got '", v, "'");
+              o.method_overrides.pseudo = true;
+            }),
+      value("--pseudo-median", "reference|fixed",
+            "PLOP: how the thresholds are read from the entropy histogram. reference (default under --convention "
+            "plop) reproduces PLOP's code, whose 'median' adds bin indices instead of counts and whose entropy is "
+            "normalised twice, so published numbers can be reproduced; it is right only when a class's first bin "
+            "holds half its pixels. fixed (default under mib) is the true median of the entropy normalised once",
+            [](TrainOptions& o, const std::string& v) {
+              check(v == "reference" || v == "fixed", "--pseudo-median expects reference or fixed, got '", v, "'");
+              o.method_overrides.pseudo_median = v == "reference" ? PseudoMedian::reference : PseudoMedian::fixed;
+            }),
+      value("--threshold", "T", "PLOP: the floor of every pseudo-label threshold (PLOP's --threshold; 0.001)",
+            [](TrainOptions& o, const std::string& v) {
+              o.method_overrides.pseudo_threshold = parse_real("--threshold", v);
+            }),
+      flag("--classif-adaptive-factor",
+           "PLOP: each image's cross-entropy times the share of its background pixels that got a pseudo-label "
+           "(PLOP's --classif_adaptive_factor)",
+           [](TrainOptions& o) { o.method_overrides.classif_adaptive_factor = true; }),
       flag("--freeze-backbone",
            "steps >= 1: the backbone's weights are not trained (MiB's --freeze, ILT's 'encoder fixed'; MiB's code "
            "also freezes it at step 0, strata never does). No gradient is computed for it, so the backward stops "
@@ -387,6 +434,9 @@ const std::vector<OptionGroup>& train_option_groups() {
        {"--loss-kd", "--loss-de", "--unce", "--unkd", "--init-balanced", "--alpha"}},
       {"LwF-MC: iCaRL's loss (Rebuffi et al. 2017) as MiB's --icarl flags implement it",
        {"--icarl", "--icarl-importance", "--icarl-disjoint", "--icarl-bkg"}},
+      {"PLOP (Douillard et al. 2021): its argparser's flags (arthurdouillard/CVPR2021_PLOP)",
+       {"--pod", "--pod-factor", "--pod-logits", "--pod-logits-factor", "--pseudo", "--pseudo-median", "--threshold",
+        "--classif-adaptive-factor"}},
       {"knobs composable with every method (MiB's --freeze; the LwF ablation log's fix_branch)",
        {"--freeze-backbone", "--freeze-old-classifier"}},
       {"EWC (Kirkpatrick et al. 2017), PI (Zenke et al. 2017), RW (Chaudhry et al. 2018): MiB's --reg flags",

@@ -75,6 +75,27 @@ void StepSession::build_optimizer(int64_t max_iterations) {
   schedule_ = std::make_unique<optim::PolyLR>(*optimizer_, max_iterations, setup_.recipe.lr_power);
 }
 
+void StepSession::compute_pseudo_label_thresholds(const NextThresholdBatch& next, const ThresholdProgress& progress) {
+  check(teacher_ != nullptr, "step ", setup_.step, ": pseudo-label thresholds need the previous step's model");
+  PseudoLabelOptions options;
+  options.total_channels = model_->classifier().total_classes();
+  options.median = setup_.method.pseudo_median;
+  models::ForwardOptions maps;
+  maps.upsample = false;
+  maps.low_res_logits = true;
+  const Device device = setup_.device;
+  const NextThresholdBatch on_device = [&]() -> std::optional<ThresholdBatch> {
+    std::optional<ThresholdBatch> batch = next();
+    if (batch) batch->labels = batch->labels.to(device);
+    return batch;
+  };
+  const TeacherLogits logits = [&](const Tensor& images) {
+    return teacher_->run(normalize_image(images.to(device)), maps).low_res_logits;
+  };
+  method_.set_pseudo_thresholds(incremental::compute_pseudo_label_thresholds(on_device, logits, options, progress,
+                                                                             setup_.method.pseudo_threshold));
+}
+
 IterationStats StepSession::train_iteration(const Tensor& images, const Tensor& labels) {
   const int step = setup_.step;
   autograd::AnomalyModeGuard anomaly(setup_.detect_anomaly);

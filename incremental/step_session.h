@@ -27,6 +27,7 @@
 #include "engine/tensor.h"
 #include "incremental/checkpoint.h"
 #include "incremental/method.h"
+#include "incremental/pseudo_labels.h"
 #include "incremental/recipe.h"
 #include "incremental/task.h"
 #include "incremental/teacher.h"
@@ -93,6 +94,12 @@ class StepSession {
   // The first parameter, gradient ("<parameter>.grad") or buffer holding a NaN or an Inf, in that
   // order, or "": the failure path's read, which names what health_probe() found.
   std::string first_nonfinite_tensor() const;
+
+  // PLOP's pass before a step trains (Method::needs_pseudo_thresholds): the teacher over every batch
+  // next() yields (the step's training data, labels after its table), its entropy histogram
+  // accumulated on the device and read once, and the method's thresholds set from it
+  // (incremental/pseudo_labels.h). progress(batches done) after each batch.
+  void compute_pseudo_label_thresholds(const NextThresholdBatch& next, const ThresholdProgress& progress = {});
 
   // Restores model, momentum buffers, schedule position and method state from a checkpoint of
   // this step (already checked by the caller).

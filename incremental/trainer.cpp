@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <memory>
 
 #include "data/device_prefetcher.h"
@@ -351,6 +352,9 @@ Trainer::StepRun Trainer::prepare_step(int step) {
     print(cat("  resumed from ", options_.ckpt, " at iteration ", run.iteration, " of ", run.max_iterations,
               " (epoch ", run.iteration / run.iterations_per_epoch, ")\n"));
   }
+  if (run.session->method().needs_pseudo_thresholds(step) && !run.session->method().pseudo_thresholds()) {
+    compute_pseudo_label_thresholds(run);
+  }
   log_step_start(run);
   run.checkpoints =
       std::make_unique<StepCheckpointWriter>(run.result.checkpoint, run.info, log_, run.resumed_from, run.iteration);
@@ -415,6 +419,52 @@ data::LoaderOptions Trainer::training_loader_options(const StepRun& run) const {
   o.subset = run.subset;
   o.label_map = training_label_table(*task_, step, options_.convention);
   return o;
+}
+
+// PLOP's Trainer.before -> find_median: the teacher over the step's training data as epoch 0 presents
+// it (the same images, crops and flips as that epoch, whose own order is unaffected), before any
+// training. The thresholds then travel in every checkpoint of the step, so a resume reads them back.
+void Trainer::compute_pseudo_label_thresholds(StepRun& run) {
+  data::Loader loader(*train_dataset_, training_loader_options(run));
+  data::DevicePrefetcher batches(loader, device_);
+  batches.start_epoch(0, 0);
+  ProgressBar bar(options_.progress ? out_ : nullptr, is_terminal(out_));
+  bar.start(cat("step ", run.setup.step, " pseudo-label thresholds"), run.iterations_per_epoch, 0);
+  const auto start = Clock::now();
+  int64_t images = 0;
+  run.session->compute_pseudo_label_thresholds(
+      [&]() -> std::optional<ThresholdBatch> {
+        std::optional<data::Batch> batch = batches.next();
+        if (!batch) return std::nullopt;
+        images += batch->images.size(0);
+        return ThresholdBatch{batch->images, batch->labels};
+      },
+      [&](int64_t done) { bar.update(done, "", ""); });
+  bar.finish();
+  const std::vector<float>& tau = run.session->method().pseudo_thresholds()->values;
+  int64_t never = 0, always = 0;
+  float low = std::numeric_limits<float>::infinity(), high = 0;
+  for (float t : tau) {
+    if (std::isnan(t)) {
+      ++never;
+    } else if (std::isinf(t)) {
+      ++always;
+    } else {
+      low = std::min(low, t);
+      high = std::max(high, t);
+    }
+  }
+  auto short_number = [](double x) {
+    char text[32];
+    std::snprintf(text, sizeof(text), "%.4g", x);
+    return std::string(text);
+  };
+  print(cat(
+      "  pseudo-label thresholds (", to_string(run.setup.method.pseudo_median), " median) of ", tau.size(),
+      " old classes over ", images, " images in ", short_number(seconds_since(start)), " s: ",
+      tau.size() - never - always > 0 ? cat(short_number(low), " to ", short_number(high)) : std::string("none finite"),
+      never ? cat(", ", never, " never pseudo-labelled (NaN)") : std::string(),
+      always ? cat(", ", always, " always (+inf)") : std::string(), "\n"));
 }
 
 bool Trainer::train_epochs(StepRun& run) {

@@ -193,6 +193,7 @@ class Trainer {
   void print_step_start(const StepRun& run, const std::optional<Checkpoint>& previous);
   void log_step_start(const StepRun& run);
   data::LoaderOptions training_loader_options(const StepRun& run) const;
+  void compute_pseudo_label_thresholds(StepRun& run);  // PLOP's pass over the step's data
   bool train_epochs(StepRun& run);  // false when stopped by --stop-after
   bool train_epoch(StepRun& run, data::DevicePrefetcher& batches, TrainingInterval& interval, ProgressBar& bar);
   void log_interval(StepRun& run, int64_t epoch, TrainingInterval& interval, double lr);

@@ -17,7 +17,7 @@ namespace {
 
 const char* kTrainUsage =
     "usage: strata train --data-root DIR [--dataset voc] [--task 15-5] [--step N|all]\n"
-    "                    [--method FT|LwF|LwF-MC|ILT|EWC|PI|RW|MiB] [--overlap] [options]\n"
+    "                    [--method FT|LwF|LwF-MC|ILT|EWC|PI|RW|MiB|PLOP] [--overlap] [options]\n"
     "\n"
     "Trains one or all steps of a class-incremental segmentation task, as MiB's run.py: step t builds the model\n"
     "with the classes of steps 0..t, loads step t-1's checkpoint (this run's, or --step-ckpt), applies the\n"

@@ -146,17 +146,26 @@ TEST_CASE("a training iteration on cuda never makes the host wait, for every met
   for (const auto& [key, t] : previous.model) {
     for (const char* prefix : {"fisher.", "score."}) importance.state.emplace(prefix + key, Tensor::ones(t.shape()));
   }
-  for (const char* method : {"FT", "LwF", "ILT", "MiB", "RW"}) {
+  for (const std::string method : {"FT", "LwF", "ILT", "MiB", "RW", "PLOP"}) {
     INFO("method " << method);
     TrainOptions o = quick_options(data_root, output, "cuda", method);
     o.method = method;
     o.step = 1;
+    if (method == "PLOP") o.output_stride = 8;  // Local POD's scale 4 needs 4x4 maps: 32 / 8
     Trainer trainer(o, nullptr);
     const StepSetup setup = trainer.setup(1);
     const Device& gpu = setup.device;
     REQUIRE(gpu.is_cuda());
     const Tensor images = host_images.to(gpu), labels = host_labels.to(gpu);
     StepSession session(setup, trainer.task(), &previous.model, base.checkpoint, "", 100, importance);
+    if (session.method().needs_pseudo_thresholds(1)) {
+      bool given = false;
+      session.compute_pseudo_label_thresholds([&]() -> std::optional<ThresholdBatch> {
+        if (given) return std::nullopt;
+        given = true;
+        return ThresholdBatch{images, labels};
+      });
+    }
     // Warm-up: the caching allocator and the pinned staging buffers then hold what an iteration needs.
     session.train_iteration(images, labels);
     session.train_iteration(images, labels);

@@ -708,3 +708,148 @@ TEST_CASE("reference recipes: lr 0.01 then 0.001, VOC 30 epochs (10-1 later step
   CHECK(reference_recipe(ade, 1).lr == 0.001);
   CHECK_THROWS_WITH(reference_recipe(voc_15_5(), 2), Catch::Contains("got step 2"));
 }
+
+// ---- PLOP ------------------------------------------------------------------------------------------
+
+TEST_CASE("PLOP's preset: pseudo-labels, Local POD on six maps, adaptive factor, MiB's init; VOC and ADE factors",
+          "[cpu]") {
+  const Task voc = voc_15_5();
+  const MethodConfig plop = method_preset("PLOP", voc);
+  CHECK(plop.pod);
+  CHECK(plop.pod_factor == 0.01);
+  CHECK(plop.pod_logits);
+  CHECK(plop.pod_logits_factor == 0.0005);
+  CHECK(plop.pseudo);
+  CHECK(plop.pseudo_median == PseudoMedian::reference);
+  CHECK(plop.pseudo_threshold == 0.001);
+  CHECK(plop.classif_adaptive_factor);
+  CHECK(plop.init_balanced);
+  CHECK_FALSE(plop.unce);
+  CHECK(plop.loss_kd == 0);
+  CHECK(plop.describe() ==
+        "PLOP (init_balanced, pseudo-labels (reference median, threshold >= 0.001), classif_adaptive_factor, local "
+        "pod x0.01, logits x0.0005)");
+  CHECK(method_preset("plop", voc, Convention::mib).pseudo_median == PseudoMedian::fixed);
+  // PLOP's ADE scripts: --pod_factor 0.001 and the logits' factor 0.00001 (not overwritten there).
+  const MethodConfig ade = method_preset("PLOP", Task::create(LabelSpace::ade20k(), "100-5"));
+  CHECK(ade.pod_factor == 0.001);
+  CHECK(ade.pod_logits_factor == 0.00001);
+
+  Method method(plop);
+  CHECK(method.step0_is_fine_tuning());  // plain CE at step 0: it may share FT's step-0 checkpoint
+  CHECK_FALSE(method.needs_teacher(0));
+  CHECK(method.needs_teacher(1));
+  CHECK_FALSE(method.needs_pseudo_thresholds(0));
+  CHECK(method.needs_pseudo_thresholds(1));
+  REQUIRE(method.terms(1).size() == 2);
+  CHECK(method.terms(1)[0].kind == LossKind::pseudo_cross_entropy);
+  CHECK(std::string(method.terms(1)[0].name) == "pseudo_ce");
+  CHECK(method.terms(1)[1].kind == LossKind::local_pod);
+  const models::ForwardOptions maps = method.forward_options(1);
+  CHECK(maps.stage_pre_activations);
+  CHECK(maps.head);
+  CHECK(maps.low_res_logits);
+  CHECK_FALSE(maps.upsample);
+  CHECK_FALSE(maps.body);
+  const models::ForwardOptions step0 = method.forward_options(0);
+  CHECK_FALSE((step0.stage_pre_activations || step0.head));
+}
+
+TEST_CASE("PLOP's flags compose with other methods and contradictory ones name both flags", "[cpu]") {
+  const Task voc = voc_15_5();
+  MethodOverrides pod_only;
+  pod_only.pod = true;
+  const MethodConfig mib_pod = apply_overrides(method_preset("MiB", voc), pod_only);
+  CHECK(Method(mib_pod).terms(1).back().kind == LossKind::local_pod);
+  CHECK(mib_pod.describe() == "MiB+ (unce, unkd x10, init_balanced, local pod x0.01)");
+
+  auto fails = [&](const std::string& method, MethodOverrides overrides, const std::string& message) {
+    INFO(method << ": " << message);
+    CHECK_THROWS_WITH(apply_overrides(method_preset(method, voc), overrides), Catch::Contains(message));
+  };
+  MethodOverrides unce;
+  unce.unce = true;
+  fails("PLOP", unce, "--pseudo and --unce both redefine the background pixels' target");
+  MethodOverrides icarl;
+  icarl.icarl = true;
+  fails("PLOP", icarl, "--pseudo labels background pixels for the cross-entropy, which --icarl");
+  MethodOverrides adaptive;
+  adaptive.classif_adaptive_factor = true;
+  fails("FT", adaptive, "--classif-adaptive-factor weighs each image");
+  MethodOverrides logits;
+  logits.pod_logits = true;
+  fails("MiB", logits, "--pod-logits adds the logits to Local POD's maps and needs --pod local");
+  MethodOverrides factor;
+  factor.pod_factor = 0.1;
+  fails("MiB", factor, "--pod-factor weighs Local POD and needs --pod local");
+  MethodOverrides median;
+  median.pseudo_median = PseudoMedian::fixed;
+  fails("FT", median, "--pseudo-median chooses how the pseudo-label thresholds are read and needs --pseudo");
+  MethodOverrides threshold;
+  threshold.pseudo_threshold = 0.01;
+  fails("LwF", threshold, "--threshold floors the pseudo-label thresholds and needs --pseudo");
+  MethodOverrides negative;
+  negative.pod_factor = -1;
+  fails("PLOP", negative, "--pod-factor must be >= 0");
+}
+
+TEST_CASE(
+    "a PLOP step computes its thresholds from the teacher, then trains on pseudo-labels and Local POD, the fused "
+    "and unfused paths alike",
+    "[cpu]") {
+  const Task task = voc_15_5();
+  models::SegmentationModel previous(small({16}, 5));
+  const TensorMap weights = previous.state_dict();
+  // u8 images as the loader gives them.
+  std::vector<uint8_t> bytes(2 * 64 * 64 * 3);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>((i * 37) % 251);
+  const Tensor images = Tensor::from_vector(bytes, {2, 64, 64, 3});
+  const Tensor labels = cycling_labels(2, 64, 21);
+  auto session_for = [&](bool fused) {
+    StepSetup setup;
+    setup.step = 1;
+    setup.model = small({16, 5}, 6);
+    setup.method = method_preset("PLOP", task);
+    setup.method.fused_losses = fused;
+    setup.recipe = reference_recipe(task, 1);
+    return std::make_unique<StepSession>(setup, task, &weights, "previous", "", 10);
+  };
+  std::unique_ptr<StepSession> fused = session_for(true), unfused = session_for(false);
+  CHECK_THROWS_WITH(fused->train_iteration(images, labels), Catch::Contains("needs PLOP's pseudo-label thresholds"));
+
+  // The pass: two batches of the "training data", the histogram read once at the end.
+  for (StepSession* session : {fused.get(), unfused.get()}) {
+    int batch = 0;
+    std::vector<int64_t> progress;
+    session->compute_pseudo_label_thresholds(
+        [&]() -> std::optional<ThresholdBatch> {
+          if (batch == 2) return std::nullopt;
+          ++batch;
+          return ThresholdBatch{images, labels};
+        },
+        [&](int64_t done) { progress.push_back(done); });
+    CHECK(progress == std::vector<int64_t>{1, 2});
+    REQUIRE(session->method().pseudo_thresholds().has_value());
+    CHECK(session->method().pseudo_thresholds()->values.size() == 16);
+  }
+  CHECK(fused->method().pseudo_thresholds()->values == unfused->method().pseudo_thresholds()->values);
+
+  const IterationStats a = fused->train_iteration(images, labels);
+  const IterationStats b = unfused->train_iteration(images, labels);
+  CHECK(a.names == std::vector<std::string>{"pseudo_ce", "pod"});
+  CHECK(b.names == a.names);
+  const std::vector<float> fa = a.terms.to_vector<float>(), fb = b.terms.to_vector<float>();
+  CHECK(fa[0] > 0);
+  CHECK(fa[1] >= 0);
+  for (size_t k = 0; k < fa.size(); ++k) CHECK(fa[k] == approx(fb[k], test::kF32));
+  // The step's checkpoint state carries the thresholds; another session restores them bit for bit.
+  const TensorMap state = fused->method().state();
+  CHECK(state.count("pseudo_thresholds") == 1);
+  std::unique_ptr<StepSession> restored = session_for(true);
+  Method copy(restored->method().config());
+  copy.load_state(state, "checkpoint", 1);
+  CHECK(copy.pseudo_thresholds()->values == fused->method().pseudo_thresholds()->values);
+  Method ft(method_preset("FT", task));
+  CHECK_THROWS_WITH(ft.load_state(state, "ckpt.safetensors", 1),
+                    Catch::Contains("ckpt.safetensors: the checkpoint carries pseudo-label thresholds"));
+}
