@@ -125,7 +125,7 @@ TEST_CASE("method presets set the SPEC §3.9 flags, with MiB's lambda_kd 100 onl
   CHECK_FALSE(ft.icarl);
   CHECK_FALSE(mib.icarl);
 
-  CHECK(method_names() == std::vector<std::string>{"FT", "LwF", "LwF-MC", "ILT", "EWC", "PI", "RW", "MiB"});
+  CHECK(method_names() == std::vector<std::string>{"FT", "LwF", "LwF-MC", "ILT", "EWC", "PI", "RW", "MiB", "PLOP"});
   CHECK_THROWS_WITH(method_preset("PLOPX", voc_15_5()), Catch::Contains("unknown method 'PLOPX'") &&
                                                             Catch::Contains("FT, LwF, LwF-MC, ILT, EWC, PI, RW, MiB"));
 }
@@ -711,7 +711,7 @@ TEST_CASE("reference recipes: lr 0.01 then 0.001, VOC 30 epochs (10-1 later step
 
 // ---- PLOP ------------------------------------------------------------------------------------------
 
-TEST_CASE("PLOP's preset: pseudo-labels, Local POD on six maps, adaptive factor, MiB's init; VOC and ADE factors",
+TEST_CASE("PLOP's preset: pseudo-labels, Local POD on six maps, adaptive factor, MiB's init, VOC and ADE factors",
           "[cpu]") {
   const Task voc = voc_15_5();
   const MethodConfig plop = method_preset("PLOP", voc);
