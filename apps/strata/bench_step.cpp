@@ -110,9 +110,11 @@ void print_phases(const StrataResult& ours, const json::Value& torch, int profil
 }
 
 // Whether tools/bench_step_torch.py implements the method (its losses: CE or unbiased CE, KD or
-// unbiased KD, backbone MSE); LwF-MC's BCE terms and EWC/PI/RW's penalties have no PyTorch side there.
+// unbiased KD, backbone MSE); LwF-MC's BCE terms, EWC/PI/RW's penalties and PLOP's pseudo-labels and
+// Local POD have no PyTorch side there (`strata bench pod` compares Local POD alone).
 bool benchmarked(const incremental::MethodConfig& method) {
-  return !method.icarl && method.regularizer.kind == incremental::RegularizerKind::none;
+  return !method.icarl && method.regularizer.kind == incremental::RegularizerKind::none && !method.pod &&
+         !method.pseudo;
 }
 
 std::vector<std::string> benchmarked_methods() {

@@ -393,6 +393,17 @@ MethodProfile profile_method(const ProfileSettings& s, const std::string& method
     profiler::Scope scope(kDataScope);
     random_batch(s.batch, s.crop, task.labels().num_classes(), images, labels);
   }
+  if (session->method().needs_pseudo_thresholds(setup.step)) {
+    // PLOP's pseudo-label thresholds, from the profile's batch as the trainer's pass computes them
+    // from the step's data: part of the set-up, not of an iteration.
+    profiler::Scope scope(kSetupScope);
+    bool given = false;
+    session->compute_pseudo_label_thresholds([&]() -> std::optional<incremental::ThresholdBatch> {
+      if (given) return std::nullopt;
+      given = true;
+      return incremental::ThresholdBatch{images, labels};
+    });
+  }
 
   MethodProfile out;
   out.method = setup.method.describe();

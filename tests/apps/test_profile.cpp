@@ -140,3 +140,15 @@ TEST_CASE("strata profile: options it cannot use are refused naming them", "[cpu
   CHECK(parse_profile_args({"--method", "ft", "--compare", "MiB", "--backbone", "small"}, s));
   CHECK(s.compare == "MiB");
 }
+
+TEST_CASE("strata profile: PLOP computes its pseudo-label thresholds in the set-up and profiles its Local POD",
+          "[cpu]") {
+  ProfileSettings s = small_setting();
+  s.crop = 64;  // Local POD's scale 4 needs the head's 4x4 map at output stride 16
+  const MethodProfile run = profile_method(s, "PLOP");
+  CHECK(run.method.rfind("PLOP (", 0) == 0);
+  bool pod = false;
+  for (const OpProfile& op : run.ops) pod = pod || op.name.find("pod") != std::string::npos;
+  CHECK(pod);
+  CHECK(phase_seconds(run, "losses") > 0);
+}
