@@ -166,6 +166,75 @@ Tensor knowledge_distillation(const Tensor& logits, const Tensor& teacher_logits
   return reduce_pixels(per_pixel, reduction);
 }
 
+Tensor knowledge_distillation_l2(const Tensor& logits, const Tensor& teacher_logits, Reduction reduction,
+                                 double alpha) {
+  const char* op = "knowledge_distillation_l2";
+  const int64_t c_old = check_teacher(op, "logits", logits, teacher_logits, false);
+  check_unlabelled_reduction(op, reduction);
+  Tensor q = softmax(scale(teacher_logits.detach(), alpha));
+  Tensor difference = sub(softmax(slice(logits, 0, c_old)), q);
+  Tensor per_pixel = scale(sum_channels(mul(difference, difference)), 1.0 / static_cast<double>(c_old));
+  return reduce_pixels(per_pixel, reduction);
+}
+
+Tensor teacher_entropy(const Tensor& teacher_logits, Reduction reduction, double alpha) {
+  const char* op = "teacher_entropy";
+  check_unlabelled_reduction(op, reduction);
+  const Tensor scaled = scale(teacher_logits.detach(), alpha);
+  return knowledge_distillation(scaled, scaled, reduction, 1.0);  // −(1/C_old) Σ q log q
+}
+
+const char* distillation_loss_name(DistillationLoss loss) {
+  switch (loss) {
+    case DistillationLoss::cross_entropy: return "ce";
+    case DistillationLoss::kl_divergence: return "kl";
+    case DistillationLoss::l2: return "l2";
+  }
+  return "invalid";
+}
+
+DistillationInputs distillation_inputs(const Tensor& logits, const Tensor& teacher_logits, double alpha,
+                                       const DistillationKnobs& knobs) {
+  const char* op = "distillation";
+  check(std::isfinite(knobs.temperature) && knobs.temperature > 0, op, ": the temperature must be > 0, got ",
+        knobs.temperature);
+  check(logits.defined() && teacher_logits.defined() && logits.dim() == 4 && teacher_logits.dim() == 4, op,
+        ": expected logits and teacher logits of rank 4, got ", logits.describe(), " and ", teacher_logits.describe());
+  DistillationInputs out{logits, teacher_logits, teacher_logits.size(3), alpha / knobs.temperature,
+                         knobs.temperature * knobs.temperature};
+  if (!knobs.include_background) {
+    check(out.old_channels >= 2, op, ": without background the teacher's ", out.old_channels,
+          " channel(s) leave no old class to distil; excluding background needs C_old >= 2");
+    out.logits = slice(logits, 1, logits.size(3));
+    out.teacher_logits = slice(teacher_logits, 1, out.old_channels);
+    out.old_channels -= 1;
+  }
+  if (knobs.temperature != 1.0) out.logits = scale(out.logits, 1.0 / knobs.temperature);
+  return out;
+}
+
+Tensor distillation(const Tensor& logits, const Tensor& teacher_logits, Reduction reduction, double alpha,
+                    const DistillationKnobs& knobs, bool unbiased) {
+  check(!unbiased || knobs.loss != DistillationLoss::l2,
+        "distillation: the unbiased KD folds the new classes into background within a cross-entropy; it has no L2 "
+        "form");
+  check(!unbiased || knobs.include_background,
+        "distillation: the unbiased KD distils background folded with the new classes; it cannot exclude "
+        "background");
+  const DistillationInputs in = distillation_inputs(logits, teacher_logits, alpha, knobs);
+  Tensor value;
+  if (knobs.loss == DistillationLoss::l2) {
+    value = knowledge_distillation_l2(in.logits, in.teacher_logits, reduction, in.alpha);
+  } else {
+    value = unbiased ? unbiased_knowledge_distillation(in.logits, in.teacher_logits, reduction, in.alpha)
+                     : knowledge_distillation(in.logits, in.teacher_logits, reduction, in.alpha);
+    if (knobs.loss == DistillationLoss::kl_divergence) {
+      value = sub(value, teacher_entropy(in.teacher_logits, reduction, in.alpha));
+    }
+  }
+  return in.factor == 1.0 ? value : scale(value, in.factor);
+}
+
 Tensor unbiased_cross_entropy(const Tensor& logits, const Tensor& labels, int64_t old_channels, Reduction reduction,
                               int64_t ignore_index) {
   const char* op = "unbiased_cross_entropy";

@@ -9,6 +9,13 @@
 //   knowledge_distillation          LwF / ILT output KD (§3.2), per pixel
 //                                   −(1/C_old) Σ_{c<C_old} q_c · log softmax(z_{0:C_old})_c
 //                                   (the student's log-softmax over its first C_old channels only)
+//   knowledge_distillation_l2       the LwF ablation log's L2 KD, per pixel
+//                                   (1/C_old) Σ_{c<C_old} (softmax(z_{0:C_old})_c − q_c)²
+//                                   (MSE between the probabilities KD compares)
+//   teacher_entropy                 per pixel −(1/C_old) Σ_{c<C_old} q_c log q_c: what KD's soft cross-
+//                                   entropy exceeds the KL divergence by (not differentiated)
+//   distillation                    KD or unbiased KD under the LwF ablation log's knobs
+//                                   (DistillationKnobs, below)
 //   unbiased_cross_entropy          MiB (§3.5.1), per pixel: y < C_old (background and old classes,
 //                                   which the step's labels already send to 0) -> −log Σ_{c<C_old} p_c;
 //                                   C_old <= y < C_tot -> −log p_y; y = ignore_index -> 0
@@ -77,6 +84,51 @@ namespace strata::incremental {
 // logits (N,H,W,C_tot), teacher_logits (N,H,W,C_old), 1 <= C_old <= C_tot.
 Tensor knowledge_distillation(const Tensor& logits, const Tensor& teacher_logits, Reduction reduction,
                               double alpha = 1.0);
+
+// logits (N,H,W,C_tot), teacher_logits (N,H,W,C_old), 1 <= C_old <= C_tot.
+Tensor knowledge_distillation_l2(const Tensor& logits, const Tensor& teacher_logits, Reduction reduction,
+                                 double alpha = 1.0);
+
+// teacher_logits (N,H,W,C_old), C_old >= 1; no gradient.
+Tensor teacher_entropy(const Tensor& teacher_logits, Reduction reduction, double alpha = 1.0);
+
+// The distillation knobs of the LwF ablation log (../shared/reference/lwf-ablation-log.md; issue 12
+// item 4), each a flag of strata train; the defaults are the references' KD (T = 1, soft cross-entropy,
+// background distilled).
+enum class DistillationLoss {
+  cross_entropy,  // --kd-loss ce: −Σ q log p, the references' soft cross-entropy
+  kl_divergence,  // --kd-loss kl: Σ q (log q − log p), the same gradient; the value less the teacher's entropy
+  l2,             // --kd-loss l2: mean squared difference of p and q (the log's "distill_kl" runs)
+};
+const char* distillation_loss_name(DistillationLoss loss);  // "ce", "kl", "l2"
+
+struct DistillationKnobs {
+  double temperature = 1.0;  // --kd-temperature T: z/T and α z°/T in the softmaxes, the loss times T²
+  DistillationLoss loss = DistillationLoss::cross_entropy;
+  bool include_background = true;  // false (--kd-exclude-background): channel 0 left out of both softmaxes
+  bool references() const {
+    return temperature == 1.0 && loss == DistillationLoss::cross_entropy && include_background;
+  }
+};
+
+// What the knobs make of the distillation's inputs, so the fused and unfused paths share them: without
+// background, channel 0 sliced off both (C_old − 1 old channels remain, C_old >= 2 required); the
+// student's logits divided by T; α / T for the teacher's; T² for the loss.
+struct DistillationInputs {
+  Tensor logits, teacher_logits;
+  int64_t old_channels = 0;
+  double alpha = 1.0;
+  double factor = 1.0;
+};
+DistillationInputs distillation_inputs(const Tensor& logits, const Tensor& teacher_logits, double alpha,
+                                       const DistillationKnobs& knobs);
+
+// KD (unbiased: MiB's unbiased KD) under the knobs: T² · loss(z/T, z°, α/T) over the channels kept,
+// loss being knowledge_distillation / unbiased_knowledge_distillation (ce), that less teacher_entropy
+// (kl), or knowledge_distillation_l2. The unbiased KD folds the new channels into background, so it
+// takes neither l2 nor an excluded background (strata::Error naming the knob).
+Tensor distillation(const Tensor& logits, const Tensor& teacher_logits, Reduction reduction, double alpha,
+                    const DistillationKnobs& knobs, bool unbiased);
 
 // logits (N,H,W,C_tot), labels (N,H,W), 1 <= old_channels < C_tot.
 Tensor unbiased_cross_entropy(const Tensor& logits, const Tensor& labels, int64_t old_channels, Reduction reduction,

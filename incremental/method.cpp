@@ -42,7 +42,13 @@ std::string MethodConfig::describe() const {
       parts.push_back(cat("icarl x", number(icarl_importance)));
     }
   }
-  if (loss_kd > 0) parts.push_back(cat(unkd ? "unkd x" : "kd x", number(loss_kd)));
+  if (loss_kd > 0) {
+    std::string term = cat(unkd ? "unkd x" : "kd x", number(loss_kd));
+    if (kd.loss != DistillationLoss::cross_entropy) term += cat(" ", distillation_loss_name(kd.loss));
+    if (kd.temperature != 1.0) term += cat(" T", number(kd.temperature));
+    if (!kd.include_background) term += " no background";
+    parts.push_back(term);
+  }
   if (loss_de > 0) parts.push_back(cat("de x", number(loss_de)));
   if (init_balanced) parts.push_back("init_balanced");
   if (alpha != 1.0) parts.push_back(cat("alpha ", number(alpha)));
@@ -75,6 +81,14 @@ void MethodConfig::validate() const {
   check(std::isfinite(loss_kd) && loss_kd >= 0, "method ", name, ": --loss-kd must be >= 0, got ", loss_kd);
   check(std::isfinite(loss_de) && loss_de >= 0, "method ", name, ": --loss-de must be >= 0, got ", loss_de);
   check(std::isfinite(alpha) && alpha > 0, "method ", name, ": --alpha must be > 0, got ", alpha);
+  check(std::isfinite(kd.temperature) && kd.temperature > 0, "method ", name, ": --kd-temperature must be > 0, got ",
+        kd.temperature);
+  check(!(unkd && kd.loss == DistillationLoss::l2), "method ", name,
+        ": --unkd (MiB's unbiased KD) folds the new classes into background inside a cross-entropy and has no L2 "
+        "form; --kd-loss l2 needs the plain KD (drop --unkd or choose --kd-loss ce or kl)");
+  check(!(unkd && !kd.include_background), "method ", name,
+        ": --unkd distils background folded with the new classes; --kd-exclude-background would drop exactly "
+        "that channel: choose one");
   check(std::isfinite(icarl_importance) && icarl_importance >= 0, "method ", name,
         ": --icarl-importance must be >= 0, got ", icarl_importance);
   check(!(icarl && unce), "method ", name,
@@ -175,6 +189,9 @@ MethodConfig apply_overrides(MethodConfig config, const MethodOverrides& overrid
   if (overrides.loss_kd) config.loss_kd = *overrides.loss_kd;
   if (overrides.loss_de) config.loss_de = *overrides.loss_de;
   if (overrides.alpha) config.alpha = *overrides.alpha;
+  if (overrides.kd_temperature) config.kd.temperature = *overrides.kd_temperature;
+  if (overrides.kd_loss) config.kd.loss = *overrides.kd_loss;
+  if (overrides.kd_exclude_background) config.kd.include_background = !*overrides.kd_exclude_background;
   if (overrides.unce) config.unce = *overrides.unce;
   if (overrides.unkd) config.unkd = *overrides.unkd;
   if (overrides.init_balanced) config.init_balanced = *overrides.init_balanced;
@@ -209,6 +226,13 @@ MethodConfig apply_overrides(MethodConfig config, const MethodOverrides& overrid
         ": --threshold floors the pseudo-label thresholds and needs --pseudo entropy (or --method PLOP)");
   const bool regularizer = r.kind != RegularizerKind::none;
   const std::string method = cat("--method ", config.name.substr(0, config.name.find('+')));
+  for (const auto& [set, flag] : {std::pair{overrides.kd_temperature.has_value(), "--kd-temperature"},
+                                  std::pair{overrides.kd_loss.has_value(), "--kd-loss"},
+                                  std::pair{overrides.kd_exclude_background.has_value(), "--kd-exclude-background"}}) {
+    check(!set || config.loss_kd > 0, "method ", config.name, ": ", flag,
+          " changes the output distillation (kd or unkd), which ", method,
+          " does not have: add --loss-kd (or use LwF, ILT or MiB)");
+  }
   check(!overrides.reg_importance || regularizer, "method ", config.name,
         ": --reg-importance weighs the penalty of a weight regulariser and needs --method EWC, PI or RW, not ", method);
   check(!overrides.reg_no_normalize || regularizer, "method ", config.name,
@@ -360,7 +384,8 @@ bool is_logit_term(LossKind kind) {
 }  // namespace
 
 // The logit terms in one fused op; PLOP's pseudo-label CE in its own (its labels and image weights
-// are its alone); the de and pod terms on their own. The values in the terms' order.
+// are its alone), and so kd or unkd under the kd knobs; the de and pod terms on their own. The values
+// in the terms' order.
 LossBreakdown Method::fused_loss(const std::vector<LossTerm>& active, const models::ForwardResult& student,
                                  const models::ForwardResult* teacher, const Tensor& labels, int64_t old_channels,
                                  int step) const {
@@ -370,14 +395,25 @@ LossBreakdown Method::fused_loss(const std::vector<LossTerm>& active, const mode
   options.old_channels = old_channels;
   options.alpha = config_.alpha;
   const Tensor teacher_logits = teacher ? teacher->low_res_logits : Tensor();
+  // The kd and unkd terms under non-default knobs run on their own inputs (distillation_inputs).
+  const bool kd_alone = !config_.kd.references();
+  auto distils = [](LossKind kind) {
+    return kind == LossKind::knowledge_distillation || kind == LossKind::unbiased_knowledge_distillation;
+  };
   std::vector<FusedLossTerm> logit_terms;
+  std::vector<std::string> logit_names;
   for (const LossTerm& term : active) {
-    if (is_logit_term(term.kind)) logit_terms.push_back({pixel_loss(term.kind), term.weight, Reduction::mean_all});
+    if (is_logit_term(term.kind) && !(kd_alone && distils(term.kind))) {
+      logit_terms.push_back({pixel_loss(term.kind), term.weight, Reduction::mean_all});
+      logit_names.emplace_back(term.name);
+    }
   }
   LossBreakdown out;
   std::vector<Tensor> values;
-  auto append = [&](const Tensor& weighted) {
+  // The weighted values of the terms `names`, in the calls' order.
+  auto append = [&](const Tensor& weighted, const std::vector<std::string>& names) {
     values.push_back(weighted.detach().reshape({weighted.numel()}));
+    out.names.insert(out.names.end(), names.begin(), names.end());
     out.total = out.total.defined() ? add(out.total, sum(weighted)) : sum(weighted);
   };
   // terms() puts the classification term first, so the pseudo-label CE precedes the logit terms.
@@ -387,20 +423,65 @@ LossBreakdown Method::fused_loss(const std::vector<LossTerm>& active, const mode
     FusedLossOptions weighted = options;
     if (config_.classif_adaptive_factor) weighted.image_weights = pseudo.image_weights;
     append(fused_losses(student.low_res_logits, Tensor(), pseudo.labels,
-                        {{PixelLoss::cross_entropy, term.weight, Reduction::mean_all}}, weighted));
+                        {{PixelLoss::cross_entropy, term.weight, Reduction::mean_all}}, weighted),
+           {term.name});
   }
-  if (!logit_terms.empty()) append(fused_losses(student.low_res_logits, teacher_logits, labels, logit_terms, options));
+  if (!logit_terms.empty()) {
+    append(fused_losses(student.low_res_logits, teacher_logits, labels, logit_terms, options), logit_names);
+  }
+  for (const LossTerm& term : active) {
+    if (kd_alone && distils(term.kind)) append(fused_distillation(term, student, teacher_logits, labels), {term.name});
+  }
   // de and pod come last in terms(), in this order.
   for (const LossTerm& term : active) {
     if (term.kind == LossKind::feature_distillation) {
-      append(scale(feature_distillation_term(student, teacher, step), term.weight));
+      append(scale(feature_distillation_term(student, teacher, step), term.weight), {term.name});
     } else if (term.kind == LossKind::local_pod) {
-      append(scale(local_pod_term(student, teacher, old_channels, step), term.weight));
+      append(scale(local_pod_term(student, teacher, old_channels, step), term.weight), {term.name});
     }
   }
-  for (const LossTerm& term : active) out.names.emplace_back(term.name);
   out.values = values.size() == 1 ? values[0] : concat(values);
+  // Back to the terms' order where a kd term under the knobs came after a later logit term (icarl).
+  std::vector<std::string> ordered;
+  for (const LossTerm& term : active) ordered.emplace_back(term.name);
+  if (out.names != ordered) {
+    std::vector<Tensor> pieces;
+    for (const std::string& name : ordered) {
+      const auto at = std::find(out.names.begin(), out.names.end(), name) - out.names.begin();
+      pieces.push_back(slice(out.values, at, at + 1));
+    }
+    out.values = concat(pieces);
+    out.names = std::move(ordered);
+  }
   return out;
+}
+
+// The kd or unkd term under the kd knobs, fused on the knobs' inputs (incremental/losses.h's
+// distillation_inputs: low-resolution logits sliced and scaled, which commutes with the upsampling);
+// the KL divergence is the soft cross-entropy less the teacher's entropy, a second fused call on the
+// teacher's logits alone with no gradient. Neither call reads a label, and their channels are not the
+// labels' classes (C_tot − 1 without background, C_old for the entropy), so they get a map of the
+// labels' size whose every pixel is ignore_index: one byte per pixel, filled on the device. The value
+// is the term's weighted loss, shape (1).
+Tensor Method::fused_distillation(const LossTerm& term, const models::ForwardResult& student,
+                                  const Tensor& teacher_logits, const Tensor& labels) const {
+  const DistillationInputs in = distillation_inputs(student.low_res_logits, teacher_logits, config_.alpha, config_.kd);
+  FusedLossOptions options;
+  options.old_channels = in.old_channels;
+  options.alpha = in.alpha;
+  const double weight = term.weight * in.factor;
+  const Tensor unlabelled =
+      Tensor::full(labels.shape(), static_cast<double>(options.ignore_index), DType::u8, labels.device());
+  PixelLoss kind = term.kind == LossKind::unbiased_knowledge_distillation ? PixelLoss::unbiased_knowledge_distillation
+                                                                          : PixelLoss::knowledge_distillation;
+  if (config_.kd.loss == DistillationLoss::l2) kind = PixelLoss::knowledge_distillation_l2;
+  Tensor value = fused_losses(in.logits, in.teacher_logits, unlabelled, {{kind, weight, Reduction::mean_all}}, options);
+  if (config_.kd.loss != DistillationLoss::kl_divergence) return value;
+  const Tensor scaled_teacher = scale(in.teacher_logits.detach(), in.alpha);
+  FusedLossOptions entropy = options;
+  entropy.alpha = 1.0;
+  return sub(value, fused_losses(scaled_teacher, scaled_teacher, unlabelled,
+                                 {{PixelLoss::knowledge_distillation, weight, Reduction::mean_all}}, entropy));
 }
 
 PseudoLabels Method::pseudo_labels(const models::ForwardResult& student, const models::ForwardResult* teacher,
@@ -486,11 +567,16 @@ LossBreakdown Method::loss(const models::ForwardResult& student, const models::F
         value = unbiased_cross_entropy_from_log_probs(student_log_probs(), labels, old_channels, Reduction::mean_all);
         break;
       case LossKind::knowledge_distillation:
-        value = knowledge_distillation(student.logits, teacher->logits, Reduction::mean_all, config_.alpha);
+        value =
+            config_.kd.references()
+                ? knowledge_distillation(student.logits, teacher->logits, Reduction::mean_all, config_.alpha)
+                : distillation(student.logits, teacher->logits, Reduction::mean_all, config_.alpha, config_.kd, false);
         break;
       case LossKind::unbiased_knowledge_distillation:
-        value = unbiased_knowledge_distillation_from_log_probs(student_log_probs(), teacher->logits,
-                                                               Reduction::mean_all, config_.alpha);
+        value = config_.kd.references() ? unbiased_knowledge_distillation_from_log_probs(
+                                              student_log_probs(), teacher->logits, Reduction::mean_all, config_.alpha)
+                                        : distillation(student.logits, teacher->logits, Reduction::mean_all,
+                                                       config_.alpha, config_.kd, true);
         break;
       case LossKind::icarl_bce: value = icarl_bce(student.logits, labels, Reduction::mean_all); break;
       case LossKind::icarl_distillation:

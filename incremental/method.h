@@ -21,6 +21,8 @@
 //                                                 masked (MiB's IcarlLoss)
 //   kd       loss_kd   step >= 1, loss_kd > 0, !unkd   knowledge_distillation(z, z°, alpha)  (§3.2)
 //   unkd     loss_kd   step >= 1, loss_kd > 0, unkd    unbiased_knowledge_distillation(z, z°, alpha) (§3.5.2)
+//                      both under the kd knobs when set: distillation(z, z°, alpha, kd, unkd), i.e. at
+//                      temperature T, as KL or L2 (kd only), background excluded (kd only)
 //   icarl    icarl_importance  step >= 1, icarl, !icarl_disjoint, icarl_importance > 0
 //                                                 icarl_distillation(z, z°): Σ_{c<C_old} BCE(z_c, σ(z°_c)),
 //                                                 i.e. C_old · the reference's mean BCE (§3.3, "combined")
@@ -60,13 +62,19 @@
 //         classif_adaptive_factor, init_balanced (PLOP's --method PLOP; its ADE scripts' factors)
 // Names are matched case-insensitively ("mib", "MIB", "MiB"; "LWF-MC" is MiB's spelling).
 //
+// The kd knobs (the LwF ablation log's, issue 12 item 4) compose with every preset that distils logits
+// through a softmax (LwF, ILT, MiB, or --loss-kd on any other): its run
+// distill_real_kl_t4_include_bg.fine_tune.share_res12.disw10 reads --method LwF --loss-kd 10
+// --kd-loss kl --kd-temperature 4 (share_res12, --share-stages, is not built yet); its "distill_kl"
+// runs were L2 (--kd-loss l2), and a run without include_bg adds --kd-exclude-background.
+//
 // Combinations the references accept but silently ignore are errors naming both flags: --unce with
 // --icarl (MiB's code keeps only the BCE), --icarl-disjoint without --icarl, --icarl-bkg without
 // --icarl-disjoint, --icarl-importance without --icarl or with --icarl-disjoint (that variant has
 // no weight), --reg-importance or --reg-no-normalize without a regulariser, --reg-alpha with PI,
 // --reg-iterations with EWC or PI, --pseudo with --unce or --icarl, --classif-adaptive-factor without
 // --pseudo, --pod-logits or --pod-factor without --pod, --pod-logits-factor without --pod-logits,
-// --pseudo-median or --threshold without --pseudo.
+// --pseudo-median or --threshold without --pseudo, --unkd with --kd-loss l2 or --kd-exclude-background.
 //
 // Hooks:
 //   on_step_start   after the previous step's weights are loaded into a step-t model (t >= 1):
@@ -108,6 +116,7 @@
 
 #include "engine/safetensors.h"
 #include "engine/tensor.h"
+#include "incremental/losses.h"
 #include "incremental/protocol.h"
 #include "incremental/pseudo_labels.h"
 #include "incremental/regularizer.h"
@@ -124,6 +133,9 @@ struct MethodConfig {
   bool unkd = false;           // the KD term is MiB's unbiased KD
   bool init_balanced = false;  // MiB's classifier initialisation at steps >= 1
   double alpha = 1.0;          // multiplies the teacher logits before their softmax
+  // The LwF ablation log's knobs of the kd and unkd terms (--kd-temperature, --kd-loss,
+  // --kd-exclude-background; incremental/losses.h's DistillationKnobs): the references' KD by default.
+  DistillationKnobs kd;
   // LwF-MC (MiB's --icarl): the one-hot BCE as the classification loss at every step, and at steps
   // >= 1 the old channels' sigmoid distillation weighted icarl_importance, or with icarl_disjoint one
   // BCE whose old channels' targets are the teacher's sigmoids (icarl_bkg: except background's).
@@ -185,17 +197,22 @@ struct MethodOverrides {
   std::optional<bool> pod, pod_logits, pseudo, classif_adaptive_factor;
   std::optional<double> pod_factor, pod_logits_factor, pseudo_threshold;
   std::optional<PseudoMedian> pseudo_median;
+  std::optional<double> kd_temperature;
+  std::optional<DistillationLoss> kd_loss;
+  std::optional<bool> kd_exclude_background;
   bool any() const {
     return loss_kd || loss_de || alpha || icarl_importance || unce || unkd || init_balanced || icarl ||
            icarl_disjoint || icarl_bkg || reg_importance || reg_alpha || reg_iterations || reg_no_normalize ||
            freeze_backbone || freeze_old_classifier || pod || pod_logits || pseudo || classif_adaptive_factor ||
-           pod_factor || pod_logits_factor || pseudo_threshold || pseudo_median;
+           pod_factor || pod_logits_factor || pseudo_threshold || pseudo_median || kd_temperature || kd_loss ||
+           kd_exclude_background;
   }
 };
 // Throws (naming both flags) when an override contradicts the result: --icarl-importance without
 // --icarl or with --icarl-disjoint; --reg-importance or --reg-no-normalize without a regulariser
 // (--method EWC, PI or RW), --reg-alpha with PI (no Fisher estimate), --reg-iterations with EWC or PI
-// (RW's only); besides MethodConfig::validate's checks.
+// (RW's only); --kd-temperature, --kd-loss or --kd-exclude-background without a kd or unkd term;
+// besides MethodConfig::validate's checks.
 MethodConfig apply_overrides(MethodConfig config, const MethodOverrides& overrides);
 
 enum class LossKind {
@@ -286,6 +303,8 @@ class Method {
                            int step) const;
   Tensor feature_distillation_term(const models::ForwardResult& student, const models::ForwardResult* teacher,
                                    int step) const;
+  Tensor fused_distillation(const LossTerm& term, const models::ForwardResult& student, const Tensor& teacher_logits,
+                            const Tensor& labels) const;
   // PLOP's pseudo-labels and adaptive factor for this batch (engine/ops/pseudo_labels.h).
   PseudoLabels pseudo_labels(const models::ForwardResult& student, const models::ForwardResult* teacher,
                              const Tensor& labels, int step) const;

@@ -180,6 +180,28 @@ std::vector<OptionSpec> model_and_method_specs() {
            [](TrainOptions& o) { o.method_overrides.init_balanced = true; }),
       value("--alpha", "A", "multiplies the teacher logits before their softmax in KD (default 1)",
             [](TrainOptions& o, const std::string& v) { o.method_overrides.alpha = parse_real("--alpha", v); }),
+      value("--kd-temperature", "T",
+            "the output distillation (kd or unkd) at temperature T: student and teacher logits divided by T in "
+            "their softmaxes and the loss times T^2, as Hinton's KD (default 1, the references'; the LwF ablation "
+            "log's tN)",
+            [](TrainOptions& o, const std::string& v) {
+              o.method_overrides.kd_temperature = parse_real("--kd-temperature", v);
+            }),
+      value("--kd-loss", "ce|kl|l2",
+            "the output distillation's loss: ce, the references' soft cross-entropy -sum q log p (default); kl, the "
+            "KL divergence (the same gradient, a value lower by the teacher's entropy; the log's distill_real_kl); "
+            "l2, the mean squared difference of the probabilities (the log's distill_kl runs; not with --unkd)",
+            [](TrainOptions& o, const std::string& v) {
+              check(v == "ce" || v == "kl" || v == "l2", "--kd-loss expects ce, kl or l2, got '", v, "'");
+              o.method_overrides.kd_loss = v == "ce"   ? DistillationLoss::cross_entropy
+                                           : v == "kl" ? DistillationLoss::kl_divergence
+                                                       : DistillationLoss::l2;
+            }),
+      flag("--kd-exclude-background",
+           "the output distillation leaves channel 0 out of both softmaxes and distils the old classes only. The "
+           "references distil background (the log's include_bg runs); its runs without include_bg are this flag "
+           "(not with --unkd)",
+           [](TrainOptions& o) { o.method_overrides.kd_exclude_background = true; }),
       flag("--icarl",
            "LwF-MC (iCaRL's loss, as MiB's --icarl): the one-hot BCE replaces CE at every step, step 0 included, "
            "and at steps >= 1 the old channels are distilled with a BCE against the teacher's sigmoids",
@@ -431,16 +453,24 @@ const std::vector<OptionGroup>& train_option_groups() {
         "--weights"}},
       {"method: a preset, then flags that change it term by term", {"--method"}},
       {"LwF (Li & Hoiem 2016), ILT (Michieli & Zanuttigh 2019), MiB (Cermelli et al. 2020): MiB's flags",
-       {"--loss-kd", "--loss-de", "--unce", "--unkd", "--init-balanced", "--alpha"}},
+       {"--loss-kd", "--loss-de", "--unce", "--unkd", "--init-balanced", "--alpha"},
+       true},
       {"LwF-MC: iCaRL's loss (Rebuffi et al. 2017) as MiB's --icarl flags implement it",
-       {"--icarl", "--icarl-importance", "--icarl-disjoint", "--icarl-bkg"}},
+       {"--icarl", "--icarl-importance", "--icarl-disjoint", "--icarl-bkg"},
+       true},
       {"PLOP (Douillard et al. 2021): its argparser's flags (arthurdouillard/CVPR2021_PLOP)",
        {"--pod", "--pod-factor", "--pod-logits", "--pod-logits-factor", "--pseudo", "--pseudo-median", "--threshold",
-        "--classif-adaptive-factor"}},
+        "--classif-adaptive-factor"},
+       true},
       {"knobs composable with every method (MiB's --freeze; the LwF ablation log's fix_branch)",
-       {"--freeze-backbone", "--freeze-old-classifier"}},
+       {"--freeze-backbone", "--freeze-old-classifier"},
+       true},
+      {"the output distillation's knobs, with every method that has kd or unkd (the LwF ablation log's)",
+       {"--kd-temperature", "--kd-loss", "--kd-exclude-background"},
+       true},
       {"EWC (Kirkpatrick et al. 2017), PI (Zenke et al. 2017), RW (Chaudhry et al. 2018): MiB's --reg flags",
-       {"--reg-importance", "--reg-alpha", "--reg-iterations", "--reg-no-normalize"}},
+       {"--reg-importance", "--reg-alpha", "--reg-iterations", "--reg-no-normalize"},
+       true},
       {"training recipe (unset: the references' values for the dataset and step)",
        {"--lr", "--epochs", "--batch-size", "--crop-size", "--seed", "--workers"}},
       {"evaluation", {"--test", "--eval-full-image", "--eval-batch-size"}},
@@ -451,6 +481,14 @@ const std::vector<OptionGroup>& train_option_groups() {
        {"--detect-anomaly", "--unfused-losses", "--unfolded-teacher"}},
   };
   return groups;
+}
+
+std::vector<std::string> method_option_names() {
+  std::vector<std::string> out;
+  for (const OptionGroup& group : train_option_groups()) {
+    if (group.changes_method) out.insert(out.end(), group.names.begin(), group.names.end());
+  }
+  return out;
 }
 
 std::string train_options_help(const std::vector<std::string>& allowed) {

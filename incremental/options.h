@@ -46,8 +46,12 @@ bool parse_train_options(const std::vector<std::string>& args, TrainOptions& opt
 struct OptionGroup {
   const char* title;
   std::vector<std::string> names;
+  bool changes_method = false;  // its options are MethodOverrides (--method itself is not)
 };
 const std::vector<OptionGroup>& train_option_groups();
+// The options that change a method preset term by term (the groups with changes_method), for tools
+// that take a method without the rest of train's options (strata profile).
+std::vector<std::string> method_option_names();
 
 // The options' help text by group (a title line, then two columns, wrapped). Restricted to
 // `allowed` when not empty: then only those options, in the groups' order, without titles.

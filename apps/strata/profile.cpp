@@ -19,6 +19,7 @@
 #include "engine/ops/elementwise.h"
 #include "engine/ops/linear.h"
 #include "incremental/method.h"
+#include "incremental/options.h"
 #include "incremental/recipe.h"
 #include "incremental/step_session.h"
 #include "incremental/task.h"
@@ -100,8 +101,9 @@ void random_batch(int64_t batch, int64_t crop, int classes, Tensor& images, Tens
   }
 }
 
-incremental::StepSetup step_setup(const ProfileSettings& s, const std::string& method, const incremental::Task& task,
-                                  const Device& device) {
+// The step of `method`, changed by the method flags when it is the profiled one (not --compare's).
+incremental::StepSetup step_setup(const ProfileSettings& s, const std::string& method, bool overridden,
+                                  const incremental::Task& task, const Device& device) {
   incremental::StepSetup setup;
   setup.step = s.step;
   std::vector<int64_t> classes;
@@ -118,6 +120,7 @@ incremental::StepSetup step_setup(const ProfileSettings& s, const std::string& m
   }
   setup.model.seed = kSeed;
   setup.method = incremental::method_preset(method, task);
+  if (overridden) setup.method = incremental::apply_overrides(setup.method, s.method_overrides);
   setup.recipe = incremental::reference_recipe(task, s.step);
   setup.recipe.batch_size = static_cast<int>(s.batch);
   setup.recipe.crop_size = static_cast<int>(s.crop);
@@ -262,7 +265,8 @@ std::string profile_help() {
       "against the device's measured roofline, projected H100 time) and the allocator's peak split into weights,\n"
       "gradients, optimizer state, activations, teacher maps and workspace. --compare runs a second method and\n"
       "prints the difference: what distillation costs.\n\n"
-      "  --method NAME      ", methods, " (case-insensitive; default MiB)\n",
+      "  --method NAME      ",
+      methods, " (case-insensitive; default MiB)\n",
       "  --compare NAME     a second method, e.g. FT (default: none)\n"
       "  --backbone NAME    resnet50 (default), resnet101 or small (the demo's)\n"
       "  --task NAME        a VOC task (default 15-5)\n"
@@ -275,7 +279,9 @@ std::string profile_help() {
       "  --threads N        OpenMP threads (default: OpenMP's)\n"
       "  --top N            op rows in the table (default 20; the JSON has all)\n"
       "  --no-calibrate     skip the roofline measurement (no achieved-vs-roofline figures)\n"
-      "  --json FILE        also write the report as JSON\n");
+      "  --json FILE        also write the report as JSON\n"
+      "  and train's flags that change a method (--loss-kd, --kd-temperature, --pod, ...; strata train --help),\n"
+      "  applied to --method only, so --compare with the preset shows what they cost\n");
 }
 
 bool parse_profile_args(const Args& args, ProfileSettings& s) {
@@ -313,6 +319,17 @@ bool parse_profile_args(const Args& args, ProfileSettings& s) {
       s.top = static_cast<int>(integer_of(args, i, 1));
     } else if (a == "--no-calibrate") {
       s.calibrate = false;
+    } else if (const std::vector<std::string> names = incremental::method_option_names();
+               std::find(names.begin(), names.end(), a) != names.end()) {
+      // One of train's method flags, parsed as train parses it (with its value, if it takes one).
+      std::vector<std::string> flag = {a};
+      const auto& specs = incremental::train_option_specs();
+      const auto spec = std::find_if(specs.begin(), specs.end(), [&](const auto& o) { return o.name == a; });
+      if (spec != specs.end() && spec->argument) flag.push_back(value_of(args, i));
+      incremental::TrainOptions parsed;
+      parsed.method_overrides = s.method_overrides;
+      incremental::parse_train_options(flag, parsed, names);
+      s.method_overrides = parsed.method_overrides;
     } else {
       throw Error(cat(kCommand, ": unknown option '", a, "' (see --help)"));
     }
@@ -325,9 +342,9 @@ bool parse_profile_args(const Args& args, ProfileSettings& s) {
   // The names are checked before any work.
   const incremental::Task task = incremental::Task::create(incremental::LabelSpace::voc(), s.task);
   task.check_step(s.step);
-  incremental::method_preset(s.method, task);
+  incremental::apply_overrides(incremental::method_preset(s.method, task), s.method_overrides);
   if (!s.compare.empty()) incremental::method_preset(s.compare, task);
-  step_setup(s, s.method, task, Device::cpu());
+  step_setup(s, s.method, true, task, Device::cpu());
   return true;
 }
 
@@ -357,10 +374,10 @@ Roofline calibrate_roofline(const std::string& device_text) {
   return r;
 }
 
-MethodProfile profile_method(const ProfileSettings& s, const std::string& method) {
+MethodProfile profile_method(const ProfileSettings& s, const std::string& method, bool overridden) {
   const Device device = parse_device(s.device);
   const incremental::Task task = incremental::Task::create(incremental::LabelSpace::voc(), s.task);
-  const incremental::StepSetup setup = step_setup(s, method, task, device);
+  const incremental::StepSetup setup = step_setup(s, method, overridden, task, device);
 
   profiler::reset();
   ProfilingOn profiling;
@@ -456,7 +473,7 @@ int run_profile(const Args& args) {
     if (method.empty()) continue;
     std::printf("Profiling %s: %d warm-up + %d profiled iterations...\n", method.c_str(), s.warmup, s.iterations);
     std::fflush(stdout);
-    runs.push_back(profile_method(s, method));
+    runs.push_back(profile_method(s, method, runs.empty()));
   }
   std::printf("\n%s", format_profile(s, roofline, runs).c_str());
   if (!s.json.empty()) {

@@ -30,6 +30,7 @@
 #include "apps/strata/commands.h"
 #include "engine/json.h"
 #include "engine/profiler.h"
+#include "incremental/method.h"
 
 namespace strata::app {
 
@@ -48,6 +49,8 @@ struct ProfileSettings {
   int top = 20;     // op rows in the table (the JSON has all)
   std::string json;  // a file for the JSON report; empty: none
   bool calibrate = true;
+  // train's flags that change --method's preset (incremental::method_option_names), not --compare's.
+  incremental::MethodOverrides method_overrides;
 };
 
 // Parses `strata profile`'s arguments into `settings`. Returns false after printing the help for
@@ -100,8 +103,9 @@ struct MethodProfile {
 // The memory rows, in the order they are reported.
 const std::vector<std::string>& profile_memory_rows();
 
-// Runs settings.warmup + settings.iterations iterations of `method` and measures them.
-MethodProfile profile_method(const ProfileSettings& settings, const std::string& method);
+// Runs settings.warmup + settings.iterations iterations of `method` and measures them; `overridden`:
+// changed by settings.method_overrides (the profiled method; --compare's is the plain preset).
+MethodProfile profile_method(const ProfileSettings& settings, const std::string& method, bool overridden = false);
 
 // The tables `strata profile` prints, and its JSON report.
 std::string format_profile(const ProfileSettings& settings, const Roofline& roofline,

@@ -78,6 +78,15 @@ FusedLossProblem checked_problem(const Tensor& logits, const Tensor& teacher, co
   for (size_t k = 0; k < terms.size(); ++k) {
     check_term(terms[k], channels, options.old_channels);
     problem.kinds[k] = terms[k].kind;
+    // The two keep their per-pixel statistic in one slot (kernels/common/fused_losses.h's PixelStats).
+    for (size_t j = 0; j < k; ++j) {
+      const bool both = (terms[j].kind == PixelLoss::knowledge_distillation_l2 &&
+                         terms[k].kind == PixelLoss::unbiased_knowledge_distillation) ||
+                        (terms[j].kind == PixelLoss::unbiased_knowledge_distillation &&
+                         terms[k].kind == PixelLoss::knowledge_distillation_l2);
+      check(!both, kOp, ": terms unbiased_knowledge_distillation and knowledge_distillation_l2 cannot share a call; ",
+            "fuse them in two");
+    }
     problem.weights[k] = terms[k].weight;
     LossReduction& r = problem.reductions[k];
     r.per_valid = terms[k].reduction == Reduction::mean_valid;
@@ -162,6 +171,7 @@ const char* to_string(PixelLoss kind) {
     case PixelLoss::icarl_distillation: return "icarl_distillation";
     case PixelLoss::icarl_disjoint: return "icarl_disjoint";
     case PixelLoss::icarl_disjoint_bkg: return "icarl_disjoint_bkg";
+    case PixelLoss::knowledge_distillation_l2: return "knowledge_distillation_l2";
   }
   return "invalid";
 }

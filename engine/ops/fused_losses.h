@@ -7,6 +7,7 @@
 //     logits:         (N,h,w,C) f32/f64, the model's logits before upsampling
 //     teacher_logits: (N,h,w,C_old), the frozen teacher's, before upsampling; required when a term
 //                     reads the teacher (knowledge_distillation, unbiased_knowledge_distillation,
+//                     knowledge_distillation_l2,
 //                     icarl_distillation, icarl_disjoint, icarl_disjoint_bkg), else ignored (pass Tensor())
 //     labels:         (N,H,W) u8/i32/i64, the full-resolution labels after the step's label table
 //     options.image_weights: (N) of the logits' dtype and device, or undefined (all 1): image n's
@@ -25,6 +26,7 @@
 //   icarl_distillation               incremental::icarl_distillation        (LwF-MC distillation)
 //   icarl_disjoint                   incremental::icarl_disjoint            (LwF-MC --icarl-disjoint)
 //   icarl_disjoint_bkg               incremental::icarl_disjoint, keeping background (--icarl-bkg)
+//   knowledge_distillation_l2        incremental::knowledge_distillation_l2 (--kd-loss l2, α = options.alpha)
 // Several terms in one call share the pass over the logits (MiB's unce + unkd read each pixel's
 // channels once). Reduction none is not offered: per-pixel losses are what the unfused compositions
 // are for.
@@ -39,8 +41,9 @@
 // 4, labels of another dtype or batch, a teacher missing or of the wrong shape/dtype/device, no term
 // or more than six, reduction none, mean_valid for an unlabelled term, old_channels outside what a
 // term needs (1 <= C_old < C for the unbiased terms, 1 <= C_old <= C for the others that read it),
-// a negative or non-finite weight, alpha <= 0, an ignore_index inside [0, C), image weights that are
-// not (N) of the logits' dtype and device.
+// a negative or non-finite weight, alpha <= 0, unbiased_knowledge_distillation and
+// knowledge_distillation_l2 in one call (they share a per-pixel statistic), an ignore_index inside [0, C), image
+// weights that are not (N) of the logits' dtype and device.
 #pragma once
 
 #include <cstdint>

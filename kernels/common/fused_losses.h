@@ -13,6 +13,8 @@
 //   unbiased_ce, y<C_old  lse − lse_old                               p_c − [c < C_old] e^{z_c − lse_old}
 //   unbiased_ce, y>=C_old lse − z_y                                   p_c − [c = y]
 //   kd                    −(Σ_{c<C_old} q_c z_c − lse_old) / C_old    −(q_c − e^{z_c − lse_old}) / C_old, c < C_old
+//   kd_l2                 Σ_{c<C_old} (p°_c − q_c)² / C_old            2 p°_c (p°_c − q_c − D) / C_old, c < C_old
+//                         p°_c = e^{z_c − lse_old}, D = Σ_{c<C_old} p°_c (p°_c − q_c)
 //   unbiased_kd           −(q_0 lse_bg + Σ_{0<c<C_old} q_c z_c − lse) / C_old
 //                                                                     −(q_0 [c ∈ bg] e^{z_c − lse_bg}
 //                                                                       + [0 < c < C_old] q_c − p_c) / C_old
@@ -58,6 +60,7 @@ enum class PixelLoss : int32_t {
   icarl_distillation,
   icarl_disjoint,
   icarl_disjoint_bkg,
+  knowledge_distillation_l2,  // the LwF ablation log's L2 between the old channels' probabilities
 };
 
 STRATA_HOST_DEVICE inline bool pixel_loss_is_labelled(PixelLoss kind) {
@@ -67,7 +70,7 @@ STRATA_HOST_DEVICE inline bool pixel_loss_is_labelled(PixelLoss kind) {
 STRATA_HOST_DEVICE inline bool pixel_loss_reads_teacher(PixelLoss kind) {
   return kind == PixelLoss::knowledge_distillation || kind == PixelLoss::unbiased_knowledge_distillation ||
          kind == PixelLoss::icarl_distillation || kind == PixelLoss::icarl_disjoint ||
-         kind == PixelLoss::icarl_disjoint_bkg;
+         kind == PixelLoss::icarl_disjoint_bkg || kind == PixelLoss::knowledge_distillation_l2;
 }
 
 inline constexpr int kMaxFusedTerms = 6;
@@ -99,10 +102,12 @@ struct FusedLossProblem {
 };
 
 // What the backward needs of each full-resolution pixel besides its logits: the four logsumexps and
-// the teacher's background probability q_0 (those no term uses are left at 0).
+// one distillation statistic, the teacher's background probability q_0 for the unbiased KD or
+// L2 KD's D = Σ_{c<C_old} p°_c (p°_c − q_c); a call never has both terms, so they share the slot and
+// a pixel keeps five values, not six (those no term uses are left at 0).
 template <class T>
 struct PixelStats {
-  T lse, lse_old, lse_bg, lse_teacher, teacher_background;
+  T lse, lse_old, lse_bg, lse_teacher, distillation;
 };
 inline constexpr int kPixelStats = 5;  // values of PixelStats, stored contiguously per pixel
 
@@ -119,12 +124,13 @@ struct PixelSums {
   Acc bce_distillation = 0;  // Σ_{c<C_old} bce(z_c, σ(z°_c))
   Acc bce_disjoint = 0;      // Σ_c bce(z_c, r_c), r_c = σ(z°_c) for c < C_old, else [c = y]
   Acc bce_disjoint_bkg = 0;  // the same with r_0 = [0 = y]
+  Acc l2_distance = 0;       // Σ_{c<C_old} (p°_c − q_c)²
 };
 
 // Which sums a problem's terms need, so a kernel skips the others.
 struct PixelSumsNeeded {
   bool teacher_softmax = false, bce_one_hot = false, bce_distillation = false, bce_disjoint = false,
-       bce_disjoint_bkg = false;
+       bce_disjoint_bkg = false, l2_distance = false;
   STRATA_HOST_DEVICE explicit PixelSumsNeeded(const FusedLossProblem& problem) {
 #if defined(__CUDA_ARCH__)
 #pragma unroll
@@ -132,8 +138,10 @@ struct PixelSumsNeeded {
     for (int k = 0; k < kMaxFusedTerms; ++k) {
       if (k >= problem.terms) break;
       const PixelLoss kind = problem.kinds[k];
-      teacher_softmax |=
-          kind == PixelLoss::knowledge_distillation || kind == PixelLoss::unbiased_knowledge_distillation;
+      teacher_softmax |= kind == PixelLoss::knowledge_distillation ||
+                         kind == PixelLoss::unbiased_knowledge_distillation ||
+                         kind == PixelLoss::knowledge_distillation_l2;
+      l2_distance |= kind == PixelLoss::knowledge_distillation_l2;
       bce_one_hot |= kind == PixelLoss::icarl_bce;
       bce_distillation |= kind == PixelLoss::icarl_distillation;
       bce_disjoint |= kind == PixelLoss::icarl_disjoint;
@@ -156,11 +164,12 @@ STRATA_HOST_DEVICE inline Acc pixel_term_loss(const FusedLossProblem& problem, i
       return label < problem.old_channels ? s.lse - s.lse_old : s.lse - sums.z_label;
     case PixelLoss::knowledge_distillation: return -(sums.teacher_dot - s.lse_old) * inv_old;
     case PixelLoss::unbiased_knowledge_distillation:
-      return -(s.teacher_background * s.lse_bg + sums.teacher_dot_old - s.lse) * inv_old;
+      return -(s.distillation * s.lse_bg + sums.teacher_dot_old - s.lse) * inv_old;
     case PixelLoss::icarl_bce: return labelled ? sums.bce_one_hot : Acc(0);
     case PixelLoss::icarl_distillation: return sums.bce_distillation;
     case PixelLoss::icarl_disjoint: return sums.bce_disjoint;
     case PixelLoss::icarl_disjoint_bkg: return sums.bce_disjoint_bkg;
+    case PixelLoss::knowledge_distillation_l2: return sums.l2_distance * inv_old;
   }
   return Acc(0);
 }
@@ -181,6 +190,32 @@ struct OnlineLogSumExp {
   STRATA_HOST_DEVICE Acc value() const { return max + std::log(sum); }
 };
 
+// Two softmaxes p = softmax(a), q = softmax(b) over the same channels, seen one channel at a time:
+// Σ_c p_c², Σ_c p_c q_c and Σ_c q_c² from running maxima and rescaled sums (L2 KD in one pass).
+template <class Acc>
+struct OnlineSoftmaxProducts {
+  Acc max_a = -INFINITY, max_b = -INFINITY;
+  Acc sum_a = 0, sum_b = 0, sum_aa = 0, sum_ab = 0, sum_bb = 0;  // of e^{a − max_a}, e^{b − max_b}
+  STRATA_HOST_DEVICE void add(Acc a, Acc b) {
+    if (a > max_a) {
+      const Acc r = std::exp(max_a - a);
+      sum_a *= r, sum_aa *= r * r, sum_ab *= r;
+      max_a = a;
+    }
+    if (b > max_b) {
+      const Acc r = std::exp(max_b - b);
+      sum_b *= r, sum_bb *= r * r, sum_ab *= r;
+      max_b = b;
+    }
+    const Acc ea = std::exp(a - max_a), eb = std::exp(b - max_b);
+    sum_a += ea, sum_b += eb;
+    sum_aa += ea * ea, sum_ab += ea * eb, sum_bb += eb * eb;
+  }
+  STRATA_HOST_DEVICE Acc pp() const { return sum_aa / (sum_a * sum_a); }
+  STRATA_HOST_DEVICE Acc pq() const { return sum_ab / (sum_a * sum_b); }
+  STRATA_HOST_DEVICE Acc qq() const { return sum_bb / (sum_b * sum_b); }
+};
+
 // One pixel's sums in a single visit of its channels: add(c, z_c, teacher_c) in order c = 0, 1, ...
 // (teacher_c, the raw teacher logit, is read for c < C_old when a term reads the teacher), then
 // sums(). Sums no term needs are not accumulated. The CUDA kernel's way: each channel is
@@ -199,6 +234,7 @@ class PixelLossAccumulator {
     if (c == 0 || c >= old) background_.add(z);
     if (c == label_) sums_.z_label = z;
     if (c < old && needed_.teacher_softmax) add_teacher(c, static_cast<Acc>(problem_.alpha) * teacher, z);
+    if (c < old && needed_.l2_distance) products_.add(z, static_cast<Acc>(problem_.alpha) * teacher);
     if (c < old && needed_.bce_distillation) sums_.bce_distillation += bce_with_logits_value(z, sigmoid(teacher));
     if (label_ >= 0 && needed_.bce_one_hot)
       sums_.bce_one_hot += bce_with_logits_value(z, c == label_ ? Acc(1) : Acc(0));
@@ -217,9 +253,13 @@ class PixelLossAccumulator {
     if (problem_.old_channels > 0 && problem_.old_channels < problem_.channels) out.stats.lse_bg = background_.value();
     if (needed_.teacher_softmax) {
       out.stats.lse_teacher = teacher_.value();
-      out.stats.teacher_background = std::exp(teacher_first_ - out.stats.lse_teacher);
+      out.stats.distillation = std::exp(teacher_first_ - out.stats.lse_teacher);
       out.teacher_dot = dot_ / teacher_.sum;
       out.teacher_dot_old = dot_old_ / teacher_.sum;
+    }
+    if (needed_.l2_distance) {
+      out.l2_distance = products_.pp() - Acc(2) * products_.pq() + products_.qq();
+      out.stats.distillation = products_.pp() - products_.pq();
     }
     return out;
   }
@@ -248,6 +288,7 @@ class PixelLossAccumulator {
   PixelSumsNeeded needed_;
   int64_t label_;
   OnlineLogSumExp<Acc> all_, old_, background_, teacher_;
+  OnlineSoftmaxProducts<Acc> products_;  // of z_c and α z°_c over c < C_old (L2 KD)
   Acc dot_ = 0, dot_old_ = 0;  // Σ exp(t_c − teacher_.max) z_c over c < C_old, resp. 0 < c < C_old
   Acc teacher_first_ = 0;      // α z°_0
   PixelSums<Acc> sums_;
@@ -279,10 +320,15 @@ STRATA_HOST_DEVICE inline Acc term_gradient(const FusedLossProblem& problem, con
     const Acc d = -(q - exp(z - s.lse_old)) / static_cast<Acc>(old);
     return c < old ? d : Acc(0);
   } else if constexpr (Kind == PixelLoss::unbiased_knowledge_distillation) {
-    const Acc folded = s.teacher_background * exp(z - s.lse_bg);
+    const Acc folded = s.distillation * exp(z - s.lse_bg);
     const Acc q = exp(static_cast<Acc>(problem.alpha) * t - s.lse_teacher);
     const Acc d = c == 0 || c >= old ? folded : q;
     return -(d - p) / static_cast<Acc>(old);
+  } else if constexpr (Kind == PixelLoss::knowledge_distillation_l2) {
+    const Acc p_old = exp(z - s.lse_old);
+    const Acc q = exp(static_cast<Acc>(problem.alpha) * t - s.lse_teacher);
+    const Acc d = Acc(2) * p_old * (p_old - q - s.distillation) / static_cast<Acc>(old);
+    return c < old ? d : Acc(0);
   } else if constexpr (Kind == PixelLoss::icarl_bce) {
     return label >= 0 ? sigmoid(z) - (c == label ? Acc(1) : Acc(0)) : Acc(0);
   } else if constexpr (Kind == PixelLoss::icarl_distillation) {
@@ -314,6 +360,9 @@ STRATA_HOST_DEVICE inline void visit_pixel_loss(PixelLoss kind, F&& f) {
     case PixelLoss::icarl_distillation: f(std::integral_constant<PixelLoss, PixelLoss::icarl_distillation>{}); break;
     case PixelLoss::icarl_disjoint: f(std::integral_constant<PixelLoss, PixelLoss::icarl_disjoint>{}); break;
     case PixelLoss::icarl_disjoint_bkg: f(std::integral_constant<PixelLoss, PixelLoss::icarl_disjoint_bkg>{}); break;
+    case PixelLoss::knowledge_distillation_l2:
+      f(std::integral_constant<PixelLoss, PixelLoss::knowledge_distillation_l2>{});
+      break;
   }
 }
 

@@ -113,9 +113,22 @@ cm::PixelSums<T> pixel_sums(const cm::FusedLossProblem& problem, const cm::Pixel
       dot_old += e * z[c];
     }
     out.stats.lse_teacher = m + std::log(sum);
-    out.stats.teacher_background = e0 / sum;
+    out.stats.distillation = e0 / sum;
     out.teacher_dot = (e0 * z[0] + dot_old) / sum;
     out.teacher_dot_old = dot_old / sum;
+  }
+  if (needed.l2_distance) {
+    // L2 KD: the old channels' softmax p° against the teacher's q, and D = Σ p° (p° − q).
+    const T alpha = static_cast<T>(problem.alpha), lse_old = out.stats.lse_old, lse_teacher = out.stats.lse_teacher;
+    T distance = 0, centre = 0;
+#pragma omp simd reduction(+ : distance, centre)
+    for (int64_t c = 0; c < old; ++c) {
+      const T d = vector_exp(z[c] - lse_old) - vector_exp(alpha * t[c] - lse_teacher);
+      distance += d * d;
+      centre += vector_exp(z[c] - lse_old) * d;
+    }
+    out.l2_distance = distance;
+    out.stats.distillation = centre;
   }
   if (needed.bce_one_hot && label >= 0) {
     for (int64_t c = 0; c < channels; ++c) out.bce_one_hot += cm::bce_with_logits_value(z[c], c == label ? T(1) : T(0));
@@ -204,7 +217,7 @@ void fused_losses(T* values, T* pixel_stats, int64_t* label_stats, const T* logi
         }
         if (pixel_stats) {
           T* out = pixel_stats + p * cm::kPixelStats;
-          out[0] = s.lse, out[1] = s.lse_old, out[2] = s.lse_bg, out[3] = s.lse_teacher, out[4] = s.teacher_background;
+          out[0] = s.lse, out[1] = s.lse_old, out[2] = s.lse_bg, out[3] = s.lse_teacher, out[4] = s.distillation;
         }
       }
     }

@@ -95,7 +95,7 @@ __global__ void fused_losses_kernel(T* pixel_stats, Partials partials, const T* 
     }
     if (pixel_stats) {
       T* out = pixel_stats + p * cm::kPixelStats;
-      out[0] = s.lse, out[1] = s.lse_old, out[2] = s.lse_bg, out[3] = s.lse_teacher, out[4] = s.teacher_background;
+      out[0] = s.lse, out[1] = s.lse_old, out[2] = s.lse_bg, out[3] = s.lse_teacher, out[4] = s.distillation;
     }
   }
   __shared__ double shared[kThreads];

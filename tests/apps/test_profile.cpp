@@ -141,6 +141,23 @@ TEST_CASE("strata profile: options it cannot use are refused naming them", "[cpu
   CHECK(s.compare == "MiB");
 }
 
+TEST_CASE("strata profile: train's method flags change --method and not --compare, checked as train checks them",
+          "[cpu]") {
+  ProfileSettings s = small_setting();
+  REQUIRE(parse_profile_args({"--method", "LwF", "--compare", "LwF", "--kd-temperature", "4", "--kd-loss", "l2",
+                              "--kd-exclude-background", "--loss-kd", "10"},
+                             s));
+  CHECK(*s.method_overrides.kd_temperature == 4);
+  CHECK(*s.method_overrides.loss_kd == 10);
+  CHECK(profile_method(s, "LwF", true).method == "LwF+ (kd x10 l2 T4 no background)");
+  CHECK(profile_method(s, "LwF", false).method == "LwF (kd x100)");
+  ProfileSettings bad = small_setting();
+  CHECK_THROWS_WITH(parse_profile_args({"--method", "FT", "--kd-temperature", "2"}, bad),
+                    Catch::Contains("--kd-temperature changes the output distillation"));
+  CHECK_THROWS_WITH(parse_profile_args({"--kd-loss", "mse"}, bad), Catch::Contains("--kd-loss expects ce, kl or l2"));
+  CHECK_THROWS_WITH(parse_profile_args({"--data-root", "x"}, bad), Catch::Contains("unknown option '--data-root'"));
+}
+
 TEST_CASE("strata profile: PLOP computes its pseudo-label thresholds in the set-up and profiles its Local POD",
           "[cpu]") {
   ProfileSettings s = small_setting();

@@ -85,6 +85,13 @@ TEST_CASE("cuda fused losses match the CPU, values and gradients", "[cpu]") {
           cat("LwF-MC's terms, C_old ", c.old_channels, ", N_new ", c.new_channels, ", align_corners ", align_corners),
           [&](const std::vector<Tensor>& in) { return fused_losses(in[0], in[1], in[2], icarl_terms(), options); },
           {logits, teacher, labels});
+      // L2 KD (--kd-loss l2) keeps its statistic where the unbiased KD does, so it has calls of its own.
+      const std::vector<FusedLossTerm> l2_terms = {{PixelLoss::knowledge_distillation_l2, 20.0, Reduction::mean_all},
+                                                   {PixelLoss::cross_entropy, 1.0, Reduction::mean_all}};
+      check_cuda_matches_cpu(
+          cat("L2 KD, C_old ", c.old_channels, ", N_new ", c.new_channels, ", align_corners ", align_corners),
+          [&](const std::vector<Tensor>& in) { return fused_losses(in[0], in[1], in[2], l2_terms, options); },
+          {logits, teacher, labels});
     }
   }
 }

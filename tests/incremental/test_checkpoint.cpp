@@ -348,6 +348,19 @@ TEST_CASE("every train option parses, has help, and bad ones are clear errors", 
   CHECK_FALSE(no_icarl.method_overrides.icarl_importance);
   CHECK_FALSE(no_icarl.method_overrides.icarl_disjoint);
   CHECK_FALSE(no_icarl.method_overrides.icarl_bkg);
+  // The LwF ablation log's knobs.
+  TrainOptions knobs;
+  REQUIRE(parse_train_options(
+      {"--kd-temperature", "4", "--kd-loss", "kl", "--kd-exclude-background", "--loss-kd", "10"}, knobs));
+  CHECK(*knobs.method_overrides.kd_temperature == 4);
+  CHECK(*knobs.method_overrides.kd_loss == DistillationLoss::kl_divergence);
+  CHECK(*knobs.method_overrides.kd_exclude_background);
+  for (const auto& [text, loss] :
+       {std::pair{"ce", DistillationLoss::cross_entropy}, std::pair{"l2", DistillationLoss::l2}}) {
+    TrainOptions one;
+    REQUIRE(parse_train_options({"--kd-loss", text}, one));
+    CHECK(*one.method_overrides.kd_loss == loss);
+  }
   TrainOptions step;
   REQUIRE(parse_train_options({"--step", "3", "--protocol", "disjoint"}, step));
   CHECK(step.step == 3);
@@ -379,6 +392,10 @@ TEST_CASE("every train option parses, has help, and bad ones are clear errors", 
   CHECK_THROWS_WITH(parse_train_options({"--lr", "0.01,x"}, bad), Catch::Contains("--lr expects a number, got 'x'"));
   CHECK_THROWS_WITH(parse_train_options({"--icarl-importance", "ten"}, bad),
                     Catch::Contains("--icarl-importance expects a number, got 'ten'"));
+  CHECK_THROWS_WITH(parse_train_options({"--kd-loss", "mse"}, bad),
+                    Catch::Contains("--kd-loss expects ce, kl or l2, got 'mse'"));
+  CHECK_THROWS_WITH(parse_train_options({"--kd-temperature", "hot"}, bad),
+                    Catch::Contains("--kd-temperature expects a number, got 'hot'"));
   CHECK_THROWS_WITH(parse_train_options({"--step", "one"}, bad), Catch::Contains("--step expects an integer"));
   CHECK_THROWS_WITH(parse_train_options({"--step", "-1"}, bad), Catch::Contains("--step must be >= 0"));
   CHECK_THROWS_WITH(parse_train_options({"--seed", "-3"}, bad), Catch::Contains("--seed must be >= 0"));

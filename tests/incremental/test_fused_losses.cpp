@@ -38,7 +38,8 @@ constexpr PixelLoss kAllKinds[] = {PixelLoss::cross_entropy,
                                    PixelLoss::icarl_bce,
                                    PixelLoss::icarl_distillation,
                                    PixelLoss::icarl_disjoint,
-                                   PixelLoss::icarl_disjoint_bkg};
+                                   PixelLoss::icarl_disjoint_bkg,
+                                   PixelLoss::knowledge_distillation_l2};
 
 struct FusedCase {
   int64_t old_channels, new_channels;
@@ -75,6 +76,7 @@ Tensor unfused_loss(PixelLoss kind, const Tensor& z, const Tensor& t, const Tens
     case PixelLoss::icarl_distillation: return icarl_distillation(z, t, reduction);
     case PixelLoss::icarl_disjoint: return icarl_disjoint(z, t, labels, reduction, false);
     case PixelLoss::icarl_disjoint_bkg: return icarl_disjoint(z, t, labels, reduction, true);
+    case PixelLoss::knowledge_distillation_l2: return knowledge_distillation_l2(z, t, reduction, alpha);
   }
   throw Error("unfused_loss: unknown kind");
 }
@@ -105,7 +107,8 @@ TEST_CASE("fused losses equal the unfused compositions on upsampled logits, valu
           const bool unbiased =
               kind == PixelLoss::unbiased_cross_entropy || kind == PixelLoss::unbiased_knowledge_distillation;
           const Reduction reduction = reduction_for(kind, index++);
-          const double alpha = kind == PixelLoss::knowledge_distillation ? 0.5 : 1.0;
+          const double alpha =
+              kind == PixelLoss::knowledge_distillation || kind == PixelLoss::knowledge_distillation_l2 ? 0.5 : 1.0;
           INFO("C_old " << fc.old_channels << ", N_new " << fc.new_channels << ", " << dtype_name(dtype)
                         << ", align_corners " << align_corners << ", " << to_string(kind) << ", "
                         << to_string(reduction));
@@ -186,9 +189,13 @@ TEST_CASE("fused losses: f64 gradients match finite differences, each term alone
       if (kind == PixelLoss::icarl_disjoint || kind == PixelLoss::icarl_disjoint_bkg) continue;  // below
       const FusedLossTerm term{kind, weight += 0.25, reduction_for(kind, all.size())};
       calls.push_back({term});
-      all.push_back(term);
+      // L2 KD shares its per-pixel statistic with the unbiased KD, so it joins the others apart.
+      if (kind != PixelLoss::knowledge_distillation_l2) all.push_back(term);
     }
     calls.push_back(all);
+    calls.push_back({{PixelLoss::cross_entropy, 1.0, Reduction::mean_valid},
+                     {PixelLoss::knowledge_distillation, 2.0, Reduction::mean_all},
+                     {PixelLoss::knowledge_distillation_l2, 30.0, Reduction::sum}});
     for (const std::vector<FusedLossTerm>& terms : calls) {
       INFO("align_corners " << align_corners << ", " << terms.size() << " term(s), the first "
                             << to_string(terms[0].kind));
@@ -295,6 +302,11 @@ TEST_CASE("fused losses refuse bad input, naming the tensor or option", "[cpu]")
   CHECK_THROWS_WITH(fused_losses(low, teacher_low, labels, {{kd.kind, -1.0, Reduction::sum}}, options),
                     Catch::Contains("weight -1"));
   CHECK_THROWS_WITH(fused_losses(low, teacher_low, labels, {}, options), Catch::Contains("1 to 6 terms"));
+  CHECK_THROWS_WITH(fused_losses(low, teacher_low, labels,
+                                 {{PixelLoss::knowledge_distillation_l2, 1.0, Reduction::mean_all},
+                                  {PixelLoss::unbiased_knowledge_distillation, 1.0, Reduction::mean_all}},
+                                 options),
+                    Catch::Contains("unbiased_knowledge_distillation and knowledge_distillation_l2"));
   FusedLossOptions no_new = options;
   no_new.old_channels = 5;
   CHECK_THROWS_WITH(fused_losses(low, Tensor::randn({2, 3, 4, 5}, g), labels,

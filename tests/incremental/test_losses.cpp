@@ -92,6 +92,72 @@ TEST_CASE("continual KD losses match the PyTorch formulas: C_old, N_new, alpha, 
   check_torch_case("continual_losses", "unkd_shifted", {"logits", "teacher_logits"}, unkd);
 }
 
+TEST_CASE("distillation under the kd knobs matches PyTorch: temperature, ce, kl, l2, background in and out",
+          "[torch]") {
+  auto knobs_of = [](const TorchCase& c) {
+    DistillationKnobs knobs;
+    knobs.temperature = c.param("temperature");
+    knobs.loss = c.text("loss") == "kl"   ? DistillationLoss::kl_divergence
+                 : c.text("loss") == "l2" ? DistillationLoss::l2
+                                          : DistillationLoss::cross_entropy;
+    knobs.include_background = c.param("include_background") != 0;
+    return knobs;
+  };
+  auto distil = [&](const std::vector<Tensor>& in, const TorchCase& c) {
+    return distillation(in[0], in[1], reduction_of(c), c.param("alpha"), knobs_of(c), c.param("unbiased") != 0);
+  };
+  int cases = 0;
+  for (const char* pair : {"4_3", "6_5"}) {
+    for (const char* temperature : {"1.0", "2.5"}) {
+      for (const char* loss : {"ce", "kl", "l2"}) {
+        for (const char* background : {"bg", "nobg"}) {
+          for (const char* unbiased : {"", "_unbiased"}) {
+            if (*unbiased && (std::string(loss) == "l2" || std::string(background) == "nobg")) continue;
+            check_torch_case("continual_losses",
+                             cat("distill_", pair, "_t", temperature, "_", loss, "_", background, unbiased),
+                             {"logits", "teacher_logits"}, distil);
+            ++cases;
+          }
+        }
+      }
+    }
+  }
+  CHECK(cases == 32);
+}
+
+TEST_CASE("distillation with the references' knobs is KD and unbiased KD, and KL is CE less the teacher entropy",
+          "[cpu]") {
+  Generator g(12);
+  const Tensor logits = Tensor::randn({2, 3, 4, 7}, g, DType::f64);
+  const Tensor teacher = Tensor::randn({2, 3, 4, 4}, g, DType::f64);
+  const DistillationKnobs references;
+  CHECK(values(distillation(logits, teacher, Reduction::none, 0.5, references, false)) ==
+        values(knowledge_distillation(logits, teacher, Reduction::none, 0.5)));
+  CHECK(values(distillation(logits, teacher, Reduction::none, 0.5, references, true)) ==
+        values(unbiased_knowledge_distillation(logits, teacher, Reduction::none, 0.5)));
+  DistillationKnobs kl;
+  kl.loss = DistillationLoss::kl_divergence;
+  // A teacher equal to the student's old channels: KL 0, while the soft cross-entropy is the entropy.
+  const Tensor same = slice(logits, 0, 4);
+  for (double v : values(distillation(same, same, Reduction::none, 1.0, kl, false))) CHECK(std::abs(v) < 1e-15);
+  CHECK_CLOSE(distillation(same, same, Reduction::mean_all, 1.0, references, false),
+              teacher_entropy(same, Reduction::mean_all));
+  // Unbiased KD refuses the knobs it has no form for; too few old channels to leave background out.
+  DistillationKnobs l2;
+  l2.loss = DistillationLoss::l2;
+  CHECK_THROWS_WITH(distillation(logits, teacher, Reduction::mean_all, 1.0, l2, true), Catch::Contains("no L2"));
+  DistillationKnobs no_background;
+  no_background.include_background = false;
+  CHECK_THROWS_WITH(distillation(logits, teacher, Reduction::mean_all, 1.0, no_background, true),
+                    Catch::Contains("cannot exclude background"));
+  CHECK_THROWS_WITH(distillation(logits, slice(teacher, 0, 1), Reduction::mean_all, 1.0, no_background, false),
+                    Catch::Contains("C_old >= 2"));
+  DistillationKnobs frozen;
+  frozen.temperature = 0;
+  CHECK_THROWS_WITH(distillation(logits, teacher, Reduction::mean_all, 1.0, frozen, false),
+                    Catch::Contains("temperature must be > 0"));
+}
+
 TEST_CASE("unbiased_cross_entropy and icarl_bce match the PyTorch formulas with ignored pixels", "[torch]") {
   auto unce = [](const std::vector<Tensor>& in, const TorchCase& c) {
     return unbiased_cross_entropy(in[0], in[1], static_cast<int64_t>(c.param("old_channels")), reduction_of(c));
@@ -154,6 +220,18 @@ TEST_CASE("continual losses gradcheck in f64: every loss, edge (C_old, N_new), r
                         {logits});
         CHECK_GRADCHECK(
             [&](const std::vector<Tensor>& in) { return unbiased_knowledge_distillation(in[0], teacher, r, 1.6); },
+            {logits});
+        CHECK_GRADCHECK(
+            [&](const std::vector<Tensor>& in) { return knowledge_distillation_l2(in[0], teacher, r, 0.7); }, {logits});
+        DistillationKnobs knobs;
+        knobs.temperature = 2.5;
+        knobs.loss = DistillationLoss::kl_divergence;
+        CHECK_GRADCHECK(
+            [&](const std::vector<Tensor>& in) { return distillation(in[0], teacher, r, 0.7, knobs, true); }, {logits});
+        knobs.include_background = false;
+        knobs.loss = DistillationLoss::l2;
+        CHECK_GRADCHECK(
+            [&](const std::vector<Tensor>& in) { return distillation(in[0], teacher, r, 0.7, knobs, false); },
             {logits});
       }
       CHECK_GRADCHECK([&](const std::vector<Tensor>& in) { return icarl_distillation(in[0], teacher, r); }, {logits});

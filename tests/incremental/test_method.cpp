@@ -793,6 +793,108 @@ TEST_CASE("PLOP's flags compose with other methods and contradictory ones name b
   fails("PLOP", negative, "--pod-factor must be >= 0");
 }
 
+TEST_CASE("the kd knobs change the distillation term of any method that has one, and name both flags otherwise",
+          "[cpu]") {
+  const Task voc = voc_15_5();
+  MethodOverrides knobs;
+  knobs.kd_temperature = 4.0;
+  knobs.kd_loss = DistillationLoss::kl_divergence;
+  knobs.loss_kd = 10.0;
+  // The LwF ablation log's distill_real_kl_t4_include_bg ... disw10.
+  const MethodConfig lwf = apply_overrides(method_preset("LwF", voc), knobs);
+  CHECK(lwf.describe() == "LwF+ (kd x10 kl T4)");
+  CHECK(lwf.kd.temperature == 4.0);
+  MethodOverrides l2_no_bg;
+  l2_no_bg.kd_loss = DistillationLoss::l2;
+  l2_no_bg.kd_exclude_background = true;
+  CHECK(apply_overrides(method_preset("ILT", voc), l2_no_bg).describe() == "ILT+ (kd x100 l2 no background, de x100)");
+  MethodOverrides temperature;
+  temperature.kd_temperature = 2.0;
+  CHECK(apply_overrides(method_preset("MiB", voc), temperature).describe() ==
+        "MiB+ (unce, unkd x10 T2, init_balanced)");
+
+  auto fails = [&](const std::string& method, MethodOverrides overrides, const std::string& message) {
+    INFO(method << ": " << message);
+    CHECK_THROWS_WITH(apply_overrides(method_preset(method, voc), overrides), Catch::Contains(message));
+  };
+  fails("FT", temperature, "--kd-temperature changes the output distillation (kd or unkd), which --method FT");
+  fails("LwF-MC", temperature, "--kd-temperature changes the output distillation (kd or unkd), which --method LwF-MC");
+  MethodOverrides l2;
+  l2.kd_loss = DistillationLoss::l2;
+  fails("MiB", l2,
+        "--unkd (MiB's unbiased KD) folds the new classes into background inside a cross-entropy and has "
+        "no L2 form; --kd-loss l2");
+  fails("PLOP", l2, "--kd-loss changes the output distillation");
+  MethodOverrides no_bg;
+  no_bg.kd_exclude_background = true;
+  fails("MiB", no_bg, "--unkd distils background folded with the new classes; --kd-exclude-background");
+  MethodOverrides zero;
+  zero.kd_temperature = 0.0;
+  fails("LwF", zero, "--kd-temperature must be > 0, got 0");
+}
+
+TEST_CASE("the kd knobs give the same losses and gradients on the fused and unfused paths", "[cpu]") {
+  Generator g(21);
+  const int64_t n = 2, c_old = 5, c_tot = 8;
+  const Tensor low = Tensor::randn({n, 4, 5, c_tot}, g);
+  const Tensor teacher_low = Tensor::randn({n, 4, 5, c_old}, g);
+  std::vector<uint8_t> y(static_cast<size_t>(n * 17 * 19));
+  for (size_t i = 0; i < y.size(); ++i) y[i] = static_cast<uint8_t>(i % 11 == 0 ? 255 : (i * 5) % c_tot);
+  const Tensor labels = Tensor::from_vector(y, {n, 17, 19});
+  struct Run {
+    const char* method;
+    double temperature;
+    DistillationLoss loss;
+    bool exclude_background;
+    bool icarl;
+  };
+  const Run runs[] = {{"LwF", 4.0, DistillationLoss::kl_divergence, false, false},
+                      {"LwF", 2.0, DistillationLoss::l2, true, false},
+                      {"ILT", 1.0, DistillationLoss::cross_entropy, true, false},
+                      {"MiB", 3.0, DistillationLoss::kl_divergence, false, false},
+                      {"LwF-MC", 0.5, DistillationLoss::l2, false, true}};
+  for (const Run& run : runs) {
+    INFO(run.method << " T " << run.temperature << " " << distillation_loss_name(run.loss) << " exclude background "
+                    << run.exclude_background);
+    MethodOverrides o;
+    o.kd_temperature = run.temperature;
+    o.kd_loss = run.loss;
+    if (run.exclude_background) o.kd_exclude_background = true;
+    if (run.icarl) o.loss_kd = 7.0;  // LwF-MC with a KD term besides its own: kd keeps its place
+    const MethodConfig config = apply_overrides(method_preset(run.method, voc_15_5()), o);
+    std::map<bool, LossBreakdown> losses;
+    std::map<bool, Tensor> gradients;
+    for (bool fused : {true, false}) {
+      MethodConfig c = config;
+      c.fused_losses = fused;
+      Tensor leaf = low.detach().set_requires_grad(true);
+      models::ForwardResult student, teacher;
+      if (fused) {
+        student.low_res_logits = leaf;
+        teacher.low_res_logits = teacher_low;
+      } else {
+        student.logits = upsample_bilinear(leaf, 17, 19, false);
+        teacher.logits = upsample_bilinear(teacher_low, 17, 19, false);
+      }
+      // ILT's de term: the same features on both paths.
+      student.body = teacher.body = Tensor::ones({n, 2, 2, 3});
+      losses[fused] = Method(c).loss(student, &teacher, labels, c_old, 1);
+      losses[fused].total.backward();
+      gradients[fused] = leaf.grad();
+    }
+    CHECK(losses[true].names == losses[false].names);
+    CHECK_CLOSE(losses[true].values, losses[false].values);
+    CHECK_CLOSE(gradients[true], gradients[false]);
+    if (run.icarl) CHECK(losses[true].names == std::vector<std::string>{"bce", "kd", "icarl"});
+  }
+  // The references' knobs keep kd in the shared fused call, its place among the terms unchanged.
+  const Method lwf(method_preset("LwF", voc_15_5()));
+  models::ForwardResult student, teacher;
+  student.low_res_logits = low;
+  teacher.low_res_logits = teacher_low;
+  CHECK(lwf.loss(student, &teacher, labels, c_old, 1).names == term_names(lwf, 1));
+}
+
 TEST_CASE(
     "a PLOP step computes its thresholds from the teacher, then trains on pseudo-labels and Local POD, the fused "
     "and unfused paths alike",

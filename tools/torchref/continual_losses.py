@@ -62,6 +62,56 @@ def knowledge_distillation(logits, teacher_logits, alpha, reduction, dtype=torch
     return reduce_pixels(per_pixel, reduction).float()
 
 
+def distillation(logits, teacher_logits, alpha, temperature, loss, include_background, unbiased, reduction):
+    """KD (or MiB's unbiased KD) under the LwF ablation log's knobs, from their definitions: the
+    softmaxes of z / T and alpha * z° / T over the old channels (from channel 1 without background, the
+    unbiased KD's background folded with the new channels), compared by the soft cross-entropy (ce),
+    PyTorch's kl_div (kl) or the mean squared difference (l2), averaged over those channels, times T^2."""
+    z, t = logits.double(), teacher_logits.double()
+    c_old = t.shape[1]
+    first = 0 if include_background else 1
+    q = torch.softmax(alpha * t[:, first:] / temperature, dim=1)
+    if unbiased:
+        p = torch.softmax(z / temperature, dim=1)
+        student = torch.cat([p[:, :1] + p[:, c_old:].sum(dim=1, keepdim=True), p[:, 1:c_old]], dim=1)
+    else:
+        student = torch.softmax(z[:, first:c_old] / temperature, dim=1)
+    if loss == "l2":
+        per_pixel = ((student - q) ** 2).mean(dim=1)
+    elif loss == "kl":
+        per_pixel = F.kl_div(torch.log(student), q, reduction="none").mean(dim=1)
+    else:
+        per_pixel = -(q * torch.log(student)).mean(dim=1)
+    return reduce_pixels(per_pixel * temperature ** 2, reduction).float()
+
+
+def distillation_cases():
+    """The knobs on (C_old, N_new) = (4, 3) and (6, 5): T = 1 and 2.5, every loss, background in and out,
+    plain and unbiased KD (the unbiased KD neither in L2 nor without background), alpha 0.5."""
+    n, h, w = 2, 5, 3
+    for c_old, n_new in ((4, 3), (6, 5)):
+        g = gen(f"distillation_{c_old}_{n_new}")
+        logits = randn(n, c_old + n_new, h, w, generator=g) * 2
+        teacher = randn(n, c_old, h, w, generator=g) * 2
+        for temperature in (1.0, 2.5):
+            for loss in ("ce", "kl", "l2"):
+                for include_background in (True, False):
+                    for unbiased in (False, True):
+                        if unbiased and (loss == "l2" or not include_background):
+                            continue
+                        reduction = "none" if loss == "kl" and temperature == 1.0 else "mean_all"
+                        name = (f"distill_{c_old}_{n_new}_t{temperature}_{loss}_"
+                                f"{'bg' if include_background else 'nobg'}{'_unbiased' if unbiased else ''}")
+                        params = {"old_channels": c_old, "new_channels": n_new, "alpha": 0.5,
+                                  "temperature": temperature, "loss": loss, "include_background": include_background,
+                                  "unbiased": unbiased, "reduction": reduction}
+                        yield reference(name,
+                                        lambda logits, teacher_logits, T=temperature, l=loss, b=include_background,
+                                        u=unbiased, r=reduction:
+                                        distillation(logits, teacher_logits, 0.5, T, l, b, u, r),
+                                        {"logits": logits, "teacher_logits": teacher}, ["logits"], params)
+
+
 def unbiased_cross_entropy(logits, labels, c_old, reduction, dtype=torch.float64):
     z = logits.to(dtype)
     y = labels.long()
@@ -193,6 +243,7 @@ def lwf_mc_cases():
 
 def cases():
     yield from lwf_mc_cases()
+    yield from distillation_cases()
     n, h, w = 2, 5, 3
     for c_old, n_new in PAIRS:
         c_tot = c_old + n_new
