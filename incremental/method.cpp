@@ -69,6 +69,7 @@ std::string MethodConfig::describe() const {
     parts.push_back(pod_logits ? cat("local pod x", number(pod_factor), ", logits x", number(pod_logits_factor))
                                : cat("local pod x", number(pod_factor)));
   }
+  if (share_stages > 0) parts.push_back(cat("stages 1-", share_stages, " shared"));
   if (freeze_backbone) parts.push_back("backbone frozen");
   if (freeze_old_classifier) parts.push_back("old classifier frozen");
   if (parts.empty()) parts.push_back("ce only");
@@ -116,6 +117,13 @@ void MethodConfig::validate() const {
   check(!(pseudo && unce), "method ", name,
         ": --pseudo and --unce both redefine the background pixels' target (the teacher's class, or the old "
         "classes merged into background); choose one");
+  check(share_stages >= 0 && share_stages <= 4, "method ", name,
+        ": --share-stages is a number of ResNet stages, 0 to 4, got ", share_stages);
+  const bool teacher =
+      loss_kd > 0 || loss_de > 0 || (icarl && (icarl_disjoint || icarl_importance > 0)) || pod || pseudo;
+  check(share_stages == 0 || teacher, "method ", name,
+        ": --share-stages shares the first stages between the teacher and the student, and this method runs no "
+        "teacher; --freeze-backbone freezes the backbone without one");
   check(!(pseudo && icarl), "method ", name,
         ": --pseudo labels background pixels for the cross-entropy, which --icarl (LwF-MC) replaces by a BCE; "
         "choose one");
@@ -205,6 +213,7 @@ MethodConfig apply_overrides(MethodConfig config, const MethodOverrides& overrid
   if (overrides.reg_iterations) r.iterations = *overrides.reg_iterations;
   if (overrides.reg_no_normalize) r.normalize = !*overrides.reg_no_normalize;
   if (overrides.freeze_backbone) config.freeze_backbone = *overrides.freeze_backbone;
+  if (overrides.share_stages) config.share_stages = *overrides.share_stages;
   if (overrides.freeze_old_classifier) config.freeze_old_classifier = *overrides.freeze_old_classifier;
   if (overrides.pod) config.pod = *overrides.pod;
   if (overrides.pod_factor) config.pod_factor = *overrides.pod_factor;
@@ -332,6 +341,7 @@ models::ForwardOptions Method::forward_options(int step) const {
   }
   // The pseudo-labels read the teacher's low-resolution logits on either path.
   if (step >= 1 && config_.pseudo) options.low_res_logits = true;
+  if (step >= 1) options.shared_stages = config_.share_stages;
   return options;
 }
 
@@ -348,6 +358,9 @@ void Method::on_step_start(models::SegmentationModel& model, int step) const {
   if (config_.init_balanced) model.classifier().init_balanced_new_step();
   if (config_.freeze_backbone) {
     for (auto& [name, parameter] : model.backbone().named_parameters()) parameter.set_requires_grad(false);
+  }
+  for (auto& [name, parameter] : model.backbone().parameters_through_stage(config_.share_stages)) {
+    parameter.set_requires_grad(false);
   }
   if (config_.freeze_old_classifier) {
     for (int64_t k = 0; k < model.classifier().steps() - 1; ++k) {

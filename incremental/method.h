@@ -65,8 +65,8 @@
 // The kd knobs (the LwF ablation log's, issue 12 item 4) compose with every preset that distils logits
 // through a softmax (LwF, ILT, MiB, or --loss-kd on any other): its run
 // distill_real_kl_t4_include_bg.fine_tune.share_res12.disw10 reads --method LwF --loss-kd 10
-// --kd-loss kl --kd-temperature 4 (share_res12, --share-stages, is not built yet); its "distill_kl"
-// runs were L2 (--kd-loss l2), and a run without include_bg adds --kd-exclude-background.
+// --kd-loss kl --kd-temperature 4 --share-stages 2; its "distill_kl" runs were L2 (--kd-loss l2), and a
+// run without include_bg adds --kd-exclude-background.
 //
 // Combinations the references accept but silently ignore are errors naming both flags: --unce with
 // --icarl (MiB's code keeps only the BCE), --icarl-disjoint without --icarl, --icarl-bkg without
@@ -79,7 +79,8 @@
 // Hooks:
 //   on_step_start   after the previous step's weights are loaded into a step-t model (t >= 1):
 //                   MiB's balanced classifier init when init_balanced (§3.5.3); freezes the backbone
-//                   (freeze_backbone) and the previous steps' classifiers (freeze_old_classifier)
+//                   (freeze_backbone), the stem and first share_stages stages, and the previous
+//                   steps' classifiers (freeze_old_classifier)
 //                   by clearing their requires_grad: they leave the graph and SGD skips them. The
 //                   frozen backbone's batch-norm statistics still update in training mode, as under
 //                   MiB's --freeze (which applies it at step 0 too; here step 0 always trains it)
@@ -88,7 +89,8 @@
 //                   teacher's) must return, as the model's models::ForwardOptions: the logits
 //                   (low-resolution ones only on the fused path), the backbone output for
 //                   ILT's de term, the stage pre-activations, head output and low-resolution logits
-//                   for PLOP's pod and pseudo_ce; nothing more for FT, LwF and MiB
+//                   for PLOP's pod and pseudo_ce; nothing more for FT, LwF and MiB; with share_stages K
+//                   the teacher's stage-K output, which the student starts from (StepSession)
 //   start_step      once the step's model is on its device: EWC/PI/RW build their accumulators and,
 //                   at step >= 1, the penalty's anchors and weights from the previous checkpoint
 //   regularize      EWC/PI/RW, every iteration after the backward (see the reg row)
@@ -151,6 +153,11 @@ struct MethodConfig {
   // log's fix_branch). A frozen parameter requires no gradient, so the backward never computes one.
   bool freeze_backbone = false;
   bool freeze_old_classifier = false;
+  // The stem and the first share_stages ResNet stages (0..4) frozen and shared by teacher and student
+  // at steps >= 1 (the LwF ablation log's share_res1..share_res1234): the teacher computes them once
+  // per batch and the student starts from its output, so they run once, not twice; their batch-norm
+  // statistics stay the previous step's (the student never runs them in training). Needs a teacher.
+  int share_stages = 0;
   // PLOP (its argparser's --pod local, --pod_factor, --pod_logits, --pod_options, --pseudo entropy,
   // --threshold, --classif_adaptive_factor; §3.7), at steps >= 1. pod: Local POD between the
   // teacher's and the student's stage pre-activations and head output (pod_factor each) and, with
@@ -192,6 +199,7 @@ MethodConfig method_preset(const std::string& name, const Task& task, Convention
 struct MethodOverrides {
   std::optional<double> loss_kd, loss_de, alpha, icarl_importance, reg_importance, reg_alpha;
   std::optional<int64_t> reg_iterations;
+  std::optional<int> share_stages;
   std::optional<bool> unce, unkd, init_balanced, icarl, icarl_disjoint, icarl_bkg, reg_no_normalize, freeze_backbone,
       freeze_old_classifier;
   std::optional<bool> pod, pod_logits, pseudo, classif_adaptive_factor;
@@ -205,7 +213,7 @@ struct MethodOverrides {
            icarl_disjoint || icarl_bkg || reg_importance || reg_alpha || reg_iterations || reg_no_normalize ||
            freeze_backbone || freeze_old_classifier || pod || pod_logits || pseudo || classif_adaptive_factor ||
            pod_factor || pod_logits_factor || pseudo_threshold || pseudo_median || kd_temperature || kd_loss ||
-           kd_exclude_background;
+           kd_exclude_background || share_stages;
   }
 };
 // Throws (naming both flags) when an override contradicts the result: --icarl-importance without

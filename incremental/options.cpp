@@ -284,6 +284,15 @@ std::vector<OptionSpec> model_and_method_specs() {
            "PLOP: each image's cross-entropy times the share of its background pixels that got a pseudo-label "
            "(PLOP's --classif_adaptive_factor)",
            [](TrainOptions& o) { o.method_overrides.classif_adaptive_factor = true; }),
+      value("--share-stages", "K",
+            "the stem and the first K ResNet stages (1-4) frozen and shared by the teacher and the student at steps "
+            ">= 1: computed once per batch, by the teacher, not twice (the LwF ablation log's share_res1..."
+            "share_res1234; needs a method with a teacher)",
+            [](TrainOptions& o, const std::string& v) {
+              const int64_t k = parse_integer("--share-stages", v);
+              check(k >= 1 && k <= 4, "--share-stages must be 1 to 4 (ResNet stages), got ", k);
+              o.method_overrides.share_stages = static_cast<int>(k);
+            }),
       flag("--freeze-backbone",
            "steps >= 1: the backbone's weights are not trained (MiB's --freeze, ILT's 'encoder fixed'; MiB's code "
            "also freezes it at step 0, strata never does). No gradient is computed for it, so the backward stops "
@@ -462,8 +471,8 @@ const std::vector<OptionGroup>& train_option_groups() {
        {"--pod", "--pod-factor", "--pod-logits", "--pod-logits-factor", "--pseudo", "--pseudo-median", "--threshold",
         "--classif-adaptive-factor"},
        true},
-      {"knobs composable with every method (MiB's --freeze; the LwF ablation log's fix_branch)",
-       {"--freeze-backbone", "--freeze-old-classifier"},
+      {"knobs composable with every method (MiB's --freeze; the LwF ablation log's fix_branch, share_resK)",
+       {"--freeze-backbone", "--freeze-old-classifier", "--share-stages"},
        true},
       {"the output distillation's knobs, with every method that has kd or unkd (the LwF ablation log's)",
        {"--kd-temperature", "--kd-loss", "--kd-exclude-background"},

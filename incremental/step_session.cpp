@@ -116,7 +116,8 @@ IterationStats StepSession::train_iteration(const Tensor& images, const Tensor& 
   models::ForwardResult student;
   {
     profiler::Scope scope(step_phase_name(StepPhase::student_forward));
-    student = model_->forward(x, maps);
+    // With shared stages the student starts from the teacher's output of them.
+    student = model_->forward(x, maps, teacher_ && maps.shared_stages > 0 ? &teacher_output : nullptr);
   }
   LossBreakdown loss;
   {

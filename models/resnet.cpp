@@ -202,20 +202,50 @@ ResNet::ResNet(const ResNetConfig& config, Generator& generator) : config_(confi
   }
 }
 
-ResNet::Output ResNet::forward(const Tensor& x, bool keep_stage3, bool keep_pre_activations) {
-  check(x.dim() == 4 && x.size(3) == 3, "ResNet: expected normalised images (N,H,W,3), got ", x.describe());
+ResNet::Output ResNet::forward(const Tensor& x, bool keep_stage3, bool keep_pre_activations, int start_after_stage,
+                               int keep_stage_output) {
+  check(start_after_stage >= 0 && start_after_stage <= 4 && keep_stage_output >= 0 && keep_stage_output <= 4,
+        "ResNet: stages are 1..4, got start_after_stage ", start_after_stage, ", keep_stage_output ",
+        keep_stage_output);
   Output output;
-  Tensor y = max_pool2d(bn1_->forward(conv1_->forward(x)), kStemPool);
-  for (size_t s = 0; s < stages_.size(); ++s) {
+  Tensor y;
+  if (start_after_stage == 0) {
+    check(x.dim() == 4 && x.size(3) == 3, "ResNet: expected normalised images (N,H,W,3), got ", x.describe());
+    y = max_pool2d(bn1_->forward(conv1_->forward(x)), kStemPool);
+  } else {
+    check(x.dim() == 4 && x.size(3) == stage_channels(start_after_stage), "ResNet: expected stage ", start_after_stage,
+          "'s output (N,h,w,", stage_channels(start_after_stage), ") to start after it, got ", x.describe());
+    check(!keep_stage3 || start_after_stage <= 3,
+          "ResNet: stage 3's output was computed elsewhere (starting after "
+          "stage ",
+          start_after_stage, ")");
+    y = x;
+    if (start_after_stage == 3 && keep_stage3) output.stage3 = y;
+  }
+  for (size_t s = static_cast<size_t>(start_after_stage); s < stages_.size(); ++s) {
     const auto& blocks = stages_[s];
     for (size_t b = 0; b < blocks.size(); ++b) {
       bool last = b + 1 == blocks.size();
       y = blocks[b]->forward(y, keep_pre_activations && last ? &output.pre_activations[s] : nullptr);
     }
     if (s == 2 && keep_stage3) output.stage3 = y;
+    if (static_cast<int>(s) + 1 == keep_stage_output) output.stage_output = y;
   }
   output.out = y;
   return output;
+}
+
+nn::NamedTensors ResNet::parameters_through_stage(int stages) {
+  check(stages >= 0 && stages <= 4, "ResNet: stages are 1..4, got ", stages);
+  nn::NamedTensors out;
+  if (stages == 0) return out;
+  const std::string stem = config_.layout == Layout::torchvision ? "" : "mod1.";
+  for (auto& [name, parameter] : named_parameters()) {
+    bool shared = stem.empty() ? name.rfind("conv1.", 0) == 0 || name.rfind("bn1.", 0) == 0 : name.rfind(stem, 0) == 0;
+    for (int s = 1; s <= stages && !shared; ++s) shared = name.rfind(stage_name(s) + ".", 0) == 0;
+    if (shared) out.emplace_back(name, parameter);
+  }
+  return out;
 }
 
 FoldedResNet ResNet::fold(const std::string& prefix) const {
@@ -233,7 +263,8 @@ FoldedResNet ResNet::fold(const std::string& prefix) const {
   return out;
 }
 
-ResNet::Output FoldedResNet::forward(const Tensor& x, bool keep_stage3, bool keep_pre_activations) const {
+ResNet::Output FoldedResNet::forward(const Tensor& x, bool keep_stage3, bool keep_pre_activations,
+                                     int keep_stage_output) const {
   check(x.dim() == 4 && x.size(3) == 3, "ResNet: expected normalised images (N,H,W,3), got ", x.describe());
   ResNet::Output output;
   Tensor y = max_pool2d(stem.forward(x), kStemPool);
@@ -244,6 +275,7 @@ ResNet::Output FoldedResNet::forward(const Tensor& x, bool keep_stage3, bool kee
       y = blocks[b].forward(y, keep_pre_activations && last ? &output.pre_activations[s] : nullptr);
     }
     if (s == 2 && keep_stage3) output.stage3 = y;
+    if (static_cast<int>(s) + 1 == keep_stage_output) output.stage_output = y;
   }
   output.out = y;
   return output;

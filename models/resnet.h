@@ -106,10 +106,16 @@ class ResNet : public nn::Module {
     Tensor out;                           // stage 4 output (N,h,w,2048)
     Tensor stage3;                        // stage 3 output (N,h3,w3,1024), when asked for
     std::array<Tensor, 4> pre_activations;  // last block of each stage before its activation, when asked for
+    Tensor stage_output;                    // stage keep_stage_output's output, when asked for
   };
   // x: (N,H,W,3) normalised images -> the output above. keep_stage3 / keep_pre_activations decide
   // whether those are returned; nothing else outlives the call (beyond the autograd graph).
-  Output forward(const Tensor& x, bool keep_stage3 = false, bool keep_pre_activations = false);
+  // Stages shared with another network (--share-stages K, the LwF ablation log's share_resK):
+  // start_after_stage K (1..4) takes x as stage K's output (N,h_K,w_K,64*4*2^(K-1) at width 64),
+  // computed by the other network, and runs stages K+1..4 only (no pre-activations of stages <= K;
+  // keep_stage3 then needs K <= 3); keep_stage_output K returns stage K's output in stage_output.
+  Output forward(const Tensor& x, bool keep_stage3 = false, bool keep_pre_activations = false,
+                 int start_after_stage = 0, int keep_stage_output = 0);
   Shape trace(const Shape& in, SummaryBuilder& builder, Shape* stage3 = nullptr) const;
   // The backbone folded (norms in eval mode; `prefix` is its state-dict name, for messages).
   FoldedResNet fold(const std::string& prefix) const;
@@ -123,6 +129,9 @@ class ResNet : public nn::Module {
   static constexpr int64_t kStage3Channels = 1024;
   int64_t out_channels() const { return config_.out_channels(); }
   int64_t stage3_channels() const { return config_.stage3_channels(); }
+  int64_t stage_channels(int stage) const { return config_.width * 4 << (stage - 1); }  // stage 1..4's output
+  // The stem's and stages 1..`stages`'s parameters, named as in named_parameters(); none for 0.
+  nn::NamedTensors parameters_through_stage(int stages);
 
  private:
   ResNetConfig config_;
@@ -134,8 +143,9 @@ class ResNet : public nn::Module {
 struct FoldedResNet {
   FoldedConv stem;
   std::array<std::vector<FoldedBottleneck>, 4> stages;
-  // As ResNet::forward, in eval mode, without recording a graph.
-  ResNet::Output forward(const Tensor& x, bool keep_stage3 = false, bool keep_pre_activations = false) const;
+  // As ResNet::forward from the images, in eval mode, without recording a graph.
+  ResNet::Output forward(const Tensor& x, bool keep_stage3 = false, bool keep_pre_activations = false,
+                         int keep_stage_output = 0) const;
 };
 
 }  // namespace strata::models

@@ -131,16 +131,39 @@ void SegmentationModel::add_step(int64_t classes) {
   config_.classes.push_back(classes);
 }
 
-ForwardResult SegmentationModel::forward(const Tensor& images, const ForwardOptions& options) {
+ForwardResult SegmentationModel::forward(const Tensor& images, const ForwardOptions& options,
+                                         const ForwardResult* shared) {
   check(images.dim() == 4 && images.size(3) == 3, "SegmentationModel: expected normalised images (N,H,W,3), got ",
         images.describe());
   check(!options.aux_logits || aux_ != nullptr, "SegmentationModel: aux logits asked for, but the model has no aux "
         "head (", config_.describe(), ")");
   const int64_t height = images.size(1), width = images.size(2);
   ForwardResult result;
-  ResNet::Output features = backbone_->forward(images, options.aux_logits, options.stage_pre_activations);
-  if (options.stage_pre_activations) result.stage_pre_activations = features.pre_activations;
+  const int start = shared ? options.shared_stages : 0;
+  if (shared) {
+    check(start >= 1 && start <= 4 && shared->stage_output.defined(),
+          "SegmentationModel: starting after shared "
+          "stages needs ForwardOptions::shared_stages in 1..4 (got ",
+          start, ") and the other network's stage output");
+    for (int s = 0; s < start && options.stage_pre_activations; ++s) {
+      check(shared->stage_pre_activations[static_cast<size_t>(s)].defined(),
+            "SegmentationModel: the shared "
+            "result lacks stage ",
+            s + 1, "'s pre-activation, asked for by ForwardOptions::stage_pre_activations");
+    }
+  }
+  ResNet::Output features =
+      backbone_->forward(shared ? shared->stage_output : images, options.aux_logits, options.stage_pre_activations,
+                         start, shared ? 0 : options.shared_stages);
+  if (options.stage_pre_activations) {
+    result.stage_pre_activations = features.pre_activations;
+    for (int s = 0; s < start; ++s) {
+      result.stage_pre_activations[static_cast<size_t>(s)] = shared->stage_pre_activations[static_cast<size_t>(s)];
+    }
+  }
   features.pre_activations = {};
+  result.stage_output = features.stage_output;
+  features.stage_output = Tensor();
   if (options.body) result.body = features.out;
   Tensor aux_logits = options.aux_logits ? aux_->forward(features.stage3) : Tensor();
   features.stage3 = Tensor();
@@ -175,9 +198,12 @@ ForwardResult FoldedSegmentationModel::forward(const Tensor& images, const Forwa
   autograd::NoGradGuard no_grad;
   const int64_t height = images.size(1), width = images.size(2);
   ForwardResult result;
-  ResNet::Output features = backbone_.forward(images, options.aux_logits, options.stage_pre_activations);
+  ResNet::Output features =
+      backbone_.forward(images, options.aux_logits, options.stage_pre_activations, options.shared_stages);
   if (options.stage_pre_activations) result.stage_pre_activations = features.pre_activations;
   features.pre_activations = {};
+  result.stage_output = features.stage_output;
+  features.stage_output = Tensor();
   if (options.body) result.body = features.out;
   Tensor aux_logits = options.aux_logits ? aux_->forward(features.stage3) : Tensor();
   features.stage3 = Tensor();

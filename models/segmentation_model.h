@@ -85,6 +85,11 @@ struct ForwardOptions {
   bool head = false;                  // the head output (PLOP POD)
   bool stage_pre_activations = false; // the residual sum of each stage's last block before its activation
   bool aux_logits = false;            // torchvision with aux: the FCN head's logits (computed only when asked)
+  // K in 1..4: the stem and backbone stages 1..K are shared by two networks (--share-stages, the LwF
+  // ablation log's share_resK). A forward from the images returns stage K's output
+  // (ForwardResult::stage_output); a forward given that result (the `shared` argument) starts after
+  // stage K from it and takes the stage pre-activations of stages <= K from it.
+  int shared_stages = 0;
 };
 
 struct ForwardResult {
@@ -94,6 +99,7 @@ struct ForwardResult {
   Tensor head;                        // (N,h,w,256) (the head's channels)
   std::array<Tensor, 4> stage_pre_activations;  // (N,h_i,w_i,256*2^i), i = 0..3
   Tensor aux_logits;                  // (N,H,W,C), or (N,h3,w3,C) when !upsample
+  Tensor stage_output;                // stage K's output, K = ForwardOptions::shared_stages
 };
 
 class SegmentationModel : public nn::Module {
@@ -103,8 +109,12 @@ class SegmentationModel : public nn::Module {
   explicit SegmentationModel(const ModelConfig& config);
 
   // images: (N,H,W,3) f32 -> see ForwardResult. Throws for other shapes and for aux_logits on a
-  // model without the aux head.
-  ForwardResult forward(const Tensor& images, const ForwardOptions& options = {});
+  // model without the aux head. `shared`: another network's result of the same images with
+  // options.shared_stages >= 1 (its stage_output), to start after those stages; the images then
+  // give the output size only. Throws when it lacks the stage output or, for asked pre-activations,
+  // those of the shared stages.
+  ForwardResult forward(const Tensor& images, const ForwardOptions& options = {},
+                        const ForwardResult* shared = nullptr);
 
   // Adds a step's classifier (PyTorch-default initialised from the model's generator), e.g. the new
   // classes of step t before loading step t-1's weights; MiB then calls

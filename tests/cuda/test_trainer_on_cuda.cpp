@@ -146,8 +146,9 @@ TEST_CASE("a training iteration on cuda never makes the host wait, for every met
   for (const auto& [key, t] : previous.model) {
     for (const char* prefix : {"fisher.", "score."}) importance.state.emplace(prefix + key, Tensor::ones(t.shape()));
   }
-  // "LwF knobs": LwF's kd under the LwF ablation log's knobs, fused in calls of its own.
-  for (const std::string name : {"FT", "LwF", "ILT", "MiB", "RW", "PLOP", "LwF knobs", "MiB knobs"}) {
+  // "LwF knobs": LwF's kd under the LwF ablation log's knobs, fused in calls of its own, and ILT's
+  // student starting from the teacher's first two stages.
+  for (const std::string name : {"FT", "LwF", "ILT", "MiB", "RW", "PLOP", "LwF knobs", "MiB knobs", "ILT shared"}) {
     INFO("method " << name);
     const std::string method = name.substr(0, name.find(' '));
     TrainOptions o = quick_options(data_root, output, "cuda", method);
@@ -160,6 +161,8 @@ TEST_CASE("a training iteration on cuda never makes the host wait, for every met
     } else if (name == "MiB knobs") {
       o.method_overrides.kd_temperature = 4.0;
       o.method_overrides.kd_loss = DistillationLoss::kl_divergence;
+    } else if (name == "ILT shared") {
+      o.method_overrides.share_stages = 2;
     }
     if (method == "PLOP") o.output_stride = 8;  // Local POD's scale 4 needs 4x4 maps: 32 / 8
     Trainer trainer(o, nullptr);

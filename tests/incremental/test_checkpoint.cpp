@@ -355,6 +355,13 @@ TEST_CASE("every train option parses, has help, and bad ones are clear errors", 
   CHECK(*knobs.method_overrides.kd_temperature == 4);
   CHECK(*knobs.method_overrides.kd_loss == DistillationLoss::kl_divergence);
   CHECK(*knobs.method_overrides.kd_exclude_background);
+  TrainOptions shared;
+  REQUIRE(parse_train_options({"--share-stages", "2"}, shared));
+  CHECK(*shared.method_overrides.share_stages == 2);
+  for (const char* k : {"0", "5"}) {
+    CHECK_THROWS_WITH(parse_train_options({"--share-stages", k}, shared),
+                      Catch::Contains(std::string("--share-stages must be 1 to 4 (ResNet stages), got ") + k));
+  }
   for (const auto& [text, loss] :
        {std::pair{"ce", DistillationLoss::cross_entropy}, std::pair{"l2", DistillationLoss::l2}}) {
     TrainOptions one;

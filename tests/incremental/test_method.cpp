@@ -592,6 +592,89 @@ TEST_CASE("the freeze knobs (--freeze-backbone, --freeze-old-classifier) keep th
   for (const auto& [name, parameter] : step0.named_parameters()) CHECK(parameter.requires_grad());
 }
 
+TEST_CASE("shared stages (--share-stages) run once, in the teacher, and equal the unshared run with them frozen",
+          "[cpu]") {
+  const Task task = Task::create(LabelSpace::voc(), "15-5");
+  models::SegmentationModel previous(small({16}, 5));
+  const TensorMap weights = previous.state_dict();
+  Generator g(8);
+  const Tensor images = Tensor::uniform({2, 32, 32, 3}, 0.0, 255.0, g).to(DType::u8);
+  const Tensor labels = cycling_labels(2, 32, 21);
+  for (const std::string method : {"LwF", "PLOP"}) {
+    for (int k : {1, 2, 4}) {
+      INFO(method << ", --share-stages " << k);
+      // conv2d calls of two iterations, loss values and the weights after them.
+      struct Run {
+        int64_t convolutions = 0;
+        std::vector<float> terms;
+        TensorMap weights;
+      };
+      auto run = [&](bool shared) {
+        MethodOverrides o;
+        if (shared) o.share_stages = k;
+        StepSetup setup;
+        setup.step = 1;
+        setup.model = small({16, 5}, 6);
+        if (method == "PLOP") setup.model.output_stride = 8;  // Local POD's scale 4 needs 4x4 maps: 32 / 8
+        setup.method = apply_overrides(method_preset(method, task), o);
+        setup.recipe = reference_recipe(task, 1);
+        setup.recipe.lr = 0.05;
+        setup.teacher_forward = TeacherForward::unfolded;  // the student's own ops: comparable bit for bit
+        StepSession session(setup, task, &weights, "previous", "", 10);
+        if (method == "PLOP") {
+          bool given = false;
+          session.compute_pseudo_label_thresholds([&]() -> std::optional<ThresholdBatch> {
+            if (given) return std::nullopt;
+            given = true;
+            return ThresholdBatch{images, labels};
+          });
+        }
+        if (!shared) {
+          // The unshared run with the same stages frozen: no gradient, batch norm on running statistics.
+          for (auto& [name, parameter] : session.model().backbone().parameters_through_stage(k)) {
+            parameter.set_requires_grad(false);
+          }
+          for (const auto& [name, child] : session.model().backbone().children()) {
+            if (name == "mod1" || (name.rfind("mod", 0) == 0 && std::stoi(name.substr(3)) <= k + 1)) child->eval();
+          }
+        }
+        Run out;
+        profiler::enable();
+        profiler::reset();
+        for (int i = 0; i < 2; ++i) {
+          const Tensor terms = session.train_iteration(images, labels).terms;
+          for (float v : terms.to_vector<float>()) out.terms.push_back(v);
+        }
+        for (const profiler::Entry& e : profiler::report()) {
+          if (e.name.rfind("conv2d", 0) == 0 && e.name.find("backward") == std::string::npos) {
+            out.convolutions += e.calls;
+          }
+        }
+        profiler::enable(false);
+        for (const auto& [name, t] : session.model().state_dict()) out.weights.emplace(name, t.clone());
+        return out;
+      };
+      const Run shared = run(true), unshared = run(false);
+      // The student skips the stem's convolution and each shared stage's (3 per block, 1 projection;
+      // one block per stage in the small model), twice.
+      CHECK(unshared.convolutions - shared.convolutions == 2 * (1 + 4 * k));
+      CHECK_CLOSE(Tensor::from_vector(shared.terms, {static_cast<int64_t>(shared.terms.size())}),
+                  Tensor::from_vector(unshared.terms, {static_cast<int64_t>(unshared.terms.size())}));
+      for (const auto& [name, t] : shared.weights) {
+        INFO(name);
+        CHECK_CLOSE(t, unshared.weights.at(name));
+      }
+    }
+  }
+  MethodOverrides share;
+  share.share_stages = 2;
+  CHECK(apply_overrides(method_preset("MiB", task), share).describe() ==
+        "MiB+ (unce, unkd x10, init_balanced, stages 1-2 shared)");
+  CHECK_THROWS_WITH(apply_overrides(method_preset("FT", task), share),
+                    Catch::Contains("--share-stages shares the first stages between the teacher and the student"));
+  CHECK_THROWS_WITH(apply_overrides(method_preset("EWC", task), share), Catch::Contains("runs no teacher"));
+}
+
 TEST_CASE("a step session loads the previous weights, runs the hook and trains one iteration", "[cpu]") {
   const Task task = Task::create(LabelSpace::voc(), "15-5");
   models::SegmentationModel previous(small({16}, 5));

@@ -1,7 +1,9 @@
 // SegmentationModel::forward returns the upsampled logits and, only on request, the intermediate
 // maps; nothing else outlives the call (checked with the allocator's byte counter), with and without
-// a training graph.
+// a training graph. A forward started from another run's shared stages equals the whole forward.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 
 #include "engine/autograd.h"
 #include "engine/ops/losses.h"
@@ -117,4 +119,55 @@ TEST_CASE("after backward only the returned tensors and the gradients stay alloc
     for (const auto& [name, p] : model.named_parameters()) gradients += static_cast<int64_t>(p.grad().nbytes());
     CHECK(allocated() - before == bytes_of(result) + static_cast<int64_t>(loss.nbytes()) + gradients);
   }
+}
+
+TEST_CASE("shared stages: a forward started from another run's stage output equals the whole forward", "[cpu]") {
+  Generator g(2);
+  const Tensor x = Tensor::randn({2, 33, 41, 3}, g);
+  for (const models::Flavour flavour : {models::Flavour::mib, models::Flavour::torchvision}) {
+    models::SegmentationModel model = make_model(flavour);
+    model.eval();
+    autograd::NoGradGuard no_grad;
+    const models::FoldedSegmentationModel folded(model);
+    for (int k = 1; k <= 4; ++k) {
+      INFO("flavour " << static_cast<int>(flavour) << ", shared stages " << k);
+      models::ForwardOptions options;
+      options.stage_pre_activations = options.head = true;
+      const models::ForwardResult whole = model.forward(x, options);
+      CHECK_FALSE(whole.stage_output.defined());  // not asked for
+      options.shared_stages = k;
+      const models::ForwardResult teacher = model.forward(x, options);
+      REQUIRE(teacher.stage_output.defined());
+      CHECK(teacher.stage_output.size(3) == model.backbone().stage_channels(k));
+      CHECK(teacher.logits.to_vector<float>() == whole.logits.to_vector<float>());
+      const models::ForwardResult student = model.forward(x, options, &teacher);
+      CHECK(student.logits.to_vector<float>() == whole.logits.to_vector<float>());
+      CHECK(student.head.to_vector<float>() == whole.head.to_vector<float>());
+      for (size_t s = 0; s < 4; ++s) {
+        CHECK(student.stage_pre_activations[s].to_vector<float>() == whole.stage_pre_activations[s].to_vector<float>());
+      }
+      CHECK_FALSE(student.stage_output.defined());
+      // The folded teacher's stage output: the same map within the folding's rounding.
+      const Tensor folded_output = folded.forward(x, options).stage_output;
+      REQUIRE(folded_output.shape() == teacher.stage_output.shape());
+      const std::vector<float> a = folded_output.to_vector<float>(), b = teacher.stage_output.to_vector<float>();
+      double worst = 0, scale = 0;
+      for (size_t i = 0; i < a.size(); ++i) {
+        worst = std::max(worst, static_cast<double>(std::abs(a[i] - b[i])));
+        scale = std::max(scale, static_cast<double>(std::abs(b[i])));
+      }
+      CHECK(worst <= 1e-4 * scale);
+    }
+  }
+  models::SegmentationModel model = make_model(models::Flavour::mib);
+  models::ForwardOptions options;
+  options.shared_stages = 2;
+  models::ForwardResult none;
+  CHECK_THROWS_WITH(model.forward(x, options, &none), Catch::Contains("the other network's stage output"));
+  models::ForwardResult wrong;
+  wrong.stage_output = Tensor::zeros({2, 5, 6, 7});
+  CHECK_THROWS_WITH(model.forward(x, options, &wrong), Catch::Contains("expected stage 2's output (N,h,w,512)"));
+  const models::ForwardResult teacher = model.forward(x, options);
+  options.stage_pre_activations = true;
+  CHECK_THROWS_WITH(model.forward(x, options, &teacher), Catch::Contains("lacks stage 1's pre-activation"));
 }

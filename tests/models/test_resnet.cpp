@@ -135,3 +135,27 @@ TEST_CASE("summary shapes and parameters agree with real forwards at odd sizes",
     }
   }
 }
+
+TEST_CASE("parameters_through_stage: the stem and the first K stages, none for K = 0, in both layouts", "[cpu]") {
+  for (const models::Layout layout : {models::Layout::torchvision, models::Layout::mib}) {
+    models::ResNet net = make_resnet(layout, 16);
+    const bool tv = layout == models::Layout::torchvision;
+    CHECK(net.parameters_through_stage(0).empty());
+    size_t previous = 0;
+    for (int k = 1; k <= 4; ++k) {
+      INFO("layout " << (tv ? "torchvision" : "mib") << ", K " << k);
+      const nn::NamedTensors shared = net.parameters_through_stage(k);
+      CHECK(shared.size() > previous);
+      previous = shared.size();
+      size_t expected = 0;
+      for (const auto& [name, parameter] : net.named_parameters()) {
+        bool in = name.rfind(tv ? "conv1." : "mod1.", 0) == 0 || (tv && name.rfind("bn1.", 0) == 0);
+        for (int s = 1; s <= k; ++s) in = in || name.rfind(net.stage_name(s) + ".", 0) == 0;
+        expected += in;
+      }
+      CHECK(shared.size() == expected);
+    }
+    CHECK(net.parameters_through_stage(4).size() == net.named_parameters().size());
+    CHECK_THROWS_WITH(net.parameters_through_stage(5), Catch::Contains("stages are 1..4, got 5"));
+  }
+}
