@@ -2,8 +2,9 @@
 // forks of the trainer. A method is a MethodConfig (MiB's flags: --loss-kd, --loss-de, --unce,
 // --unkd, --init-balanced, --alpha, --icarl, --icarl-importance, --icarl-disjoint, --icarl-bkg,
 // --reg-importance, --reg-alpha, --reg-iterations, --reg-no-normalize; PLOP's: --pod, --pod-factor,
-// --pod-logits, --pod-logits-factor, --pseudo, --pseudo-median, --threshold, --classif-adaptive-factor)
-// that a preset fills in (§3.9) and that flags may change term by term. At step t the active terms are
+// --pod-logits, --pod-logits-factor, --pseudo, --pseudo-median, --threshold, --classif-adaptive-factor;
+// the LwF ablation log's: --kd-temperature, --kd-loss, --kd-exclude-background, --share-stages,
+// --freeze-old-classifier; MiB's --freeze as --freeze-backbone) that a preset fills in (§3.9) and that flags may change term by term. At step t the active terms are
 //
 //   term     weight    when                       loss (incremental/losses.h, reduction mean_all)
 //   ce       1         !icarl, and step 0 or !(unce or pseudo)
@@ -74,7 +75,8 @@
 // no weight), --reg-importance or --reg-no-normalize without a regulariser, --reg-alpha with PI,
 // --reg-iterations with EWC or PI, --pseudo with --unce or --icarl, --classif-adaptive-factor without
 // --pseudo, --pod-logits or --pod-factor without --pod, --pod-logits-factor without --pod-logits,
-// --pseudo-median or --threshold without --pseudo, --unkd with --kd-loss l2 or --kd-exclude-background.
+// --pseudo-median or --threshold without --pseudo, --unkd with --kd-loss l2 or --kd-exclude-background,
+// the kd knobs without kd or unkd, --share-stages without a teacher.
 //
 // Hooks:
 //   on_step_start   after the previous step's weights are loaded into a step-t model (t >= 1):
