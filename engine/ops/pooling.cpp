@@ -1,5 +1,6 @@
 #include "engine/ops/pooling.h"
 
+#include <algorithm>
 #include <limits>
 
 #include "engine/autograd.h"
@@ -106,22 +107,22 @@ Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) {
   return y;
 }
 
-Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params) {
-  profiler::Scope profile_scope("avg_pool2d");
-  kernels::common::Pool2dGeometry g = pool_geometry("avg_pool2d", x, params, true);
-  bool include_pad = params.count_include_pad;
+namespace {
+
+// Average pooling of the checked geometry g (adaptive or not), recorded as op `op`.
+Tensor average_pool(const char* op, const Tensor& x, const kernels::common::Pool2dGeometry& g, bool include_pad) {
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty({g.batch, g.out_h, g.out_w, g.channels}, x.dtype(), x.device());
-  dispatch("avg_pool2d", x, [&](auto tag, const auto& backend) {
+  dispatch(op, x, [&](auto tag, const auto& backend) {
     using T = decltype(tag);
     avg_pool2d(y.data<T>(), xc.data<T>(), g, include_pad, backend);
   });
   count_pooling(g, xc, 0);
-  autograd::record("avg_pool2d", y, {x}, [g, include_pad](const Tensor& grad, const std::vector<bool>&) {
-    profiler::Scope backward_scope("avg_pool2d", profiler::Phase::backward);
+  autograd::record(op, y, {x}, [op, g, include_pad](const Tensor& grad, const std::vector<bool>&) {
+    profiler::Scope backward_scope(op, profiler::Phase::backward);
     Tensor gc = grad.contiguous();
     Tensor dx = Tensor::empty({g.batch, g.in_h, g.in_w, g.channels}, gc.dtype(), gc.device());
-    dispatch("avg_pool2d backward", gc, [&](auto tag, const auto& backend) {
+    dispatch(op, gc, [&](auto tag, const auto& backend) {
       using T = decltype(tag);
       avg_pool2d_backward(dx.data<T>(), gc.data<T>(), g, include_pad, backend);
     });
@@ -129,6 +130,42 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params) {
     return std::vector<Tensor>{dx};
   });
   return y;
+}
+
+// The largest adaptive window along an axis of `in` inputs and `out` outputs.
+int64_t largest_adaptive_window(int64_t in, int64_t out) {
+  int64_t largest = 0;
+  for (int64_t o = 0; o < out; ++o)
+    largest = std::max(largest, kernels::common::adaptive_pool_window(o, in, out).divisor);
+  return largest;
+}
+
+}  // namespace
+
+Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params) {
+  profiler::Scope profile_scope("avg_pool2d");
+  return average_pool("avg_pool2d", x, pool_geometry("avg_pool2d", x, params, true), params.count_include_pad);
+}
+
+Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w) {
+  constexpr const char* kOp = "adaptive_avg_pool2d";
+  profiler::Scope profile_scope(kOp);
+  check_dim(kOp, "x", x, 4, "(N,H,W,C)");
+  check_floating(kOp, "x", x);
+  check(x.size(1) >= 1 && x.size(2) >= 1, kOp, ": expected x with at least one pixel, got ", x.describe());
+  check(out_h >= 1 && out_w >= 1, kOp, ": the output size must be >= 1, got ", out_h, "x", out_w);
+  kernels::common::Pool2dGeometry g{};
+  g.batch = x.size(0);
+  g.in_h = x.size(1);
+  g.in_w = x.size(2);
+  g.channels = x.size(3);
+  g.out_h = out_h;
+  g.out_w = out_w;
+  g.kernel_h = largest_adaptive_window(g.in_h, out_h);
+  g.kernel_w = largest_adaptive_window(g.in_w, out_w);
+  g.stride_h = g.stride_w = g.dilation_h = g.dilation_w = 1;
+  g.adaptive = true;
+  return average_pool(kOp, x, g, false);
 }
 
 Tensor global_avg_pool(const Tensor& x) {

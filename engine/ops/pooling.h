@@ -1,5 +1,5 @@
 // 2-D pooling over NHWC activations, differentiable, f32/f64 on CPU and CUDA, with PyTorch's semantics
-// (F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d(x, 1)).
+// (F.max_pool2d, F.avg_pool2d, F.adaptive_avg_pool2d).
 //
 //   x: (N,H,W,C) -> y: (N,OH,OW,C) with, per axis (PyTorch's pooling output-size formula),
 //     OH = floor_or_ceil((H + 2 pad - dilation (kernel - 1) - 1) / stride) + 1,
@@ -10,6 +10,10 @@
 // op saves int32 argmax indices (one per output element), not the input.
 // avg_pool2d: divisor = window clipped to the padded input when count_include_pad, else the number
 // of window elements inside the input (PyTorch's rule, which matters in ceil mode). Dilation must be 1.
+// adaptive_avg_pool2d: (N,H,W,C) -> (N,OH,OW,C), output (i, j) the mean of rows
+//   [floor(i H / OH), ceil((i + 1) H / OH)) and columns likewise: windows that overlap when OH does
+//   not divide H (PSPNet's pyramid bins 1, 2, 3, 6), and repeat pixels when OH > H. Backward gives
+//   each input the sum of its windows' gradients over their sizes.
 // global_avg_pool: (N,H,W,C) -> (N,1,1,C), the mean over pixels (mean_spatial).
 //
 // Bad input throws strata::Error naming the op: x not rank 4, not f32/f64;
@@ -34,6 +38,7 @@ struct Pool2dParams {
 
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& params);
 Tensor avg_pool2d(const Tensor& x, const Pool2dParams& params);
+Tensor adaptive_avg_pool2d(const Tensor& x, int64_t out_h, int64_t out_w);
 Tensor global_avg_pool(const Tensor& x);
 
 }  // namespace strata

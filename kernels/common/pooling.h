@@ -6,7 +6,8 @@
 //   [-p, in + p) for the count_include_pad divisor and to the input [0, in) for the sum and the
 //   other divisor; the 2-D divisor is the product of the two axes' factors.
 // Backward passes are gathers: input i receives from the outputs whose windows tap it, found here
-// per axis without tables.
+// per axis without tables. Adaptive average pooling (F.adaptive_avg_pool2d) has windows of its own
+// per output (adaptive_pool_window) and runs the average pooling kernels with Pool2dGeometry::adaptive.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,9 @@ struct Pool2dGeometry {
   int64_t stride_h, stride_w;
   int64_t pad_h, pad_w;
   int64_t dilation_h, dilation_w;
+  // Average pooling only: the windows of adaptive_pool_window (kernel, stride and pad then only
+  // bound the window size: kernel = the largest window, stride 1, pad 0).
+  bool adaptive = false;
 };
 
 // Average pooling along one axis for output o: the window clipped to the input, [begin, end)
@@ -61,6 +65,41 @@ STRATA_HOST_DEVICE inline OutputRange outputs_containing(int64_t i, int64_t out_
   if (last > out_size) last = out_size;
   if (last < first) last = first;
   return {first, last};
+}
+
+// Adaptive average pooling along one axis (PyTorch's adaptive_avg_pool2d): output o averages the
+// inputs [floor(o in / out), ceil((o + 1) in / out)); neighbouring windows overlap when out does not
+// divide in, and repeat inputs when out > in.
+STRATA_HOST_DEVICE inline AvgPoolWindow adaptive_pool_window(int64_t o, int64_t in_size, int64_t out_size) {
+  int64_t begin = o * in_size / out_size;
+  int64_t end = ((o + 1) * in_size + out_size - 1) / out_size;
+  return {begin, end, end - begin};
+}
+
+// The outputs [first, last) whose adaptive windows contain input i: end(o) > i exactly when
+// o >= floor(i out / in), begin(o) <= i exactly when o < ceil((i + 1) out / in).
+STRATA_HOST_DEVICE inline OutputRange adaptive_outputs_containing(int64_t i, int64_t in_size, int64_t out_size) {
+  int64_t first = i * out_size / in_size;
+  int64_t last = ((i + 1) * out_size + in_size - 1) / in_size;
+  if (last > out_size) last = out_size;
+  return {first, last};
+}
+
+// Average pooling's window of output o along the rows (or columns) of g, adaptive or not.
+STRATA_HOST_DEVICE inline AvgPoolWindow average_window(const Pool2dGeometry& g, bool rows, int64_t o,
+                                                       bool count_include_pad) {
+  if (g.adaptive) return rows ? adaptive_pool_window(o, g.in_h, g.out_h) : adaptive_pool_window(o, g.in_w, g.out_w);
+  return rows ? avg_pool_window(o, g.in_h, g.kernel_h, g.stride_h, g.pad_h, count_include_pad)
+              : avg_pool_window(o, g.in_w, g.kernel_w, g.stride_w, g.pad_w, count_include_pad);
+}
+
+// The outputs whose average pooling windows contain input i along the rows (or columns) of g.
+STRATA_HOST_DEVICE inline OutputRange average_outputs_containing(const Pool2dGeometry& g, bool rows, int64_t i) {
+  if (g.adaptive) {
+    return rows ? adaptive_outputs_containing(i, g.in_h, g.out_h) : adaptive_outputs_containing(i, g.in_w, g.out_w);
+  }
+  return rows ? outputs_containing(i, g.out_h, g.kernel_h, g.stride_h, g.pad_h)
+              : outputs_containing(i, g.out_w, g.kernel_w, g.stride_w, g.pad_w);
 }
 
 // Max pooling (any dilation): whether output o taps input i along one axis. The tapping outputs of

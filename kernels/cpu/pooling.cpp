@@ -92,18 +92,17 @@ void max_pool_rows(T* y, int32_t* argmax, const T* x, const Pool2dGeometry& g, i
 }
 
 // Per output index along one axis: the window clipped to the input, [begin, end) (empty when
-// begin >= end), and that axis's factor of the divisor (common::avg_pool_window).
+// begin >= end), and that axis's factor of the divisor (common::average_window).
 struct AvgAxis {
   std::vector<int64_t> begin;
   std::vector<int64_t> end;
   std::vector<int64_t> divisor;
 };
 
-AvgAxis avg_axis(int64_t in_size, int64_t out_size, int64_t kernel, int64_t stride, int64_t pad,
-                 bool count_include_pad) {
+AvgAxis avg_axis(const Pool2dGeometry& g, bool rows, bool count_include_pad) {
   AvgAxis a;
-  for (int64_t o = 0; o < out_size; ++o) {
-    common::AvgPoolWindow w = common::avg_pool_window(o, in_size, kernel, stride, pad, count_include_pad);
+  for (int64_t o = 0; o < (rows ? g.out_h : g.out_w); ++o) {
+    common::AvgPoolWindow w = common::average_window(g, rows, o, count_include_pad);
     a.begin.push_back(w.begin);
     a.end.push_back(w.end);
     a.divisor.push_back(w.divisor);
@@ -116,8 +115,7 @@ std::vector<common::OutputRange> containing_outputs(const Pool2dGeometry& g, boo
   int64_t in_size = rows ? g.in_h : g.in_w;
   std::vector<common::OutputRange> ranges(static_cast<size_t>(in_size));
   for (int64_t i = 0; i < in_size; ++i) {
-    ranges[static_cast<size_t>(i)] = rows ? common::outputs_containing(i, g.out_h, g.kernel_h, g.stride_h, g.pad_h)
-                                          : common::outputs_containing(i, g.out_w, g.kernel_w, g.stride_w, g.pad_w);
+    ranges[static_cast<size_t>(i)] = common::average_outputs_containing(g, rows, i);
   }
   return ranges;
 }
@@ -167,8 +165,8 @@ void max_pool2d_backward(T* dx, const T* dy, const int32_t* argmax, const Pool2d
 
 template <class T>
 void avg_pool2d(T* y, const T* x, const Pool2dGeometry& g, bool count_include_pad, const Backend&) {
-  AvgAxis ah = avg_axis(g.in_h, g.out_h, g.kernel_h, g.stride_h, g.pad_h, count_include_pad);
-  AvgAxis aw = avg_axis(g.in_w, g.out_w, g.kernel_w, g.stride_w, g.pad_w, count_include_pad);
+  AvgAxis ah = avg_axis(g, true, count_include_pad);
+  AvgAxis aw = avg_axis(g, false, count_include_pad);
   const int64_t C = g.channels, in_row = g.in_w * C;
   int64_t grain = rows_per_chunk(g.kernel_h * in_row + g.kernel_w * g.out_w * C);
   parallel_for(0, g.batch * g.out_h, grain, [&](int64_t lo, int64_t hi) {
@@ -201,8 +199,8 @@ void avg_pool2d(T* y, const T* x, const Pool2dGeometry& g, bool count_include_pa
 
 template <class T>
 void avg_pool2d_backward(T* dx, const T* dy, const Pool2dGeometry& g, bool count_include_pad, const Backend&) {
-  AvgAxis ah = avg_axis(g.in_h, g.out_h, g.kernel_h, g.stride_h, g.pad_h, count_include_pad);
-  AvgAxis aw = avg_axis(g.in_w, g.out_w, g.kernel_w, g.stride_w, g.pad_w, count_include_pad);
+  AvgAxis ah = avg_axis(g, true, count_include_pad);
+  AvgAxis aw = avg_axis(g, false, count_include_pad);
   std::vector<common::OutputRange> rh = containing_outputs(g, true);
   std::vector<common::OutputRange> rw = containing_outputs(g, false);
   // An output in a containing range has a non-empty window, so its divisor is >= 1.

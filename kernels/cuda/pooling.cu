@@ -1,4 +1,4 @@
-// 2-D pooling of NHWC images on CUDA, PyTorch's F.max_pool2d / F.avg_pool2d semantics (ATen
+// 2-D pooling of NHWC images on CUDA, PyTorch's F.max_pool2d / F.avg_pool2d / F.adaptive_avg_pool2d semantics (ATen
 // MaxPoolKernel.cpp / AvgPoolKernel.cpp), the same arithmetic in the same order as
 // kernels/cpu/pooling.cpp; the per-axis window math is kernels/common/pooling.h.
 //   window of output (oh, ow): rows oh * sH - pH + kh * dH (kh < kH), columns likewise.
@@ -95,7 +95,7 @@ __global__ void avg_pool2d_rows_kernel(double* rows, const T* x, const Pool2dGeo
   const int64_t C = g.channels;
   STRATA_FOR_EACH_PIXEL(p, g.batch * g.out_h * g.in_w) {
     int64_t iw = p % g.in_w, oh = (p / g.in_w) % g.out_h, n = p / (g.in_w * g.out_h);
-    cm::AvgPoolWindow wh = cm::avg_pool_window(oh, g.in_h, g.kernel_h, g.stride_h, g.pad_h, false);
+    cm::AvgPoolWindow wh = cm::average_window(g, true, oh, false);
     const T* xc = x + (n * g.in_h * g.in_w + iw) * C;
     STRATA_FOR_EACH_CHANNEL(c, C) {
       double s = 0;
@@ -110,8 +110,8 @@ __global__ void avg_pool2d_columns_kernel(T* y, const double* rows, const Pool2d
   const int64_t C = g.channels;
   STRATA_FOR_EACH_PIXEL(p, g.batch * g.out_h * g.out_w) {
     int64_t ow = p % g.out_w, r = p / g.out_w;  // r = n * OH + oh
-    cm::AvgPoolWindow wh = cm::avg_pool_window(r % g.out_h, g.in_h, g.kernel_h, g.stride_h, g.pad_h, count_include_pad);
-    cm::AvgPoolWindow ww = cm::avg_pool_window(ow, g.in_w, g.kernel_w, g.stride_w, g.pad_w, count_include_pad);
+    cm::AvgPoolWindow wh = cm::average_window(g, true, r % g.out_h, count_include_pad);
+    cm::AvgPoolWindow ww = cm::average_window(g, false, ow, count_include_pad);
     int64_t divisor = wh.divisor * ww.divisor;
     double inv = divisor > 0 ? 1.0 / static_cast<double>(divisor) : 0.0;
     const double* row = rows + r * g.in_w * C;
@@ -123,11 +123,10 @@ __global__ void avg_pool2d_columns_kernel(T* y, const double* rows, const Pool2d
   }
 }
 
-// The reciprocal of output o's divisor along one axis (0 for an empty window, which no input's
-// range contains).
-__device__ inline double inverse_divisor(int64_t o, int64_t in_size, int64_t kernel, int64_t stride, int64_t pad,
-                                         bool count_include_pad) {
-  int64_t d = cm::avg_pool_window(o, in_size, kernel, stride, pad, count_include_pad).divisor;
+// The reciprocal of output o's divisor along the rows (or columns) (0 for an empty window, which no
+// input's range contains).
+__device__ inline double inverse_divisor(const Pool2dGeometry& g, bool rows, int64_t o, bool count_include_pad) {
+  int64_t d = cm::average_window(g, rows, o, count_include_pad).divisor;
   return d > 0 ? 1.0 / static_cast<double>(d) : 0.0;
 }
 
@@ -138,12 +137,12 @@ __global__ void avg_pool2d_backward_rows_kernel(double* columns, const T* dy, co
   const int64_t C = g.channels;
   STRATA_FOR_EACH_PIXEL(p, g.batch * g.in_h * g.out_w) {
     int64_t ow = p % g.out_w, ih = (p / g.out_w) % g.in_h, n = p / (g.out_w * g.in_h);
-    cm::OutputRange range = cm::outputs_containing(ih, g.out_h, g.kernel_h, g.stride_h, g.pad_h);
+    cm::OutputRange range = cm::average_outputs_containing(g, true, ih);
     const T* dyc = dy + (n * g.out_h * g.out_w + ow) * C;
     STRATA_FOR_EACH_CHANNEL(c, C) {
       double s = 0;
       for (int64_t oh = range.first; oh < range.last; ++oh) {
-        double w = inverse_divisor(oh, g.in_h, g.kernel_h, g.stride_h, g.pad_h, count_include_pad);
+        double w = inverse_divisor(g, true, oh, count_include_pad);
         s += w * static_cast<double>(dyc[oh * g.out_w * C + c]);
       }
       columns[p * C + c] = s;
@@ -157,12 +156,12 @@ __global__ void avg_pool2d_backward_columns_kernel(T* dx, const double* columns,
   const int64_t C = g.channels;
   STRATA_FOR_EACH_PIXEL(p, g.batch * g.in_h * g.in_w) {
     int64_t iw = p % g.in_w, r = p / g.in_w;  // r = n * H + ih
-    cm::OutputRange range = cm::outputs_containing(iw, g.out_w, g.kernel_w, g.stride_w, g.pad_w);
+    cm::OutputRange range = cm::average_outputs_containing(g, false, iw);
     const double* row = columns + r * g.out_w * C;
     STRATA_FOR_EACH_CHANNEL(c, C) {
       double s = 0;
       for (int64_t ow = range.first; ow < range.last; ++ow) {
-        double w = inverse_divisor(ow, g.in_w, g.kernel_w, g.stride_w, g.pad_w, count_include_pad);
+        double w = inverse_divisor(g, false, ow, count_include_pad);
         s += w * row[ow * C + c];
       }
       dx[p * C + c] = static_cast<T>(s);

@@ -25,6 +25,10 @@ TEST_CASE("cuda avg_pool2d matches the CPU on every case of its table", "[cpu]")
   check_cuda_matches_cpu(test::avg_pool2d_cases());
 }
 
+TEST_CASE("cuda adaptive_avg_pool2d matches the CPU on every case of its table", "[cpu]") {
+  check_cuda_matches_cpu(test::adaptive_avg_pool2d_cases());
+}
+
 TEST_CASE("cuda avg_pool2d and pad_replicate match the CPU on the MiB head's evaluation pooling", "[cpu]") {
   check_cuda_matches_cpu(test::mib_eval_pooling_cases());
 }

@@ -1,4 +1,4 @@
-// The case tables of max_pool2d, avg_pool2d, global_avg_pool and the MiB head's evaluation pooling
+// The case tables of max_pool2d, avg_pool2d, adaptive_avg_pool2d, global_avg_pool and the MiB head's evaluation pooling
 // (avg_pool2d then pad_replicate) (tests/support/op_cases.h), shared by the CPU gradient checks
 // (tests/engine/test_pooling.cpp) and the CUDA-vs-CPU comparisons (tests/cuda/test_pooling.cpp): the
 // ResNet stem, dilation, rectangular windows, ceil mode and its dropped last window, padding in and
@@ -111,6 +111,36 @@ inline OpCases mib_eval_pooling_cases() {
                        return pad_replicate(avg_pool2d(in[0], pool(s.kh, s.kw, 1, 1)), s.top, s.bottom, s.left,
                                             s.right);
                      },
+                     seed++});
+  }
+  return cases;
+}
+
+// Adaptive average pooling: PSPNet's bins (1, 2, 3, 6) on sizes they do not divide (overlapping
+// windows), more outputs than inputs (repeated pixels), a divisible size and a rectangular one.
+inline OpCases adaptive_avg_pool2d_cases() {
+  struct Setting {
+    const char* name;
+    Shape shape;  // NHWC
+    int64_t out_h, out_w;
+  };
+  const Setting settings[] = {
+      {"bin 1", {2, 7, 9, 3}, 1, 1},
+      {"bin 2, odd input", {2, 7, 9, 3}, 2, 2},
+      {"bin 3", {1, 13, 11, 4}, 3, 3},
+      {"bin 6", {1, 13, 11, 4}, 6, 6},
+      {"more outputs than inputs", {2, 5, 4, 3}, 6, 7},
+      {"divisible", {1, 8, 12, 2}, 4, 3},
+      {"rectangular", {2, 10, 7, 5}, 3, 5},
+  };
+  OpCases cases;
+  uint64_t seed = 360;
+  for (const Setting& s : settings) {
+    const Shape shape = s.shape;
+    const int64_t out_h = s.out_h, out_w = s.out_w;
+    cases.push_back({std::string("adaptive_avg_pool2d ") + s.name,
+                     [shape](Generator& g) { return std::vector<Tensor>{leaf(shape, g)}; },
+                     [out_h, out_w](const std::vector<Tensor>& in) { return adaptive_avg_pool2d(in[0], out_h, out_w); },
                      seed++});
   }
   return cases;

@@ -1,5 +1,5 @@
-// max_pool2d, avg_pool2d and global_avg_pool: finite-difference gradients (f64) on every case of their
-// tables (tests/engine/pooling_cases.h), PyTorch parity (forward and backward, f32) and input validation.
+// max_pool2d, avg_pool2d, adaptive_avg_pool2d and global_avg_pool: finite-difference gradients (f64) on every case of
+// their tables (tests/engine/pooling_cases.h), PyTorch parity (forward and backward, f32) and input validation.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <limits>
@@ -39,6 +39,37 @@ TEST_CASE("avg_pool2d and pad_replicate gradcheck: the MiB head's evaluation poo
 }
 
 TEST_CASE("global_avg_pool gradcheck", "[gradcheck]") { test::check_gradients(test::global_avg_pool_cases()); }
+
+TEST_CASE("adaptive_avg_pool2d gradcheck: overlapping windows, more outputs than inputs", "[gradcheck]") {
+  test::check_gradients(test::adaptive_avg_pool2d_cases());
+}
+
+TEST_CASE("adaptive_avg_pool2d matches PyTorch: PSPNet's bins on sizes they do not divide", "[torch]") {
+  for (const char* name : {"adaptive_avg_pool2d_bin1", "adaptive_avg_pool2d_bin2", "adaptive_avg_pool2d_bin3",
+                           "adaptive_avg_pool2d_bin6", "adaptive_avg_pool2d_upscale", "adaptive_avg_pool2d_rect"}) {
+    check_torch_case("spatial", name, {"x"}, [](const std::vector<Tensor>& in, const TorchCase& c) {
+      return adaptive_avg_pool2d(in[0], static_cast<int64_t>(c.param("out_h")), static_cast<int64_t>(c.param("out_w")));
+    });
+  }
+}
+
+TEST_CASE("adaptive_avg_pool2d: bin 1 is the global mean, a divisible size is avg_pool2d, bad sizes name the op",
+          "[cpu]") {
+  Generator g(5);
+  const Tensor x = Tensor::randn({2, 8, 12, 3}, g, DType::f64);
+  const std::vector<double> global = global_avg_pool(x).to_vector<double>();
+  const std::vector<double> bin1 = adaptive_avg_pool2d(x, 1, 1).to_vector<double>();
+  REQUIRE(bin1.size() == global.size());
+  for (size_t i = 0; i < bin1.size(); ++i) CHECK(bin1[i] == Approx(global[i]).epsilon(1e-12));
+  const std::vector<double> adaptive = adaptive_avg_pool2d(x, 4, 3).to_vector<double>();
+  const std::vector<double> windows = avg_pool2d(x, test::pool(2, 4, 2, 4)).to_vector<double>();
+  REQUIRE(adaptive.size() == windows.size());
+  for (size_t i = 0; i < adaptive.size(); ++i) CHECK(adaptive[i] == Approx(windows[i]).epsilon(1e-12));
+  CHECK_THROWS_WITH(adaptive_avg_pool2d(x, 0, 3), Catch::Contains("adaptive_avg_pool2d: the output size must be >= 1"));
+  CHECK_THROWS_WITH(adaptive_avg_pool2d(Tensor::zeros({2, 3, 4}), 1, 1), Catch::Contains("adaptive_avg_pool2d"));
+  CHECK_THROWS_WITH(adaptive_avg_pool2d(Tensor::zeros({1, 3, 4, 2}, DType::i32), 1, 1),
+                    Catch::Contains("adaptive_avg_pool2d"));
+}
 
 TEST_CASE("max_pool2d matches PyTorch: stem, dilation, ceil mode, ties, NaN", "[torch]") {
   for (const char* name : {"max_pool2d_stem", "max_pool2d_dilation", "max_pool2d_rect", "max_pool2d_ceil",

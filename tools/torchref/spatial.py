@@ -1,4 +1,4 @@
-"""Spatial ops: max/avg/global pooling, bilinear resizing, replicate padding, channel concat/slice.
+"""Spatial ops: max/avg/adaptive/global pooling, bilinear resizing, replicate padding, channel concat/slice.
 
 Pooling parameters are stored per axis (kernel_h, kernel_w, stride_h, ...), booleans as 0/1.
 Inputs are NCHW here; the strata tests receive them as NHWC.
@@ -97,6 +97,20 @@ def pooling_cases():
         x = randn(*shape, generator=gen(name))
         fn, params = mib_eval_pool(x)
         yield reference(name, fn, {"x": x}, ["x"], params)
+
+    # PSPNet's pyramid bins on sizes they do not divide, more outputs than inputs, a rectangular one.
+    adaptive_cases = {
+        "adaptive_avg_pool2d_bin1": ((2, 3, 7, 9), (1, 1)),
+        "adaptive_avg_pool2d_bin2": ((2, 3, 7, 9), (2, 2)),
+        "adaptive_avg_pool2d_bin3": ((1, 4, 13, 11), (3, 3)),
+        "adaptive_avg_pool2d_bin6": ((1, 4, 13, 11), (6, 6)),
+        "adaptive_avg_pool2d_upscale": ((2, 3, 5, 4), (6, 7)),
+        "adaptive_avg_pool2d_rect": ((2, 5, 60, 61), (6, 5)),
+    }
+    for name, (shape, size) in adaptive_cases.items():
+        x = randn(*shape, generator=gen(name))
+        yield reference(name, lambda x, s=size: F.adaptive_avg_pool2d(x, s), {"x": x}, ["x"],
+                        {"out_h": size[0], "out_w": size[1]})
 
     x = randn(2, 7, 9, 11, generator=gen("global_avg_pool"))
     yield reference("global_avg_pool", lambda x: F.adaptive_avg_pool2d(x, 1), {"x": x}, ["x"])
