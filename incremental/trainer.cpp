@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -99,6 +100,9 @@ Trainer::Trainer(TrainOptions options, std::FILE* out) : options_(std::move(opti
   // evaluation.
   test_index();
   log_ = JsonlLog(log_path());
+  events_ = std::make_unique<EventFileWriter>(
+      (std::filesystem::path(options_.output) / "logs" / cat(task_->name(), "-", dataset_name()) / options_.name)
+          .string());
 }
 
 std::vector<int> Trainer::steps() const {
@@ -239,8 +243,35 @@ SegmentationScores Trainer::evaluate_step(models::SegmentationModel& model, int 
                         task_->num_channels(step), eval, is_terminal(out_) ? &bar : nullptr);
 }
 
+// MiB's Val_/T_ scalars (Overall_Acc, MeanIoU, MeanAcc), the old/new/all means in both conventions
+// and each channel's IoU by class name, tagged "<prefix><name>/<step>" at `x`.
+void Trainer::add_score_scalars(const std::string& prefix, const SegmentationScores& scores, const StepMeans& means,
+                                int step, int64_t x) {
+  const std::string suffix = cat("/", step);
+  auto add = [&](const std::string& name, double value) {
+    if (std::isfinite(value)) events_->add_scalar(prefix + name + suffix, value, x);
+  };
+  add("Overall_Acc", scores.pixel_accuracy);
+  add("MeanIoU", scores.mean_iou);
+  add("MeanAcc", scores.mean_class_accuracy);
+  add("MeanIoU_old", means.old_with_background);
+  add("MeanIoU_new", means.new_with_background);
+  add("MeanIoU_all", means.all_with_background);
+  add("MeanIoU_old_no_bg", means.old_without_background);
+  add("MeanIoU_new_no_bg", means.new_without_background);
+  add("MeanIoU_all_no_bg", means.all_without_background);
+  const std::vector<std::string> names = task_->channel_names(step);
+  for (int c = 0; c < scores.num_classes(); ++c) {
+    std::string name = names.at(static_cast<size_t>(c));
+    std::replace(name.begin(), name.end(), ' ', '_');  // "potted plant": tags without spaces, as tf.summary's
+    if (scores.has_ground_truth(c)) add(cat("Class_IoU/", name), scores.iou[static_cast<size_t>(c)]);
+  }
+  events_->flush();
+}
+
 void Trainer::report_scores(StepResult& result, const std::string& what) {
   result.means = step_means(result.scores, *task_, result.step);
+  add_score_scalars("T_", result.scores, result.means, result.step, result.step);
   ResultsCsv csv(results_path());
   csv.set_row(result.step, results_csv_row(result.step, result.scores, *task_));
   const ResultsAverage average = csv.average();
@@ -541,6 +572,12 @@ void Trainer::log_interval(StepRun& run, int64_t epoch, TrainingInterval& interv
       training_record(run.setup.step, epoch, run.iteration, means, lr, peak, seconds_since(run.start));
   record.emplace_back("grad_norm", health.gradient_norm);
   log_.write(record);
+  const std::string step = cat("/", run.setup.step);
+  events_->add_scalar("Loss" + step, means.loss, run.iteration);
+  for (const auto& [name, mean] : means.terms) events_->add_scalar(cat("Loss-", name, step), mean, run.iteration);
+  events_->add_scalar("LR" + step, lr, run.iteration);
+  events_->add_scalar("Grad_Norm" + step, health.gradient_norm, run.iteration);
+  events_->flush();
   check_finite(run, means, health);
 }
 
@@ -594,6 +631,7 @@ void Trainer::evaluate_mid_step(StepRun& run, ProgressBar& bar) {
   log_.write(joined(json::Object{{"event", "eval"}, {"step", step}, {"epoch", epoch}, {"iteration", run.iteration},
                                  {"seconds", seconds_since(eval_start)}},
                     scores_record(scores, means)));
+  add_score_scalars("Val_", scores, means, step, epoch);
   print(cat("step ", step, " epoch ", epoch, ": mIoU ", format_percent(scores.mean_iou),
             "% (old/new/all with background ", format_percent(means.old_with_background), " / ",
             format_percent(means.new_with_background), " / ", format_percent(means.all_with_background), ")\n"));

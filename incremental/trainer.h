@@ -85,6 +85,7 @@
 #include "data/label_index.h"
 #include "data/loader.h"
 #include "engine/device.h"
+#include "engine/event_file.h"
 #include "engine/interrupt.h"
 #include "incremental/checkpoint.h"
 #include "incremental/evaluate.h"
@@ -221,7 +222,13 @@ class Trainer {
   std::optional<data::Dataset> test_dataset_;
   std::optional<data::LabelIndex> test_index_;
   std::optional<Task> task_;
+  void add_score_scalars(const std::string& prefix, const SegmentationScores& scores, const StepMeans& means, int step,
+                         int64_t x);
+
   JsonlLog log_;
+  // TensorBoard's view of the same values, under <output>/logs/<task>-<dataset>/<name>/ (MiB's
+  // logdir layout), with MiB's tags suffixed by the step as its Logger does ("Loss/1").
+  std::unique_ptr<EventFileWriter> events_;
   const StopFlag* stop_ = nullptr;
 };
 

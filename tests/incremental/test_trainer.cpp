@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -30,6 +31,7 @@
 #include "tests/data/temp_dir.h"
 #include "tests/incremental/resume_check.h"
 #include "tests/support/capture_stderr.h"
+#include "tests/support/torch_reference.h"
 
 using namespace strata;
 using namespace strata::incremental;
@@ -395,6 +397,56 @@ TEST_CASE("a step writes its checkpoint metadata, JSONL log records and results 
   CHECK(std::count(csv.begin(), csv.end(), 'x') == 5);
   Trainer(o, nullptr).run_step(0);
   CHECK(read_text(trainer.results_path()) == csv);
+}
+
+TEST_CASE("a step writes TensorBoard scalars with MiB's tags, read back by TensorBoard's own reader", "[torch]") {
+  test::TempDir out("trainer_tensorboard");
+  TrainOptions o = quick_options(out.str(), "board");
+  o.log_interval = 2;
+  o.val_interval = 1;
+  o.epochs = {2};  // the first epoch ends with a validation, the last with the step's test
+  const StepResult r = Trainer(o, nullptr).run_step(0);
+  const std::filesystem::path folder = out.path() / "logs" / "15-5-voc" / "board";
+  std::vector<std::filesystem::path> files;
+  for (const auto& entry : std::filesystem::directory_iterator(folder)) files.push_back(entry.path());
+  REQUIRE(files.size() == 1);
+  CHECK(files[0].filename().string().find("tfevents") != std::string::npos);
+  const std::string command = cat("'", test::python_executable(), "' '", test::source_dir(),
+                                  "/tools/read_tensorboard_events.py' '", files[0].string(), "'");
+  FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string output;
+  char buffer[4096];
+  while (size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
+  REQUIRE(::pclose(pipe) == 0);
+  // tag -> (step, value) of its last record
+  std::map<std::string, std::pair<int64_t, double>> last;
+  std::map<std::string, int> count;
+  std::istringstream lines(output);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    std::string kind, tag;
+    int64_t step = 0;
+    double value = 0, wall_time = 0;
+    if (!(fields >> kind) || kind != "scalar") continue;
+    REQUIRE(fields >> step >> tag >> value >> wall_time);
+    CHECK(tag.find(' ') == std::string::npos);
+    last[tag] = {step, value};
+    ++count[tag];
+  }
+  INFO(output);
+  CHECK(count["Loss/0"] == (r.iterations + 1) / 2);
+  CHECK(count["Loss-ce/0"] == count["Loss/0"]);
+  CHECK(count["LR/0"] == count["Loss/0"]);
+  CHECK(count["Grad_Norm/0"] == count["Loss/0"]);
+  CHECK(last["Loss/0"].first == r.iterations);
+  CHECK(count["Val_MeanIoU/0"] == 1);
+  CHECK(last["Val_MeanIoU/0"].first == 1);  // at the epoch, as MiB's
+  CHECK(last["T_MeanIoU/0"].first == 0);
+  CHECK(last["T_MeanIoU/0"].second == Approx(r.scores.mean_iou).epsilon(1e-6));
+  CHECK(last["T_Overall_Acc/0"].second == Approx(r.scores.pixel_accuracy).epsilon(1e-6));
+  CHECK(last["T_MeanIoU_all/0"].second == Approx(r.means.all_with_background).epsilon(1e-6));
+  CHECK(count["T_Class_IoU/background/0"] == 1);
 }
 
 // The loss terms of the "train" records of a JSONL log: each record's keys among `terms`, in order
