@@ -121,6 +121,26 @@ void EventFileWriter::add_scalar(const std::string& tag, double value, int64_t s
   add_event(event);
 }
 
+void EventFileWriter::add_image(const std::string& tag, const std::string& encoded, int height, int width, int channels,
+                                int64_t step, double wall_time) {
+  check(height >= 1 && width >= 1 && (channels == 1 || channels == 3 || channels == 4), "TensorBoard image '", tag,
+        "': expected a size >= 1x1 and 1, 3 or 4 channels, got ", height, "x", width, "x", channels);
+  std::string image;
+  for (const auto& [field, number] : {std::pair{1, height}, std::pair{2, width}, std::pair{3, channels}}) {
+    put_key(image, field, kVarint);
+    put_varint(image, static_cast<uint64_t>(number));
+  }
+  put_bytes(image, 4, encoded);
+  std::string summary_value;
+  put_bytes(summary_value, 1, tag);
+  put_bytes(summary_value, 4, image);
+  std::string summary;
+  put_bytes(summary, 1, summary_value);
+  std::string event = event_header(wall_time < 0 ? now_seconds() : wall_time, step);
+  put_bytes(event, 5, summary);
+  add_event(event);
+}
+
 void EventFileWriter::add_event(const std::string& event) {
   const uint64_t length = event.size();
   put_fixed(pending_, length);

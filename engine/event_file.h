@@ -5,8 +5,9 @@
 // (little-endian; masked_crc32c(x) = rotate_right(crc32c(x), 15) + 0xa282ead8), and each record's
 // data an Event protobuf message (tensorflow/core/util/event.proto), encoded here by hand from the
 // public definitions: Event{1: wall_time double, 2: step int64, 3: file_version string, 5: summary
-// Summary}, Summary{1: repeated value Value}, Value{1: tag string, 2: simple_value float}. The first
-// record is the file version "brain.Event:2"; every scalar is one record.
+// Summary}, Summary{1: repeated value Value}, Value{1: tag string, 2: simple_value float, 4: image
+// Image}, Image{1: height int32, 2: width int32, 3: colorspace int32, 4: encoded_image_string bytes}.
+// The first record is the file version "brain.Event:2"; every scalar or image is one record.
 //
 // EventFileWriter(folder) creates the folder and "events.out.tfevents.<seconds>.<host>.<pid>.strata"
 // in it (TensorBoard reads every file whose name contains "tfevents"; the pid tells two writers of
@@ -39,6 +40,10 @@ class EventFileWriter {
   // A scalar summary: `tag` at `step`, the value stored as a float (TensorBoard's simple_value),
   // wall_time in seconds since the epoch (now when negative).
   void add_scalar(const std::string& tag, double value, int64_t step, double wall_time = -1);
+  // An image summary: `encoded` a PNG (or JPEG) of height x width pixels of `channels` (1 grey, 3 RGB,
+  // 4 RGBA: TensorBoard's colorspace), which TensorBoard decodes itself.
+  void add_image(const std::string& tag, const std::string& encoded, int height, int width, int channels, int64_t step,
+                 double wall_time = -1);
   void flush();
 
   const std::string& path() const { return path_; }

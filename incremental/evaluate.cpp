@@ -1,5 +1,6 @@
 #include "incremental/evaluate.h"
 
+#include <algorithm>
 #include <optional>
 
 #include "data/device_prefetcher.h"
@@ -9,6 +10,36 @@
 #include "engine/ops/normalize.h"
 
 namespace strata::incremental {
+
+namespace {
+
+// The rows of `batch` whose dataset index is among `wanted`, appended to `out`.
+void keep_samples(const data::Batch& batch, const Tensor& prediction, const std::vector<int64_t>& wanted,
+                  std::vector<EvalSample>& out) {
+  std::vector<size_t> rows;
+  for (size_t r = 0; r < batch.indices.size(); ++r) {
+    if (std::find(wanted.begin(), wanted.end(), batch.indices[r]) != wanted.end()) rows.push_back(r);
+  }
+  if (rows.empty()) return;
+  const int h = static_cast<int>(batch.labels.size(1)), w = static_cast<int>(batch.labels.size(2));
+  const size_t pixels = static_cast<size_t>(h) * static_cast<size_t>(w);
+  const std::vector<uint8_t> images = batch.images.to(Device::cpu()).to_vector<uint8_t>();
+  const std::vector<uint8_t> labels = batch.labels.to(Device::cpu()).to_vector<uint8_t>();
+  const std::vector<int64_t> predicted = prediction.to_vector<int64_t>();
+  for (size_t r : rows) {
+    EvalSample sample;
+    sample.index = batch.indices[r];
+    sample.image = data::Image(h, w, 3);
+    sample.labels = data::Image(h, w, 1);
+    sample.prediction = data::Image(h, w, 1);
+    std::copy_n(images.begin() + static_cast<std::ptrdiff_t>(r * pixels * 3), pixels * 3, sample.image.pixels.begin());
+    std::copy_n(labels.begin() + static_cast<std::ptrdiff_t>(r * pixels), pixels, sample.labels.pixels.begin());
+    for (size_t p = 0; p < pixels; ++p) sample.prediction.pixels[p] = static_cast<uint8_t>(predicted[r * pixels + p]);
+    out.push_back(std::move(sample));
+  }
+}
+
+}  // namespace
 
 SegmentationScores evaluate_model(models::SegmentationModel& model, const data::Dataset& dataset,
                                   const std::vector<int64_t>& subset, const LabelTable& table, int num_classes,
@@ -38,7 +69,9 @@ SegmentationScores evaluate_model(models::SegmentationModel& model, const data::
   while (std::optional<data::Batch> batch = prefetcher.next()) {
     Tensor x = normalize_image(batch->images);
     models::ForwardResult result = model.forward(x);
-    matrix.update(argmax(result.logits).to(Device::cpu()), batch->labels);
+    const Tensor prediction = argmax(result.logits).to(Device::cpu());
+    matrix.update(prediction, batch->labels);
+    if (options.samples != nullptr) keep_samples(*batch, prediction, options.sample_indices, *options.samples);
     ++done;
     images += static_cast<int64_t>(batch->indices.size());
     if (progress != nullptr) progress->update(done, "", cat(batch->indices.size(), " images"), done == batches);

@@ -10,12 +10,17 @@
 // errors (naming the file), the model's errors for its input. Under the dataset's skip_bad an image
 // the loader cannot read is logged and left out, and not counted in `images`. A raised `stop` flag
 // ends the evaluation after the current batch with strata::Interrupted (the model's mode restored).
+//
+// Samples: the images of `sample_indices` (dataset indices) come back in *samples with the labels
+// and the prediction the evaluation saw (channel indices, 255 ignored), for pictures (the trainer's
+// TensorBoard sample strips); they cost one host copy of their batch, no extra forward.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/image.h"
 #include "engine/device.h"
 #include "engine/interrupt.h"
 #include "incremental/metrics.h"
@@ -25,6 +30,12 @@
 
 namespace strata::incremental {
 
+// One evaluated image: RGB pixels as the model saw them, its labels and the prediction (1 channel each).
+struct EvalSample {
+  int64_t index = 0;  // in the dataset
+  data::Image image, labels, prediction;
+};
+
 struct EvalOptions {
   int crop_size = 512;
   int batch_size = 24;
@@ -32,6 +43,8 @@ struct EvalOptions {
   int workers = 2;
   Device device;
   const StopFlag* stop = nullptr;  // raised: stop after the current batch (throws Interrupted)
+  std::vector<int64_t> sample_indices;  // dataset indices to return in *samples
+  std::vector<EvalSample>* samples = nullptr;
 };
 
 // Evaluates `model` (eval mode and no-grad during the call; its mode is restored) on the `subset`

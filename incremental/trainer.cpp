@@ -226,7 +226,7 @@ const data::LabelIndex& Trainer::test_index() {
   return *test_index_;
 }
 
-SegmentationScores Trainer::evaluate_step(models::SegmentationModel& model, int step) {
+SegmentationScores Trainer::evaluate_step(models::SegmentationModel& model, int step, int64_t x) {
   const StepSetup s = setup(step);
   const std::vector<int64_t> subset = test_images(test_index(), *task_, step);
   check(!subset.empty(), "step ", step, " of task ", task_->name(), ": the test split has no image with a class ",
@@ -238,9 +238,47 @@ SegmentationScores Trainer::evaluate_step(models::SegmentationModel& model, int 
   eval.workers = options_.workers;
   eval.device = device_;
   eval.stop = stop_;
+  // MiB's --sample_num images, spread evenly over the test images so every run draws the same ones.
+  std::vector<EvalSample> samples;
+  const size_t drawn = x >= 0 ? std::min(subset.size(), static_cast<size_t>(options_.sample_num)) : 0;
+  for (size_t k = 0; k < drawn; ++k) eval.sample_indices.push_back(subset[k * subset.size() / drawn]);
+  if (drawn > 0) eval.samples = &samples;
   ProgressBar bar(options_.progress ? out_ : nullptr, is_terminal(out_));
-  return evaluate_model(model, test_dataset(), subset, test_label_table(*task_, step, options_.convention),
-                        task_->num_channels(step), eval, is_terminal(out_) ? &bar : nullptr);
+  const SegmentationScores scores =
+      evaluate_model(model, test_dataset(), subset, test_label_table(*task_, step, options_.convention),
+                     task_->num_channels(step), eval, is_terminal(out_) ? &bar : nullptr);
+  add_sample_images(samples, eval.sample_indices, step, x);
+  return scores;
+}
+
+// Each sample as one RGB strip, image | labels | prediction (MiB's Sample_k), classes in the VOC
+// colour map of their raw label id so a class keeps its colour across steps; ignored pixels in the
+// map's void colour.
+void Trainer::add_sample_images(const std::vector<EvalSample>& samples, const std::vector<int64_t>& order, int step,
+                                int64_t x) {
+  if (samples.empty()) return;
+  const std::vector<int> raw = task_->channel_order(step);
+  const auto& colours = data::voc_colormap();
+  auto colour = [&](uint8_t channel) {
+    return channel == 255 || channel >= raw.size() ? colours[255] : colours[static_cast<size_t>(raw[channel]) % 256];
+  };
+  for (const EvalSample& sample : samples) {
+    const int h = sample.image.height, w = sample.image.width;
+    data::Image strip(h, 3 * w, 3);
+    for (int y = 0; y < h; ++y) {
+      for (int i = 0; i < w; ++i) {
+        const size_t p = static_cast<size_t>(y) * static_cast<size_t>(w) + static_cast<size_t>(i);
+        uint8_t* row = strip.pixels.data() + static_cast<size_t>(y) * static_cast<size_t>(3 * w) * 3;
+        std::copy_n(sample.image.pixels.data() + 3 * p, 3, row + 3 * i);
+        const data::Rgb truth = colour(sample.labels.pixels[p]), predicted = colour(sample.prediction.pixels[p]);
+        std::copy(truth.begin(), truth.end(), row + 3 * (w + i));
+        std::copy(predicted.begin(), predicted.end(), row + 3 * (2 * w + i));
+      }
+    }
+    const auto k = std::find(order.begin(), order.end(), sample.index) - order.begin();
+    events_->add_image(cat("Sample_", k, "/", step), data::encode_png(strip), h, 3 * w, 3, x);
+  }
+  events_->flush();
 }
 
 // MiB's Val_/T_ scalars (Overall_Acc, MeanIoU, MeanAcc), the old/new/all means in both conventions
@@ -623,7 +661,7 @@ void Trainer::evaluate_mid_step(StepRun& run, ProgressBar& bar) {
   const auto eval_start = Clock::now();
   SegmentationScores scores;
   try {
-    scores = evaluate_step(run.session->model(), step);
+    scores = evaluate_step(run.session->model(), step, epoch);
   } catch (const Interrupted& e) {
     rethrow_evaluation_interrupted(run, e, run.checkpoints->path());
   }
@@ -722,7 +760,7 @@ StepResult Trainer::finish_step(StepRun& run) {
 
   const auto eval_start = Clock::now();
   try {
-    result.scores = evaluate_step(run.session->model(), result.step);
+    result.scores = evaluate_step(run.session->model(), result.step, run.setup.recipe.epochs);
   } catch (const Interrupted& e) {
     rethrow_evaluation_interrupted(run, e, result.checkpoint);
   }

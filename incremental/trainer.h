@@ -153,6 +153,7 @@ struct TrainOptions {
   bool unfolded_teacher = false;   // the teacher's unfolded forward (the reference), not the folded one
   bool detect_anomaly = false;     // every op's output and gradient checked for NaN and Inf
   int eval_batch_size = 0;         // 0: the training batch size
+  int sample_num = 0;              // test images drawn as image | labels | prediction in TensorBoard (MiB's)
   bool progress = true;            // progress bar (redrawn on a terminal, lines otherwise)
   bool print_tables = true;        // the per-class table after each step
 };
@@ -210,7 +211,9 @@ class Trainer {
   StepResult evaluate_checkpoint(int step);
   const data::Dataset& test_dataset();
   const data::LabelIndex& test_index();
-  SegmentationScores evaluate_step(models::SegmentationModel& model, int step);
+  // Scores of `model` on step `step`'s test images; with --sample-num, their TensorBoard strips
+  // "Sample_<k>/<step>" at `x` (the epoch) when x >= 0.
+  SegmentationScores evaluate_step(models::SegmentationModel& model, int step, int64_t x = -1);
   void report_scores(StepResult& result, const std::string& what);
   void print(const std::string& text) const;
 
@@ -222,6 +225,8 @@ class Trainer {
   std::optional<data::Dataset> test_dataset_;
   std::optional<data::LabelIndex> test_index_;
   std::optional<Task> task_;
+  void add_sample_images(const std::vector<EvalSample>& samples, const std::vector<int64_t>& order, int step,
+                         int64_t x);
   void add_score_scalars(const std::string& prefix, const SegmentationScores& scores, const StepMeans& means, int step,
                          int64_t x);
 

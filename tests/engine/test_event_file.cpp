@@ -1,7 +1,8 @@
 // TensorBoard event files (engine/event_file.h): CRC-32C against its published check values, and
 // files read back by the tensorboard package's own reader (tools/read_tensorboard_events.py): the
 // file version, every scalar's tag, step, value and wall time; a file cut at any byte still reads
-// up to the cut; a folder that cannot be made is an error naming it.
+// up to the cut, an image decodes; a folder that cannot be made and an image of no known colour space
+// are errors naming them.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
@@ -37,6 +38,13 @@ std::vector<std::string> read_back(const std::string& path) {
   return lines;
 }
 
+// A 3x2 RGB PNG (written by PIL).
+const std::string kPng3x2(
+    "\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x03\x00\x00\x00\x02\x08\x02"
+    "\x00\x00\x00\x12\x16\xf1\x4d\x00\x00\x00\x15\x49\x44\x41\x54\x78\x9c\x63\x3c\xc1\x25\xc7\xc0\xc0\xc0\xc0"
+    "\xc0\xc0\xc4\x00\x03\x00\x11\xc6\x00\xf4\x84\xe1\x1a\x01\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82",
+    78);
+
 std::string file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
@@ -66,6 +74,7 @@ TEST_CASE("event files read back with TensorBoard's reader: version, tags, steps
     // Flushed values are on disk while the writer lives: a live TensorBoard sees them.
     CHECK(read_back(path).size() == 5);
     writer.add_scalar("T_MeanIoU/1", 0.5, 1, 1700000002.0);
+    writer.add_image("Sample_0/1", kPng3x2, 2, 3, 3, 7, 1700000003.0);
   }  // the destructor flushes the rest
   const std::vector<std::string> lines = read_back(path);
   const std::vector<std::string> expected = {
@@ -75,7 +84,8 @@ TEST_CASE("event files read back with TensorBoard's reader: version, tags, steps
       // Stored as a float, as TensorBoard's simple_value.
       cat("scalar 5000000000 Val_MeanIoU/1 ", "0.10000000149011612", " 1700000001.25"),
       "scalar 1 T_MeanIoU/1 0.5 1700000002.0",
-      "records 5",
+      "image 7 Sample_0/1 2 3 3x2 RGB",
+      "records 6",
   };
   CHECK(lines == expected);
 
@@ -89,7 +99,7 @@ TEST_CASE("event files read back with TensorBoard's reader: version, tags, steps
     REQUIRE_FALSE(partial.empty());
     const size_t records = partial.size() - 1;
     CHECK(partial.back() == cat("records ", records));
-    CHECK(records < 5);
+    CHECK(records < 6);
     for (size_t i = 0; i < records; ++i) CHECK(partial[i] == expected[i]);
   }
 }
@@ -99,4 +109,7 @@ TEST_CASE("an event file folder that cannot be made is an error naming it", "[cp
   std::ofstream(dir / "plain_file") << "x";
   CHECK_THROWS_WITH(EventFileWriter(dir / "plain_file/logs"),
                     Catch::Contains("cannot create the TensorBoard log folder") && Catch::Contains("plain_file/logs"));
+  EventFileWriter writer(dir / "logs");
+  CHECK_THROWS_WITH(writer.add_image("Sample_0/0", kPng3x2, 2, 3, 2, 0),
+                    Catch::Contains("TensorBoard image 'Sample_0/0'") && Catch::Contains("1, 3 or 4 channels"));
 }

@@ -399,12 +399,14 @@ TEST_CASE("a step writes its checkpoint metadata, JSONL log records and results 
   CHECK(read_text(trainer.results_path()) == csv);
 }
 
-TEST_CASE("a step writes TensorBoard scalars with MiB's tags, read back by TensorBoard's own reader", "[torch]") {
+TEST_CASE("a step writes TensorBoard scalars and sample strips with MiB's tags, read back by TensorBoard's reader",
+          "[torch]") {
   test::TempDir out("trainer_tensorboard");
   TrainOptions o = quick_options(out.str(), "board");
   o.log_interval = 2;
   o.val_interval = 1;
   o.epochs = {2};  // the first epoch ends with a validation, the last with the step's test
+  o.sample_num = 2;
   const StepResult r = Trainer(o, nullptr).run_step(0);
   const std::filesystem::path folder = out.path() / "logs" / "15-5-voc" / "board";
   std::vector<std::filesystem::path> files;
@@ -422,13 +424,19 @@ TEST_CASE("a step writes TensorBoard scalars with MiB's tags, read back by Tenso
   // tag -> (step, value) of its last record
   std::map<std::string, std::pair<int64_t, double>> last;
   std::map<std::string, int> count;
+  std::vector<std::string> images;
   std::istringstream lines(output);
   for (std::string line; std::getline(lines, line);) {
     std::istringstream fields(line);
     std::string kind, tag;
     int64_t step = 0;
     double value = 0, wall_time = 0;
-    if (!(fields >> kind) || kind != "scalar") continue;
+    if (!(fields >> kind)) continue;
+    if (kind == "image") {
+      images.push_back(line.substr(6));
+      continue;
+    }
+    if (kind != "scalar") continue;
     REQUIRE(fields >> step >> tag >> value >> wall_time);
     CHECK(tag.find(' ') == std::string::npos);
     last[tag] = {step, value};
@@ -447,6 +455,10 @@ TEST_CASE("a step writes TensorBoard scalars with MiB's tags, read back by Tenso
   CHECK(last["T_Overall_Acc/0"].second == Approx(r.scores.pixel_accuracy).epsilon(1e-6));
   CHECK(last["T_MeanIoU_all/0"].second == Approx(r.means.all_with_background).epsilon(1e-6));
   CHECK(count["T_Class_IoU/background/0"] == 1);
+  // --sample-num 2: image | labels | prediction strips of the 32x32 evaluation crops, at the
+  // validation's epoch (1) and at the step's test (after epoch 2), as PNGs TensorBoard decodes.
+  CHECK(images == std::vector<std::string>{"1 Sample_0/0 32 96 96x32 RGB", "1 Sample_1/0 32 96 96x32 RGB",
+                                           "2 Sample_0/0 32 96 96x32 RGB", "2 Sample_1/0 32 96 96x32 RGB"});
 }
 
 // The loss terms of the "train" records of a JSONL log: each record's keys among `terms`, in order
