@@ -139,8 +139,8 @@ TEST_CASE("a training iteration on cuda never makes the host wait, for every met
   const Tensor host_images = Tensor::from_vector(pixels, {4, 32, 32, 3});
   const Tensor host_labels = Tensor::from_vector(classes, {4, 32, 32});
 
-  // RW (whose fused update and penalty run every part EWC's and PI's do: Fisher EMA, path term,
-  // penalty) penalises with the previous step's importance; ones stand for it here, as the
+  // EWC, PI and RW penalise with the previous step's importance (RW's fused update and penalty run
+  // every part EWC's and PI's do: Fisher EMA, path term, penalty); ones stand for it here, as the
   // FT-trained base has none.
   PreviousMethod importance{{}, "ones"};
   for (const auto& [key, t] : previous.model) {
@@ -148,7 +148,8 @@ TEST_CASE("a training iteration on cuda never makes the host wait, for every met
   }
   // "LwF knobs": LwF's kd under the LwF ablation log's knobs, fused in calls of its own, and ILT's
   // student starting from the teacher's first two stages.
-  for (const std::string name : {"FT", "LwF", "ILT", "MiB", "RW", "PLOP", "LwF knobs", "MiB knobs", "ILT shared"}) {
+  for (const std::string name :
+       {"FT", "LwF", "LwF-MC", "ILT", "MiB", "EWC", "PI", "RW", "PLOP", "LwF knobs", "MiB knobs", "ILT shared"}) {
     INFO("method " << name);
     const std::string method = name.substr(0, name.find(' '));
     TrainOptions o = quick_options(data_root, output, "cuda", method);
