@@ -114,11 +114,7 @@ void EventFileWriter::add_scalar(const std::string& tag, double value, int64_t s
   put_bytes(summary_value, 1, tag);
   put_key(summary_value, 2, kFixed32);
   put_fixed(summary_value, static_cast<float>(value));
-  std::string summary;
-  put_bytes(summary, 1, summary_value);
-  std::string event = event_header(wall_time < 0 ? now_seconds() : wall_time, step);
-  put_bytes(event, 5, summary);
-  add_event(event);
+  add_summary_value(summary_value, step, wall_time);
 }
 
 void EventFileWriter::add_image(const std::string& tag, const std::string& encoded, int height, int width, int channels,
@@ -134,6 +130,11 @@ void EventFileWriter::add_image(const std::string& tag, const std::string& encod
   std::string summary_value;
   put_bytes(summary_value, 1, tag);
   put_bytes(summary_value, 4, image);
+  add_summary_value(summary_value, step, wall_time);
+}
+
+// Event{wall_time, step, summary: Summary{value: [summary_value]}}.
+void EventFileWriter::add_summary_value(const std::string& summary_value, int64_t step, double wall_time) {
   std::string summary;
   put_bytes(summary, 1, summary_value);
   std::string event = event_header(wall_time < 0 ? now_seconds() : wall_time, step);

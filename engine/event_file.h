@@ -49,6 +49,7 @@ class EventFileWriter {
   const std::string& path() const { return path_; }
 
  private:
+  void add_summary_value(const std::string& summary_value, int64_t step, double wall_time);
   void add_event(const std::string& event);
 
   std::string path_;

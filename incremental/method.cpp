@@ -119,9 +119,7 @@ void MethodConfig::validate() const {
         "classes merged into background); choose one");
   check(share_stages >= 0 && share_stages <= 4, "method ", name,
         ": --share-stages is a number of ResNet stages, 0 to 4, got ", share_stages);
-  const bool teacher =
-      loss_kd > 0 || loss_de > 0 || (icarl && (icarl_disjoint || icarl_importance > 0)) || pod || pseudo;
-  check(share_stages == 0 || teacher, "method ", name,
+  check(share_stages == 0 || uses_teacher(), "method ", name,
         ": --share-stages shares the first stages between the teacher and the student, and this method runs no "
         "teacher; --freeze-backbone freezes the backbone without one");
   check(!(pseudo && icarl), "method ", name,
@@ -325,10 +323,12 @@ bool Method::step0_is_fine_tuning() const {
          config_.regularizer.kind == RegularizerKind::none;
 }
 
-bool Method::needs_teacher(int step) const {
-  const bool icarl_teacher = config_.icarl && (config_.icarl_disjoint || config_.icarl_importance > 0);
-  return step >= 1 && (config_.loss_kd > 0 || config_.loss_de > 0 || icarl_teacher || config_.pod || config_.pseudo);
+bool MethodConfig::uses_teacher() const {
+  const bool icarl_teacher = icarl && (icarl_disjoint || icarl_importance > 0);
+  return loss_kd > 0 || loss_de > 0 || icarl_teacher || pod || pseudo;
 }
+
+bool Method::needs_teacher(int step) const { return step >= 1 && config_.uses_teacher(); }
 
 models::ForwardOptions Method::forward_options(int step) const {
   models::ForwardOptions options;

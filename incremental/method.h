@@ -185,6 +185,7 @@ struct MethodConfig {
 
   // "MiB (unce, unkd x10, init_balanced)", "LwF-MC (bce, icarl x10)"; stored in checkpoints and logs.
   std::string describe() const;
+  bool uses_teacher() const;  // some term reads the previous step's model (at steps >= 1)
   void validate() const;  // throws naming the flag (both, for a contradictory pair)
 };
 

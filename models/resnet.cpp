@@ -216,9 +216,7 @@ ResNet::Output ResNet::forward(const Tensor& x, bool keep_stage3, bool keep_pre_
     check(x.dim() == 4 && x.size(3) == stage_channels(start_after_stage), "ResNet: expected stage ", start_after_stage,
           "'s output (N,h,w,", stage_channels(start_after_stage), ") to start after it, got ", x.describe());
     check(!keep_stage3 || start_after_stage <= 3,
-          "ResNet: stage 3's output was computed elsewhere (starting after "
-          "stage ",
-          start_after_stage, ")");
+          "ResNet: stage 3's output was computed elsewhere (starting after stage ", start_after_stage, ")");
     y = x;
     if (start_after_stage == 3 && keep_stage3) output.stage3 = y;
   }

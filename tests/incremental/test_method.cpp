@@ -70,6 +70,13 @@ MethodConfig unfused(MethodConfig config) {
   return config;
 }
 
+// The preset `method` of `task` with `overrides` is refused with an error containing `message`.
+void refused(const Task& task, const std::string& method, const MethodOverrides& overrides,
+             const std::string& message) {
+  INFO(method << ": " << message);
+  CHECK_THROWS_WITH(apply_overrides(method_preset(method, task), overrides), Catch::Contains(message));
+}
+
 }  // namespace
 
 TEST_CASE("method presets set the SPEC §3.9 flags, with MiB's lambda_kd 100 only on VOC 15-1 and 10-1", "[cpu]") {
@@ -846,34 +853,30 @@ TEST_CASE("PLOP's flags compose with other methods and contradictory ones name b
   CHECK(Method(mib_pod).terms(1).back().kind == LossKind::local_pod);
   CHECK(mib_pod.describe() == "MiB+ (unce, unkd x10, init_balanced, local pod x0.01)");
 
-  auto fails = [&](const std::string& method, MethodOverrides overrides, const std::string& message) {
-    INFO(method << ": " << message);
-    CHECK_THROWS_WITH(apply_overrides(method_preset(method, voc), overrides), Catch::Contains(message));
-  };
   MethodOverrides unce;
   unce.unce = true;
-  fails("PLOP", unce, "--pseudo and --unce both redefine the background pixels' target");
+  refused(voc, "PLOP", unce, "--pseudo and --unce both redefine the background pixels' target");
   MethodOverrides icarl;
   icarl.icarl = true;
-  fails("PLOP", icarl, "--pseudo labels background pixels for the cross-entropy, which --icarl");
+  refused(voc, "PLOP", icarl, "--pseudo labels background pixels for the cross-entropy, which --icarl");
   MethodOverrides adaptive;
   adaptive.classif_adaptive_factor = true;
-  fails("FT", adaptive, "--classif-adaptive-factor weighs each image");
+  refused(voc, "FT", adaptive, "--classif-adaptive-factor weighs each image");
   MethodOverrides logits;
   logits.pod_logits = true;
-  fails("MiB", logits, "--pod-logits adds the logits to Local POD's maps and needs --pod local");
+  refused(voc, "MiB", logits, "--pod-logits adds the logits to Local POD's maps and needs --pod local");
   MethodOverrides factor;
   factor.pod_factor = 0.1;
-  fails("MiB", factor, "--pod-factor weighs Local POD and needs --pod local");
+  refused(voc, "MiB", factor, "--pod-factor weighs Local POD and needs --pod local");
   MethodOverrides median;
   median.pseudo_median = PseudoMedian::fixed;
-  fails("FT", median, "--pseudo-median chooses how the pseudo-label thresholds are read and needs --pseudo");
+  refused(voc, "FT", median, "--pseudo-median chooses how the pseudo-label thresholds are read and needs --pseudo");
   MethodOverrides threshold;
   threshold.pseudo_threshold = 0.01;
-  fails("LwF", threshold, "--threshold floors the pseudo-label thresholds and needs --pseudo");
+  refused(voc, "LwF", threshold, "--threshold floors the pseudo-label thresholds and needs --pseudo");
   MethodOverrides negative;
   negative.pod_factor = -1;
-  fails("PLOP", negative, "--pod-factor must be >= 0");
+  refused(voc, "PLOP", negative, "--pod-factor must be >= 0");
 }
 
 TEST_CASE("the kd knobs change the distillation term of any method that has one, and name both flags otherwise",
@@ -896,24 +899,21 @@ TEST_CASE("the kd knobs change the distillation term of any method that has one,
   CHECK(apply_overrides(method_preset("MiB", voc), temperature).describe() ==
         "MiB+ (unce, unkd x10 T2, init_balanced)");
 
-  auto fails = [&](const std::string& method, MethodOverrides overrides, const std::string& message) {
-    INFO(method << ": " << message);
-    CHECK_THROWS_WITH(apply_overrides(method_preset(method, voc), overrides), Catch::Contains(message));
-  };
-  fails("FT", temperature, "--kd-temperature changes the output distillation (kd or unkd), which --method FT");
-  fails("LwF-MC", temperature, "--kd-temperature changes the output distillation (kd or unkd), which --method LwF-MC");
+  refused(voc, "FT", temperature, "--kd-temperature changes the output distillation (kd or unkd), which --method FT");
+  refused(voc, "LwF-MC", temperature,
+          "--kd-temperature changes the output distillation (kd or unkd), which --method LwF-MC");
   MethodOverrides l2;
   l2.kd_loss = DistillationLoss::l2;
-  fails("MiB", l2,
-        "--unkd (MiB's unbiased KD) folds the new classes into background inside a cross-entropy and has "
-        "no L2 form; --kd-loss l2");
-  fails("PLOP", l2, "--kd-loss changes the output distillation");
+  refused(voc, "MiB", l2,
+          "--unkd (MiB's unbiased KD) folds the new classes into background inside a cross-entropy and has "
+          "no L2 form; --kd-loss l2");
+  refused(voc, "PLOP", l2, "--kd-loss changes the output distillation");
   MethodOverrides no_bg;
   no_bg.kd_exclude_background = true;
-  fails("MiB", no_bg, "--unkd distils background folded with the new classes; --kd-exclude-background");
+  refused(voc, "MiB", no_bg, "--unkd distils background folded with the new classes; --kd-exclude-background");
   MethodOverrides zero;
   zero.kd_temperature = 0.0;
-  fails("LwF", zero, "--kd-temperature must be > 0, got 0");
+  refused(voc, "LwF", zero, "--kd-temperature must be > 0, got 0");
 }
 
 TEST_CASE("the kd knobs give the same losses and gradients on the fused and unfused paths", "[cpu]") {
