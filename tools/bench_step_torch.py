@@ -5,8 +5,9 @@ Usage: bench_step_torch.py SETTINGS.json
 Settings: bench_torch_common's ("batch", "height", "width", "warmup", "steps", "profile_steps",
 "threads") and the step's: "depth", "output_stride", "classes" (per step, the last one new), the
 method's terms "unce", "unkd", "loss_kd", "loss_de", "alpha", "init_balanced", the optimiser's "lr",
-"momentum", "weight_decay", "nesterov", "lr_power", "max_iterations", "seed", and "phases" (the names
-of the five phase ranges, as strata's StepSession names its profiler scopes).
+"momentum", "weight_decay", "nesterov", "lr_power", "max_iterations", "seed", and "phases" (the range
+name of each phase it runs, keyed teacher_forward, student_forward, losses, backward, optimizer_step,
+as strata's StepSession names its profiler scopes).
 
 Models: tools/torchref/models_mib.py (MiB's modules and names, SPEC §4): the student with every
 step's classifier, the teacher with all but the last one, loaded from the same step-0 weights (the
@@ -93,7 +94,9 @@ def main(path):
     labels = labels.to(torch.uint8)
     mean = torch.tensor(MEAN).view(1, 3, 1, 1)
     std = torch.tensor(STD).view(1, 3, 1, 1)
-    teacher_phase, student_phase, loss_phase, backward_phase, optimizer_phase = s["phases"]
+    phases = s["phases"]  # profiler scope names by phase, strata's step_phase_name()
+    teacher_phase, student_phase, loss_phase = phases["teacher_forward"], phases["student_forward"], phases["losses"]
+    backward_phase, optimizer_phase = phases["backward"], phases["optimizer_step"]
     f32 = torch.float32
     losses = []
 
@@ -131,7 +134,7 @@ def main(path):
         if not losses:
             losses.append(loss.item())
 
-    result = measure(step, s, exclude=set(s["phases"]))
+    result = measure(step, s, exclude=set(phases.values()))
     print(json.dumps({
         **environment(), "first_loss": losses[0],
         "parameters": sum(p.numel() for p in student.parameters()),

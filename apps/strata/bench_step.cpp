@@ -175,10 +175,17 @@ int run_bench_step(const Args& args) {
   const incremental::MethodConfig& method = setup.method;
   const incremental::Recipe& recipe = setup.recipe;
 
-  json::Array classes, phases;
+  json::Array classes;
   for (int64_t c : setup.model.classes) classes.emplace_back(c);
-  for (incremental::StepPhase phase : incremental::kStepPhases) {
-    phases.emplace_back(std::string(incremental::step_phase_name(phase)));
+  // The profiler scope names of the phases the PyTorch side runs, by phase (a list by position broke
+  // when the regulariser's phase joined).
+  using incremental::StepPhase;
+  json::Object phases;
+  for (const auto& [key, phase] :
+       {std::pair{"teacher_forward", StepPhase::teacher_forward},
+        std::pair{"student_forward", StepPhase::student_forward}, std::pair{"losses", StepPhase::losses},
+        std::pair{"backward", StepPhase::backward}, std::pair{"optimizer_step", StepPhase::optimizer_step}}) {
+    phases.emplace_back(key, std::string(incremental::step_phase_name(phase)));
   }
   json::Object input = s.step.to_json();
   input.insert(input.end(),
