@@ -133,8 +133,8 @@ std::vector<OptionSpec> model_and_method_specs() {
   return {
       // model
       value("--backbone", "NAME",
-            "resnet101 (default), resnet50, or small: strata's CPU configuration, ResNet-14 (one bottleneck per "
-            "stage) of width 16 with a 64-channel head",
+            "resnet101 (default), resnet50, resnet34, resnet18 (basic blocks), or small: strata's CPU "
+            "configuration, ResNet-14 (one bottleneck per stage) of width 16 with a 64-channel head",
             [](TrainOptions& o, const std::string& v) { o.backbone = v; }),
       value("--head", "NAME", "mib (default: MiB/PLOP's DeepLabV3 head, In-place ABN) or torchvision",
             [](TrainOptions& o, const std::string& v) { o.head = v; }),
@@ -142,7 +142,7 @@ std::vector<OptionSpec> model_and_method_specs() {
             [](TrainOptions& o, const std::string& v) { o.output_stride = as_int("--output-stride", v); }),
       value("--norm", "NAME", "inplace_abn or batch_norm (default: the head's: inplace_abn for mib)",
             [](TrainOptions& o, const std::string& v) { o.norm = v; }),
-      value("--blocks", "A,B,C,D", "bottlenecks per backbone stage, overriding the backbone's",
+      value("--blocks", "A,B,C,D", "blocks per backbone stage, overriding the backbone's",
             [](TrainOptions& o, const std::string& v) {
               o.blocks.clear();
               for (const std::string& b : split_commas(v)) o.blocks.push_back(int_at_least("--blocks", b, 1));

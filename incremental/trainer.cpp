@@ -142,14 +142,8 @@ StepSetup Trainer::setup(int step) const {
   s.step = step;
   std::vector<int64_t> classes;
   for (int c : task_->classes_per_step(step)) classes.push_back(c);
-  if (o.backbone == "small") {
-    s.model = models::small_model_config(classes, o.output_stride);
-  } else if (o.backbone == "resnet50" || o.backbone == "resnet101") {
-    s.model.depth = o.backbone == "resnet50" ? 50 : 101;
-    s.model.classes = classes;
-  } else {
-    throw Error(cat("--backbone '", o.backbone, "': expected resnet50, resnet101 or small"));
-  }
+  s.model.classes = classes;
+  models::apply_backbone(s.model, o.backbone);
   s.model.flavour = models::parse_flavour(o.head);
   s.model.output_stride = o.output_stride;
   if (!o.norm.empty()) s.model.norm = models::parse_norm(o.norm);

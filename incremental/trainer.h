@@ -117,7 +117,7 @@ struct TrainOptions {
   Protocol protocol = Protocol::disjoint;
   Convention convention = Convention::plop;
   // model
-  std::string backbone = "resnet101";  // resnet50 | resnet101 | small (models::small_model_config)
+  std::string backbone = "resnet101";  // models::kBackboneNames
   std::string head = "mib";            // mib | torchvision
   int output_stride = 16;
   std::string norm;                    // empty: the head flavour's (inplace_abn for mib)

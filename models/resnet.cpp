@@ -65,72 +65,72 @@ std::vector<int> ResNetConfig::resolved_blocks() const {
 int ResNetConfig::layers() const {
   int total = 0;
   for (int b : resolved_blocks()) total += b;
-  return 2 + 3 * total;
+  return 2 + (bottleneck() ? 3 : 2) * total;
 }
 
-Bottleneck::Bottleneck(int64_t in_channels, int64_t mid_channels, int64_t stride, int64_t dilation, Norm norm,
-                       Layout layout, bool initialize, Generator& generator)
+ResidualBlock::ResidualBlock(int64_t in_channels, int64_t width, int64_t stride, int64_t dilation, bool bottleneck,
+                             Norm norm, Layout layout, bool initialize, Generator& generator)
     : norm_(norm), layout_(layout), stride_(stride), dilation_(dilation) {
-  const int64_t out_channels = mid_channels * kExpansion;
-  conv1_ = make_conv(in_channels, mid_channels, 1, 1, 1, generator);
-  bn1_ = make_norm(norm, mid_channels, true);
-  conv2_ = make_conv(mid_channels, mid_channels, 3, stride, dilation, generator);
-  bn2_ = make_norm(norm, mid_channels, true);
-  conv3_ = make_conv(mid_channels, out_channels, 1, 1, 1, generator);
-  bn3_ = make_norm(norm, out_channels, false);
+  const int64_t out_channels = bottleneck ? width * kExpansion : width;
+  if (bottleneck) {
+    convs_ = {make_conv(in_channels, width, 1, 1, 1, generator),
+              make_conv(width, width, 3, stride, dilation, generator),
+              make_conv(width, out_channels, 1, 1, 1, generator)};
+  } else {
+    convs_ = {make_conv(in_channels, width, 3, stride, dilation, generator),
+              make_conv(width, out_channels, 3, 1, dilation, generator)};
+  }
+  for (size_t i = 0; i < convs_.size(); ++i) {
+    norms_.push_back(make_norm(norm, convs_[i]->out_channels(), i + 1 < convs_.size()));
+  }
   if (stride != 1 || in_channels != out_channels) {
     proj_conv_ = make_conv(in_channels, out_channels, 1, stride, 1, generator);
     proj_bn_ = make_norm(norm, out_channels, false);
   }
-  for (nn::Conv2d* conv : {conv1_.get(), conv2_.get(), conv3_.get(), proj_conv_.get()}) {
-    if (conv != nullptr && initialize) init_conv(*conv, generator);
+  if (initialize) {
+    for (auto& conv : convs_) init_conv(*conv, generator);
+    if (proj_conv_) init_conv(*proj_conv_, generator);
   }
 
-  if (layout == Layout::torchvision) {
-    register_module("conv1", conv1_);
-    register_module("bn1", bn1_);
-    register_module("conv2", conv2_);
-    register_module("bn2", bn2_);
-    register_module("conv3", conv3_);
-    register_module("bn3", bn3_);
-    if (proj_conv_) {
-      auto downsample = register_module("downsample", std::make_shared<NamedModules>());
-      downsample->add("0", proj_conv_);
-      downsample->add("1", proj_bn_);
+  std::shared_ptr<NamedModules> convs;
+  if (layout == Layout::mib) convs = register_module("convs", std::make_shared<NamedModules>());
+  for (size_t i = 0; i < convs_.size(); ++i) {
+    if (convs) {
+      convs->add(cat("conv", i + 1), convs_[i]);
+      convs->add(cat("bn", i + 1), norms_[i]);
+    } else {
+      register_module(cat("conv", i + 1), convs_[i]);
+      register_module(cat("bn", i + 1), norms_[i]);
     }
-  } else {
-    auto convs = register_module("convs", std::make_shared<NamedModules>());
-    convs->add("conv1", conv1_);
-    convs->add("bn1", bn1_);
-    convs->add("conv2", conv2_);
-    convs->add("bn2", bn2_);
-    convs->add("conv3", conv3_);
-    convs->add("bn3", bn3_);
-    if (proj_conv_) {
-      register_module("proj_conv", proj_conv_);
-      register_module("proj_bn", proj_bn_);
-    }
+  }
+  if (proj_conv_ && layout == Layout::torchvision) {
+    auto downsample = register_module("downsample", std::make_shared<NamedModules>());
+    downsample->add("0", proj_conv_);
+    downsample->add("1", proj_bn_);
+  } else if (proj_conv_) {
+    register_module("proj_conv", proj_conv_);
+    register_module("proj_bn", proj_bn_);
   }
 }
 
-Tensor Bottleneck::forward(const Tensor& x, Tensor* pre_activation) {
-  Tensor out = bn1_->forward(conv1_->forward(x));
-  out = bn2_->forward(conv2_->forward(out));
-  out = bn3_->forward(conv3_->forward(out));
+Tensor ResidualBlock::forward(const Tensor& x, Tensor* pre_activation) {
+  Tensor out = x;
+  for (size_t i = 0; i < convs_.size(); ++i) out = norms_[i]->forward(convs_[i]->forward(out));
   Tensor sum = proj_conv_ ? add(out, proj_bn_->forward(proj_conv_->forward(x))) : add(out, x);
   if (pre_activation != nullptr) *pre_activation = sum;
   return activate(norm_, sum);
 }
 
-FoldedBottleneck Bottleneck::fold(const std::string& prefix) const {
+FoldedResidualBlock ResidualBlock::fold(const std::string& prefix) const {
   const std::string convs = prefix + (layout_ == Layout::torchvision ? "" : "convs.");
-  FoldedBottleneck out;
-  out.conv1 = FoldedConv(*conv1_, fold_norm(*bn1_, convs + "bn1"));
-  out.conv2 = FoldedConv(*conv2_, fold_norm(*bn2_, convs + "bn2"));
-  // bn3 has no activation of its own: conv3's epilogue adds the shortcut, then the block's activation.
-  NormFold bn3 = fold_norm(*bn3_, convs + "bn3");
-  bn3.slope = norm_ == Norm::batch_norm ? 0.0 : kLeakySlope;
-  out.conv3 = FoldedConv(*conv3_, bn3);
+  FoldedResidualBlock out;
+  for (size_t i = 0; i < convs_.size(); ++i) {
+    NormFold norm = fold_norm(*norms_[i], cat(convs, "bn", i + 1));
+    // The last norm has no activation of its own: the last conv's epilogue adds the shortcut, then
+    // applies the block's activation.
+    if (i + 1 == convs_.size()) norm.slope = norm_ == Norm::batch_norm ? 0.0 : kLeakySlope;
+    out.convs.emplace_back(*convs_[i], norm);
+  }
   if (proj_conv_) {
     const std::string proj_bn = prefix + (layout_ == Layout::torchvision ? "downsample.1" : "proj_bn");
     out.projection = FoldedConv(*proj_conv_, fold_norm(*proj_bn_, proj_bn));
@@ -139,25 +139,25 @@ FoldedBottleneck Bottleneck::fold(const std::string& prefix) const {
   return out;
 }
 
-Tensor FoldedBottleneck::forward(const Tensor& x, Tensor* pre_activation) const {
-  // The main branch first, then the projection: its output lives only until conv3 has read it.
-  Tensor out = conv2.forward(conv1.forward(x));
+Tensor FoldedResidualBlock::forward(const Tensor& x, Tensor* pre_activation) const {
+  // The main branch first, then the projection: its output lives only until the last conv has read it.
+  Tensor out = x;
+  for (size_t i = 0; i + 1 < convs.size(); ++i) out = convs[i].forward(out);
   Tensor shortcut = has_projection ? projection.forward(x) : x;
-  if (pre_activation == nullptr) return conv3.forward(out, shortcut);
-  *pre_activation = conv3.forward_linear(out, shortcut);
-  return leaky_relu(*pre_activation, conv3.slope());
+  if (pre_activation == nullptr) return convs.back().forward(out, shortcut);
+  *pre_activation = convs.back().forward_linear(out, shortcut);
+  return leaky_relu(*pre_activation, convs.back().slope());
 }
 
-Shape Bottleneck::trace(const Shape& in, SummaryBuilder& builder) const {
+Shape ResidualBlock::trace(const Shape& in, SummaryBuilder& builder) const {
   const bool tv = layout_ == Layout::torchvision;
   const std::string convs = tv ? "" : "convs.";
   const std::string norm = norm_name(norm_);
-  Shape y = builder.conv(convs + "conv1", *conv1_, in);
-  y = builder.norm(convs + "bn1", norm, *bn1_, y);
-  y = builder.conv(convs + "conv2", *conv2_, y);
-  y = builder.norm(convs + "bn2", norm, *bn2_, y);
-  y = builder.conv(convs + "conv3", *conv3_, y);
-  y = builder.norm(convs + "bn3", norm + " (no activation)", *bn3_, y);
+  Shape y = in;
+  for (size_t i = 0; i < convs_.size(); ++i) {
+    y = builder.conv(cat(convs, "conv", i + 1), *convs_[i], y);
+    y = builder.norm(cat(convs, "bn", i + 1), i + 1 < convs_.size() ? norm : norm + " (no activation)", *norms_[i], y);
+  }
   if (proj_conv_) {
     Shape r = builder.conv(tv ? "downsample.0" : "proj_conv", *proj_conv_, in);
     builder.norm(tv ? "downsample.1" : "proj_bn", norm + " (no activation)", *proj_bn_, r);
@@ -166,9 +166,10 @@ Shape Bottleneck::trace(const Shape& in, SummaryBuilder& builder) const {
 }
 
 std::vector<int> ResNet::blocks_per_stage(int depth) {
-  if (depth == 50) return {3, 4, 6, 3};
+  if (depth == 18) return {2, 2, 2, 2};
+  if (depth == 34 || depth == 50) return {3, 4, 6, 3};
   if (depth == 101) return {3, 4, 23, 3};
-  throw Error(cat("ResNet: depth must be 50 or 101, got ", depth));
+  throw Error(cat("ResNet: depth must be 18, 34, 50 or 101, got ", depth));
 }
 
 std::string ResNet::stage_name(int stage) const {
@@ -190,14 +191,15 @@ ResNet::ResNet(const ResNetConfig& config, Generator& generator) : config_(confi
   }
   int64_t in_channels = config.width;
   for (int s = 0; s < 4; ++s) {
-    int64_t mid = config.width << s;
+    const int64_t block_width = config.width << s;
     auto stage = register_module(stage_name(s + 1), std::make_shared<NamedModules>());
     for (size_t b = 0; b < geometry[s].size(); ++b) {
-      auto block = std::make_shared<Bottleneck>(in_channels, mid, geometry[s][b].stride, geometry[s][b].dilation,
-                                                config.norm, config.layout, config.initialize, generator);
+      auto block = std::make_shared<ResidualBlock>(in_channels, block_width, geometry[s][b].stride,
+                                                   geometry[s][b].dilation, config.bottleneck(), config.norm,
+                                                   config.layout, config.initialize, generator);
       stage->add(config.layout == Layout::torchvision ? std::to_string(b) : cat("block", b + 1), block);
       stages_[s].push_back(block);
-      in_channels = mid * kExpansion;
+      in_channels = config.stage_channels(s + 1);
     }
   }
 }

@@ -225,10 +225,8 @@ ForwardResult FoldedSegmentationModel::forward(const Tensor& images, const Forwa
 void FoldedSegmentationModel::for_each_conv(const std::function<void(const FoldedConv&)>& f) const {
   f(backbone_.stem);
   for (const auto& stage : backbone_.stages) {
-    for (const FoldedBottleneck& b : stage) {
-      f(b.conv1);
-      f(b.conv2);
-      f(b.conv3);
+    for (const FoldedResidualBlock& b : stage) {
+      for (const FoldedConv& c : b.convs) f(c);
       if (b.has_projection) f(b.projection);
     }
   }
@@ -301,6 +299,28 @@ ModelSummary SegmentationModel::summary(int64_t height, int64_t width) const {
   builder.op("", "upsample_bilinear", {1, height, width, low[3]});
   builder.finish();
   return summary;
+}
+
+void apply_backbone(ModelConfig& config, const std::string& name) {
+  if (name == "small") {
+    const ModelConfig small = small_model_config(config.classes);
+    config.depth = small.depth;
+    config.blocks = small.blocks;
+    config.width = small.width;
+    config.head_channels = small.head_channels;
+    return;
+  }
+  for (int depth : {18, 34, 50, 101}) {
+    if (name == cat("resnet", depth)) {
+      const ModelConfig reference;
+      config.depth = depth;
+      config.blocks = reference.blocks;
+      config.width = reference.width;
+      config.head_channels = reference.head_channels;
+      return;
+    }
+  }
+  throw Error(cat("--backbone '", name, "': expected ", kBackboneNames));
 }
 
 std::vector<int64_t> parse_classes(const std::string& text) {

@@ -48,7 +48,7 @@ Flavour parse_flavour(const std::string& s);      // throws naming the accepted 
 
 struct ModelConfig {
   Flavour flavour = Flavour::mib;
-  int depth = 101;                   // 50 or 101
+  int depth = 101;                   // 18, 34, 50 or 101
   int output_stride = 16;            // 8, 16 or 32
   std::optional<Norm> norm;          // default: batch_norm for torchvision, inplace_abn for mib
   std::vector<int64_t> classes = {21};  // classes per step, background included in step 0
@@ -173,6 +173,12 @@ class FoldedSegmentationModel {
 // strata's small configuration (see the file comment): mib flavour, ResNet-14 width 16, 64-channel
 // head, In-place ABN, the given output stride and classes per step.
 ModelConfig small_model_config(std::vector<int64_t> classes, int output_stride = 16);
+
+// The backbone names of the command lines: "resnet18", "resnet34", "resnet50", "resnet101" (the reference
+// sizes of that depth) or "small" (small_model_config's ResNet-14, width 16, 64-channel head). Sets
+// config's depth, blocks, width and head_channels; throws naming the accepted names.
+void apply_backbone(ModelConfig& config, const std::string& name);
+inline constexpr const char* kBackboneNames = "resnet18, resnet34, resnet50, resnet101 or small";
 
 // Parses "21" or "16,1,1,1,1,1" into classes per step; throws naming the text.
 std::vector<int64_t> parse_classes(const std::string& text);

@@ -90,10 +90,9 @@ int run_eval(const Args& args) {
   options.task = info.task;
   options.step = info.step;
   const models::ModelConfig& model = info.model;
-  if (model.reference_size()) {
-    options.backbone = cat("resnet", model.depth);
-  } else {
-    options.backbone = "small";
+  // The depth's reference backbone, resized as the checkpoint's (the small one is ResNet-101 resized).
+  options.backbone = cat("resnet", model.depth);
+  if (!model.reference_size()) {
     options.blocks = model.backbone_config().resolved_blocks();
     options.width = model.width;
     options.head_channels = model.head_channels;

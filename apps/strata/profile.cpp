@@ -108,16 +108,10 @@ incremental::StepSetup step_setup(const ProfileSettings& s, const std::string& m
   setup.step = s.step;
   std::vector<int64_t> classes;
   for (int c : task.classes_per_step(s.step)) classes.push_back(c);
-  if (s.backbone == "small") {
-    setup.model = models::small_model_config(classes);
-  } else if (s.backbone == "resnet50" || s.backbone == "resnet101") {
-    setup.model.flavour = models::Flavour::mib;
-    setup.model.depth = s.backbone == "resnet50" ? 50 : 101;
-    setup.model.output_stride = 16;
-    setup.model.classes = classes;
-  } else {
-    throw Error(cat(kCommand, ": --backbone '", s.backbone, "': expected resnet50, resnet101 or small"));
-  }
+  setup.model.flavour = models::Flavour::mib;
+  setup.model.output_stride = 16;
+  setup.model.classes = classes;
+  models::apply_backbone(setup.model, s.backbone);
   setup.model.seed = kSeed;
   setup.method = incremental::method_preset(method, task);
   if (overridden) setup.method = incremental::apply_overrides(setup.method, s.method_overrides);
@@ -268,7 +262,7 @@ std::string profile_help() {
       "  --method NAME      ",
       methods, " (case-insensitive; default MiB)\n",
       "  --compare NAME     a second method, e.g. FT (default: none)\n"
-      "  --backbone NAME    resnet50 (default), resnet101 or small (the demo's)\n"
+      "  --backbone NAME    resnet50 (default), resnet18, resnet34, resnet101 or small (the demo's)\n"
       "  --task NAME        a VOC task (default 15-5)\n"
       "  --step N           the step to train, >= 1 (default 1)\n"
       "  --batch-size N     images per batch (default 2)\n"

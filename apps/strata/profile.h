@@ -37,7 +37,7 @@ namespace strata::app {
 struct ProfileSettings {
   std::string method = "MiB";
   std::string compare;                // a second method; empty: none
-  std::string backbone = "resnet50";  // resnet50 | resnet101 | small
+  std::string backbone = "resnet50";  // models::kBackboneNames
   std::string task = "15-5";          // a VOC task
   int step = 1;
   int64_t batch = 2;

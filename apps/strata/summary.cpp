@@ -18,7 +18,7 @@ void print_help() {
       "Prints a DeepLabV3 model's stages (every layer with --verbose) with output shapes, parameter\n"
       "counts and forward multiply-adds (GMAC per image: convolutions P*Q*K*C*R*S; norms, pooling and\n"
       "interpolation are not counted), for one input size.\n\n"
-      "  --backbone resnet50|resnet101|small   (default resnet101; small: strata's ResNet-14 of width 16\n"
+      "  --backbone resnet18|34|50|101|small   (default resnet101; small: strata's ResNet-14 of width 16\n"
       "                                  with a 64-channel head, as train's)\n"
       "  --head mib|torchvision          head, state-dict names and backbone layout (default mib)\n"
       "  --norm batch_norm|inplace_abn   (default: batch_norm for torchvision, inplace_abn for mib)\n"
@@ -58,17 +58,7 @@ int run_summary(const Args& args) {
       print_help();
       return 0;
     } else if (a == "--backbone") {
-      const std::string& v = value();
-      check(v == "resnet50" || v == "resnet101" || v == "small",
-            "--backbone must be resnet50, resnet101 or small, got '", v, "'");
-      if (v == "small") {
-        const models::ModelConfig small = models::small_model_config(config.classes);
-        config.blocks = small.blocks;
-        config.width = small.width;
-        config.head_channels = small.head_channels;
-      } else {
-        config.depth = v == "resnet50" ? 50 : 101;
-      }
+      models::apply_backbone(config, value());
     } else if (a == "--head") {
       config.flavour = models::parse_flavour(value());
     } else if (a == "--norm") {

@@ -119,6 +119,33 @@ TEST_CASE("a step stopped mid-epoch on cuda and resumed with --ckpt ends with bi
       [&](const std::string& name) { return quick_options(data_root, output, "cuda", name); });
 }
 
+TEST_CASE("a basic-block backbone (ResNet-18 kind) trains a step 0 and a MiB step 1 on cpu and cuda", "[cpu]") {
+  test::TempDir dir("trainer_architectures");
+  const std::string data_root = (dir.path() / "data").string(), output = (dir.path() / "out").string();
+  make_dataset(data_root);
+  for (const std::string device : {"cpu", "cuda"}) {
+    INFO("device " << device);
+    TrainOptions o = quick_options(data_root, output, device, device + "-step0");
+    o.backbone = "resnet18";
+    o.blocks = {1, 1, 1, 1};
+    o.width = 16;
+    o.head_channels = 64;
+    StepResult step0 = Trainer(o, nullptr).run_step(0);
+    o.name = device + "-mib";
+    o.method = "MiB";
+    o.step = 1;
+    o.step_ckpt = step0.checkpoint;
+    StepResult step1 = Trainer(o, nullptr).run_step(1);
+    CHECK(step1.iterations >= 1);
+    CHECK(std::isfinite(step1.means.new_without_background));
+    CHECK(std::isfinite(step1.scores.mean_iou));
+    const models::ModelConfig model = load_checkpoint(step1.checkpoint).info.model;
+    CHECK(model.depth == 18);
+    CHECK(model.backbone_name() == "ResNet-10 (blocks 1,1,1,1, width 16)");
+    CHECK(model.classes == std::vector<int64_t>{16, 5});
+  }
+}
+
 #if STRATA_CUDA_EMULATION_FOR_TESTS
 TEST_CASE("a training iteration on cuda never makes the host wait, for every method", "[cpu]") {
   // DESIGN.md, "One step, one direction": once the batch is on the device, the teacher, the student,

@@ -730,8 +730,9 @@ TEST_CASE("unknown tasks, methods, steps and options are clear errors", "[cpu]")
   }
   {
     TrainOptions bad = o;
-    bad.backbone = "resnet34";
-    CHECK_THROWS_WITH(Trainer(bad, nullptr), Catch::Contains("--backbone 'resnet34'"));
+    bad.backbone = "resnet152";
+    CHECK_THROWS_WITH(Trainer(bad, nullptr), Catch::Contains("--backbone 'resnet152'") &&
+                                                 Catch::Contains("expected resnet18, resnet34, resnet50, resnet101"));
   }
   {
     TrainOptions bad = o;

@@ -26,7 +26,8 @@ struct Case {
 };
 
 // The small backbone of both flavours; MiB's once with global image pooling and once with a window
-// smaller than the feature map (the sliding average, an (N,h,w,C) image branch).
+// smaller than the feature map (the sliding average, an (N,h,w,C) image branch), and once with basic
+// blocks (ResNet-18's kind).
 std::vector<Case> cases() {
   models::ModelConfig mib = models::small_model_config({5, 2}, 16);
   models::ModelConfig sliding = mib;
@@ -34,7 +35,12 @@ std::vector<Case> cases() {
   models::ModelConfig tv = models::small_model_config({6}, 8);
   tv.flavour = models::Flavour::torchvision;
   tv.aux = true;
-  return {{"mib, In-place ABN", mib}, {"mib, sliding image pooling", sliding}, {"torchvision, batch norm + aux", tv}};
+  models::ModelConfig basic = mib;
+  basic.depth = 18;
+  return {{"mib, In-place ABN", mib},
+          {"mib, sliding image pooling", sliding},
+          {"torchvision, batch norm + aux", tv},
+          {"mib, basic blocks", basic}};
 }
 
 models::ForwardOptions every_map(const models::ModelConfig& config) {

@@ -85,3 +85,15 @@ TEST_CASE("MiB ResNet-50 OS8 with three steps in training mode: outputs and inte
 TEST_CASE("MiB ResNet-50 OS16 in eval mode with an odd pooling window (3): logits and gradients match", "[torch]") {
   check_mib(mib_config(50, 16, {11}, 3), "mib_resnet50_os16_pool3", false, false);
 }
+
+TEST_CASE("MiB ResNet-18 (basic blocks) OS16 in eval mode: logits and gradients match", "[torch]") {
+  check_mib(mib_config(18, 16, {21}, 32), "mib_resnet18_os16", false, false);
+}
+
+TEST_CASE("MiB ResNet-18 OS16 in training mode: logits and gradients and statistics match", "[torch]") {
+  check_mib(mib_config(18, 16, {21}, 32), "mib_resnet18_os16", true, false);
+}
+
+TEST_CASE("MiB ResNet-34 OS8 with two steps in training mode: outputs and intermediate maps match", "[torch]") {
+  check_mib(mib_config(34, 8, {16, 5}, 32), "mib_resnet34_os8_steps", true, true);
+}

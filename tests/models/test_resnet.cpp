@@ -58,9 +58,34 @@ TEST_CASE("mib layout: every block of a stage uses the stage's dilation", "[cpu]
 
 TEST_CASE("ResNet depth and output stride are validated", "[cpu]") {
   Generator g(2);
-  CHECK_THROWS_WITH(models::ResNet(models::ResNetConfig{34, 16}, g), Catch::Contains("depth must be 50 or 101"));
+  CHECK_THROWS_WITH(models::ResNet(models::ResNetConfig{26, 16}, g),
+                    Catch::Contains("depth must be 18, 34, 50 or 101, got 26"));
   CHECK_THROWS_WITH(models::ResNet(models::ResNetConfig{50, 4}, g), Catch::Contains("output stride must be 8, 16 or 32"));
   CHECK(models::ResNet::blocks_per_stage(101) == std::vector<int>{3, 4, 23, 3});
+}
+
+TEST_CASE("ResNet-18/34 stack basic blocks: two 3x3 convolutions, dilated alike, channels 64..512", "[cpu]") {
+  models::ResNet r18 = make_resnet(models::Layout::mib, 8, 18);
+  CHECK(geometry(r18, 3) == V{"s1d2", "s1d2"});
+  CHECK(geometry(r18, 4) == V{"s1d4", "s1d4"});
+  CHECK_FALSE(r18.stage(1)[0]->bottleneck());
+  CHECK_FALSE(r18.stage(1)[0]->has_projection());  // 64 -> 64 at stride 1: the identity shortcut
+  CHECK(r18.stage(2)[0]->has_projection());
+  CHECK(r18.stage(4)[1]->conv2().params().pad_h == 4);
+  CHECK(r18.out_channels() == 512);
+  CHECK(r18.stage3_channels() == 256);
+  CHECK(r18.config().layers() == 18);
+  models::ResNet r34 = make_resnet(models::Layout::torchvision, 16, 34);
+  CHECK(geometry(r34, 4) == V{"s1d1", "s1d2", "s1d2"});
+  CHECK(r34.config().layers() == 34);
+  CHECK(r34.stage_channels(2) == 128);
+  std::vector<std::string> names;
+  for (const auto& [name, p] : r34.named_parameters()) {
+    if (name.rfind("layer2.0.", 0) == 0) names.push_back(name);
+  }
+  CHECK(names == V{"layer2.0.conv1.weight", "layer2.0.bn1.weight", "layer2.0.bn1.bias", "layer2.0.conv2.weight",
+                   "layer2.0.bn2.weight", "layer2.0.bn2.bias", "layer2.0.downsample.0.weight",
+                   "layer2.0.downsample.1.weight", "layer2.0.downsample.1.bias"});
 }
 
 TEST_CASE("state-dict names follow torchvision and MiB", "[cpu]") {

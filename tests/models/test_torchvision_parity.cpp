@@ -17,7 +17,10 @@ models::ModelConfig torchvision_config(int depth, bool training) {
   config.flavour = models::Flavour::torchvision;
   config.initialize = false;  // the reference state is loaded next
   config.depth = depth;
-  config.output_stride = 8;
+  // torchvision dilates only its bottleneck ResNets; ResNet-18/34 run at output stride 32 with
+  // DeepLabHead's rates (tools/torchref/models_torchvision.py).
+  config.output_stride = depth >= 50 ? 8 : 32;
+  if (depth < 50) config.atrous_rates = {12, 24, 36};
   config.classes = {21};
   config.aux = true;
   // Dropout draws random masks: the reference runs torchvision's Dropout modules in eval mode
@@ -31,7 +34,7 @@ models::ModelConfig torchvision_config(int depth, bool training) {
 
 void check_torchvision(int depth, bool training) {
   models::SegmentationModel model(torchvision_config(depth, training));
-  std::string name = cat("deeplabv3_resnet", depth);
+  std::string name = cat("deeplabv3_resnet", depth, depth < 50 ? "_os32" : "");
   {
     test::TorchCase counts("models_torchvision", "parameter_counts");
     CHECK(model.parameter_count() == static_cast<int64_t>(counts.param(cat("resnet", depth))));
@@ -60,4 +63,21 @@ TEST_CASE("torchvision deeplabv3_resnet101 in eval mode: logits and gradients ma
 
 TEST_CASE("torchvision deeplabv3_resnet101 in training mode: logits and gradients and statistics match", "[torch]") {
   check_torchvision(101, true);
+}
+
+TEST_CASE("torchvision-built DeepLabV3 on ResNet-18 (basic blocks) in eval mode: logits and gradients match",
+          "[torch]") {
+  check_torchvision(18, false);
+}
+
+TEST_CASE("torchvision-built DeepLabV3 on ResNet-18 in training mode: logits and gradients and statistics match",
+          "[torch]") {
+  check_torchvision(18, true);
+}
+
+TEST_CASE("torchvision-built DeepLabV3 on ResNet-34 has torchvision's parameter counts", "[torch]") {
+  models::SegmentationModel model(torchvision_config(34, false));
+  test::TorchCase counts("models_torchvision", "parameter_counts");
+  CHECK(model.parameter_count() == static_cast<int64_t>(counts.param("resnet34")));
+  CHECK(model.aux().parameter_count() == static_cast<int64_t>(counts.param("resnet34_aux")));
 }

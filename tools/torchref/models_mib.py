@@ -48,20 +48,33 @@ class ABN(nn.Module):
 
 
 class ResidualBlock(nn.Module):
+    """Three widths: a bottleneck (1x1, 3x3 with the stride and dilation, 1x1); two: a basic block
+    (3x3 with the stride and dilation, 3x3 with the dilation)."""
+
     def __init__(self, in_channels, channels, stride, dilation):
         super().__init__()
-        self.convs = nn.Sequential(OrderedDict([
-            ("conv1", nn.Conv2d(in_channels, channels[0], 1, bias=False)),
-            ("bn1", ABN(channels[0])),
-            ("conv2", nn.Conv2d(channels[0], channels[1], 3, stride=stride, padding=dilation, dilation=dilation,
-                                bias=False)),
-            ("bn2", ABN(channels[1])),
-            ("conv3", nn.Conv2d(channels[1], channels[2], 1, bias=False)),
-            ("bn3", ABN(channels[2], activation="identity")),
-        ]))
-        if stride != 1 or in_channels != channels[2]:
-            self.proj_conv = nn.Conv2d(in_channels, channels[2], 1, stride=stride, bias=False)
-            self.proj_bn = ABN(channels[2], activation="identity")
+        if len(channels) == 3:
+            layers = [
+                ("conv1", nn.Conv2d(in_channels, channels[0], 1, bias=False)),
+                ("bn1", ABN(channels[0])),
+                ("conv2", nn.Conv2d(channels[0], channels[1], 3, stride=stride, padding=dilation, dilation=dilation,
+                                    bias=False)),
+                ("bn2", ABN(channels[1])),
+                ("conv3", nn.Conv2d(channels[1], channels[2], 1, bias=False)),
+                ("bn3", ABN(channels[2], activation="identity")),
+            ]
+        else:
+            layers = [
+                ("conv1", nn.Conv2d(in_channels, channels[0], 3, stride=stride, padding=dilation, dilation=dilation,
+                                    bias=False)),
+                ("bn1", ABN(channels[0])),
+                ("conv2", nn.Conv2d(channels[0], channels[1], 3, padding=dilation, dilation=dilation, bias=False)),
+                ("bn2", ABN(channels[1], activation="identity")),
+            ]
+        self.convs = nn.Sequential(OrderedDict(layers))
+        if stride != 1 or in_channels != channels[-1]:
+            self.proj_conv = nn.Conv2d(in_channels, channels[-1], 1, stride=stride, bias=False)
+            self.proj_bn = ABN(channels[-1], activation="identity")
 
     def forward(self, x):
         residual = self.proj_bn(self.proj_conv(x)) if hasattr(self, "proj_conv") else x
@@ -72,7 +85,7 @@ class ResidualBlock(nn.Module):
 class Body(nn.Module):
     def __init__(self, depth, output_stride):
         super().__init__()
-        structure = {50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}[depth]
+        structure = {18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 6, 3], 101: [3, 4, 23, 3]}[depth]
         dilation = {16: [1, 1, 1, 2], 8: [1, 1, 2, 4], 32: [1, 1, 1, 1]}[output_stride]
         self.mod1 = nn.Sequential(OrderedDict([
             ("conv1", nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)),
@@ -81,13 +94,13 @@ class Body(nn.Module):
         ]))
         in_channels = 64
         for mod_id, blocks in enumerate(structure):
-            channels = (64 * 2 ** mod_id, 64 * 2 ** mod_id, 256 * 2 ** mod_id)
+            channels = (64 * 2 ** mod_id,) * 2 + ((256 * 2 ** mod_id,) if depth >= 50 else ())
             d = dilation[mod_id]
             module = nn.Module()
             for block_id in range(blocks):
                 stride = 2 if d == 1 and block_id == 0 and mod_id > 0 else 1
                 module.add_module(f"block{block_id + 1}", ResidualBlock(in_channels, channels, stride, d))
-                in_channels = channels[2]
+                in_channels = channels[-1]
             self.add_module(f"mod{mod_id + 2}", module)
 
     def forward(self, x):
@@ -138,7 +151,7 @@ class MiBModel(nn.Module):
         super().__init__()
         rates = {16: (6, 12, 18), 8: (12, 24, 32)}[output_stride]
         self.body = Body(depth, output_stride)
-        self.head = Head(2048, rates, pooling_size)
+        self.head = Head(2048 if depth >= 50 else 512, rates, pooling_size)
         self.cls = nn.ModuleList([nn.Conv2d(256, c, 1) for c in classes])
         for m in self.body.modules():
             if isinstance(m, nn.Conv2d):
@@ -173,3 +186,7 @@ def cases():
     yield from model_cases(50, 8, [16, 3, 2], 4, "mib_resnet50_os8_steps")
     # An odd eval pooling window (3 on the 5x7 map of output stride 16).
     yield from model_cases(50, 16, [11], 3, "mib_resnet50_os16_pool3", modes=(False,))
+    # Basic blocks, dilated: ResNet-18 at output stride 16 (the BiSeNet-era MiB protocol's backbone) and
+    # ResNet-34 at 8.
+    yield from model_cases(18, 16, [21], 32, "mib_resnet18_os16")
+    yield from model_cases(34, 8, [16, 5], 32, "mib_resnet34_os8_steps", modes=(True,))
