@@ -114,11 +114,17 @@ std::string sanitize(const std::string& text) {
 bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
 std::string architecture(const models::ModelConfig& c) {
+  if (c.arch == models::Architecture::pspnet) {
+    std::string bins;
+    for (size_t i = 0; i < c.bins.size(); ++i) bins += cat(i ? "/" : "", c.bins[i]);
+    return cat("PSPNet (", c.resolved_head_channels(), " channels, bins ", bins, ") on ", c.backbone_name(), ", ",
+               models::norm_name(c.resolved_norm()), ", output stride ", c.output_stride);
+  }
   models::ModelConfig shown = c;
   shown.classes.clear();
   std::array<int64_t, 3> rates = shown.resolved_rates();
-  return cat(models::flavour_name(c.flavour), " head (", c.head_channels, " channels, rates ", rates[0], "/", rates[1],
-             "/", rates[2], ", pooling ", c.pooling_size, ") on ", c.backbone_name(), ", ",
+  return cat(models::flavour_name(c.flavour), " head (", c.resolved_head_channels(), " channels, rates ", rates[0], "/",
+             rates[1], "/", rates[2], ", pooling ", c.pooling_size, ") on ", c.backbone_name(), ", ",
              models::norm_name(c.resolved_norm()), ", output stride ", c.output_stride);
 }
 
@@ -156,11 +162,12 @@ Metadata CheckpointInfo::to_metadata() const {
   m["channel_order"] = join(channel_order);
   m["classes"] = join(model.classes);
   m["model"] = architecture(model);
+  m["model.arch"] = models::architecture_name(model.arch);
   m["model.flavour"] = models::flavour_name(model.flavour);
   m["model.depth"] = std::to_string(model.depth);
   m["model.blocks"] = join(model.backbone_config().resolved_blocks());
   m["model.width"] = std::to_string(model.width);
-  m["model.head_channels"] = std::to_string(model.head_channels);
+  m["model.head_channels"] = std::to_string(model.resolved_head_channels());
   m["model.output_stride"] = std::to_string(model.output_stride);
   m["model.norm"] = models::norm_name(model.resolved_norm());
   m["model.pooling"] = std::to_string(model.pooling_size);
@@ -195,6 +202,8 @@ CheckpointInfo CheckpointInfo::from_metadata(const Metadata& metadata, const std
   info.step = static_cast<int>(r.integer("step"));
   for (int64_t c : r.integers("channel_order")) info.channel_order.push_back(static_cast<int>(c));
   info.model.classes = r.integers("classes");
+  // Checkpoints written before PSPNet joined have no model.arch: they hold a DeepLabV3.
+  if (metadata.count("model.arch")) info.model.arch = models::parse_architecture(r.text("model.arch"));
   info.model.flavour = models::parse_flavour(r.text("model.flavour"));
   info.model.depth = static_cast<int>(r.integer("model.depth"));
   std::vector<int64_t> blocks = r.integers("model.blocks");

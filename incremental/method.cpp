@@ -314,6 +314,7 @@ std::vector<LossTerm> Method::terms(int step) const {
   if (step >= 1 && config_.loss_de > 0) out.push_back({LossKind::feature_distillation, "de", config_.loss_de});
   // Its factors are inside the term (one per map).
   if (step >= 1 && config_.pod) out.push_back({LossKind::local_pod, "pod", 1.0});
+  if (config_.loss_aux > 0) out.push_back({LossKind::auxiliary, "aux", config_.loss_aux});
   return out;
 }
 
@@ -342,6 +343,7 @@ models::ForwardOptions Method::forward_options(int step) const {
   // The pseudo-labels read the teacher's low-resolution logits on either path.
   if (step >= 1 && config_.pseudo) options.low_res_logits = true;
   if (step >= 1) options.shared_stages = config_.share_stages;
+  options.aux_logits = config_.loss_aux > 0;
   return options;
 }
 
@@ -355,7 +357,11 @@ void Method::set_pseudo_thresholds(PseudoLabelThresholds thresholds) {
 
 void Method::on_step_start(models::SegmentationModel& model, int step) const {
   if (step == 0) return;
-  if (config_.init_balanced) model.classifier().init_balanced_new_step();
+  const bool psp = model.config().arch == models::Architecture::pspnet;
+  if (config_.init_balanced) {
+    model.classifier().init_balanced_new_step();
+    if (psp) model.psp_aux().classifier().init_balanced_new_step();
+  }
   if (config_.freeze_backbone) {
     for (auto& [name, parameter] : model.backbone().named_parameters()) parameter.set_requires_grad(false);
   }
@@ -365,6 +371,10 @@ void Method::on_step_start(models::SegmentationModel& model, int step) const {
   if (config_.freeze_old_classifier) {
     for (int64_t k = 0; k < model.classifier().steps() - 1; ++k) {
       for (auto& [name, parameter] : model.classifier().step(k).named_parameters()) parameter.set_requires_grad(false);
+      if (!psp) continue;
+      for (auto& [name, parameter] : model.psp_aux().classifier().step(k).named_parameters()) {
+        parameter.set_requires_grad(false);
+      }
     }
   }
 }
@@ -384,14 +394,15 @@ PixelLoss pixel_loss(LossKind kind) {
     case LossKind::icarl_disjoint_bkg: return PixelLoss::icarl_disjoint_bkg;
     case LossKind::pseudo_cross_entropy: return PixelLoss::cross_entropy;
     case LossKind::feature_distillation:
-    case LossKind::local_pod: break;
+    case LossKind::local_pod:
+    case LossKind::auxiliary: break;
   }
-  throw Error("pixel_loss: feature_distillation and local_pod are not logit terms");
+  throw Error("pixel_loss: feature_distillation, local_pod and auxiliary are not logit terms");
 }
 
 bool is_logit_term(LossKind kind) {
   return kind != LossKind::feature_distillation && kind != LossKind::local_pod &&
-         kind != LossKind::pseudo_cross_entropy;
+         kind != LossKind::pseudo_cross_entropy && kind != LossKind::auxiliary;
 }
 
 }  // namespace
@@ -407,6 +418,7 @@ LossBreakdown Method::fused_loss(const std::vector<LossTerm>& active, const mode
   FusedLossOptions options;
   options.old_channels = old_channels;
   options.alpha = config_.alpha;
+  options.align_corners = config_.align_corners;
   const Tensor teacher_logits = teacher ? teacher->low_res_logits : Tensor();
   // The kd and unkd terms under non-default knobs run on their own inputs (distillation_inputs).
   const bool kd_alone = !config_.kd.references();
@@ -482,6 +494,7 @@ Tensor Method::fused_distillation(const LossTerm& term, const models::ForwardRes
   FusedLossOptions options;
   options.old_channels = in.old_channels;
   options.alpha = in.alpha;
+  options.align_corners = config_.align_corners;
   const double weight = term.weight * in.factor;
   const Tensor unlabelled =
       Tensor::full(labels.shape(), static_cast<double>(options.ignore_index), DType::u8, labels.device());
@@ -512,6 +525,7 @@ PseudoLabels Method::pseudo_labels(const models::ForwardResult& student, const m
   PseudoLabelOptions options;
   options.total_channels = student.low_res_logits.defined() ? student.low_res_logits.size(3) : student.logits.size(3);
   options.median = config_.pseudo_median;
+  options.align_corners = config_.align_corners;
   return entropy_pseudo_labels(logits, labels, thresholds_on_device_, options);
 }
 
@@ -555,7 +569,32 @@ Tensor Method::feature_distillation_term(const models::ForwardResult& student, c
 
 LossBreakdown Method::loss(const models::ForwardResult& student, const models::ForwardResult* teacher,
                            const Tensor& labels, int64_t old_channels, int step) const {
-  const std::vector<LossTerm> active = terms(step);
+  std::vector<LossTerm> active = terms(step);
+  if (active.back().kind != LossKind::auxiliary)
+    return terms_loss(active, student, teacher, labels, old_channels, step);
+  // PSPNet's auxiliary loss: the step's classification term (active's first) on the aux head's logits,
+  // as if they were the model's (low-resolution ones when fused), weighted loss_aux.
+  const LossTerm aux = active.back();
+  active.pop_back();
+  check(student.aux_logits.defined(), "method ", config_.describe(), ": the auxiliary loss needs the aux head's ",
+        "logits (ForwardOptions::aux_logits)");
+  LossBreakdown out = terms_loss(active, student, teacher, labels, old_channels, step);
+  models::ForwardResult aux_view;
+  aux_view.logits = student.aux_logits;
+  aux_view.low_res_logits = student.aux_logits;
+  LossTerm classification = active.front();
+  classification.name = aux.name;
+  classification.weight = aux.weight;
+  const LossBreakdown aux_loss = terms_loss({classification}, aux_view, teacher, labels, old_channels, step);
+  out.total = add(out.total, aux_loss.total);
+  out.names.emplace_back(aux.name);
+  out.values = concat({out.values, aux_loss.values});
+  return out;
+}
+
+LossBreakdown Method::terms_loss(const std::vector<LossTerm>& active, const models::ForwardResult& student,
+                                 const models::ForwardResult* teacher, const Tensor& labels, int64_t old_channels,
+                                 int step) const {
   const bool teacher_needed = needs_teacher(step);
   const bool teacher_logits =
       teacher != nullptr && (config_.fused_losses ? teacher->low_res_logits : teacher->logits).defined();
@@ -602,6 +641,7 @@ LossBreakdown Method::loss(const models::ForwardResult& student, const models::F
         break;
       case LossKind::feature_distillation: value = feature_distillation_term(student, teacher, step); break;
       case LossKind::local_pod: value = local_pod_term(student, teacher, old_channels, step); break;
+      case LossKind::auxiliary: throw Error("Method::terms_loss: the auxiliary term is Method::loss's");
       case LossKind::pseudo_cross_entropy: {
         const PseudoLabels pseudo = pseudo_labels(student, teacher, labels, step);
         if (!config_.classif_adaptive_factor) {

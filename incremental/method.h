@@ -182,6 +182,12 @@ struct MethodConfig {
   // upsampled logits (incremental/losses.h), the reference the fused path is tested against
   // (--unfused-losses).
   bool fused_losses = true;
+  // The model's, not the method's (so not part of describe() either): PSPNet's auxiliary loss weight
+  // (0.4 in semseg; 0: no aux term), the classification term on the aux head's logits, and whether
+  // the logits' upsampling aligns corners (PSPNet: true), which the fused losses and pseudo-labels
+  // reproduce.
+  double loss_aux = 0;
+  bool align_corners = false;
 
   // "MiB (unce, unkd x10, init_balanced)", "LwF-MC (bce, icarl x10)"; stored in checkpoints and logs.
   std::string describe() const;
@@ -238,6 +244,7 @@ enum class LossKind {
   icarl_disjoint_bkg,
   pseudo_cross_entropy,  // PLOP: CE on the pseudo-labels, each image weighted by γ with classif_adaptive_factor
   local_pod,             // PLOP: Local POD over the stage pre-activations, head output and logits
+  auxiliary,             // PSPNet: the classification term on the aux head's logits, weighted loss_aux
 };
 
 struct LossTerm {
@@ -309,6 +316,10 @@ class Method {
   void load_state(const TensorMap& state, const std::string& source, int64_t iteration);
 
  private:
+  // The terms `active` (no auxiliary one) on `student`'s logits, fused or not.
+  LossBreakdown terms_loss(const std::vector<LossTerm>& active, const models::ForwardResult& student,
+                           const models::ForwardResult* teacher, const Tensor& labels, int64_t old_channels,
+                           int step) const;
   LossBreakdown fused_loss(const std::vector<LossTerm>& active, const models::ForwardResult& student,
                            const models::ForwardResult* teacher, const Tensor& labels, int64_t old_channels,
                            int step) const;

@@ -111,7 +111,9 @@ IterationStats StepSession::train_iteration(const Tensor& images, const Tensor& 
   models::ForwardResult teacher_output;
   if (teacher_) {
     profiler::Scope scope(step_phase_name(StepPhase::teacher_forward));
-    teacher_output = teacher_->run(x, maps);
+    models::ForwardOptions teacher_maps = maps;
+    teacher_maps.aux_logits = false;  // the aux head trains the student only
+    teacher_output = teacher_->run(x, teacher_maps);
   }
   models::ForwardResult student;
   {

@@ -20,6 +20,9 @@ namespace strata::incremental {
 
 namespace {
 
+// semseg's --aux_weight for PSPNet: loss = main + 0.4 x aux.
+constexpr double kPspNetAuxWeight = 0.4;
+
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
@@ -143,9 +146,14 @@ StepSetup Trainer::setup(int step) const {
   std::vector<int64_t> classes;
   for (int c : task_->classes_per_step(step)) classes.push_back(c);
   s.model.classes = classes;
+  s.model.arch = models::parse_architecture(o.arch);
   models::apply_backbone(s.model, o.backbone);
   s.model.flavour = models::parse_flavour(o.head);
-  s.model.output_stride = o.output_stride;
+  check(s.model.arch == models::Architecture::deeplabv3 || o.head == "mib", "--head ", o.head,
+        " chooses a DeepLabV3 head; --arch ", o.arch, " has its own");
+  s.model.output_stride = o.output_stride != 0                           ? o.output_stride
+                          : s.model.arch == models::Architecture::pspnet ? 8
+                                                                         : 16;
   if (!o.norm.empty()) s.model.norm = models::parse_norm(o.norm);
   if (!o.blocks.empty()) s.model.blocks = o.blocks;
   if (o.width > 0) s.model.width = o.width;
@@ -157,6 +165,8 @@ StepSetup Trainer::setup(int step) const {
   s.model.backbone_config().resolved_blocks();  // validates blocks and width
   s.method = apply_overrides(method_preset(o.method, *task_, o.convention), o.method_overrides);
   s.method.fused_losses = !o.unfused_losses;
+  s.method.loss_aux = s.model.arch == models::Architecture::pspnet ? kPspNetAuxWeight : 0.0;
+  s.method.align_corners = s.model.align_corners();
   s.recipe = reference_recipe(*task_, step);
   if (!o.lr.empty()) s.recipe.lr = per_step(o.lr, step);
   if (!o.epochs.empty()) s.recipe.epochs = per_step(o.epochs, step);

@@ -117,9 +117,10 @@ struct TrainOptions {
   Protocol protocol = Protocol::disjoint;
   Convention convention = Convention::plop;
   // model
+  std::string arch = "deeplabv3";      // deeplabv3 | pspnet
   std::string backbone = "resnet101";  // models::kBackboneNames
-  std::string head = "mib";            // mib | torchvision
-  int output_stride = 16;
+  std::string head = "mib";            // mib | torchvision (DeepLabV3's flavour)
+  int output_stride = 0;               // 0: the architecture's (DeepLabV3 16, PSPNet 8)
   std::string norm;                    // empty: the head flavour's (inplace_abn for mib)
   std::vector<int> blocks;             // empty: the backbone's
   int64_t width = 0;                   // 0: the backbone's

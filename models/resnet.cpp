@@ -92,7 +92,7 @@ ResidualBlock::ResidualBlock(int64_t in_channels, int64_t width, int64_t stride,
     if (proj_conv_) init_conv(*proj_conv_, generator);
   }
 
-  std::shared_ptr<NamedModules> convs;
+  std::shared_ptr<NamedModules> convs;  // MiB's level; torchvision's and semseg's names have none
   if (layout == Layout::mib) convs = register_module("convs", std::make_shared<NamedModules>());
   for (size_t i = 0; i < convs_.size(); ++i) {
     if (convs) {
@@ -103,7 +103,7 @@ ResidualBlock::ResidualBlock(int64_t in_channels, int64_t width, int64_t stride,
       register_module(cat("bn", i + 1), norms_[i]);
     }
   }
-  if (proj_conv_ && layout == Layout::torchvision) {
+  if (proj_conv_ && layout != Layout::mib) {
     auto downsample = register_module("downsample", std::make_shared<NamedModules>());
     downsample->add("0", proj_conv_);
     downsample->add("1", proj_bn_);
@@ -122,7 +122,7 @@ Tensor ResidualBlock::forward(const Tensor& x, Tensor* pre_activation) {
 }
 
 FoldedResidualBlock ResidualBlock::fold(const std::string& prefix) const {
-  const std::string convs = prefix + (layout_ == Layout::torchvision ? "" : "convs.");
+  const std::string convs = prefix + (layout_ == Layout::mib ? "convs." : "");
   FoldedResidualBlock out;
   for (size_t i = 0; i < convs_.size(); ++i) {
     NormFold norm = fold_norm(*norms_[i], cat(convs, "bn", i + 1));
@@ -132,7 +132,7 @@ FoldedResidualBlock ResidualBlock::fold(const std::string& prefix) const {
     out.convs.emplace_back(*convs_[i], norm);
   }
   if (proj_conv_) {
-    const std::string proj_bn = prefix + (layout_ == Layout::torchvision ? "downsample.1" : "proj_bn");
+    const std::string proj_bn = prefix + (layout_ == Layout::mib ? "proj_bn" : "downsample.1");
     out.projection = FoldedConv(*proj_conv_, fold_norm(*proj_bn_, proj_bn));
     out.has_projection = true;
   }
@@ -150,7 +150,7 @@ Tensor FoldedResidualBlock::forward(const Tensor& x, Tensor* pre_activation) con
 }
 
 Shape ResidualBlock::trace(const Shape& in, SummaryBuilder& builder) const {
-  const bool tv = layout_ == Layout::torchvision;
+  const bool tv = layout_ != Layout::mib;
   const std::string convs = tv ? "" : "convs.";
   const std::string norm = norm_name(norm_);
   Shape y = in;
@@ -173,23 +173,51 @@ std::vector<int> ResNet::blocks_per_stage(int depth) {
 }
 
 std::string ResNet::stage_name(int stage) const {
-  return config_.layout == Layout::torchvision ? cat("layer", stage) : cat("mod", stage + 1);
+  return config_.layout == Layout::mib ? cat("mod", stage + 1) : cat("layer", stage);
+}
+
+std::string ResNet::stem_prefix() const {
+  switch (config_.layout) {
+    case Layout::torchvision: return "";
+    case Layout::mib: return "mod1.";
+    case Layout::semseg: return "layer0.";
+  }
+  return "";
+}
+
+std::string ResNet::stem_name(size_t i, bool norm) const {
+  // semseg's layer0 is Sequential(conv1, bn1, relu, conv2, bn2, relu, conv3, bn3, relu, maxpool).
+  if (config_.layout == Layout::semseg) return std::to_string(3 * i + (norm ? 1 : 0));
+  return cat(norm ? "bn" : "conv", i + 1);
 }
 
 ResNet::ResNet(const ResNetConfig& config, Generator& generator) : config_(config) {
   std::array<std::vector<BlockGeometry>, 4> geometry = block_geometry(config);
-  conv1_ = make_conv(3, config.width, 7, 2, 1, generator);
-  if (config.initialize) init_conv(*conv1_, generator);
-  bn1_ = make_norm(config.norm, config.width, true);
-  if (config.layout == Layout::torchvision) {
-    register_module("conv1", conv1_);
-    register_module("bn1", bn1_);
+  if (config.layout == Layout::semseg) {
+    stem_convs_ = {make_conv(3, config.width, 3, 2, 1, generator),
+                   make_conv(config.width, config.width, 3, 1, 1, generator),
+                   make_conv(config.width, config.stem_channels(), 3, 1, 1, generator)};
   } else {
-    auto mod1 = register_module("mod1", std::make_shared<NamedModules>());
-    mod1->add("conv1", conv1_);
-    mod1->add("bn1", bn1_);
+    stem_convs_ = {make_conv(3, config.width, 7, 2, 1, generator)};
   }
-  int64_t in_channels = config.width;
+  std::shared_ptr<NamedModules> stem;
+  if (config.layout != Layout::torchvision) {
+    stem = register_module(config.layout == Layout::mib ? "mod1" : "layer0", std::make_shared<NamedModules>());
+  }
+  for (size_t i = 0; i < stem_convs_.size(); ++i) {
+    if (config.initialize) init_conv(*stem_convs_[i], generator);
+    stem_norms_.push_back(make_norm(config.norm, stem_convs_[i]->out_channels(), true));
+    for (bool norm : {false, true}) {
+      std::shared_ptr<nn::Module> module = norm ? std::static_pointer_cast<nn::Module>(stem_norms_[i])
+                                                : std::static_pointer_cast<nn::Module>(stem_convs_[i]);
+      if (stem) {
+        stem->add(stem_name(i, norm), module);
+      } else {
+        register_module(stem_name(i, norm), module);
+      }
+    }
+  }
+  int64_t in_channels = config.stem_channels();
   for (int s = 0; s < 4; ++s) {
     const int64_t block_width = config.width << s;
     auto stage = register_module(stage_name(s + 1), std::make_shared<NamedModules>());
@@ -197,7 +225,7 @@ ResNet::ResNet(const ResNetConfig& config, Generator& generator) : config_(confi
       auto block = std::make_shared<ResidualBlock>(in_channels, block_width, geometry[s][b].stride,
                                                    geometry[s][b].dilation, config.bottleneck(), config.norm,
                                                    config.layout, config.initialize, generator);
-      stage->add(config.layout == Layout::torchvision ? std::to_string(b) : cat("block", b + 1), block);
+      stage->add(config.layout != Layout::mib ? std::to_string(b) : cat("block", b + 1), block);
       stages_[s].push_back(block);
       in_channels = config.stage_channels(s + 1);
     }
@@ -213,7 +241,9 @@ ResNet::Output ResNet::forward(const Tensor& x, bool keep_stage3, bool keep_pre_
   Tensor y;
   if (start_after_stage == 0) {
     check(x.dim() == 4 && x.size(3) == 3, "ResNet: expected normalised images (N,H,W,3), got ", x.describe());
-    y = max_pool2d(bn1_->forward(conv1_->forward(x)), kStemPool);
+    y = x;
+    for (size_t i = 0; i < stem_convs_.size(); ++i) y = stem_norms_[i]->forward(stem_convs_[i]->forward(y));
+    y = max_pool2d(y, kStemPool);
   } else {
     check(x.dim() == 4 && x.size(3) == stage_channels(start_after_stage), "ResNet: expected stage ", start_after_stage,
           "'s output (N,h,w,", stage_channels(start_after_stage), ") to start after it, got ", x.describe());
@@ -239,7 +269,7 @@ nn::NamedTensors ResNet::parameters_through_stage(int stages) {
   check(stages >= 0 && stages <= 4, "ResNet: stages are 1..4, got ", stages);
   nn::NamedTensors out;
   if (stages == 0) return out;
-  const std::string stem = config_.layout == Layout::torchvision ? "" : "mod1.";
+  const std::string stem = stem_prefix();
   for (auto& [name, parameter] : named_parameters()) {
     bool shared = stem.empty() ? name.rfind("conv1.", 0) == 0 || name.rfind("bn1.", 0) == 0 : name.rfind(stem, 0) == 0;
     for (int s = 1; s <= stages && !shared; ++s) shared = name.rfind(stage_name(s) + ".", 0) == 0;
@@ -249,11 +279,12 @@ nn::NamedTensors ResNet::parameters_through_stage(int stages) {
 }
 
 FoldedResNet ResNet::fold(const std::string& prefix) const {
-  const std::string stem = prefix + (config_.layout == Layout::torchvision ? "" : "mod1.");
   FoldedResNet out;
-  out.stem = FoldedConv(*conv1_, fold_norm(*bn1_, stem + "bn1"));
+  for (size_t i = 0; i < stem_convs_.size(); ++i) {
+    out.stem.emplace_back(*stem_convs_[i], fold_norm(*stem_norms_[i], prefix + stem_prefix() + stem_name(i, true)));
+  }
   for (size_t s = 0; s < stages_.size(); ++s) {
-    const bool tv = config_.layout == Layout::torchvision;
+    const bool tv = config_.layout != Layout::mib;
     for (size_t b = 0; b < stages_[s].size(); ++b) {
       const std::string block =
           cat(prefix, stage_name(static_cast<int>(s) + 1), ".", tv ? cat(b) : cat("block", b + 1), ".");
@@ -267,7 +298,9 @@ ResNet::Output FoldedResNet::forward(const Tensor& x, bool keep_stage3, bool kee
                                      int keep_stage_output) const {
   check(x.dim() == 4 && x.size(3) == 3, "ResNet: expected normalised images (N,H,W,3), got ", x.describe());
   ResNet::Output output;
-  Tensor y = max_pool2d(stem.forward(x), kStemPool);
+  Tensor y = x;
+  for (const FoldedConv& conv : stem) y = conv.forward(y);
+  y = max_pool2d(y, kStemPool);
   for (size_t s = 0; s < stages.size(); ++s) {
     const auto& blocks = stages[s];
     for (size_t b = 0; b < blocks.size(); ++b) {
@@ -282,16 +315,23 @@ ResNet::Output FoldedResNet::forward(const Tensor& x, bool keep_stage3, bool kee
 }
 
 Shape ResNet::trace(const Shape& in, SummaryBuilder& builder, Shape* stage3) const {
-  const bool tv = config_.layout == Layout::torchvision;
-  Shape y;
+  const bool tv = config_.layout != Layout::mib;
+  Shape y = in;
   {
-    builder.set_stage("stem", tv ? "stem (conv1, bn1, maxpool)" : "stem (mod1)");
-    std::optional<SummaryBuilder::Level> mod1;
-    if (!tv) mod1.emplace(builder, "mod1");
-    y = builder.conv("conv1", *conv1_, in);
-    y = builder.norm("bn1", norm_name(config_.norm), *bn1_, y);
+    const std::string level = config_.layout == Layout::mib ? "mod1" : "layer0";
+    builder.set_stage("stem",
+                      config_.layout == Layout::torchvision ? "stem (conv1, bn1, maxpool)" : cat("stem (", level, ")"));
+    std::optional<SummaryBuilder::Level> stem;
+    if (config_.layout != Layout::torchvision) stem.emplace(builder, level);
+    for (size_t i = 0; i < stem_convs_.size(); ++i) {
+      y = builder.conv(stem_name(i, false), *stem_convs_[i], y);
+      y = builder.norm(stem_name(i, true), norm_name(config_.norm), *stem_norms_[i], y);
+    }
     Shape pooled = {y[0], conv2d_output_size(y[1], 3, 2, 1, 1), conv2d_output_size(y[2], 3, 2, 1, 1), y[3]};
-    y = builder.op(tv ? "maxpool" : "pool1", "max_pool 3x3/2", pooled);
+    const char* pool = config_.layout == Layout::torchvision ? "maxpool"
+                       : config_.layout == Layout::mib       ? "pool1"
+                                                             : "9";
+    y = builder.op(pool, "max_pool 3x3/2", pooled);
   }
   for (int s = 0; s < 4; ++s) {
     std::string name = stage_name(s + 1);

@@ -2,7 +2,8 @@
 // references use. ResNet-50/101 stack bottleneck blocks (torchvision's v1.5: the stride sits on the 3x3
 // conv), ResNet-18/34 basic blocks.
 //
-//   stem        7x7/2 conv 3->64 (no bias), norm + activation, 3x3/2 max pool (padding 1)
+//   stem        7x7/2 conv 3->64 (no bias), norm + activation, 3x3/2 max pool (padding 1); the semseg
+//               layout's deep stem below instead
 //   stage i     (i = 1..4) blocks of width 64*2^(i-1); ResNet-18: 2,2,2,2 blocks, ResNet-34 and -50:
 //               3,4,6,3, ResNet-101: 3,4,23,3
 //   bottleneck  y = act(bn3(conv3 1x1(a(bn2(conv2 3x3/s d(a(bn1(conv1 1x1(x)))))))) + shortcut(x)),
@@ -27,7 +28,13 @@
 //                body.mod{2..5}.block{1..n}.convs.{conv1,bn1,conv2,bn2[,conv3,bn3]},
 //                body.mod{k}.block1.{proj_conv,proj_bn}. Every block of a stage uses the stage's
 //                dilation (OS16: [1,1,1,2], OS8: [1,1,2,4] for mod2..mod5).
-// Stage i is "layer{i}" in torchvision's names and "mod{i+1}" in MiB's.
+//   semseg       hszhao/semseg's ResNet with deep_base=True, as its PSPNet uses it (layer0 a Sequential
+//                of the stem's modules): a deep stem of three 3x3 convolutions, 3->w (stride 2), w->w,
+//                w->2w (w = width: 64, 64, 128 channels), each with norm + activation, then the
+//                max pool; keys backbone.layer0.{0,3,6} (convs), backbone.layer0.{1,4,7} (norms), then
+//                torchvision's block names under backbone.layer{1..4}. Dilation as MiB's: PSPNet sets
+//                every 3x3 conv of a dilated stage (and its projection's stride 1).
+// Stage i is "layer{i}" in torchvision's and semseg's names and "mod{i+1}" in MiB's.
 //
 // Folding (models/blocks.h): fold() turns a backbone in eval mode into FoldedResNet, the same forward
 // with every norm folded into its convolution: a block is its convolutions with their activations,
@@ -54,7 +61,7 @@
 
 namespace strata::models {
 
-enum class Layout { torchvision, mib };
+enum class Layout { torchvision, mib, semseg };
 
 struct ResNetConfig {
   int depth = 101;          // 18, 34 (basic blocks), 50 or 101 (bottlenecks)
@@ -71,6 +78,7 @@ struct ResNetConfig {
   int64_t out_channels() const { return width * 8 * expansion(); }     // stage 4's (2048 for ResNet-50)
   int64_t stage3_channels() const { return width * 4 * expansion(); }  // stage 3's (1024 for ResNet-50)
   int64_t stage_channels(int stage) const { return width * expansion() << (stage - 1); }  // stage 1..4's
+  int64_t stem_channels() const { return layout == Layout::semseg ? 2 * width : width; }
   // 2 + convolutions per block * total blocks: 18, 34, 50, 101, or 14 for one bottleneck per stage
   int layers() const;
 };
@@ -148,14 +156,17 @@ class ResNet : public nn::Module {
   nn::NamedTensors parameters_through_stage(int stages);
 
  private:
+  std::string stem_prefix() const;                   // "", "mod1." or "layer0."
+  std::string stem_name(size_t i, bool norm) const;  // "conv1"/"bn1" ..., or semseg's "0"/"1", "3"/"4", "6"/"7"
+
   ResNetConfig config_;
-  std::shared_ptr<nn::Conv2d> conv1_;
-  std::shared_ptr<nn::Layer> bn1_;
+  std::vector<std::shared_ptr<nn::Conv2d>> stem_convs_;  // one, or the deep stem's three
+  std::vector<std::shared_ptr<nn::Layer>> stem_norms_;
   std::array<std::vector<std::shared_ptr<ResidualBlock>>, 4> stages_;
 };
 
 struct FoldedResNet {
-  FoldedConv stem;
+  std::vector<FoldedConv> stem;
   std::array<std::vector<FoldedResidualBlock>, 4> stages;
   // As ResNet::forward from the images, in eval mode, without recording a graph.
   ResNet::Output forward(const Tensor& x, bool keep_stage3 = false, bool keep_pre_activations = false,

@@ -13,6 +13,7 @@ namespace {
 // Seeds of the dropout layers, derived from the model's seed so two models built alike draw alike.
 constexpr uint64_t kAsppDropoutStream = 0x5eed'a5b0;
 constexpr uint64_t kAuxDropoutStream = 0x5eed'a0c5;
+constexpr uint64_t kPspDropoutStream = 0x5eed'b5b0;
 
 }  // namespace
 
@@ -24,9 +25,22 @@ Flavour parse_flavour(const std::string& s) {
   throw Error(cat("unknown head/flavour '", s, "' (expected torchvision or mib)"));
 }
 
+const char* architecture_name(Architecture arch) { return arch == Architecture::pspnet ? "pspnet" : "deeplabv3"; }
+
+Architecture parse_architecture(const std::string& s) {
+  if (s == "deeplabv3") return Architecture::deeplabv3;
+  if (s == "pspnet") return Architecture::pspnet;
+  throw Error(cat("--arch '", s, "': expected deeplabv3 or pspnet"));
+}
+
 Norm ModelConfig::resolved_norm() const {
   if (norm) return *norm;
-  return flavour == Flavour::torchvision ? Norm::batch_norm : Norm::inplace_abn;
+  return flavour == Flavour::torchvision || arch == Architecture::pspnet ? Norm::batch_norm : Norm::inplace_abn;
+}
+
+int64_t ModelConfig::resolved_head_channels() const {
+  check(head_channels >= 0, "ModelConfig: head channels must be >= 1 (0: the architecture's), got ", head_channels);
+  return head_channels == 0 ? reference_head_channels() : head_channels;
 }
 
 std::array<int64_t, 3> ModelConfig::resolved_rates() const {
@@ -44,14 +58,18 @@ std::array<int64_t, 3> ModelConfig::resolved_rates() const {
 }
 
 ResNetConfig ModelConfig::backbone_config() const {
-  ResNetConfig config{depth, output_stride, resolved_norm(),
-                      flavour == Flavour::torchvision ? Layout::torchvision : Layout::mib, initialize};
+  const Layout layout = arch == Architecture::pspnet      ? Layout::semseg
+                        : flavour == Flavour::torchvision ? Layout::torchvision
+                                                          : Layout::mib;
+  ResNetConfig config{depth, output_stride, resolved_norm(), layout, initialize};
   config.blocks = blocks;
   config.width = width;
   return config;
 }
 
-bool ModelConfig::reference_size() const { return blocks.empty() && width == 64 && head_channels == 256; }
+bool ModelConfig::reference_size() const {
+  return blocks.empty() && width == 64 && resolved_head_channels() == reference_head_channels();
+}
 
 std::string ModelConfig::backbone_name() const {
   if (blocks.empty() && width == 64) return cat("ResNet-", depth);
@@ -63,8 +81,16 @@ std::string ModelConfig::backbone_name() const {
 std::string ModelConfig::describe() const {
   std::ostringstream classes_text;
   for (size_t i = 0; i < classes.size(); ++i) classes_text << (i ? "," : "") << classes[i];
+  const int64_t channels = resolved_head_channels();
+  std::string head_size = channels == reference_head_channels() ? "" : cat(channels, " channels, ");
+  if (arch == Architecture::pspnet) {
+    std::string bin_text;
+    for (size_t i = 0; i < bins.size(); ++i) bin_text += cat(i ? "/" : "", bins[i]);
+    return cat("PSPNet (", head_size, "bins ", bin_text, ", aux head) on ", backbone_name(), " (deep stem), ",
+               norm_name(resolved_norm()), ", output stride ", output_stride, ", classes per step ",
+               classes_text.str());
+  }
   std::array<int64_t, 3> rates = resolved_rates();
-  std::string head_size = head_channels == 256 ? "" : cat(head_channels, " channels, ");
   return cat("DeepLabV3 (", flavour_name(flavour), " head, ", head_size, "rates ", rates[0], "/", rates[1], "/",
              rates[2], aux ? ", aux FCN head" : "", ") on ", backbone_name(), ", ", norm_name(resolved_norm()),
              ", output stride ", output_stride, ", classes per step ", classes_text.str());
@@ -82,20 +108,27 @@ ModelConfig small_model_config(std::vector<int64_t> classes, int output_stride) 
 }
 
 SegmentationModel::SegmentationModel(const ModelConfig& config) : config_(config), generator_(config.seed) {
-  check(!config.aux || config.flavour == Flavour::torchvision,
-        "SegmentationModel: the aux FCN head exists only in the torchvision flavour");
+  check(!config.aux || (config.flavour == Flavour::torchvision && config.arch == Architecture::deeplabv3),
+        "SegmentationModel: the aux FCN head exists only in the torchvision flavour of DeepLabV3 (PSPNet has its "
+        "own)");
   check(!config.classes.empty(), "SegmentationModel: classes per step must not be empty");
   const Norm norm = config.resolved_norm();
-  const std::array<int64_t, 3> rates = config.resolved_rates();
+  const int64_t head_channels = config.resolved_head_channels();
   const bool tv = config.flavour == Flavour::torchvision;
-  backbone_ = register_module(tv ? "backbone" : "body", std::make_shared<ResNet>(config.backbone_config(), generator_));
+  const bool psp = config.arch == Architecture::pspnet;
+  backbone_ =
+      register_module(tv || psp ? "backbone" : "body", std::make_shared<ResNet>(config.backbone_config(), generator_));
   int64_t total_classes = 0;
   for (int64_t c : config.classes) total_classes += c;
-  if (tv) {
+  if (psp) {
+    psp_head_ = register_module(
+        "head", std::make_shared<PSPHead>(backbone_->out_channels(), config.bins, norm, config.psp_dropout,
+                                          config.seed ^ kPspDropoutStream, generator_, head_channels));
+  } else if (tv) {
+    const std::array<int64_t, 3> rates = config.resolved_rates();
     torchvision_head_ = register_module(
         "classifier", std::make_shared<TorchvisionHead>(backbone_->out_channels(), rates, norm, config.aspp_dropout,
-                                                        config.seed ^ kAsppDropoutStream, generator_,
-                                                        config.head_channels));
+                                                        config.seed ^ kAsppDropoutStream, generator_, head_channels));
     if (config.aux) {
       aux_ = register_module("aux_classifier",
                              std::make_shared<FCNHead>(backbone_->stage3_channels(), total_classes, norm, config.aux_dropout,
@@ -103,16 +136,31 @@ SegmentationModel::SegmentationModel(const ModelConfig& config) : config_(config
     }
   } else {
     mib_head_ = register_module(
-        "head", std::make_shared<MiBHead>(backbone_->out_channels(), rates, norm, config.pooling_size, config.initialize,
-                                          generator_, config.head_channels));
+        "head", std::make_shared<MiBHead>(backbone_->out_channels(), config.resolved_rates(), norm, config.pooling_size,
+                                          config.initialize, generator_, head_channels));
   }
-  classifier_ = register_module(
-      "cls", std::make_shared<IncrementalClassifier>(config.head_channels, config.classes, generator_));
+  classifier_ =
+      register_module("cls", std::make_shared<IncrementalClassifier>(head_channels, config.classes, generator_));
+  if (psp) {
+    psp_aux_ = register_module(
+        "aux", std::make_shared<PSPAuxHead>(backbone_->stage3_channels(), config.classes, norm, config.psp_dropout,
+                                            config.seed ^ kAuxDropoutStream, generator_));
+  }
 }
 
 nn::Module& SegmentationModel::head() {
   if (torchvision_head_) return *torchvision_head_;
+  if (psp_head_) return *psp_head_;
   return *mib_head_;
+}
+
+PSPAuxHead& SegmentationModel::psp_aux() {
+  check(psp_aux_ != nullptr, "SegmentationModel: this model has no PSPNet aux head (", config_.describe(), ")");
+  return *psp_aux_;
+}
+
+Tensor SegmentationModel::upsample(const Tensor& low, int64_t height, int64_t width) const {
+  return upsample_bilinear(low, height, width, config_.align_corners());
 }
 
 FCNHead& SegmentationModel::aux() {
@@ -121,13 +169,14 @@ FCNHead& SegmentationModel::aux() {
 }
 
 std::string SegmentationModel::backbone_prefix() const {
-  return config_.flavour == Flavour::torchvision ? "backbone." : "body.";
+  return config_.flavour == Flavour::torchvision || config_.arch == Architecture::pspnet ? "backbone." : "body.";
 }
 
 void SegmentationModel::add_step(int64_t classes) {
   check(aux_ == nullptr, "SegmentationModel: the aux FCN head's classifier is not incremental; a model with the aux "
         "head cannot add a step");
   classifier_->add_step(classes, generator_);
+  if (psp_aux_) psp_aux_->classifier().add_step(classes, generator_);
   config_.classes.push_back(classes);
 }
 
@@ -135,8 +184,8 @@ ForwardResult SegmentationModel::forward(const Tensor& images, const ForwardOpti
                                          const ForwardResult* shared) {
   check(images.dim() == 4 && images.size(3) == 3, "SegmentationModel: expected normalised images (N,H,W,3), got ",
         images.describe());
-  check(!options.aux_logits || aux_ != nullptr, "SegmentationModel: aux logits asked for, but the model has no aux "
-        "head (", config_.describe(), ")");
+  check(!options.aux_logits || aux_ != nullptr || psp_aux_ != nullptr,
+        "SegmentationModel: aux logits asked for, but the model has no aux head (", config_.describe(), ")");
   const int64_t height = images.size(1), width = images.size(2);
   ForwardResult result;
   const int start = shared ? options.shared_stages : 0;
@@ -165,15 +214,18 @@ ForwardResult SegmentationModel::forward(const Tensor& images, const ForwardOpti
   result.stage_output = features.stage_output;
   features.stage_output = Tensor();
   if (options.body) result.body = features.out;
-  Tensor aux_logits = options.aux_logits ? aux_->forward(features.stage3) : Tensor();
+  Tensor aux_logits;
+  if (options.aux_logits) aux_logits = psp_aux_ ? psp_aux_->forward(features.stage3) : aux_->forward(features.stage3);
   features.stage3 = Tensor();
-  Tensor head = torchvision_head_ ? torchvision_head_->forward(features.out) : mib_head_->forward(features.out);
+  Tensor head = torchvision_head_ ? torchvision_head_->forward(features.out)
+                : psp_head_       ? psp_head_->forward(features.out)
+                                  : mib_head_->forward(features.out);
   features.out = Tensor();
   Tensor low = classifier_->forward(head);
   if (options.head) result.head = head;
   if (options.upsample) {
-    result.logits = upsample_bilinear(low, height, width, false);
-    if (aux_logits.defined()) result.aux_logits = upsample_bilinear(aux_logits, height, width, false);
+    result.logits = upsample(low, height, width);
+    if (aux_logits.defined()) result.aux_logits = upsample(aux_logits, height, width);
   } else {
     result.aux_logits = aux_logits;
   }
@@ -187,13 +239,15 @@ FoldedSegmentationModel::FoldedSegmentationModel(const SegmentationModel& model)
   if (model.torchvision_head_) torchvision_head_ = model.torchvision_head_->fold("classifier.");
   if (model.mib_head_) mib_head_ = model.mib_head_->fold("head.");
   if (model.aux_) aux_ = model.aux_->fold("aux_classifier.");
+  if (model.psp_head_) psp_head_ = model.psp_head_->fold("head.");
+  if (model.psp_aux_) psp_aux_ = model.psp_aux_->fold("aux.");
   classifier_ = model.classifier_->fold();
 }
 
 ForwardResult FoldedSegmentationModel::forward(const Tensor& images, const ForwardOptions& options) const {
   check(images.dim() == 4 && images.size(3) == 3, "SegmentationModel: expected normalised images (N,H,W,3), got ",
         images.describe());
-  check(!options.aux_logits || aux_.has_value(),
+  check(!options.aux_logits || aux_.has_value() || psp_aux_.has_value(),
         "SegmentationModel: aux logits asked for, but the model has no aux head (", config_.describe(), ")");
   autograd::NoGradGuard no_grad;
   const int64_t height = images.size(1), width = images.size(2);
@@ -205,16 +259,20 @@ ForwardResult FoldedSegmentationModel::forward(const Tensor& images, const Forwa
   result.stage_output = features.stage_output;
   features.stage_output = Tensor();
   if (options.body) result.body = features.out;
-  Tensor aux_logits = options.aux_logits ? aux_->forward(features.stage3) : Tensor();
+  Tensor aux_logits;
+  if (options.aux_logits) aux_logits = psp_aux_ ? psp_aux_->forward(features.stage3) : aux_->forward(features.stage3);
   features.stage3 = Tensor();
-  Tensor head = torchvision_head_ ? torchvision_head_->forward(features.out) : mib_head_->forward(features.out);
+  Tensor head = torchvision_head_ ? torchvision_head_->forward(features.out)
+                : psp_head_       ? psp_head_->forward(features.out)
+                                  : mib_head_->forward(features.out);
   features.out = Tensor();
   Tensor low = classifier_.forward(head);
   if (options.head) result.head = head;
   head = Tensor();
   if (options.upsample) {
-    result.logits = upsample_bilinear(low, height, width, false);
-    if (aux_logits.defined()) result.aux_logits = upsample_bilinear(aux_logits, height, width, false);
+    const bool align = config_.align_corners();
+    result.logits = upsample_bilinear(low, height, width, align);
+    if (aux_logits.defined()) result.aux_logits = upsample_bilinear(aux_logits, height, width, align);
   } else {
     result.aux_logits = aux_logits;
   }
@@ -223,7 +281,7 @@ ForwardResult FoldedSegmentationModel::forward(const Tensor& images, const Forwa
 }
 
 void FoldedSegmentationModel::for_each_conv(const std::function<void(const FoldedConv&)>& f) const {
-  f(backbone_.stem);
+  for (const FoldedConv& c : backbone_.stem) f(c);
   for (const auto& stage : backbone_.stages) {
     for (const FoldedResidualBlock& b : stage) {
       for (const FoldedConv& c : b.convs) f(c);
@@ -245,6 +303,14 @@ void FoldedSegmentationModel::for_each_conv(const std::function<void(const Folde
   if (aux_) {
     f(aux_->conv);
     f(aux_->classifier);
+  }
+  if (psp_head_) {
+    for (const FoldedConv& c : psp_head_->pyramid) f(c);
+    f(psp_head_->conv);
+  }
+  if (psp_aux_) {
+    f(psp_aux_->conv);
+    f(psp_aux_->classifier);
   }
   f(classifier_);
 }
@@ -270,17 +336,19 @@ ModelSummary SegmentationModel::summary(int64_t height, int64_t width) const {
   summary.title = cat(config_.describe(), "; input ", height, "x", width);
   summary.input = {1, height, width, 3};
   SummaryBuilder builder(summary);
-  const bool tv = config_.flavour == Flavour::torchvision;
+  const bool tv = config_.flavour == Flavour::torchvision && !psp_head_;
   Shape stage3, features;
   {
-    SummaryBuilder::Level level(builder, tv ? "backbone" : "body");
+    SummaryBuilder::Level level(builder, tv || psp_head_ ? "backbone" : "body");
     features = backbone_->trace(summary.input, builder, &stage3);
   }
   Shape head;
   {
-    builder.set_stage("head", tv ? "head (classifier.0-2)" : "head");
+    builder.set_stage("head", tv ? "head (classifier.0-2)" : psp_head_ ? "head (ppm, conv)" : "head");
     SummaryBuilder::Level level(builder, tv ? "classifier" : "head");
-    head = tv ? torchvision_head_->trace(features, builder) : mib_head_->trace(features, builder);
+    head = tv          ? torchvision_head_->trace(features, builder)
+           : psp_head_ ? psp_head_->trace(features, builder)
+                       : mib_head_->trace(features, builder);
   }
   Shape low;
   {
@@ -294,6 +362,12 @@ ModelSummary SegmentationModel::summary(int64_t height, int64_t width) const {
     SummaryBuilder::Level level(builder, "aux_classifier");
     Shape a = aux_->trace(stage3, builder);
     builder.op("", "upsample_bilinear", {1, height, width, a[3]});
+  }
+  if (psp_aux_) {
+    builder.set_stage("aux", "aux (aux, training only)");
+    SummaryBuilder::Level level(builder, "aux");
+    Shape a = psp_aux_->trace(stage3, builder);
+    builder.op("", "upsample_bilinear (align_corners)", {1, height, width, a[3]});
   }
   builder.set_stage("upsample", "logits (upsampled)");
   builder.op("", "upsample_bilinear", {1, height, width, low[3]});
@@ -316,7 +390,7 @@ void apply_backbone(ModelConfig& config, const std::string& name) {
       config.depth = depth;
       config.blocks = reference.blocks;
       config.width = reference.width;
-      config.head_channels = reference.head_channels;
+      config.head_channels = reference.head_channels;  // the architecture's
       return;
     }
   }

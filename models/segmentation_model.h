@@ -37,6 +37,7 @@
 
 #include "models/classifier.h"
 #include "models/deeplab.h"
+#include "models/pspnet.h"
 #include "models/resnet.h"
 
 namespace strata::models {
@@ -46,7 +47,15 @@ enum class Flavour { torchvision, mib };
 const char* flavour_name(Flavour flavour);        // "torchvision" / "mib"
 Flavour parse_flavour(const std::string& s);      // throws naming the accepted values
 
+// deeplabv3: the flavour's DeepLabV3 (above); pspnet: PSPNet in semseg's layout (models/pspnet.h),
+// whose backbone is the semseg ResNet, norm batch_norm by default, logits upsampled with
+// align_corners true, and its aux head always present (the flavour does not apply).
+enum class Architecture { deeplabv3, pspnet };
+const char* architecture_name(Architecture arch);       // "deeplabv3" / "pspnet"
+Architecture parse_architecture(const std::string& s);  // throws naming the accepted values
+
 struct ModelConfig {
+  Architecture arch = Architecture::deeplabv3;
   Flavour flavour = Flavour::mib;
   int depth = 101;                   // 18, 34, 50 or 101
   int output_stride = 16;            // 8, 16 or 32
@@ -68,9 +77,15 @@ struct ModelConfig {
   // Backbone and head size (see the file comment); the defaults are the references'.
   std::vector<int> blocks = {};      // bottlenecks per stage (4 values); empty: the depth's
   int64_t width = 64;                // stem channels and stage 1's bottleneck width
-  int64_t head_channels = 256;       // the head's ASPP branch and output channels
+  int64_t head_channels = 0;         // the head's output channels; 0: the architecture's (256, PSPNet 512)
+  std::vector<int64_t> bins = {1, 2, 3, 6};  // pspnet: the pyramid's bin sizes
+  double psp_dropout = 0.1;                  // pspnet: channel dropout in the head and the aux head
 
   Norm resolved_norm() const;
+  int64_t resolved_head_channels() const;
+  int64_t reference_head_channels() const { return arch == Architecture::pspnet ? 512 : 256; }
+  bool has_aux() const { return aux || arch == Architecture::pspnet; }
+  bool align_corners() const { return arch == Architecture::pspnet; }  // of the logits' upsampling
   ResNetConfig backbone_config() const;
   bool reference_size() const;       // default blocks, width and head channels
   std::string backbone_name() const; // "ResNet-101", or "ResNet-14 (blocks 1,1,1,1, width 16)"
@@ -128,7 +143,8 @@ class SegmentationModel : public nn::Module {
   ResNet& backbone() { return *backbone_; }
   nn::Module& head();                 // TorchvisionHead or MiBHead
   IncrementalClassifier& classifier() { return *classifier_; }
-  FCNHead& aux();                     // throws without the aux head
+  FCNHead& aux();         // throws without torchvision's aux head
+  PSPAuxHead& psp_aux();  // throws for other architectures
 
   // State-dict prefixes of the parts, as the flavour names them ("backbone."/"body.", ...).
   std::string backbone_prefix() const;
@@ -141,7 +157,11 @@ class SegmentationModel : public nn::Module {
   std::shared_ptr<TorchvisionHead> torchvision_head_;
   std::shared_ptr<MiBHead> mib_head_;
   std::shared_ptr<FCNHead> aux_;
+  std::shared_ptr<PSPHead> psp_head_;
+  std::shared_ptr<PSPAuxHead> psp_aux_;
   std::shared_ptr<IncrementalClassifier> classifier_;
+
+  Tensor upsample(const Tensor& low, int64_t height, int64_t width) const;
 };
 
 class FoldedSegmentationModel {
@@ -167,6 +187,8 @@ class FoldedSegmentationModel {
   std::optional<FoldedTorchvisionHead> torchvision_head_;
   std::optional<FoldedMiBHead> mib_head_;
   std::optional<FoldedFCNHead> aux_;
+  std::optional<FoldedPSPHead> psp_head_;
+  std::optional<FoldedPSPAuxHead> psp_aux_;
   FoldedConv classifier_;
 };
 

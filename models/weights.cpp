@@ -18,9 +18,9 @@ const char* mode_name(LoadMode mode) {
   return "?";
 }
 
-// The step index k of a "cls.{k}.*" key, or -1.
+// The step index k of a "cls.{k}.*" key (or PSPNet's "aux.cls.{k}.*"), or -1.
 int64_t classifier_step(const std::string& key) {
-  const std::string prefix = SegmentationModel::kClassifierPrefix;
+  const std::string prefix = std::string(starts_with(key, "aux.") ? "aux." : "") + SegmentationModel::kClassifierPrefix;
   if (!starts_with(key, prefix)) return -1;
   size_t dot = key.find('.', prefix.size());
   if (dot == std::string::npos) return -1;
@@ -79,15 +79,17 @@ WeightsReport load_weights(SegmentationModel& model, const TensorMap& tensors, L
   }
 
   // A file with the other flavour's names is the wrong architecture, whatever the mode.
-  const std::string own = model.backbone_prefix(), other = tv ? "body." : "backbone.";
+  const std::string own = model.backbone_prefix(), other = own == "body." ? "backbone." : "body.";
   int64_t own_keys = 0, other_keys = 0;
   for (const auto& [key, t] : state) {
     own_keys += starts_with(key, own);
     other_keys += starts_with(key, other);
   }
+  bool pyramid = false;
+  for (const auto& [key, t] : state) pyramid = pyramid || starts_with(key, "head.ppm.");
+  const char* file_kind = own == "backbone." ? "mib-flavour" : pyramid ? "PSPNet" : "torchvision-flavour";
   check(own_keys > 0 || other_keys == 0, where, ": the file has ", other_keys, " ", other, "* keys and no ", own,
-        "* keys: it holds a ", tv ? "mib" : "torchvision", "-flavour model, but the model is ",
-        model.config().describe());
+        "* keys: it holds a ", file_kind, " model, but the model is ", model.config().describe());
 
   std::set<std::string> model_keys;
   for (const auto& [key, t] : model.state_dict()) model_keys.insert(key);
@@ -137,6 +139,7 @@ void save_weights(const SegmentationModel& model, const std::string& path, const
   const ModelConfig& config = model.config();
   Metadata metadata = extra;
   metadata["format"] = "strata segmentation model";
+  metadata["arch"] = architecture_name(config.arch);
   metadata["flavour"] = flavour_name(config.flavour);
   metadata["depth"] = std::to_string(config.depth);
   metadata["norm"] = norm_name(config.resolved_norm());
@@ -147,7 +150,7 @@ void save_weights(const SegmentationModel& model, const std::string& path, const
     for (int b : config.backbone_config().resolved_blocks()) blocks.push_back(b);
     metadata["blocks"] = join_classes(blocks);
     metadata["width"] = std::to_string(config.width);
-    metadata["head_channels"] = std::to_string(config.head_channels);
+    metadata["head_channels"] = std::to_string(config.resolved_head_channels());
   }
   save_safetensors(path, model.state_dict(), metadata);
 }

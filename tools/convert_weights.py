@@ -14,6 +14,14 @@ Kinds (detected from the keys when --kind is not given):
                         rest becomes body.* (load it with strata's backbone mode)
   torchvision_imagenet  a torchvision ResNet ImageNet state dict (conv1.*, layer1.* .. fc.*): fc.* is
                         dropped and the rest becomes backbone.* (backbone mode)
+  semseg_pspnet         a hszhao/semseg PSPNet checkpoint ({"state_dict": ...}: layer0.* .. layer4.*,
+                        ppm.*, cls.*, aux.*), for strata's --arch pspnet:
+                          layer{0..4}.*      -> backbone.layer{0..4}.*  (layer0: the deep stem)
+                          ppm.features.{i}.* -> head.ppm.features.{i}.*
+                          cls.0.*, cls.1.*   -> head.0.*, head.1.*     (the 3x3 conv and its norm)
+                          cls.4.*            -> cls.0.*                 (the classifier: step 0)
+                          aux.0.*, aux.1.*   -> aux.0.*, aux.1.*
+                          aux.4.*            -> aux.cls.0.*             (the aux classifier: step 0)
 Every "module." prefix (DataParallel / DistributedDataParallel) is removed. Floating tensors are
 written as float32, integer ones (num_batches_tracked) unchanged, in PyTorch's layouts: strata
 converts to its own on load. The file is written to a temporary name and renamed; a failed write
@@ -26,7 +34,20 @@ import argparse
 import os
 import sys
 
-KINDS = ("torchvision", "mib", "inplace_abn_imagenet", "torchvision_imagenet")
+KINDS = ("torchvision", "mib", "inplace_abn_imagenet", "torchvision_imagenet", "semseg_pspnet")
+
+# semseg's PSPNet names -> strata's (the table in the docstring), by prefix.
+SEMSEG_PSPNET_PREFIXES = (("layer", "backbone.layer"), ("ppm.", "head.ppm."), ("cls.0.", "head.0."),
+                          ("cls.1.", "head.1."), ("cls.4.", "cls.0."), ("aux.0.", "aux.0."), ("aux.1.", "aux.1."),
+                          ("aux.4.", "aux.cls.0."))
+
+
+def semseg_pspnet_name(key):
+    """strata's name of a semseg PSPNet key, or None for a key outside the table."""
+    for theirs, ours in SEMSEG_PSPNET_PREFIXES:
+        if key.startswith(theirs):
+            return ours + key[len(theirs):]
+    return None
 
 
 class ConversionError(Exception):
@@ -64,6 +85,8 @@ def detect_kind(path, state):
     keys = list(state)
     def has(prefix):
         return any(k.startswith(prefix) for k in keys)
+    if has("layer0.") and has("ppm."):
+        return "semseg_pspnet"
     if has("body.") or has("head.") or has("cls."):
         return "mib"
     if has("backbone.") and has("classifier."):
@@ -84,6 +107,11 @@ def convert(path, state, kind):
             name = "cls.0." + key[len("classifier.4."):] if key.startswith("classifier.4.") else key
         elif kind == "mib":
             name = key
+        elif kind == "semseg_pspnet":
+            name = semseg_pspnet_name(key)
+            if name is None:
+                raise ConversionError(f"{path}: '{key}' is not a key of semseg's PSPNet (layer0..4, ppm, cls.0/1/4, "
+                                      f"aux.0/1/4)")
         elif kind == "inplace_abn_imagenet":
             if key.startswith("classifier."):
                 dropped.append(key)
@@ -97,7 +125,7 @@ def convert(path, state, kind):
         out[name] = value.detach().float().contiguous().clone() if value.is_floating_point() else \
             value.detach().contiguous().clone()
     expected_prefix = {"torchvision": "backbone.", "mib": "body.", "inplace_abn_imagenet": "body.",
-                       "torchvision_imagenet": "backbone."}[kind]
+                       "torchvision_imagenet": "backbone.", "semseg_pspnet": "backbone."}[kind]
     if not any(k.startswith(expected_prefix) for k in out):
         raise ConversionError(f"{path}: no {expected_prefix}* tensors after converting as '{kind}' "
                               f"(first keys: {list(state)[:5]}): wrong --kind?")

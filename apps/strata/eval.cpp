@@ -97,6 +97,7 @@ int run_eval(const Args& args) {
     options.width = model.width;
     options.head_channels = model.head_channels;
   }
+  options.arch = models::architecture_name(model.arch);
   options.head = models::flavour_name(model.flavour);
   options.output_stride = model.output_stride;
   options.norm = models::norm_name(model.resolved_norm());

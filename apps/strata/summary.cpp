@@ -20,9 +20,11 @@ void print_help() {
       "interpolation are not counted), for one input size.\n\n"
       "  --backbone resnet18|34|50|101|small   (default resnet101; small: strata's ResNet-14 of width 16\n"
       "                                  with a 64-channel head, as train's)\n"
-      "  --head mib|torchvision          head, state-dict names and backbone layout (default mib)\n"
+      "  --arch deeplabv3|pspnet         architecture (default deeplabv3; pspnet: semseg's PSPNet, output\n"
+      "                                  stride 8 unless given)\n"
+      "  --head mib|torchvision          DeepLabV3's head, state-dict names and backbone layout (default mib)\n"
       "  --norm batch_norm|inplace_abn   (default: batch_norm for torchvision, inplace_abn for mib)\n"
-      "  --output-stride 8|16|32         (default 16)\n"
+      "  --output-stride 8|16|32         (default 16; pspnet 8)\n"
       "  --aux                           torchvision's auxiliary FCN head on layer3\n"
       "  --classes N[,N...]              classes per step, background in the first (default 21)\n"
       "  --size H[xW]                    input size (default 512)\n"
@@ -48,6 +50,7 @@ int run_summary(const Args& args) {
   config.initialize = false;  // only the structure is needed
   int64_t height = 512, width = 512;
   bool verbose = false;
+  int output_stride = 0;  // 0: the architecture's
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> const std::string& {
@@ -59,12 +62,14 @@ int run_summary(const Args& args) {
       return 0;
     } else if (a == "--backbone") {
       models::apply_backbone(config, value());
+    } else if (a == "--arch") {
+      config.arch = models::parse_architecture(value());
     } else if (a == "--head") {
       config.flavour = models::parse_flavour(value());
     } else if (a == "--norm") {
       config.norm = models::parse_norm(value());
     } else if (a == "--output-stride") {
-      config.output_stride = parse_int(a, value());
+      output_stride = static_cast<int>(parse_int(a, value()));
     } else if (a == "--aux") {
       config.aux = true;
     } else if (a == "--classes") {
@@ -81,6 +86,7 @@ int run_summary(const Args& args) {
       throw Error(cat("unknown option '", a, "' (see --help)"));
     }
   }
+  config.output_stride = output_stride != 0 ? output_stride : config.arch == models::Architecture::pspnet ? 8 : 16;
   models::SegmentationModel model(config);
   std::fputs(models::format_summary(model.summary(height, width), verbose).c_str(), stdout);
   return 0;

@@ -3,6 +3,7 @@
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
 #include "engine/ops/device_dispatch.h"
+#include "engine/ops/elementwise.h"
 #include "engine/profiler.h"
 #include "kernels/cpu/dropout.h"
 #include "kernels/cuda/dropout.h"
@@ -40,6 +41,14 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator& generator) {
     return std::vector<Tensor>{dx};
   });
   return y;
+}
+
+Tensor dropout2d(const Tensor& x, double p, bool training, Generator& generator) {
+  check_floating("dropout2d", "x", x);
+  check(x.dim() == 4, "dropout2d: expected (N,H,W,C), got ", x.describe());
+  if (!training || p == 0.0) return dropout(x, p, training, generator);  // validates p, returns x
+  const Tensor keep = dropout(Tensor::ones({x.size(0), 1, 1, x.size(3)}, x.dtype(), x.device()), p, true, generator);
+  return mul(x, keep);
 }
 
 }  // namespace strata

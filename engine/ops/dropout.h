@@ -19,4 +19,11 @@ namespace strata {
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator& generator);
 
+// Channel dropout (PyTorch's Dropout2d, PSPNet's heads): x (N,H,W,C); each (sample, channel) plane is
+// kept whole with probability 1 - p and scaled by 1/(1 - p), or zeroed. The N*C keep decisions are
+// dropout's on an (N,1,1,C) tensor of ones (the same Philox stream and counter rule), so the mask is
+// drawn on x's device and the backward is the multiplication's. Eval or p == 0: x unchanged, nothing
+// drawn. Throws as dropout does, and for x not of rank 4.
+Tensor dropout2d(const Tensor& x, double p, bool training, Generator& generator);
+
 }  // namespace strata

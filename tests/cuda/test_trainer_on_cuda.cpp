@@ -119,30 +119,46 @@ TEST_CASE("a step stopped mid-epoch on cuda and resumed with --ckpt ends with bi
       [&](const std::string& name) { return quick_options(data_root, output, "cuda", name); });
 }
 
-TEST_CASE("a basic-block backbone (ResNet-18 kind) trains a step 0 and a MiB step 1 on cpu and cuda", "[cpu]") {
+TEST_CASE("every architecture trains a step 0 and a MiB step 1 on cpu and cuda: basic blocks, PSPNet", "[cpu]") {
   test::TempDir dir("trainer_architectures");
   const std::string data_root = (dir.path() / "data").string(), output = (dir.path() / "out").string();
   make_dataset(data_root);
-  for (const std::string device : {"cpu", "cuda"}) {
-    INFO("device " << device);
-    TrainOptions o = quick_options(data_root, output, device, device + "-step0");
-    o.backbone = "resnet18";
-    o.blocks = {1, 1, 1, 1};
-    o.width = 16;
-    o.head_channels = 64;
-    StepResult step0 = Trainer(o, nullptr).run_step(0);
-    o.name = device + "-mib";
-    o.method = "MiB";
-    o.step = 1;
-    o.step_ckpt = step0.checkpoint;
-    StepResult step1 = Trainer(o, nullptr).run_step(1);
-    CHECK(step1.iterations >= 1);
-    CHECK(std::isfinite(step1.means.new_without_background));
-    CHECK(std::isfinite(step1.scores.mean_iou));
-    const models::ModelConfig model = load_checkpoint(step1.checkpoint).info.model;
-    CHECK(model.depth == 18);
-    CHECK(model.backbone_name() == "ResNet-10 (blocks 1,1,1,1, width 16)");
-    CHECK(model.classes == std::vector<int64_t>{16, 5});
+  struct Architecture {
+    std::string name, arch, backbone, described;
+  };
+  const std::vector<Architecture> architectures = {
+      {"basic", "deeplabv3", "resnet18", "ResNet-10 (blocks 1,1,1,1, width 16)"},
+      {"pspnet", "pspnet", "small", "ResNet-14 (blocks 1,1,1,1, width 16)"}};
+  for (const Architecture& a : architectures) {
+    for (const std::string device : {"cpu", "cuda"}) {
+      INFO(a.name << " on " << device);
+      TrainOptions o = quick_options(data_root, output, device, cat(a.name, "-", device, "-step0"));
+      o.arch = a.arch;
+      o.backbone = a.backbone;
+      o.blocks = {1, 1, 1, 1};
+      o.width = 16;
+      o.head_channels = 64;
+      o.log_interval = 1;
+      Trainer step0_trainer(o, nullptr);
+      StepResult step0 = step0_trainer.run_step(0);
+      o.name = cat(a.name, "-", device, "-mib");
+      o.method = "MiB";
+      o.step = 1;
+      o.step_ckpt = step0.checkpoint;
+      Trainer step1_trainer(o, nullptr);
+      StepResult step1 = step1_trainer.run_step(1);
+      CHECK(step1.iterations >= 1);
+      for (double loss : logged_losses(step1_trainer.log_path())) CHECK(std::isfinite(loss));
+      CHECK(std::isfinite(step1.scores.mean_iou));
+      const models::ModelConfig model = load_checkpoint(step1.checkpoint).info.model;
+      CHECK(models::architecture_name(model.arch) == a.arch);
+      CHECK(model.backbone_name() == a.described);
+      CHECK(model.classes == std::vector<int64_t>{16, 5});
+      // PSPNet's aux head trains with its own term, logged beside the method's.
+      std::ifstream log(step1_trainer.log_path());
+      const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+      CHECK((text.find("\"aux\"") != std::string::npos) == (a.arch == "pspnet"));
+    }
   }
 }
 

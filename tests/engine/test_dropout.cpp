@@ -158,3 +158,48 @@ TEST_CASE("dropout rejects bad input clearly", "[cpu]") {
                     Catch::Contains("dropout") && Catch::Contains("f32 or f64") && Catch::Contains("i32[2,3]"));
   CHECK_THROWS_WITH(dropout(Tensor(), 0.5, true, generator), Catch::Contains("dropout") && Catch::Contains("undefined"));
 }
+
+TEST_CASE("dropout2d keeps or zeroes whole (sample, channel) planes, and its backward applies the same mask", "[cpu]") {
+  Generator generator(9);
+  Tensor x = Tensor::randn({3, 4, 5, 40}, generator);
+  x.set_requires_grad(true);
+  Generator draws(21);
+  Tensor y = dropout2d(x, 0.3, true, draws);
+  Tensor grad_out = Tensor::randn(x.shape(), generator);
+  y.backward(grad_out);
+  std::vector<float> yv = y.to_vector<float>(), xv = x.to_vector<float>(), gv = grad_out.to_vector<float>(),
+                     dx = x.grad().to_vector<float>();
+  const float scale = static_cast<float>(1.0 / 0.7);
+  int64_t kept_planes = 0, consistent_planes = 0;
+  for (int64_t n = 0; n < 3; ++n) {
+    for (int64_t c = 0; c < 40; ++c) {
+      const size_t first = static_cast<size_t>(n * 4 * 5 * 40 + c);
+      const bool kept = yv[first] != 0.0f;
+      bool consistent = true;
+      for (int64_t p = 0; p < 4 * 5; ++p) {
+        const size_t i = first + static_cast<size_t>(p * 40);
+        const float want = kept ? xv[i] * scale : 0.0f, want_grad = kept ? gv[i] * scale : 0.0f;
+        consistent = consistent && std::abs(yv[i] - want) <= 1e-6f * std::abs(want) &&
+                     std::abs(dx[i] - want_grad) <= 1e-6f * std::abs(want_grad);
+      }
+      kept_planes += kept;
+      consistent_planes += consistent;
+    }
+  }
+  CHECK(consistent_planes == 3 * 40);
+  // 120 planes kept with probability 0.7: 84 expected, standard deviation 5.
+  CHECK(kept_planes > 84 - 25);
+  CHECK(kept_planes < 84 + 25);
+  // The keep decisions are dropout's on the (N,1,1,C) ones: the same generator state draws the same.
+  Generator again(21);
+  const Tensor keep = dropout(Tensor::ones({3, 1, 1, 40}), 0.3, true, again);
+  std::vector<float> kv = keep.to_vector<float>();
+  for (int64_t n = 0; n < 3; ++n) {
+    for (int64_t c = 0; c < 40; ++c)
+      CHECK((kv[static_cast<size_t>(n * 40 + c)] != 0.0f) == (yv[static_cast<size_t>(n * 800 + c)] != 0.0f));
+  }
+  Generator unused(1);
+  CHECK_THROWS_WITH(dropout2d(Tensor::zeros({2, 3}), 0.5, true, unused),
+                    Catch::Contains("dropout2d") && Catch::Contains("(N,H,W,C)"));
+  CHECK(dropout2d(x, 0.5, false, unused).same(x));
+}

@@ -736,6 +736,16 @@ TEST_CASE("unknown tasks, methods, steps and options are clear errors", "[cpu]")
   }
   {
     TrainOptions bad = o;
+    bad.arch = "deeplabv3plus";
+    CHECK_THROWS_WITH(Trainer(bad, nullptr),
+                      Catch::Contains("--arch 'deeplabv3plus'") && Catch::Contains("expected deeplabv3 or pspnet"));
+    bad.arch = "pspnet";
+    bad.head = "torchvision";
+    CHECK_THROWS_WITH(Trainer(bad, nullptr), Catch::Contains("--head torchvision chooses a DeepLabV3 head") &&
+                                                 Catch::Contains("--arch pspnet has its own"));
+  }
+  {
+    TrainOptions bad = o;
     bad.dataset = "coco";
     CHECK_THROWS_WITH(Trainer(bad, nullptr), Catch::Contains("--dataset 'coco'"));
   }

@@ -92,7 +92,9 @@ void check_model_parity(models::SegmentationModel& model, const std::string& gro
   model.zero_grad();
   models::ForwardResult result = model.forward(x.to(DType::f64), forward);
   Tensor loss = cross_entropy(result.logits, labels, Reduction::mean_valid);
-  if (options.aux) loss = add(loss, scale(cross_entropy(result.aux_logits, labels, Reduction::mean_valid), 0.5));
+  if (options.aux) {
+    loss = add(loss, scale(cross_entropy(result.aux_logits, labels, Reduction::mean_valid), options.aux_weight));
+  }
   {
     INFO("logits");
     CHECK_CLOSE(result.logits, tensor(expected, "out", mode_name), kF32);

@@ -37,16 +37,19 @@ std::vector<Case> cases() {
   tv.aux = true;
   models::ModelConfig basic = mib;
   basic.depth = 18;
+  models::ModelConfig psp = models::small_model_config({4, 3}, 8);
+  psp.arch = models::Architecture::pspnet;
   return {{"mib, In-place ABN", mib},
           {"mib, sliding image pooling", sliding},
           {"torchvision, batch norm + aux", tv},
-          {"mib, basic blocks", basic}};
+          {"mib, basic blocks", basic},
+          {"pspnet, deep stem + pyramid + aux", psp}};
 }
 
 models::ForwardOptions every_map(const models::ModelConfig& config) {
   models::ForwardOptions all;
   all.low_res_logits = all.body = all.head = all.stage_pre_activations = true;
-  all.aux_logits = config.aux;
+  all.aux_logits = config.has_aux();
   return all;
 }
 

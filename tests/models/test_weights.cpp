@@ -47,6 +47,15 @@ void check_state_equals(const models::SegmentationModel& model, const TensorMap&
   }
 }
 
+// The tensors of `tensors` whose names start with `prefix`, without it.
+TensorMap with_prefix_removed(const TensorMap& tensors, const std::string& prefix) {
+  TensorMap out;
+  for (const auto& [key, t] : tensors) {
+    if (key.rfind(prefix, 0) == 0) out.emplace(key.substr(prefix.size()), t);
+  }
+  return out;
+}
+
 TensorMap copy_state(const models::SegmentationModel& model) {
   TensorMap out;
   for (const auto& [key, t] : model.state_dict()) out.emplace(key, t.clone());
@@ -302,5 +311,45 @@ TEST_CASE("convert_weights.py turns torchvision and MiB and ImageNet checkpoints
     CHECK_FALSE(fs::exists(dir / "no_such_folder"));
     CHECK(fs::is_empty(dir / "a_folder"));
   }
+  fs::remove_all(dir);
+}
+
+TEST_CASE(
+    "convert_weights.py turns a semseg PSPNet checkpoint into strata's PSPNet names, and the wrong architecture is "
+    "refused naming keys",
+    "[torch]") {
+  // semseg saves {"epoch", "state_dict", "optimizer"} from a DataParallel model ("module." keys); the
+  // state is tools/torchref/models_pspnet.py's, in semseg's own names.
+  fs::path dir = temp_path("semseg");
+  fs::create_directories(dir);
+  const std::string semseg_state = test::torch_reference_dir() + "/models_pspnet/semseg_state.safetensors";
+  CommandResult made = run(cat(
+      "'", test::python_executable(), "' -c \"import sys, torch; from safetensors.torch import load_file; ",
+      "s = load_file(sys.argv[1]); torch.save({'epoch': 50, 'state_dict': {'module.' + k: v for k, v in s.items()}, ",
+      "'optimizer': {}}, sys.argv[2])\" '", semseg_state, "' '", (dir / "train_epoch_50.pth").string(), "'"));
+  INFO(made.output);
+  REQUIRE(made.status == 0);
+  CommandResult c = convert(dir / "train_epoch_50.pth", dir / "pspnet.safetensors");
+  INFO(c.output);
+  REQUIRE(c.status == 0);
+  CHECK_THAT(c.output, Catch::Contains("kind semseg_pspnet"));
+  models::ModelConfig config;
+  config.arch = models::Architecture::pspnet;
+  config.depth = 50;
+  config.output_stride = 8;
+  config.initialize = false;
+  models::SegmentationModel model(config);
+  models::WeightsReport report = models::load_weights(model, (dir / "pspnet.safetensors").string());
+  CHECK(report.keys.unexpected.empty());
+  CHECK(report.keys.missing.empty());
+  const TensorMap expected = with_prefix_removed(
+      load_safetensors(test::torch_reference_dir() + "/models_pspnet/pspnet_resnet50_state.safetensors").tensors,
+      "state.");
+  check_state_equals(model, expected);
+  // A MiB DeepLabV3 is not a PSPNet: the report names the architecture and the first keys.
+  models::ModelConfig deeplab = small_config(models::Flavour::mib, {21}, 50);
+  models::SegmentationModel other(deeplab);
+  CHECK_THROWS_WITH(models::load_weights(other, (dir / "pspnet.safetensors").string()),
+                    Catch::Contains("backbone.* keys and no body.* keys") && Catch::Contains("PSPNet"));
   fs::remove_all(dir);
 }
