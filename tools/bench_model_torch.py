@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""PyTorch side of `strata bench model`: times training steps of torchvision's deeplabv3_resnet50/101.
+"""PyTorch side of `strata bench model`: times training steps of torchvision's deeplabv3_resnet50/101,
+or with "arch": "pspnet" of semseg's PSPNet (tools/torchref/models_pspnet.py, Dropout2d off, aux loss 0.4).
 
 Usage: bench_model_torch.py SETTINGS.json
-Settings: {"batch", "height", "width", "classes", "depth", "aux", "warmup", "steps", "profile_steps",
+Settings: {"batch", "height", "width", "classes", "depth", "aux", "arch", "warmup", "steps", "profile_steps",
 "threads"}. One step = zero_grad, forward, F.cross_entropy on the upsampled logits (+ 0.5 x the aux
 loss with "aux"), backward, SGD (lr 0.01, momentum 0.9, weight decay 1e-4), in training mode, NCHW (what
 MiB/PLOP users train in). Prints one JSON object: the versions, the parameter count, and
@@ -24,8 +25,13 @@ def main(path):
         s = json.load(f)
     torch.set_num_threads(int(s["threads"]))
     torch.manual_seed(0)
-    build = {50: deeplabv3_resnet50, 101: deeplabv3_resnet101}[s["depth"]]
-    model = build(weights=None, weights_backbone=None, num_classes=s["classes"], aux_loss=s["aux"])
+    pspnet = s.get("arch", "deeplabv3") == "pspnet"
+    if pspnet:
+        from torchref.models_pspnet import PSPNet
+        model = PSPNet(s["depth"], s["classes"])
+    else:
+        build = {50: deeplabv3_resnet50, 101: deeplabv3_resnet101}[s["depth"]]
+        model = build(weights=None, weights_backbone=None, num_classes=s["classes"], aux_loss=s["aux"])
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     g = torch.Generator().manual_seed(0)
@@ -36,7 +42,9 @@ def main(path):
         optimizer.zero_grad(set_to_none=True)
         out = model(x)
         loss = F.cross_entropy(out["out"], labels)
-        if s["aux"]:
+        if pspnet:
+            loss = loss + 0.4 * F.cross_entropy(out["aux_out"], labels)
+        elif s["aux"]:
             loss = loss + 0.5 * F.cross_entropy(out["aux"], labels)
         del out
         loss.backward()

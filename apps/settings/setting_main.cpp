@@ -11,6 +11,7 @@
 // stops a step as in `strata train` (exit status 128 + the signal's number, with the resume command).
 #include <cstdio>
 #include <exception>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,10 @@ strata::incremental::TrainOptions setting_options() {
   o.method = s.method;
   o.all_steps = true;
   o.name = s.method;
+  std::istringstream fixed(s.fixed_options);
+  std::vector<std::string> args;
+  for (std::string word; fixed >> word;) args.push_back(word);
+  strata::incremental::parse_train_options(args, o, {});
   return o;
 }
 
@@ -47,18 +52,19 @@ void print_usage(const char* program, const strata::incremental::TrainOptions& o
       "IoU after each step (old = the classes of step 0, new = those added later; MiB's Table 1/2 columns are the\n"
       "'background excluded' ones).\n"
       "\n"
-      "setting: dataset %s, task %s, %s protocol, method %s\n"
-      "model:   DeepLabV3, ResNet-101, MiB head, In-place ABN, output stride 16 (use --weights for the ImageNet\n"
+      "setting: dataset %s, task %s, %s protocol, method %s%s%s\n"
+      "model:   %s (use --weights for the ImageNet\n"
       "         backbone, converted by tools/convert_weights.py, as the papers do)\n"
       "recipe:  the references' (SGD Nesterov 0.9, weight decay 1e-4, poly 0.9; lr 0.01 at step 0 and 0.001\n"
-      "         after; 30 epochs per step on VOC, 60 on ADE20K; batch 24; crop 512)\n"
+      "         after; 30 epochs per step on VOC, 60 on ADE20K; batch 24; crop 512 unless the setting fixes another)\n"
       "\n"
       "Here --step defaults to all and --name to the method. For other recipes or models use `strata train`,\n"
       "which takes every option.\n"
       "\n"
       "options:\n",
-      program, o.dataset.c_str(), o.task.c_str(), strata::incremental::protocol_name(o.protocol),
-      o.method.c_str());
+      program, o.dataset.c_str(), o.task.c_str(), strata::incremental::protocol_name(o.protocol), o.method.c_str(),
+      *strata::app::kSetting.fixed_options ? " with " : "", strata::app::kSetting.fixed_options,
+      strata::app::kSetting.model_text);
   std::fputs(strata::incremental::train_options_help(kAdjustable).c_str(), stdout);
 }
 

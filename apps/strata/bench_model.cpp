@@ -1,7 +1,8 @@
 // `strata bench model`: one training step of DeepLabV3-ResNet-50 (torchvision's model: output stride
-// 8, ASPP rates 12/24/36, dropout 0.5, batch norm) on the CPU: forward, cross-entropy on the
-// upsampled logits, backward, SGD (momentum 0.9, weight decay 1e-4). strata and PyTorch
-// (tools/bench_model_torch.py, torchvision's deeplabv3_resnet50 in NCHW) run the same step in the
+// 8, ASPP rates 12/24/36, dropout 0.5, batch norm), or with --arch pspnet of semseg's PSPNet (the
+// PyTorch side tools/torchref/models_pspnet.py's; dropout off on both sides, as that model runs it),
+// on the CPU: forward, cross-entropy on the upsampled logits (+ the aux loss), backward, SGD (momentum
+// 0.9, weight decay 1e-4). strata and PyTorch (tools/bench_model_torch.py, NCHW) run the same step in the
 // same run with the same thread count. Prints the time per step of each and their ratio, peak
 // memory measured the same way for both (resident-set high-water increase during the steps) plus
 // strata's allocator peak, and where the time goes per op (strata's engine/profiler.h, PyTorch's
@@ -28,6 +29,9 @@ struct Settings {
   int64_t classes = 21;
   int depth = 50;
   bool aux = false;
+  std::string arch = "deeplabv3";
+  bool pspnet() const { return arch == "pspnet"; }
+  double aux_weight() const { return pspnet() ? 0.4 : 0.5; }
 };
 
 struct StrataResult {
@@ -37,10 +41,12 @@ struct StrataResult {
 
 StrataResult run_strata(const Settings& s) {
   models::ModelConfig config;
+  config.arch = models::parse_architecture(s.arch);
   config.flavour = models::Flavour::torchvision;
   config.depth = s.depth;
   config.output_stride = 8;
-  config.aux = s.aux;
+  config.aux = s.aux && !s.pspnet();
+  config.psp_dropout = 0;
   config.classes = {s.classes};
   models::SegmentationModel model(config);
   model.train();
@@ -55,7 +61,9 @@ StrataResult run_strata(const Settings& s) {
     options.aux_logits = s.aux;
     models::ForwardResult out = model.forward(x, options);
     Tensor loss = cross_entropy(out.logits, labels, Reduction::mean_valid);
-    if (s.aux) loss = add(loss, scale(cross_entropy(out.aux_logits, labels, Reduction::mean_valid), 0.5));
+    if (s.aux) {
+      loss = add(loss, scale(cross_entropy(out.aux_logits, labels, Reduction::mean_valid), s.aux_weight()));
+    }
     out = models::ForwardResult();
     loss.backward();
     profiler::Scope scope("sgd step");
@@ -74,6 +82,7 @@ void print_help() {
       "One training step (forward, cross-entropy, backward, SGD) of torchvision's DeepLabV3-ResNet-50\n"
       "(output stride 8) on the CPU, strata and PyTorch side by side in one run: time per step, the\n"
       "ratio, peak memory, and a per-op breakdown of both.\n\n"
+      "  --arch deeplabv3|pspnet  the model (default deeplabv3; pspnet: semseg's, always with its aux head)\n"
       "  --depth 50|101   ResNet depth (default 50)\n"
       "  --aux            with the aux FCN head (loss + 0.5 x aux loss)\n"
       "%s(the interpreter needs torchvision too)\n",
@@ -89,25 +98,37 @@ int run_bench_model(const Args& args) {
       s.depth = std::stoi(option_value(a, i, "bench model"));
     } else if (a[i] == "--aux") {
       s.aux = true;
+    } else if (a[i] == "--arch") {
+      s.arch = option_value(a, i, "bench model");
+      models::parse_architecture(s.arch);
     } else {
       return false;
     }
     return true;
   };
   if (!parse_step_args(args, s.step, "bench model", print_help, own)) return 0;
+  if (s.pspnet()) s.aux = true;
 
   std::printf("Running the PyTorch side (tools/bench_model_torch.py)...\n");
   std::fflush(stdout);
   json::Object input = s.step.to_json();
-  input.insert(input.end(), {{"classes", s.classes}, {"depth", s.depth}, {"aux", s.aux}});
+  input.insert(input.end(), {{"classes", s.classes}, {"depth", s.depth}, {"aux", s.aux}, {"arch", s.arch}});
   json::Value torch = run_python_json(s.step.python, "tools/bench_model_torch.py", json::Value(input), {});
   std::printf("Running the strata side...\n\n");
   std::fflush(stdout);
   StrataResult ours = run_strata(s);
 
-  std::printf("DeepLabV3-ResNet-%d (torchvision's: output stride 8, ASPP 12/24/36, dropout 0.5, batch norm%s), "
-              "%s parameters\n",
-              s.depth, s.aux ? ", aux head" : "", std::to_string(ours.parameters).c_str());
+  if (s.pspnet()) {
+    std::printf(
+        "PSPNet-ResNet-%d (semseg's: deep stem, output stride 8, bins 1/2/3/6, aux head x 0.4, dropout off), "
+        "%s parameters\n",
+        s.depth, std::to_string(ours.parameters).c_str());
+  } else {
+    std::printf(
+        "DeepLabV3-ResNet-%d (torchvision's: output stride 8, ASPP 12/24/36, dropout 0.5, batch norm%s), "
+        "%s parameters\n",
+        s.depth, s.aux ? ", aux head" : "", std::to_string(ours.parameters).c_str());
+  }
   std::printf("one training step: forward, cross-entropy (upsampled logits), backward, SGD momentum 0.9 wd 1e-4\n");
   std::printf("batch %lld, 3x%lldx%lld, %lld classes, f32, %d threads; %d warm-up + %d timed steps each\n",
               static_cast<long long>(s.step.batch), static_cast<long long>(s.step.height),
