@@ -123,6 +123,11 @@ std::string architecture(const models::ModelConfig& c) {
   models::ModelConfig shown = c;
   shown.classes.clear();
   std::array<int64_t, 3> rates = shown.resolved_rates();
+  if (c.arch == models::Architecture::deeplabv3plus) {
+    return cat("DeepLabV3+ (", c.resolved_head_channels(), " channels, rates ", rates[0], "/", rates[1], "/", rates[2],
+               ") on ", c.backbone_name(), ", ", models::norm_name(c.resolved_norm()), ", output stride ",
+               c.output_stride);
+  }
   return cat(models::flavour_name(c.flavour), " head (", c.resolved_head_channels(), " channels, rates ", rates[0], "/",
              rates[1], "/", rates[2], ", pooling ", c.pooling_size, ") on ", c.backbone_name(), ", ",
              models::norm_name(c.resolved_norm()), ", output stride ", c.output_stride);

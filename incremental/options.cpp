@@ -139,8 +139,10 @@ std::vector<OptionSpec> model_and_method_specs() {
       value("--head", "NAME", "mib (default: MiB/PLOP's DeepLabV3 head, In-place ABN) or torchvision",
             [](TrainOptions& o, const std::string& v) { o.head = v; }),
       value("--arch", "NAME",
-            "deeplabv3 (default) or pspnet: PSPNet as hszhao/semseg builds it (deep-stem ResNet, pyramid pooling "
-            "with bins 1/2/3/6, an aux head on stage 3 with loss weight 0.4; batch norm, output stride 8)",
+            "deeplabv3 (default), pspnet: PSPNet as hszhao/semseg builds it (deep-stem ResNet, pyramid pooling "
+            "with bins 1/2/3/6, an aux head on stage 3 with loss weight 0.4; batch norm, output stride 8), or "
+            "deeplabv3plus: DeepLabV3+ as jfzhang95/pytorch-deeplab-xception builds it (ASPP, a decoder on stage 1's "
+            "features, multi-grid stage 4; batch norm, output stride 16)",
             [](TrainOptions& o, const std::string& v) { o.arch = v; }),
       value("--output-stride", "N", "8, 16 or 32 (default: the architecture's, 16 for DeepLabV3, 8 for PSPNet)",
             [](TrainOptions& o, const std::string& v) { o.output_stride = as_int("--output-stride", v); }),
@@ -465,7 +467,7 @@ const std::vector<OptionGroup>& train_option_groups() {
       {"data", {"--dataset", "--data-root", "--train-split", "--test-split", "--skip-bad", "--allow-nonfinite"}},
       {"task and protocol (SPEC-continual.md sections 1 and 2; MiB's and PLOP's tasks.py)",
        {"--task", "--step", "--protocol", "--overlap", "--convention"}},
-      {"model (MiB's and PLOP's DeepLabV3, torchvision's, or semseg's PSPNet)",
+      {"model (MiB's and PLOP's DeepLabV3, torchvision's, semseg's PSPNet, or DeepLabV3+)",
        {"--arch", "--backbone", "--head", "--output-stride", "--norm", "--blocks", "--width", "--head-channels",
         "--pooling", "--weights"}},
       {"method: a preset, then flags that change it term by term", {"--method"}},

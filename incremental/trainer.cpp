@@ -165,6 +165,9 @@ StepSetup Trainer::setup(int step) const {
   s.model.backbone_config().resolved_blocks();  // validates blocks and width
   s.method = apply_overrides(method_preset(o.method, *task_, o.convention), o.method_overrides);
   s.method.fused_losses = !o.unfused_losses;
+  check(s.model.arch != models::Architecture::deeplabv3plus || s.method.share_stages <= 1, "--share-stages ",
+        s.method.share_stages, " with --arch deeplabv3plus: its decoder reads stage 1's output, which the student ",
+        "does not compute when stages 1-2 or more are shared (use 1)");
   s.method.loss_aux = s.model.arch == models::Architecture::pspnet ? kPspNetAuxWeight : 0.0;
   s.method.align_corners = s.model.align_corners();
   s.recipe = reference_recipe(*task_, step);

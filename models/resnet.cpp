@@ -39,6 +39,10 @@ std::array<std::vector<BlockGeometry>, 4> block_geometry(const ResNetConfig& con
       if (config.layout == Layout::torchvision) {
         // torchvision's _make_layer builds the first block with the previous dilation.
         out[s].push_back(b == 0 ? BlockGeometry{stride, previous_dilation} : BlockGeometry{1, dilation});
+      } else if (config.layout == Layout::deeplabv3plus && s == 3) {
+        // The DeepLabV3+ reference's multi-grid: stage 4's blocks at (1, 2, 4) x the stage's dilation.
+        constexpr std::array<int64_t, 3> kMultiGrid = {1, 2, 4};
+        out[s].push_back(BlockGeometry{b == 0 ? stride : 1, kMultiGrid[static_cast<size_t>(b) % 3] * dilation});
       } else {
         // MiB's _stride_dilation: every block of the stage at its dilation.
         out[s].push_back(BlockGeometry{b == 0 ? stride : 1, dilation});
@@ -178,7 +182,8 @@ std::string ResNet::stage_name(int stage) const {
 
 std::string ResNet::stem_prefix() const {
   switch (config_.layout) {
-    case Layout::torchvision: return "";
+    case Layout::torchvision:
+    case Layout::deeplabv3plus: return "";
     case Layout::mib: return "mod1.";
     case Layout::semseg: return "layer0.";
   }
@@ -201,7 +206,7 @@ ResNet::ResNet(const ResNetConfig& config, Generator& generator) : config_(confi
     stem_convs_ = {make_conv(3, config.width, 7, 2, 1, generator)};
   }
   std::shared_ptr<NamedModules> stem;
-  if (config.layout != Layout::torchvision) {
+  if (config.layout == Layout::mib || config.layout == Layout::semseg) {
     stem = register_module(config.layout == Layout::mib ? "mod1" : "layer0", std::make_shared<NamedModules>());
   }
   for (size_t i = 0; i < stem_convs_.size(); ++i) {
@@ -233,7 +238,7 @@ ResNet::ResNet(const ResNetConfig& config, Generator& generator) : config_(confi
 }
 
 ResNet::Output ResNet::forward(const Tensor& x, bool keep_stage3, bool keep_pre_activations, int start_after_stage,
-                               int keep_stage_output) {
+                               int keep_stage_output, bool keep_stage1) {
   check(start_after_stage >= 0 && start_after_stage <= 4 && keep_stage_output >= 0 && keep_stage_output <= 4,
         "ResNet: stages are 1..4, got start_after_stage ", start_after_stage, ", keep_stage_output ",
         keep_stage_output);
@@ -249,8 +254,11 @@ ResNet::Output ResNet::forward(const Tensor& x, bool keep_stage3, bool keep_pre_
           "'s output (N,h,w,", stage_channels(start_after_stage), ") to start after it, got ", x.describe());
     check(!keep_stage3 || start_after_stage <= 3,
           "ResNet: stage 3's output was computed elsewhere (starting after stage ", start_after_stage, ")");
+    check(!keep_stage1 || start_after_stage <= 1,
+          "ResNet: stage 1's output was computed elsewhere (starting after stage ", start_after_stage, ")");
     y = x;
     if (start_after_stage == 3 && keep_stage3) output.stage3 = y;
+    if (start_after_stage == 1 && keep_stage1) output.stage1 = y;
   }
   for (size_t s = static_cast<size_t>(start_after_stage); s < stages_.size(); ++s) {
     const auto& blocks = stages_[s];
@@ -258,6 +266,7 @@ ResNet::Output ResNet::forward(const Tensor& x, bool keep_stage3, bool keep_pre_
       bool last = b + 1 == blocks.size();
       y = blocks[b]->forward(y, keep_pre_activations && last ? &output.pre_activations[s] : nullptr);
     }
+    if (s == 0 && keep_stage1) output.stage1 = y;
     if (s == 2 && keep_stage3) output.stage3 = y;
     if (static_cast<int>(s) + 1 == keep_stage_output) output.stage_output = y;
   }
@@ -295,7 +304,7 @@ FoldedResNet ResNet::fold(const std::string& prefix) const {
 }
 
 ResNet::Output FoldedResNet::forward(const Tensor& x, bool keep_stage3, bool keep_pre_activations,
-                                     int keep_stage_output) const {
+                                     int keep_stage_output, bool keep_stage1) const {
   check(x.dim() == 4 && x.size(3) == 3, "ResNet: expected normalised images (N,H,W,3), got ", x.describe());
   ResNet::Output output;
   Tensor y = x;
@@ -307,6 +316,7 @@ ResNet::Output FoldedResNet::forward(const Tensor& x, bool keep_stage3, bool kee
       bool last = b + 1 == blocks.size();
       y = blocks[b].forward(y, keep_pre_activations && last ? &output.pre_activations[s] : nullptr);
     }
+    if (s == 0 && keep_stage1) output.stage1 = y;
     if (s == 2 && keep_stage3) output.stage3 = y;
     if (static_cast<int>(s) + 1 == keep_stage_output) output.stage_output = y;
   }
@@ -314,23 +324,20 @@ ResNet::Output FoldedResNet::forward(const Tensor& x, bool keep_stage3, bool kee
   return output;
 }
 
-Shape ResNet::trace(const Shape& in, SummaryBuilder& builder, Shape* stage3) const {
+Shape ResNet::trace(const Shape& in, SummaryBuilder& builder, Shape* stage3, Shape* stage1) const {
   const bool tv = config_.layout != Layout::mib;
   Shape y = in;
   {
     const std::string level = config_.layout == Layout::mib ? "mod1" : "layer0";
-    builder.set_stage("stem",
-                      config_.layout == Layout::torchvision ? "stem (conv1, bn1, maxpool)" : cat("stem (", level, ")"));
+    builder.set_stage("stem", stem_prefix().empty() ? "stem (conv1, bn1, maxpool)" : cat("stem (", level, ")"));
     std::optional<SummaryBuilder::Level> stem;
-    if (config_.layout != Layout::torchvision) stem.emplace(builder, level);
+    if (!stem_prefix().empty()) stem.emplace(builder, level);
     for (size_t i = 0; i < stem_convs_.size(); ++i) {
       y = builder.conv(stem_name(i, false), *stem_convs_[i], y);
       y = builder.norm(stem_name(i, true), norm_name(config_.norm), *stem_norms_[i], y);
     }
     Shape pooled = {y[0], conv2d_output_size(y[1], 3, 2, 1, 1), conv2d_output_size(y[2], 3, 2, 1, 1), y[3]};
-    const char* pool = config_.layout == Layout::torchvision ? "maxpool"
-                       : config_.layout == Layout::mib       ? "pool1"
-                                                             : "9";
+    const char* pool = stem_prefix().empty() ? "maxpool" : config_.layout == Layout::mib ? "pool1" : "9";
     y = builder.op(pool, "max_pool 3x3/2", pooled);
   }
   for (int s = 0; s < 4; ++s) {
@@ -341,6 +348,7 @@ Shape ResNet::trace(const Shape& in, SummaryBuilder& builder, Shape* stage3) con
       SummaryBuilder::Level block_level(builder, tv ? std::to_string(b) : cat("block", b + 1));
       y = stages_[s][b]->trace(y, builder);
     }
+    if (s == 0 && stage1 != nullptr) *stage1 = y;
     if (s == 2 && stage3 != nullptr) *stage3 = y;
   }
   return y;

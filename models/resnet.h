@@ -34,7 +34,11 @@
 //                max pool; keys backbone.layer0.{0,3,6} (convs), backbone.layer0.{1,4,7} (norms), then
 //                torchvision's block names under backbone.layer{1..4}. Dilation as MiB's: PSPNet sets
 //                every 3x3 conv of a dilated stage (and its projection's stride 1).
-// Stage i is "layer{i}" in torchvision's and semseg's names and "mod{i+1}" in MiB's.
+//   deeplabv3plus  the DeepLabV3+ reference (jfzhang95/pytorch-deeplab-xception, modeling/backbone/
+//                resnet.py): torchvision's stem and names, every block of a stage at the stage's dilation
+//                (as MiB's), and stage 4 a multi-grid unit: its blocks at (1, 2, 4) x the stage's dilation
+//                (OS16: 2, 4, 8; OS8: 4, 8, 16; a stage of other than 3 blocks repeats the pattern).
+// Stage i is "layer{i}" in torchvision's, semseg's and deeplabv3plus's names and "mod{i+1}" in MiB's.
 //
 // Folding (models/blocks.h): fold() turns a backbone in eval mode into FoldedResNet, the same forward
 // with every norm folded into its convolution: a block is its convolutions with their activations,
@@ -61,7 +65,7 @@
 
 namespace strata::models {
 
-enum class Layout { torchvision, mib, semseg };
+enum class Layout { torchvision, mib, semseg, deeplabv3plus };
 
 struct ResNetConfig {
   int depth = 101;          // 18, 34 (basic blocks), 50 or 101 (bottlenecks)
@@ -131,6 +135,7 @@ class ResNet : public nn::Module {
     Tensor stage3;                          // stage 3 output (N,h3,w3,stage3_channels()), when asked for
     std::array<Tensor, 4> pre_activations;  // last block of each stage before its activation, when asked for
     Tensor stage_output;                    // stage keep_stage_output's output, when asked for
+    Tensor stage1;                          // stage 1 output (DeepLabV3+'s low-level features), when asked for
   };
   // x: (N,H,W,3) normalised images -> the output above. keep_stage3 / keep_pre_activations decide
   // whether those are returned; nothing else outlives the call (beyond the autograd graph).
@@ -138,9 +143,10 @@ class ResNet : public nn::Module {
   // start_after_stage K (1..4) takes x as stage K's output (N,h_K,w_K,stage_channels(K)),
   // computed by the other network, and runs stages K+1..4 only (no pre-activations of stages <= K;
   // keep_stage3 then needs K <= 3); keep_stage_output K returns stage K's output in stage_output.
+  // keep_stage1 returns stage 1's output (needs start_after_stage 0 or 1).
   Output forward(const Tensor& x, bool keep_stage3 = false, bool keep_pre_activations = false,
-                 int start_after_stage = 0, int keep_stage_output = 0);
-  Shape trace(const Shape& in, SummaryBuilder& builder, Shape* stage3 = nullptr) const;
+                 int start_after_stage = 0, int keep_stage_output = 0, bool keep_stage1 = false);
+  Shape trace(const Shape& in, SummaryBuilder& builder, Shape* stage3 = nullptr, Shape* stage1 = nullptr) const;
   // The backbone folded (norms in eval mode; `prefix` is its state-dict name, for messages).
   FoldedResNet fold(const std::string& prefix) const;
 
@@ -170,7 +176,7 @@ struct FoldedResNet {
   std::array<std::vector<FoldedResidualBlock>, 4> stages;
   // As ResNet::forward from the images, in eval mode, without recording a graph.
   ResNet::Output forward(const Tensor& x, bool keep_stage3 = false, bool keep_pre_activations = false,
-                         int keep_stage_output = 0) const;
+                         int keep_stage_output = 0, bool keep_stage1 = false) const;
 };
 
 }  // namespace strata::models

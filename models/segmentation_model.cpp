@@ -14,6 +14,7 @@ namespace {
 constexpr uint64_t kAsppDropoutStream = 0x5eed'a5b0;
 constexpr uint64_t kAuxDropoutStream = 0x5eed'a0c5;
 constexpr uint64_t kPspDropoutStream = 0x5eed'b5b0;
+constexpr uint64_t kDeepLabV3PlusDropoutStream = 0x5eed'd3b0;
 
 }  // namespace
 
@@ -25,17 +26,25 @@ Flavour parse_flavour(const std::string& s) {
   throw Error(cat("unknown head/flavour '", s, "' (expected torchvision or mib)"));
 }
 
-const char* architecture_name(Architecture arch) { return arch == Architecture::pspnet ? "pspnet" : "deeplabv3"; }
+const char* architecture_name(Architecture arch) {
+  switch (arch) {
+    case Architecture::deeplabv3: return "deeplabv3";
+    case Architecture::pspnet: return "pspnet";
+    case Architecture::deeplabv3plus: return "deeplabv3plus";
+  }
+  return "?";
+}
 
 Architecture parse_architecture(const std::string& s) {
-  if (s == "deeplabv3") return Architecture::deeplabv3;
-  if (s == "pspnet") return Architecture::pspnet;
-  throw Error(cat("--arch '", s, "': expected deeplabv3 or pspnet"));
+  for (Architecture arch : {Architecture::deeplabv3, Architecture::pspnet, Architecture::deeplabv3plus}) {
+    if (s == architecture_name(arch)) return arch;
+  }
+  throw Error(cat("--arch '", s, "': expected deeplabv3, pspnet or deeplabv3plus"));
 }
 
 Norm ModelConfig::resolved_norm() const {
   if (norm) return *norm;
-  return flavour == Flavour::torchvision || arch == Architecture::pspnet ? Norm::batch_norm : Norm::inplace_abn;
+  return flavour == Flavour::torchvision || arch != Architecture::deeplabv3 ? Norm::batch_norm : Norm::inplace_abn;
 }
 
 int64_t ModelConfig::resolved_head_channels() const {
@@ -49,7 +58,10 @@ std::array<int64_t, 3> ModelConfig::resolved_rates() const {
     return atrous_rates;
   }
   switch (output_stride) {
-    case 8: return flavour == Flavour::torchvision ? std::array<int64_t, 3>{12, 24, 36} : std::array<int64_t, 3>{12, 24, 32};
+    case 8:
+      return flavour == Flavour::torchvision || arch == Architecture::deeplabv3plus
+                 ? std::array<int64_t, 3>{12, 24, 36}
+                 : std::array<int64_t, 3>{12, 24, 32};
     case 16: return {6, 12, 18};
     case 32: return {3, 6, 9};
     default: break;
@@ -58,9 +70,10 @@ std::array<int64_t, 3> ModelConfig::resolved_rates() const {
 }
 
 ResNetConfig ModelConfig::backbone_config() const {
-  const Layout layout = arch == Architecture::pspnet      ? Layout::semseg
-                        : flavour == Flavour::torchvision ? Layout::torchvision
-                                                          : Layout::mib;
+  const Layout layout = arch == Architecture::pspnet          ? Layout::semseg
+                        : arch == Architecture::deeplabv3plus ? Layout::deeplabv3plus
+                        : flavour == Flavour::torchvision     ? Layout::torchvision
+                                                              : Layout::mib;
   ResNetConfig config{depth, output_stride, resolved_norm(), layout, initialize};
   config.blocks = blocks;
   config.width = width;
@@ -91,6 +104,11 @@ std::string ModelConfig::describe() const {
                classes_text.str());
   }
   std::array<int64_t, 3> rates = resolved_rates();
+  if (arch == Architecture::deeplabv3plus) {
+    return cat("DeepLabV3+ (", head_size, "rates ", rates[0], "/", rates[1], "/", rates[2], ") on ", backbone_name(),
+               " (multi-grid), ", norm_name(resolved_norm()), ", output stride ", output_stride, ", classes per step ",
+               classes_text.str());
+  }
   return cat("DeepLabV3 (", flavour_name(flavour), " head, ", head_size, "rates ", rates[0], "/", rates[1], "/",
              rates[2], aux ? ", aux FCN head" : "", ") on ", backbone_name(), ", ", norm_name(resolved_norm()),
              ", output stride ", output_stride, ", classes per step ", classes_text.str());
@@ -116,11 +134,17 @@ SegmentationModel::SegmentationModel(const ModelConfig& config) : config_(config
   const int64_t head_channels = config.resolved_head_channels();
   const bool tv = config.flavour == Flavour::torchvision;
   const bool psp = config.arch == Architecture::pspnet;
-  backbone_ =
-      register_module(tv || psp ? "backbone" : "body", std::make_shared<ResNet>(config.backbone_config(), generator_));
+  const bool plus = config.arch == Architecture::deeplabv3plus;
+  backbone_ = register_module(tv || psp || plus ? "backbone" : "body",
+                              std::make_shared<ResNet>(config.backbone_config(), generator_));
   int64_t total_classes = 0;
   for (int64_t c : config.classes) total_classes += c;
-  if (psp) {
+  if (plus) {
+    plus_head_ = register_module(
+        "head", std::make_shared<DeepLabV3PlusHead>(
+                    backbone_->out_channels(), backbone_->stage_channels(1), config.resolved_rates(), norm,
+                    config.initialize, config.seed ^ kDeepLabV3PlusDropoutStream, generator_, head_channels));
+  } else if (psp) {
     psp_head_ = register_module(
         "head", std::make_shared<PSPHead>(backbone_->out_channels(), config.bins, norm, config.psp_dropout,
                                           config.seed ^ kPspDropoutStream, generator_, head_channels));
@@ -151,6 +175,7 @@ SegmentationModel::SegmentationModel(const ModelConfig& config) : config_(config
 nn::Module& SegmentationModel::head() {
   if (torchvision_head_) return *torchvision_head_;
   if (psp_head_) return *psp_head_;
+  if (plus_head_) return *plus_head_;
   return *mib_head_;
 }
 
@@ -169,7 +194,7 @@ FCNHead& SegmentationModel::aux() {
 }
 
 std::string SegmentationModel::backbone_prefix() const {
-  return config_.flavour == Flavour::torchvision || config_.arch == Architecture::pspnet ? "backbone." : "body.";
+  return config_.flavour == Flavour::torchvision || config_.arch != Architecture::deeplabv3 ? "backbone." : "body.";
 }
 
 void SegmentationModel::add_step(int64_t classes) {
@@ -203,7 +228,7 @@ ForwardResult SegmentationModel::forward(const Tensor& images, const ForwardOpti
   }
   ResNet::Output features =
       backbone_->forward(shared ? shared->stage_output : images, options.aux_logits, options.stage_pre_activations,
-                         start, shared ? 0 : options.shared_stages);
+                         start, shared ? 0 : options.shared_stages, plus_head_ != nullptr);
   if (options.stage_pre_activations) {
     result.stage_pre_activations = features.pre_activations;
     for (int s = 0; s < start; ++s) {
@@ -219,8 +244,9 @@ ForwardResult SegmentationModel::forward(const Tensor& images, const ForwardOpti
   features.stage3 = Tensor();
   Tensor head = torchvision_head_ ? torchvision_head_->forward(features.out)
                 : psp_head_       ? psp_head_->forward(features.out)
+                : plus_head_      ? plus_head_->forward(features.out, features.stage1)
                                   : mib_head_->forward(features.out);
-  features.out = Tensor();
+  features = ResNet::Output();
   Tensor low = classifier_->forward(head);
   if (options.head) result.head = head;
   if (options.upsample) {
@@ -241,6 +267,7 @@ FoldedSegmentationModel::FoldedSegmentationModel(const SegmentationModel& model)
   if (model.aux_) aux_ = model.aux_->fold("aux_classifier.");
   if (model.psp_head_) psp_head_ = model.psp_head_->fold("head.");
   if (model.psp_aux_) psp_aux_ = model.psp_aux_->fold("aux.");
+  if (model.plus_head_) plus_head_ = model.plus_head_->fold("head.");
   classifier_ = model.classifier_->fold();
 }
 
@@ -252,8 +279,8 @@ ForwardResult FoldedSegmentationModel::forward(const Tensor& images, const Forwa
   autograd::NoGradGuard no_grad;
   const int64_t height = images.size(1), width = images.size(2);
   ForwardResult result;
-  ResNet::Output features =
-      backbone_.forward(images, options.aux_logits, options.stage_pre_activations, options.shared_stages);
+  ResNet::Output features = backbone_.forward(images, options.aux_logits, options.stage_pre_activations,
+                                              options.shared_stages, plus_head_.has_value());
   if (options.stage_pre_activations) result.stage_pre_activations = features.pre_activations;
   features.pre_activations = {};
   result.stage_output = features.stage_output;
@@ -264,8 +291,9 @@ ForwardResult FoldedSegmentationModel::forward(const Tensor& images, const Forwa
   features.stage3 = Tensor();
   Tensor head = torchvision_head_ ? torchvision_head_->forward(features.out)
                 : psp_head_       ? psp_head_->forward(features.out)
+                : plus_head_      ? plus_head_->forward(features.out, features.stage1)
                                   : mib_head_->forward(features.out);
-  features.out = Tensor();
+  features = ResNet::Output();
   Tensor low = classifier_.forward(head);
   if (options.head) result.head = head;
   head = Tensor();
@@ -312,6 +340,13 @@ void FoldedSegmentationModel::for_each_conv(const std::function<void(const Folde
     f(psp_aux_->conv);
     f(psp_aux_->classifier);
   }
+  if (plus_head_) {
+    for (const FoldedConv& c : plus_head_->branches) f(c);
+    for (const FoldedConv* c : {&plus_head_->pooling, &plus_head_->project, &plus_head_->reduce_low, &plus_head_->conv1,
+                                &plus_head_->conv2}) {
+      f(*c);
+    }
+  }
   f(classifier_);
 }
 
@@ -336,19 +371,23 @@ ModelSummary SegmentationModel::summary(int64_t height, int64_t width) const {
   summary.title = cat(config_.describe(), "; input ", height, "x", width);
   summary.input = {1, height, width, 3};
   SummaryBuilder builder(summary);
-  const bool tv = config_.flavour == Flavour::torchvision && !psp_head_;
-  Shape stage3, features;
+  const bool tv = torchvision_head_ != nullptr;
+  Shape stage3, stage1, features;
   {
-    SummaryBuilder::Level level(builder, tv || psp_head_ ? "backbone" : "body");
-    features = backbone_->trace(summary.input, builder, &stage3);
+    SummaryBuilder::Level level(builder, backbone_prefix() == "backbone." ? "backbone" : "body");
+    features = backbone_->trace(summary.input, builder, &stage3, &stage1);
   }
   Shape head;
   {
-    builder.set_stage("head", tv ? "head (classifier.0-2)" : psp_head_ ? "head (ppm, conv)" : "head");
+    builder.set_stage("head", tv           ? "head (classifier.0-2)"
+                              : psp_head_  ? "head (ppm, conv)"
+                              : plus_head_ ? "head (aspp, decoder)"
+                                           : "head");
     SummaryBuilder::Level level(builder, tv ? "classifier" : "head");
-    head = tv          ? torchvision_head_->trace(features, builder)
-           : psp_head_ ? psp_head_->trace(features, builder)
-                       : mib_head_->trace(features, builder);
+    head = tv           ? torchvision_head_->trace(features, builder)
+           : psp_head_  ? psp_head_->trace(features, builder)
+           : plus_head_ ? plus_head_->trace(features, stage1, builder)
+                        : mib_head_->trace(features, builder);
   }
   Shape low;
   {

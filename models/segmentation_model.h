@@ -37,6 +37,7 @@
 
 #include "models/classifier.h"
 #include "models/deeplab.h"
+#include "models/deeplabv3plus.h"
 #include "models/pspnet.h"
 #include "models/resnet.h"
 
@@ -49,9 +50,11 @@ Flavour parse_flavour(const std::string& s);      // throws naming the accepted 
 
 // deeplabv3: the flavour's DeepLabV3 (above); pspnet: PSPNet in semseg's layout (models/pspnet.h),
 // whose backbone is the semseg ResNet, norm batch_norm by default, logits upsampled with
-// align_corners true, and its aux head always present (the flavour does not apply).
-enum class Architecture { deeplabv3, pspnet };
-const char* architecture_name(Architecture arch);       // "deeplabv3" / "pspnet"
+// align_corners true, and its aux head always present; deeplabv3plus: DeepLabV3+ as its reference
+// builds it (models/deeplabv3plus.h) on the deeplabv3plus ResNet layout, batch_norm by default, the
+// torchvision flavour's rates, align_corners true. The flavour applies to deeplabv3 only.
+enum class Architecture { deeplabv3, pspnet, deeplabv3plus };
+const char* architecture_name(Architecture arch);       // "deeplabv3" / "pspnet" / "deeplabv3plus"
 Architecture parse_architecture(const std::string& s);  // throws naming the accepted values
 
 struct ModelConfig {
@@ -85,7 +88,7 @@ struct ModelConfig {
   int64_t resolved_head_channels() const;
   int64_t reference_head_channels() const { return arch == Architecture::pspnet ? 512 : 256; }
   bool has_aux() const { return aux || arch == Architecture::pspnet; }
-  bool align_corners() const { return arch == Architecture::pspnet; }  // of the logits' upsampling
+  bool align_corners() const { return arch != Architecture::deeplabv3; }  // of the logits' upsampling
   ResNetConfig backbone_config() const;
   bool reference_size() const;       // default blocks, width and head channels
   std::string backbone_name() const; // "ResNet-101", or "ResNet-14 (blocks 1,1,1,1, width 16)"
@@ -159,6 +162,7 @@ class SegmentationModel : public nn::Module {
   std::shared_ptr<FCNHead> aux_;
   std::shared_ptr<PSPHead> psp_head_;
   std::shared_ptr<PSPAuxHead> psp_aux_;
+  std::shared_ptr<DeepLabV3PlusHead> plus_head_;
   std::shared_ptr<IncrementalClassifier> classifier_;
 
   Tensor upsample(const Tensor& low, int64_t height, int64_t width) const;
@@ -189,6 +193,7 @@ class FoldedSegmentationModel {
   std::optional<FoldedFCNHead> aux_;
   std::optional<FoldedPSPHead> psp_head_;
   std::optional<FoldedPSPAuxHead> psp_aux_;
+  std::optional<FoldedDeepLabV3PlusHead> plus_head_;
   FoldedConv classifier_;
 };
 

@@ -22,6 +22,12 @@ Kinds (detected from the keys when --kind is not given):
                           cls.4.*            -> cls.0.*                 (the classifier: step 0)
                           aux.0.*, aux.1.*   -> aux.0.*, aux.1.*
                           aux.4.*            -> aux.cls.0.*             (the aux classifier: step 0)
+  deeplabv3plus         a jfzhang95/pytorch-deeplab-xception DeepLabV3+ ResNet checkpoint ({"state_dict":
+                        ...}: backbone.*, aspp.*, decoder.*), for strata's --arch deeplabv3plus:
+                          backbone.*              -> backbone.*
+                          aspp.*                  -> head.aspp.*
+                          decoder.last_conv.8.*   -> cls.0.*            (the classifier: step 0)
+                          decoder.*               -> head.decoder.*
 Every "module." prefix (DataParallel / DistributedDataParallel) is removed. Floating tensors are
 written as float32, integer ones (num_batches_tracked) unchanged, in PyTorch's layouts: strata
 converts to its own on load. The file is written to a temporary name and renamed; a failed write
@@ -34,12 +40,25 @@ import argparse
 import os
 import sys
 
-KINDS = ("torchvision", "mib", "inplace_abn_imagenet", "torchvision_imagenet", "semseg_pspnet")
+KINDS = ("torchvision", "mib", "inplace_abn_imagenet", "torchvision_imagenet", "semseg_pspnet", "deeplabv3plus")
 
 # semseg's PSPNet names -> strata's (the table in the docstring), by prefix.
 SEMSEG_PSPNET_PREFIXES = (("layer", "backbone.layer"), ("ppm.", "head.ppm."), ("cls.0.", "head.0."),
                           ("cls.1.", "head.1."), ("cls.4.", "cls.0."), ("aux.0.", "aux.0."), ("aux.1.", "aux.1."),
                           ("aux.4.", "aux.cls.0."))
+
+
+# The DeepLabV3+ reference's names -> strata's (the table in the docstring), by prefix, first match.
+DEEPLABV3PLUS_PREFIXES = (("backbone.", "backbone."), ("aspp.", "head.aspp."), ("decoder.last_conv.8.", "cls.0."),
+                          ("decoder.", "head.decoder."))
+
+
+def deeplabv3plus_name(key):
+    """strata's name of a DeepLabV3+ reference key, or None for a key outside the table."""
+    for theirs, ours in DEEPLABV3PLUS_PREFIXES:
+        if key.startswith(theirs):
+            return ours + key[len(theirs):]
+    return None
 
 
 def semseg_pspnet_name(key):
@@ -87,6 +106,8 @@ def detect_kind(path, state):
         return any(k.startswith(prefix) for k in keys)
     if has("layer0.") and has("ppm."):
         return "semseg_pspnet"
+    if has("aspp.") and has("decoder."):
+        return "deeplabv3plus"
     if has("body.") or has("head.") or has("cls."):
         return "mib"
     if has("backbone.") and has("classifier."):
@@ -107,6 +128,11 @@ def convert(path, state, kind):
             name = "cls.0." + key[len("classifier.4."):] if key.startswith("classifier.4.") else key
         elif kind == "mib":
             name = key
+        elif kind == "deeplabv3plus":
+            name = deeplabv3plus_name(key)
+            if name is None:
+                raise ConversionError(f"{path}: '{key}' is not a key of the DeepLabV3+ reference (backbone, aspp, "
+                                      f"decoder)")
         elif kind == "semseg_pspnet":
             name = semseg_pspnet_name(key)
             if name is None:
@@ -125,7 +151,8 @@ def convert(path, state, kind):
         out[name] = value.detach().float().contiguous().clone() if value.is_floating_point() else \
             value.detach().contiguous().clone()
     expected_prefix = {"torchvision": "backbone.", "mib": "body.", "inplace_abn_imagenet": "body.",
-                       "torchvision_imagenet": "backbone.", "semseg_pspnet": "backbone."}[kind]
+                       "torchvision_imagenet": "backbone.", "semseg_pspnet": "backbone.",
+                       "deeplabv3plus": "backbone."}[kind]
     if not any(k.startswith(expected_prefix) for k in out):
         raise ConversionError(f"{path}: no {expected_prefix}* tensors after converting as '{kind}' "
                               f"(first keys: {list(state)[:5]}): wrong --kind?")

@@ -119,7 +119,8 @@ TEST_CASE("a step stopped mid-epoch on cuda and resumed with --ckpt ends with bi
       [&](const std::string& name) { return quick_options(data_root, output, "cuda", name); });
 }
 
-TEST_CASE("every architecture trains a step 0 and a MiB step 1 on cpu and cuda: basic blocks, PSPNet", "[cpu]") {
+TEST_CASE("every architecture trains a step 0 and a MiB step 1 on cpu and cuda: basic blocks, PSPNet, DeepLabV3+",
+          "[cpu]") {
   test::TempDir dir("trainer_architectures");
   const std::string data_root = (dir.path() / "data").string(), output = (dir.path() / "out").string();
   make_dataset(data_root);
@@ -128,7 +129,8 @@ TEST_CASE("every architecture trains a step 0 and a MiB step 1 on cpu and cuda: 
   };
   const std::vector<Architecture> architectures = {
       {"basic", "deeplabv3", "resnet18", "ResNet-10 (blocks 1,1,1,1, width 16)"},
-      {"pspnet", "pspnet", "small", "ResNet-14 (blocks 1,1,1,1, width 16)"}};
+      {"pspnet", "pspnet", "small", "ResNet-14 (blocks 1,1,1,1, width 16)"},
+      {"deeplabv3plus", "deeplabv3plus", "resnet50", "ResNet-14 (blocks 1,1,1,1, width 16)"}};
   for (const Architecture& a : architectures) {
     for (const std::string device : {"cpu", "cuda"}) {
       INFO(a.name << " on " << device);

@@ -309,6 +309,13 @@ TEST_CASE("fused losses: PSPNet's step (the aux term, align_corners upsampling) 
   check_step_losses_match(psp, {method_preset("MiB", task), method_preset("LwF", task), method_preset("LwF-MC", task)});
 }
 
+TEST_CASE("fused losses: DeepLabV3+'s step (align_corners upsampling) gives the unfused path's losses", "[cpu]") {
+  const Task task = Task::create(LabelSpace::voc(), "15-5");
+  models::ModelConfig plus = models::small_model_config({16});
+  plus.arch = models::Architecture::deeplabv3plus;
+  check_step_losses_match(plus, {method_preset("MiB", task), method_preset("ILT", task)});
+}
+
 TEST_CASE("fused losses refuse bad input, naming the tensor or option", "[cpu]") {
   Generator g(1);
   const Tensor low = Tensor::randn({2, 3, 4, 5}, g);

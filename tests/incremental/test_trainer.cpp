@@ -736,9 +736,15 @@ TEST_CASE("unknown tasks, methods, steps and options are clear errors", "[cpu]")
   }
   {
     TrainOptions bad = o;
+    bad.arch = "deeplabv3+";
+    CHECK_THROWS_WITH(Trainer(bad, nullptr), Catch::Contains("--arch 'deeplabv3+'") &&
+                                                 Catch::Contains("expected deeplabv3, pspnet or deeplabv3plus"));
     bad.arch = "deeplabv3plus";
-    CHECK_THROWS_WITH(Trainer(bad, nullptr),
-                      Catch::Contains("--arch 'deeplabv3plus'") && Catch::Contains("expected deeplabv3 or pspnet"));
+    bad.method = "LwF";
+    bad.method_overrides.share_stages = 2;
+    CHECK_THROWS_WITH(Trainer(bad, nullptr), Catch::Contains("--share-stages 2 with --arch deeplabv3plus"));
+    bad.method = "FT";
+    bad.method_overrides.share_stages.reset();
     bad.arch = "pspnet";
     bad.head = "torchvision";
     CHECK_THROWS_WITH(Trainer(bad, nullptr), Catch::Contains("--head torchvision chooses a DeepLabV3 head") &&

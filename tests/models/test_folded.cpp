@@ -39,11 +39,14 @@ std::vector<Case> cases() {
   basic.depth = 18;
   models::ModelConfig psp = models::small_model_config({4, 3}, 8);
   psp.arch = models::Architecture::pspnet;
+  models::ModelConfig plus = models::small_model_config({5, 2}, 16);
+  plus.arch = models::Architecture::deeplabv3plus;
   return {{"mib, In-place ABN", mib},
           {"mib, sliding image pooling", sliding},
           {"torchvision, batch norm + aux", tv},
           {"mib, basic blocks", basic},
-          {"pspnet, deep stem + pyramid + aux", psp}};
+          {"pspnet, deep stem + pyramid + aux", psp},
+          {"deeplabv3plus, decoder on stage 1", plus}};
 }
 
 models::ForwardOptions every_map(const models::ModelConfig& config) {

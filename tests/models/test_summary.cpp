@@ -78,3 +78,41 @@ TEST_CASE("format_summary prints stages by default and every layer when verbose"
   CHECK_THAT(verbose, Catch::Contains("body.mod4.block2.convs.conv2") && Catch::Contains("conv 3x3 256->256"));
   CHECK_THAT(verbose, Catch::Contains("body.mod5.block1.convs.conv2") && Catch::Contains("conv 3x3 d2 512->512"));
 }
+
+TEST_CASE("summary multiply-adds equal PyTorch's convolution count for every architecture (65x97)", "[torch]") {
+  // tools/torchref/models_common.py's conv_macs: forward hooks on every Conv2d of the reference models.
+  auto macs = [](models::ModelConfig config) {
+    config.classes = {21};
+    config.initialize = false;
+    return models::SegmentationModel(config).summary(65, 97).macs;
+  };
+  test::TorchCase counts("models_torchvision", "parameter_counts");
+  for (int depth : {50, 101, 18, 34}) {
+    INFO("torchvision DeepLabV3-R" << depth);
+    models::ModelConfig config;
+    config.flavour = models::Flavour::torchvision;
+    config.depth = depth;
+    config.output_stride = depth >= 50 ? 8 : 32;
+    if (depth < 50) config.atrous_rates = {12, 24, 36};
+    config.aux = true;
+    CHECK(macs(config) == static_cast<int64_t>(counts.param(cat("resnet", depth, "_macs"))));
+  }
+  {
+    INFO("PSPNet-R50");
+    models::ModelConfig config;
+    config.arch = models::Architecture::pspnet;
+    config.depth = 50;
+    config.output_stride = 8;
+    test::TorchCase reference("models_pspnet", "pspnet_resnet50_state");
+    CHECK(macs(config) == static_cast<int64_t>(reference.param("macs")));
+  }
+  for (int output_stride : {16, 8}) {
+    INFO("DeepLabV3+-R50 OS" << output_stride);
+    models::ModelConfig config;
+    config.arch = models::Architecture::deeplabv3plus;
+    config.depth = 50;
+    config.output_stride = output_stride;
+    test::TorchCase reference("models_deeplabv3plus", cat("deeplabv3plus_resnet50_os", output_stride, "_state"));
+    CHECK(macs(config) == static_cast<int64_t>(reference.param("macs")));
+  }
+}

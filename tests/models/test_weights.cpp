@@ -353,3 +353,33 @@ TEST_CASE(
                     Catch::Contains("backbone.* keys and no body.* keys") && Catch::Contains("PSPNet"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("convert_weights.py turns a DeepLabV3+ reference checkpoint into strata's DeepLabV3+ names", "[torch]") {
+  fs::path dir = temp_path("deeplabv3plus");
+  fs::create_directories(dir);
+  const std::string group = test::torch_reference_dir() + "/models_deeplabv3plus/";
+  // The reference saves {"epoch", "state_dict", "optimizer", "best_pred"}.
+  CommandResult made = run(
+      cat("'", test::python_executable(), "' -c \"import sys, torch; from safetensors.torch import load_file; ",
+          "torch.save({'epoch': 1, 'state_dict': load_file(sys.argv[1]), 'optimizer': {}, ",
+          "'best_pred': 0.5}, sys.argv[2])\" '", group, "deeplabv3plus_resnet50_os16_reference_state.safetensors' '",
+          (dir / "checkpoint.pth.tar").string(), "'"));
+  INFO(made.output);
+  REQUIRE(made.status == 0);
+  CommandResult c = convert(dir / "checkpoint.pth.tar", dir / "plus.safetensors");
+  INFO(c.output);
+  REQUIRE(c.status == 0);
+  CHECK_THAT(c.output, Catch::Contains("kind deeplabv3plus"));
+  models::ModelConfig config;
+  config.arch = models::Architecture::deeplabv3plus;
+  config.depth = 50;
+  config.initialize = false;
+  models::SegmentationModel model(config);
+  models::WeightsReport report = models::load_weights(model, (dir / "plus.safetensors").string());
+  CHECK(report.keys.unexpected.empty());
+  CHECK(report.keys.missing.empty());
+  check_state_equals(
+      model,
+      with_prefix_removed(load_safetensors(group + "deeplabv3plus_resnet50_os16_state.safetensors").tensors, "state."));
+  fs::remove_all(dir);
+}

@@ -28,6 +28,9 @@ import torch.nn.functional as F
 
 from .common import seed_for
 
+# Where the summaries' multiply-add counts are compared with PyTorch's (small: one forward each).
+MACS_HEIGHT, MACS_WIDTH = 65, 97
+
 # Odd sizes catch rounding in strides, dilations and upsampling.
 BATCH, HEIGHT, WIDTH = 2, 65, 97
 
@@ -105,3 +108,22 @@ def run_case(name, model, x, labels, training, forward, aux=False):
 
 def parameter_count(module):
     return sum(p.numel() for p in module.parameters())
+
+
+def conv_macs(model, height, width):
+    """Multiply-adds of every convolution in one eval forward of a 1x3xHxW input, counted as strata's
+    summaries count them: P*Q*K*C*R*S per convolution (groups 1), nothing for norms, pooling or
+    interpolation."""
+    total = [0]
+
+    def hook(module, inputs, output):
+        kh, kw = module.kernel_size
+        total[0] += output.shape[2] * output.shape[3] * module.out_channels * module.in_channels * kh * kw
+
+    m = copy.deepcopy(model).eval()
+    handles = [c.register_forward_hook(hook) for c in m.modules() if isinstance(c, torch.nn.Conv2d)]
+    with torch.no_grad():
+        m(torch.zeros(1, 3, height, width))
+    for h in handles:
+        h.remove()
+    return total[0]

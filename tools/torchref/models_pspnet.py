@@ -30,7 +30,8 @@ from torchvision.models.resnet import Bottleneck
 from convert_weights import semseg_pspnet_name
 
 from .common import seed_for
-from .models_common import calibrate_norms, parameter_count, parity_input, parity_labels, state_case
+from .models_common import (MACS_HEIGHT, MACS_WIDTH, calibrate_norms, conv_macs, parameter_count, parity_input,
+                            parity_labels, state_case)
 
 AUX_WEIGHT = 0.4
 
@@ -143,7 +144,8 @@ def cases():
     labels = parity_labels(21, g)
     state_name, tensors, _ = state_case(name, model, x, labels, {})
     yield state_name, strata_names(tensors), {"parameters": parameter_count(model),
-                                              "aux_parameters": parameter_count(model.aux)}
+                                              "aux_parameters": parameter_count(model.aux),
+                                              "macs": conv_macs(model, MACS_HEIGHT, MACS_WIDTH)}
     yield "semseg_state", {k: v.detach().clone() for k, v in model.state_dict().items()}, {}
     yield run_case(name, model, x, labels, False)
     yield run_case(name, model, x, labels, True)

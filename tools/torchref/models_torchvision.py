@@ -24,7 +24,8 @@ from torchvision.models.segmentation.deeplabv3 import DeepLabHead, DeepLabV3
 from torchvision.models.segmentation.fcn import FCNHead
 
 from .common import seed_for
-from .models_common import calibrate_norms, parameter_count, parity_input, parity_labels, run_case, state_case
+from .models_common import (MACS_HEIGHT, MACS_WIDTH, calibrate_norms, conv_macs, parameter_count, parity_input,
+                            parity_labels, run_case, state_case)
 
 CLASSES = 21
 BUILDERS = {50: deeplabv3_resnet50, 101: deeplabv3_resnet101}
@@ -55,6 +56,7 @@ def model_cases(depth, counts):
     model = build(depth, name)
     counts[f"resnet{depth}"] = parameter_count(model)
     counts[f"resnet{depth}_aux"] = parameter_count(model.aux_classifier)
+    counts[f"resnet{depth}_macs"] = conv_macs(model, MACS_HEIGHT, MACS_WIDTH)
     calibrate_norms(model, nn.BatchNorm2d, name)
     x, g = parity_input(name)
     labels = parity_labels(CLASSES, g)
@@ -71,4 +73,5 @@ def cases():
     resnet34_model = build(34, "deeplabv3_resnet34_os32")
     counts["resnet34"] = parameter_count(resnet34_model)
     counts["resnet34_aux"] = parameter_count(resnet34_model.aux_classifier)
+    counts["resnet34_macs"] = conv_macs(resnet34_model, MACS_HEIGHT, MACS_WIDTH)
     yield "parameter_counts", {"unused": torch.zeros(1)}, counts
