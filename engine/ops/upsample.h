@@ -21,4 +21,11 @@ namespace strata {
 
 Tensor upsample_bilinear(const Tensor& x, int64_t out_h, int64_t out_w, bool align_corners);
 
+// Nearest-neighbour resizing, torch.nn.functional.interpolate(x, size=(out_h, out_w), mode="nearest")
+// (BiSeNet's context path): y[n, i, j, c] = x[n, src_h(i), src_w(j), c] with PyTorch's source index
+// (kernels/common/upsample.h: the identity at the same size, i / 2 at twice the size, else
+// min(floor(i * in / out), in - 1) in float). The backward gathers, per input pixel, the gradients of
+// the outputs that copy it. Bad input throws as upsample_bilinear does.
+Tensor upsample_nearest(const Tensor& x, int64_t out_h, int64_t out_w);
+
 }  // namespace strata

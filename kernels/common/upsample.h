@@ -113,4 +113,30 @@ STRATA_HOST_DEVICE inline BilinearRange bilinear_footprint(T scale, int64_t i, i
   return {first, last > first ? last : first};
 }
 
+// Nearest-neighbour resampling along one axis, PyTorch's F.interpolate(mode="nearest", size=...)
+// (ATen UpSample.h, nearest_idx): the same size maps o to o, twice the size to o / 2, and otherwise
+// src = min(floor(o * s), in - 1) with s = in / out computed in float whatever the data type.
+STRATA_HOST_DEVICE inline int64_t nearest_source_index(int64_t dst, int64_t in_size, int64_t out_size) {
+  if (out_size == in_size) return dst;
+  if (out_size == 2 * in_size) return dst >> 1;
+  const float scale = static_cast<float>(in_size) / static_cast<float>(out_size);
+  const int64_t src = static_cast<int64_t>(floorf(static_cast<float>(dst) * scale));
+  return src < in_size - 1 ? src : in_size - 1;
+}
+
+// The outputs [first, last) whose source index is i: one range, the source index being non-decreasing
+// in the output index. Estimated from i * out / in, then moved to the exact boundaries by evaluating
+// nearest_source_index itself, so it agrees with the forward whatever the float rounding.
+STRATA_HOST_DEVICE inline BilinearRange nearest_footprint(int64_t i, int64_t in_size, int64_t out_size) {
+  auto first_reaching = [&](int64_t target) {
+    int64_t o = target * out_size / in_size;
+    o = o < 0 ? 0 : (o > out_size ? out_size : o);
+    while (o > 0 && nearest_source_index(o - 1, in_size, out_size) >= target) --o;
+    while (o < out_size && nearest_source_index(o, in_size, out_size) < target) ++o;
+    return o;
+  };
+  const int64_t first = first_reaching(i), last = first_reaching(i + 1);
+  return {first, last > first ? last : first};
+}
+
 }  // namespace strata::kernels::common

@@ -147,7 +147,54 @@ void upsample_bilinear_backward(T* dx, const T* dy, int64_t batch, int64_t in_h,
   });
 }
 
+template <class T>
+void upsample_nearest(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels, int64_t out_h,
+                      int64_t out_w, const Backend&) {
+  std::vector<int64_t> src_w(static_cast<size_t>(out_w));
+  for (int64_t o = 0; o < out_w; ++o) src_w[static_cast<size_t>(o)] = common::nearest_source_index(o, in_w, out_w);
+  const int64_t C = channels;
+  parallel_for(0, batch * out_h, rows_per_chunk(out_w * C), [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const int64_t n = r / out_h, ih = common::nearest_source_index(r % out_h, in_h, out_h);
+      const T* row = x + (n * in_h + ih) * in_w * C;
+      T* yr = y + r * out_w * C;
+      for (int64_t ow = 0; ow < out_w; ++ow) std::copy_n(row + src_w[static_cast<size_t>(ow)] * C, C, yr + ow * C);
+    }
+  });
+}
+
+template <class T>
+void upsample_nearest_backward(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
+                               int64_t out_h, int64_t out_w, const Backend&) {
+  std::vector<common::BilinearRange> range_w(static_cast<size_t>(in_w));
+  for (int64_t i = 0; i < in_w; ++i) range_w[static_cast<size_t>(i)] = common::nearest_footprint(i, in_w, out_w);
+  const int64_t C = channels;
+  parallel_for(0, batch * in_h, rows_per_chunk(in_w * C), [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      const int64_t n = r / in_h;
+      const common::BilinearRange rh = common::nearest_footprint(r % in_h, in_h, out_h);
+      T* dxr = dx + r * in_w * C;
+      for (int64_t iw = 0; iw < in_w; ++iw) {
+        const common::BilinearRange rw = range_w[static_cast<size_t>(iw)];
+        T* d = dxr + iw * C;
+        std::fill(d, d + C, T(0));
+        for (int64_t oh = rh.first; oh < rh.last; ++oh) {
+          const T* dyr = dy + (n * out_h + oh) * out_w * C;
+          for (int64_t ow = rw.first; ow < rw.last; ++ow) {
+            const T* g = dyr + ow * C;
+            for (int64_t c = 0; c < C; ++c) d[c] += g[c];
+          }
+        }
+      }
+    }
+  });
+}
+
 #define STRATA_INSTANTIATE(T)                                                                                     \
+  template void upsample_nearest<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,           \
+                                    const Backend&);                                                              \
+  template void upsample_nearest_backward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,  \
+                                             const Backend&);                                                     \
   template void upsample_bilinear<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool,    \
                                      const Backend&);                                                             \
   template void upsample_bilinear_backward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \

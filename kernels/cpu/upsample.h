@@ -39,4 +39,16 @@ template <class T>
 void upsample_bilinear_backward(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
                                 int64_t out_h, int64_t out_w, bool align_corners, const Backend& backend);
 
+// Nearest-neighbour resampling (kernels/common/upsample.h, PyTorch's mode="nearest"):
+//   y[n, oh, ow, c] = x[n, src_h(oh), src_w(ow), c]
+template <class T>
+void upsample_nearest(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels, int64_t out_h,
+                      int64_t out_w, const Backend& backend);
+
+// Its adjoint as a gather: dx[n, ih, iw, c] = the sum of dy over the outputs whose source is (ih, iw)
+// (0 for an input no output reads).
+template <class T>
+void upsample_nearest_backward(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
+                               int64_t out_h, int64_t out_w, const Backend& backend);
+
 }  // namespace strata::kernels::cpu

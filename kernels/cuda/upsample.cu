@@ -72,7 +72,58 @@ __global__ void upsample_bilinear_adjoint_kernel(T* out, const T* in, int64_t ou
   }
 }
 
+template <class T>
+__global__ void upsample_nearest_kernel(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
+                                        int64_t out_h, int64_t out_w) {
+  STRATA_FOR_EACH_PIXEL(p, batch * out_h * out_w) {
+    int64_t ow = p % out_w, oh = (p / out_w) % out_h, n = p / (out_w * out_h);
+    const T* source = x + ((n * in_h + cm::nearest_source_index(oh, in_h, out_h)) * in_w +
+                           cm::nearest_source_index(ow, in_w, out_w)) *
+                              channels;
+    STRATA_FOR_EACH_CHANNEL(c, channels) { y[p * channels + c] = source[c]; }
+  }
+}
+
+// One thread row per input pixel: the sum of dy over its output rectangle, in the CPU's order (rows,
+// then columns).
+template <class T>
+__global__ void upsample_nearest_backward_kernel(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w,
+                                                 int64_t channels, int64_t out_h, int64_t out_w) {
+  STRATA_FOR_EACH_PIXEL(p, batch * in_h * in_w) {
+    int64_t iw = p % in_w, ih = (p / in_w) % in_h, n = p / (in_w * in_h);
+    cm::BilinearRange rh = cm::nearest_footprint(ih, in_h, out_h);
+    cm::BilinearRange rw = cm::nearest_footprint(iw, in_w, out_w);
+    STRATA_FOR_EACH_CHANNEL(c, channels) {
+      T s = 0;
+      for (int64_t oh = rh.first; oh < rh.last; ++oh) {
+        for (int64_t ow = rw.first; ow < rw.last; ++ow) s += dy[((n * out_h + oh) * out_w + ow) * channels + c];
+      }
+      dx[p * channels + c] = s;
+    }
+  }
+}
+
 }  // namespace
+
+template <class T>
+void upsample_nearest(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels, int64_t out_h,
+                      int64_t out_w, const Backend& backend) {
+  const int64_t pixels = batch * out_h * out_w;
+  if (pixels == 0 || channels == 0) return;
+  PixelLaunch l = pixel_launch(pixels, channels);
+  STRATA_LAUNCH((upsample_nearest_kernel<T>), backend.stream, l.grid, l.block, 0, y, x, batch, in_h, in_w, channels,
+                out_h, out_w);
+}
+
+template <class T>
+void upsample_nearest_backward(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
+                               int64_t out_h, int64_t out_w, const Backend& backend) {
+  const int64_t pixels = batch * in_h * in_w;
+  if (pixels == 0 || channels == 0) return;
+  PixelLaunch l = pixel_launch(pixels, channels);
+  STRATA_LAUNCH((upsample_nearest_backward_kernel<T>), backend.stream, l.grid, l.block, 0, dx, dy, batch, in_h, in_w,
+                channels, out_h, out_w);
+}
 
 template <class T>
 void upsample_bilinear(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels, int64_t out_h,
@@ -103,6 +154,10 @@ void upsample_bilinear_backward(T* dx, const T* dy, int64_t batch, int64_t in_h,
 }
 
 #define STRATA_INSTANTIATE(T)                                                                                     \
+  template void upsample_nearest<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,           \
+                                    const Backend&);                                                              \
+  template void upsample_nearest_backward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,  \
+                                             const Backend&);                                                     \
   template void upsample_bilinear<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool,    \
                                      const Backend&);                                                             \
   template void upsample_bilinear_backward<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \

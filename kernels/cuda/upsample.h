@@ -24,4 +24,12 @@ template <class T>
 void upsample_bilinear_backward(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
                                 int64_t out_h, int64_t out_w, bool align_corners, const Backend& backend);
 
+// Nearest-neighbour resampling and its adjoint, as kernels/cpu/upsample.h's.
+template <class T>
+void upsample_nearest(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels, int64_t out_h,
+                      int64_t out_w, const Backend& backend);
+template <class T>
+void upsample_nearest_backward(T* dx, const T* dy, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels,
+                               int64_t out_h, int64_t out_w, const Backend& backend);
+
 }  // namespace strata::kernels::cuda

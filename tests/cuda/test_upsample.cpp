@@ -23,6 +23,37 @@ TEST_CASE("cuda upsample_bilinear matches the CPU on large factors and many bloc
                                               450));
 }
 
+TEST_CASE("cuda upsample_nearest matches the CPU on every case of its table and on many blocks", "[cpu]") {
+  check_cuda_matches_cpu(test::upsample_nearest_cases());
+  check_cuda_matches_cpu(test::upsample_nearest_cases(
+      {{"up 33x17 to 513x257", {1, 33, 17, 3}, 513, 257}, {"logits, 151 classes", {1, 8, 6, 151}, 17, 13}}, 490));
+}
+
+TEST_CASE("nearest footprints are exactly the outputs that copy each input", "[cpu]") {
+  namespace cm = kernels::common;
+  for (int64_t in : {1, 2, 3, 5, 7, 33, 65, 97}) {
+    for (int64_t out : {1, 2, 4, 5, 7, 13, 17, 64, 97, 257, 513}) {
+      INFO("in " << in << ", out " << out);
+      for (int64_t i = 0; i < in; ++i) {
+        int64_t first = out, last = 0;
+        for (int64_t o = 0; o < out; ++o) {
+          if (cm::nearest_source_index(o, in, out) == i) {
+            first = std::min(first, o);
+            last = std::max(last, o + 1);
+          }
+        }
+        cm::BilinearRange r = cm::nearest_footprint(i, in, out);
+        if (first >= last) {
+          CHECK(r.first >= r.last);
+        } else {
+          CHECK(r.first == first);
+          CHECK(r.last == last);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("bilinear footprints are exactly the outputs whose taps touch each input", "[cpu]") {
   namespace cm = kernels::common;
   for (int64_t in : {1, 2, 3, 7, 33, 65, 97}) {

@@ -31,6 +31,28 @@ TEST_CASE("upsample_bilinear matches PyTorch interpolate for both align_corners 
   }
 }
 
+TEST_CASE("upsample_nearest gradcheck: twice, odd factors, down, size-1 axes", "[gradcheck]") {
+  test::check_gradients(test::upsample_nearest_cases());
+}
+
+TEST_CASE("upsample_nearest matches PyTorch interpolate mode nearest", "[torch]") {
+  for (const char* base : {"same_6x7", "twice_4x5_to_8x10", "up_3x4_to_5x7", "up_5x7_to_9x13", "up_7x5_to_65x97",
+                           "down_20x9_to_7x8", "in_1x1_to_5x7", "out_9x8_to_1x4"}) {
+    check_torch_case("spatial", std::string("upsample_nearest_") + base, {"x"},
+                     [](const std::vector<Tensor>& in, const TorchCase& c) {
+                       return upsample_nearest(in[0], static_cast<int64_t>(c.param("out_h")),
+                                               static_cast<int64_t>(c.param("out_w")));
+                     });
+  }
+}
+
+TEST_CASE("upsample_nearest rejects bad input clearly", "[cpu]") {
+  CHECK_THROWS_WITH(upsample_nearest(Tensor::zeros({4, 4, 3}), 8, 8),
+                    Catch::Contains("upsample_nearest") && Catch::Contains("rank 4"));
+  CHECK_THROWS_WITH(upsample_nearest(Tensor::zeros({1, 4, 4, 3}), 8, 0),
+                    Catch::Contains("upsample_nearest") && Catch::Contains("at least 1x1"));
+}
+
 TEST_CASE("upsample_bilinear of a single pixel is a constant map", "[cpu]") {
   Tensor x = Tensor::from_vector<float>({1.5f, -2.0f}, {1, 1, 1, 2});
   for (bool align_corners : {false, true}) {

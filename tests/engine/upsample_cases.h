@@ -38,6 +38,31 @@ inline OpCases upsample_cases(const std::vector<UpsampleSetting>& settings, uint
   return cases;
 }
 
+// The same settings through upsample_nearest (its source index: kernels/common/upsample.h).
+inline OpCases upsample_nearest_cases(const std::vector<UpsampleSetting>& settings, uint64_t first_seed) {
+  OpCases cases;
+  uint64_t seed = first_seed;
+  for (const UpsampleSetting& s : settings) {
+    const Shape shape = s.shape;
+    const int64_t oh = s.out_h, ow = s.out_w;
+    cases.push_back({std::string("upsample_nearest ") + s.name,
+                     [shape](Generator& g) { return std::vector<Tensor>{leaf(shape, g)}; },
+                     [oh, ow](const std::vector<Tensor>& in) { return upsample_nearest(in[0], oh, ow); }, seed++});
+  }
+  return cases;
+}
+
+inline OpCases upsample_nearest_cases() {
+  return upsample_nearest_cases({{"twice", {2, 3, 4, 2}, 6, 8},
+                                 {"up 3x4 to 5x7 (BiSeNet's odd sizes)", {2, 3, 4, 3}, 5, 7},
+                                 {"up 7x5 to 65x97", {1, 7, 5, 2}, 65, 97},
+                                 {"down 20x9 to 7x8", {1, 20, 9, 3}, 7, 8},
+                                 {"in 1x1 to 5x7", {2, 1, 1, 3}, 5, 7},
+                                 {"out 9x8 to 1x4", {1, 9, 8, 4}, 1, 4},
+                                 {"same size", {1, 4, 5, 2}, 4, 5}},
+                                480);
+}
+
 inline OpCases upsample_cases() {
   return upsample_cases({{"up by non-integer factors", {2, 3, 4, 2}, 7, 9},
                          {"up 7x5 to 65x97", {2, 7, 5, 3}, 65, 97},

@@ -138,6 +138,26 @@ def upsample_cases():
             yield reference(name, fn, {"x": x}, ["x"], params)
 
 
+def upsample_nearest_cases():
+    # The same size, exactly twice (the shift path), BiSeNet's odd context-path sizes (3x4 -> 5x7 and
+    # 5x7 -> 9x13), other up- and down-sampling factors, and size-1 axes.
+    cases = {
+        "same_6x7": ((2, 3, 6, 7), (6, 7)),
+        "twice_4x5_to_8x10": ((2, 3, 4, 5), (8, 10)),
+        "up_3x4_to_5x7": ((2, 4, 3, 4), (5, 7)),
+        "up_5x7_to_9x13": ((1, 3, 5, 7), (9, 13)),
+        "up_7x5_to_65x97": ((1, 2, 7, 5), (65, 97)),
+        "down_20x9_to_7x8": ((1, 5, 20, 9), (7, 8)),
+        "in_1x1_to_5x7": ((2, 3, 1, 1), (5, 7)),
+        "out_9x8_to_1x4": ((1, 4, 9, 8), (1, 4)),
+    }
+    for base, (shape, size) in cases.items():
+        name = f"upsample_nearest_{base}"
+        x = randn(*shape, generator=gen(name))
+        yield reference(name, lambda x, size=size: F.interpolate(x, size=size, mode="nearest"), {"x": x}, ["x"],
+                        {"out_h": size[0], "out_w": size[1]})
+
+
 def pad_cases():
     cases = {
         "pad_replicate_mixed": ((2, 3, 5, 7), (2, 3, 1, 4)),
@@ -174,5 +194,6 @@ def channel_cases():
 def cases():
     yield from pooling_cases()
     yield from upsample_cases()
+    yield from upsample_nearest_cases()
     yield from pad_cases()
     yield from channel_cases()
