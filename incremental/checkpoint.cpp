@@ -123,6 +123,10 @@ std::string architecture(const models::ModelConfig& c) {
   models::ModelConfig shown = c;
   shown.classes.clear();
   std::array<int64_t, 3> rates = shown.resolved_rates();
+  if (c.arch == models::Architecture::bisenet) {
+    return cat("BiSeNet v1 (", c.resolved_head_channels(), " channels) on ", c.backbone_name(), ", ",
+               models::norm_name(c.resolved_norm()), ", output stride ", c.output_stride);
+  }
   if (c.arch == models::Architecture::deeplabv3plus) {
     return cat("DeepLabV3+ (", c.resolved_head_channels(), " channels, rates ", rates[0], "/", rates[1], "/", rates[2],
                ") on ", c.backbone_name(), ", ", models::norm_name(c.resolved_norm()), ", output stride ",

@@ -357,10 +357,10 @@ void Method::set_pseudo_thresholds(PseudoLabelThresholds thresholds) {
 
 void Method::on_step_start(models::SegmentationModel& model, int step) const {
   if (step == 0) return;
-  const bool psp = model.config().arch == models::Architecture::pspnet;
+  const std::vector<models::IncrementalClassifier*> aux_classifiers = model.aux_classifiers();
   if (config_.init_balanced) {
     model.classifier().init_balanced_new_step();
-    if (psp) model.psp_aux().classifier().init_balanced_new_step();
+    for (models::IncrementalClassifier* aux : aux_classifiers) aux->init_balanced_new_step();
   }
   if (config_.freeze_backbone) {
     for (auto& [name, parameter] : model.backbone().named_parameters()) parameter.set_requires_grad(false);
@@ -371,9 +371,8 @@ void Method::on_step_start(models::SegmentationModel& model, int step) const {
   if (config_.freeze_old_classifier) {
     for (int64_t k = 0; k < model.classifier().steps() - 1; ++k) {
       for (auto& [name, parameter] : model.classifier().step(k).named_parameters()) parameter.set_requires_grad(false);
-      if (!psp) continue;
-      for (auto& [name, parameter] : model.psp_aux().classifier().step(k).named_parameters()) {
-        parameter.set_requires_grad(false);
+      for (models::IncrementalClassifier* aux : aux_classifiers) {
+        for (auto& [name, parameter] : aux->step(k).named_parameters()) parameter.set_requires_grad(false);
       }
     }
   }
@@ -576,19 +575,25 @@ LossBreakdown Method::loss(const models::ForwardResult& student, const models::F
   // as if they were the model's (low-resolution ones when fused), weighted loss_aux.
   const LossTerm aux = active.back();
   active.pop_back();
-  check(student.aux_logits.defined(), "method ", config_.describe(), ": the auxiliary loss needs the aux head's ",
+  check(!student.aux_logits.empty(), "method ", config_.describe(), ": the auxiliary loss needs the aux heads' ",
         "logits (ForwardOptions::aux_logits)");
   LossBreakdown out = terms_loss(active, student, teacher, labels, old_channels, step);
-  models::ForwardResult aux_view;
-  aux_view.logits = student.aux_logits;
-  aux_view.low_res_logits = student.aux_logits;
   LossTerm classification = active.front();
   classification.name = aux.name;
   classification.weight = aux.weight;
-  const LossBreakdown aux_loss = terms_loss({classification}, aux_view, teacher, labels, old_channels, step);
-  out.total = add(out.total, aux_loss.total);
+  // One "aux" value: the sum over the aux heads (BiSeNet has two).
+  Tensor total, value;
+  for (const Tensor& logits : student.aux_logits) {
+    models::ForwardResult aux_view;
+    aux_view.logits = logits;
+    aux_view.low_res_logits = logits;
+    const LossBreakdown head = terms_loss({classification}, aux_view, teacher, labels, old_channels, step);
+    total = total.defined() ? add(total, head.total) : head.total;
+    value = value.defined() ? add(value, head.values) : head.values;
+  }
+  out.total = add(out.total, total);
   out.names.emplace_back(aux.name);
-  out.values = concat({out.values, aux_loss.values});
+  out.values = concat({out.values, value});
   return out;
 }
 

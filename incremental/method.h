@@ -182,8 +182,9 @@ struct MethodConfig {
   // upsampled logits (incremental/losses.h), the reference the fused path is tested against
   // (--unfused-losses).
   bool fused_losses = true;
-  // The model's, not the method's (so not part of describe() either): PSPNet's auxiliary loss weight
-  // (0.4 in semseg; 0: no aux term), the classification term on the aux head's logits, and whether
+  // The model's, not the method's (so not part of describe() either): the auxiliary heads' loss weight
+  // (PSPNet 0.4 as semseg, BiSeNet 1 per head; 0: no aux term), the classification term on each aux
+  // head's logits, logged as one "aux" value, and whether
   // the logits' upsampling aligns corners (PSPNet: true), which the fused losses and pseudo-labels
   // reproduce.
   double loss_aux = 0;
@@ -244,7 +245,7 @@ enum class LossKind {
   icarl_disjoint_bkg,
   pseudo_cross_entropy,  // PLOP: CE on the pseudo-labels, each image weighted by γ with classif_adaptive_factor
   local_pod,             // PLOP: Local POD over the stage pre-activations, head output and logits
-  auxiliary,             // PSPNet: the classification term on the aux head's logits, weighted loss_aux
+  auxiliary,             // PSPNet, BiSeNet: the classification term on each aux head's logits, weighted loss_aux
 };
 
 struct LossTerm {

@@ -133,18 +133,22 @@ std::vector<OptionSpec> model_and_method_specs() {
   return {
       // model
       value("--backbone", "NAME",
-            "resnet101 (default), resnet50, resnet34, resnet18 (basic blocks), or small: strata's CPU "
-            "configuration, ResNet-14 (one bottleneck per stage) of width 16 with a 64-channel head",
+            "resnet101, resnet50, resnet34, resnet18 (basic blocks), or small: strata's CPU configuration, "
+            "ResNet-14 (one bottleneck per stage) of width 16 with a 64-channel head (default: the architecture's "
+            "reference, resnet101; PSPNet resnet50; BiSeNet resnet18)",
             [](TrainOptions& o, const std::string& v) { o.backbone = v; }),
       value("--head", "NAME", "mib (default: MiB/PLOP's DeepLabV3 head, In-place ABN) or torchvision",
             [](TrainOptions& o, const std::string& v) { o.head = v; }),
       value("--arch", "NAME",
             "deeplabv3 (default), pspnet: PSPNet as hszhao/semseg builds it (deep-stem ResNet, pyramid pooling "
-            "with bins 1/2/3/6, an aux head on stage 3 with loss weight 0.4; batch norm, output stride 8), or "
+            "with bins 1/2/3/6, an aux head on stage 3 with loss weight 0.4; batch norm, output stride 8), "
             "deeplabv3plus: DeepLabV3+ as jfzhang95/pytorch-deeplab-xception builds it (ASPP, a decoder on stage 1's "
-            "features, multi-grid stage 4; batch norm, output stride 16)",
+            "features, multi-grid stage 4; batch norm, output stride 16), or bisenet: BiSeNet v1 as "
+            "CoinCheung/BiSeNet builds it (spatial path, context path with attention refinement on the backbone at "
+            "output stride 32, feature fusion, two aux heads with loss weight 1; batch norm)",
             [](TrainOptions& o, const std::string& v) { o.arch = v; }),
-      value("--output-stride", "N", "8, 16 or 32 (default: the architecture's, 16 for DeepLabV3, 8 for PSPNet)",
+      value("--output-stride", "N",
+            "8, 16 or 32 (default: the architecture's, 16 for DeepLabV3(+), 8 for PSPNet, 32 for BiSeNet)",
             [](TrainOptions& o, const std::string& v) { o.output_stride = as_int("--output-stride", v); }),
       value("--norm", "NAME", "inplace_abn or batch_norm (default: the head's: inplace_abn for mib)",
             [](TrainOptions& o, const std::string& v) { o.norm = v; }),
@@ -467,7 +471,7 @@ const std::vector<OptionGroup>& train_option_groups() {
       {"data", {"--dataset", "--data-root", "--train-split", "--test-split", "--skip-bad", "--allow-nonfinite"}},
       {"task and protocol (SPEC-continual.md sections 1 and 2; MiB's and PLOP's tasks.py)",
        {"--task", "--step", "--protocol", "--overlap", "--convention"}},
-      {"model (MiB's and PLOP's DeepLabV3, torchvision's, semseg's PSPNet, or DeepLabV3+)",
+      {"model (MiB's and PLOP's DeepLabV3, torchvision's, semseg's PSPNet, DeepLabV3+ or BiSeNet)",
        {"--arch", "--backbone", "--head", "--output-stride", "--norm", "--blocks", "--width", "--head-channels",
         "--pooling", "--weights"}},
       {"method: a preset, then flags that change it term by term", {"--method"}},

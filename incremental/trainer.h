@@ -118,7 +118,8 @@ struct TrainOptions {
   Convention convention = Convention::plop;
   // model
   std::string arch = "deeplabv3";      // deeplabv3 | pspnet
-  std::string backbone = "resnet101";  // models::kBackboneNames
+  std::string backbone;                // models::kBackboneNames; empty: the architecture's (resnet101, PSPNet
+                                       // resnet50, BiSeNet resnet18)
   std::string head = "mib";            // mib | torchvision (DeepLabV3's flavour)
   int output_stride = 0;               // 0: the architecture's (DeepLabV3 16, PSPNet 8)
   std::string norm;                    // empty: the head flavour's (inplace_abn for mib)

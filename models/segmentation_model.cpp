@@ -31,15 +31,17 @@ const char* architecture_name(Architecture arch) {
     case Architecture::deeplabv3: return "deeplabv3";
     case Architecture::pspnet: return "pspnet";
     case Architecture::deeplabv3plus: return "deeplabv3plus";
+    case Architecture::bisenet: return "bisenet";
   }
   return "?";
 }
 
 Architecture parse_architecture(const std::string& s) {
-  for (Architecture arch : {Architecture::deeplabv3, Architecture::pspnet, Architecture::deeplabv3plus}) {
+  for (Architecture arch :
+       {Architecture::deeplabv3, Architecture::pspnet, Architecture::deeplabv3plus, Architecture::bisenet}) {
     if (s == architecture_name(arch)) return arch;
   }
-  throw Error(cat("--arch '", s, "': expected deeplabv3, pspnet or deeplabv3plus"));
+  throw Error(cat("--arch '", s, "': expected deeplabv3, pspnet, deeplabv3plus or bisenet"));
 }
 
 Norm ModelConfig::resolved_norm() const {
@@ -70,10 +72,10 @@ std::array<int64_t, 3> ModelConfig::resolved_rates() const {
 }
 
 ResNetConfig ModelConfig::backbone_config() const {
-  const Layout layout = arch == Architecture::pspnet          ? Layout::semseg
-                        : arch == Architecture::deeplabv3plus ? Layout::deeplabv3plus
-                        : flavour == Flavour::torchvision     ? Layout::torchvision
-                                                              : Layout::mib;
+  const Layout layout = arch == Architecture::pspnet                                       ? Layout::semseg
+                        : arch == Architecture::deeplabv3plus                              ? Layout::deeplabv3plus
+                        : flavour == Flavour::torchvision || arch == Architecture::bisenet ? Layout::torchvision
+                                                                                           : Layout::mib;
   ResNetConfig config{depth, output_stride, resolved_norm(), layout, initialize};
   config.blocks = blocks;
   config.width = width;
@@ -104,6 +106,11 @@ std::string ModelConfig::describe() const {
                classes_text.str());
   }
   std::array<int64_t, 3> rates = resolved_rates();
+  if (arch == Architecture::bisenet) {
+    return cat("BiSeNet v1 (", head_size, "spatial path, two aux heads) on ", backbone_name(), ", ",
+               norm_name(resolved_norm()), ", output stride ", output_stride, " (logits at 1/8), classes per step ",
+               classes_text.str());
+  }
   if (arch == Architecture::deeplabv3plus) {
     return cat("DeepLabV3+ (", head_size, "rates ", rates[0], "/", rates[1], "/", rates[2], ") on ", backbone_name(),
                " (multi-grid), ", norm_name(resolved_norm()), ", output stride ", output_stride, ", classes per step ",
@@ -135,11 +142,16 @@ SegmentationModel::SegmentationModel(const ModelConfig& config) : config_(config
   const bool tv = config.flavour == Flavour::torchvision;
   const bool psp = config.arch == Architecture::pspnet;
   const bool plus = config.arch == Architecture::deeplabv3plus;
-  backbone_ = register_module(tv || psp || plus ? "backbone" : "body",
+  const bool bise = config.arch == Architecture::bisenet;
+  backbone_ = register_module(tv || psp || plus || bise ? "backbone" : "body",
                               std::make_shared<ResNet>(config.backbone_config(), generator_));
   int64_t total_classes = 0;
   for (int64_t c : config.classes) total_classes += c;
-  if (plus) {
+  if (bise) {
+    bise_head_ =
+        register_module("head", std::make_shared<BiSeNetHead>(backbone_->stage3_channels(), backbone_->out_channels(),
+                                                              norm, config.initialize, generator_, head_channels));
+  } else if (plus) {
     plus_head_ = register_module(
         "head", std::make_shared<DeepLabV3PlusHead>(
                     backbone_->out_channels(), backbone_->stage_channels(1), config.resolved_rates(), norm,
@@ -165,6 +177,13 @@ SegmentationModel::SegmentationModel(const ModelConfig& config) : config_(config
   }
   classifier_ =
       register_module("cls", std::make_shared<IncrementalClassifier>(head_channels, config.classes, generator_));
+  if (bise) {
+    for (int i = 0; i < 2; ++i) {
+      bise_aux_[static_cast<size_t>(i)] = register_module(
+          i == 0 ? "aux16" : "aux32", std::make_shared<BiSeNetAuxHead>(BiSeNetHead::kContextChannels, config.classes,
+                                                                       norm, config.initialize, generator_));
+    }
+  }
   if (psp) {
     psp_aux_ = register_module(
         "aux", std::make_shared<PSPAuxHead>(backbone_->stage3_channels(), config.classes, norm, config.psp_dropout,
@@ -176,12 +195,22 @@ nn::Module& SegmentationModel::head() {
   if (torchvision_head_) return *torchvision_head_;
   if (psp_head_) return *psp_head_;
   if (plus_head_) return *plus_head_;
+  if (bise_head_) return *bise_head_;
   return *mib_head_;
 }
 
 PSPAuxHead& SegmentationModel::psp_aux() {
   check(psp_aux_ != nullptr, "SegmentationModel: this model has no PSPNet aux head (", config_.describe(), ")");
   return *psp_aux_;
+}
+
+std::vector<IncrementalClassifier*> SegmentationModel::aux_classifiers() {
+  std::vector<IncrementalClassifier*> out;
+  if (psp_aux_) out.push_back(&psp_aux_->classifier());
+  for (auto& aux : bise_aux_) {
+    if (aux) out.push_back(&aux->classifier());
+  }
+  return out;
 }
 
 Tensor SegmentationModel::upsample(const Tensor& low, int64_t height, int64_t width) const {
@@ -202,6 +231,9 @@ void SegmentationModel::add_step(int64_t classes) {
         "head cannot add a step");
   classifier_->add_step(classes, generator_);
   if (psp_aux_) psp_aux_->classifier().add_step(classes, generator_);
+  for (auto& aux : bise_aux_) {
+    if (aux) aux->classifier().add_step(classes, generator_);
+  }
   config_.classes.push_back(classes);
 }
 
@@ -209,7 +241,7 @@ ForwardResult SegmentationModel::forward(const Tensor& images, const ForwardOpti
                                          const ForwardResult* shared) {
   check(images.dim() == 4 && images.size(3) == 3, "SegmentationModel: expected normalised images (N,H,W,3), got ",
         images.describe());
-  check(!options.aux_logits || aux_ != nullptr || psp_aux_ != nullptr,
+  check(!options.aux_logits || aux_ != nullptr || psp_aux_ != nullptr || bise_head_ != nullptr,
         "SegmentationModel: aux logits asked for, but the model has no aux head (", config_.describe(), ")");
   const int64_t height = images.size(1), width = images.size(2);
   ForwardResult result;
@@ -226,9 +258,9 @@ ForwardResult SegmentationModel::forward(const Tensor& images, const ForwardOpti
             s + 1, "'s pre-activation, asked for by ForwardOptions::stage_pre_activations");
     }
   }
-  ResNet::Output features =
-      backbone_->forward(shared ? shared->stage_output : images, options.aux_logits, options.stage_pre_activations,
-                         start, shared ? 0 : options.shared_stages, plus_head_ != nullptr);
+  ResNet::Output features = backbone_->forward(
+      shared ? shared->stage_output : images, options.aux_logits || bise_head_ != nullptr,
+      options.stage_pre_activations, start, shared ? 0 : options.shared_stages, plus_head_ != nullptr);
   if (options.stage_pre_activations) {
     result.stage_pre_activations = features.pre_activations;
     for (int s = 0; s < start; ++s) {
@@ -239,21 +271,31 @@ ForwardResult SegmentationModel::forward(const Tensor& images, const ForwardOpti
   result.stage_output = features.stage_output;
   features.stage_output = Tensor();
   if (options.body) result.body = features.out;
-  Tensor aux_logits;
-  if (options.aux_logits) aux_logits = psp_aux_ ? psp_aux_->forward(features.stage3) : aux_->forward(features.stage3);
-  features.stage3 = Tensor();
-  Tensor head = torchvision_head_ ? torchvision_head_->forward(features.out)
-                : psp_head_       ? psp_head_->forward(features.out)
-                : plus_head_      ? plus_head_->forward(features.out, features.stage1)
-                                  : mib_head_->forward(features.out);
+  std::vector<Tensor> aux_logits;
+  if (options.aux_logits && psp_aux_) aux_logits.push_back(psp_aux_->forward(features.stage3));
+  if (options.aux_logits && aux_) aux_logits.push_back(aux_->forward(features.stage3));
+  Tensor head;
+  if (bise_head_) {
+    BiSeNetHead::Maps maps = bise_head_->forward(images, features.stage3, features.out);
+    head = maps.features;
+    if (options.aux_logits) {
+      aux_logits.push_back(bise_aux_[0]->forward(maps.context8));
+      aux_logits.push_back(bise_aux_[1]->forward(maps.context16));
+    }
+  } else {
+    head = torchvision_head_ ? torchvision_head_->forward(features.out)
+           : psp_head_       ? psp_head_->forward(features.out)
+           : plus_head_      ? plus_head_->forward(features.out, features.stage1)
+                             : mib_head_->forward(features.out);
+  }
   features = ResNet::Output();
   Tensor low = classifier_->forward(head);
   if (options.head) result.head = head;
   if (options.upsample) {
     result.logits = upsample(low, height, width);
-    if (aux_logits.defined()) result.aux_logits = upsample(aux_logits, height, width);
+    for (const Tensor& aux : aux_logits) result.aux_logits.push_back(upsample(aux, height, width));
   } else {
-    result.aux_logits = aux_logits;
+    result.aux_logits = std::move(aux_logits);
   }
   if (options.low_res_logits || !options.upsample) result.low_res_logits = low;
   return result;
@@ -268,31 +310,46 @@ FoldedSegmentationModel::FoldedSegmentationModel(const SegmentationModel& model)
   if (model.psp_head_) psp_head_ = model.psp_head_->fold("head.");
   if (model.psp_aux_) psp_aux_ = model.psp_aux_->fold("aux.");
   if (model.plus_head_) plus_head_ = model.plus_head_->fold("head.");
+  if (model.bise_head_) bise_head_ = model.bise_head_->fold("head.");
+  for (size_t i = 0; i < 2; ++i) {
+    if (model.bise_aux_[i]) bise_aux_[i] = model.bise_aux_[i]->fold(i == 0 ? "aux16." : "aux32.");
+  }
   classifier_ = model.classifier_->fold();
 }
 
 ForwardResult FoldedSegmentationModel::forward(const Tensor& images, const ForwardOptions& options) const {
   check(images.dim() == 4 && images.size(3) == 3, "SegmentationModel: expected normalised images (N,H,W,3), got ",
         images.describe());
-  check(!options.aux_logits || aux_.has_value() || psp_aux_.has_value(),
+  check(!options.aux_logits || aux_.has_value() || psp_aux_.has_value() || bise_head_.has_value(),
         "SegmentationModel: aux logits asked for, but the model has no aux head (", config_.describe(), ")");
   autograd::NoGradGuard no_grad;
   const int64_t height = images.size(1), width = images.size(2);
   ForwardResult result;
-  ResNet::Output features = backbone_.forward(images, options.aux_logits, options.stage_pre_activations,
-                                              options.shared_stages, plus_head_.has_value());
+  ResNet::Output features =
+      backbone_.forward(images, options.aux_logits || bise_head_.has_value(), options.stage_pre_activations,
+                        options.shared_stages, plus_head_.has_value());
   if (options.stage_pre_activations) result.stage_pre_activations = features.pre_activations;
   features.pre_activations = {};
   result.stage_output = features.stage_output;
   features.stage_output = Tensor();
   if (options.body) result.body = features.out;
-  Tensor aux_logits;
-  if (options.aux_logits) aux_logits = psp_aux_ ? psp_aux_->forward(features.stage3) : aux_->forward(features.stage3);
-  features.stage3 = Tensor();
-  Tensor head = torchvision_head_ ? torchvision_head_->forward(features.out)
-                : psp_head_       ? psp_head_->forward(features.out)
-                : plus_head_      ? plus_head_->forward(features.out, features.stage1)
-                                  : mib_head_->forward(features.out);
+  std::vector<Tensor> aux_logits;
+  if (options.aux_logits && psp_aux_) aux_logits.push_back(psp_aux_->forward(features.stage3));
+  if (options.aux_logits && aux_) aux_logits.push_back(aux_->forward(features.stage3));
+  Tensor head;
+  if (bise_head_) {
+    FoldedBiSeNetHead::Maps maps = bise_head_->forward(images, features.stage3, features.out);
+    head = maps.features;
+    if (options.aux_logits) {
+      aux_logits.push_back(bise_aux_[0]->forward(maps.context8));
+      aux_logits.push_back(bise_aux_[1]->forward(maps.context16));
+    }
+  } else {
+    head = torchvision_head_ ? torchvision_head_->forward(features.out)
+           : psp_head_       ? psp_head_->forward(features.out)
+           : plus_head_      ? plus_head_->forward(features.out, features.stage1)
+                             : mib_head_->forward(features.out);
+  }
   features = ResNet::Output();
   Tensor low = classifier_.forward(head);
   if (options.head) result.head = head;
@@ -300,9 +357,9 @@ ForwardResult FoldedSegmentationModel::forward(const Tensor& images, const Forwa
   if (options.upsample) {
     const bool align = config_.align_corners();
     result.logits = upsample_bilinear(low, height, width, align);
-    if (aux_logits.defined()) result.aux_logits = upsample_bilinear(aux_logits, height, width, align);
+    for (const Tensor& aux : aux_logits) result.aux_logits.push_back(upsample_bilinear(aux, height, width, align));
   } else {
-    result.aux_logits = aux_logits;
+    result.aux_logits = std::move(aux_logits);
   }
   if (options.low_res_logits || !options.upsample) result.low_res_logits = low;
   return result;
@@ -340,6 +397,23 @@ void FoldedSegmentationModel::for_each_conv(const std::function<void(const Folde
     f(psp_aux_->conv);
     f(psp_aux_->classifier);
   }
+  if (bise_head_) {
+    const FoldedBiSeNetHead& b = *bise_head_;
+    for (const FoldedConv& c : b.sp) f(c);
+    for (int i = 0; i < 2; ++i) {
+      f(b.arm_conv[i]);
+      f(b.arm_atten[i]);
+    }
+    for (const FoldedConv* c :
+         {&b.conv_avg, &b.conv_head32, &b.conv_head16, &b.ffm_block, &b.ffm_conv1, &b.ffm_conv2, &b.out}) {
+      f(*c);
+    }
+  }
+  for (const auto& aux : bise_aux_) {
+    if (!aux) continue;
+    f(aux->conv);
+    f(aux->classifier);
+  }
   if (plus_head_) {
     for (const FoldedConv& c : plus_head_->branches) f(c);
     for (const FoldedConv* c : {&plus_head_->pooling, &plus_head_->project, &plus_head_->reduce_low, &plus_head_->conv1,
@@ -372,7 +446,7 @@ ModelSummary SegmentationModel::summary(int64_t height, int64_t width) const {
   summary.input = {1, height, width, 3};
   SummaryBuilder builder(summary);
   const bool tv = torchvision_head_ != nullptr;
-  Shape stage3, stage1, features;
+  Shape stage3, stage1, features, context8, context16;
   {
     SummaryBuilder::Level level(builder, backbone_prefix() == "backbone." ? "backbone" : "body");
     features = backbone_->trace(summary.input, builder, &stage3, &stage1);
@@ -382,11 +456,13 @@ ModelSummary SegmentationModel::summary(int64_t height, int64_t width) const {
     builder.set_stage("head", tv           ? "head (classifier.0-2)"
                               : psp_head_  ? "head (ppm, conv)"
                               : plus_head_ ? "head (aspp, decoder)"
+                              : bise_head_ ? "head (sp, cp, ffm, out)"
                                            : "head");
     SummaryBuilder::Level level(builder, tv ? "classifier" : "head");
     head = tv           ? torchvision_head_->trace(features, builder)
            : psp_head_  ? psp_head_->trace(features, builder)
            : plus_head_ ? plus_head_->trace(features, stage1, builder)
+           : bise_head_ ? bise_head_->trace(summary.input, stage3, features, builder, &context8, &context16)
                         : mib_head_->trace(features, builder);
   }
   Shape low;
@@ -402,6 +478,13 @@ ModelSummary SegmentationModel::summary(int64_t height, int64_t width) const {
     Shape a = aux_->trace(stage3, builder);
     builder.op("", "upsample_bilinear", {1, height, width, a[3]});
   }
+  for (size_t i = 0; i < 2 && bise_head_; ++i) {
+    const char* name = i == 0 ? "aux16" : "aux32";
+    builder.set_stage(name, cat(name, " (training only)"));
+    SummaryBuilder::Level level(builder, name);
+    Shape a = bise_aux_[i]->trace(i == 0 ? context8 : context16, builder);
+    builder.op("", "upsample_bilinear (align_corners)", {1, height, width, a[3]});
+  }
   if (psp_aux_) {
     builder.set_stage("aux", "aux (aux, training only)");
     SummaryBuilder::Level level(builder, "aux");
@@ -412,6 +495,16 @@ ModelSummary SegmentationModel::summary(int64_t height, int64_t width) const {
   builder.op("", "upsample_bilinear", {1, height, width, low[3]});
   builder.finish();
   return summary;
+}
+
+const char* reference_backbone(Architecture arch) {
+  switch (arch) {
+    case Architecture::pspnet: return "resnet50";
+    case Architecture::bisenet: return "resnet18";
+    case Architecture::deeplabv3:
+    case Architecture::deeplabv3plus: break;
+  }
+  return "resnet101";
 }
 
 void apply_backbone(ModelConfig& config, const std::string& name) {

@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "models/bisenet.h"
 #include "models/classifier.h"
 #include "models/deeplab.h"
 #include "models/deeplabv3plus.h"
@@ -52,9 +53,11 @@ Flavour parse_flavour(const std::string& s);      // throws naming the accepted 
 // whose backbone is the semseg ResNet, norm batch_norm by default, logits upsampled with
 // align_corners true, and its aux head always present; deeplabv3plus: DeepLabV3+ as its reference
 // builds it (models/deeplabv3plus.h) on the deeplabv3plus ResNet layout, batch_norm by default, the
-// torchvision flavour's rates, align_corners true. The flavour applies to deeplabv3 only.
-enum class Architecture { deeplabv3, pspnet, deeplabv3plus };
-const char* architecture_name(Architecture arch);       // "deeplabv3" / "pspnet" / "deeplabv3plus"
+// torchvision flavour's rates, align_corners true; bisenet: BiSeNet v1 (models/bisenet.h) with the
+// backbone as its context path (torchvision layout, output stride 32), batch_norm by default,
+// align_corners true, its two aux heads always present. The flavour applies to deeplabv3 only.
+enum class Architecture { deeplabv3, pspnet, deeplabv3plus, bisenet };
+const char* architecture_name(Architecture arch);       // "deeplabv3" / "pspnet" / "deeplabv3plus" / "bisenet"
 Architecture parse_architecture(const std::string& s);  // throws naming the accepted values
 
 struct ModelConfig {
@@ -87,7 +90,7 @@ struct ModelConfig {
   Norm resolved_norm() const;
   int64_t resolved_head_channels() const;
   int64_t reference_head_channels() const { return arch == Architecture::pspnet ? 512 : 256; }
-  bool has_aux() const { return aux || arch == Architecture::pspnet; }
+  bool has_aux() const { return aux || arch == Architecture::pspnet || arch == Architecture::bisenet; }
   bool align_corners() const { return arch != Architecture::deeplabv3; }  // of the logits' upsampling
   ResNetConfig backbone_config() const;
   bool reference_size() const;       // default blocks, width and head channels
@@ -102,7 +105,8 @@ struct ForwardOptions {
   bool body = false;                  // the backbone output (ILT)
   bool head = false;                  // the head output (PLOP POD)
   bool stage_pre_activations = false; // the residual sum of each stage's last block before its activation
-  bool aux_logits = false;            // torchvision with aux: the FCN head's logits (computed only when asked)
+  bool aux_logits = false;            // the aux heads' logits (torchvision's FCN, PSPNet's, BiSeNet's two), computed
+                                      // only when asked
   // K in 1..4: the stem and backbone stages 1..K are shared by two networks (--share-stages, the LwF
   // ablation log's share_resK). A forward from the images returns stage K's output
   // (ForwardResult::stage_output); a forward given that result (the `shared` argument) starts after
@@ -116,7 +120,7 @@ struct ForwardResult {
   Tensor body;                        // (N,h,w,2048) (the backbone's output channels)
   Tensor head;                        // (N,h,w,256) (the head's channels)
   std::array<Tensor, 4> stage_pre_activations;  // (N,h_i,w_i,256*2^i), i = 0..3
-  Tensor aux_logits;                  // (N,H,W,C), or (N,h3,w3,C) when !upsample
+  std::vector<Tensor> aux_logits;               // one per aux head, each (N,H,W,C), or its own (N,h,w,C) when !upsample
   Tensor stage_output;                // stage K's output, K = ForwardOptions::shared_stages
 };
 
@@ -148,6 +152,9 @@ class SegmentationModel : public nn::Module {
   IncrementalClassifier& classifier() { return *classifier_; }
   FCNHead& aux();         // throws without torchvision's aux head
   PSPAuxHead& psp_aux();  // throws for other architectures
+  // The incremental classifiers of the aux heads (PSPNet's one, BiSeNet's two), which grow with the
+  // main one: MiB's initialisation and frozen old classes apply to them too.
+  std::vector<IncrementalClassifier*> aux_classifiers();
 
   // State-dict prefixes of the parts, as the flavour names them ("backbone."/"body.", ...).
   std::string backbone_prefix() const;
@@ -163,6 +170,8 @@ class SegmentationModel : public nn::Module {
   std::shared_ptr<PSPHead> psp_head_;
   std::shared_ptr<PSPAuxHead> psp_aux_;
   std::shared_ptr<DeepLabV3PlusHead> plus_head_;
+  std::shared_ptr<BiSeNetHead> bise_head_;
+  std::array<std::shared_ptr<BiSeNetAuxHead>, 2> bise_aux_;  // aux16 (on cp8), aux32 (on cp16)
   std::shared_ptr<IncrementalClassifier> classifier_;
 
   Tensor upsample(const Tensor& low, int64_t height, int64_t width) const;
@@ -194,6 +203,8 @@ class FoldedSegmentationModel {
   std::optional<FoldedPSPHead> psp_head_;
   std::optional<FoldedPSPAuxHead> psp_aux_;
   std::optional<FoldedDeepLabV3PlusHead> plus_head_;
+  std::optional<FoldedBiSeNetHead> bise_head_;
+  std::array<std::optional<FoldedBiSeNetAuxHead>, 2> bise_aux_;
   FoldedConv classifier_;
 };
 
@@ -206,6 +217,9 @@ ModelConfig small_model_config(std::vector<int64_t> classes, int output_stride =
 // config's depth, blocks, width and head_channels; throws naming the accepted names.
 void apply_backbone(ModelConfig& config, const std::string& name);
 inline constexpr const char* kBackboneNames = "resnet18, resnet34, resnet50, resnet101 or small";
+// The backbone an architecture's reference uses: resnet101 (DeepLabV3, DeepLabV3+), resnet50 (PSPNet),
+// resnet18 (BiSeNet).
+const char* reference_backbone(Architecture arch);
 
 // Parses "21" or "16,1,1,1,1,1" into classes per step; throws naming the text.
 std::vector<int64_t> parse_classes(const std::string& text);

@@ -18,9 +18,13 @@ const char* mode_name(LoadMode mode) {
   return "?";
 }
 
-// The step index k of a "cls.{k}.*" key (or PSPNet's "aux.cls.{k}.*"), or -1.
+// The step index k of a "cls.{k}.*" key, or of an aux head's "<head>.cls.{k}.*" (PSPNet's aux,
+// BiSeNet's aux16 and aux32), or -1.
 int64_t classifier_step(const std::string& key) {
-  const std::string prefix = std::string(starts_with(key, "aux.") ? "aux." : "") + SegmentationModel::kClassifierPrefix;
+  const std::string cls = SegmentationModel::kClassifierPrefix;
+  const size_t head_end = key.find('.');
+  const std::string prefix =
+      starts_with(key, cls) || head_end == std::string::npos ? cls : key.substr(0, head_end + 1) + cls;
   if (!starts_with(key, prefix)) return -1;
   size_t dot = key.find('.', prefix.size());
   if (dot == std::string::npos) return -1;

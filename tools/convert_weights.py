@@ -28,6 +28,15 @@ Kinds (detected from the keys when --kind is not given):
                           aspp.*                  -> head.aspp.*
                           decoder.last_conv.8.*   -> cls.0.*            (the classifier: step 0)
                           decoder.*               -> head.decoder.*
+  bisenet               a CoinCheung/BiSeNet v1 state dict (cp.resnet.*, cp.*, sp.*, ffm.*, conv_out*.*),
+                        for strata's --arch bisenet:
+                          cp.resnet.*             -> backbone.*
+                          cp.*, sp.*, ffm.*       -> head.cp.*, head.sp.*, head.ffm.*
+                          conv_out.conv.*         -> head.out.*
+                          conv_out.conv_out.*     -> cls.0.*            (the classifier: step 0)
+                          conv_out16.conv.*       -> aux16.conv.*,  conv_out16.conv_out.* -> aux16.cls.0.*
+                          conv_out32.conv.*       -> aux32.conv.*,  conv_out32.conv_out.* -> aux32.cls.0.*
+                        The reference's classifiers have no bias; strata's have one, written as zeros.
 Every "module." prefix (DataParallel / DistributedDataParallel) is removed. Floating tensors are
 written as float32, integer ones (num_batches_tracked) unchanged, in PyTorch's layouts: strata
 converts to its own on load. The file is written to a temporary name and renamed; a failed write
@@ -40,7 +49,8 @@ import argparse
 import os
 import sys
 
-KINDS = ("torchvision", "mib", "inplace_abn_imagenet", "torchvision_imagenet", "semseg_pspnet", "deeplabv3plus")
+KINDS = ("torchvision", "mib", "inplace_abn_imagenet", "torchvision_imagenet", "semseg_pspnet", "deeplabv3plus",
+         "bisenet")
 
 # semseg's PSPNet names -> strata's (the table in the docstring), by prefix.
 SEMSEG_PSPNET_PREFIXES = (("layer", "backbone.layer"), ("ppm.", "head.ppm."), ("cls.0.", "head.0."),
@@ -56,6 +66,21 @@ DEEPLABV3PLUS_PREFIXES = (("backbone.", "backbone."), ("aspp.", "head.aspp."), (
 def deeplabv3plus_name(key):
     """strata's name of a DeepLabV3+ reference key, or None for a key outside the table."""
     for theirs, ours in DEEPLABV3PLUS_PREFIXES:
+        if key.startswith(theirs):
+            return ours + key[len(theirs):]
+    return None
+
+
+# CoinCheung/BiSeNet v1's names -> strata's (the table in the docstring), by prefix, first match.
+BISENET_PREFIXES = (("cp.resnet.", "backbone."), ("cp.", "head.cp."), ("sp.", "head.sp."), ("ffm.", "head.ffm."),
+                    ("conv_out.conv.", "head.out."), ("conv_out.conv_out.", "cls.0."),
+                    ("conv_out16.conv.", "aux16.conv."), ("conv_out16.conv_out.", "aux16.cls.0."),
+                    ("conv_out32.conv.", "aux32.conv."), ("conv_out32.conv_out.", "aux32.cls.0."))
+
+
+def bisenet_name(key):
+    """strata's name of a BiSeNet v1 key, or None for a key outside the table."""
+    for theirs, ours in BISENET_PREFIXES:
         if key.startswith(theirs):
             return ours + key[len(theirs):]
     return None
@@ -108,6 +133,8 @@ def detect_kind(path, state):
         return "semseg_pspnet"
     if has("aspp.") and has("decoder."):
         return "deeplabv3plus"
+    if has("cp.resnet.") and has("ffm."):
+        return "bisenet"
     if has("body.") or has("head.") or has("cls."):
         return "mib"
     if has("backbone.") and has("classifier."):
@@ -133,6 +160,10 @@ def convert(path, state, kind):
             if name is None:
                 raise ConversionError(f"{path}: '{key}' is not a key of the DeepLabV3+ reference (backbone, aspp, "
                                       f"decoder)")
+        elif kind == "bisenet":
+            name = bisenet_name(key)
+            if name is None:
+                raise ConversionError(f"{path}: '{key}' is not a key of BiSeNet v1 (cp, sp, ffm, conv_out*)")
         elif kind == "semseg_pspnet":
             name = semseg_pspnet_name(key)
             if name is None:
@@ -152,7 +183,13 @@ def convert(path, state, kind):
             value.detach().contiguous().clone()
     expected_prefix = {"torchvision": "backbone.", "mib": "body.", "inplace_abn_imagenet": "body.",
                        "torchvision_imagenet": "backbone.", "semseg_pspnet": "backbone.",
-                       "deeplabv3plus": "backbone."}[kind]
+                       "deeplabv3plus": "backbone.", "bisenet": "backbone."}[kind]
+    if kind == "bisenet":
+        # strata's classifiers carry a bias the reference's do not have: zeros give the same logits.
+        for weight in [k for k in out if k.endswith("cls.0.weight")]:
+            bias = weight[:-len("weight")] + "bias"
+            if bias not in out:
+                out[bias] = out[weight].new_zeros(out[weight].shape[0])
     if not any(k.startswith(expected_prefix) for k in out):
         raise ConversionError(f"{path}: no {expected_prefix}* tensors after converting as '{kind}' "
                               f"(first keys: {list(state)[:5]}): wrong --kind?")

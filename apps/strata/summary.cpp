@@ -18,11 +18,13 @@ void print_help() {
       "Prints a DeepLabV3 model's stages (every layer with --verbose) with output shapes, parameter\n"
       "counts and forward multiply-adds (GMAC per image: convolutions P*Q*K*C*R*S; norms, pooling and\n"
       "interpolation are not counted), for one input size.\n\n"
-      "  --backbone resnet18|34|50|101|small   (default resnet101; small: strata's ResNet-14 of width 16\n"
-      "                                  with a 64-channel head, as train's)\n"
-      "  --arch deeplabv3|pspnet|deeplabv3plus\n"
+      "  --backbone resnet18|34|50|101|small   (default: the architecture's: resnet101, PSPNet resnet50,\n"
+      "                                  BiSeNet resnet18; small: strata's ResNet-14 of width 16 with a\n"
+      "                                  64-channel head, as train's)\n"
+      "  --arch deeplabv3|pspnet|deeplabv3plus|bisenet\n"
       "                                  architecture (default deeplabv3; pspnet: semseg's PSPNet, output\n"
-      "                                  stride 8 unless given; deeplabv3plus: DeepLabV3+ with its decoder)\n"
+      "                                  stride 8 unless given; deeplabv3plus: DeepLabV3+ with its decoder;\n"
+      "                                  bisenet: BiSeNet v1, output stride 32 unless given)\n"
       "  --head mib|torchvision          DeepLabV3's head, state-dict names and backbone layout (default mib)\n"
       "  --norm batch_norm|inplace_abn   (default: batch_norm for torchvision, inplace_abn for mib)\n"
       "  --output-stride 8|16|32         (default 16; pspnet 8)\n"
@@ -52,6 +54,7 @@ int run_summary(const Args& args) {
   int64_t height = 512, width = 512;
   bool verbose = false;
   int output_stride = 0;  // 0: the architecture's
+  std::string backbone;   // empty: the architecture's
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> const std::string& {
@@ -62,7 +65,7 @@ int run_summary(const Args& args) {
       print_help();
       return 0;
     } else if (a == "--backbone") {
-      models::apply_backbone(config, value());
+      backbone = value();
     } else if (a == "--arch") {
       config.arch = models::parse_architecture(value());
     } else if (a == "--head") {
@@ -87,7 +90,11 @@ int run_summary(const Args& args) {
       throw Error(cat("unknown option '", a, "' (see --help)"));
     }
   }
-  config.output_stride = output_stride != 0 ? output_stride : config.arch == models::Architecture::pspnet ? 8 : 16;
+  models::apply_backbone(config, backbone.empty() ? models::reference_backbone(config.arch) : backbone);
+  config.output_stride = output_stride != 0                             ? output_stride
+                         : config.arch == models::Architecture::pspnet  ? 8
+                         : config.arch == models::Architecture::bisenet ? 32
+                                                                        : 16;
   models::SegmentationModel model(config);
   std::fputs(models::format_summary(model.summary(height, width), verbose).c_str(), stdout);
   return 0;

@@ -104,10 +104,14 @@ StepResult training_step(const Device& device, DType dtype, const Tensor& images
   models::ForwardResult out = model.forward(input.to(device), options);
   Tensor device_labels = labels.to(device);
   Tensor loss = add(cross_entropy(out.logits, device_labels, Reduction::mean_valid),
-                    scale(cross_entropy(out.aux_logits, device_labels, Reduction::mean_valid), 0.5));
+                    scale(cross_entropy(out.aux_logits.at(0), device_labels, Reduction::mean_valid), 0.5));
 
-  StepResult r{out.logits.detach().to(Device::cpu()), out.aux_logits.detach().to(Device::cpu()),
-               loss.detach().to(Device::cpu()), {}, {}, {}};
+  StepResult r{out.logits.detach().to(Device::cpu()),
+               out.aux_logits.at(0).detach().to(Device::cpu()),
+               loss.detach().to(Device::cpu()),
+               {},
+               {},
+               {}};
   if (full_step) {
     loss.backward();
     for (const auto& [name, p] : model.named_parameters()) r.gradients.emplace(name, p.grad().to(Device::cpu()));

@@ -119,23 +119,28 @@ TEST_CASE("a step stopped mid-epoch on cuda and resumed with --ckpt ends with bi
       [&](const std::string& name) { return quick_options(data_root, output, "cuda", name); });
 }
 
-TEST_CASE("every architecture trains a step 0 and a MiB step 1 on cpu and cuda: basic blocks, PSPNet, DeepLabV3+",
-          "[cpu]") {
+TEST_CASE(
+    "every architecture trains a step 0 and a MiB step 1 on cpu and cuda: basic blocks, PSPNet, DeepLabV3+, "
+    "BiSeNet",
+    "[cpu]") {
   test::TempDir dir("trainer_architectures");
   const std::string data_root = (dir.path() / "data").string(), output = (dir.path() / "out").string();
   make_dataset(data_root);
   struct Architecture {
     std::string name, arch, backbone, described;
+    int output_stride = 8;
   };
   const std::vector<Architecture> architectures = {
       {"basic", "deeplabv3", "resnet18", "ResNet-10 (blocks 1,1,1,1, width 16)"},
       {"pspnet", "pspnet", "small", "ResNet-14 (blocks 1,1,1,1, width 16)"},
-      {"deeplabv3plus", "deeplabv3plus", "resnet50", "ResNet-14 (blocks 1,1,1,1, width 16)"}};
+      {"deeplabv3plus", "deeplabv3plus", "resnet50", "ResNet-14 (blocks 1,1,1,1, width 16)"},
+      {"bisenet", "bisenet", "resnet18", "ResNet-10 (blocks 1,1,1,1, width 16)", 32}};
   for (const Architecture& a : architectures) {
     for (const std::string device : {"cpu", "cuda"}) {
       INFO(a.name << " on " << device);
       TrainOptions o = quick_options(data_root, output, device, cat(a.name, "-", device, "-step0"));
       o.arch = a.arch;
+      o.output_stride = a.output_stride;
       o.backbone = a.backbone;
       o.blocks = {1, 1, 1, 1};
       o.width = 16;
@@ -159,7 +164,7 @@ TEST_CASE("every architecture trains a step 0 and a MiB step 1 on cpu and cuda: 
       // PSPNet's aux head trains with its own term, logged beside the method's.
       std::ifstream log(step1_trainer.log_path());
       const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-      CHECK((text.find("\"aux\"") != std::string::npos) == (a.arch == "pspnet"));
+      CHECK((text.find("\"aux\"") != std::string::npos) == (a.arch == "pspnet" || a.arch == "bisenet"));
     }
   }
 }

@@ -264,11 +264,12 @@ void check_step_losses_match(const models::ModelConfig& base, const std::vector<
       setup.method.fused_losses = fused;
       setup.method.align_corners = base.align_corners();
       if (base.arch == models::Architecture::pspnet) setup.method.loss_aux = 0.4;
+      if (base.arch == models::Architecture::bisenet) setup.method.loss_aux = 1.0;
       setup.recipe = reference_recipe(task, 1);
       StepSession session(setup, task, &weights, "previous", "", 10);
       for (int iteration = 0; iteration < 2; ++iteration) {
         const IterationStats stats = session.train_iteration(images, labels);
-        CHECK((stats.names.back() == "aux") == (base.arch == models::Architecture::pspnet));
+        CHECK((stats.names.back() == "aux") == base.has_aux());
         losses[fused ? 0 : 1].push_back(stats.terms.to_vector<double>());
       }
     }
@@ -314,6 +315,14 @@ TEST_CASE("fused losses: DeepLabV3+'s step (align_corners upsampling) gives the 
   models::ModelConfig plus = models::small_model_config({16});
   plus.arch = models::Architecture::deeplabv3plus;
   check_step_losses_match(plus, {method_preset("MiB", task), method_preset("ILT", task)});
+}
+
+TEST_CASE("fused losses: BiSeNet's step (two aux heads, align_corners upsampling) gives the unfused path's losses",
+          "[cpu]") {
+  const Task task = Task::create(LabelSpace::voc(), "15-5");
+  models::ModelConfig bise = models::small_model_config({16}, 32);
+  bise.arch = models::Architecture::bisenet;
+  check_step_losses_match(bise, {method_preset("MiB", task), method_preset("LwF", task)});
 }
 
 TEST_CASE("fused losses refuse bad input, naming the tensor or option", "[cpu]") {

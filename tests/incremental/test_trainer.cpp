@@ -737,8 +737,9 @@ TEST_CASE("unknown tasks, methods, steps and options are clear errors", "[cpu]")
   {
     TrainOptions bad = o;
     bad.arch = "deeplabv3+";
-    CHECK_THROWS_WITH(Trainer(bad, nullptr), Catch::Contains("--arch 'deeplabv3+'") &&
-                                                 Catch::Contains("expected deeplabv3, pspnet or deeplabv3plus"));
+    CHECK_THROWS_WITH(Trainer(bad, nullptr),
+                      Catch::Contains("--arch 'deeplabv3+'") &&
+                          Catch::Contains("expected deeplabv3, pspnet, deeplabv3plus or bisenet"));
     bad.arch = "deeplabv3plus";
     bad.method = "LwF";
     bad.method_overrides.share_stages = 2;

@@ -93,7 +93,9 @@ void check_model_parity(models::SegmentationModel& model, const std::string& gro
   models::ForwardResult result = model.forward(x.to(DType::f64), forward);
   Tensor loss = cross_entropy(result.logits, labels, Reduction::mean_valid);
   if (options.aux) {
-    loss = add(loss, scale(cross_entropy(result.aux_logits, labels, Reduction::mean_valid), options.aux_weight));
+    for (const Tensor& aux : result.aux_logits) {
+      loss = add(loss, scale(cross_entropy(aux, labels, Reduction::mean_valid), options.aux_weight));
+    }
   }
   {
     INFO("logits");
@@ -101,7 +103,10 @@ void check_model_parity(models::SegmentationModel& model, const std::string& gro
   }
   if (options.aux) {
     INFO("aux logits");
-    CHECK_CLOSE(result.aux_logits, tensor(expected, "aux_out", mode_name), kF32);
+    for (size_t i = 0; i < result.aux_logits.size(); ++i) {
+      INFO("aux head " << i);
+      CHECK_CLOSE(result.aux_logits[i], tensor(expected, i == 0 ? "aux_out" : cat("aux_out", i + 1), mode_name), kF32);
+    }
   }
   {
     INFO("loss");

@@ -27,7 +27,7 @@ TensorMap with_prefix(const TensorMap& tensors, const std::string& prefix);
 
 struct ParityOptions {
   bool training = false;
-  bool aux = false;         // the loss adds aux_weight x cross-entropy of the aux logits
+  bool aux = false;         // the loss adds aux_weight x cross-entropy of every aux head's logits
   double aux_weight = 0.5;  // torchvision's recipe; semseg's PSPNet 0.4
   // strata parameter name -> the reference's name, where they differ (cls.0 <- classifier.4).
   std::map<std::string, std::string> renamed;

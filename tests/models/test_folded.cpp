@@ -41,12 +41,15 @@ std::vector<Case> cases() {
   psp.arch = models::Architecture::pspnet;
   models::ModelConfig plus = models::small_model_config({5, 2}, 16);
   plus.arch = models::Architecture::deeplabv3plus;
+  models::ModelConfig bise = models::small_model_config({5, 2}, 32);
+  bise.arch = models::Architecture::bisenet;
   return {{"mib, In-place ABN", mib},
           {"mib, sliding image pooling", sliding},
           {"torchvision, batch norm + aux", tv},
           {"mib, basic blocks", basic},
           {"pspnet, deep stem + pyramid + aux", psp},
-          {"deeplabv3plus, decoder on stage 1", plus}};
+          {"deeplabv3plus, decoder on stage 1", plus},
+          {"bisenet, two paths + two aux heads", bise}};
 }
 
 models::ForwardOptions every_map(const models::ModelConfig& config) {
@@ -78,7 +81,9 @@ void check_same_maps(const models::ForwardResult& folded, const models::ForwardR
   same("low_res_logits", folded.low_res_logits, unfolded.low_res_logits);
   same("body", folded.body, unfolded.body);
   same("head", folded.head, unfolded.head);
-  same("aux_logits", folded.aux_logits, unfolded.aux_logits);
+  REQUIRE(folded.aux_logits.size() == unfolded.aux_logits.size());
+  for (size_t i = 0; i < unfolded.aux_logits.size(); ++i)
+    same("aux_logits", folded.aux_logits[i], unfolded.aux_logits[i]);
   for (size_t i = 0; i < 4; ++i)
     same("stage_pre_activations", folded.stage_pre_activations[i], unfolded.stage_pre_activations[i]);
 }

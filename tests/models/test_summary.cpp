@@ -106,6 +106,15 @@ TEST_CASE("summary multiply-adds equal PyTorch's convolution count for every arc
     test::TorchCase reference("models_pspnet", "pspnet_resnet50_state");
     CHECK(macs(config) == static_cast<int64_t>(reference.param("macs")));
   }
+  {
+    INFO("BiSeNet-R18");
+    models::ModelConfig config;
+    config.arch = models::Architecture::bisenet;
+    config.depth = 18;
+    config.output_stride = 32;
+    test::TorchCase reference("models_bisenet", "bisenet_resnet18_state");
+    CHECK(macs(config) == static_cast<int64_t>(reference.param("macs")));
+  }
   for (int output_stride : {16, 8}) {
     INFO("DeepLabV3+-R50 OS" << output_stride);
     models::ModelConfig config;

@@ -383,3 +383,39 @@ TEST_CASE("convert_weights.py turns a DeepLabV3+ reference checkpoint into strat
       with_prefix_removed(load_safetensors(group + "deeplabv3plus_resnet50_os16_state.safetensors").tensors, "state."));
   fs::remove_all(dir);
 }
+
+TEST_CASE("convert_weights.py turns a BiSeNet v1 state dict into strata's names, with zero classifier biases",
+          "[torch]") {
+  fs::path dir = temp_path("bisenet");
+  fs::create_directories(dir);
+  const std::string group = test::torch_reference_dir() + "/models_bisenet/";
+  // The reference saves the bare state dict; its classifiers have no bias, so drop the ones the
+  // PyTorch model of tools/torchref carries (strata's layout) and expect zeros back.
+  CommandResult made =
+      run(cat("'", test::python_executable(), "' -c \"import sys, torch; from safetensors.torch import load_file; ",
+              "s = load_file(sys.argv[1]); ",
+              "torch.save({k: v for k, v in s.items() if not k.endswith('conv_out.bias')}, sys.argv[2])\" '", group,
+              "bisenet_resnet18_reference_state.safetensors' '", (dir / "model_final.pth").string(), "'"));
+  INFO(made.output);
+  REQUIRE(made.status == 0);
+  CommandResult c = convert(dir / "model_final.pth", dir / "bisenet.safetensors");
+  INFO(c.output);
+  REQUIRE(c.status == 0);
+  CHECK_THAT(c.output, Catch::Contains("kind bisenet"));
+  models::ModelConfig config;
+  config.arch = models::Architecture::bisenet;
+  config.depth = 18;
+  config.output_stride = 32;
+  config.initialize = false;
+  models::SegmentationModel model(config);
+  models::WeightsReport report = models::load_weights(model, (dir / "bisenet.safetensors").string());
+  CHECK(report.keys.unexpected.empty());
+  CHECK(report.keys.missing.empty());
+  TensorMap expected =
+      with_prefix_removed(load_safetensors(group + "bisenet_resnet18_state.safetensors").tensors, "state.");
+  for (const char* bias : {"cls.0.bias", "aux16.cls.0.bias", "aux32.cls.0.bias"}) {
+    expected.at(bias) = Tensor::zeros(expected.at(bias).shape());
+  }
+  check_state_equals(model, expected);
+  fs::remove_all(dir);
+}
