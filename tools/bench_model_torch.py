@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch side of `strata bench model`: times training steps of torchvision's deeplabv3_resnet50/101,
-or with "arch": "pspnet" of semseg's PSPNet (tools/torchref/models_pspnet.py, Dropout2d off, aux loss 0.4).
+or with "arch": "pspnet" of semseg's PSPNet (tools/torchref/models_pspnet.py, Dropout2d off, aux loss 0.4),
+"bisenet" of BiSeNet v1 on ResNet-18 (tools/torchref/models_bisenet.py, both aux losses x 1), or
+"deeplabv3plus" of DeepLabV3+ at output stride 16 (tools/torchref/models_deeplabv3plus.py, dropout off).
 
 Usage: bench_model_torch.py SETTINGS.json
 Settings: {"batch", "height", "width", "classes", "depth", "aux", "arch", "warmup", "steps", "profile_steps",
@@ -25,8 +27,15 @@ def main(path):
         s = json.load(f)
     torch.set_num_threads(int(s["threads"]))
     torch.manual_seed(0)
-    pspnet = s.get("arch", "deeplabv3") == "pspnet"
-    if pspnet:
+    arch = s.get("arch", "deeplabv3")
+    pspnet = arch == "pspnet"
+    if arch == "bisenet":
+        from torchref.models_bisenet import BiSeNet
+        model = BiSeNet(s["classes"])
+    elif arch == "deeplabv3plus":
+        from torchref.models_deeplabv3plus import DeepLabV3Plus
+        model = DeepLabV3Plus(s["depth"], 16, s["classes"])
+    elif pspnet:
         from torchref.models_pspnet import PSPNet
         model = PSPNet(s["depth"], s["classes"])
     else:
@@ -42,7 +51,9 @@ def main(path):
         optimizer.zero_grad(set_to_none=True)
         out = model(x)
         loss = F.cross_entropy(out["out"], labels)
-        if pspnet:
+        if arch == "bisenet":
+            loss = loss + F.cross_entropy(out["aux_out"], labels) + F.cross_entropy(out["aux_out2"], labels)
+        elif pspnet:
             loss = loss + 0.4 * F.cross_entropy(out["aux_out"], labels)
         elif s["aux"]:
             loss = loss + 0.5 * F.cross_entropy(out["aux"], labels)

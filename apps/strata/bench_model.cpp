@@ -31,7 +31,9 @@ struct Settings {
   bool aux = false;
   std::string arch = "deeplabv3";
   bool pspnet() const { return arch == "pspnet"; }
-  double aux_weight() const { return pspnet() ? 0.4 : 0.5; }
+  bool bisenet() const { return arch == "bisenet"; }
+  bool deeplabv3plus() const { return arch == "deeplabv3plus"; }
+  double aux_weight() const { return pspnet() ? 0.4 : bisenet() ? 1.0 : 0.5; }
 };
 
 struct StrataResult {
@@ -43,12 +45,14 @@ StrataResult run_strata(const Settings& s) {
   models::ModelConfig config;
   config.arch = models::parse_architecture(s.arch);
   config.flavour = models::Flavour::torchvision;
-  config.depth = s.depth;
-  config.output_stride = 8;
-  config.aux = s.aux && !s.pspnet();
+  config.depth = s.bisenet() ? 18 : s.depth;
+  config.output_stride = s.bisenet() ? 32 : s.deeplabv3plus() ? 16 : 8;
+  config.aux = s.aux && s.arch == "deeplabv3";
   config.psp_dropout = 0;
   config.classes = {s.classes};
   models::SegmentationModel model(config);
+  // The PyTorch DeepLabV3+ runs its dropouts in eval mode (tools/torchref/models_deeplabv3plus.py).
+  if (s.deeplabv3plus()) dynamic_cast<models::DeepLabV3PlusHead&>(model.head()).set_dropout(0, 0, 0);
   model.train();
   optim::SGD sgd({optim::ParamGroup{"all", model.named_parameters(), 0.01, 0.9, 1e-4}});
   Generator g(0);
@@ -62,7 +66,9 @@ StrataResult run_strata(const Settings& s) {
     models::ForwardResult out = model.forward(x, options);
     Tensor loss = cross_entropy(out.logits, labels, Reduction::mean_valid);
     if (s.aux) {
-      loss = add(loss, scale(cross_entropy(out.aux_logits, labels, Reduction::mean_valid), s.aux_weight()));
+      for (const Tensor& aux : out.aux_logits) {
+        loss = add(loss, scale(cross_entropy(aux, labels, Reduction::mean_valid), s.aux_weight()));
+      }
     }
     out = models::ForwardResult();
     loss.backward();
@@ -82,7 +88,9 @@ void print_help() {
       "One training step (forward, cross-entropy, backward, SGD) of torchvision's DeepLabV3-ResNet-50\n"
       "(output stride 8) on the CPU, strata and PyTorch side by side in one run: time per step, the\n"
       "ratio, peak memory, and a per-op breakdown of both.\n\n"
-      "  --arch deeplabv3|pspnet  the model (default deeplabv3; pspnet: semseg's, always with its aux head)\n"
+      "  --arch NAME      deeplabv3 (default), pspnet (semseg's, with its aux head), deeplabv3plus (its\n"
+      "                   reference's, output stride 16) or bisenet (BiSeNet v1 on ResNet-18 with its two aux\n"
+      "                   heads; --depth applies to the others)\n"
       "  --depth 50|101   ResNet depth (default 50)\n"
       "  --aux            with the aux FCN head (loss + 0.5 x aux loss)\n"
       "%s(the interpreter needs torchvision too)\n",
@@ -107,7 +115,7 @@ int run_bench_model(const Args& args) {
     return true;
   };
   if (!parse_step_args(args, s.step, "bench model", print_help, own)) return 0;
-  if (s.pspnet()) s.aux = true;
+  if (s.pspnet() || s.bisenet()) s.aux = true;
 
   std::printf("Running the PyTorch side (tools/bench_model_torch.py)...\n");
   std::fflush(stdout);
@@ -118,7 +126,17 @@ int run_bench_model(const Args& args) {
   std::fflush(stdout);
   StrataResult ours = run_strata(s);
 
-  if (s.pspnet()) {
+  if (s.deeplabv3plus()) {
+    std::printf(
+        "DeepLabV3+-ResNet-%d (its reference's: output stride 16, multi-grid, decoder on stage 1, dropout "
+        "off, batch norm), %s parameters\n",
+        s.depth, std::to_string(ours.parameters).c_str());
+  } else if (s.bisenet()) {
+    std::printf(
+        "BiSeNet v1 on ResNet-18 (spatial + context path, two aux heads x 1, output stride 32), "
+        "%s parameters\n",
+        std::to_string(ours.parameters).c_str());
+  } else if (s.pspnet()) {
     std::printf(
         "PSPNet-ResNet-%d (semseg's: deep stem, output stride 8, bins 1/2/3/6, aux head x 0.4, dropout off), "
         "%s parameters\n",
