@@ -289,6 +289,32 @@ TEST_CASE("convert_weights.py turns torchvision and MiB and ImageNet checkpoints
     }
   }
   {
+    INFO("torchvision ResNet-18 ImageNet state dict (basic blocks; fc dropped) into --backbone resnet18");
+    CommandResult c = convert(dir / "resnet18_imagenet.pth", dir / "resnet18.safetensors");
+    INFO(c.output);
+    REQUIRE(c.status == 0);
+    CHECK_THAT(c.output, Catch::Contains("kind torchvision_imagenet") && Catch::Contains("dropped 2"));
+    models::ModelConfig config;
+    config.flavour = models::Flavour::torchvision;
+    config.depth = 18;
+    config.initialize = false;
+    models::SegmentationModel model(config);
+    models::WeightsReport report =
+        models::load_weights(model, (dir / "resnet18.safetensors").string(), models::LoadMode::backbone);
+    CHECK(report.keys.missing.empty());
+    CHECK(report.keys.unexpected.empty());
+    TensorMap expected = load_safetensors(dir / "expected_resnet18.safetensors").tensors;
+    int64_t compared = 0;
+    for (const auto& [key, t] : model.state_dict()) {
+      if (key.rfind("backbone.", 0) != 0) continue;
+      INFO(key);
+      REQUIRE(expected.count(key));
+      CHECK(same_values(t, expected.at(key)));
+      ++compared;
+    }
+    CHECK(compared == static_cast<int64_t>(expected.size()));
+  }
+  {
     INFO("bad checkpoints: a clear error naming the file, no output");
     for (const char* name : {"truncated.pth", "not_a_checkpoint.pth", "missing.pth"}) {
       CommandResult c = convert(dir / name, dir / "bad.safetensors");

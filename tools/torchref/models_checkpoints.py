@@ -9,6 +9,8 @@ loads the results):
                               that model's body plus "module.classifier.fc.{weight,bias}"}
   torchvision_imagenet.pth    a torchvision ResNet-50 ImageNet state dict (conv1.*, layer1.* .. fc.*): the
                               backbone of torchvision.pth plus fc.{weight,bias}
+  resnet18_imagenet.pth       torchvision's resnet18() state dict (basic blocks, fc 512->1000), with
+                              expected_resnet18.safetensors: its tensors as strata's backbone.* names
   truncated.pth               the first half of mib_step.pth
   not_a_checkpoint.pth        a saved list
 and expected_torchvision.safetensors / expected_mib_step.safetensors: the tensors strata must end up
@@ -26,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 from safetensors.torch import save_file  # noqa: E402
+from torchvision.models import resnet18  # noqa: E402
 from torchvision.models.segmentation import deeplabv3_resnet50  # noqa: E402
 
 from torchref.common import seed_for  # noqa: E402
@@ -69,6 +72,12 @@ def main(out_dir):
     tv_imagenet["fc.weight"] = torch.randn(1000, 2048, generator=g)
     tv_imagenet["fc.bias"] = torch.randn(1000, generator=g)
     torch.save(tv_imagenet, path("torchvision_imagenet.pth"))
+
+    torch.manual_seed(seed_for("checkpoints/resnet18"))
+    r18 = resnet18(weights=None).state_dict()
+    torch.save(r18, path("resnet18_imagenet.pth"))
+    save_file({"backbone." + k: v.contiguous() for k, v in floats(r18).items() if not k.startswith("fc.")},
+              path("expected_resnet18.safetensors"))
 
     with open(path("mib_step.pth"), "rb") as f:
         data = f.read()
