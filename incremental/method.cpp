@@ -552,10 +552,20 @@ Tensor Method::local_pod_term(const models::ForwardResult& student, const models
     factors.push_back(config_.pod_logits_factor);
   }
   const int64_t total = (student.low_res_logits.defined() ? student.low_res_logits : student.logits).size(3);
-  const Tensor& smallest = student_maps.back();  // the head's or the logits' map, at the output stride
-  check(smallest.size(1) >= 4 && smallest.size(2) >= 4, "method ", config_.describe(),
-        ": Local POD's windows at scale 4 need feature maps of at least 4x4 pixels, but the head's output is ",
-        smallest.size(1), "x", smallest.size(2), ": use a crop of at least 4 times the output stride");
+  // The smallest map: the head's at the output stride for DeepLabV3, stage 4's for a backbone at a
+  // coarser stride than the head (BiSeNet's at 32 against its head's 8).
+  const char* map_names[] = {"stage 1", "stage 2", "stage 3", "stage 4", "the head's output", "the logits"};
+  size_t smallest = 0;
+  for (size_t i = 1; i < student_maps.size(); ++i) {
+    if (student_maps[i].size(1) * student_maps[i].size(2) <
+        student_maps[smallest].size(1) * student_maps[smallest].size(2)) {
+      smallest = i;
+    }
+  }
+  const Tensor& map = student_maps[smallest];
+  check(map.size(1) >= 4 && map.size(2) >= 4, "method ", config_.describe(),
+        ": Local POD's windows at scale 4 need feature maps of at least 4x4 pixels, but ", map_names[smallest], " is ",
+        map.size(1), "x", map.size(2), ": use a crop of at least 4 times the stride of that map");
   return local_pod(teacher_maps, student_maps, factors, pod_schedule_factor(total, total - old_channels));
 }
 

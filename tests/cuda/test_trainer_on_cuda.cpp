@@ -120,8 +120,8 @@ TEST_CASE("a step stopped mid-epoch on cuda and resumed with --ckpt ends with bi
 }
 
 TEST_CASE(
-    "every architecture trains a step 0 and a MiB step 1 on cpu and cuda: basic blocks, PSPNet, DeepLabV3+, "
-    "BiSeNet",
+    "every architecture trains a step 0 and a MiB step 1 on cpu and cuda, and PLOP and ILT steps 1 on cpu: basic "
+    "blocks, PSPNet, DeepLabV3+, BiSeNet",
     "[cpu]") {
   test::TempDir dir("trainer_architectures");
   const std::string data_root = (dir.path() / "data").string(), output = (dir.path() / "out").string();
@@ -148,23 +148,32 @@ TEST_CASE(
       o.log_interval = 1;
       Trainer step0_trainer(o, nullptr);
       StepResult step0 = step0_trainer.run_step(0);
-      o.name = cat(a.name, "-", device, "-mib");
-      o.method = "MiB";
-      o.step = 1;
-      o.step_ckpt = step0.checkpoint;
-      Trainer step1_trainer(o, nullptr);
-      StepResult step1 = step1_trainer.run_step(1);
-      CHECK(step1.iterations >= 1);
-      for (double loss : logged_losses(step1_trainer.log_path())) CHECK(std::isfinite(loss));
-      CHECK(std::isfinite(step1.scores.mean_iou));
-      const models::ModelConfig model = load_checkpoint(step1.checkpoint).info.model;
-      CHECK(models::architecture_name(model.arch) == a.arch);
-      CHECK(model.backbone_name() == a.described);
-      CHECK(model.classes == std::vector<int64_t>{16, 5});
-      // PSPNet's aux head trains with its own term, logged beside the method's.
-      std::ifstream log(step1_trainer.log_path());
-      const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
-      CHECK((text.find("\"aux\"") != std::string::npos) == (a.arch == "pspnet" || a.arch == "bisenet"));
+      // MiB everywhere; PLOP (pseudo-labels, Local POD on the stage pre-activations and the head) and
+      // ILT (the backbone output) on the CPU too, so every map a method reads comes from each architecture.
+      const std::vector<std::string> methods =
+          device == "cpu" ? std::vector<std::string>{"MiB", "PLOP", "ILT"} : std::vector<std::string>{"MiB"};
+      for (const std::string& method : methods) {
+        INFO(method);
+        o.name = cat(a.name, "-", device, "-", method);
+        o.method = method;
+        o.step = 1;
+        o.step_ckpt = step0.checkpoint;
+        // Local POD's windows at scale 4 need 4x4 maps: BiSeNet's stage 4 runs at stride 32.
+        if (method == "PLOP" && a.output_stride == 32) o.crop_size = 128;
+        Trainer step1_trainer(o, nullptr);
+        StepResult step1 = step1_trainer.run_step(1);
+        CHECK(step1.iterations >= 1);
+        for (double loss : logged_losses(step1_trainer.log_path())) CHECK(std::isfinite(loss));
+        CHECK(std::isfinite(step1.scores.mean_iou));
+        const models::ModelConfig model = load_checkpoint(step1.checkpoint).info.model;
+        CHECK(models::architecture_name(model.arch) == a.arch);
+        CHECK(model.backbone_name() == a.described);
+        CHECK(model.classes == std::vector<int64_t>{16, 5});
+        // PSPNet's and BiSeNet's aux heads train with their own term, logged beside the method's.
+        std::ifstream log(step1_trainer.log_path());
+        const std::string text((std::istreambuf_iterator<char>(log)), std::istreambuf_iterator<char>());
+        CHECK((text.find("\"aux\"") != std::string::npos) == (a.arch == "pspnet" || a.arch == "bisenet"));
+      }
     }
   }
 }
