@@ -1,16 +1,23 @@
-// DeepLabV3 segmentation models: a ResNet backbone (models/resnet.h), a DeepLabV3 head
-// (models/deeplab.h) and the incremental classifier (models/classifier.h), in two flavours that
-// mirror the references' modules and state-dict names exactly:
-//
-//   torchvision  torchvision.models.segmentation.deeplabv3_resnet{50,101}: keys backbone.*,
-//                classifier.{0,1,2}.* (the head), aux_classifier.* (optional FCN head on stage 3),
-//                and cls.0.* for what torchvision calls classifier.4 (models/weights.h maps it).
-//                Norm batch_norm by default. torchvision builds output stride 8.
-//   mib          MiB/PLOP (segmentation_module.py): keys body.*, head.*, cls.{i}.*. Norm
-//                inplace_abn by default; output stride 16 in the published results.
+// Segmentation models: a ResNet backbone (models/resnet.h), a head, and the incremental classifier
+// (models/classifier.h). The architecture (ModelConfig::arch, --arch) picks the head:
+//   deeplabv3      DeepLabV3 (models/deeplab.h) in two flavours that mirror the references' modules
+//                  and state-dict names exactly:
+//     torchvision  torchvision.models.segmentation.deeplabv3_resnet{50,101}: keys backbone.*,
+//                  classifier.{0,1,2}.* (the head), aux_classifier.* (optional FCN head on stage 3),
+//                  and cls.0.* for what torchvision calls classifier.4 (models/weights.h maps it).
+//                  Norm batch_norm by default. torchvision builds output stride 8.
+//     mib          MiB/PLOP (segmentation_module.py): keys body.*, head.*, cls.{i}.*. Norm
+//                  inplace_abn by default; output stride 16 in the published results.
+//   pspnet         PSPNet as semseg builds it (models/pspnet.h): backbone.* (deep stem), head.*, cls.*,
+//                  aux.* (its aux head, with its own per-step classifier aux.cls.{i})
+//   deeplabv3plus  DeepLabV3+ (models/deeplabv3plus.h): backbone.*, head.aspp.*, head.decoder.*, cls.*
+//   bisenet        BiSeNet v1 (models/bisenet.h): backbone.*, head.{sp,cp,ffm,out}.*, cls.*, aux16.*,
+//                  aux32.*
+// tools/convert_weights.py documents how each reference's checkpoint names map to these.
 //
 // Images enter as (N,H,W,3) f32, already normalised (engine/ops/normalize.h). The forward returns
-// the logits bilinearly upsampled to H x W (align_corners false, as both references), and, only when
+// the logits bilinearly upsampled to H x W (align_corners false as both DeepLabV3 references, true as
+// the PSPNet, DeepLabV3+ and BiSeNet references), and, only when
 // asked for through ForwardOptions, the intermediate maps the continual-learning methods use. A map
 // that is not asked for is not kept: after the call nothing references it (the autograd graph keeps
 // only what backward needs).
@@ -22,8 +29,8 @@
 // model it came from can be dropped. The frozen continual-learning teacher runs it
 // (incremental/teacher.h).
 //
-// Size: the reference configurations are ResNet-50/101 (width 64) with 256-channel heads, the
-// defaults of ModelConfig. small_model_config() is strata's small configuration for CPU demos and
+// Size: the reference configurations are ResNet-18/34/50/101 (width 64) with 256-channel heads (PSPNet
+// 512), the defaults of ModelConfig. small_model_config() is strata's small configuration for CPU demos and
 // tests: ResNet-14 (one bottleneck per stage, width 16: 64/128/256/512 channels per stage) with a
 // 64-channel head, otherwise the same modules, names and options (flavour, output stride, norm).
 #pragma once
