@@ -324,6 +324,18 @@ bool Method::step0_is_fine_tuning() const {
          config_.regularizer.kind == RegularizerKind::none;
 }
 
+void MethodConfig::adapt_to(const models::ModelConfig& model) {
+  // semseg's --aux_weight for PSPNet (loss = main + 0.4 x aux); CoinCheung/BiSeNet's
+  // loss = main + aux16 + aux32.
+  switch (model.arch) {
+    case models::Architecture::pspnet: loss_aux = 0.4; break;
+    case models::Architecture::bisenet: loss_aux = 1.0; break;
+    case models::Architecture::deeplabv3:
+    case models::Architecture::deeplabv3plus: loss_aux = 0; break;
+  }
+  align_corners = model.align_corners();
+}
+
 bool MethodConfig::uses_teacher() const {
   const bool icarl_teacher = icarl && (icarl_disjoint || icarl_importance > 0);
   return loss_kd > 0 || loss_de > 0 || icarl_teacher || pod || pseudo;

@@ -189,6 +189,8 @@ struct MethodConfig {
   // reproduce.
   double loss_aux = 0;
   bool align_corners = false;
+  // Sets loss_aux and align_corners from the model (its architecture's references' values).
+  void adapt_to(const models::ModelConfig& model);
 
   // "MiB (unce, unkd x10, init_balanced)", "LwF-MC (bce, icarl x10)"; stored in checkpoints and logs.
   std::string describe() const;

@@ -20,11 +20,6 @@ namespace strata::incremental {
 
 namespace {
 
-// semseg's --aux_weight for PSPNet: loss = main + 0.4 x aux.
-constexpr double kPspNetAuxWeight = 0.4;
-// CoinCheung/BiSeNet's: loss = main + aux16 + aux32.
-constexpr double kBiSeNetAuxWeight = 1.0;
-
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
@@ -153,10 +148,7 @@ StepSetup Trainer::setup(int step) const {
   s.model.flavour = models::parse_flavour(o.head);
   check(s.model.arch == models::Architecture::deeplabv3 || o.head == "mib", "--head ", o.head,
         " chooses a DeepLabV3 head; --arch ", o.arch, " has its own");
-  s.model.output_stride = o.output_stride != 0                            ? o.output_stride
-                          : s.model.arch == models::Architecture::bisenet ? 32
-                          : s.model.arch == models::Architecture::pspnet  ? 8
-                                                                          : 16;
+  s.model.output_stride = o.output_stride != 0 ? o.output_stride : models::reference_output_stride(s.model.arch);
   if (!o.norm.empty()) s.model.norm = models::parse_norm(o.norm);
   if (!o.blocks.empty()) s.model.blocks = o.blocks;
   if (o.width > 0) s.model.width = o.width;
@@ -171,10 +163,7 @@ StepSetup Trainer::setup(int step) const {
   check(s.model.arch != models::Architecture::deeplabv3plus || s.method.share_stages <= 1, "--share-stages ",
         s.method.share_stages, " with --arch deeplabv3plus: its decoder reads stage 1's output, which the student ",
         "does not compute when stages 1-2 or more are shared (use 1)");
-  s.method.loss_aux = s.model.arch == models::Architecture::pspnet    ? kPspNetAuxWeight
-                      : s.model.arch == models::Architecture::bisenet ? kBiSeNetAuxWeight
-                                                                      : 0.0;
-  s.method.align_corners = s.model.align_corners();
+  s.method.adapt_to(s.model);
   s.recipe = reference_recipe(*task_, step);
   if (!o.lr.empty()) s.recipe.lr = per_step(o.lr, step);
   if (!o.epochs.empty()) s.recipe.epochs = per_step(o.epochs, step);

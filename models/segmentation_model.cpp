@@ -507,6 +507,16 @@ const char* reference_backbone(Architecture arch) {
   return "resnet101";
 }
 
+int reference_output_stride(Architecture arch) {
+  switch (arch) {
+    case Architecture::pspnet: return 8;
+    case Architecture::bisenet: return 32;
+    case Architecture::deeplabv3:
+    case Architecture::deeplabv3plus: break;
+  }
+  return 16;
+}
+
 void apply_backbone(ModelConfig& config, const std::string& name) {
   if (name == "small") {
     const ModelConfig small = small_model_config(config.classes);

@@ -227,6 +227,8 @@ inline constexpr const char* kBackboneNames = "resnet18, resnet34, resnet50, res
 // The backbone an architecture's reference uses: resnet101 (DeepLabV3, DeepLabV3+), resnet50 (PSPNet),
 // resnet18 (BiSeNet).
 const char* reference_backbone(Architecture arch);
+// Its output stride: 16 (DeepLabV3 as MiB/PLOP, DeepLabV3+), 8 (PSPNet), 32 (BiSeNet's context path).
+int reference_output_stride(Architecture arch);
 
 // Parses "21" or "16,1,1,1,1,1" into classes per step; throws naming the text.
 std::vector<int64_t> parse_classes(const std::string& text);

@@ -109,12 +109,17 @@ incremental::StepSetup step_setup(const ProfileSettings& s, const std::string& m
   std::vector<int64_t> classes;
   for (int c : task.classes_per_step(s.step)) classes.push_back(c);
   setup.model.flavour = models::Flavour::mib;
-  setup.model.output_stride = 16;
+  setup.model.arch = models::parse_architecture(s.arch);
+  setup.model.output_stride = models::reference_output_stride(setup.model.arch);
   setup.model.classes = classes;
-  models::apply_backbone(setup.model, s.backbone);
+  const bool deeplabv3 = setup.model.arch == models::Architecture::deeplabv3;
+  models::apply_backbone(setup.model, !s.backbone.empty() ? s.backbone
+                                      : deeplabv3         ? "resnet50"
+                                                          : models::reference_backbone(setup.model.arch));
   setup.model.seed = kSeed;
   setup.method = incremental::method_preset(method, task);
   if (overridden) setup.method = incremental::apply_overrides(setup.method, s.method_overrides);
+  setup.method.adapt_to(setup.model);
   setup.recipe = incremental::reference_recipe(task, s.step);
   setup.recipe.batch_size = static_cast<int>(s.batch);
   setup.recipe.crop_size = static_cast<int>(s.crop);
@@ -262,7 +267,10 @@ std::string profile_help() {
       "  --method NAME      ",
       methods, " (case-insensitive; default MiB)\n",
       "  --compare NAME     a second method, e.g. FT (default: none)\n"
-      "  --backbone NAME    resnet50 (default), resnet18, resnet34, resnet101 or small (the demo's)\n"
+      "  --arch NAME        deeplabv3 (default; MiB's head, output stride 16), pspnet, deeplabv3plus or bisenet\n"
+      "                     (strata train --help), each at its reference's output stride\n"
+      "  --backbone NAME    resnet50 (default; PSPNet's too), resnet18 (BiSeNet's default), resnet34, resnet101\n"
+      "                     (DeepLabV3+'s default) or small (the demo's)\n"
       "  --task NAME        a VOC task (default 15-5)\n"
       "  --step N           the step to train, >= 1 (default 1)\n"
       "  --batch-size N     images per batch (default 2)\n"
@@ -291,6 +299,9 @@ bool parse_profile_args(const Args& args, ProfileSettings& s) {
       s.compare = value_of(args, i);
     } else if (a == "--backbone") {
       s.backbone = value_of(args, i);
+    } else if (a == "--arch") {
+      s.arch = value_of(args, i);
+      models::parse_architecture(s.arch);
     } else if (a == "--task") {
       s.task = value_of(args, i);
     } else if (a == "--device") {

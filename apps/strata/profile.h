@@ -18,7 +18,7 @@
 //     "other" (profiler::MemoryProfile), summing exactly to the peak.
 //
 // Errors (strata::Error naming the option): an unknown option, a missing or malformed value, a value
-// out of range (iterations >= 1, warm-up >= 0, batch >= 1, crop >= 16), an unknown method, backbone,
+// out of range (iterations >= 1, warm-up >= 0, batch >= 1, crop >= 16), an unknown method, architecture, backbone,
 // task or device, a step outside the task or step 0 (a step without a teacher has nothing to profile
 // against), --json in a folder that does not exist.
 #pragma once
@@ -37,7 +37,9 @@ namespace strata::app {
 struct ProfileSettings {
   std::string method = "MiB";
   std::string compare;                // a second method; empty: none
-  std::string backbone = "resnet50";  // models::kBackboneNames
+  std::string arch = "deeplabv3";     // deeplabv3 | pspnet | deeplabv3plus | bisenet
+  std::string backbone;               // models::kBackboneNames; empty: resnet50 for DeepLabV3, else the
+                                      // architecture's reference
   std::string task = "15-5";          // a VOC task
   int step = 1;
   int64_t batch = 2;

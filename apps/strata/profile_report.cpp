@@ -186,23 +186,23 @@ std::string format_profile(const ProfileSettings& s, const Roofline& roofline, c
 json::Value profile_json(const ProfileSettings& s, const Roofline& roofline, const std::vector<MethodProfile>& runs) {
   json::Array methods;
   for (const MethodProfile& run : runs) methods.push_back(run_json(run, roofline));
-  json::Object out{
-      {"setting", json::Object{{"task", s.task},
-                               {"step", s.step},
-                               {"backbone", s.backbone},
-                               {"batch", s.batch},
-                               {"crop", s.crop},
-                               {"device", s.device},
-                               {"threads", s.threads},
-                               {"warmup", s.warmup},
-                               {"iterations", s.iterations}}},
-      {"roofline", json::Object{{"flops_per_second", roofline.flops_per_second},
-                                {"bytes_per_second", roofline.bytes_per_second},
-                                {"how", roofline.how}}},
-      {"h100", json::Object{{"bytes_per_second", kH100Bandwidth},
-                            {"f32_flops_per_second", kH100PeakF32},
-                            {"bf16_dense_flops_per_second", kH100PeakBf16Dense}}},
-      {"runs", methods}};
+  json::Object out{{"setting", json::Object{{"task", s.task},
+                                            {"step", s.step},
+                                            {"arch", s.arch},
+                                            {"backbone", s.backbone},
+                                            {"batch", s.batch},
+                                            {"crop", s.crop},
+                                            {"device", s.device},
+                                            {"threads", s.threads},
+                                            {"warmup", s.warmup},
+                                            {"iterations", s.iterations}}},
+                   {"roofline", json::Object{{"flops_per_second", roofline.flops_per_second},
+                                             {"bytes_per_second", roofline.bytes_per_second},
+                                             {"how", roofline.how}}},
+                   {"h100", json::Object{{"bytes_per_second", kH100Bandwidth},
+                                         {"f32_flops_per_second", kH100PeakF32},
+                                         {"bf16_dense_flops_per_second", kH100PeakBf16Dense}}},
+                   {"runs", methods}};
   if (runs.size() == 2) {
     json::Array phases, memory;
     for (size_t i = 0; i < runs[0].phases.size() && i < runs[1].phases.size(); ++i) {

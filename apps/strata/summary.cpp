@@ -91,10 +91,7 @@ int run_summary(const Args& args) {
     }
   }
   models::apply_backbone(config, backbone.empty() ? models::reference_backbone(config.arch) : backbone);
-  config.output_stride = output_stride != 0                             ? output_stride
-                         : config.arch == models::Architecture::pspnet  ? 8
-                         : config.arch == models::Architecture::bisenet ? 32
-                                                                        : 16;
+  config.output_stride = output_stride != 0 ? output_stride : models::reference_output_stride(config.arch);
   models::SegmentationModel model(config);
   std::fputs(models::format_summary(model.summary(height, width), verbose).c_str(), stdout);
   return 0;

@@ -132,6 +132,7 @@ TEST_CASE("strata profile: options it cannot use are refused naming them", "[cpu
   refused({"--crop-size", "8"}, "--crop-size must be >= 16");
   refused({"--batch-size"}, "--batch-size needs a value");
   refused({"--backbone", "vgg"}, "--backbone 'vgg'");
+  refused({"--arch", "fcn"}, "--arch 'fcn': expected deeplabv3, pspnet, deeplabv3plus or bisenet");
   refused({"--method", "nope"}, "nope");
   refused({"--compare", "nope"}, "nope");
   refused({"--task", "15-5", "--step", "7"}, "15-5");
@@ -168,4 +169,18 @@ TEST_CASE("strata profile: PLOP computes its pseudo-label thresholds in the set-
   for (const OpProfile& op : run.ops) pod = pod || op.name.find("pod") != std::string::npos;
   CHECK(pod);
   CHECK(phase_seconds(run, "losses") > 0);
+}
+
+TEST_CASE("strata profile --arch profiles that architecture with its aux term (PSPNet, BiSeNet)", "[cpu]") {
+  for (const char* arch : {"pspnet", "bisenet"}) {
+    INFO(arch);
+    ProfileSettings s = small_setting();
+    s.arch = arch;
+    s.crop = 64;
+    s.iterations = 1;
+    const MethodProfile run = profile_method(s, "MiB");
+    CHECK_THAT(run.model, Catch::Contains(std::string(arch) == "pspnet" ? "PSPNet" : "BiSeNet"));
+    CHECK(run.loss_terms.back() == "aux");
+    CHECK(phase_seconds(run, "student forward") > 0);
+  }
 }

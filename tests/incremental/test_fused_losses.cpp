@@ -262,9 +262,7 @@ void check_step_losses_match(const models::ModelConfig& base, const std::vector<
       setup.model.seed = 6;
       setup.method = method;
       setup.method.fused_losses = fused;
-      setup.method.align_corners = base.align_corners();
-      if (base.arch == models::Architecture::pspnet) setup.method.loss_aux = 0.4;
-      if (base.arch == models::Architecture::bisenet) setup.method.loss_aux = 1.0;
+      setup.method.adapt_to(base);
       setup.recipe = reference_recipe(task, 1);
       StepSession session(setup, task, &weights, "previous", "", 10);
       for (int iteration = 0; iteration < 2; ++iteration) {
