@@ -9,14 +9,22 @@
 
 namespace strata {
 
-Tensor upsample_bilinear(const Tensor& x, int64_t out_h, int64_t out_w, bool align_corners) {
-  const char* op = "upsample_bilinear";
-  profiler::Scope profile_scope(op);
+namespace {
+
+void check_resize_input(const char* op, const Tensor& x, int64_t out_h, int64_t out_w) {
   check_dim(op, "x", x, 4, "(N,H,W,C)");
   check_floating(op, "x", x);
   check(x.size(1) >= 1 && x.size(2) >= 1, op, ": expected x with at least one pixel, got ", x.describe());
   check(out_h >= 1 && out_w >= 1, op, ": output size must be at least 1x1, got ", out_h, "x", out_w, " for x ",
         x.describe());
+}
+
+}  // namespace
+
+Tensor upsample_bilinear(const Tensor& x, int64_t out_h, int64_t out_w, bool align_corners) {
+  const char* op = "upsample_bilinear";
+  profiler::Scope profile_scope(op);
+  check_resize_input(op, x, out_h, out_w);
   int64_t batch = x.size(0), in_h = x.size(1), in_w = x.size(2), channels = x.size(3);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty({batch, out_h, out_w, channels}, x.dtype(), x.device());
@@ -49,11 +57,7 @@ Tensor upsample_bilinear(const Tensor& x, int64_t out_h, int64_t out_w, bool ali
 Tensor upsample_nearest(const Tensor& x, int64_t out_h, int64_t out_w) {
   const char* op = "upsample_nearest";
   profiler::Scope profile_scope(op);
-  check_dim(op, "x", x, 4, "(N,H,W,C)");
-  check_floating(op, "x", x);
-  check(x.size(1) >= 1 && x.size(2) >= 1, op, ": expected x with at least one pixel, got ", x.describe());
-  check(out_h >= 1 && out_w >= 1, op, ": output size must be at least 1x1, got ", out_h, "x", out_w, " for x ",
-        x.describe());
+  check_resize_input(op, x, out_h, out_w);
   int64_t batch = x.size(0), in_h = x.size(1), in_w = x.size(2), channels = x.size(3);
   Tensor xc = x.contiguous();
   Tensor y = Tensor::empty({batch, out_h, out_w, channels}, x.dtype(), x.device());

@@ -52,6 +52,20 @@ double max_abs_difference(const Tensor& a, const Tensor& b) {
 
 }  // namespace
 
+void compare_body_head_and_low_res(ParityOptions& options) {
+  options.forward.low_res_logits = true;
+  options.forward.body = true;
+  options.forward.head = true;
+  options.check_outputs = [](const models::ForwardResult& result, const SafetensorsFile& expected) {
+    const std::pair<const char*, const Tensor*> maps[] = {
+        {"low_res", &result.low_res_logits}, {"body", &result.body}, {"head", &result.head}};
+    for (const auto& [key, ours] : maps) {
+      INFO(key);
+      CHECK_CLOSE(*ours, tensor(expected, key, "the mode's case"), kF32);
+    }
+  };
+}
+
 void check_model_parity(models::SegmentationModel& model, const std::string& group, const std::string& name,
                         const ParityOptions& options) {
   const std::string mode_name = name + (options.training ? "_train" : "_eval");

@@ -36,6 +36,10 @@ struct ParityOptions {
   models::ForwardOptions forward;
 };
 
+// Asks the forward for the low-resolution logits, the body and the head, and compares them with the
+// case's "low_res", "body" and "head" maps (the other architectures' tests; MiB's adds pre-activations).
+void compare_body_head_and_low_res(ParityOptions& options);
+
 // Loads <name>_state into `model` (full mode) and checks it against <name>_train / <name>_eval as
 // described above. Leaves the model in float64.
 void check_model_parity(models::SegmentationModel& model, const std::string& group, const std::string& name,

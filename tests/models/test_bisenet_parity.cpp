@@ -13,12 +13,6 @@ using namespace strata;
 
 namespace {
 
-const Tensor& expected_tensor(const SafetensorsFile& file, const std::string& key) {
-  auto it = file.tensors.find(key);
-  check(it != file.tensors.end(), "BiSeNet reference has no '", key, "'");
-  return it->second;
-}
-
 void check_bisenet(bool training) {
   models::ModelConfig config;
   config.arch = models::Architecture::bisenet;
@@ -35,24 +29,7 @@ void check_bisenet(bool training) {
   options.training = training;
   options.aux = true;
   options.aux_weight = 1.0;
-  options.forward.low_res_logits = true;
-  options.forward.body = true;
-  options.forward.head = true;
-  options.check_outputs = [](const models::ForwardResult& result, const SafetensorsFile& expected) {
-    REQUIRE(result.aux_logits.size() == 2);
-    {
-      INFO("low-resolution logits");
-      CHECK_CLOSE(result.low_res_logits, expected_tensor(expected, "low_res"), test::kF32);
-    }
-    {
-      INFO("body");
-      CHECK_CLOSE(result.body, expected_tensor(expected, "body"), test::kF32);
-    }
-    {
-      INFO("head");
-      CHECK_CLOSE(result.head, expected_tensor(expected, "head"), test::kF32);
-    }
-  };
+  test::compare_body_head_and_low_res(options);
   test::check_model_parity(model, "models_bisenet", "bisenet_resnet18", options);
 }
 

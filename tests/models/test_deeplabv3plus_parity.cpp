@@ -14,12 +14,6 @@ using namespace strata;
 
 namespace {
 
-const Tensor& expected_tensor(const SafetensorsFile& file, const std::string& key) {
-  auto it = file.tensors.find(key);
-  check(it != file.tensors.end(), "DeepLabV3+ reference has no '", key, "'");
-  return it->second;
-}
-
 void check_deeplabv3plus(int output_stride, bool training) {
   models::ModelConfig config;
   config.arch = models::Architecture::deeplabv3plus;
@@ -38,23 +32,7 @@ void check_deeplabv3plus(int output_stride, bool training) {
   }
   test::ParityOptions options;
   options.training = training;
-  options.forward.low_res_logits = true;
-  options.forward.body = true;
-  options.forward.head = true;
-  options.check_outputs = [](const models::ForwardResult& result, const SafetensorsFile& expected) {
-    {
-      INFO("low-resolution logits");
-      CHECK_CLOSE(result.low_res_logits, expected_tensor(expected, "low_res"), test::kF32);
-    }
-    {
-      INFO("body");
-      CHECK_CLOSE(result.body, expected_tensor(expected, "body"), test::kF32);
-    }
-    {
-      INFO("head");
-      CHECK_CLOSE(result.head, expected_tensor(expected, "head"), test::kF32);
-    }
-  };
+  test::compare_body_head_and_low_res(options);
   test::check_model_parity(model, "models_deeplabv3plus", name, options);
 }
 

@@ -26,12 +26,6 @@ models::ModelConfig pspnet_config(bool training) {
   return config;
 }
 
-const Tensor& expected_tensor(const SafetensorsFile& file, const std::string& key) {
-  auto it = file.tensors.find(key);
-  check(it != file.tensors.end(), "PSPNet reference has no '", key, "'");
-  return it->second;
-}
-
 void check_pspnet(bool training) {
   models::SegmentationModel model(pspnet_config(training));
   {
@@ -43,23 +37,7 @@ void check_pspnet(bool training) {
   options.training = training;
   options.aux = true;
   options.aux_weight = 0.4;
-  options.forward.low_res_logits = true;
-  options.forward.body = true;
-  options.forward.head = true;
-  options.check_outputs = [](const models::ForwardResult& result, const SafetensorsFile& expected) {
-    {
-      INFO("low-resolution logits");
-      CHECK_CLOSE(result.low_res_logits, expected_tensor(expected, "low_res"), test::kF32);
-    }
-    {
-      INFO("body");
-      CHECK_CLOSE(result.body, expected_tensor(expected, "body"), test::kF32);
-    }
-    {
-      INFO("head");
-      CHECK_CLOSE(result.head, expected_tensor(expected, "head"), test::kF32);
-    }
-  };
+  test::compare_body_head_and_low_res(options);
   test::check_model_parity(model, "models_pspnet", "pspnet_resnet50", options);
 }
 

@@ -18,8 +18,6 @@ cross-entropy of the main logits + the two aux ones, weight 1 each (the referenc
 cross-entropy; the method's classification loss here). The state is saved with strata's names
 through tools/convert_weights.py's bisenet_name.
 """
-import copy
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -28,8 +26,9 @@ from torchvision.models import resnet18
 from convert_weights import bisenet_name
 
 from .common import seed_for
-from .models_common import (MACS_HEIGHT, MACS_WIDTH, calibrate_norms, conv_macs, parameter_count, parity_input,
-                            parity_labels, state_case)
+from . import models_common
+from .models_common import (MACS_HEIGHT, MACS_WIDTH, calibrate_norms, conv_macs, cross_entropy_loss, parameter_count,
+                            parity_input, parity_labels, renamed, state_case)
 
 
 class ConvBNReLU(nn.Module):
@@ -131,34 +130,13 @@ class BiSeNet(nn.Module):
                 "low_res": low, "head": head, "body": body}
 
 
-def strata_names(tensors, prefixes=("state.", "grad.", "after.")):
-    out = {}
-    for key, value in tensors.items():
-        prefix = next((p for p in prefixes if key.startswith(p)), None)
-        out[prefix + bisenet_name(key[len(prefix):]) if prefix else key] = value
-    return out
+def strata_names(tensors):
+    return renamed(tensors, bisenet_name)
 
 
 def run_case(name, model, x, labels, training):
-    """models_common.run_case with the three losses, names mapped to strata's."""
-    m64 = copy.deepcopy(model).double()
-    m64.train(training)
-    outputs = m64(x.double())
-    loss = sum(F.cross_entropy(outputs[k], labels, ignore_index=255) for k in ("out", "aux_out", "aux_out2"))
-    loss.backward()
-    tensors = {k: v.detach().float() for k, v in outputs.items()}
-    tensors["loss"] = loss.detach().float()
-    for k, p in m64.named_parameters():
-        tensors["grad." + k] = p.grad.detach().float()
-    if training:
-        for k, b in m64.named_buffers():
-            tensors["after." + k] = b.detach().float() if b.is_floating_point() else b.detach().clone()
-    m32 = copy.deepcopy(model)
-    m32.train(training)
-    with torch.no_grad():
-        for k, v in m32(x).items():
-            tensors["torch_f32." + k] = v.detach()
-    return f"{name}_{'train' if training else 'eval'}", strata_names(tensors), {"training": training}
+    return models_common.run_case(name, model, x, labels, training, lambda m, inputs: m(inputs),
+                                  loss=cross_entropy_loss(1.0, ("aux_out", "aux_out2")), name_of=bisenet_name)
 
 
 def cases():

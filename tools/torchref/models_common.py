@@ -79,18 +79,39 @@ def state_case(name, model, x, labels, params):
     return name + "_state", tensors, params
 
 
-def run_case(name, model, x, labels, training, forward, aux=False):
+def cross_entropy_loss(aux_weight=0.0, aux_keys=("aux_out",)):
+    """F.cross_entropy of "out" plus aux_weight x that of each aux output (ignore_index 255)."""
+    def loss(outputs, labels):
+        total = F.cross_entropy(outputs["out"], labels, ignore_index=255)
+        for key in aux_keys if aux_weight else ():
+            total = total + aux_weight * F.cross_entropy(outputs[key], labels, ignore_index=255)
+        return total
+    return loss
+
+
+def renamed(tensors, name_of, prefixes=("state.", "grad.", "after.")):
+    """tensors with the parameter or buffer name after each prefix mapped by name_of (a reference's
+    names to strata's); other keys unchanged."""
+    out = {}
+    for key, value in tensors.items():
+        prefix = next((p for p in prefixes if key.startswith(p)), None)
+        out[prefix + name_of(key[len(prefix):]) if prefix else key] = value
+    return out
+
+
+def run_case(name, model, x, labels, training, forward, aux=False, loss=None, name_of=None):
     """forward(model, x) -> dict with "out" (upsampled logits), optionally "aux_out" and other maps.
-    Runs on float64 and float32 copies of `model`, which is left unchanged."""
+    Runs on float64 and float32 copies of `model`, which is left unchanged. The loss is `loss`
+    (outputs, labels) -> scalar, by default cross-entropy plus 0.5 x the aux one when `aux`; name_of
+    maps the reference's parameter names to strata's in the written case."""
+    loss = loss or cross_entropy_loss(0.5 if aux else 0.0)
     m64 = copy.deepcopy(model).double()
     m64.train(training)
     outputs = forward(m64, x.double())
-    loss = F.cross_entropy(outputs["out"], labels, ignore_index=255)
-    if aux:
-        loss = loss + 0.5 * F.cross_entropy(outputs["aux_out"], labels, ignore_index=255)
-    loss.backward()
+    value = loss(outputs, labels)
+    value.backward()
     tensors = {k: v.detach().float() for k, v in outputs.items()}
-    tensors["loss"] = loss.detach().float()
+    tensors["loss"] = value.detach().float()
     for k, p in m64.named_parameters():
         tensors["grad." + k] = p.grad.detach().float()
     if training:
@@ -103,6 +124,8 @@ def run_case(name, model, x, labels, training, forward, aux=False):
         outputs = forward(m32, x)
     for k, v in outputs.items():
         tensors["torch_f32." + k] = v.detach()
+    if name_of is not None:
+        tensors = renamed(tensors, name_of)
     return f"{name}_{'train' if training else 'eval'}", tensors, {"training": training}
 
 

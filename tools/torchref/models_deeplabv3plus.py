@@ -19,8 +19,6 @@ Dropout is random: the training-mode case runs it in eval mode (identity) and st
 state is saved with strata's names through tools/convert_weights.py's deeplabv3plus_name, so the cases
 also test the converter's mapping; "<name>_reference_state" keeps the reference's own names.
 """
-import copy
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -29,8 +27,9 @@ from torchvision.models.resnet import Bottleneck
 from convert_weights import deeplabv3plus_name
 
 from .common import seed_for
-from .models_common import (MACS_HEIGHT, MACS_WIDTH, calibrate_norms, conv_macs, parameter_count, parity_input,
-                            parity_labels, state_case)
+from . import models_common
+from .models_common import (MACS_HEIGHT, MACS_WIDTH, calibrate_norms, conv_macs, cross_entropy_loss, parameter_count,
+                            parity_input, parity_labels, renamed, state_case)
 
 
 def conv_bn_relu(cin, cout, kernel, dilation=1):
@@ -125,34 +124,13 @@ class DeepLabV3Plus(nn.Module):
                 "low_res": low, "body": body, "head": head}
 
 
-def strata_names(tensors, prefixes=("state.", "grad.", "after.")):
-    out = {}
-    for key, value in tensors.items():
-        prefix = next((p for p in prefixes if key.startswith(p)), None)
-        out[prefix + deeplabv3plus_name(key[len(prefix):]) if prefix else key] = value
-    return out
+def strata_names(tensors):
+    return renamed(tensors, deeplabv3plus_name)
 
 
 def run_case(name, model, x, labels, training):
-    """models_common.run_case, with the reference's names mapped to strata's."""
-    m64 = copy.deepcopy(model).double()
-    m64.train(training)
-    outputs = m64(x.double())
-    loss = F.cross_entropy(outputs["out"], labels, ignore_index=255)
-    loss.backward()
-    tensors = {k: v.detach().float() for k, v in outputs.items()}
-    tensors["loss"] = loss.detach().float()
-    for k, p in m64.named_parameters():
-        tensors["grad." + k] = p.grad.detach().float()
-    if training:
-        for k, b in m64.named_buffers():
-            tensors["after." + k] = b.detach().float() if b.is_floating_point() else b.detach().clone()
-    m32 = copy.deepcopy(model)
-    m32.train(training)
-    with torch.no_grad():
-        for k, v in m32(x).items():
-            tensors["torch_f32." + k] = v.detach()
-    return f"{name}_{'train' if training else 'eval'}", strata_names(tensors), {"training": training}
+    return models_common.run_case(name, model, x, labels, training, lambda m, inputs: m(inputs),
+                                  loss=cross_entropy_loss(), name_of=deeplabv3plus_name)
 
 
 def model_cases(depth, output_stride, name):

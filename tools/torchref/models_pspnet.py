@@ -20,8 +20,6 @@ The state is saved with strata's names through tools/convert_weights.py's semseg
 cases also test the converter's mapping. "semseg_state" keeps semseg's own names for the converter's
 end-to-end test.
 """
-import copy
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -30,8 +28,9 @@ from torchvision.models.resnet import Bottleneck
 from convert_weights import semseg_pspnet_name
 
 from .common import seed_for
-from .models_common import (MACS_HEIGHT, MACS_WIDTH, calibrate_norms, conv_macs, parameter_count, parity_input,
-                            parity_labels, state_case)
+from . import models_common
+from .models_common import (MACS_HEIGHT, MACS_WIDTH, calibrate_norms, conv_macs, cross_entropy_loss, parameter_count,
+                            parity_input, parity_labels, renamed, state_case)
 
 AUX_WEIGHT = 0.4
 
@@ -104,35 +103,13 @@ class PSPNet(nn.Module):
                 "low_res": low, "body": body, "head": head}
 
 
-def strata_names(tensors, prefixes=("state.", "grad.", "after.")):
-    out = {}
-    for key, value in tensors.items():
-        prefix = next((p for p in prefixes if key.startswith(p)), None)
-        out[prefix + semseg_pspnet_name(key[len(prefix):]) if prefix else key] = value
-    return out
+def strata_names(tensors):
+    return renamed(tensors, semseg_pspnet_name)
 
 
 def run_case(name, model, x, labels, training):
-    """models_common.run_case with semseg's loss (aux weight 0.4)."""
-    m64 = copy.deepcopy(model).double()
-    m64.train(training)
-    outputs = m64(x.double())
-    loss = F.cross_entropy(outputs["out"], labels, ignore_index=255) + \
-        AUX_WEIGHT * F.cross_entropy(outputs["aux_out"], labels, ignore_index=255)
-    loss.backward()
-    tensors = {k: v.detach().float() for k, v in outputs.items()}
-    tensors["loss"] = loss.detach().float()
-    for k, p in m64.named_parameters():
-        tensors["grad." + k] = p.grad.detach().float()
-    if training:
-        for k, b in m64.named_buffers():
-            tensors["after." + k] = b.detach().float() if b.is_floating_point() else b.detach().clone()
-    m32 = copy.deepcopy(model)
-    m32.train(training)
-    with torch.no_grad():
-        for k, v in m32(x).items():
-            tensors["torch_f32." + k] = v.detach()
-    return f"{name}_{'train' if training else 'eval'}", strata_names(tensors), {"training": training}
+    return models_common.run_case(name, model, x, labels, training, lambda m, inputs: m(inputs),
+                                  loss=cross_entropy_loss(AUX_WEIGHT), name_of=semseg_pspnet_name)
 
 
 def cases():
