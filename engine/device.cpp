@@ -7,9 +7,13 @@
 
 namespace strata {
 
-Device parse_device(const std::string& text) {
-  if (text == "cpu") return Device::cpu();
-  if (text == "cuda") return open_cuda_device(0);
+Device parse_device(const std::string& text, Precision precision) {
+  if (text == "cpu") {
+    check(precision == Precision::f32, "--precision ", precision_name(precision),
+          " is a CUDA math mode: the CPU's kernels compute f32 (give --precision f32 or a CUDA --device)");
+    return Device::cpu();
+  }
+  if (text == "cuda") return open_cuda_device(0, precision);
   if (text.rfind("cuda:", 0) == 0) {
     const std::string index = text.substr(5);
     size_t used = 0;
@@ -20,9 +24,13 @@ Device parse_device(const std::string& text) {
       used = 0;
     }
     check(used == index.size() && !index.empty() && i >= 0, "--device '", text, "': expected cpu, cuda or cuda:<index>");
-    return open_cuda_device(i);
+    return open_cuda_device(i, precision);
   }
   throw Error(cat("--device '", text, "': expected cpu, cuda or cuda:<index>"));
+}
+
+Precision default_precision(const std::string& device_text) {
+  return device_text.rfind("cuda", 0) == 0 ? Precision::tf32 : Precision::f32;
 }
 
 bool is_emulated(const Device& device) { return device.is_cuda() && std::string(cuda_backend()) == "emulated"; }
@@ -39,13 +47,15 @@ std::string emulated_device_warning(const Device& device, const std::string& tex
 
 #if !defined(STRATA_HAVE_CUDA)
 // CPU-only build; the CUDA backend's versions are in engine/cuda/context.cpp.
-Device open_cuda_device(int index) {
+Device open_cuda_device(int index, Precision) {
   throw Error(cat("open_cuda_device(", index,
                   "): this strata build has no CUDA backend (configure with -DSTRATA_CUDA=ON on a machine with the "
                   "CUDA toolkit, cuBLAS and cuDNN, or -DSTRATA_CUDA_EMULATION=ON to run the backend on the CPU)"));
 }
 
 const char* cuda_backend() { return ""; }
+
+std::string default_device_text() { return "cpu"; }
 #endif
 
 }  // namespace strata

@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 
+#include "engine/precision.h"
+
 namespace strata {
 
 class DeviceContext;
@@ -29,14 +31,23 @@ struct Device {
   }
 };
 
-// Opens CUDA device `index` with a new context (its own stream and handles). Throws strata::Error
-// when this build has no CUDA backend, or the device does not exist.
-Device open_cuda_device(int index = 0);
+// Opens CUDA device `index` with a new context (its own stream and handles) computing at `precision`
+// (engine/precision.h). Throws strata::Error when this build has no CUDA backend, or the device does
+// not exist.
+Device open_cuda_device(int index = 0, Precision precision = Precision::f32);
 
 // Parses a device as the command line gives it: "cpu", "cuda" (device 0) or "cuda:<index>", opening
-// the CUDA device (open_cuda_device). Throws strata::Error naming the text as the --device option
-// ("--device 'gpu': expected cpu, cuda or cuda:<index>"), or open_cuda_device's error.
-Device parse_device(const std::string& text);
+// the CUDA device (open_cuda_device) at `precision`. Throws strata::Error naming the text as the
+// --device option ("--device 'gpu': expected cpu, cuda or cuda:<index>"), open_cuda_device's error,
+// or a precision other than f32 on the CPU (whose kernels compute f32).
+Device parse_device(const std::string& text, Precision precision = Precision::f32);
+
+// The --device a command runs on when none is given: "cuda" when this build has the real CUDA
+// backend and a GPU is visible, else "cpu" (an emulated backend is for tests, never a default).
+std::string default_device_text();
+
+// The --precision a command runs at when none is given: tf32 on a CUDA device, f32 on the CPU.
+Precision default_precision(const std::string& device_text);
 
 // Whether this build has a CUDA backend ("real", "emulated" or "" for a CPU-only build).
 const char* cuda_backend();

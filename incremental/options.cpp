@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "engine/error.h"
+#include "engine/precision.h"
 
 namespace strata::incremental {
 
@@ -352,8 +353,17 @@ std::vector<OptionSpec> recipe_and_run_specs() {
             [](TrainOptions& o, const std::string& v) { o.output = v; }),
       value("--name", "NAME", "experiment name in the file names (default Experiment)",
             [](TrainOptions& o, const std::string& v) { o.name = v; }),
-      value("--device", "DEV", "cpu (default), cuda or cuda:<i>",
+      value("--device", "DEV",
+            "cpu, cuda or cuda:<i> (default: cuda when this build has the CUDA backend and a GPU is visible, "
+            "else cpu)",
             [](TrainOptions& o, const std::string& v) { o.device = v; }),
+      value("--precision", "P",
+            "tf32 (TF32 tensor-core convolutions and GEMMs, f32 storage; the CUDA default) or f32 (strict; the "
+            "CPU's only precision)",
+            [](TrainOptions& o, const std::string& v) {
+              parse_precision(v);
+              o.precision = v;
+            }),
       value("--log-interval", "N", "iterations between log records and progress lines (default 10)",
             [](TrainOptions& o, const std::string& v) { o.log_interval = int_at_least("--log-interval", v, 1); }),
       value("--val-interval", "N",
@@ -498,8 +508,8 @@ const std::vector<OptionGroup>& train_option_groups() {
        {"--lr", "--epochs", "--batch-size", "--crop-size", "--seed", "--workers"}},
       {"evaluation", {"--test", "--eval-full-image", "--eval-batch-size", "--sample-num"}},
       {"run, checkpoints and output",
-       {"--output", "--name", "--device", "--log-interval", "--val-interval", "--ckpt-interval", "--step-ckpt",
-        "--ckpt", "--stop-after", "--no-progress", "--no-tables"}},
+       {"--output", "--name", "--device", "--precision", "--log-interval", "--val-interval", "--ckpt-interval",
+        "--step-ckpt", "--ckpt", "--stop-after", "--no-progress", "--no-tables"}},
       {"debugging: checks and the reference computation paths",
        {"--detect-anomaly", "--unfused-losses", "--unfolded-teacher"}},
   };

@@ -83,8 +83,10 @@ Trainer::Trainer(TrainOptions options, std::FILE* out) : options_(std::move(opti
   for (int e : o.epochs) check(e >= 1, "--epochs values must be >= 1, got ", e);
   check(o.test || o.stop_after == 0 || !o.all_steps, "--stop-after stops one step: give --step N");
   check(o.ckpt.empty() || !o.all_steps, "--ckpt belongs to one step: give --step N");
-  device_ = parse_device(o.device);
-  print(emulated_device_warning(device_, o.device));
+  const std::string device_text = o.device.empty() ? default_device_text() : o.device;
+  precision_ = o.precision.empty() ? default_precision(device_text) : parse_precision(o.precision);
+  device_ = parse_device(device_text, precision_);
+  print(emulated_device_warning(device_, device_text));
 
   data::DatasetOptions dataset_options;
   dataset_options.skip_bad = o.skip_bad;
@@ -367,6 +369,7 @@ std::vector<StepResult> Trainer::run() {
                       {"model", setup(0).model.describe()},
                       {"seed", options_.seed},
                       {"device", device_.str()},
+                      {"precision", precision_name(precision_)},
                       {"output", options_.output},
                       {"name", options_.name},
                       {"test", options_.test}};
@@ -444,7 +447,8 @@ void Trainer::print_step_start(const StepRun& run, const std::optional<Checkpoin
             protocol_name(options_.protocol), ", ", convention_name(options_.convention), " convention; ",
             run.result.training_images, " training images, ", run.iterations_per_epoch, " iterations x ",
             s.recipe.epochs, " epochs, batch ", s.recipe.batch_size, ", crop ", s.recipe.crop_size, ", lr ",
-            s.recipe.lr, ", seed ", options_.seed, ", ", device_label(device_), "\n"));
+            s.recipe.lr, ", seed ", options_.seed, ", ", device_label(device_), " in ", precision_name(precision_),
+            "\n"));
   if (previous) {
     print(cat("  previous step: ", run.previous_path, " (", previous->info.method,
               previous->info.task != task_->name() ? cat(", task ", previous->info.task, ": same classes") : "",

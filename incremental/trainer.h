@@ -143,7 +143,8 @@ struct TrainOptions {
   int workers = 2;
   std::string output = "runs";
   std::string name = "Experiment";
-  std::string device = "cpu";      // cpu | cuda | cuda:<i>
+  std::string device;              // cpu | cuda | cuda:<i>; "": engine/device.h's default_device_text()
+  std::string precision;           // f32 | tf32; "": the device's (engine/precision.h)
   int log_interval = 10;           // iterations between training log records
   int val_interval = 0;            // epochs between evaluations during a step (0: at the end only)
   int64_t ckpt_interval = 0;       // iterations between mid-step checkpoints (0: epoch ends only)
@@ -222,6 +223,7 @@ class Trainer {
   TrainOptions options_;
   std::FILE* out_;
   Device device_;
+  Precision precision_ = Precision::f32;
   std::optional<data::Dataset> train_dataset_;
   std::optional<data::LabelIndex> train_index_;
   std::optional<data::Dataset> test_dataset_;

@@ -28,26 +28,15 @@ const char* kEvalUsage =
     "  --ckpt FILE               the step checkpoint to evaluate (required)\n"
     "  --crop-size N             test resize/crop size, >= 16 (default: the checkpoint's training crop)\n";
 
-const std::vector<std::string> kEvalOptions = {"--ckpt",
-                                               "--data-root",
-                                               "--convention",
-                                               "--test-split",
-                                               "--eval-full-image",
-                                               "--eval-batch-size",
-                                               "--crop-size",
-                                               "--device",
-                                               "--workers",
-                                               "--output",
-                                               "--name",
-                                               "--no-progress",
-                                               "--no-tables",
-                                               "--skip-bad",
-                                               "--allow-nonfinite"};
+const std::vector<std::string> kEvalOptions = {
+    "--ckpt",        "--data-root", "--convention", "--test-split",     "--eval-full-image", "--eval-batch-size",
+    "--crop-size",   "--device",    "--precision",  "--workers",        "--output",          "--name",
+    "--no-progress", "--no-tables", "--skip-bad",   "--allow-nonfinite"};
 // The options whose help is train's; --ckpt and --crop-size mean something else here (kEvalUsage).
 const std::vector<std::string> kEvalTrainHelp = {
-    "--data-root",      "--convention", "--test-split", "--eval-full-image", "--eval-batch-size", "--device",
-    "--workers",        "--output",     "--name",       "--no-progress",     "--no-tables",       "--skip-bad",
-    "--allow-nonfinite"};
+    "--data-root",   "--convention", "--test-split", "--eval-full-image", "--eval-batch-size",
+    "--device",      "--precision",  "--workers",    "--output",          "--name",
+    "--no-progress", "--no-tables",  "--skip-bad",   "--allow-nonfinite"};
 
 // The run folder and name of "<output>/checkpoints/<task>-<dataset>_<name>_<step>.safetensors".
 void run_of(const std::string& path, const incremental::CheckpointInfo& info, const std::string& dataset,

@@ -92,8 +92,9 @@ CudaContext::~CudaContext() {
   if (stream_.handle) cudaStreamDestroy(stream_.handle);
 }
 
-kernels::cuda::Backend CudaContext::kernel_backend(kernels::Scratch* scratch) {
-  return kernels::cuda::Backend{stream_, cublas_, cudnn_, &conv_algorithms_, scratch};
+kernels::cuda::Backend CudaContext::kernel_backend(kernels::Scratch* scratch, std::string_view op) {
+  return kernels::cuda::Backend{stream_,           cublas_, cudnn_,
+                                &conv_algorithms_, scratch, float_math_for(options_.precision, op)};
 }
 
 void CudaContext::attach(const Device& device) {
@@ -125,6 +126,26 @@ std::string CudaContext::name() const {
   cudaDeviceProp properties{};
   STRATA_CUDA_CHECK(cudaGetDeviceProperties(&properties, index_));
   return cat("cuda:", index_, " (", properties.name, ", sm_", properties.major, properties.minor, ")");
+}
+
+CudaDeviceInfo CudaContext::info() const {
+  cudaDeviceProp properties{};
+  STRATA_CUDA_CHECK(cudaGetDeviceProperties(&properties, index_));
+  auto attribute = [&](cudaDeviceAttr attr) {
+    int value = 0;
+    STRATA_CUDA_CHECK(cudaDeviceGetAttribute(&value, attr, index_));
+    return static_cast<double>(value);
+  };
+  CudaDeviceInfo info;
+  info.name = properties.name;
+  info.major = properties.major;
+  info.minor = properties.minor;
+  info.multiprocessors = properties.multiProcessorCount;
+  info.clock_hz = attribute(cudaDevAttrClockRate) * 1e3;  // kHz
+  info.memory_bandwidth =
+      2 * attribute(cudaDevAttrMemoryClockRate) * 1e3 * attribute(cudaDevAttrGlobalMemoryBusWidth) / 8;
+  info.total_memory = properties.totalGlobalMem;
+  return info;
 }
 
 void CudaContext::synchronize() {
@@ -306,7 +327,7 @@ CudaContext& cuda_context(const Device& device) {
   return static_cast<CudaContext&>(*device.context);
 }
 
-Device open_cuda_device(int index) {
+Device open_cuda_device(int index, Precision precision) {
   int count = 0;
   cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess) {
@@ -314,10 +335,22 @@ Device open_cuda_device(int index) {
     throw Error(cat("open_cuda_device(", index, "): no usable CUDA device (", cudaGetErrorString(status), ")"));
   }
   check(index >= 0 && index < count, "open_cuda_device(", index, "): this machine has ", count, " CUDA device(s)");
-  auto context = std::make_shared<CudaContext>(index, CudaOptions::from_environment());
+  CudaOptions options = CudaOptions::from_environment();
+  options.precision = precision;
+  auto context = std::make_shared<CudaContext>(index, options);
   Device device{Device::Type::cuda, index, context};
   context->attach(device);
   return device;
+}
+
+std::string default_device_text() {
+  if (std::string(cuda_backend()) != "real") return "cpu";
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();  // no driver or no device: clear the error, run on the CPU
+    return "cpu";
+  }
+  return count > 0 ? "cuda" : "cpu";
 }
 
 const char* cuda_backend() {

@@ -28,11 +28,13 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/caching_allocator.h"
 #include "engine/device.h"
 #include "engine/device_context.h"
+#include "engine/precision.h"
 #include "kernels/cuda/backend.h"
 #include "kernels/cuda/conv_algorithms.h"
 
@@ -44,8 +46,19 @@ struct CudaOptions {
   bool cudnn_benchmark = false;                    // STRATA_CUDNN_BENCHMARK
   bool cudnn_deterministic = false;                // STRATA_CUDNN_DETERMINISTIC
   size_t cudnn_workspace_limit = size_t{1} << 30;  // STRATA_CUDNN_WORKSPACE_LIMIT
+  Precision precision = Precision::f32;            // --precision (engine/precision.h), not from the environment
   // Throws strata::Error naming the variable for a malformed STRATA_CUDNN_WORKSPACE_LIMIT.
   static CudaOptions from_environment();
+};
+
+// What a device is, as its properties and attributes say (for roofline bounds: `strata bench gpu`).
+struct CudaDeviceInfo {
+  std::string name;
+  int major = 0, minor = 0;  // compute capability
+  int multiprocessors = 0;
+  double clock_hz = 0;          // the SMs' peak clock
+  double memory_bandwidth = 0;  // bytes/s: 2 (double data rate) x the memory's peak clock x its bus width
+  size_t total_memory = 0;      // bytes
 };
 
 class CudaStreamEvents;
@@ -80,6 +93,7 @@ class CudaContext final : public DeviceContext {
   void check_at_next_synchronize(const void* device_src, size_t bytes, CheckVerdict verdict) override;
 
   int index() const { return index_; }
+  CudaDeviceInfo info() const;
   const kernels::cuda::Stream& stream() const { return stream_; }
   PinnedStagingStats staging_stats() const;
   cublasHandle_t cublas() const { return cublas_; }
@@ -88,8 +102,9 @@ class CudaContext final : public DeviceContext {
   // cuDNN convolution algorithms chosen on this device, by shape (kernels/cuda/conv2d.h).
   kernels::cuda::ConvAlgorithmCache& conv_algorithms() { return conv_algorithms_; }
   // What this device's kernels take as their backend argument (kernels/cuda/backend.h): the compute
-  // stream, the handles bound to it, the algorithm cache, and `scratch` (the caller's).
-  kernels::cuda::Backend kernel_backend(kernels::Scratch* scratch);
+  // stream, the handles bound to it, the algorithm cache, `scratch` (the caller's) and the float math
+  // of `op` at the device's precision (engine/precision.h's policy).
+  kernels::cuda::Backend kernel_backend(kernels::Scratch* scratch, std::string_view op = "");
   // Called once the Device value exists (the allocator names its device in messages).
   void attach(const Device& device);
 

@@ -7,6 +7,7 @@
 //   });
 //
 // `backend` is kernels::cpu::Backend for a CPU tensor and kernels::cuda::Backend for a CUDA tensor
+// (whose float math follows the device's precision for the ops engine/precision.h lists by `op`)
 // (kernels/cpu/backend.h, kernels/cuda/backend.h). Both backends name a kernel alike and take the
 // backend last, so the unqualified call above is kernels::cpu::scale or kernels::cuda::scale,
 // picked by C++'s argument-dependent lookup from the backend's type. The body runs with T = float
@@ -73,7 +74,7 @@ void on_backend([[maybe_unused]] const char* op, const Tensor& x, Body&& body) {
     return;
   }
 #if defined(STRATA_HAVE_CUDA)
-  const kernels::cuda::Backend backend = cuda_context(x.device()).kernel_backend(&scratch);
+  const kernels::cuda::Backend backend = cuda_context(x.device()).kernel_backend(&scratch, op);
   body(backend);
 #else
   throw Error(cat(op, ": ", x.describe(), " is on ", x.device().str(), " but this build has no CUDA backend"));

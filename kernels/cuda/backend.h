@@ -10,6 +10,8 @@
 // backend never instantiates a call to them.
 #pragma once
 
+#include <cstdint>
+
 #include "kernels/common/scratch.h"
 
 struct CUstream_st;
@@ -27,12 +29,19 @@ struct Stream {
   bool sync_after_launch = false;
 };
 
+// How a float (f32) convolution or GEMM computes: strict fp32 (CUDNN_FMA_MATH, CUBLAS_COMPUTE_32F)
+// or TF32 tensor-core math (cuDNN's default math type, CUBLAS_COMPUTE_32F_FAST_TF32: inputs rounded
+// to TF32's 10-bit mantissa, products accumulated in fp32; PyTorch's default for cuDNN convolutions
+// on Ampere and later). Which ops may use TF32 is engine/precision.h's policy; double is always fp64.
+enum class FloatMath : uint8_t { strict, tf32 };
+
 struct Backend {
   Stream stream;
   cublasContext* cublas = nullptr;                // cublasHandle_t, bound to `stream`
   cudnnContext* cudnn = nullptr;                  // cudnnHandle_t, bound to `stream`
   ConvAlgorithmCache* conv_algorithms = nullptr;  // cuDNN algorithms chosen per shape (conv2d.h)
   Scratch* scratch = nullptr;
+  FloatMath float_math = FloatMath::strict;  // conv2d and gemm on float data
 };
 
 }  // namespace strata::kernels::cuda

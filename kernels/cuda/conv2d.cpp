@@ -12,7 +12,10 @@
 // The backend (kernels/cuda/backend.h) gives the cuDNN handle, the algorithm cache and scratch memory
 // for the workspace.
 //
-// Precision: f32 data computes in float under CUDNN_FMA_MATH (strict fp32, never TF32); f64 data
+// Precision: f32 data computes in float under CUDNN_FMA_MATH (strict fp32, never TF32) or, when the
+// backend's float_math is tf32, under CUDNN_DEFAULT_MATH, which lets cuDNN pick TF32 tensor-core
+// algorithms (any record math type but CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, which may round float
+// to half precision, qualifies); f64 data
 // computes in double under CUDNN_DEFAULT_MATH (TF32 applies to float only, so no math type lowers
 // the precision of a double convolution), and cuDNN computes double NHWC convolutions only with its
 // implicit-GEMM algorithms: forward IMPLICIT_GEMM and IMPLICIT_PRECOMP_GEMM, backward-data ALGO_0
@@ -23,7 +26,7 @@
 // Algorithm choice (once per shape and data type, cached in the context's ConvAlgorithmCache):
 //   heuristics (default): cudnnGet*Algorithm_v7 ranks the algorithms without running them; the
 //     first record with status SUCCESS, a math type that keeps the data type's precision
-//     (CUDNN_FMA_MATH for f32), an algorithm that computes the data type (all for f32, the list
+//     (CUDNN_FMA_MATH for strict f32), an algorithm that computes the data type (all for f32, the list
 //     above for f64) and a workspace (cudnnGet*WorkspaceSize) within the limit wins.
 //   benchmark: cudnnFind*AlgorithmEx times every algorithm on our own buffers (the operands of the
 //     call and a workspace from the caller's allocator, as large as the largest candidate within
@@ -65,20 +68,24 @@ struct ConvPrecision {
 };
 
 template <class T>
-constexpr ConvPrecision precision_of();
+constexpr ConvPrecision precision_of(FloatMath float_math);
 template <>
-constexpr ConvPrecision precision_of<float>() {
+constexpr ConvPrecision precision_of<float>(FloatMath float_math) {
+  if (float_math == FloatMath::tf32) return {CUDNN_DATA_FLOAT, CUDNN_DEFAULT_MATH, "tf32"};
   return {CUDNN_DATA_FLOAT, CUDNN_FMA_MATH, "strict fp32"};
 }
 template <>
-constexpr ConvPrecision precision_of<double>() {
+constexpr ConvPrecision precision_of<double>(FloatMath) {
   return {CUDNN_DATA_DOUBLE, CUDNN_DEFAULT_MATH, "f64"};
 }
 
-// Whether an algorithm record's math type computes at the data type's precision: only FMA math for
-// float (the others may round to TF32); any for double.
+// Whether an algorithm record's math type computes at the precision asked for: only FMA math for
+// strict float (the others may round to TF32); for TF32 anything but a conversion to half
+// precision; any for double.
 bool keeps_precision(const ConvPrecision& precision, cudnnMathType_t math) {
-  return precision.data == CUDNN_DATA_DOUBLE || math == precision.math;
+  if (precision.data == CUDNN_DATA_DOUBLE) return true;
+  if (precision.math == CUDNN_FMA_MATH) return math == CUDNN_FMA_MATH;
+  return math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
 }
 
 std::string tuple(std::initializer_list<int64_t> values) {
@@ -381,14 +388,15 @@ ConvAlgorithm choose_algorithm(cudnnHandle_t cudnn, const ConvDescriptors& d, co
 // (cuDNN runs an algorithm with the descriptor's), then the pass with the algorithm's workspace.
 template <class T, class Pass>
 void run_pass(const Conv2dShape& s, const Backend& backend, const T* a, const T* b, T* out) {
-  ConvDescriptors d(s, precision_of<T>());
+  const ConvPrecision precision = precision_of<T>(backend.float_math);
+  ConvDescriptors d(s, precision);
   Workspace workspace(*backend.scratch);
   ConvAlgorithmCache& algorithms = *backend.conv_algorithms;
-  const ConvAlgorithmKey key = conv2d_algorithm_key<T>(s, Pass::pass);
+  const ConvAlgorithmKey key = conv2d_algorithm_key<T>(s, Pass::pass, backend.float_math);
   std::optional<ConvAlgorithm> cached = algorithms.lookup(key);
-  ConvAlgorithm chosen = cached ? *cached
-                                : choose_algorithm<Pass>(backend.cudnn, d, s, precision_of<T>(), algorithms.policy(),
-                                                         workspace, a, b, out);
+  ConvAlgorithm chosen =
+      cached ? *cached
+             : choose_algorithm<Pass>(backend.cudnn, d, s, precision, algorithms.policy(), workspace, a, b, out);
   if (!cached) algorithms.insert(key, chosen);
   STRATA_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.handle, chosen.math));
   const T alpha = 1, beta = 0;  // cuDNN scales double data by doubles
@@ -408,8 +416,8 @@ void fill_zero(T* out, int64_t elements, const Backend& backend) {
 }  // namespace
 
 template <class T>
-ConvAlgorithmKey conv2d_algorithm_key(const Conv2dShape& s, ConvPass pass) {
-  constexpr ConvPrecision precision = precision_of<T>();
+ConvAlgorithmKey conv2d_algorithm_key(const Conv2dShape& s, ConvPass pass, FloatMath float_math) {
+  const ConvPrecision precision = precision_of<T>(float_math);
   ConvAlgorithmKey key;
   key.pass = pass;
   key.N = s.N;
@@ -477,7 +485,7 @@ void conv2d_backward_filter(T* dw, const T* dy, const T* x, const Conv2dShape& s
 }
 
 #define STRATA_INSTANTIATE(T)                                                                                  \
-  template ConvAlgorithmKey conv2d_algorithm_key<T>(const Conv2dShape&, ConvPass);                             \
+  template ConvAlgorithmKey conv2d_algorithm_key<T>(const Conv2dShape&, ConvPass, FloatMath);                  \
   template void conv2d_forward<T>(T*, const T*, const T*, const T*, const Conv2dShape&, const Backend&);       \
   template void conv2d_forward_epilogue<T>(T*, const T*, const T*, const ConvEpilogue<T>&, const Conv2dShape&, \
                                            const Backend&);                                                    \

@@ -8,11 +8,11 @@
 // Letters: N batch, H W input height/width, C input channels, K output channels, R S filter
 // height/width, P Q output height/width.
 //
-// Strict fp32 for float: data and compute in fp32 with CUDNN_FMA_MATH, so cuDNN may not round to
-// TF32 on sm_80+. Double: data and compute in fp64, with the algorithms cuDNN supports for it (see
-// conv2d.cpp). The backend (kernels/cuda/backend.h) supplies the cuDNN handle (bound to its stream),
-// the algorithm cache, where each pass's algorithm is chosen once per shape and data type (see
-// conv_algorithms.h for the key and policy), and the scratch memory cuDNN's workspace comes from.
+// Float: data and compute in fp32, with CUDNN_FMA_MATH (strict fp32: cuDNN may not round to TF32
+// on sm_80+) or, when the backend's float_math is tf32, with TF32 tensor-core math allowed. Double: data and compute in
+// fp64, with the algorithms cuDNN supports for it (see conv2d.cpp). The backend (kernels/cuda/backend.h) supplies the
+// cuDNN handle (bound to its stream), the algorithm cache, where each pass's algorithm is chosen once per shape and
+// data type (see conv_algorithms.h for the key and policy), and the scratch memory cuDNN's workspace comes from.
 //
 // Errors throw CudaError: a dimension or tensor too large for cuDNN's 32-bit int descriptors, no
 // algorithm that supports the convolution within the workspace limit (the message lists what each

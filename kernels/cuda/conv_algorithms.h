@@ -22,6 +22,7 @@
 #include <optional>
 
 #include "kernels/common/conv2d.h"
+#include "kernels/cuda/backend.h"
 
 namespace strata::kernels::cuda {
 
@@ -42,9 +43,11 @@ struct ConvAlgorithmKey {
 };
 
 // The cache key of one pass of a T convolution as kernels/cuda/conv2d.h's kernels use it (NHWC; FMA
-// math for float, the default math type for double). Defined in conv2d.cpp, next to those choices.
+// math for strict float, the default math type for TF32 float and for double). Defined in
+// conv2d.cpp, next to those choices.
 template <class T>
-ConvAlgorithmKey conv2d_algorithm_key(const common::Conv2dShape& s, ConvPass pass);
+ConvAlgorithmKey conv2d_algorithm_key(const common::Conv2dShape& s, ConvPass pass,
+                                      FloatMath float_math = FloatMath::strict);
 
 struct ConvAlgorithm {
   int algo = 0;                // the pass's cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t value

@@ -32,18 +32,21 @@ int to_int(int64_t value, const char* what) {
 // its row-major shape, which cuBLAS rejects although nothing is read.
 int leading_dimension(int64_t ld, const char* what) { return std::max(1, to_int(ld, what)); }
 
-// The data and compute types of a T GEMM: strict fp32 for float, fp64 for double.
+// The data and compute types of a T GEMM: fp32 data computed in strict fp32 or with TF32 tensor-core
+// math (the backend's float_math), fp64 for double.
 template <class T>
 struct GemmTypes;
 template <>
 struct GemmTypes<float> {
   static constexpr cudaDataType_t data = CUDA_R_32F;
-  static constexpr cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
+  static cublasComputeType_t compute(FloatMath float_math) {
+    return float_math == FloatMath::tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  }
 };
 template <>
 struct GemmTypes<double> {
   static constexpr cudaDataType_t data = CUDA_R_64F;
-  static constexpr cublasComputeType_t compute = CUBLAS_COMPUTE_64F;
+  static cublasComputeType_t compute(FloatMath) { return CUBLAS_COMPUTE_64F; }
 };
 
 }  // namespace
@@ -55,10 +58,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   const int m = to_int(N, "N"), n = to_int(M, "M"), k = to_int(K, "K");
   if (m == 0 || n == 0) return;
   // K == 0 is cuBLAS's quick return: C = beta C (all zeros for beta == 0).
-  STRATA_CUBLAS_CHECK(cublasGemmEx(backend.cublas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                   trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &alpha, B, type,
-                                   leading_dimension(ldb, "ldb"), A, type, leading_dimension(lda, "lda"), &beta, C,
-                                   type, leading_dimension(ldc, "ldc"), GemmTypes<T>::compute, CUBLAS_GEMM_DEFAULT));
+  STRATA_CUBLAS_CHECK(cublasGemmEx(
+      backend.cublas, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, m, n, k, &alpha, B,
+      type, leading_dimension(ldb, "ldb"), A, type, leading_dimension(lda, "lda"), &beta, C, type,
+      leading_dimension(ldc, "ldc"), GemmTypes<T>::compute(backend.float_math), CUBLAS_GEMM_DEFAULT));
 }
 
 template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,

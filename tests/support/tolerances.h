@@ -24,6 +24,16 @@ inline constexpr Tolerance kF64 = {1e-10, 1e-12};
 
 inline Tolerance tolerance_for(DType dtype) { return dtype == DType::f64 ? kF64 : kF32; }
 
+// A TF32 convolution or GEMM (--precision tf32, engine/precision.h) against the f32 CPU result.
+// TF32 rounds both inputs of every product to a 10-bit mantissa (unit roundoff u = 2^-11 = 4.9e-4),
+// so each product carries a relative error of up to 2u, and fp32 accumulation adds nothing
+// comparable. Summed over a reduction of K terms of random sign, the errors add as a random walk:
+// about u sqrt(K) times a term's magnitude, while the output's largest magnitude is several times
+// sqrt(K) times it. 4u relative to that largest magnitude (atol), and 4u of an element's own value
+// (rtol: a product with no cancellation, K = 1), leave a margin of over ten standard deviations for
+// the reductions of the tests (K = 9 to 2,304); a strict fp32 kernel is within kF32, 20x tighter.
+inline constexpr Tolerance kTF32 = {2e-3, 2e-3};
+
 // Whole networks (tens of layers) accumulate float32 rounding: PyTorch's own float32 logits of a
 // DeepLabV3-ResNet-50 differ from its float64 logits by more than kF32 allows. Model parity is
 // therefore checked in float64 against PyTorch's float64 results with the kF32 tolerance, and a

@@ -549,6 +549,10 @@ cudaError_t cudaDeviceGetAttribute(int* value, enum cudaDeviceAttr attr, int dev
         case cudaDevAttrMaxSharedMemoryPerBlock: *value = static_cast<int>(prop.sharedMemPerBlock); break;
         case cudaDevAttrWarpSize: *value = prop.warpSize; break;
         case cudaDevAttrMultiProcessorCount: *value = prop.multiProcessorCount; break;
+        // An H100 SXM's peak clocks (kHz): 1980 MHz SMs; HBM3 at 2619 MHz on a 5120-bit bus, 3.35 TB/s.
+        case cudaDevAttrClockRate: *value = 1980000; break;
+        case cudaDevAttrMemoryClockRate: *value = 2619000; break;
+        case cudaDevAttrGlobalMemoryBusWidth: *value = prop.memoryBusWidth; break;
         case cudaDevAttrL2CacheSize: *value = prop.l2CacheSize; break;
         case cudaDevAttrMaxThreadsPerMultiProcessor: *value = prop.maxThreadsPerMultiProcessor; break;
         case cudaDevAttrComputeCapabilityMajor: *value = prop.major; break;

@@ -92,7 +92,8 @@ static_assert(cudaDevAttrMaxThreadsPerBlock == 1 && cudaDevAttrMaxBlockDimX == 2
               cudaDevAttrMultiProcessorCount == 16 && cudaDevAttrL2CacheSize == 38 &&
               cudaDevAttrMaxThreadsPerMultiProcessor == 39 && cudaDevAttrComputeCapabilityMajor == 75 &&
               cudaDevAttrComputeCapabilityMinor == 76 && cudaDevAttrMaxSharedMemoryPerMultiprocessor == 81 &&
-              cudaDevAttrMaxSharedMemoryPerBlockOptin == 97);
+              cudaDevAttrMaxSharedMemoryPerBlockOptin == 97 && cudaDevAttrClockRate == 13 &&
+              cudaDevAttrMemoryClockRate == 36 && cudaDevAttrGlobalMemoryBusWidth == 37);
 static_assert(cudaHostAllocDefault == 0 && cudaHostAllocPortable == 1 && cudaHostAllocMapped == 2 &&
               cudaHostAllocWriteCombined == 4 && cudaStreamDefault == 0 && cudaStreamNonBlocking == 1 &&
               cudaEventDefault == 0 && cudaEventBlockingSync == 1 && cudaEventDisableTiming == 2 &&

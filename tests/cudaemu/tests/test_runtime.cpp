@@ -51,6 +51,14 @@ TEST_CASE("the emulated device is one sm_90 GPU", "[cudaemu][runtime]") {
     int sms = 0;
     CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) == cudaSuccess);
     CHECK(sms == prop.multiProcessorCount);
+    // The clocks of an H100 SXM: 132 SMs at 1980 MHz, 5120-bit HBM3 at 2619 MHz (3.35 TB/s).
+    int clock = 0, memory_clock = 0, bus = 0;
+    CHECK(cudaDeviceGetAttribute(&clock, cudaDevAttrClockRate, 0) == cudaSuccess);
+    CHECK(cudaDeviceGetAttribute(&memory_clock, cudaDevAttrMemoryClockRate, 0) == cudaSuccess);
+    CHECK(cudaDeviceGetAttribute(&bus, cudaDevAttrGlobalMemoryBusWidth, 0) == cudaSuccess);
+    CHECK(clock == 1980000);
+    CHECK(bus == prop.memoryBusWidth);
+    CHECK(2.0 * memory_clock * 1e3 * bus / 8 == Approx(3.35e12).epsilon(0.001));
     cudaGetLastError();
 }
 
