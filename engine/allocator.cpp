@@ -15,8 +15,8 @@ void* CpuAllocator::allocate(size_t bytes) {
   if (rounded == 0) rounded = kAlignment;
   void* ptr = std::aligned_alloc(kAlignment, rounded);
   if (ptr == nullptr) {
-    throw Error(cat("cpu allocator: out of memory allocating ", bytes, " bytes (", allocated_.load(),
-                    " bytes allocated, peak ", peak_.load(), ")"));
+    throw OutOfMemoryError(cat("cpu allocator: out of memory allocating ", bytes, " bytes (", allocated_.load(),
+                               " bytes allocated, peak ", peak_.load(), ")"));
   }
   int64_t now = allocated_.fetch_add(static_cast<int64_t>(bytes)) + static_cast<int64_t>(bytes);
   int64_t peak = peak_.load();

@@ -115,7 +115,8 @@ void* CachingAllocator::allocate_on(StreamId stream, size_t bytes) {
   ++stats_.allocations;
   if (bytes > kMaxRequest) {
     ++stats_.ooms;
-    throw Error(cat("out of memory on ", device_name(), " allocating ", bytes, " bytes: more than any device holds"));
+    throw OutOfMemoryError(
+        cat("out of memory on ", device_name(), " allocating ", bytes, " bytes: more than any device holds"));
   }
   process_events();
   const size_t size = round_size(bytes);
@@ -136,7 +137,7 @@ void* CachingAllocator::allocate_on(StreamId stream, size_t bytes) {
   }
   if (block == nullptr) {
     ++stats_.ooms;
-    throw Error(out_of_memory_message(bytes, segment_size(size), released));
+    throw OutOfMemoryError(out_of_memory_message(bytes, segment_size(size), released));
   }
 
   const size_t rest = block->size - size;

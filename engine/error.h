@@ -14,6 +14,13 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+// A device (or the host) could not serve an allocation: what a caller that can shrink its work (a
+// smaller batch) catches.
+class OutOfMemoryError : public Error {
+ public:
+  using Error::Error;
+};
+
 // Concatenates anything streamable into one string: cat("conv2d: got ", x.shape_str()).
 template <class... Args>
 std::string cat(Args&&... args) {

@@ -29,6 +29,7 @@ continual_losses (SPEC §3) in float32, every one a mean over all B·H·W pixels
 Prints one JSON object: the versions, parameter counts, the first step's loss, and
 bench_torch_common.measure()'s times, memory, profile and per-phase times ("ranges").
 """
+import contextlib
 import json
 import math
 import sys
@@ -74,11 +75,14 @@ def build_models(s):
     return student, teacher
 
 
-def main(path):
-    with open(path) as f:
-        s = json.load(f)
-    torch.set_num_threads(int(s["threads"]))
+def make_step(s, device="cpu", autocast_dtype=None):
+    """The step of the module docstring on `device`, its forward and losses under autocast to
+    `autocast_dtype` when given (PyTorch's eager AMP: convolutions in that type, losses in float32);
+    returns (step, first_losses, student, teacher, uses_teacher). first_losses gets the first step's
+    loss."""
     student, teacher = build_models(s)
+    student.to(device)
+    teacher.to(device)
     c_old = sum(s["classes"][:-1])
     uses_teacher = s["loss_kd"] > 0 or s["loss_de"] > 0
     optimizer = torch.optim.SGD(student.parameters(), lr=s["lr"], momentum=s["momentum"],
@@ -91,38 +95,41 @@ def main(path):
     images = torch.randint(0, 256, (n, 3, h, w), generator=g, dtype=torch.uint8)
     labels = torch.randint(0, sum(s["classes"]), (n, h, w), generator=g)
     labels[torch.rand(n, h, w, generator=g) < 0.05] = IGNORE
-    labels = labels.to(torch.uint8)
-    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(STD).view(1, 3, 1, 1)
+    images, labels = images.to(device), labels.to(torch.uint8).to(device)
+    mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=device).view(1, 3, 1, 1)
     phases = s["phases"]  # profiler scope names by phase, strata's step_phase_name()
     teacher_phase, student_phase, loss_phase = phases["teacher_forward"], phases["student_forward"], phases["losses"]
     backward_phase, optimizer_phase = phases["backward"], phases["optimizer_step"]
     f32 = torch.float32
     losses = []
+    autocast = (lambda: torch.autocast(device_type=torch.device(device).type, dtype=autocast_dtype)) \
+        if autocast_dtype is not None else contextlib.nullcontext
 
     def step():
         optimizer.zero_grad(set_to_none=True)
         x = (images.float().div_(255) - mean) / std
         y = labels.long()
-        if uses_teacher:
-            with torch.autograd.profiler.record_function(teacher_phase), torch.no_grad():
-                out = teacher(x)
-                teacher_logits, teacher_body = out["out"], out["body"]
+        with autocast():
+            if uses_teacher:
+                with torch.autograd.profiler.record_function(teacher_phase), torch.no_grad():
+                    out = teacher(x)
+                    teacher_logits, teacher_body = out["out"], out["body"]
+                    del out
+            with torch.autograd.profiler.record_function(student_phase):
+                out = student(x)
+                logits, body = out["out"], out["body"]
                 del out
-        with torch.autograd.profiler.record_function(student_phase):
-            out = student(x)
-            logits, body = out["out"], out["body"]
-            del out
-        with torch.autograd.profiler.record_function(loss_phase):
-            if s["unce"]:
-                loss = unbiased_cross_entropy(logits, y, c_old, "mean_all", f32)
-            else:
-                loss = F.cross_entropy(logits, y, ignore_index=IGNORE, reduction="none").mean()
-            if s["loss_kd"] > 0:
-                kd = unbiased_knowledge_distillation if s["unkd"] else knowledge_distillation
-                loss = loss + s["loss_kd"] * kd(logits, teacher_logits, s["alpha"], "mean_all", f32)
-            if s["loss_de"] > 0:
-                loss = loss + s["loss_de"] * feature_distillation(body, teacher_body, "mean_all", f32)
+            with torch.autograd.profiler.record_function(loss_phase):
+                if s["unce"]:
+                    loss = unbiased_cross_entropy(logits, y, c_old, "mean_all", f32)
+                else:
+                    loss = F.cross_entropy(logits.float(), y, ignore_index=IGNORE, reduction="none").mean()
+                if s["loss_kd"] > 0:
+                    kd = unbiased_knowledge_distillation if s["unkd"] else knowledge_distillation
+                    loss = loss + s["loss_kd"] * kd(logits, teacher_logits, s["alpha"], "mean_all", f32)
+                if s["loss_de"] > 0:
+                    loss = loss + s["loss_de"] * feature_distillation(body, teacher_body, "mean_all", f32)
         del logits, body
         if uses_teacher:
             del teacher_logits, teacher_body
@@ -134,7 +141,15 @@ def main(path):
         if not losses:
             losses.append(loss.item())
 
-    result = measure(step, s, exclude=set(phases.values()))
+    return step, losses, student, teacher, uses_teacher
+
+
+def main(path):
+    with open(path) as f:
+        s = json.load(f)
+    torch.set_num_threads(int(s["threads"]))
+    step, losses, student, teacher, uses_teacher = make_step(s)
+    result = measure(step, s, exclude=set(s["phases"].values()))
     print(json.dumps({
         **environment(), "first_loss": losses[0],
         "parameters": sum(p.numel() for p in student.parameters()),

@@ -9,10 +9,14 @@
 #include <ctime>
 #include <fstream>
 #include <numeric>
+#include <random>
 
-#include "engine/allocator.h"
 #include "apps/strata/python.h"
+#include "engine/allocator.h"
 #include "engine/error.h"
+#include "incremental/method.h"
+#include "incremental/recipe.h"
+#include "models/segmentation_model.h"
 
 namespace strata::app {
 
@@ -253,6 +257,83 @@ void print_profiles(const StepMeasurement& ours, const json::Value& torch, int p
                 100.0 * op.at("self_seconds").as_double() / total_self);
   }
   std::printf("%-44s %10s %12.3f %6.1f%%\n", "(all ops)", "", total_self * 1e3 / profile_steps, 100.0);
+}
+
+incremental::Task bench_task() { return incremental::Task::create(incremental::LabelSpace::voc(), kBenchTask); }
+
+incremental::StepSetup bench_step_setup(const incremental::Task& task, const std::string& method,
+                                        const std::string& backbone, int64_t batch, int64_t crop,
+                                        const Device& device) {
+  incremental::StepSetup setup;
+  setup.step = kBenchStep;
+  setup.model.flavour = models::Flavour::mib;
+  models::apply_backbone(setup.model, backbone);
+  setup.model.output_stride = 16;
+  setup.model.classes.clear();
+  for (int c : task.classes_per_step(kBenchStep)) setup.model.classes.push_back(c);
+  setup.model.seed = kBenchSeed;
+  setup.method = incremental::method_preset(method, task);
+  setup.recipe = incremental::reference_recipe(task, kBenchStep);
+  setup.recipe.batch_size = static_cast<int>(batch);
+  setup.recipe.crop_size = static_cast<int>(crop);
+  setup.device = device;
+  setup.seed = kBenchSeed;
+  return setup;
+}
+
+TensorMap bench_step0_weights(const incremental::StepSetup& setup) {
+  models::ModelConfig step0 = setup.model;
+  step0.classes.pop_back();
+  return models::SegmentationModel(step0).state_dict();
+}
+
+void bench_random_batch(int64_t batch, int64_t height, int64_t width, int classes, Tensor& images, Tensor& labels) {
+  constexpr double kIgnoredFraction = 0.05;
+  std::mt19937 rng(kBenchSeed);
+  images = Tensor::empty({batch, height, width, 3}, DType::u8);
+  labels = Tensor::empty({batch, height, width}, DType::u8);
+  std::uniform_int_distribution<int> byte(0, 255), label(0, classes - 1);
+  std::uniform_real_distribution<double> unit(0, 1);
+  uint8_t* x = images.data<uint8_t>();
+  for (int64_t i = 0; i < images.numel(); ++i) x[i] = static_cast<uint8_t>(byte(rng));
+  uint8_t* y = labels.data<uint8_t>();
+  for (int64_t i = 0; i < labels.numel(); ++i) {
+    y[i] = static_cast<uint8_t>(unit(rng) < kIgnoredFraction ? 255 : label(rng));
+  }
+}
+
+json::Object torch_step_settings(const incremental::StepSetup& setup, int64_t max_iterations) {
+  const incremental::MethodConfig& method = setup.method;
+  const incremental::Recipe& recipe = setup.recipe;
+  json::Array classes;
+  for (int64_t c : setup.model.classes) classes.emplace_back(c);
+  // The profiler scope names of the phases the PyTorch side runs, by phase (a list by position broke
+  // when the regulariser's phase joined).
+  using incremental::StepPhase;
+  json::Object phases;
+  for (const auto& [key, phase] :
+       {std::pair{"teacher_forward", StepPhase::teacher_forward},
+        std::pair{"student_forward", StepPhase::student_forward}, std::pair{"losses", StepPhase::losses},
+        std::pair{"backward", StepPhase::backward}, std::pair{"optimizer_step", StepPhase::optimizer_step}}) {
+    phases.emplace_back(key, std::string(incremental::step_phase_name(phase)));
+  }
+  return {{"depth", setup.model.depth},
+          {"output_stride", setup.model.output_stride},
+          {"classes", classes},
+          {"unce", method.unce},
+          {"unkd", method.unkd},
+          {"loss_kd", method.loss_kd},
+          {"loss_de", method.loss_de},
+          {"alpha", method.alpha},
+          {"init_balanced", method.init_balanced},
+          {"lr", recipe.lr},
+          {"momentum", recipe.momentum},
+          {"weight_decay", recipe.weight_decay},
+          {"nesterov", recipe.nesterov},
+          {"lr_power", recipe.lr_power},
+          {"max_iterations", max_iterations},
+          {"seed", kBenchSeed},
+          {"phases", phases}};
 }
 
 }  // namespace strata::app

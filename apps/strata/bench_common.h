@@ -12,6 +12,9 @@
 #include "apps/strata/commands.h"
 #include "engine/json.h"
 #include "engine/profiler.h"
+#include "engine/tensor.h"
+#include "incremental/step_session.h"
+#include "incremental/task.h"
 
 namespace strata::app {
 
@@ -46,6 +49,26 @@ std::string megabytes(int64_t bytes);       // "12.3 MB"
 
 // "H" or "HxW" (the --size option) into height and width; throws naming `option` on bad text.
 void parse_size(const std::string& text, const std::string& option, int64_t& height, int64_t& width);
+
+// The incremental step the step benchmarks run (`strata bench step`, `strata bench gpu`): VOC task
+// 15-5, step 1 (16 old channels with background, 5 new), seed 42.
+inline constexpr const char* kBenchTask = "15-5";
+inline constexpr int kBenchStep = 1;
+inline constexpr uint64_t kBenchSeed = 42;
+incremental::Task bench_task();
+// That step's setup: MiB's DeepLabV3 (mib flavour: In-place ABN with leaky ReLU 0.01, output stride
+// 16) on `backbone` (models::apply_backbone's names), the classes of steps 0 and 1, `method`'s preset,
+// the reference recipe with `batch` and `crop`, on `device`.
+incremental::StepSetup bench_step_setup(const incremental::Task& task, const std::string& method,
+                                        const std::string& backbone, int64_t batch, int64_t crop, const Device& device);
+// The state dict of the step-0 model of the same seed: it stands for the step-0 checkpoint.
+TensorMap bench_step0_weights(const incremental::StepSetup& setup);
+// Random u8 images (N,H,W,3) and labels (N,H,W) in [0, classes) with 5% ignored (255), on the CPU.
+void bench_random_batch(int64_t batch, int64_t height, int64_t width, int classes, Tensor& images, Tensor& labels);
+// What the PyTorch sides (tools/bench_step_torch.py's make_step) read of the step: the model's depth,
+// output stride and classes, the method's terms, the optimiser, `max_iterations` of the schedule, the
+// seed and the profiler scope name of each phase.
+json::Object torch_step_settings(const incremental::StepSetup& setup, int64_t max_iterations);
 
 struct StepMeasurement {
   std::vector<double> seconds;    // each timed step

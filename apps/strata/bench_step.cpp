@@ -33,10 +33,6 @@ namespace strata::app {
 namespace {
 
 constexpr const char* kCommand = "bench step";
-constexpr const char* kTask = "15-5";
-constexpr int kStep = 1;
-constexpr uint64_t kSeed = 42;
-constexpr double kIgnoredFraction = 0.05;
 
 struct Settings {
   StepBenchSettings step;
@@ -49,33 +45,13 @@ struct StrataResult {
   StepMeasurement measurement;
 };
 
-// Random u8 images (N,H,W,3) and labels (N,H,W) in [0, classes) with a fraction ignored (255).
-void random_batch(const StepBenchSettings& s, int classes, Tensor& images, Tensor& labels) {
-  std::mt19937 rng(kSeed);
-  images = Tensor::empty({s.batch, s.height, s.width, 3}, DType::u8);
-  labels = Tensor::empty({s.batch, s.height, s.width}, DType::u8);
-  std::uniform_int_distribution<int> byte(0, 255), label(0, classes - 1);
-  std::uniform_real_distribution<double> unit(0, 1);
-  uint8_t* x = images.data<uint8_t>();
-  for (int64_t i = 0; i < images.numel(); ++i) x[i] = static_cast<uint8_t>(byte(rng));
-  uint8_t* y = labels.data<uint8_t>();
-  for (int64_t i = 0; i < labels.numel(); ++i) {
-    y[i] = static_cast<uint8_t>(unit(rng) < kIgnoredFraction ? 255 : label(rng));
-  }
-}
-
 StrataResult run_strata(const Settings& s, const incremental::Task& task, const incremental::StepSetup& setup) {
-  TensorMap previous;
-  {
-    models::ModelConfig step0 = setup.model;
-    step0.classes.pop_back();
-    previous = models::SegmentationModel(step0).state_dict();
-  }
+  TensorMap previous = bench_step0_weights(setup);
   const int64_t iterations = s.step.warmup + s.step.steps + s.step.profile_steps;
   incremental::StepSession session(setup, task, &previous, "the benchmark's step-0 model", "", iterations);
   previous.clear();  // measure_steps() returns its pages to the system before the baseline
   Tensor images, labels;
-  random_batch(s.step, task.labels().num_classes(), images, labels);
+  bench_random_batch(s.step.batch, s.step.height, s.step.width, task.labels().num_classes(), images, labels);
 
   StrataResult r;
   r.parameters = session.model().parameter_count();
@@ -120,7 +96,7 @@ bool benchmarked(const incremental::MethodConfig& method) {
 std::vector<std::string> benchmarked_methods() {
   std::vector<std::string> out;
   for (const std::string& m : incremental::method_names()) {
-    if (benchmarked(incremental::method_preset(m, incremental::Task::create(incremental::LabelSpace::voc(), kTask)))) {
+    if (benchmarked(incremental::method_preset(m, bench_task()))) {
       out.push_back(m);
     }
   }
@@ -153,49 +129,19 @@ int run_bench_step(const Args& args) {
   };
   if (!parse_step_args(args, s.step, kCommand, print_help, own)) return 0;
 
-  const incremental::Task task = incremental::Task::create(incremental::LabelSpace::voc(), kTask);
-  incremental::StepSetup setup;
-  setup.step = kStep;
-  setup.model.flavour = models::Flavour::mib;
-  setup.model.depth = 50;
-  setup.model.output_stride = 16;
-  setup.model.classes.clear();
-  for (int c : task.classes_per_step(kStep)) setup.model.classes.push_back(c);
-  setup.model.seed = kSeed;
-  setup.method = incremental::method_preset(s.method, task);
+  const incremental::Task task = bench_task();
+  incremental::StepSetup setup =
+      bench_step_setup(task, s.method, "resnet50", s.step.batch, s.step.height, Device::cpu());
   check(benchmarked(setup.method), kCommand, ": --method ", s.method,
         " has no PyTorch side in tools/bench_step_torch.py (LwF-MC's BCE terms and EWC/PI/RW's penalties are not "
         "there): compare the methods --help lists, or run `strata profile --method ",
         s.method, "` for strata alone");
-  setup.recipe = incremental::reference_recipe(task, kStep);
-  setup.recipe.batch_size = static_cast<int>(s.step.batch);
-  setup.recipe.crop_size = static_cast<int>(s.step.height);
-  setup.device = Device::cpu();
-  setup.seed = kSeed;
   const incremental::MethodConfig& method = setup.method;
   const incremental::Recipe& recipe = setup.recipe;
 
-  json::Array classes;
-  for (int64_t c : setup.model.classes) classes.emplace_back(c);
-  // The profiler scope names of the phases the PyTorch side runs, by phase (a list by position broke
-  // when the regulariser's phase joined).
-  using incremental::StepPhase;
-  json::Object phases;
-  for (const auto& [key, phase] :
-       {std::pair{"teacher_forward", StepPhase::teacher_forward},
-        std::pair{"student_forward", StepPhase::student_forward}, std::pair{"losses", StepPhase::losses},
-        std::pair{"backward", StepPhase::backward}, std::pair{"optimizer_step", StepPhase::optimizer_step}}) {
-    phases.emplace_back(key, std::string(incremental::step_phase_name(phase)));
-  }
   json::Object input = s.step.to_json();
-  input.insert(input.end(),
-               {{"depth", setup.model.depth}, {"output_stride", setup.model.output_stride}, {"classes", classes},
-                {"unce", method.unce}, {"unkd", method.unkd}, {"loss_kd", method.loss_kd}, {"loss_de", method.loss_de},
-                {"alpha", method.alpha}, {"init_balanced", method.init_balanced}, {"lr", recipe.lr},
-                {"momentum", recipe.momentum}, {"weight_decay", recipe.weight_decay}, {"nesterov", recipe.nesterov},
-                {"lr_power", recipe.lr_power},
-                {"max_iterations", static_cast<int64_t>(s.step.warmup + s.step.steps + s.step.profile_steps)},
-                {"seed", kSeed}, {"phases", phases}});
+  const json::Object step = torch_step_settings(setup, s.step.warmup + s.step.steps + s.step.profile_steps);
+  input.insert(input.end(), step.begin(), step.end());
 
   std::printf("Running the PyTorch side (tools/bench_step_torch.py)...\n");
   std::fflush(stdout);
@@ -204,7 +150,8 @@ int run_bench_step(const Args& args) {
   std::fflush(stdout);
   StrataResult ours = run_strata(s, task, setup);
 
-  std::printf("VOC %s step %d, %s; %s\n", kTask, kStep, method.describe().c_str(), setup.model.describe().c_str());
+  std::printf("VOC %s step %d, %s; %s\n", kBenchTask, kBenchStep, method.describe().c_str(),
+              setup.model.describe().c_str());
   std::printf("parameters: student %lld, teacher %lld (PyTorch: %lld, %lld; 0: the method runs no teacher)\n",
               static_cast<long long>(ours.parameters), static_cast<long long>(ours.teacher_parameters),
               static_cast<long long>(torch.at("parameters").as_int()),

@@ -15,8 +15,9 @@ void* DirectDeviceAllocator::allocate(size_t bytes) {
   cudaError_t status = cudaMalloc(&ptr, bytes == 0 ? 1 : bytes);
   if (status == cudaErrorMemoryAllocation) {
     cudaGetLastError();  // clear the sticky-less last error, as the next call must not see it
-    throw Error(cat("out of memory on ", device_.str(), " allocating ", bytes, " bytes (", allocated_.load(),
-                    " bytes held by tensors, peak ", peak_.load(), "; caching disabled by STRATA_CUDA_NO_CACHING)"));
+    throw OutOfMemoryError(cat("out of memory on ", device_.str(), " allocating ", bytes, " bytes (", allocated_.load(),
+                               " bytes held by tensors, peak ", peak_.load(),
+                               "; caching disabled by STRATA_CUDA_NO_CACHING)"));
   }
   STRATA_CUDA_CHECK(status);
   int64_t now = allocated_.fetch_add(static_cast<int64_t>(bytes)) + static_cast<int64_t>(bytes);

@@ -324,7 +324,7 @@ TEST_CASE("caching allocator frees the cache on device out-of-memory and retries
   try {
     f.a().allocate(20 * MiB);
     FAIL("no out-of-memory error");
-  } catch (const Error& e) {
+  } catch (const OutOfMemoryError& e) {  // its own type: a caller can catch it and shrink its batch
     std::string m = e.what();
     INFO(m);
     CHECK_THAT(m, Catch::StartsWith("out of memory on cuda:0 (fake device 0) allocating 20.0 MiB (20971520 bytes): "));
@@ -354,6 +354,7 @@ TEST_CASE("caching allocator frees the cache on device out-of-memory and retries
 
   // A request larger than any device reports the same way instead of overflowing the rounding.
   CHECK_THROWS_WITH(f.a().allocate(~size_t{0}), Catch::StartsWith("out of memory on cuda:0"));
+  CHECK_THROWS_AS(f.a().allocate(~size_t{0}), OutOfMemoryError);
 }
 
 TEST_CASE("caching allocator waits for pending events before giving up on out-of-memory", "[cpu]") {
