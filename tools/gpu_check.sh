@@ -3,7 +3,8 @@
 # on a machine with an NVIDIA GPU (16 cores, no network, Debian 12 with the CUDA toolkit, cuBLAS and
 # cuDNN, CMake, Ninja, Catch2, stb and OpenBLAS installed):
 #   1. configure the real CUDA build with its tests in build-gpu/ (nvcc for this machine's GPU only:
-#      CMAKE_CUDA_ARCHITECTURES=native; CI compiles sm_80 and sm_90 and checks their spills)
+#      CMAKE_CUDA_ARCHITECTURES=native, or STRATA_CUDA_ARCHITECTURES; CI compiles sm_80 and sm_90 and
+#      checks their spills)
 #   2. build the strata command and the CUDA test suite
 #   3. run `ctest -L cuda` (the CUDA backend against the CPU reference, now on the device; the tests
 #      that need PyTorch's references only when the Python has torch)
@@ -22,6 +23,7 @@ logs=build-gpu/gpu-check
 mkdir -p "$logs"
 start=$SECONDS
 summary=()
+failed=0
 
 python=${STRATA_PYTHON:-}
 if [ -z "$python" ]; then
@@ -34,12 +36,12 @@ print_summary() {
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | sed 's/^/gpu: /'
   printf '%s\n' "${summary[@]}"
   if [ -s "$logs/ctest.log" ]; then
-    echo "-- ctest -L cuda"
+    echo "-- ctest -L '^cuda\$'"
     grep -E "tests passed|tests failed|\*\*\*Failed|\*\*\*Timeout|\*\*\*Exception|Not Run" "$logs/ctest.log" | tail -n 25
   fi
   if [ -s "$logs/bench.log" ]; then
     echo "-- strata bench gpu"
-    sed -n '/^device:/,$p' "$logs/bench.log"
+    if grep -q '^device:' "$logs/bench.log"; then sed -n '/^device:/,$p' "$logs/bench.log"; else tail -n 5 "$logs/bench.log"; fi
   fi
 }
 
@@ -67,6 +69,7 @@ phase() {
   local outcome="ok"
   [ "$status" -eq 124 ] && outcome="timed out"
   [ "$status" -ne 0 ] && [ "$status" -ne 124 ] && outcome="failed (exit $status)"
+  [ "$status" -ne 0 ] && failed=1
   summary+=("$(printf '%-16s %-22s %4d s   log %s' "$name" "$outcome" $((SECONDS - t0)) "$log")")
   return "$status"
 }
@@ -78,7 +81,7 @@ if ! command -v nvidia-smi >/dev/null || ! nvidia-smi -L >/dev/null 2>&1; then
 fi
 
 phase configure "$logs/configure.log" \
-  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTRATA_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=native \
+  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTRATA_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="${STRATA_CUDA_ARCHITECTURES:-native}" \
   -DSTRATA_PYTHON="$python" || { print_summary; exit 1; }
 phase build "$logs/build.log" cmake --build build-gpu -j"$(nproc)" --target strata strata_cuda_tests \
   || { print_summary; exit 1; }
@@ -90,6 +93,7 @@ if ! "$python" -c "import torch" 2>/dev/null; then
   summary+=("$python has no torch: the CUDA tests against PyTorch's references are left out")
 fi
 phase "ctest -L cuda" "$logs/ctest.log" \
-  ctest --test-dir build-gpu -L cuda -LE "$exclude" -j4 --timeout 300 --output-on-failure
+  ctest --test-dir build-gpu -L '^cuda$' -LE "$exclude" -j4 --timeout 300 --output-on-failure
 phase "bench gpu" "$logs/bench.log" env STRATA_PYTHON="$python" build-gpu/apps/strata bench gpu "$@"
 print_summary
+exit "$failed"

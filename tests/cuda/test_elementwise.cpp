@@ -23,13 +23,13 @@ TEST_CASE("cuda elementwise ops keep large tensors exact across many blocks", "[
 TEST_CASE("cuda kernels refuse the dtypes they do not compute, naming the op", "[cpu]") {
   // CUDA kernels compute f32 and f64; a 16-bit tensor reaching dispatch is refused by name, and the
   // ops' own checks refuse it before that.
-  Tensor half = Tensor::ones({2, 3}, DType::f16, test::cuda_device());
+  Tensor sixteen_bit = Tensor::ones({2, 3}, DType::f16, test::cuda_device());
   bool ran = false;
-  CHECK_THROWS_WITH(dispatch("f16_op", half, [&](auto, const auto&) { ran = true; }),
-                    Catch::Contains("f16_op") && Catch::Contains("CUDA kernels compute in f32 or f64") &&
-                        Catch::Contains("f16"));
+  CHECK_THROWS_WITH(
+      dispatch("f16_op", sixteen_bit, [&](auto, const auto&) { ran = true; }),
+      Catch::Contains("f16_op") && Catch::Contains("CUDA kernels compute in f32 or f64") && Catch::Contains("f16"));
   CHECK_FALSE(ran);
-  CHECK_THROWS_WITH(relu(half), Catch::Contains("relu") && Catch::Contains("f32 or f64"));
+  CHECK_THROWS_WITH(relu(sixteen_bit), Catch::Contains("relu") && Catch::Contains("f32 or f64"));
   CHECK_THROWS_WITH(relu(Tensor::ones({2}, DType::bf16, test::cuda_device())),
                     Catch::Contains("relu") && Catch::Contains("f32 or f64"));
 }
