@@ -13,12 +13,23 @@ namespace strata::incremental {
 
 namespace {
 
-// The rows of `batch` whose dataset index is among `wanted`, appended to `out`.
-void keep_samples(const data::Batch& batch, const Tensor& prediction, const std::vector<int64_t>& wanted,
-                  std::vector<EvalSample>& out) {
+// (h, w) maps of u8 channel indices from (N, h, w) int64 predictions, row r.
+data::Image prediction_row(const std::vector<int64_t>& predicted, size_t r, int h, int w) {
+  const size_t pixels = static_cast<size_t>(h) * static_cast<size_t>(w);
+  data::Image out(h, w, 1);
+  for (size_t p = 0; p < pixels; ++p) out.pixels[p] = static_cast<uint8_t>(predicted[r * pixels + p]);
+  return out;
+}
+
+// The rows of `batch` that options asks for, to options.on_sample (with the teacher's prediction of
+// `x` when there is a teacher).
+void give_samples(const data::Batch& batch, const Tensor& x, const Tensor& prediction, const EvalOptions& options) {
   std::vector<size_t> rows;
   for (size_t r = 0; r < batch.indices.size(); ++r) {
-    if (std::find(wanted.begin(), wanted.end(), batch.indices[r]) != wanted.end()) rows.push_back(r);
+    const auto& wanted = options.sample_indices;
+    if (options.every_sample || std::find(wanted.begin(), wanted.end(), batch.indices[r]) != wanted.end()) {
+      rows.push_back(r);
+    }
   }
   if (rows.empty()) return;
   const int h = static_cast<int>(batch.labels.size(1)), w = static_cast<int>(batch.labels.size(2));
@@ -26,16 +37,20 @@ void keep_samples(const data::Batch& batch, const Tensor& prediction, const std:
   const std::vector<uint8_t> images = batch.images.to(Device::cpu()).to_vector<uint8_t>();
   const std::vector<uint8_t> labels = batch.labels.to(Device::cpu()).to_vector<uint8_t>();
   const std::vector<int64_t> predicted = prediction.to_vector<int64_t>();
+  std::vector<int64_t> teacher_predicted;
+  if (options.teacher != nullptr) {
+    teacher_predicted = argmax(options.teacher->forward(x).logits).to(Device::cpu()).to_vector<int64_t>();
+  }
   for (size_t r : rows) {
     EvalSample sample;
     sample.index = batch.indices[r];
     sample.image = data::Image(h, w, 3);
     sample.labels = data::Image(h, w, 1);
-    sample.prediction = data::Image(h, w, 1);
     std::copy_n(images.begin() + static_cast<std::ptrdiff_t>(r * pixels * 3), pixels * 3, sample.image.pixels.begin());
     std::copy_n(labels.begin() + static_cast<std::ptrdiff_t>(r * pixels), pixels, sample.labels.pixels.begin());
-    for (size_t p = 0; p < pixels; ++p) sample.prediction.pixels[p] = static_cast<uint8_t>(predicted[r * pixels + p]);
-    out.push_back(std::move(sample));
+    sample.prediction = prediction_row(predicted, r, h, w);
+    if (options.teacher != nullptr) sample.teacher_prediction = prediction_row(teacher_predicted, r, h, w);
+    options.on_sample(std::move(sample));
   }
 }
 
@@ -48,6 +63,8 @@ SegmentationScores evaluate_model(models::SegmentationModel& model, const data::
   check(!subset.empty(), "evaluate: no images to evaluate in ", dataset.root(), " (", dataset.split(), ")");
   const bool was_training = model.is_training();
   model.eval();
+  const bool teacher_was_training = options.teacher != nullptr && options.teacher->is_training();
+  if (options.teacher != nullptr) options.teacher->eval();
   autograd::NoGradGuard no_grad;
   data::LoaderOptions loader_options;
   loader_options.mode = options.full_image ? data::LoaderMode::eval_full : data::LoaderMode::eval;
@@ -71,7 +88,7 @@ SegmentationScores evaluate_model(models::SegmentationModel& model, const data::
     models::ForwardResult result = model.forward(x);
     const Tensor prediction = argmax(result.logits).to(Device::cpu());
     matrix.update(prediction, batch->labels);
-    if (options.samples != nullptr) keep_samples(*batch, prediction, options.sample_indices, *options.samples);
+    if (options.on_sample) give_samples(*batch, x, prediction, options);
     ++done;
     images += static_cast<int64_t>(batch->indices.size());
     if (progress != nullptr) progress->update(done, "", cat(batch->indices.size(), " images"), done == batches);
@@ -81,6 +98,7 @@ SegmentationScores evaluate_model(models::SegmentationModel& model, const data::
   }
   if (progress != nullptr) progress->finish();
   model.train(was_training);
+  if (options.teacher != nullptr) options.teacher->train(teacher_was_training);
   if (stopped_by != 0) {
     throw Interrupted(stopped_by, cat("the evaluation stopped by ", signal_name(stopped_by), " after ", done, " of ",
                                       batches, " batches"));

@@ -11,12 +11,15 @@
 // the loader cannot read is logged and left out, and not counted in `images`. A raised `stop` flag
 // ends the evaluation after the current batch with strata::Interrupted (the model's mode restored).
 //
-// Samples: the images of `sample_indices` (dataset indices) come back in *samples with the labels
-// and the prediction the evaluation saw (channel indices, 255 ignored), for pictures (the trainer's
-// TensorBoard sample strips); they cost one host copy of their batch, no extra forward.
+// Samples: the images of `sample_indices` (dataset indices), or every image with `every_sample`, go
+// to `on_sample` with the labels and the prediction the evaluation saw (channel indices, 255
+// ignored), for pictures (incremental/prediction_images.h: --save-predictions, the trainer's
+// TensorBoard samples); they cost one host copy of their batch. With a `teacher` (the previous
+// step's model), its prediction of those images comes too: one more forward of their batches.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "data/dataset.h"
@@ -34,6 +37,7 @@ namespace strata::incremental {
 struct EvalSample {
   int64_t index = 0;  // in the dataset
   data::Image image, labels, prediction;
+  data::Image teacher_prediction;  // empty without EvalOptions::teacher
 };
 
 struct EvalOptions {
@@ -43,8 +47,10 @@ struct EvalOptions {
   int workers = 2;
   Device device;
   const StopFlag* stop = nullptr;  // raised: stop after the current batch (throws Interrupted)
-  std::vector<int64_t> sample_indices;  // dataset indices to return in *samples
-  std::vector<EvalSample>* samples = nullptr;
+  std::vector<int64_t> sample_indices;  // dataset indices to give to on_sample
+  bool every_sample = false;            // every image to on_sample
+  std::function<void(EvalSample&&)> on_sample;
+  models::SegmentationModel* teacher = nullptr;  // also its prediction of the samples (eval mode, no grad)
 };
 
 // Evaluates `model` (eval mode and no-grad during the call; its mode is restored) on the `subset`

@@ -401,6 +401,16 @@ std::vector<OptionSpec> recipe_and_run_specs() {
             "test images drawn in TensorBoard as image | labels | prediction at each validation and the step's "
             "test (MiB's --sample_num; default 0)",
             [](TrainOptions& o, const std::string& v) { o.sample_num = int_at_least("--sample-num", v, 0); }),
+      value("--save-predictions", "DIR",
+            "write every test image of each step's final evaluation (and of --test, strata eval) as a PNG strip "
+            "image | ground truth | prediction | the previous step's prediction, with a legend: "
+            "DIR/step<k>/<image>.png",
+            [](TrainOptions& o, const std::string& v) {
+              check(!v.empty(), "--save-predictions: expected a folder");
+              o.save_predictions = v;
+            }),
+      flag("--overlay", "with --save-predictions and --sample-num: blend the predictions over the image",
+           [](TrainOptions& o) { o.overlay = true; }),
       flag("--no-progress", "no progress bar or progress lines", [](TrainOptions& o) { o.progress = false; }),
       flag("--no-tables", "print only the summary line of each step, not the per-class table",
            [](TrainOptions& o) { o.print_tables = false; }),
@@ -506,7 +516,8 @@ const std::vector<OptionGroup>& train_option_groups() {
        true},
       {"training recipe (unset: the references' values for the dataset and step)",
        {"--lr", "--epochs", "--batch-size", "--crop-size", "--seed", "--workers"}},
-      {"evaluation", {"--test", "--eval-full-image", "--eval-batch-size", "--sample-num"}},
+      {"evaluation",
+       {"--test", "--eval-full-image", "--eval-batch-size", "--sample-num", "--save-predictions", "--overlay"}},
       {"run, checkpoints and output",
        {"--output", "--name", "--device", "--precision", "--log-interval", "--val-interval", "--ckpt-interval",
         "--step-ckpt", "--ckpt", "--stop-after", "--no-progress", "--no-tables"}},

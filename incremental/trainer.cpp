@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "data/device_prefetcher.h"
+#include "data/palette.h"
 #include "engine/allocator.h"
 #include "engine/atomic_file.h"
 #include "engine/autograd.h"
@@ -229,7 +230,8 @@ const data::LabelIndex& Trainer::test_index() {
   return *test_index_;
 }
 
-SegmentationScores Trainer::evaluate_step(models::SegmentationModel& model, int step, int64_t x) {
+SegmentationScores Trainer::evaluate_step(models::SegmentationModel& model, int step, int64_t x, bool final,
+                                          const std::string& previous_checkpoint) {
   const StepSetup s = setup(step);
   const std::vector<int64_t> subset = test_images(test_index(), *task_, step);
   check(!subset.empty(), "step ", step, " of task ", task_->name(), ": the test split has no image with a class ",
@@ -245,41 +247,70 @@ SegmentationScores Trainer::evaluate_step(models::SegmentationModel& model, int 
   std::vector<EvalSample> samples;
   const size_t drawn = x >= 0 ? std::min(subset.size(), static_cast<size_t>(options_.sample_num)) : 0;
   for (size_t k = 0; k < drawn; ++k) eval.sample_indices.push_back(subset[k * subset.size() / drawn]);
-  if (drawn > 0) eval.samples = &samples;
+  // --save-predictions: every image of a final evaluation as a strip in <folder>/step<k>/, with the
+  // previous step's prediction when its checkpoint is there.
+  const bool save = final && !options_.save_predictions.empty();
+  const PredictionPicture picture = prediction_picture(step);
+  const std::filesystem::path folder = std::filesystem::path(options_.save_predictions) / cat("step", step);
+  std::optional<models::SegmentationModel> previous;
+  if (save) {
+    std::filesystem::create_directories(folder);
+    if (step > 0 && std::filesystem::exists(previous_checkpoint)) {
+      const Checkpoint checkpoint = load_checkpoint(previous_checkpoint, nonfinite_tensors());
+      models::ModelConfig config = checkpoint.info.model;
+      config.initialize = false;
+      previous.emplace(config);
+      models::load_weights(*previous, checkpoint.model, models::LoadMode::full, previous_checkpoint);
+      previous->to(device_);
+      eval.teacher = &*previous;
+    } else if (step > 0) {
+      print(cat("  --save-predictions: no previous-step column (", previous_checkpoint, " does not exist)\n"));
+    }
+  }
+  int64_t written = 0;
+  if (drawn > 0 || save) {
+    eval.every_sample = save;
+    eval.on_sample = [&](EvalSample&& sample) {
+      if (save) {
+        const std::string path = (folder / (test_dataset().sample(sample.index).stem + ".png")).string();
+        write_file_atomically(path, data::encode_png(prediction_strip(sample, picture)));
+        ++written;
+      }
+      if (std::find(eval.sample_indices.begin(), eval.sample_indices.end(), sample.index) !=
+          eval.sample_indices.end()) {
+        sample.teacher_prediction = data::Image();  // TensorBoard's strips: MiB's three panels
+        samples.push_back(std::move(sample));
+      }
+    };
+  }
   ProgressBar bar(options_.progress ? out_ : nullptr, is_terminal(out_));
   const SegmentationScores scores =
       evaluate_model(model, test_dataset(), subset, test_label_table(*task_, step, options_.convention),
                      task_->num_channels(step), eval, is_terminal(out_) ? &bar : nullptr);
+  if (save) print(cat("  ", written, " prediction images in ", folder.string(), "\n"));
   add_sample_images(samples, eval.sample_indices, step, x);
   return scores;
 }
 
-// Each sample as one RGB strip, image | labels | prediction (MiB's Sample_k), classes in the VOC
-// colour map of their raw label id so a class keeps its colour across steps; ignored pixels in the
-// map's void colour.
+PredictionPicture Trainer::prediction_picture(int step) const {
+  PredictionPicture picture;
+  picture.palette = &data::dataset_palette(train_dataset_->kind());
+  picture.raw = task_->channel_order(step);
+  picture.names = task_->channel_names(step);
+  picture.overlay = options_.overlay;
+  return picture;
+}
+
+// Each sample as one strip, image | labels | prediction (MiB's Sample_k) with the legend of
+// incremental/prediction_images.h.
 void Trainer::add_sample_images(const std::vector<EvalSample>& samples, const std::vector<int64_t>& order, int step,
                                 int64_t x) {
   if (samples.empty()) return;
-  const std::vector<int> raw = task_->channel_order(step);
-  const auto& colours = data::voc_colormap();
-  auto colour = [&](uint8_t channel) {
-    return channel == 255 || channel >= raw.size() ? colours[255] : colours[static_cast<size_t>(raw[channel]) % 256];
-  };
+  const PredictionPicture picture = prediction_picture(step);
   for (const EvalSample& sample : samples) {
-    const int h = sample.image.height, w = sample.image.width;
-    data::Image strip(h, 3 * w, 3);
-    for (int y = 0; y < h; ++y) {
-      for (int i = 0; i < w; ++i) {
-        const size_t p = static_cast<size_t>(y) * static_cast<size_t>(w) + static_cast<size_t>(i);
-        uint8_t* row = strip.pixels.data() + static_cast<size_t>(y) * static_cast<size_t>(3 * w) * 3;
-        std::copy_n(sample.image.pixels.data() + 3 * p, 3, row + 3 * i);
-        const data::Rgb truth = colour(sample.labels.pixels[p]), predicted = colour(sample.prediction.pixels[p]);
-        std::copy(truth.begin(), truth.end(), row + 3 * (w + i));
-        std::copy(predicted.begin(), predicted.end(), row + 3 * (2 * w + i));
-      }
-    }
+    const data::Image strip = prediction_strip(sample, picture);
     const auto k = std::find(order.begin(), order.end(), sample.index) - order.begin();
-    events_->add_image(cat("Sample_", k, "/", step), data::encode_png(strip), h, 3 * w, 3, x);
+    events_->add_image(cat("Sample_", k, "/", step), data::encode_png(strip), strip.height, strip.width, 3, x);
   }
   events_->flush();
 }
@@ -345,7 +376,10 @@ StepResult Trainer::evaluate_checkpoint(int step) {
   reset_peak_memory(device_);
   const auto start = Clock::now();
   try {
-    result.scores = evaluate_step(model, step);
+    const std::string previous = step == 0                    ? std::string()
+                                 : options_.step_ckpt.empty() ? checkpoint_path(step - 1)
+                                                              : options_.step_ckpt;
+    result.scores = evaluate_step(model, step, -1, true, previous);
   } catch (const Interrupted& e) {
     throw Interrupted(e.signal(), cat("step ", step, ": ", e.what(), " (evaluating ", path, "); nothing was written"));
   }
@@ -765,7 +799,7 @@ StepResult Trainer::finish_step(StepRun& run) {
 
   const auto eval_start = Clock::now();
   try {
-    result.scores = evaluate_step(run.session->model(), result.step, run.setup.recipe.epochs);
+    result.scores = evaluate_step(run.session->model(), result.step, run.setup.recipe.epochs, true, run.previous_path);
   } catch (const Interrupted& e) {
     rethrow_evaluation_interrupted(run, e, result.checkpoint);
   }

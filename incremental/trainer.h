@@ -91,6 +91,7 @@
 #include "incremental/evaluate.h"
 #include "incremental/method.h"
 #include "incremental/metrics.h"
+#include "incremental/prediction_images.h"
 #include "incremental/protocol.h"
 #include "incremental/recipe.h"
 #include "incremental/report.h"
@@ -157,6 +158,8 @@ struct TrainOptions {
   bool detect_anomaly = false;     // every op's output and gradient checked for NaN and Inf
   int eval_batch_size = 0;         // 0: the training batch size
   int sample_num = 0;              // test images drawn as image | labels | prediction in TensorBoard (MiB's)
+  std::string save_predictions;    // a folder for every final evaluation's prediction strips ("": none)
+  bool overlay = false;            // the strips' predictions blended over the image
   bool progress = true;            // progress bar (redrawn on a terminal, lines otherwise)
   bool print_tables = true;        // the per-class table after each step
 };
@@ -216,7 +219,12 @@ class Trainer {
   const data::LabelIndex& test_index();
   // Scores of `model` on step `step`'s test images; with --sample-num, their TensorBoard strips
   // "Sample_<k>/<step>" at `x` (the epoch) when x >= 0.
-  SegmentationScores evaluate_step(models::SegmentationModel& model, int step, int64_t x = -1);
+  // With `final` (a step's last evaluation, or --test's) and --save-predictions, every image's strip
+  // goes to its folder, with the previous step's prediction from `previous_checkpoint` when it exists.
+  SegmentationScores evaluate_step(models::SegmentationModel& model, int step, int64_t x = -1, bool final = false,
+                                   const std::string& previous_checkpoint = "");
+  // How this run draws step `step`'s predictions (incremental/prediction_images.h).
+  PredictionPicture prediction_picture(int step) const;
   void report_scores(StepResult& result, const std::string& what);
   void print(const std::string& text) const;
 

@@ -22,21 +22,23 @@ const char* kEvalUsage =
     "Evaluates a step checkpoint (written by strata train) on the test set of its step (SPEC §2.5: the test\n"
     "images containing a class seen by the step, labels through the convention's test table), with the\n"
     "architecture, task and step read from the checkpoint. Results go to <output>/results/<task>-<dataset>_<name>.csv\n"
-    "(default: the run folder and name the checkpoint's path and file name give).\n"
+    "(default: the run folder and name the checkpoint's path and file name give). --save-predictions DIR draws\n"
+    "every test image as DIR/step<k>/<image>.png: image | ground truth | prediction | the previous step's\n"
+    "prediction (when its checkpoint is next to this one), in the dataset's colours, with a legend.\n"
     "\n"
     "options:\n"
     "  --ckpt FILE               the step checkpoint to evaluate (required)\n"
     "  --crop-size N             test resize/crop size, >= 16 (default: the checkpoint's training crop)\n";
 
 const std::vector<std::string> kEvalOptions = {
-    "--ckpt",        "--data-root", "--convention", "--test-split",     "--eval-full-image", "--eval-batch-size",
-    "--crop-size",   "--device",    "--precision",  "--workers",        "--output",          "--name",
-    "--no-progress", "--no-tables", "--skip-bad",   "--allow-nonfinite"};
+    "--ckpt",      "--data-root", "--convention",  "--test-split",       "--eval-full-image", "--eval-batch-size",
+    "--crop-size", "--device",    "--precision",   "--save-predictions", "--overlay",         "--workers",
+    "--output",    "--name",      "--no-progress", "--no-tables",        "--skip-bad",        "--allow-nonfinite"};
 // The options whose help is train's; --ckpt and --crop-size mean something else here (kEvalUsage).
 const std::vector<std::string> kEvalTrainHelp = {
-    "--data-root",   "--convention", "--test-split", "--eval-full-image", "--eval-batch-size",
-    "--device",      "--precision",  "--workers",    "--output",          "--name",
-    "--no-progress", "--no-tables",  "--skip-bad",   "--allow-nonfinite"};
+    "--data-root",   "--convention",       "--test-split", "--eval-full-image", "--eval-batch-size", "--device",
+    "--precision",   "--save-predictions", "--overlay",    "--workers",         "--output",          "--name",
+    "--no-progress", "--no-tables",        "--skip-bad",   "--allow-nonfinite"};
 
 // The run folder and name of "<output>/checkpoints/<task>-<dataset>_<name>_<step>.safetensors".
 void run_of(const std::string& path, const incremental::CheckpointInfo& info, const std::string& dataset,
