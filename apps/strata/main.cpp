@@ -6,6 +6,7 @@
 
 #include "apps/strata/commands.h"
 #include "engine/error.h"
+#include "engine/version.h"
 
 namespace strata::app {
 
@@ -38,7 +39,7 @@ namespace {
 void print_help() {
   std::printf("usage: strata <command> [options]\n\ncommands:\n");
   for (const auto& c : strata::app::commands()) std::printf("  %-14s %s\n", c.name, c.summary);
-  std::printf("\n`strata <command> --help` explains a command's options.\n");
+  std::printf("\n`strata <command> --help` explains a command's options; `strata --version` the build.\n");
 }
 
 }  // namespace
@@ -47,6 +48,10 @@ int main(int argc, char** argv) {
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     print_help();
     return argc < 2 ? 2 : 0;
+  }
+  if (std::string(argv[1]) == "--version") {
+    std::printf("%s\n", strata::build_description().c_str());
+    return 0;
   }
   std::string name = argv[1];
   strata::app::Args args(argv + 2, argv + argc);
