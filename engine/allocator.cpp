@@ -23,20 +23,20 @@ void* CpuAllocator::allocate(size_t bytes) {
   while (now > peak && !peak_.compare_exchange_weak(peak, now)) {
   }
   allocations_.fetch_add(1);
-  notify_allocated(ptr, static_cast<int64_t>(bytes));
+  notify_allocated(ptr, static_cast<int64_t>(bytes), static_cast<int64_t>(bytes));
   return ptr;
 }
 
 void CpuAllocator::deallocate(void* ptr, size_t bytes) {
   // Told before the address can be handed out again.
   allocated_.fetch_sub(static_cast<int64_t>(bytes));
-  notify_deallocated(ptr, static_cast<int64_t>(bytes));
+  notify_deallocated(ptr, static_cast<int64_t>(bytes), static_cast<int64_t>(bytes));
   std::free(ptr);
 }
 
 MemoryStats CpuAllocator::stats() const {
   MemoryStats s;
-  s.allocated_bytes = allocated_.load();
+  s.allocated_bytes = s.requested_bytes = allocated_.load();
   s.peak_allocated_bytes = peak_.load();
   s.reserved_bytes = s.allocated_bytes;
   s.peak_reserved_bytes = s.peak_allocated_bytes;

@@ -15,6 +15,7 @@ namespace strata {
 
 struct MemoryStats {
   int64_t allocated_bytes = 0;       // live tensor storage
+  int64_t requested_bytes = 0;       // what the live allocations asked for (a caching allocator's blocks round up)
   int64_t peak_allocated_bytes = 0;  // maximum of allocated_bytes since the last reset_peak()
   int64_t reserved_bytes = 0;        // held from the system (>= allocated for caching allocators)
   int64_t peak_reserved_bytes = 0;
@@ -22,13 +23,14 @@ struct MemoryStats {
 };
 
 // Told of every allocation and deallocation with the bytes the allocator counts for it (what its
-// allocated_bytes moves by), after the counters moved. Called with the allocator's lock held where it
+// allocated_bytes moves by: a caching allocator's whole block) and the bytes the caller asked for,
+// after the counters moved. Called with the allocator's lock held where it
 // has one: an observer must not allocate. engine/profiler.h's MemoryProfile is one.
 class AllocationObserver {
  public:
   virtual ~AllocationObserver() = default;
-  virtual void allocated(const void* ptr, int64_t bytes) = 0;
-  virtual void deallocated(const void* ptr, int64_t bytes) = 0;
+  virtual void allocated(const void* ptr, int64_t bytes, int64_t requested) = 0;
+  virtual void deallocated(const void* ptr, int64_t bytes, int64_t requested) = 0;
 };
 
 class Allocator {
@@ -46,11 +48,11 @@ class Allocator {
   AllocationObserver* observer() const { return observer_.load(); }
 
  protected:
-  void notify_allocated(const void* ptr, int64_t bytes) {
-    if (AllocationObserver* o = observer_.load(std::memory_order_acquire)) o->allocated(ptr, bytes);
+  void notify_allocated(const void* ptr, int64_t bytes, int64_t requested) {
+    if (AllocationObserver* o = observer_.load(std::memory_order_acquire)) o->allocated(ptr, bytes, requested);
   }
-  void notify_deallocated(const void* ptr, int64_t bytes) {
-    if (AllocationObserver* o = observer_.load(std::memory_order_acquire)) o->deallocated(ptr, bytes);
+  void notify_deallocated(const void* ptr, int64_t bytes, int64_t requested) {
+    if (AllocationObserver* o = observer_.load(std::memory_order_acquire)) o->deallocated(ptr, bytes, requested);
   }
 
  private:

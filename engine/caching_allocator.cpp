@@ -161,7 +161,7 @@ void* CachingAllocator::allocate_on(StreamId stream, size_t bytes) {
   ++stats_.live_blocks;
   stats_.requested_bytes += static_cast<int64_t>(bytes);
   count_allocated(static_cast<int64_t>(block->size));
-  notify_allocated(block->ptr, static_cast<int64_t>(block->size));
+  notify_allocated(block->ptr, static_cast<int64_t>(block->size), static_cast<int64_t>(bytes));
   return block->ptr;
 }
 
@@ -212,7 +212,7 @@ void CachingAllocator::deallocate(void* ptr, size_t bytes) {
   --stats_.live_blocks;
   stats_.requested_bytes -= static_cast<int64_t>(block->requested);
   count_allocated(-static_cast<int64_t>(block->size));
-  notify_deallocated(ptr, static_cast<int64_t>(block->size));
+  notify_deallocated(ptr, static_cast<int64_t>(block->size), static_cast<int64_t>(bytes));
   block->live = false;
   block->requested = 0;
   if (block->stream_uses.empty()) {
@@ -381,6 +381,7 @@ MemoryStats CachingAllocator::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   MemoryStats s;
   s.allocated_bytes = stats_.allocated_bytes;
+  s.requested_bytes = stats_.requested_bytes;
   s.peak_allocated_bytes = stats_.peak_allocated_bytes;
   s.reserved_bytes = stats_.reserved_bytes;
   s.peak_reserved_bytes = stats_.peak_reserved_bytes;

@@ -184,7 +184,7 @@ bool MemoryProfile::peak_moved() {
   return moved;
 }
 
-void MemoryProfile::allocated(const void* ptr, int64_t bytes) {
+void MemoryProfile::allocated(const void* ptr, int64_t bytes, int64_t) {
   const char* context = allocation_context();
   std::lock_guard<std::mutex> lock(mutex_);
   live_[ptr] = Live{ptr, bytes, next_serial_++, context};
@@ -199,7 +199,7 @@ void MemoryProfile::allocated(const void* ptr, int64_t bytes) {
   peak_moved_ = true;
 }
 
-void MemoryProfile::deallocated(const void* ptr, int64_t bytes) {
+void MemoryProfile::deallocated(const void* ptr, int64_t bytes, int64_t) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = live_.find(ptr);
   if (it == live_.end()) {

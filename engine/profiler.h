@@ -153,8 +153,8 @@ class MemoryProfile final : public AllocationObserver {
                                   const std::function<std::string(const char* context)>& row_of_context,
                                   const std::string& before_row) const;
 
-  void allocated(const void* ptr, int64_t bytes) override;
-  void deallocated(const void* ptr, int64_t bytes) override;
+  void allocated(const void* ptr, int64_t bytes, int64_t requested) override;
+  void deallocated(const void* ptr, int64_t bytes, int64_t requested) override;
 
  private:
   struct Live {

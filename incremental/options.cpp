@@ -39,6 +39,8 @@ double parse_real(const std::string& option, const std::string& text) {
   return value;
 }
 
+}  // namespace
+
 std::vector<std::string> split_commas(const std::string& text) {
   std::vector<std::string> out;
   std::stringstream in(text);
@@ -48,6 +50,8 @@ std::vector<std::string> split_commas(const std::string& text) {
   return out;
 }
 
+namespace {
+
 int as_int(const std::string& option, const std::string& text) {
   const int64_t value = parse_integer(option, text);
   check(value >= std::numeric_limits<int>::min() && value <= std::numeric_limits<int>::max(), option,
@@ -55,8 +59,8 @@ int as_int(const std::string& option, const std::string& text) {
   return static_cast<int>(value);
 }
 
-// Counts and sizes, where 0 in TrainOptions means "the default": on the command line a value below
-// `min` is an error naming the option and its range, never a silent default.
+}  // namespace
+
 int64_t integer_at_least(const std::string& option, const std::string& text, int64_t min) {
   const int64_t value = parse_integer(option, text);
   check(value >= min, option, " must be >= ", min, ", got ", text);
@@ -68,6 +72,8 @@ int int_at_least(const std::string& option, const std::string& text, int min) {
   check(value >= min, option, " must be >= ", min, ", got ", text);
   return value;
 }
+
+namespace {
 
 uint64_t as_seed(const std::string& option, const std::string& text) {
   const int64_t value = parse_integer(option, text);

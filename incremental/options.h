@@ -66,4 +66,13 @@ std::string train_options_help(const std::vector<std::string>& allowed = {});
 std::string resume_hint(const std::string& program, const std::vector<std::string>& args, const TrainOptions& options,
                         const Interrupted& interrupted, int last_step);
 
+// Parsing helpers the other command lines share. "8,24" -> {"8", "24"} (a trailing comma gives an
+// empty last item).
+std::vector<std::string> split_commas(const std::string& text);
+// Counts and sizes, where 0 in TrainOptions means "the default": on the command line a value below
+// `min` is an error naming the option and its range, never a silent default; text that is not an
+// integer is an error naming the option too.
+int64_t integer_at_least(const std::string& option, const std::string& text, int64_t min);
+int int_at_least(const std::string& option, const std::string& text, int min);
+
 }  // namespace strata::incremental

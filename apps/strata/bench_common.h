@@ -63,8 +63,6 @@ incremental::StepSetup bench_step_setup(const incremental::Task& task, const std
                                         const std::string& backbone, int64_t batch, int64_t crop, const Device& device);
 // The state dict of the step-0 model of the same seed: it stands for the step-0 checkpoint.
 TensorMap bench_step0_weights(const incremental::StepSetup& setup);
-// Random u8 images (N,H,W,3) and labels (N,H,W) in [0, classes) with 5% ignored (255), on the CPU.
-void bench_random_batch(int64_t batch, int64_t height, int64_t width, int classes, Tensor& images, Tensor& labels);
 // What the PyTorch sides (tools/bench_step_torch.py's make_step) read of the step: the model's depth,
 // output stride and classes, the method's terms, the optimiser, `max_iterations` of the schedule, the
 // seed and the profiler scope name of each phase.

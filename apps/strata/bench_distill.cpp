@@ -68,8 +68,8 @@ class AllocationVolume final : public AllocationObserver {
   ~AllocationVolume() override { cpu_allocator().set_observer(nullptr); }
   AllocationVolume(const AllocationVolume&) = delete;
   AllocationVolume& operator=(const AllocationVolume&) = delete;
-  void allocated(const void*, int64_t bytes) override { total += bytes; }
-  void deallocated(const void*, int64_t) override {}
+  void allocated(const void*, int64_t bytes, int64_t) override { total += bytes; }
+  void deallocated(const void*, int64_t, int64_t) override {}
   int64_t total = 0;
 };
 

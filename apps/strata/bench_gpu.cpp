@@ -26,11 +26,13 @@
 #include "apps/strata/bench_common.h"
 #include "apps/strata/commands.h"
 #include "apps/strata/python.h"
+#include "apps/strata/step_batch.h"
 #include "engine/allocator.h"
 #include "engine/device_context.h"
 #include "engine/error.h"
 #include "engine/precision.h"
 #include "engine/profiler.h"
+#include "incremental/options.h"
 #include "models/segmentation_model.h"
 
 #if defined(STRATA_HAVE_CUDA)
@@ -69,35 +71,11 @@ void print_help() {
       "  --backbone NAME       %s (default resnet101; PyTorch runs resnet50 and resnet101 only)\n"
       "  --method NAME         a method preset (default mib)\n"
       "  --device DEV          cuda or cuda:<i> (default cuda)\n"
-      "  --warmup N            untimed steps per run (default 3)\n"
+      "  --warmup N            untimed steps per run (default 3; 0: the first timed step chooses the algorithms)\n"
       "  --steps N             timed steps per run (default 10)\n"
       "  --no-torch            strata alone\n"
       "  --python PATH         the interpreter with torch (default: %s)\n",
       models::kBackboneNames, default_python().c_str());
-}
-
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (true) {
-    const size_t comma = text.find(',', start);
-    out.push_back(text.substr(start, comma - start));
-    if (comma == std::string::npos) return out;
-    start = comma + 1;
-  }
-}
-
-int64_t positive(const std::string& option, const std::string& text) {
-  size_t used = 0;
-  int64_t value = 0;
-  try {
-    value = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  check(used == text.size() && !text.empty() && value >= 1, kCommand, ": ", option, " '", text,
-        "': expected an integer >= 1");
-  return value;
 }
 
 bool parse(const Args& args, Settings& s) {
@@ -109,13 +87,13 @@ bool parse(const Args& args, Settings& s) {
     }
     if (a == "--batch") {
       s.batches.clear();
-      for (const std::string& b : split_commas(option_value(args, i, kCommand))) s.batches.push_back(positive(a, b));
+      for (const std::string& b : incremental::split_commas(option_value(args, i, kCommand)))
+        s.batches.push_back(incremental::integer_at_least(a, b, 1));
     } else if (a == "--size") {
-      s.size = positive(a, option_value(args, i, kCommand));
-      check(s.size >= 16, kCommand, ": --size must be >= 16, got ", s.size);
+      s.size = incremental::integer_at_least(a, option_value(args, i, kCommand), 16);
     } else if (a == "--precision") {
       s.precisions.clear();
-      for (const std::string& p : split_commas(option_value(args, i, kCommand)))
+      for (const std::string& p : incremental::split_commas(option_value(args, i, kCommand)))
         s.precisions.push_back(parse_precision(p));
     } else if (a == "--backbone") {
       s.backbone = option_value(args, i, kCommand);
@@ -127,9 +105,9 @@ bool parse(const Args& args, Settings& s) {
       s.device = option_value(args, i, kCommand);
       check(s.device.rfind("cuda", 0) == 0, kCommand, ": --device '", s.device, "': expected cuda or cuda:<index>");
     } else if (a == "--warmup") {
-      s.warmup = static_cast<int>(positive(a, option_value(args, i, kCommand)));
+      s.warmup = incremental::int_at_least(a, option_value(args, i, kCommand), 0);
     } else if (a == "--steps") {
-      s.steps = static_cast<int>(positive(a, option_value(args, i, kCommand)));
+      s.steps = incremental::int_at_least(a, option_value(args, i, kCommand), 1);
     } else if (a == "--no-torch") {
       s.torch = false;
     } else if (a == "--python") {
@@ -198,7 +176,7 @@ Row run_once(const Settings& s, const Device& device, Precision precision, int64
   incremental::StepSession session(setup, task, &previous, "the benchmark's step-0 model", "", s.warmup + s.steps + 1);
   previous.clear();
   Tensor images, labels;
-  bench_random_batch(batch, s.size, s.size, task.labels().num_classes(), images, labels);
+  random_step_batch(batch, s.size, s.size, task.labels().num_classes(), images, labels);
   images = images.to(device);
   labels = labels.to(device);
   for (int i = 0; i < s.warmup; ++i) session.train_iteration(images, labels);

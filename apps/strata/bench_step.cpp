@@ -22,6 +22,7 @@
 #include "apps/strata/bench_common.h"
 #include "apps/strata/commands.h"
 #include "apps/strata/python.h"
+#include "apps/strata/step_batch.h"
 #include "engine/json.h"
 #include "incremental/method.h"
 #include "incremental/recipe.h"
@@ -51,7 +52,7 @@ StrataResult run_strata(const Settings& s, const incremental::Task& task, const 
   incremental::StepSession session(setup, task, &previous, "the benchmark's step-0 model", "", iterations);
   previous.clear();  // measure_steps() returns its pages to the system before the baseline
   Tensor images, labels;
-  bench_random_batch(s.step.batch, s.step.height, s.step.width, task.labels().num_classes(), images, labels);
+  random_step_batch(s.step.batch, s.step.height, s.step.width, task.labels().num_classes(), images, labels);
 
   StrataResult r;
   r.parameters = session.model().parameter_count();

@@ -13,6 +13,7 @@
 #include <random>
 #include <stdexcept>
 
+#include "apps/strata/step_batch.h"
 #include "engine/atomic_file.h"
 #include "engine/device_context.h"
 #include "engine/error.h"
@@ -30,7 +31,6 @@ namespace {
 
 constexpr const char* kCommand = "profile";
 constexpr uint64_t kSeed = 42;
-constexpr double kIgnoredFraction = 0.05;
 // The profile's own scopes: the batch handed to the step, and the session's construction (whose
 // allocations are not part of the step unless they stay).
 constexpr const char* kDataScope = "profile: data";
@@ -84,21 +84,6 @@ double best_seconds(const Device& device, int runs, Work&& work) {
     best = std::min(best, seconds_since(start));
   }
   return best;
-}
-
-// Random u8 images (N,H,W,3) and labels (N,H,W) in [0, classes) with a fraction ignored (255).
-void random_batch(int64_t batch, int64_t crop, int classes, Tensor& images, Tensor& labels) {
-  std::mt19937 rng(kSeed);
-  images = Tensor::empty({batch, crop, crop, 3}, DType::u8);
-  labels = Tensor::empty({batch, crop, crop}, DType::u8);
-  std::uniform_int_distribution<int> byte(0, 255), label(0, classes - 1);
-  std::uniform_real_distribution<double> unit(0, 1);
-  uint8_t* x = images.data<uint8_t>();
-  for (int64_t i = 0; i < images.numel(); ++i) x[i] = static_cast<uint8_t>(byte(rng));
-  uint8_t* y = labels.data<uint8_t>();
-  for (int64_t i = 0; i < labels.numel(); ++i) {
-    y[i] = static_cast<uint8_t>(unit(rng) < kIgnoredFraction ? 255 : label(rng));
-  }
 }
 
 // The step of `method`, changed by the method flags when it is the profiled one (not --compare's).
@@ -379,69 +364,115 @@ Roofline calibrate_roofline(const std::string& device_text) {
   return r;
 }
 
-MethodProfile profile_method(const ProfileSettings& s, const std::string& method, bool overridden) {
-  const Device device = parse_device(s.device);
-  const incremental::Task task = incremental::Task::create(incremental::LabelSpace::voc(), s.task);
-  const incremental::StepSetup setup = step_setup(s, method, overridden, task, device);
+namespace {
 
-  profiler::reset();
-  ProfilingOn profiling;
-  profiler::MemoryProfile memory(device);
-
+// A step ready to iterate: its session (built from a step-0 model of the same seed, PLOP's
+// thresholds computed) and its random batch, on the settings' device.
+struct PreparedStep {
+  Device device;
+  incremental::StepSetup setup;
   std::unique_ptr<incremental::StepSession> session;
   Tensor images, labels;
-  {
-    profiler::Scope scope(kSetupScope);
-    TensorMap previous;
-    {
-      models::ModelConfig step0 = setup.model;
-      step0.classes.pop_back();
-      previous = models::SegmentationModel(step0).state_dict();
-    }
-    // EWC/PI/RW at step >= 1 penalise with the previous step's importance: ones here, which cost
-    // what any importance costs.
-    incremental::PreviousMethod previous_method{{}, "the profile's previous-step model"};
-    if (setup.method.regularizer.kind != incremental::RegularizerKind::none) {
-      for (const auto& [key, t] : previous) {
-        for (const char* prefix : {"fisher.", "score."}) {
-          previous_method.state.emplace(prefix + key, Tensor::ones(t.shape(), t.dtype()));
-        }
-      }
-    }
-    session = std::make_unique<incremental::StepSession>(setup, task, &previous, "the profile's previous-step model",
-                                                         "", s.warmup + s.iterations, previous_method);
-  }
-  {
-    profiler::Scope scope(kDataScope);
-    random_batch(s.batch, s.crop, task.labels().num_classes(), images, labels);
-  }
-  if (session->method().needs_pseudo_thresholds(setup.step)) {
-    // PLOP's pseudo-label thresholds, from the profile's batch as the trainer's pass computes them
-    // from the step's data: part of the set-up, not of an iteration.
-    profiler::Scope scope(kSetupScope);
-    bool given = false;
-    session->compute_pseudo_label_thresholds([&]() -> std::optional<incremental::ThresholdBatch> {
-      if (given) return std::nullopt;
-      given = true;
-      return incremental::ThresholdBatch{images, labels};
-    });
-  }
 
-  MethodProfile out;
-  out.method = setup.method.describe();
-  out.model = setup.model.describe();
-  out.iterations = s.iterations;
-  incremental::IterationStats stats;
-  auto iteration = [&] {
+  // One iteration on a copy of the batch (the data phase), then a device synchronisation.
+  incremental::IterationStats iterate() {
     Tensor x, y;
     {
       profiler::Scope scope(kDataScope);
       x = device.is_cpu() ? images.clone() : images.to(device);
       y = device.is_cpu() ? labels.clone() : labels.to(device);
     }
-    stats = session->train_iteration(x, y);
+    incremental::IterationStats stats = session->train_iteration(x, y);
     synchronize(device);
-  };
+    return stats;
+  }
+};
+
+PreparedStep prepare_step(const ProfileSettings& s, const std::string& method, bool overridden, const Device& device) {
+  PreparedStep p;
+  p.device = device;
+  const incremental::Task task = incremental::Task::create(incremental::LabelSpace::voc(), s.task);
+  p.setup = step_setup(s, method, overridden, task, p.device);
+  {
+    profiler::Scope scope(kSetupScope);
+    TensorMap previous;
+    {
+      models::ModelConfig step0 = p.setup.model;
+      step0.classes.pop_back();
+      previous = models::SegmentationModel(step0).state_dict();
+    }
+    // EWC/PI/RW at step >= 1 penalise with the previous step's importance: ones here, which cost
+    // what any importance costs.
+    incremental::PreviousMethod previous_method{{}, "the profile's previous-step model"};
+    if (p.setup.method.regularizer.kind != incremental::RegularizerKind::none) {
+      for (const auto& [key, t] : previous) {
+        for (const char* prefix : {"fisher.", "score."}) {
+          previous_method.state.emplace(prefix + key, Tensor::ones(t.shape(), t.dtype()));
+        }
+      }
+    }
+    p.session = std::make_unique<incremental::StepSession>(
+        p.setup, task, &previous, "the profile's previous-step model", "", s.warmup + s.iterations, previous_method);
+  }
+  {
+    profiler::Scope scope(kDataScope);
+    random_step_batch(s.batch, s.crop, s.crop, task.labels().num_classes(), p.images, p.labels);
+  }
+  if (p.session->method().needs_pseudo_thresholds(p.setup.step)) {
+    // PLOP's pseudo-label thresholds, from the profile's batch as the trainer's pass computes them
+    // from the step's data: part of the set-up, not of an iteration.
+    profiler::Scope scope(kSetupScope);
+    bool given = false;
+    p.session->compute_pseudo_label_thresholds([&]() -> std::optional<incremental::ThresholdBatch> {
+      if (given) return std::nullopt;
+      given = true;
+      return incremental::ThresholdBatch{p.images, p.labels};
+    });
+  }
+  return p;
+}
+
+}  // namespace
+
+std::string profile_memory_row_of(const char* context) { return memory_row_of(context); }
+
+void observe_iteration(const ProfileSettings& s, AllocationObserver& observer,
+                       const std::function<void(incremental::StepSession&, int64_t allocated_before)>& after) {
+  profiler::reset();
+  ProfilingOn profiling;
+  PreparedStep step = prepare_step(s, s.method, true, parse_device(s.device));
+  for (int i = 0; i < s.warmup; ++i) step.iterate();
+  Allocator& allocator = allocator_for(step.device);
+  check(allocator.observer() == nullptr, "observe_iteration: the allocator of ", step.device.str(),
+        " is already watched");
+  const int64_t allocated_before = allocator.stats().requested_bytes;
+  allocator.set_observer(&observer);
+  try {
+    step.iterate();
+  } catch (...) {
+    allocator.set_observer(nullptr);
+    throw;
+  }
+  allocator.set_observer(nullptr);
+  if (after) after(*step.session, allocated_before);
+  profiler::reset();
+}
+
+MethodProfile profile_method(const ProfileSettings& s, const std::string& method, bool overridden) {
+  profiler::reset();
+  ProfilingOn profiling;
+  const Device opened = parse_device(s.device);
+  profiler::MemoryProfile memory(opened);
+  PreparedStep step = prepare_step(s, method, overridden, opened);
+  const incremental::StepSetup& setup = step.setup;
+  std::unique_ptr<incremental::StepSession>& session = step.session;
+
+  MethodProfile out;
+  out.method = setup.method.describe();
+  out.model = setup.model.describe();
+  out.iterations = s.iterations;
+  incremental::IterationStats stats;
+  auto iteration = [&] { stats = step.iterate(); };
   for (int i = 0; i < s.warmup; ++i) iteration();
   profiler::reset();
   memory.reset_peak();

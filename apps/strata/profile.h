@@ -24,13 +24,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "apps/strata/commands.h"
+#include "engine/allocator.h"
 #include "engine/json.h"
 #include "engine/profiler.h"
 #include "incremental/method.h"
+#include "incremental/step_session.h"
 
 namespace strata::app {
 
@@ -104,6 +107,16 @@ struct MethodProfile {
 
 // The memory rows, in the order they are reported.
 const std::vector<std::string>& profile_memory_rows();
+// The row of an allocation made in `context` (engine/profiler.h's allocation_context(): the step's
+// phase scopes, the kernels' "workspace" tag) when no owner claims it.
+std::string profile_memory_row_of(const char* context);
+
+// The step of settings (settings.method with settings.method_overrides) built as profile_method
+// builds it, settings.warmup iterations, then one more with `observer` installed on the device's
+// allocator (profiling on, so allocations carry their phase), then `after` with the session and the
+// bytes the live allocations had asked for when the observer was installed.
+void observe_iteration(const ProfileSettings& settings, AllocationObserver& observer,
+                       const std::function<void(incremental::StepSession&, int64_t allocated_before)>& after = {});
 
 // Runs settings.warmup + settings.iterations iterations of `method` and measures them; `overridden`:
 // changed by settings.method_overrides (the profiled method; --compare's is the plain preset).

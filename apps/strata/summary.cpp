@@ -1,10 +1,15 @@
 // `strata summary`: a model's layer tree with output shapes, parameters and forward multiply-adds
 // per stage and in total, for an input size, computed analytically (models/summary.h): no kernel
-// runs, so any input size costs the same (building the model's parameters, about a second).
+// runs, so any input size costs the same (building the model's parameters, about a second). With
+// --memory, also a training step's peak memory at a batch and crop, predicted from two small
+// measured probes (apps/strata/memory_prediction.h).
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "apps/strata/commands.h"
+#include "apps/strata/memory_prediction.h"
+#include "engine/device.h"
 #include "engine/error.h"
 #include "models/segmentation_model.h"
 
@@ -31,7 +36,18 @@ void print_help() {
       "  --aux                           torchvision's auxiliary FCN head on layer3\n"
       "  --classes N[,N...]              classes per step, background in the first (default 21)\n"
       "  --size H[xW]                    input size (default 512)\n"
-      "  --verbose                       every layer, not only the stages\n");
+      "  --verbose                       every layer, not only the stages\n\n"
+      "  --memory                        also the peak memory of a training step at --batch x --size (square),\n"
+      "                                  predicted from two small measured probes (apps/strata/memory_prediction.h):\n"
+      "                                  weights, gradients, optimizer state, saved activations, teacher maps,\n"
+      "                                  workspace. The step is `strata profile`'s: MiB's head and In-place ABN\n"
+      "                                  at the architecture's output stride (so --head, --norm, --output-stride,\n"
+      "                                  --aux and --classes do not apply), with:\n"
+      "  --batch N                       images per step (default 24)\n"
+      "  --method NAME                   (default MiB)\n"
+      "  --task T  --step N              a VOC task and step (default 15-5, 1)\n"
+      "  --device DEV                    the CUDA device the probes run on (default cuda; an emulated one predicts\n"
+      "                                  the CUDA backend's memory too, slowly)\n");
 }
 
 int parse_int(const std::string& option, const std::string& value) {
@@ -55,6 +71,12 @@ int run_summary(const Args& args) {
   bool verbose = false;
   int output_stride = 0;  // 0: the architecture's
   std::string backbone;   // empty: the architecture's
+  bool memory = false;
+  ProfileSettings step;  // --memory's step
+  step.batch = 24;
+  step.device = "cuda";
+  step.warmup = 1;
+  std::vector<std::string> model_options;  // given, and meaningless with --memory
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     auto value = [&]() -> const std::string& {
@@ -70,14 +92,19 @@ int run_summary(const Args& args) {
       config.arch = models::parse_architecture(value());
     } else if (a == "--head") {
       config.flavour = models::parse_flavour(value());
+      model_options.push_back(a);
     } else if (a == "--norm") {
       config.norm = models::parse_norm(value());
+      model_options.push_back(a);
     } else if (a == "--output-stride") {
       output_stride = static_cast<int>(parse_int(a, value()));
+      model_options.push_back(a);
     } else if (a == "--aux") {
       config.aux = true;
+      model_options.push_back(a);
     } else if (a == "--classes") {
       config.classes = models::parse_classes(value());
+      model_options.push_back(a);
     } else if (a == "--size") {
       const std::string& v = value();
       size_t x = v.find('x');
@@ -86,14 +113,43 @@ int run_summary(const Args& args) {
       check(height >= 1 && width >= 1, "--size must be positive, got '", v, "'");
     } else if (a == "--verbose") {
       verbose = true;
+    } else if (a == "--memory") {
+      memory = true;
+    } else if (a == "--batch") {
+      step.batch = parse_int(a, value());
+      check(step.batch >= 1, "--batch must be >= 1, got ", step.batch);
+    } else if (a == "--method") {
+      step.method = value();
+    } else if (a == "--task") {
+      step.task = value();
+    } else if (a == "--step") {
+      step.step = parse_int(a, value());
+    } else if (a == "--device") {
+      step.device = value();
     } else {
       throw Error(cat("unknown option '", a, "' (see --help)"));
     }
   }
   models::apply_backbone(config, backbone.empty() ? models::reference_backbone(config.arch) : backbone);
   config.output_stride = output_stride != 0 ? output_stride : models::reference_output_stride(config.arch);
+  if (memory) {
+    check(model_options.empty(), "--memory predicts the step of `strata profile` (MiB's head, In-place ABN, the ",
+          "architecture's output stride): ", model_options.front(), " does not apply to it");
+    check(height == width, "--memory needs a square --size (the training crop), got ", height, "x", width);
+    config.flavour = models::Flavour::mib;
+    config.norm = models::Norm::inplace_abn;
+  }
   models::SegmentationModel model(config);
   std::fputs(models::format_summary(model.summary(height, width), verbose).c_str(), stdout);
+  if (memory) {
+    step.arch = models::architecture_name(config.arch);
+    step.backbone = backbone.empty() ? models::reference_backbone(config.arch) : backbone;
+    step.crop = height;
+    std::printf("%s", emulated_device_warning(parse_device(step.device), step.device).c_str());
+    std::printf("\nMeasuring the probes on %s...\n", step.device.c_str());
+    std::fflush(stdout);
+    std::fputs(format_memory_prediction(step, predict_peak_memory(step)).c_str(), stdout);
+  }
   return 0;
 }
 

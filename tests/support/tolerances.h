@@ -74,6 +74,12 @@ inline constexpr Tolerance kSampleStddev = {0.02, 0};
 // bookkeeping) is a few percent of a tiny step; an uncovered phase (a missing scope) is far more.
 inline constexpr double kProfileUncoveredWallShare = 0.10;
 
+// `strata summary --memory` (apps/strata/memory_prediction.h): a step's predicted peak memory
+// against the peak measured at that size. The prediction extends each row of the peak affinely in
+// batch x pixels from two small probes; what is not affine (per-image pooled tensors, a workspace
+// chosen per shape, the caching allocator's 512-byte rounding) stays within 10% (issue 14's bound).
+inline constexpr double kMemoryPredictionShare = 0.10;
+
 // A scalar checked against `expected` with a tolerance of this file: CHECK(x == approx(b, kF32)).
 // For one value the largest reference magnitude is |b| itself, so the rule above reads
 // |a - b| <= (rtol + atol) * |b|. kF64 where the compared values are computed in double, kF32
