@@ -1,9 +1,12 @@
-// A small JSON value, parser and writer: enough for safetensors headers, checkpoint metadata and
-// JSONL training logs. Integers are kept exactly (int64) when a number has no fraction or
-// exponent; other numbers are doubles. Object members keep their insertion order.
+// A small JSON value for safetensors headers, checkpoint metadata and JSONL training logs, read and
+// written by nlohmann-json (engine/json.cpp). Integers are kept exactly (int64) when a number has no
+// fraction or exponent and fits; other numbers are doubles (written in the shortest form that reads
+// back to the same double, with ".0" when integral). Object members keep their insertion order.
+// Containers nest at most 64 deep.
 //
 // JSON has no NaN or Inf: dump() writes a non-finite number as the string "nan", "inf" or "-inf",
 // and as_double() reads those three strings back as the numbers (a diverged loss in a log record).
+// Strings must be UTF-8: parse() refuses ill-formed UTF-8, dump() writes it as U+FFFD.
 //
 // parse() throws strata::Error naming the byte offset and what was expected; the accessors throw
 // when a value is not of the requested kind.

@@ -159,11 +159,24 @@ TEST_CASE("json parses, rejects and writes documents exactly", "[cpu]") {
   CHECK(v.at("a").as_array()[3].is_null());
   CHECK(v.at("a").as_array()[4].as_string() == "x\"\xc3\xa9\xf0\x9f\x98\x80");
   CHECK(v.at("big").as_int() == 9007199254740993LL);  // beyond double precision, kept exactly
-  CHECK(json::dump(v) == R"({"a":[1,-2500,true,null,"x\")" "\xc3\xa9\xf0\x9f\x98\x80" R"("],"big":9007199254740993})");
-  CHECK_THROWS_WITH(json::parse("{\"a\" 1}"), Catch::Contains("at byte 5") && Catch::Contains("':'"));
-  CHECK_THROWS_WITH(json::parse("[1,]"), Catch::Contains("a value"));
-  CHECK_THROWS_WITH(json::parse("{} x"), Catch::Contains("end of input"));
+  // A double stays a double when written (-2500.0, not the integer -2500).
+  CHECK(json::dump(v) == R"({"a":[1,-2500.0,true,null,"x\")"
+                         "\xc3\xa9\xf0\x9f\x98\x80"
+                         R"("],"big":9007199254740993})");
+  CHECK(json::parse(json::dump(v)).at("a").as_array()[1].is_number());
+  CHECK_FALSE(json::parse(json::dump(v)).at("a").as_array()[1].is_int());
+  // Errors name the byte (after the token that failed) and what was expected.
+  CHECK_THROWS_WITH(json::parse("{\"a\" 1}"), Catch::Contains("json: at byte 6") && Catch::Contains("expected ':'"));
+  CHECK_THROWS_WITH(json::parse("[1,]"), Catch::Contains("unexpected ']'"));
+  CHECK_THROWS_WITH(json::parse("{} x"), Catch::Contains("expected end of input"));
   CHECK_THROWS_WITH(json::parse(std::string(100, '[')), Catch::Contains("less nesting"));
+  CHECK_THROWS_WITH(json::parse(std::string(65, '[') + std::string(65, ']')), Catch::Contains("less nesting"));
+  CHECK(json::parse(std::string(64, '[') + std::string(64, ']')).is_array());
+  CHECK_THROWS_WITH(json::parse("\"\xff\""), Catch::Contains("ill-formed UTF-8"));
+  CHECK_THROWS_WITH(json::parse("1e400"), Catch::Contains("number overflow"));
+  // Beyond int64, an integer is a double; ill-formed UTF-8 is written as U+FFFD.
+  CHECK(json::parse("18446744073709551616").as_double() == 18446744073709551616.0);
+  CHECK(json::dump(json::Value(std::string("a\xffz"))) == "\"a\xef\xbf\xbdz\"");
   CHECK_THROWS_WITH(v.at("missing"), Catch::Contains("missing key \"missing\""));
 }
 
@@ -171,7 +184,7 @@ TEST_CASE("json parses, rejects and writes documents exactly", "[cpu]") {
 // as the integer 0.
 TEST_CASE("json writes negative zero so that it reads back as negative zero", "[cpu]") {
   const std::string text = json::dump(json::Value(json::Array{json::Value(-0.0), json::Value(0.0)}));
-  CHECK(text == "[-0.0,0]");
+  CHECK(text == "[-0.0,0.0]");
   const json::Array back = json::parse(text).as_array();
   CHECK(!back[0].is_int());
   CHECK(std::signbit(back[0].as_double()));
