@@ -254,7 +254,9 @@ SegmentationScores Trainer::evaluate_step(models::SegmentationModel& model, int 
   const std::filesystem::path folder = std::filesystem::path(options_.save_predictions) / cat("step", step);
   std::optional<models::SegmentationModel> previous;
   if (save) {
-    std::filesystem::create_directories(folder);
+    std::error_code error;
+    std::filesystem::create_directories(folder, error);
+    check(!error, "--save-predictions: cannot create the folder ", folder.string(), " (", error.message(), ")");
     if (step > 0 && std::filesystem::exists(previous_checkpoint)) {
       const Checkpoint checkpoint = load_checkpoint(previous_checkpoint, nonfinite_tensors());
       models::ModelConfig config = checkpoint.info.model;

@@ -360,6 +360,13 @@ TEST_CASE("save-predictions writes every test image's strip at a step's end, and
       CHECK(strip.height > 32);
     }
   }
+  // A folder that cannot be made is an error naming it, before the evaluation runs.
+  TrainOptions blocked = step1;
+  blocked.test = true;
+  blocked.save_predictions = out / "a_file";
+  { std::ofstream(out / "a_file") << "not a folder"; }
+  CHECK_THROWS_WITH(Trainer(blocked, nullptr).run_step(1),
+                    Catch::Contains("--save-predictions: cannot create the folder " + (out / "a_file") + "/step1"));
   // strata eval's path (--test) on step 1's checkpoint: the same predictions, so the same bytes.
   TrainOptions tester = step1;
   tester.test = true;
