@@ -98,7 +98,7 @@ MemoryPrediction predict_peak_memory(const ProfileSettings& settings) {
   check(settings.batch >= 1 && settings.crop >= 16, "memory prediction: --batch must be >= 1 and the crop >= 16, got ",
         settings.batch, " and ", settings.crop);
   check(settings.device.rfind("cuda", 0) == 0, "memory prediction: --device ", settings.device,
-        ": the prediction predicts a CUDA device's memory; the CPU's convolutions take their im2col workspace in ",
+        ": it predicts a CUDA device's memory only; the CPU's convolutions take their im2col workspace in ",
         "chunks of a fixed budget, which is not affine in the batch, so extending a CPU trace would not hold ",
         "(run `strata profile --device cpu` at the size instead)");
   MemoryPrediction out;

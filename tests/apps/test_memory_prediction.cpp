@@ -53,7 +53,7 @@ TEST_CASE("the memory prediction refuses the CPU, whose im2col workspace is not 
   ProfileSettings s;
   s.backbone = "small";
   s.device = "cpu";
-  CHECK_THROWS_WITH(predict_peak_memory(s), Catch::Contains("predicts a CUDA device's memory"));
+  CHECK_THROWS_WITH(predict_peak_memory(s), Catch::Contains("predicts a CUDA device's memory only"));
 }
 
 TEST_CASE("the predicted peak memory of a step is within 10% of the measured one, on the CUDA backend", "[cpu]") {
