@@ -12,9 +12,10 @@
 // 512x512 the saved activations do), which is why the whole trace is extended rather than the
 // probes' peaks. Not affine, hence approximate: per-image tensors (pooled features) and the workspace
 // of a cuDNN algorithm chosen per shape. tests/apps holds it to a measured peak within 10% on the
-// CUDA backend (emulated in CI; measured on the small model: +1.7% at batch 4 x 224x224, +4.4% at 4 x 192x192, the
-// test's). CUDA only: the CPU's im2col workspace comes in chunks of a fixed budget (kernels/cpu/conv2d.cpp), not affine
-// in the batch, and the extension overshoots it (measured +17% at batch 8 x 256x256).
+// CUDA backend (emulated in CI; on the small model +1.7% at batch 4 x 224x224 and +4.4% at 4 x
+// 192x192, the test's size). CUDA only: the CPU's im2col workspace comes in chunks of a fixed budget
+// (kernels/cpu/conv2d.cpp), not affine in the batch, and the extension overshoots it (measured +17%
+// at batch 8 x 256x256).
 #pragma once
 
 #include <cstdint>
