@@ -16,10 +16,13 @@ namespace {
 // The rows of a prediction: what the iteration found allocated (row 0), the gradients live at its
 // end (row 1), then the rows of the phases that allocated the rest (profile_memory_rows() from
 // "input batch" on).
-std::vector<std::string> prediction_rows() {
-  std::vector<std::string> rows = {"weights, teacher weights, optimizer state", "gradients"};
-  const std::vector<std::string>& profile = profile_memory_rows();
-  rows.insert(rows.end(), profile.begin() + 4, profile.end());
+const std::vector<std::string>& prediction_rows() {
+  static const std::vector<std::string> rows = [] {
+    std::vector<std::string> out = {"weights, teacher weights, optimizer state", "gradients"};
+    const std::vector<std::string>& profile = profile_memory_rows();
+    out.insert(out.end(), profile.begin() + 4, profile.end());
+    return out;
+  }();
   return rows;
 }
 
@@ -56,10 +59,10 @@ class AllocationTrace final : public AllocationObserver {
   const std::vector<Event>& events() const { return events_; }
 
  private:
-  size_t row_of(const char* context) const {
-    const std::vector<std::string> rows = prediction_rows();
-    const std::string name = profile_memory_row_of(context);
-    return static_cast<size_t>(std::find(rows.begin(), rows.end(), name) - rows.begin()) % rows.size();
+  // profile_memory_row_of() names one of the phase rows, "other" for a context it does not know.
+  static size_t row_of(const char* context) {
+    const std::vector<std::string>& rows = prediction_rows();
+    return static_cast<size_t>(std::find(rows.begin(), rows.end(), profile_memory_row_of(context)) - rows.begin());
   }
 
   std::mutex mutex_;
@@ -102,7 +105,7 @@ MemoryPrediction predict_peak_memory(const ProfileSettings& settings) {
         "chunks of a fixed budget, which is not affine in the batch, so extending a CPU trace would not hold ",
         "(run `strata profile --device cpu` at the size instead)");
   MemoryPrediction out;
-  const std::vector<std::string> names = prediction_rows();
+  const std::vector<std::string>& names = prediction_rows();
   Probe probes[2];
   double pixels[2];
   for (int p = 0; p < 2; ++p) {
