@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string_view>
 
+#include "engine/command_line.h"
 #include "engine/error.h"
 #include "engine/precision.h"
 
@@ -15,70 +16,8 @@ namespace strata::incremental {
 
 namespace {
 
-int64_t parse_integer(const std::string& option, const std::string& text) {
-  size_t used = 0;
-  int64_t value = 0;
-  try {
-    value = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  check(used == text.size() && !text.empty(), option, " expects an integer, got '", text, "'");
-  return value;
-}
-
-double parse_real(const std::string& option, const std::string& text) {
-  size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  check(used == text.size() && !text.empty() && std::isfinite(value), option, " expects a number, got '", text, "'");
-  return value;
-}
-
-}  // namespace
-
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) out.push_back(item);
-  if (!text.empty() && text.back() == ',') out.push_back("");
-  return out;
-}
-
-namespace {
-
-int as_int(const std::string& option, const std::string& text) {
-  const int64_t value = parse_integer(option, text);
-  check(value >= std::numeric_limits<int>::min() && value <= std::numeric_limits<int>::max(), option,
-        " is out of range: ", text);
-  return static_cast<int>(value);
-}
-
-}  // namespace
-
-int64_t integer_at_least(const std::string& option, const std::string& text, int64_t min) {
-  const int64_t value = parse_integer(option, text);
-  check(value >= min, option, " must be >= ", min, ", got ", text);
-  return value;
-}
-
-int int_at_least(const std::string& option, const std::string& text, int min) {
-  const int value = as_int(option, text);
-  check(value >= min, option, " must be >= ", min, ", got ", text);
-  return value;
-}
-
-namespace {
-
 uint64_t as_seed(const std::string& option, const std::string& text) {
-  const int64_t value = parse_integer(option, text);
-  check(value >= 0, option, " must be >= 0, got ", text);
-  return static_cast<uint64_t>(value);
+  return static_cast<uint64_t>(integer_at_least(option, text, 0));
 }
 
 OptionSpec value(const char* name, const char* argument, const char* help,
@@ -120,8 +59,9 @@ std::vector<OptionSpec> data_and_task_specs() {
             [](TrainOptions& o, const std::string& v) {
               o.all_steps = v == "all";
               if (!o.all_steps) {
-                o.step = as_int("--step", v);
-                check(o.step >= 0, "--step must be >= 0 or 'all', got ", v);
+                const int64_t step = parse_integer("--step", v);
+                check(step >= 0 && step <= std::numeric_limits<int>::max(), "--step must be >= 0 or 'all', got ", v);
+                o.step = static_cast<int>(step);
               }
             }),
       value("--protocol", "NAME",
@@ -156,7 +96,7 @@ std::vector<OptionSpec> model_and_method_specs() {
             [](TrainOptions& o, const std::string& v) { o.arch = v; }),
       value("--output-stride", "N",
             "8, 16 or 32 (default: the architecture's, 16 for DeepLabV3(+), 8 for PSPNet, 32 for BiSeNet)",
-            [](TrainOptions& o, const std::string& v) { o.output_stride = as_int("--output-stride", v); }),
+            [](TrainOptions& o, const std::string& v) { o.output_stride = int_at_least("--output-stride", v, 1); }),
       value("--norm", "NAME", "inplace_abn or batch_norm (default: the head's: inplace_abn for mib)",
             [](TrainOptions& o, const std::string& v) { o.norm = v; }),
       value("--blocks", "A,B,C,D", "blocks per backbone stage, overriding the backbone's",
@@ -471,25 +411,37 @@ const std::vector<OptionSpec>& train_option_specs() {
   return specs;
 }
 
-bool parse_train_options(const std::vector<std::string>& args, TrainOptions& options,
-                         const std::vector<std::string>& allowed) {
-  for (const std::string& a : args) {
-    if (a == "--help" || a == "-h") return false;
-  }
-  const std::vector<OptionSpec>& specs = train_option_specs();
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto spec = std::find_if(specs.begin(), specs.end(), [&](const OptionSpec& s) { return a == s.name; });
-    check(spec != specs.end(), "unknown option '", a, "' (see --help)");
-    check(allowed_option(allowed, a), "option ", a, " is not accepted here (see --help)");
-    if (spec->argument == nullptr) {
-      spec->apply(options, "");
+void add_train_options(CommandLine& command_line, TrainOptions& options, const std::vector<std::string>& names) {
+  for (const OptionSpec& spec : train_option_specs()) {
+    if (!allowed_option(names, spec.name)) continue;
+    if (spec.argument == nullptr) {
+      command_line.flag(spec.name, [&spec, &options] { spec.apply(options, ""); });
     } else {
-      check(i + 1 < args.size(), "option ", a, " needs a value (", spec->argument, ")");
-      spec->apply(options, args[++i]);
+      command_line.value(spec.name, spec.argument, [&spec, &options](const std::string& v) { spec.apply(options, v); });
     }
   }
-  return true;
+}
+
+void refuse_train_options(CommandLine& command_line, const std::vector<std::string>& accepted, const std::string& why) {
+  for (const OptionSpec& spec : train_option_specs()) {
+    if (allowed_option(accepted, spec.name)) continue;
+    const std::string message =
+        cat("option ", spec.name, " is not accepted here", why.empty() ? " (see --help)" : ": " + why);
+    auto refuse = [message] { throw Error(message); };
+    if (spec.argument == nullptr) {
+      command_line.flag(spec.name, refuse);
+    } else {
+      command_line.value(spec.name, spec.argument, [refuse](const std::string&) { refuse(); });
+    }
+  }
+}
+
+bool parse_train_options(const std::vector<std::string>& args, TrainOptions& options,
+                         const std::vector<std::string>& allowed) {
+  CommandLine command_line;
+  add_train_options(command_line, options, allowed);
+  if (!allowed.empty()) refuse_train_options(command_line, allowed, "");
+  return command_line.parse(args);
 }
 
 const std::vector<OptionGroup>& train_option_groups() {
@@ -588,6 +540,7 @@ std::string resume_hint(const std::string& program, const std::vector<std::strin
   for (size_t i = 0; i < args.size(); ++i) {
     auto spec = std::find_if(specs.begin(), specs.end(), [&](const OptionSpec& s) { return args[i] == s.name; });
     const bool takes_value = spec != specs.end() && spec->argument != nullptr && i + 1 < args.size();
+    if (args[i].rfind("--step=", 0) == 0 || args[i].rfind("--ckpt=", 0) == 0) continue;
     if (args[i] == "--step" || args[i] == "--ckpt") {
       i += takes_value ? 1 : 0;
       continue;

@@ -11,16 +11,19 @@
 // parse_train_options(args, options, {"--data-root", "--output", "--device"}) accepts only those
 // (and --help), train_options_help(the same list) documents only those.
 //
-// Errors (strata::Error): an unknown option (naming it; with an allow-list, an option outside it),
-// a missing value, a malformed number naming the option and the text, a count or size out of its
-// range naming the option and the range (`--batch-size 0`: "--batch-size must be >= 1, got 0"; 0 is
-// never a silent default on the command line).
+// The options are read by CLI11 through engine/command_line.h (`--name VALUE` or `--name=VALUE`,
+// applied in the order given), which also gives the errors (strata::Error): an unknown option
+// (naming it; with an allow-list, an option outside it), a missing value, a malformed number naming
+// the option and the text, a count or size out of its range naming the option and the range
+// (`--batch-size 0`: "--batch-size must be >= 1, got 0"; 0 is never a silent default on the command
+// line).
 #pragma once
 
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "engine/command_line.h"
 #include "engine/interrupt.h"
 #include "incremental/trainer.h"
 
@@ -35,8 +38,16 @@ struct OptionSpec {
 
 const std::vector<OptionSpec>& train_option_specs();
 
-// Applies `args` to `options`. Returns false when --help (or -h) was given (nothing else is
-// checked then). `allowed` (names with dashes) restricts the options accepted; empty: all.
+// Declares the train options named in `names` (with dashes; empty: every one) on `command_line`
+// (engine/command_line.h), each setting `options` (which must outlive the parse).
+void add_train_options(CommandLine& command_line, TrainOptions& options, const std::vector<std::string>& names = {});
+// Declares every other train option than `accepted` as refused, naming it: "option --lr is not
+// accepted here: <why>" (empty why: "... here (see --help)").
+void refuse_train_options(CommandLine& command_line, const std::vector<std::string>& accepted, const std::string& why);
+
+// Applies `args` to `options` (CommandLine's syntax and errors, with the train options only). Returns
+// false when --help (or -h) was given (nothing else is checked then). `allowed` (names with dashes)
+// restricts the options accepted, the others refused as above; empty: all.
 bool parse_train_options(const std::vector<std::string>& args, TrainOptions& options,
                          const std::vector<std::string>& allowed = {});
 
@@ -65,14 +76,5 @@ std::string train_options_help(const std::vector<std::string>& allowed = {});
 // POSIX shell where needed.
 std::string resume_hint(const std::string& program, const std::vector<std::string>& args, const TrainOptions& options,
                         const Interrupted& interrupted, int last_step);
-
-// Parsing helpers the other command lines share. "8,24" -> {"8", "24"} (a trailing comma gives an
-// empty last item).
-std::vector<std::string> split_commas(const std::string& text);
-// Counts and sizes, where 0 in TrainOptions means "the default": on the command line a value below
-// `min` is an error naming the option and its range, never a silent default; text that is not an
-// integer is an error naming the option too.
-int64_t integer_at_least(const std::string& option, const std::string& text, int64_t min);
-int int_at_least(const std::string& option, const std::string& text, int min);
 
 }  // namespace strata::incremental

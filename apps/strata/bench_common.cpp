@@ -75,58 +75,21 @@ json::Object StepBenchSettings::to_json() const {
                       {"steps", steps},   {"profile_steps", profile_steps}, {"threads", threads}};
 }
 
-const std::string& option_value(const Args& args, size_t& i, const std::string& command) {
-  check(i + 1 < args.size(), command, ": ", args[i], " needs a value (see --help)");
-  return args[++i];
-}
-
-namespace {
-
-// Parses args[i] when it is one of StepBenchSettings' options, advancing i past its value.
-bool parse_step_option(const Args& args, size_t& i, StepBenchSettings& s, const std::string& command) {
-  const std::string& a = args[i];
-  auto integer = [&]() {
-    const std::string& v = option_value(args, i, command);
-    try {
-      size_t used = 0;
-      const long long n = std::stoll(v, &used);
-      if (used == v.size()) return n;
-    } catch (const std::exception&) {
-    }
-    throw Error(cat(command, ": ", a, " '", v, "': expected an integer"));
-  };
-  if (a == "--batch") {
-    s.batch = integer();
-  } else if (a == "--size") {
-    parse_size(option_value(args, i, command), command + " --size", s.height, s.width);
-  } else if (a == "--warmup") {
-    s.warmup = static_cast<int>(integer());
-  } else if (a == "--steps") {
-    s.steps = static_cast<int>(integer());
-  } else if (a == "--profile") {
-    s.profile_steps = static_cast<int>(integer());
-  } else if (a == "--threads") {
-    s.threads = static_cast<int>(integer());
-  } else if (a == "--python") {
-    s.python = option_value(args, i, command);
-  } else {
-    return false;
-  }
-  return true;
-}
-
-}  // namespace
-
 bool parse_step_args(const Args& args, StepBenchSettings& settings, const std::string& command, void (*help)(),
-                     const std::function<bool(const Args&, size_t&)>& own) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--help" || args[i] == "-h") {
-      help();
-      return false;
-    }
-    if (!parse_step_option(args, i, settings, command) && !own(args, i)) {
-      throw Error(cat(command, ": unknown option '", args[i], "' (see --help)"));
-    }
+                     const std::function<void(CommandLine&)>& own) {
+  CommandLine options(command);
+  options.value("--batch", "N", [&](const std::string& v) { settings.batch = parse_integer("--batch", v); });
+  options.value("--size", "H[xW]",
+                [&](const std::string& v) { parse_size(v, "--size", settings.height, settings.width); });
+  options.integer("--warmup", "N", settings.warmup, 0);
+  options.integer("--steps", "N", settings.steps, 1);
+  options.integer("--profile", "N", settings.profile_steps, 1);
+  options.integer("--threads", "N", settings.threads, 1);
+  options.text("--python", "EXE", settings.python);
+  if (own) own(options);
+  if (!options.parse(args)) {
+    help();
+    return false;
   }
   settings.apply(command);
   return true;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "apps/strata/commands.h"
+#include "engine/command_line.h"
 #include "engine/json.h"
 #include "engine/profiler.h"
 #include "engine/tensor.h"
@@ -32,14 +33,12 @@ struct StepBenchSettings {
   json::Object to_json() const;
 };
 
-// The value of the option args[i] (advancing i past it); throws naming `command` when it is missing.
-const std::string& option_value(const Args& args, size_t& i, const std::string& command);
 // Parses a step benchmark's arguments: StepBenchSettings' options (--batch, --size, --warmup,
-// --steps, --profile, --threads, --python), then the benchmark's own through `own(args, i)` (true
-// when it took args[i], advancing i past any value). Returns false after printing `help` for
-// --help / -h; throws naming `command` on an unknown option or a bad value, then applies settings.
+// --steps, --profile, --threads, --python), then the benchmark's own, which `own` declares. Returns
+// false after printing `help` for --help / -h; throws naming `command` on an unknown option or a bad
+// value (engine/command_line.h), then applies settings.
 bool parse_step_args(const Args& args, StepBenchSettings& settings, const std::string& command, void (*help)(),
-                     const std::function<bool(const Args&, size_t&)>& own);
+                     const std::function<void(CommandLine&)>& own = {});
 // Those options' lines for --help.
 std::string step_options_help();
 

@@ -210,34 +210,15 @@ int run_bench_distill(const Args& args) {
   s.step.warmup = 1;
   s.step.steps = 5;
   s.step.profile_steps = 1;
-  auto own = [&](const Args& a, size_t& i) {
-    if (a[i] == "--low") {
-      const std::string& v = option_value(a, i, kCommand);
-      try {
-        size_t used = 0;
-        s.low = std::stoll(v, &used);
-        if (used == v.size() && s.low >= 1) return true;
-      } catch (const std::exception&) {
-      }
-      throw Error(cat(kCommand, ": --low '", v, "': expected a positive integer"));
-    }
-    if (a[i] == "--classes") {
-      s.classes = parse_classes(option_value(a, i, kCommand));
-      return true;
-    }
-    if (a[i] == "--no-teacher") {
-      s.teacher = false;
-      return true;
-    }
-    if (a[i] == "--teacher-size") {
-      const std::string& v = option_value(a, i, kCommand);
+  auto own = [&](CommandLine& options) {
+    options.integer("--low", "N", s.low, 1);
+    options.value("--classes", "C[,C...]", [&](const std::string& v) { s.classes = parse_classes(v); });
+    options.flag("--no-teacher", [&] { s.teacher = false; });
+    options.value("--teacher-size", "N", [&](const std::string& v) {
       int64_t width = 0;
-      parse_size(v, cat(kCommand, " --teacher-size"), s.teacher_size, width);
-      check(s.teacher_size >= 16 && width == s.teacher_size, kCommand, ": --teacher-size '", v,
-            "': expected one side >= 16");
-      return true;
-    }
-    return false;
+      parse_size(v, "--teacher-size", s.teacher_size, width);
+      check(s.teacher_size >= 16 && width == s.teacher_size, "--teacher-size '", v, "': expected one side >= 16");
+    });
   };
   if (!parse_step_args(args, s.step, kCommand, print_help, own)) return 0;
 

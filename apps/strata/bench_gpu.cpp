@@ -28,6 +28,7 @@
 #include "apps/strata/python.h"
 #include "apps/strata/step_batch.h"
 #include "engine/allocator.h"
+#include "engine/command_line.h"
 #include "engine/device_context.h"
 #include "engine/error.h"
 #include "engine/precision.h"
@@ -79,42 +80,33 @@ void print_help() {
 }
 
 bool parse(const Args& args, Settings& s) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      print_help();
-      return false;
-    }
-    if (a == "--batch") {
-      s.batches.clear();
-      for (const std::string& b : incremental::split_commas(option_value(args, i, kCommand)))
-        s.batches.push_back(incremental::integer_at_least(a, b, 1));
-    } else if (a == "--size") {
-      s.size = incremental::integer_at_least(a, option_value(args, i, kCommand), 16);
-    } else if (a == "--precision") {
-      s.precisions.clear();
-      for (const std::string& p : incremental::split_commas(option_value(args, i, kCommand)))
-        s.precisions.push_back(parse_precision(p));
-    } else if (a == "--backbone") {
-      s.backbone = option_value(args, i, kCommand);
-      models::ModelConfig probe;
-      models::apply_backbone(probe, s.backbone);
-    } else if (a == "--method") {
-      s.method = option_value(args, i, kCommand);
-    } else if (a == "--device") {
-      s.device = option_value(args, i, kCommand);
-      check(s.device.rfind("cuda", 0) == 0, kCommand, ": --device '", s.device, "': expected cuda or cuda:<index>");
-    } else if (a == "--warmup") {
-      s.warmup = incremental::int_at_least(a, option_value(args, i, kCommand), 0);
-    } else if (a == "--steps") {
-      s.steps = incremental::int_at_least(a, option_value(args, i, kCommand), 1);
-    } else if (a == "--no-torch") {
-      s.torch = false;
-    } else if (a == "--python") {
-      s.python = option_value(args, i, kCommand);
-    } else {
-      throw Error(cat(kCommand, ": unknown option '", a, "' (see --help)"));
-    }
+  CommandLine options(kCommand);
+  options.value("--batch", "N[,N...]", [&](const std::string& v) {
+    s.batches.clear();
+    for (const std::string& b : split_commas(v)) s.batches.push_back(integer_at_least("--batch", b, 1));
+  });
+  options.integer("--size", "N", s.size, 16);
+  options.value("--precision", "P[,P...]", [&](const std::string& v) {
+    s.precisions.clear();
+    for (const std::string& p : split_commas(v)) s.precisions.push_back(parse_precision(p));
+  });
+  options.value("--backbone", "NAME", [&](const std::string& v) {
+    models::ModelConfig probe;
+    models::apply_backbone(probe, v);
+    s.backbone = v;
+  });
+  options.text("--method", "NAME", s.method);
+  options.value("--device", "DEV", [&](const std::string& v) {
+    check(v.rfind("cuda", 0) == 0, "--device '", v, "': expected cuda or cuda:<index>");
+    s.device = v;
+  });
+  options.integer("--warmup", "N", s.warmup, 0);
+  options.integer("--steps", "N", s.steps, 1);
+  options.flag("--no-torch", [&] { s.torch = false; });
+  options.text("--python", "PATH", s.python);
+  if (!options.parse(args)) {
+    print_help();
+    return false;
   }
   if (s.python.empty()) s.python = default_python();
   return true;

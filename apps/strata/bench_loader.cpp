@@ -16,6 +16,7 @@
 #include "apps/strata/python.h"
 #include "data/generate.h"
 #include "data/loader.h"
+#include "engine/command_line.h"
 #include "engine/error.h"
 #include "engine/json.h"
 
@@ -49,19 +50,6 @@ struct Config {
   bool torch = true;
 };
 
-int to_int(const std::string& option, const std::string& v) {
-  size_t used = 0;
-  int value = 0;
-  try {
-    value = std::stoi(v, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  check(used == v.size() && !v.empty() && value > 0, "bench loader: ", option, " expects a positive integer, got '",
-        v, "'");
-  return value;
-}
-
 // Images per second of the strata loader with `workers` threads, over whole epochs, for at least
 // `seconds` after one warm-up epoch.
 double strata_rate(const data::Dataset& dataset, const Config& config, int workers) {
@@ -94,40 +82,23 @@ double strata_rate(const data::Dataset& dataset, const Config& config, int worke
 
 int run_bench_loader(const Args& args) {
   Config config;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(kBenchLoaderHelp, stdout);
-      return 0;
-    }
-    if (a == "--no-torch") {
-      config.torch = false;
-      continue;
-    }
-    check(i + 1 < args.size(), "bench loader: ", a, " needs a value (see --help)");
-    const std::string& v = args[++i];
-    if (a == "--crop") {
-      config.crop = to_int(a, v);
-    } else if (a == "--images") {
-      config.images = to_int(a, v);
-    } else if (a == "--batch") {
-      config.batch = to_int(a, v);
-    } else if (a == "--seconds") {
-      config.seconds = to_int(a, v);
-    } else if (a == "--python") {
-      config.python = v;
-    } else if (a == "--threads") {
-      config.threads.clear();
-      size_t at = 0;
-      while (at <= v.size()) {
-        size_t comma = v.find(',', at);
-        if (comma == std::string::npos) comma = v.size();
-        config.threads.push_back(to_int(a, v.substr(at, comma - at)));
-        at = comma + 1;
-      }
-    } else {
-      throw Error(cat("bench loader: unknown option '", a, "' (see --help)"));
-    }
+  CommandLine options("bench loader");
+  options.integer("--crop", "C", config.crop, 1);
+  options.integer("--images", "N", config.images, 1);
+  options.integer("--batch", "B", config.batch, 1);
+  options.value("--seconds", "S", [&](const std::string& v) {
+    config.seconds = parse_real("--seconds", v);
+    check(config.seconds > 0, "--seconds must be > 0, got ", v);
+  });
+  options.text("--python", "PATH", config.python);
+  options.value("--threads", "LIST", [&](const std::string& v) {
+    config.threads.clear();
+    for (const std::string& n : split_commas(v)) config.threads.push_back(int_at_least("--threads", n, 1));
+  });
+  options.flag("--no-torch", [&] { config.torch = false; });
+  if (!options.parse(args)) {
+    std::fputs(kBenchLoaderHelp, stdout);
+    return 0;
   }
   if (config.python.empty()) config.python = default_python();
 

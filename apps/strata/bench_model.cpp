@@ -101,18 +101,13 @@ void print_help() {
 
 int run_bench_model(const Args& args) {
   Settings s;
-  auto own = [&](const Args& a, size_t& i) {
-    if (a[i] == "--depth") {
-      s.depth = std::stoi(option_value(a, i, "bench model"));
-    } else if (a[i] == "--aux") {
-      s.aux = true;
-    } else if (a[i] == "--arch") {
-      s.arch = option_value(a, i, "bench model");
-      models::parse_architecture(s.arch);
-    } else {
-      return false;
-    }
-    return true;
+  auto own = [&](CommandLine& options) {
+    options.integer("--depth", "N", s.depth, 1);
+    options.flag("--aux", s.aux);
+    options.value("--arch", "NAME", [&](const std::string& v) {
+      models::parse_architecture(v);
+      s.arch = v;
+    });
   };
   if (!parse_step_args(args, s.step, "bench model", print_help, own)) return 0;
   if (s.pspnet() || s.bisenet()) s.aux = true;

@@ -18,6 +18,7 @@
 #include "apps/strata/bench_common.h"
 #include "apps/strata/commands.h"
 #include "apps/strata/python.h"
+#include "engine/command_line.h"
 #include "engine/json.h"
 #include "engine/ops/conv2d.h"
 #include "kernels/cpu/gemm.h"
@@ -92,19 +93,13 @@ void print_help() {
 int run_bench_ops(const Args& args) {
   int threads = omp_get_max_threads();
   std::string python = default_python();
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--help" || args[i] == "-h") {
-      print_help();
-      return 0;
-    } else if (args[i] == "--threads" && i + 1 < args.size()) {
-      threads = std::stoi(args[++i]);
-    } else if (args[i] == "--python" && i + 1 < args.size()) {
-      python = args[++i];
-    } else {
-      throw Error(cat("bench ops: unknown option '", args[i], "' (see --help)"));
-    }
+  CommandLine options("bench ops");
+  options.integer("--threads", "N", threads, 1);
+  options.text("--python", "PATH", python);
+  if (!options.parse(args)) {
+    print_help();
+    return 0;
   }
-  check(threads >= 1, "bench ops: --threads must be >= 1");
   omp_set_num_threads(threads);
 
   std::vector<std::vector<double>> ours;

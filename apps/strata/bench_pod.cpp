@@ -14,6 +14,7 @@
 #include "apps/strata/bench_common.h"
 #include "apps/strata/commands.h"
 #include "apps/strata/python.h"
+#include "engine/command_line.h"
 #include "engine/json.h"
 #include "incremental/losses.h"
 
@@ -80,22 +81,14 @@ int run_bench_pod(const Args& args) {
   int threads = omp_get_max_threads();
   int64_t batch = 1;
   std::string python = default_python();
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--help" || args[i] == "-h") {
-      print_help();
-      return 0;
-    } else if (args[i] == "--threads") {
-      threads = std::stoi(option_value(args, i, "bench pod"));
-    } else if (args[i] == "--batch") {
-      batch = std::stoll(option_value(args, i, "bench pod"));
-    } else if (args[i] == "--python") {
-      python = option_value(args, i, "bench pod");
-    } else {
-      throw Error(cat("bench pod: unknown option '", args[i], "' (see --help)"));
-    }
+  CommandLine options("bench pod");
+  options.integer("--threads", "N", threads, 1);
+  options.integer("--batch", "N", batch, 1);
+  options.text("--python", "PATH", python);
+  if (!options.parse(args)) {
+    print_help();
+    return 0;
   }
-  check(threads >= 1, "bench pod: --threads must be >= 1, got ", threads);
-  check(batch >= 1, "bench pod: --batch must be >= 1, got ", batch);
   omp_set_num_threads(threads);
 
   std::vector<std::vector<double>> ours;

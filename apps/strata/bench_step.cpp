@@ -123,11 +123,7 @@ void print_help() {
 
 int run_bench_step(const Args& args) {
   Settings s;
-  auto own = [&](const Args& a, size_t& i) {
-    if (a[i] != "--method") return false;
-    s.method = option_value(a, i, kCommand);
-    return true;
-  };
+  auto own = [&](CommandLine& options) { options.text("--method", "NAME", s.method); };
   if (!parse_step_args(args, s.step, kCommand, print_help, own)) return 0;
 
   const incremental::Task task = bench_task();

@@ -165,16 +165,9 @@ TeacherBenchResult print_teacher_bench(const TeacherBenchSettings& s) {
 
 int run_bench_teacher(const Args& args) {
   TeacherBenchSettings s;
-  auto own = [&](const Args& a, size_t& i) {
-    if (a[i] == "--depth") {
-      s.depth = std::stoi(option_value(a, i, kCommand));
-    } else if (a[i] == "--classes") {
-      s.classes = std::stoll(option_value(a, i, kCommand));
-      check(s.classes >= 1, kCommand, ": --classes must be >= 1");
-    } else {
-      return false;
-    }
-    return true;
+  auto own = [&](CommandLine& options) {
+    options.integer("--depth", "N", s.depth, 1);
+    options.integer("--classes", "N", s.classes, 1);
   };
   if (!parse_step_args(args, s.step, kCommand, print_help, own)) return 0;
   print_teacher_bench(s);

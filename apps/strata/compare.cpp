@@ -15,6 +15,7 @@
 
 #include "apps/strata/commands.h"
 #include "engine/atomic_file.h"
+#include "engine/command_line.h"
 #include "engine/error.h"
 #include "incremental/method.h"
 #include "incremental/options.h"
@@ -53,7 +54,7 @@ std::vector<std::string> split_methods(const std::string& text) {
   while (start <= text.size()) {
     const size_t comma = std::min(text.find(',', start), text.size());
     out.push_back(text.substr(start, comma - start));
-    check(!out.back().empty(), "compare: --methods expects comma-separated method names, got '", text, "'");
+    check(!out.back().empty(), "--methods expects comma-separated method names, got '", text, "'");
     start = comma + 1;
   }
   return out;
@@ -75,25 +76,22 @@ std::string cell(double fraction) {
 
 int run_compare(const Args& args) {
   std::vector<std::string> methods = incremental::method_names();
-  Args train_args;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--methods") {
-      check(i + 1 < args.size(), "compare: --methods needs a value");
-      methods = split_methods(args[++i]);
-    } else {
-      train_args.push_back(args[i]);
-    }
-  }
   incremental::TrainOptions base;
   base.name = "compare";
-  if (!incremental::parse_train_options(train_args, base)) {
+  // Every train option but those that choose what compare itself varies.
+  std::vector<std::string> accepted;
+  for (const incremental::OptionSpec& spec : incremental::train_option_specs()) {
+    const std::string name = spec.name;
+    if (name != "--step" && name != "--method" && name != "--ckpt" && name != "--step-ckpt" && name != "--test")
+      accepted.push_back(name);
+  }
+  CommandLine command_line;
+  command_line.value("--methods", "LIST", [&](const std::string& v) { methods = split_methods(v); });
+  incremental::add_train_options(command_line, base, accepted);
+  incremental::refuse_train_options(command_line, accepted, "compare trains every step once per method");
+  if (!command_line.parse(args)) {
     std::fputs(kCompareUsage, stdout);
     return 0;
-  }
-  for (const std::string option : {"--step", "--method", "--ckpt", "--step-ckpt", "--test"}) {
-    for (const std::string& a : train_args) {
-      check(a != option, "compare: ", option, " is not accepted: compare trains every step once per method");
-    }
   }
   base.all_steps = true;
   base.print_tables = false;

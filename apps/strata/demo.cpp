@@ -20,6 +20,7 @@
 
 #include "apps/strata/commands.h"
 #include "data/generate.h"
+#include "engine/command_line.h"
 #include "engine/error.h"
 #include "incremental/options.h"
 #include "incremental/trainer.h"
@@ -54,33 +55,6 @@ struct DemoOptions {
   int workers = 2;
 };
 
-DemoOptions parse(const Args& args, bool& help) {
-  DemoOptions o;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      help = true;
-      return o;
-    }
-    check(i + 1 < args.size(), "demo: ", a, " needs a value (see --help)");
-    const std::string& v = args[++i];
-    if (a == "--output") {
-      o.output = v;
-    } else if (a == "--seed") {
-      check(!v.empty() && v.find_first_not_of("0123456789") == std::string::npos, "demo: --seed expects an integer ",
-            ">= 0, got '", v, "'");
-      o.seed = std::stoull(v);
-    } else if (a == "--workers") {
-      check(!v.empty() && v.find_first_not_of("0123456789") == std::string::npos, "demo: --workers expects an ",
-            "integer >= 1, got '", v, "'");
-      o.workers = std::stoi(v);
-    } else {
-      throw Error(cat("demo: unknown option '", a, "' (see --help)"));
-    }
-  }
-  return o;
-}
-
 std::string cell(double fraction) {
   if (!std::isfinite(fraction)) return "    -";
   char text[16];
@@ -95,9 +69,12 @@ std::string triple(double old_classes, double new_classes, double all) {
 }  // namespace
 
 int run_demo(const Args& args) {
-  bool help = false;
-  const DemoOptions o = parse(args, help);
-  if (help) {
+  DemoOptions o;
+  CommandLine command_line;
+  command_line.text("--output", "DIR", o.output);
+  command_line.integer("--seed", "N", o.seed);
+  command_line.integer("--workers", "N", o.workers, 1);
+  if (!command_line.parse(args)) {
     std::fputs(kDemoHelp, stdout);
     return 0;
   }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "apps/strata/commands.h"
+#include "engine/command_line.h"
 #include "incremental/checkpoint.h"
 #include "incremental/options.h"
 #include "incremental/trainer.h"
@@ -61,19 +62,17 @@ void run_of(const std::string& path, const incremental::CheckpointInfo& info, co
 }  // namespace
 
 int run_eval(const Args& args) {
-  std::string path;
-  incremental::NonFiniteTensors nonfinite = incremental::NonFiniteTensors::refuse;
-  for (size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--help" || args[i] == "-h") {
-      std::fputs(kEvalUsage, stdout);
-      std::fputs(incremental::train_options_help(kEvalTrainHelp).c_str(), stdout);
-      return 0;
-    }
-    if (args[i] == "--ckpt" && i + 1 < args.size()) path = args[i + 1];
-    if (args[i] == "--allow-nonfinite") nonfinite = incremental::NonFiniteTensors::allow;
+  // The checkpoint gives the defaults the other options change: read its name first.
+  incremental::TrainOptions given;
+  if (!incremental::parse_train_options(args, given, kEvalOptions)) {
+    std::fputs(kEvalUsage, stdout);
+    std::fputs(incremental::train_options_help(kEvalTrainHelp).c_str(), stdout);
+    return 0;
   }
+  const std::string path = given.ckpt;
   check(!path.empty(), "eval: --ckpt FILE is required (see --help)");
-  const incremental::Checkpoint checkpoint = incremental::load_checkpoint(path, nonfinite);
+  const incremental::Checkpoint checkpoint = incremental::load_checkpoint(
+      path, given.allow_nonfinite ? incremental::NonFiniteTensors::allow : incremental::NonFiniteTensors::refuse);
   const incremental::CheckpointInfo& info = checkpoint.info;
 
   incremental::TrainOptions options;

@@ -6,6 +6,7 @@
 
 #include "apps/strata/commands.h"
 #include "data/generate.h"
+#include "engine/command_line.h"
 #include "engine/error.h"
 
 namespace strata::app {
@@ -33,67 +34,28 @@ const char* kMakeDatasetHelp =
     "  --seed K         random seed (default 0)\n"
     "  --threads T      writer threads (default: all hardware threads)\n";
 
-int64_t parse_int(const std::string& option, const std::string& value) {
-  size_t used = 0;
-  int64_t v = 0;
-  try {
-    v = std::stoll(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  check(used == value.size() && !value.empty(), "make-dataset: ", option, " expects an integer, got '", value, "'");
-  return v;
-}
-
 }  // namespace
 
 int run_make_dataset(const Args& args) {
   data::GenerateOptions options;
   std::string out;
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      std::fputs(kMakeDatasetHelp, stdout);
-      return 0;
-    }
-    check(a.rfind("--", 0) == 0, "make-dataset: unexpected argument '", a, "' (see --help)");
-    check(i + 1 < args.size(), "make-dataset: ", a, " needs a value (see --help)");
-    const std::string& v = args[++i];
-    auto as_int = [&] { return static_cast<int>(parse_int(a, v)); };
-    // Where 0 means "not given" in GenerateOptions, the command line asks for a real value.
-    auto at_least = [&](int min) {
-      const int n = as_int();
-      check(n >= min, "make-dataset: ", a, " must be >= ", min, ", got ", v);
-      return n;
-    };
-    if (a == "--out") {
-      out = v;
-    } else if (a == "--classes") {
-      options.classes = as_int();
-    } else if (a == "--train") {
-      options.train = as_int();
-    } else if (a == "--val") {
-      options.val = as_int();
-    } else if (a == "--size") {
-      options.size = as_int();
-    } else if (a == "--width") {
-      options.width = at_least(16);
-    } else if (a == "--height") {
-      options.height = at_least(16);
-    } else if (a == "--objects") {
-      options.max_objects = as_int();
-    } else if (a == "--band") {
-      options.band = as_int();
-    } else if (a == "--quality") {
-      options.jpeg_quality = as_int();
-    } else if (a == "--seed") {
-      check(v.find('-') == std::string::npos, "make-dataset: --seed must be >= 0, got '", v, "'");
-      options.seed = static_cast<uint64_t>(parse_int(a, v));
-    } else if (a == "--threads") {
-      options.threads = at_least(1);
-    } else {
-      throw Error(cat("make-dataset: unknown option '", a, "' (see --help)"));
-    }
+  // The generator checks the upper bounds (data/generate.h); the command line the lower ones.
+  CommandLine command_line;
+  command_line.text("--out", "DIR", out);
+  command_line.integer("--classes", "N", options.classes, 1);
+  command_line.integer("--train", "N", options.train, 0);
+  command_line.integer("--val", "N", options.val, 0);
+  command_line.integer("--size", "S", options.size, 16);
+  command_line.integer("--width", "W", options.width, 16);
+  command_line.integer("--height", "H", options.height, 16);
+  command_line.integer("--objects", "N", options.max_objects, 1);
+  command_line.integer("--band", "B", options.band, 0);
+  command_line.integer("--quality", "Q", options.jpeg_quality, 1);
+  command_line.integer("--seed", "K", options.seed);
+  command_line.integer("--threads", "T", options.threads, 1);
+  if (!command_line.parse(args)) {
+    std::fputs(kMakeDatasetHelp, stdout);
+    return 0;
   }
   check(!out.empty(), "make-dataset: --out DIR is required (see --help)");
   auto start = std::chrono::steady_clock::now();

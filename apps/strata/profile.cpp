@@ -48,26 +48,6 @@ struct ProfilingOn {
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
-const std::string& value_of(const Args& args, size_t& i) {
-  check(i + 1 < args.size(), kCommand, ": ", args[i], " needs a value (see --help)");
-  return args[++i];
-}
-
-int64_t integer_of(const Args& args, size_t& i, int64_t min) {
-  const std::string& option = args[i];
-  const std::string& text = value_of(args, i);
-  size_t used = 0;
-  int64_t v = 0;
-  try {
-    v = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  check(used == text.size() && !text.empty(), kCommand, ": ", option, " '", text, "': expected an integer");
-  check(v >= min, kCommand, ": ", option, " must be >= ", min, ", got ", v);
-  return v;
-}
-
 void synchronize(const Device& device) {
   if (device.context != nullptr) device.context->synchronize();
 }
@@ -272,58 +252,34 @@ std::string profile_help() {
 }
 
 bool parse_profile_args(const Args& args, ProfileSettings& s) {
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    if (a == "--help" || a == "-h") {
-      std::printf("%s", profile_help().c_str());
-      return false;
-    }
-    if (a == "--method") {
-      s.method = value_of(args, i);
-    } else if (a == "--compare") {
-      s.compare = value_of(args, i);
-    } else if (a == "--backbone") {
-      s.backbone = value_of(args, i);
-    } else if (a == "--arch") {
-      s.arch = value_of(args, i);
-      models::parse_architecture(s.arch);
-    } else if (a == "--task") {
-      s.task = value_of(args, i);
-    } else if (a == "--device") {
-      s.device = value_of(args, i);
-    } else if (a == "--json") {
-      s.json = value_of(args, i);
-    } else if (a == "--step") {
-      s.step = static_cast<int>(integer_of(args, i, 1));
-    } else if (a == "--batch-size") {
-      s.batch = integer_of(args, i, 1);
-    } else if (a == "--crop-size") {
-      s.crop = integer_of(args, i, 16);
-    } else if (a == "--iterations") {
-      s.iterations = static_cast<int>(integer_of(args, i, 1));
-    } else if (a == "--warmup") {
-      s.warmup = static_cast<int>(integer_of(args, i, 0));
-    } else if (a == "--threads") {
-      s.threads = static_cast<int>(integer_of(args, i, 1));
-    } else if (a == "--top") {
-      s.top = static_cast<int>(integer_of(args, i, 1));
-    } else if (a == "--no-calibrate") {
-      s.calibrate = false;
-    } else if (const std::vector<std::string> names = incremental::method_option_names();
-               std::find(names.begin(), names.end(), a) != names.end()) {
-      // One of train's method flags, parsed as train parses it (with its value, if it takes one).
-      std::vector<std::string> flag = {a};
-      const auto& specs = incremental::train_option_specs();
-      const auto spec = std::find_if(specs.begin(), specs.end(), [&](const auto& o) { return o.name == a; });
-      if (spec != specs.end() && spec->argument) flag.push_back(value_of(args, i));
-      incremental::TrainOptions parsed;
-      parsed.method_overrides = s.method_overrides;
-      incremental::parse_train_options(flag, parsed, names);
-      s.method_overrides = parsed.method_overrides;
-    } else {
-      throw Error(cat(kCommand, ": unknown option '", a, "' (see --help)"));
-    }
+  CommandLine options(kCommand);
+  options.value("--method", "NAME", [&](const std::string& v) { s.method = v; });
+  options.text("--compare", "NAME", s.compare);
+  options.text("--backbone", "NAME", s.backbone);
+  options.value("--arch", "NAME", [&](const std::string& v) {
+    models::parse_architecture(v);
+    s.arch = v;
+  });
+  options.text("--task", "NAME", s.task);
+  options.text("--device", "DEV", s.device);
+  options.text("--json", "FILE", s.json);
+  options.integer("--step", "N", s.step, 1);
+  options.integer("--batch-size", "N", s.batch, 1);
+  options.integer("--crop-size", "N", s.crop, 16);
+  options.integer("--iterations", "N", s.iterations, 1);
+  options.integer("--warmup", "N", s.warmup, 0);
+  options.integer("--threads", "N", s.threads, 1);
+  options.integer("--top", "N", s.top, 1);
+  options.flag("--no-calibrate", [&] { s.calibrate = false; });
+  // Train's flags that change a method, parsed as train parses them.
+  incremental::TrainOptions method;
+  method.method_overrides = s.method_overrides;
+  incremental::add_train_options(options, method, incremental::method_option_names());
+  if (!options.parse(args)) {
+    std::printf("%s", profile_help().c_str());
+    return false;
   }
+  s.method_overrides = method.method_overrides;
   if (!s.json.empty()) {
     const std::filesystem::path parent = std::filesystem::path(s.json).parent_path();
     check(parent.empty() || std::filesystem::is_directory(parent), kCommand, ": --json '", s.json,

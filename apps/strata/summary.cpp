@@ -4,11 +4,13 @@
 // --memory, also a training step's peak memory at a batch and crop, predicted from two small
 // measured probes (apps/strata/memory_prediction.h).
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "apps/strata/commands.h"
 #include "apps/strata/memory_prediction.h"
+#include "engine/command_line.h"
 #include "engine/device.h"
 #include "engine/error.h"
 #include "models/segmentation_model.h"
@@ -50,18 +52,6 @@ void print_help() {
       "                                  the CUDA backend's memory too, slowly)\n");
 }
 
-int parse_int(const std::string& option, const std::string& value) {
-  size_t used = 0;
-  int n = 0;
-  try {
-    n = std::stoi(value, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  check(used == value.size() && !value.empty(), option, " expects a number, got '", value, "'");
-  return n;
-}
-
 }  // namespace
 
 int run_summary(const Args& args) {
@@ -77,58 +67,41 @@ int run_summary(const Args& args) {
   step.device = "cuda";
   step.warmup = 1;
   std::vector<std::string> model_options;  // given, and meaningless with --memory
-  for (size_t i = 0; i < args.size(); ++i) {
-    const std::string& a = args[i];
-    auto value = [&]() -> const std::string& {
-      check(i + 1 < args.size(), a, " needs a value (see --help)");
-      return args[++i];
-    };
-    if (a == "--help" || a == "-h") {
-      print_help();
-      return 0;
-    } else if (a == "--backbone") {
-      backbone = value();
-    } else if (a == "--arch") {
-      config.arch = models::parse_architecture(value());
-    } else if (a == "--head") {
-      config.flavour = models::parse_flavour(value());
-      model_options.push_back(a);
-    } else if (a == "--norm") {
-      config.norm = models::parse_norm(value());
-      model_options.push_back(a);
-    } else if (a == "--output-stride") {
-      output_stride = static_cast<int>(parse_int(a, value()));
-      model_options.push_back(a);
-    } else if (a == "--aux") {
-      config.aux = true;
-      model_options.push_back(a);
-    } else if (a == "--classes") {
-      config.classes = models::parse_classes(value());
-      model_options.push_back(a);
-    } else if (a == "--size") {
-      const std::string& v = value();
-      size_t x = v.find('x');
-      height = parse_int(a, v.substr(0, x));
-      width = x == std::string::npos ? height : parse_int(a, v.substr(x + 1));
-      check(height >= 1 && width >= 1, "--size must be positive, got '", v, "'");
-    } else if (a == "--verbose") {
-      verbose = true;
-    } else if (a == "--memory") {
-      memory = true;
-    } else if (a == "--batch") {
-      step.batch = parse_int(a, value());
-      check(step.batch >= 1, "--batch must be >= 1, got ", step.batch);
-    } else if (a == "--method") {
-      step.method = value();
-    } else if (a == "--task") {
-      step.task = value();
-    } else if (a == "--step") {
-      step.step = parse_int(a, value());
-    } else if (a == "--device") {
-      step.device = value();
-    } else {
-      throw Error(cat("unknown option '", a, "' (see --help)"));
-    }
+  CommandLine options;
+  // The model options that --memory's step does not take, noted as given.
+  auto model_option = [&](const std::string& name, const std::string& argument,
+                          std::function<void(const std::string&)> apply) {
+    options.value(name, argument, [&model_options, name, apply](const std::string& v) {
+      apply(v);
+      model_options.push_back(name);
+    });
+  };
+  options.text("--backbone", "NAME", backbone);
+  options.value("--arch", "NAME", [&](const std::string& v) { config.arch = models::parse_architecture(v); });
+  model_option("--head", "NAME", [&](const std::string& v) { config.flavour = models::parse_flavour(v); });
+  model_option("--norm", "NAME", [&](const std::string& v) { config.norm = models::parse_norm(v); });
+  model_option("--output-stride", "N",
+               [&](const std::string& v) { output_stride = int_at_least("--output-stride", v, 1); });
+  model_option("--classes", "N[,N...]", [&](const std::string& v) { config.classes = models::parse_classes(v); });
+  options.flag("--aux", [&] {
+    config.aux = true;
+    model_options.push_back("--aux");
+  });
+  options.value("--size", "H[xW]", [&](const std::string& v) {
+    const size_t x = v.find('x');
+    height = integer_at_least("--size", v.substr(0, x), 1);
+    width = x == std::string::npos ? height : integer_at_least("--size", v.substr(x + 1), 1);
+  });
+  options.flag("--verbose", verbose);
+  options.flag("--memory", memory);
+  options.integer("--batch", "N", step.batch, 1);
+  options.text("--method", "NAME", step.method);
+  options.text("--task", "NAME", step.task);
+  options.integer("--step", "N", step.step, 0);
+  options.text("--device", "DEV", step.device);
+  if (!options.parse(args)) {
+    print_help();
+    return 0;
   }
   models::apply_backbone(config, backbone.empty() ? models::reference_backbone(config.arch) : backbone);
   config.output_stride = output_stride != 0 ? output_stride : models::reference_output_stride(config.arch);

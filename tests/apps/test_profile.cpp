@@ -128,7 +128,7 @@ TEST_CASE("strata profile: options it cannot use are refused naming them", "[cpu
   };
   refused({"--bogus"}, "unknown option '--bogus'");
   refused({"--iterations", "0"}, "--iterations must be >= 1, got 0");
-  refused({"--crop-size", "big"}, "--crop-size 'big': expected an integer");
+  refused({"--crop-size", "big"}, "--crop-size expects an integer, got 'big'");
   refused({"--crop-size", "8"}, "--crop-size must be >= 16");
   refused({"--batch-size"}, "--batch-size needs a value");
   refused({"--backbone", "vgg"}, "--backbone 'vgg'");

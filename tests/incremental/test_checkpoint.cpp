@@ -491,6 +491,14 @@ TEST_CASE("the resume hint of an interrupted run is its command with --step and 
         "resume with: strata train --data-root '/data/my voc' --name --ckpt --lr 0.1 --overlap --step 1 --ckpt "
         "'runs/checkpoints/15-5-voc_it'\\''s_1.safetensors'\n"
         "then train the later steps one at a time: the same command with --step N for N = 2, without --ckpt\n");
+  // The --name=value forms are replaced as the others.
+  const std::vector<std::string> joined = {"--data-root=d", "--step=all", "--ckpt=old.safetensors", "--overlap"};
+  TrainOptions j;
+  REQUIRE(parse_train_options(joined, j));
+  CHECK((j.all_steps && j.ckpt == "old.safetensors" && j.data_root == "d"));
+  CHECK(resume_hint("strata train", joined, j, Interrupted(SIGTERM, "stopped", "c.safetensors", 0), 2) ==
+        "resume with: strata train --data-root=d --overlap --step 0 --ckpt c.safetensors\n"
+        "then train the later steps one at a time: the same command with --step N for N = 1..2, without --ckpt\n");
   // Step 3 of a run of every step (a per-setting binary's default), stopped before its first
   // iteration: it starts again, then the later ones.
   TrainOptions all;
