@@ -63,12 +63,15 @@ std::vector<double> ticks(double lo, double hi, int count) {
     if (step >= raw) break;
   }
   std::vector<double> out;
-  for (double t = std::ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step) out.push_back(t);
+  for (double t = std::ceil(lo / step - 1e-9) * step; t <= hi + step * 1e-9; t += step) {
+    out.push_back(std::abs(t) < step * 1e-9 ? 0.0 : t);  // no "-0" from rounding
+  }
   return out;
 }
 
 std::string render_line_chart(const LineChart& chart) {
-  constexpr double width = 660, height = 300, left = 60, right = 170, top = 30, bottom = 46;
+  // Two charts fit side by side in a 1200-pixel window.
+  constexpr double width = 570, height = 300, left = 56, right = 150, top = 30, bottom = 46;
   const double plot_w = width - left - right, plot_h = height - top - bottom;
   double x_lo = INFINITY, x_hi = -INFINITY, y_hi = 0;
   for (const Series& s : chart.series) {
