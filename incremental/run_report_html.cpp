@@ -71,7 +71,7 @@ std::vector<double> ticks(double lo, double hi, int count) {
 
 std::string render_line_chart(const LineChart& chart) {
   // Two charts fit side by side in a 1200-pixel window.
-  constexpr double width = 570, height = 300, left = 56, right = 150, top = 30, bottom = 46;
+  constexpr double width = 560, height = 300, left = 56, right = 150, top = 30, bottom = 46;
   const double plot_w = width - left - right, plot_h = height - top - bottom;
   double x_lo = INFINITY, x_hi = -INFINITY, y_hi = 0;
   for (const Series& s : chart.series) {
@@ -167,7 +167,8 @@ std::string render_heat_map(const RunLog& run) {
   for (const RunScores& s : run.results) channels = std::max(channels, s.iou.size());
   const std::vector<std::string> names = run.channel_names(channels);
   constexpr double label_w = 170, cell_w = 56, cell_h = 18, top = 48;
-  const double width = label_w + cell_w * static_cast<double>(run.results.size()) + 20;
+  // At least as wide as the colour legend below the cells.
+  const double width = std::max(label_w + cell_w * static_cast<double>(run.results.size()) + 20, 580.0);
   const double height = top + cell_h * static_cast<double>(channels) + 40;
   std::string svg = cat("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", width, "\" height=\"", height,
                         "\" viewBox=\"0 0 ", width, " ", height, "\" role=\"img\"><title>per-class IoU of ",
@@ -257,18 +258,21 @@ std::string scores_table(const RunLog& run) {
 
 // old/new/all over steps; solid with background, dashed without.
 std::string miou_chart(const RunLog& run) {
+  struct Group {
+    const char* name;
+    const char* colour;
+    double RunMeans::*with;
+    double RunMeans::*without;
+  };
+  const Group groups[] = {{"old", kOldColour, &RunMeans::old_with_background, &RunMeans::old_without_background},
+                          {"new", kNewColour, &RunMeans::new_with_background, &RunMeans::new_without_background},
+                          {"all", kAllColour, &RunMeans::all_with_background, &RunMeans::all_without_background}};
   LineChart chart{"mIoU (%) after each step", "step", "mIoU (%)", true, 100, {}};
-  const std::pair<const char*, const char*> groups[] = {{"old", kOldColour}, {"new", kNewColour}, {"all", kAllColour}};
-  for (int excluded = 0; excluded < 2; ++excluded) {
-    for (const auto& [group, colour] : groups) {
-      Series s{cat(group, excluded ? " (no bg)" : ""), colour, excluded == 1, {}};
-      for (const RunScores& r : run.results) {
-        const RunMeans& m = r.means;
-        const double with[] = {m.old_with_background, m.new_with_background, m.all_with_background};
-        const double without[] = {m.old_without_background, m.new_without_background, m.all_without_background};
-        const int g = group[0] == 'o' ? 0 : group[0] == 'n' ? 1 : 2;
-        s.points.emplace_back(r.step, 100 * (excluded ? without[g] : with[g]));
-      }
+  for (bool excluded : {false, true}) {
+    for (const Group& g : groups) {
+      Series s{cat(g.name, excluded ? " (no bg)" : ""), g.colour, excluded, {}};
+      for (const RunScores& r : run.results)
+        s.points.emplace_back(r.step, 100 * (r.means.*(excluded ? g.without : g.with)));
       chart.series.push_back(std::move(s));
     }
   }

@@ -70,7 +70,7 @@ std::vector<std::string> two_step_log(const std::string& name, const std::string
 
 }  // namespace
 
-TEST_CASE("a run's log reads into its setting, steps, results and losses; a step's last record wins", "[cpu]") {
+TEST_CASE("a run's log reads into its setting, steps, results and losses, and a step's last record wins", "[cpu]") {
   test::TempDir dir("run_report_read");
   const std::string log = dir / "logs/2-1-voc_mib_run.jsonl";
   write_lines(log, two_step_log("mib_run", "MiB (unce, unkd x10, init_balanced)"));
