@@ -76,6 +76,10 @@ void CommandLine::flag(const std::string& name, bool& target) {
   flag(name, [&target] { target = true; });
 }
 
+void CommandLine::positionals(const std::string& argument, std::vector<std::string>& target) {
+  parser_->app.add_option(argument, target)->type_name(argument);
+}
+
 bool CommandLine::parse(const std::vector<std::string>& args) {
   if (wants_help(args)) return false;
   const std::string prefix = command_.empty() ? "" : command_ + ": ";

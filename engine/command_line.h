@@ -51,6 +51,9 @@ class CommandLine {
   void integer(const std::string& name, const std::string& argument, uint64_t& target);
   void real(const std::string& name, const std::string& argument, double& target);
   void flag(const std::string& name, bool& target);  // sets target to true
+  // The arguments that are not options (`strata report RUN_DIR...`), in order; without this, any
+  // such argument is an error.
+  void positionals(const std::string& argument, std::vector<std::string>& target);
 
   // Applies `args` (the arguments after the command's name). Returns false, applying nothing, when
   // --help or -h is among them.

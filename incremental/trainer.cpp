@@ -393,6 +393,19 @@ StepResult Trainer::evaluate_checkpoint(int step) {
 
 std::vector<StepResult> Trainer::run() {
   remove_stale_temp_files_of_run();
+  std::vector<StepResult> results;
+  for (int step : steps()) {
+    results.push_back(run_step(step));
+    if (results.back().stopped) break;
+  }
+  return results;
+}
+
+// Once per Trainer, before its first step: callers that run single steps (strata demo, compare's
+// shared step 0) leave the same record as run() does, so `strata report` finds every run's setting.
+void Trainer::log_run_configuration() {
+  if (run_logged_) return;
+  run_logged_ = true;
   json::Object config{{"event", "run"},
                       {"dataset", options_.dataset},
                       {"data_root", options_.data_root},
@@ -409,17 +422,13 @@ std::vector<StepResult> Trainer::run() {
                       {"output", options_.output},
                       {"name", options_.name},
                       {"test", options_.test}};
+  if (!options_.save_predictions.empty()) config.emplace_back("save_predictions", options_.save_predictions);
   log_.write(config);
-  std::vector<StepResult> results;
-  for (int step : steps()) {
-    results.push_back(run_step(step));
-    if (results.back().stopped) break;
-  }
-  return results;
 }
 
 StepResult Trainer::run_step(int step) {
   task_->check_step(step);
+  log_run_configuration();
   if (options_.test) return evaluate_checkpoint(step);
   StepRun run = prepare_step(step);
   stop_if_requested(run, nullptr);
@@ -495,9 +504,12 @@ void Trainer::print_step_start(const StepRun& run, const std::optional<Checkpoin
 void Trainer::log_step_start(const StepRun& run) {
   const StepSetup& s = run.setup;
   const int step = s.step;
+  json::Array channel_names;
+  for (const std::string& name : task_->channel_names(step)) channel_names.emplace_back(name);
   log_.write(json::Object{{"event", "step_start"},
                           {"step", step},
                           {"classes", join_ints(task_->classes(step))},
+                          {"channel_names", channel_names},
                           {"channels", task_->num_channels(step)},
                           {"old_channels", task_->old_channels(step)},
                           {"training_images", run.result.training_images},

@@ -199,6 +199,7 @@ class Trainer {
   StepRun prepare_step(int step);
   std::optional<Checkpoint> previous_step_checkpoint(StepRun& run);
   void print_step_start(const StepRun& run, const std::optional<Checkpoint>& previous);
+  void log_run_configuration();
   void log_step_start(const StepRun& run);
   data::LoaderOptions training_loader_options(const StepRun& run) const;
   void compute_pseudo_label_thresholds(StepRun& run);  // PLOP's pass over the step's data
@@ -243,6 +244,7 @@ class Trainer {
                          int64_t x);
 
   JsonlLog log_;
+  bool run_logged_ = false;  // the "run" configuration record is in log_
   // TensorBoard's view of the same values, under <output>/logs/<task>-<dataset>/<name>/ (MiB's
   // logdir layout), with MiB's tags suffixed by the step as its Logger does ("Loss/1").
   std::unique_ptr<EventFileWriter> events_;

@@ -25,6 +25,7 @@ int run_compare(const Args& args);       // compare.cpp
 int run_eval(const Args& args);          // eval.cpp
 int run_make_dataset(const Args& args);  // make_dataset.cpp
 int run_profile(const Args& args);       // profile.cpp
+int run_report(const Args& args);        // report.cpp
 int run_bench(const Args& args);  // bench.cpp: `strata bench <what>` dispatches to a Benchmark
 
 // `strata bench <name>`: each benchmark registers here (defined in bench.cpp).

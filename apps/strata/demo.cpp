@@ -20,9 +20,11 @@
 
 #include "apps/strata/commands.h"
 #include "data/generate.h"
+#include "engine/atomic_file.h"
 #include "engine/command_line.h"
 #include "engine/error.h"
 #include "incremental/options.h"
+#include "incremental/run_report.h"
 #include "incremental/trainer.h"
 
 namespace strata::app {
@@ -42,7 +44,9 @@ const char* kDemoHelp =
     "Model: strata's small configuration (DeepLabV3, MiB head with 64 channels on a ResNet-14 of width 16: one\n"
     "bottleneck per stage, In-place ABN, output stride 16; 1.5 M parameters), crop 64, batch 8; step 0: 30\n"
     "epochs at lr 0.05, step 1: 15 epochs at lr 0.005 (the references' 10x lower lr after step 0), SGD Nesterov\n"
-    "0.9, weight decay 1e-4, poly 0.9. Checkpoints, JSONL logs and results CSVs go to DIR/runs.\n"
+    "0.9, weight decay 1e-4, poly 0.9. Checkpoints, JSONL logs, results CSVs and the test images' prediction\n"
+    "strips (DIR/runs/predictions/<run>/step<k>/) go to DIR/runs; `strata report` of the three runs to\n"
+    "DIR/runs/report.html.\n"
     "\n"
     "options:\n"
     "  --output DIR   where the data and runs go (default strata-demo)\n"
@@ -120,6 +124,7 @@ int run_demo(const Args& args) {
   step0.name = "demo-step0";
   step0.step = 0;
   step0.method = "FT";
+  step0.save_predictions = (root / "runs" / "predictions" / step0.name).string();
   incremental::Trainer step0_trainer(step0);
   const incremental::StepSetup setup = step0_trainer.setup(0);
   std::printf("strata demo: %s\n  model: %s (%lld parameters at step 1), crop %d, batch %d, %d OpenMP threads\n\n",
@@ -134,6 +139,7 @@ int run_demo(const Args& args) {
     options.step = 1;
     options.method = method;
     options.step_ckpt = first.checkpoint;
+    options.save_predictions = (root / "runs" / "predictions" / name).string();
     std::printf("\n");
     incremental::Trainer trainer(options);
     return trainer.run_step(1);
@@ -171,7 +177,10 @@ int run_demo(const Args& args) {
   std::printf("\nwall time %.0f s (data %s, step 0 %.0f s, FT step 1 %.0f s, MiB step 1 %.0f s, training + evaluation)\n",
               seconds, have_data ? "reused" : "generated", first.train_seconds + first.eval_seconds,
               ft.train_seconds + ft.eval_seconds, mib.train_seconds + mib.eval_seconds);
-  std::printf("checkpoints, logs (JSONL) and results (CSV) in %s\n", base.output.c_str());
+  std::printf("checkpoints, logs (JSONL), results (CSV) and prediction strips in %s\n", base.output.c_str());
+  const std::string report = (std::filesystem::path(base.output) / "report.html").string();
+  write_file_atomically(report, incremental::render_report_html(incremental::read_runs({base.output})));
+  std::printf("report of the three runs (strata report): %s\n", report.c_str());
   return 0;
 }
 

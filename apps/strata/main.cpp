@@ -26,6 +26,10 @@ const std::vector<Command>& commands() {
        "where a training iteration's time and memory go, per phase, op and memory row; --compare "
        "two methods: the cost of distillation (`strata profile --help`)",
        run_profile},
+      {"report",
+       "one self-contained HTML page of runs: settings, mIoU tables and charts, losses, predictions "
+       "(`strata report --help`)",
+       run_report},
       {"bench", "benchmarks side by side with PyTorch (`strata bench --help`)", run_bench},
       {"summary", "a model's layers, output shapes, parameters and multiply-adds per stage", run_summary},
   };

@@ -95,6 +95,21 @@ TEST_CASE("command line: an option's own error is reported with the command's na
   CHECK_THROWS_WITH(counts.parse({"--workers", "2147483648"}), "demo: --workers is out of range: 2147483648");
 }
 
+TEST_CASE("command line: positional arguments, where a command takes them", "[cpu]") {
+  std::vector<std::string> runs;
+  std::string output;
+  CommandLine command_line("report");
+  command_line.positionals("RUN_DIR", runs);
+  command_line.text("--output", "FILE", output);
+  REQUIRE(command_line.parse({"runs/a", "--output", "r.html", "runs/b"}));
+  CHECK(runs == std::vector<std::string>{"runs/a", "runs/b"});
+  CHECK(output == "r.html");
+  std::vector<std::string> more;
+  CommandLine again("report");
+  again.positionals("RUN_DIR", more);
+  CHECK_THROWS_WITH(again.parse({"runs/a", "--bogus"}), "report: unknown option '--bogus' (see --help)");
+}
+
 TEST_CASE("command line: comma lists and numbers from text", "[cpu]") {
   CHECK(strata::split_commas("8,24") == std::vector<std::string>{"8", "24"});
   CHECK(strata::split_commas("8,") == std::vector<std::string>{"8", ""});

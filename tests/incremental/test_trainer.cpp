@@ -30,6 +30,7 @@
 #include "engine/json.h"
 #include "engine/safetensors.h"
 #include "incremental/checkpoint.h"
+#include "incremental/run_report.h"
 #include "incremental/trainer.h"
 #include "tests/data/temp_dir.h"
 #include "tests/incremental/resume_check.h"
@@ -360,6 +361,15 @@ TEST_CASE("save-predictions writes every test image's strip at a step's end, and
       CHECK(strip.height > 32);
     }
   }
+  // strata report finds the run's setting (logged by run_step too; step 1's trainer logged last), its
+  // steps and, through the logged --save-predictions folder, its strips.
+  const std::vector<RunLog> runs = read_runs({out.str()}, 2);
+  REQUIRE(runs.size() == 1);
+  CHECK_THAT(runs[0].setting("method"), Catch::StartsWith("MiB"));  // the last trainer's record
+  REQUIRE(runs[0].results.size() == 2);
+  CHECK(runs[0].results[1].means.old_with_background == Approx(trained.means.old_with_background));
+  CHECK(runs[0].steps[1].channel_names == Trainer(step1, nullptr).task().channel_names(1));
+  CHECK(runs[0].predictions.size() == 4);
   // A folder that cannot be made is an error naming it, before the evaluation runs.
   TrainOptions blocked = step1;
   blocked.test = true;
