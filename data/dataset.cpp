@@ -9,7 +9,11 @@
 #include <iostream>
 #include <sstream>
 
+#include "data/coco.h"
+#include "data/parallel.h"
+#include "engine/atomic_file.h"
 #include "engine/error.h"
+#include "engine/json.h"
 
 namespace strata::data {
 
@@ -97,6 +101,7 @@ const char* dataset_kind_name(DatasetKind kind) {
     case DatasetKind::voc: return "voc";
     case DatasetKind::ade20k: return "ade20k";
     case DatasetKind::cityscapes: return "cityscapes";
+    case DatasetKind::coco: return "coco";
   }
   return "?";
 }
@@ -139,6 +144,15 @@ const std::vector<std::string>& cityscapes_class_names() {
   return names;
 }
 
+const std::vector<std::string>& coco_class_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out = {"background"};
+    out.insert(out.end(), coco_category_names().begin(), coco_category_names().end());
+    return out;
+  }();
+  return names;
+}
+
 const std::array<uint8_t, 256>& cityscapes_label_to_train_id() {
   static const std::array<uint8_t, 256> table = [] {
     std::array<uint8_t, 256> t;
@@ -159,6 +173,7 @@ void Dataset::set_labels(DatasetKind kind, int num_classes) {
   for (int v = 0; v < 256; ++v) label_map_[static_cast<size_t>(v)] = static_cast<uint8_t>(v);
   switch (kind) {
     case DatasetKind::voc:
+    case DatasetKind::coco:
       for (int v = 0; v < num_classes; ++v) valid_raw_[static_cast<size_t>(v)] = true;
       valid_raw_[255] = true;
       label_range_ = cat("0..", num_classes - 1, " and 255");
@@ -301,12 +316,125 @@ Dataset Dataset::cityscapes(const std::string& root, const std::string& split, c
   return d;
 }
 
+namespace {
+
+constexpr const char* kCocoLabelsFormat = "strata-coco-labels 1";
+
+bool newer_than(const fs::path& file, fs::file_time_type time) {
+  std::error_code ec;
+  const fs::file_time_type t = fs::last_write_time(file, ec);
+  return !ec && t > time;
+}
+
+struct CocoListing {
+  std::vector<std::string> class_names;  // background first
+  std::vector<std::string> file_names;   // sorted
+};
+
+// The listing written with the label maps, when it and every label map are newer than `annotations`.
+bool read_coco_listing(const fs::path& listing, const fs::path& label_dir, fs::file_time_type annotations,
+                       CocoListing& out) {
+  if (!newer_than(listing, annotations)) return false;
+  try {
+    json::Value v = json::parse(read_file_bytes(listing.string()));
+    if (v.at("format").as_string() != kCocoLabelsFormat) return false;
+    CocoListing read;
+    for (const json::Value& name : v.at("classes").as_array()) read.class_names.push_back(name.as_string());
+    for (const json::Value& name : v.at("images").as_array()) {
+      read.file_names.push_back(name.as_string());
+      if (!newer_than(label_dir / (fs::path(name.as_string()).stem().string() + ".png"), annotations)) return false;
+    }
+    if (read.class_names.size() < 2 || read.file_names.empty()) return false;
+    out = std::move(read);
+    return true;
+  } catch (const Error&) {
+    return false;  // a damaged listing: rebuild it
+  }
+}
+
+// Reads the annotations, writes every missing or stale label map and the listing.
+CocoListing write_coco_labels(const fs::path& annotations_file, const fs::path& label_dir, const fs::path& listing,
+                              fs::file_time_type annotations, int threads) {
+  CocoAnnotations coco = read_coco_annotations(annotations_file.string());
+  std::vector<size_t> order(coco.images.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return coco.images[a].file_name < coco.images[b].file_name; });
+  std::error_code ec;
+  fs::create_directories(label_dir, ec);
+  check(!ec, "COCO: cannot create the label folder '", label_dir.string(), "': ", ec.message());
+  run_parallel(static_cast<int64_t>(order.size()), threads, [&](int64_t k) {
+    const size_t i = order[static_cast<size_t>(k)];
+    const fs::path label = label_dir / (fs::path(coco.images[i].file_name).stem().string() + ".png");
+    if (!newer_than(label, annotations)) {
+      write_file_atomically(label.string(), encode_png(coco_label_map(coco, static_cast<int64_t>(i))));
+    }
+  });
+  CocoListing out;
+  out.class_names.push_back("background");
+  for (const CocoCategory& c : coco.categories) out.class_names.push_back(c.name);
+  json::Array classes, images;
+  for (const std::string& name : out.class_names) classes.emplace_back(name);
+  for (size_t i : order) {
+    out.file_names.push_back(coco.images[i].file_name);
+    images.emplace_back(coco.images[i].file_name);
+  }
+  json::Object root = {{"format", kCocoLabelsFormat},
+                       {"annotations", annotations_file.string()},
+                       {"classes", std::move(classes)},
+                       {"images", std::move(images)}};
+  write_file_atomically(listing.string(), json::dump(json::Value(std::move(root))) + "\n");
+  return out;
+}
+
+}  // namespace
+
+Dataset Dataset::coco(const std::string& root, const std::string& split, const DatasetOptions& options, int threads) {
+  Dataset d;
+  d.root_ = root;
+  d.skip_bad_ = options.skip_bad;
+  std::string folder = split;
+  if (folder == "train" || folder == "val") folder += "2017";
+  d.split_ = folder;
+  fs::path base(root);
+  require_dir(base, "COCO");
+  const fs::path images = base / folder;
+  require_dir(images, "COCO");
+  const fs::path annotations_file = base / "annotations" / ("instances_" + folder + ".json");
+  check(fs::is_regular_file(annotations_file), "COCO split '", folder, "': annotation file '",
+        annotations_file.string(), "' does not exist");
+  d.source_ = relative_to(annotations_file, base);
+  const fs::file_time_type annotations = fs::last_write_time(annotations_file);
+  const fs::path label_dir = base / "strata_labels" / folder;
+  const fs::path listing = base / "strata_labels" / (folder + ".json");
+
+  CocoListing found;
+  if (!read_coco_listing(listing, label_dir, annotations, found)) {
+    found = write_coco_labels(annotations_file, label_dir, listing, annotations, threads);
+  }
+  d.class_names_ = std::move(found.class_names);
+  check(d.num_classes() <= 255, "COCO '", annotations_file.string(), "': ", d.num_classes() - 1,
+        " categories, at most 254 fit the 8-bit label maps");
+  d.set_labels(DatasetKind::coco, d.num_classes());
+  for (const std::string& name : found.file_names) {
+    Sample s;
+    s.stem = fs::path(name).stem().string();
+    s.image = (images / name).string();
+    s.label = (label_dir / (s.stem + ".png")).string();
+    s.origin = cat(d.source_, " (", name, ")");
+    d.samples_.push_back(std::move(s));
+  }
+  d.check_files();
+  return d;
+}
+
 Dataset Dataset::open(const std::string& kind, const std::string& root, const std::string& split,
                       const DatasetOptions& options) {
   if (kind == "voc") return voc(root, split, options);
   if (kind == "ade20k" || kind == "ade") return ade20k(root, split, options);
   if (kind == "cityscapes") return cityscapes(root, split, options);
-  throw Error(cat("unknown dataset '", kind, "': expected voc, ade20k or cityscapes"));
+  if (kind == "coco") return coco(root, split, options);
+  throw Error(cat("unknown dataset '", kind, "': expected voc, ade20k, cityscapes or coco"));
 }
 
 const Sample& Dataset::sample(int64_t index) const {

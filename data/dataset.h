@@ -16,6 +16,13 @@
 //   Cityscapes  root/leftImg8bit/<split>/<city>/<x>_leftImg8bit.png sorted by city and name, labels
 //               root/gtFine/<split>/<city>/<x>_gtFine_labelIds.png; the 34 label ids are mapped to
 //               the 19 train ids (others 255).
+//   COCO        root/<split>/<file_name> (train2017, val2017; "train"/"val" accepted) with instances in
+//               root/annotations/instances_<split>.json, images in sorted file name order. The
+//               instance masks are rasterised once into semantic label maps (data/coco.h: the 80
+//               categories -> 1..80, background 0, crowd 255) cached as 8-bit PNGs
+//               root/strata_labels/<split>/<stem>.png with root/strata_labels/<split>.json (class
+//               names and image list), written atomically and reused while newer than the
+//               annotation file; a newer annotation file rewrites the stale ones.
 //
 // The sample order is the list order (VOC) or the sorted order (ADE20K, Cityscapes): the label
 // index and any subset of indices refer to it. Opening checks that every listed file exists;
@@ -49,15 +56,18 @@ struct DatasetOptions {
   std::string label_dir;  // VOC plain-id lists only: the label folder under the root
 };
 
-enum class DatasetKind { voc, ade20k, cityscapes };
-const char* dataset_kind_name(DatasetKind kind);  // "voc", "ade20k", "cityscapes"
+enum class DatasetKind { voc, ade20k, cityscapes, coco };
+const char* dataset_kind_name(DatasetKind kind);  // "voc", "ade20k", "cityscapes", "coco"
 
 class Dataset {
  public:
   static Dataset voc(const std::string& root, const std::string& split, const DatasetOptions& options = {});
   static Dataset ade20k(const std::string& root, const std::string& split, const DatasetOptions& options = {});
   static Dataset cityscapes(const std::string& root, const std::string& split, const DatasetOptions& options = {});
-  // kind: "voc", "ade20k" (or "ade"), "cityscapes".
+  // `threads` rasterise missing label maps (0: all hardware threads).
+  static Dataset coco(const std::string& root, const std::string& split, const DatasetOptions& options = {},
+                      int threads = 0);
+  // kind: "voc", "ade20k" (or "ade"), "cityscapes", "coco".
   static Dataset open(const std::string& kind, const std::string& root, const std::string& split,
                       const DatasetOptions& options = {});
 
@@ -118,6 +128,7 @@ std::vector<std::string> parse_class_names(const std::string& text, const std::s
 const std::vector<std::string>& voc_class_names();         // 21: background, aeroplane, ..., tvmonitor
 const std::vector<std::string>& ade20k_class_names();      // 151: other, wall, building, ..., flag
 const std::vector<std::string>& cityscapes_class_names();  // 19 train ids: road, ..., bicycle
+const std::vector<std::string>& coco_class_names();        // 81: background, person, ..., toothbrush
 // Cityscapes label id (0..33) -> train id (0..18) or 255.
 const std::array<uint8_t, 256>& cityscapes_label_to_train_id();
 

@@ -9,10 +9,12 @@
 #include <set>
 #include <vector>
 
+#include "data/coco.h"
 #include "data/parallel.h"
 #include "data/transforms.h"
 #include "engine/atomic_file.h"
 #include "engine/error.h"
+#include "engine/json.h"
 #include "kernels/common/philox.h"
 
 namespace strata::data {
@@ -177,26 +179,8 @@ std::string image_id(bool train, int64_t index) {
   return std::string(train ? "train_" : "val_") + std::string(number.size() < 5 ? 5 - number.size() : 0, '0') + number;
 }
 
-}  // namespace
-
-std::vector<GeneratedClass> generated_classes(int classes) {
-  check(classes >= 1 && classes <= 254, "generated_classes: classes must be in 1..254, got ", classes);
-  std::vector<GeneratedClass> out;
-  out.push_back({"background", {0, 0, 0}, 0, 0, -1});
-  std::set<std::string> used;
-  for (int c = 1; c <= classes; ++c) {
-    ClassStyle s = class_style(c);
-    std::string name = cat(s.hsv.v < 0.8 ? "dark " : "", hue_name(s.hsv.h), " ", kTextureNames[s.texture], " ",
-                           kShapeNames[s.shape]);
-    if (!used.insert(name).second) name += cat(" ", c);
-    out.push_back({name, hsv_to_rgb(s.hsv), s.texture, s.shape, (c - 1) % group_count(classes)});
-  }
-  return out;
-}
-
-Dataset::Item render_scene(const GenerateOptions& options, bool train, int64_t index) {
-  check_options(options);
-  SceneRandom rng(options.seed, random_stream(RandomPurpose::generate, train ? 0 : 1), static_cast<uint64_t>(index));
+// The scene's size and background (gradient, wave texture, clutter): the first draws of every scene.
+Canvas scene_background(const GenerateOptions& options, SceneRandom& rng) {
   int width = options.width, height = options.height;
   if (width <= 0) {
     double shorter = options.size * rng.uniform(0.75, 1.25);
@@ -240,20 +224,47 @@ Dataset::Item render_scene(const GenerateOptions& options, bool train, int64_t i
     draw_shape(canvas, rng.below(kShapes), rng.below(kTextures), rng.uniform(0, width), rng.uniform(0, height), radius,
                rng.uniform(0.4, 2.5), rng.uniform(0, 2 * kPi), rng.uniform(0.25, 0.7), rng.uniform(), fg, bg, 0);
   }
+  return canvas;
+}
 
+// The class of object i of a scene: after the first, from the first one's group with probability 0.6.
+int choose_class(SceneRandom& rng, int classes, int i, int first) {
+  const int groups = group_count(classes);
+  if (i > 0 && rng.uniform() < 0.6) {
+    int group = (first - 1) % groups;
+    int members = (classes - 1 - group) / groups + 1;  // classes group+1, group+1+groups, ...
+    return group + 1 + groups * rng.below(members);
+  }
+  return 1 + rng.below(classes);
+}
+
+}  // namespace
+
+std::vector<GeneratedClass> generated_classes(int classes) {
+  check(classes >= 1 && classes <= 254, "generated_classes: classes must be in 1..254, got ", classes);
+  std::vector<GeneratedClass> out;
+  out.push_back({"background", {0, 0, 0}, 0, 0, -1});
+  std::set<std::string> used;
+  for (int c = 1; c <= classes; ++c) {
+    ClassStyle s = class_style(c);
+    std::string name =
+        cat(s.hsv.v < 0.8 ? "dark " : "", hue_name(s.hsv.h), " ", kTextureNames[s.texture], " ", kShapeNames[s.shape]);
+    if (!used.insert(name).second) name += cat(" ", c);
+    out.push_back({name, hsv_to_rgb(s.hsv), s.texture, s.shape, (c - 1) % group_count(classes)});
+  }
+  return out;
+}
+
+Dataset::Item render_scene(const GenerateOptions& options, bool train, int64_t index) {
+  check_options(options);
+  SceneRandom rng(options.seed, random_stream(RandomPurpose::generate, train ? 0 : 1), static_cast<uint64_t>(index));
+  Canvas canvas = scene_background(options, rng);
+  const int width = canvas.image.width, height = canvas.image.height;
   // Objects, with co-occurrence and occlusion.
-  const int classes = options.classes, groups = group_count(classes);
   int objects = 1 + rng.below(options.max_objects);
   int first = 0;
   for (int i = 0; i < objects; ++i) {
-    int c;
-    if (i > 0 && rng.uniform() < 0.6) {
-      int group = (first - 1) % groups;
-      int members = (classes - 1 - group) / groups + 1;  // classes group+1, group+1+groups, ...
-      c = group + 1 + groups * rng.below(members);
-    } else {
-      c = 1 + rng.below(classes);
-    }
+    const int c = choose_class(rng, options.classes, i, first);
     if (i == 0) first = c;
     ClassStyle s = class_style(c);
     Hsv hsv{s.hsv.h + rng.uniform(-0.025, 0.025), s.hsv.s + rng.uniform(-0.1, 0.08), s.hsv.v * rng.uniform(0.88, 1.08)};
@@ -306,9 +317,290 @@ Dataset::Item render_scene(const GenerateOptions& options, bool train, int64_t i
   return {std::move(canvas.image), std::move(canvas.label)};
 }
 
+// ---- the COCO layout ---------------------------------------------------------------------------
+
+namespace {
+
+using Outline = std::vector<std::pair<double, double>>;  // (u, v) in units of the radius
+
+Outline regular_polygon(int sides, double ry) {
+  Outline out;
+  for (int k = 0; k < sides; ++k) {
+    const double a = 2 * kPi * k / sides;
+    out.emplace_back(std::cos(a), ry * std::sin(a));
+  }
+  return out;
+}
+
+// Polygons tracing inside_shape's shapes: convex ones, the cross as one concave polygon and the
+// annulus as two concave half rings (a multi-part segmentation keeping its hole).
+std::vector<Outline> shape_polygons(int shape) {
+  switch (shape) {
+    case 0: return {regular_polygon(20, 1.0)};
+    case 1: return {{{-0.8, -0.8}, {0.8, -0.8}, {0.8, 0.8}, {-0.8, 0.8}}};
+    case 2: return {{{0.0, -0.85}, {0.992, 0.75}, {-0.992, 0.75}}};
+    case 3: return {{{1.0, 0.0}, {0.0, 1.0}, {-1.0, 0.0}, {0.0, -1.0}}};
+    case 4:
+      return {{{-0.32, -1.0},
+               {0.32, -1.0},
+               {0.32, -0.32},
+               {1.0, -0.32},
+               {1.0, 0.32},
+               {0.32, 0.32},
+               {0.32, 1.0},
+               {-0.32, 1.0},
+               {-0.32, 0.32},
+               {-1.0, 0.32},
+               {-1.0, -0.32},
+               {-0.32, -0.32}}};
+    case 5: {
+      std::vector<Outline> halves;
+      const double inner = std::sqrt(0.3);
+      for (double side : {1.0, -1.0}) {
+        Outline half;
+        for (int k = 0; k <= 10; ++k) {
+          const double a = kPi * (k / 10.0 - 0.5);
+          half.emplace_back(side * std::cos(a), std::sin(a));
+        }
+        for (int k = 10; k >= 0; --k) {
+          const double a = kPi * (k / 10.0 - 0.5);
+          half.emplace_back(side * inner * std::cos(a), inner * std::sin(a));
+        }
+        halves.push_back(std::move(half));
+      }
+      return halves;
+    }
+    default: return {regular_polygon(20, 0.55)};
+  }
+}
+
+enum class Encoding { polygons, rle_string, rle_counts };
+
+struct Placement {
+  double cx, cy, sx, sy, ca, sa;  // centre, scales along the object's axes, rotation
+};
+
+struct GeneratedInstance {
+  int category = 0;  // 1..classes
+  bool crowd = false;
+  Encoding encoding = Encoding::polygons;
+  std::vector<std::vector<double>> polygons;  // x0,y0,x1,y1,... in pixels, two decimals
+  std::vector<uint8_t> mask;                  // row-major 0/1: what pycocotools' annToMask gives
+  int64_t area = 0;
+  // how the object is painted
+  Placement at{};
+  int texture = 0;
+  double period = 0, phase = 0;
+  Rgb fg{}, bg{};
+};
+
+struct CocoScene {
+  Image image;
+  std::vector<GeneratedInstance> instances;
+};
+
+double two_decimals(double v) { return std::round(v * 100.0) / 100.0; }
+
+// The object's mask: its polygons rasterised as pycocotools does, or inside_shape at pixel centres.
+void make_mask(GeneratedInstance& g, int shape, int height, int width) {
+  const Placement& p = g.at;
+  g.mask.assign(static_cast<size_t>(height) * width, 0);
+  if (g.encoding == Encoding::polygons) {
+    for (const Outline& outline : shape_polygons(shape)) {
+      std::vector<double> xy;
+      for (auto [u, v] : outline) {
+        xy.push_back(two_decimals(p.cx + p.ca * u * p.sx - p.sa * v * p.sy));
+        xy.push_back(two_decimals(p.cy + p.sa * u * p.sx + p.ca * v * p.sy));
+      }
+      std::vector<uint8_t> part = rle_decode(rle_from_polygon(xy, height, width), height, width, "generated polygon");
+      for (size_t i = 0; i < part.size(); ++i) g.mask[i] |= part[i];
+      g.polygons.push_back(std::move(xy));
+    }
+  } else {
+    for (int y = 0; y < height; ++y) {
+      for (int x = 0; x < width; ++x) {
+        const double dx = x + 0.5 - p.cx, dy = y + 0.5 - p.cy;
+        const double u = (p.ca * dx + p.sa * dy) / p.sx, v = (-p.sa * dx + p.ca * dy) / p.sy;
+        g.mask[static_cast<size_t>(y) * width + x] = inside_shape(shape, u, v) ? 1 : 0;
+      }
+    }
+  }
+  g.area = std::count(g.mask.begin(), g.mask.end(), uint8_t{1});
+}
+
+void paint_instance(Image& image, const GeneratedInstance& g) {
+  const Placement& p = g.at;
+  for (int y = 0; y < image.height; ++y) {
+    for (int x = 0; x < image.width; ++x) {
+      if (!g.mask[static_cast<size_t>(y) * image.width + x]) continue;
+      const double dx = x + 0.5 - p.cx, dy = y + 0.5 - p.cy;
+      const double u = (p.ca * dx + p.sa * dy) / p.sx, v = (-p.sa * dx + p.ca * dy) / p.sy;
+      const double t = texture_value(g.texture, u, v, g.period, g.phase);
+      uint8_t* px = &image.at(y, x, 0);
+      for (int ch = 0; ch < 3; ++ch) px[ch] = static_cast<uint8_t>(g.bg[ch] + t * (g.fg[ch] - g.bg[ch]) + 0.5);
+    }
+  }
+}
+
+// A scene of the COCO layout: the VOC scene's background and objects, each object also an instance
+// annotation (polygons, a compressed or an uncompressed RLE; one in ten a crowd region), painted in
+// the order the reader draws labels (crowd first, then larger before smaller: data/coco.h) so the
+// image shows what the label map says.
+CocoScene render_coco_scene(const GenerateOptions& options, bool train, int64_t index) {
+  SceneRandom rng(options.seed, random_stream(RandomPurpose::generate, train ? 2 : 3), static_cast<uint64_t>(index));
+  Canvas canvas = scene_background(options, rng);
+  const int width = canvas.image.width, height = canvas.image.height;
+  CocoScene scene;
+  const int objects = 1 + rng.below(options.max_objects);
+  int first = 0;
+  for (int i = 0; i < objects; ++i) {
+    GeneratedInstance g;
+    g.category = choose_class(rng, options.classes, i, first);
+    if (i == 0) first = g.category;
+    const ClassStyle s = class_style(g.category);
+    Hsv hsv{s.hsv.h + rng.uniform(-0.025, 0.025), s.hsv.s + rng.uniform(-0.1, 0.08), s.hsv.v * rng.uniform(0.88, 1.08)};
+    g.fg = hsv_to_rgb(hsv);
+    g.bg = hsv_to_rgb({hsv.h, hsv.s, hsv.v * 0.45});
+    const double radius = std::min(width, height) * rng.uniform(0.14, 0.32);
+    const double cx = rng.uniform(0.1, 0.9) * width, cy = rng.uniform(0.1, 0.9) * height;
+    const double stretch = rng.uniform(0.8, 1.25), angle = rng.uniform(0, 2 * kPi);
+    g.at = {cx, cy, radius * stretch, radius / stretch, std::cos(angle), std::sin(angle)};
+    g.texture = s.texture;
+    g.period = rng.uniform(0.36, 0.54);
+    g.phase = rng.uniform();
+    const double kind = rng.uniform();
+    g.crowd = kind < 0.1;
+    g.encoding = g.crowd || (kind >= 0.25 && kind < 0.35) ? Encoding::rle_counts
+                 : kind < 0.25                            ? Encoding::rle_string
+                                                          : Encoding::polygons;
+    make_mask(g, s.shape, height, width);
+    if (g.area > 0) scene.instances.push_back(std::move(g));
+  }
+  std::vector<const GeneratedInstance*> order;
+  for (const GeneratedInstance& g : scene.instances) order.push_back(&g);
+  std::stable_sort(order.begin(), order.end(), [](const GeneratedInstance* a, const GeneratedInstance* b) {
+    if (a->crowd != b->crowd) return a->crowd;
+    return a->area > b->area;  // equal areas keep their annotation (id) order
+  });
+  for (const GeneratedInstance* g : order) paint_instance(canvas.image, *g);
+  scene.image = std::move(canvas.image);
+  return scene;
+}
+
+json::Value segmentation_json(const GeneratedInstance& g, int height, int width) {
+  if (g.encoding == Encoding::polygons) {
+    json::Array polygons;
+    for (const std::vector<double>& xy : g.polygons) {
+      json::Array numbers;
+      for (double v : xy) numbers.emplace_back(v);
+      polygons.emplace_back(std::move(numbers));
+    }
+    return json::Value(std::move(polygons));
+  }
+  const RleCounts counts = rle_encode(g.mask, height, width);
+  json::Value value;
+  if (g.encoding == Encoding::rle_string) {
+    value = json::Value(rle_to_string(counts));
+  } else {
+    json::Array list;
+    for (uint32_t c : counts) list.emplace_back(static_cast<int64_t>(c));
+    value = json::Value(std::move(list));
+  }
+  return json::Value(json::Object{{"counts", std::move(value)}, {"size", json::Array{height, width}}});
+}
+
+json::Array bbox_json(const GeneratedInstance& g, int height, int width) {
+  int x0 = width, y0 = height, x1 = -1, y1 = -1;
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      if (!g.mask[static_cast<size_t>(y) * width + x]) continue;
+      x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
+    }
+  }
+  return json::Array{x0, y0, x1 - x0 + 1, y1 - y0 + 1};
+}
+
+// COCO's category ids for generated class c: its c-th id (gaps included), past 80 from 91 on.
+int generated_category_id(int c) { return c <= 80 ? coco_category_ids()[static_cast<size_t>(c - 1)] : 10 + c; }
+
+std::string coco_file_name(int64_t id) {
+  std::string digits = std::to_string(id);
+  return std::string(digits.size() < 12 ? 12 - digits.size() : 0, '0') + digits + ".jpg";
+}
+
+void generate_coco_dataset(const fs::path& root, const GenerateOptions& options) {
+  for (const char* sub : {"train2017", "val2017", "annotations"}) {
+    std::error_code ec;
+    fs::create_directories(root / sub, ec);
+    check(!ec, "make-dataset: cannot create '", (root / sub).string(), "': ", ec.message());
+  }
+  const std::vector<GeneratedClass> classes = generated_classes(options.classes);
+  json::Array categories;
+  for (int c = 1; c <= options.classes; ++c) {
+    categories.emplace_back(json::Object{{"id", generated_category_id(c)},
+                                         {"name", classes[static_cast<size_t>(c)].name},
+                                         {"supercategory", "generated"}});
+  }
+  for (bool train : {true, false}) {
+    const int64_t count = train ? options.train : options.val;
+    const char* split = train ? "train2017" : "val2017";
+    // Image ids as COCO's: not starting at 0, and unrelated to the position in the file.
+    auto image_id = [&](int64_t i) { return (train ? 9 : 1000009) + 7 * i; };
+    std::vector<CocoScene> scenes(static_cast<size_t>(count));
+    run_parallel(count, options.threads, [&](int64_t i) {
+      CocoScene scene = render_coco_scene(options, train, i);
+      write_file_atomically((root / split / coco_file_name(image_id(i))).string(),
+                            encode_jpeg(scene.image, options.jpeg_quality));
+      scenes[static_cast<size_t>(i)] = std::move(scene);
+    });
+    json::Array images, annotations;
+    int64_t annotation_id = train ? 100 : 500000;
+    for (int64_t i = 0; i < count; ++i) {
+      const CocoScene& scene = scenes[static_cast<size_t>(i)];
+      const int h = scene.image.height, w = scene.image.width;
+      images.emplace_back(
+          json::Object{{"id", image_id(i)}, {"file_name", coco_file_name(image_id(i))}, {"height", h}, {"width", w}});
+      for (const GeneratedInstance& g : scene.instances) {
+        annotations.emplace_back(json::Object{{"id", annotation_id++},
+                                              {"image_id", image_id(i)},
+                                              {"category_id", generated_category_id(g.category)},
+                                              {"iscrowd", g.crowd ? 1 : 0},
+                                              {"segmentation", segmentation_json(g, h, w)},
+                                              {"area", g.area},
+                                              {"bbox", bbox_json(g, h, w)}});
+      }
+      scenes[static_cast<size_t>(i)] = CocoScene{};
+    }
+    // COCO's key order: the categories come last, after the annotations that use them.
+    json::Object document = {{"info", json::Object{{"description", "strata make-dataset --layout coco"}}},
+                             {"licenses", json::Array{}},
+                             {"images", std::move(images)},
+                             {"annotations", std::move(annotations)},
+                             {"categories", categories}};
+    write_file_atomically((root / "annotations" / cat("instances_", split, ".json")).string(),
+                          json::dump(json::Value(std::move(document))));
+  }
+  const std::string readme = cat(
+      "Generated by `strata make-dataset --layout coco` (strata data layer, data/generate.cpp).\n\n",
+      "COCO 2017 layout: train2017/<id>.jpg, val2017/<id>.jpg (JPEG quality ", options.jpeg_quality,
+      "), annotations/instances_{train,val}2017.json.\n", "seed ", options.seed, ", ", options.classes,
+      " categories (COCO's ids, generated names), ", options.train, " train and ", options.val, " val images.\n",
+      "Scenes as the VOC layout's (see its README), without the void band. Each object is an instance annotation:\n",
+      "polygons (convex shapes, a concave cross, a ring as two concave halves), a compressed RLE string or an\n",
+      "uncompressed RLE count list; one in ten is a crowd region (iscrowd 1, uncompressed RLE). Masks overlap;\n",
+      "images are painted crowd first, then larger before smaller, the order strata's reader labels them in.\n");
+  write_file_atomically((root / "README.txt").string(), readme);
+}
+
+}  // namespace
+
 void generate_dataset(const std::string& out_dir, const GenerateOptions& options) {
   check_options(options);
   fs::path root(out_dir);
+  if (options.layout == GeneratedLayout::coco) {
+    generate_coco_dataset(root, options);
+    return;
+  }
   for (const char* sub : {"JPEGImages", "SegmentationClassAug", "splits", "ImageSets/Segmentation"}) {
     std::error_code ec;
     fs::create_directories(root / sub, ec);

@@ -20,6 +20,16 @@
 //   out/ImageSets/Segmentation/{train_aug,val}.txt  the same lists as plain ids
 //   out/class_names.txt                         background first; read by the VOC reader
 //   out/README.txt                              how the data was made
+//
+// With layout coco the same scenes (without the void band) are written in COCO 2017's layout for
+// the COCO reader (data/coco.h), every object an instance annotation:
+//   out/train2017/<12-digit id>.jpg, out/val2017/<id>.jpg
+//   out/annotations/instances_{train,val}2017.json  images, annotations, then categories (COCO's key
+//       order): category ids are COCO's (1..90 with its gaps), names the generated ones; each object
+//       is polygons (convex shapes, a concave cross, a ring as two concave halves: multi-part), a
+//       compressed RLE string or an uncompressed RLE count list; one in ten is a crowd region;
+//       masks overlap and may leave the frame (polygons are clipped as pycocotools clips them)
+//   out/README.txt
 // All randomness is Philox keyed by the seed with the counter (split, image index, draw), so an
 // image does not depend on the number of threads or on how many other images are generated.
 #pragma once
@@ -33,7 +43,10 @@
 
 namespace strata::data {
 
+enum class GeneratedLayout { voc, coco };
+
 struct GenerateOptions {
+  GeneratedLayout layout = GeneratedLayout::voc;
   int classes = 20;     // object classes 1..classes (1..254)
   int train = 300;      // images in train_aug
   int val = 100;        // images in val

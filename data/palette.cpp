@@ -40,6 +40,25 @@ constexpr Rgb kCityscapes[] = {{128, 64, 128},  {244, 35, 232}, {70, 70, 70},  {
                                {70, 130, 180},  {220, 20, 60},  {255, 0, 0},   {0, 0, 142},     {0, 0, 70},
                                {0, 60, 100},    {0, 80, 100},   {0, 0, 230},   {119, 11, 32}};
 
+// COCO: background (black) and the 80 thing categories in COCO's order, the colours detection
+// toolkits (mmdetection's CocoDataset) draw them in.
+constexpr Rgb kCoco[] = {
+    {0, 0, 0},       {220, 20, 60},   {119, 11, 32},   {0, 0, 142},     {0, 0, 230},     {106, 0, 228},
+    {0, 60, 100},    {0, 80, 100},    {0, 0, 70},      {0, 0, 192},     {250, 170, 30},  {100, 170, 30},
+    {220, 220, 0},   {175, 116, 175}, {250, 0, 30},    {165, 42, 42},   {255, 77, 255},  {0, 226, 252},
+    {182, 182, 255}, {0, 82, 0},      {120, 166, 157}, {110, 76, 0},    {174, 57, 255},  {199, 100, 0},
+    {72, 0, 118},    {255, 179, 240}, {0, 125, 92},    {209, 0, 151},   {188, 208, 182}, {0, 220, 176},
+    {255, 99, 164},  {92, 0, 73},     {133, 129, 255}, {78, 180, 255},  {0, 228, 0},     {174, 255, 243},
+    {45, 89, 255},   {134, 134, 103}, {145, 148, 174}, {255, 208, 186}, {197, 226, 255}, {171, 134, 1},
+    {109, 63, 54},   {207, 138, 255}, {151, 0, 95},    {9, 80, 61},     {84, 105, 51},   {74, 65, 105},
+    {166, 196, 102}, {208, 195, 210}, {255, 109, 65},  {0, 143, 149},   {179, 0, 194},   {209, 99, 106},
+    {5, 121, 0},     {227, 255, 205}, {147, 186, 208}, {153, 69, 1},    {3, 95, 161},    {163, 255, 0},
+    {119, 0, 170},   {0, 182, 199},   {0, 165, 120},   {183, 130, 88},  {95, 32, 0},     {130, 114, 135},
+    {110, 129, 133}, {166, 74, 118},  {219, 142, 185}, {79, 210, 114},  {178, 90, 62},   {65, 70, 15},
+    {127, 167, 115}, {59, 105, 106},  {142, 108, 45},  {196, 172, 0},   {95, 54, 80},    {128, 76, 255},
+    {201, 57, 1},    {246, 0, 122},   {191, 162, 208},
+};
+
 template <size_t N>
 std::array<Rgb, 256> padded(const Rgb (&colours)[N]) {
   std::array<Rgb, 256> out{};  // black beyond the dataset's labels, as the references' maps
@@ -50,11 +69,12 @@ std::array<Rgb, 256> padded(const Rgb (&colours)[N]) {
 }  // namespace
 
 const std::array<Rgb, 256>& dataset_palette(DatasetKind kind) {
-  static const std::array<Rgb, 256> ade = padded(kAde20k), cityscapes = padded(kCityscapes);
+  static const std::array<Rgb, 256> ade = padded(kAde20k), cityscapes = padded(kCityscapes), coco = padded(kCoco);
   switch (kind) {
     case DatasetKind::voc: return voc_colormap();
     case DatasetKind::ade20k: return ade;
     case DatasetKind::cityscapes: return cityscapes;
+    case DatasetKind::coco: return coco;
   }
   throw Error("dataset_palette: unknown dataset kind");
 }

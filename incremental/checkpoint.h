@@ -46,7 +46,7 @@ namespace strata::incremental {
 inline constexpr int kCheckpointFormatVersion = 1;
 
 struct CheckpointInfo {
-  std::string dataset;                  // label space kind: "voc", "ade20k"
+  std::string dataset;                  // label space kind: "voc", "ade20k", "coco"
   int labels = 0;                       // labels in the label space, 0 included (21 VOC, 151 ADE20K)
   std::string task;                     // the task's reference key (or its split string)
   int step = 0;

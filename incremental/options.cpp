@@ -32,15 +32,19 @@ OptionSpec flag(const char* name, const char* help, std::function<void(TrainOpti
 std::vector<OptionSpec> data_and_task_specs() {
   return {
       // data
-      value("--dataset", "NAME", "voc or ade20k (ade). A generated dataset (strata make-dataset) is voc. Default voc.",
+      value("--dataset", "NAME",
+            "voc, ade20k (ade) or coco. A generated dataset (strata make-dataset) is voc, or coco with --layout coco. "
+            "Default voc.",
             [](TrainOptions& o, const std::string& v) { o.dataset = v; }),
       value("--data-root", "DIR",
             "the dataset's folder: VOC with splits/train_aug.txt and splits/val.txt (MiB's PascalVOC12 layout) or "
-            "ImageSets/Segmentation; ADE20K's ADEChallengeData2016. Required.",
+            "ImageSets/Segmentation; ADE20K's ADEChallengeData2016; COCO's folder of train2017/, val2017/ and "
+            "annotations/. Required.",
             [](TrainOptions& o, const std::string& v) { o.data_root = v; }),
-      value("--train-split", "NAME", "training list (default train_aug for VOC, training for ADE20K)",
+      value("--train-split", "NAME",
+            "training list (default train_aug for VOC, training for ADE20K, train2017 for COCO)",
             [](TrainOptions& o, const std::string& v) { o.train_split = v; }),
-      value("--test-split", "NAME", "test list (default val for VOC, validation for ADE20K)",
+      value("--test-split", "NAME", "test list (default val for VOC, validation for ADE20K, val2017 for COCO)",
             [](TrainOptions& o, const std::string& v) { o.test_split = v; }),
       flag("--allow-nonfinite",
            "load a checkpoint (--ckpt, --step-ckpt, the previous step's, eval's) even when a tensor holds NaN or Inf, "

@@ -111,6 +111,9 @@ bool is_reference_voc(const LabelSpace& labels) {
 bool is_reference_ade(const LabelSpace& labels) {
   return labels.kind == data::DatasetKind::ade20k && labels.num_classes() == 151;
 }
+bool is_reference_coco(const LabelSpace& labels) {
+  return labels.kind == data::DatasetKind::coco && labels.num_classes() == 81;
+}
 
 const char* kind_name(data::DatasetKind kind) { return data::dataset_kind_name(kind); }
 
@@ -276,6 +279,13 @@ std::optional<ReferenceTask> reference_task(const LabelSpace& labels, const std:
     if (name == "50b") return ReferenceTask{"50b", {kAde50bBase, kAde50bMiddle, kAde100_50bNew}};
     if (name == "50c") return ReferenceTask{"50c", {kAde50cBase, kAde50cMiddle, kAde100_50cNew}};
   }
+  if (is_reference_coco(labels)) {
+    // The COCO protocols of the continual segmentation literature, in COCO's category order.
+    if (name == "offline" || name == "joint") return ReferenceTask{"offline", {range_inclusive(0, 80)}};
+    if (name == "40-40") return split("40-40", {40, 40});
+    if (name == "40-10") return split("40-10", {40, 10});
+    if (name == "60-20") return split("60-20", {60, 20});
+  }
   return std::nullopt;
 }
 
@@ -286,6 +296,7 @@ std::string valid_tasks_str(const LabelSpace& labels) {
             "10-1, 5-3; ";
   if (is_reference_ade(labels))
     named = "offline (joint), 100-50, 100-10, 100-5, 50 (50-50), 100-50b, 100-50c, 100-10b, 100-10c, 50b, 50c; ";
+  if (is_reference_coco(labels)) named = "offline (joint), 40-40, 40-10, 60-20; ";
   if (named.empty()) named = "offline; ";
   return cat("valid tasks for ", space_str(labels), ": ", named,
              "a split 'A-B[-C...]' (step 0 = classes 0..A, then steps of B, C, ... classes, the last size "
@@ -298,6 +309,7 @@ std::string valid_tasks_str(const LabelSpace& labels) {
 
 LabelSpace LabelSpace::voc() { return {data::DatasetKind::voc, data::voc_class_names()}; }
 LabelSpace LabelSpace::ade20k() { return {data::DatasetKind::ade20k, data::ade20k_class_names()}; }
+LabelSpace LabelSpace::coco() { return {data::DatasetKind::coco, data::coco_class_names()}; }
 LabelSpace LabelSpace::of(const data::Dataset& dataset) { return {dataset.kind(), dataset.class_names()}; }
 
 LabelSpace LabelSpace::numbered(int num_classes, data::DatasetKind kind) {
@@ -369,6 +381,7 @@ std::vector<std::string> Task::reference_names(const LabelSpace& labels) {
     names = {"offline", "joint",   "100-50",  "100-10", "100-5", "50", "50-50",
              "100-50b", "100-50c", "100-10b", "100-10c", "50b",  "50c"};
   }
+  if (is_reference_coco(labels)) names = {"offline", "joint", "40-40", "40-10", "60-20"};
   return names;
 }
 

@@ -17,6 +17,7 @@
 //   - the reference task keys (MiB/PLOP tasks.py, SSUL/DKD for 5-3), §1.3-1.5:
 //       VOC (21 labels):  offline, 19-1, 19-1b, 15-5, 15-5s, 15-5s_b ... 15-5s_w, 10-5-5, 10-1, 5-3
 //       ADE20K (151):     offline, 100-50, 100-10, 100-5, 50, 100-50b/c, 100-10b/c, 50b/c
+//       COCO (81):        offline, 40-40, 40-10, 60-20 (the 80 categories in COCO's order, 0 background)
 //     with the paper names accepted as aliases (strata's choices table): 15-1 = 15-5s, 15-1_b..w =
 //     15-5s_b..w (DKD's names), 50-50 = 50, joint = offline;
 //   - a split string "A-B[-C...]" for any label space: step 0 = classes 0..A, then steps of B, C, ...
@@ -28,8 +29,9 @@
 //     inclusive range) or from_class_lists(); 0 is prepended to step 0 when absent; classes the
 //     lists leave out are never learned (they behave as future classes at every step).
 // Reference keys apply when the label space is the reference one (VOC kind with 21 labels, which
-// includes a generated dataset of 20 classes, or ADE20K kind with 151); for other label spaces the
-// natural-order names are the same split strings, and the permuted names are rejected.
+// includes a generated dataset of 20 classes, ADE20K kind with 151, or COCO kind with 81); for other
+// label spaces the natural-order names are the same split strings, and the permuted names are
+// rejected.
 //
 // Errors (strata::Error naming the task): an unknown name (the message lists the valid ones), a
 // step outside [0, num_steps), a class outside the label space, a class repeated, 0 outside the
@@ -45,7 +47,8 @@
 namespace strata::incremental {
 
 // The labels of a dataset as the incremental layer sees them: how raw 0 and 255 are read (kind:
-// voc = 0 background and 255 void; ade20k = 0 "other", no void) and one name per raw label value.
+// voc and coco = 0 background and 255 void (COCO: crowd); ade20k = 0 "other", no void) and one name
+// per raw label value.
 struct LabelSpace {
   data::DatasetKind kind = data::DatasetKind::voc;
   std::vector<std::string> class_names;  // index = raw label value, 0 first
@@ -53,6 +56,7 @@ struct LabelSpace {
   int num_classes() const { return static_cast<int>(class_names.size()); }  // labels incl. 0
   static LabelSpace voc();     // the 21 VOC labels
   static LabelSpace ade20k();  // the 151 ADE20K labels (0 = other)
+  static LabelSpace coco();    // background and the 80 COCO categories
   static LabelSpace of(const data::Dataset& dataset);
   // A VOC-layout label space with `num_classes` labels (0..num_classes-1) named "class <k>", 0 "background".
   static LabelSpace numbered(int num_classes, data::DatasetKind kind = data::DatasetKind::voc);

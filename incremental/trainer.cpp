@@ -91,10 +91,16 @@ Trainer::Trainer(TrainOptions options, std::FILE* out) : options_(std::move(opti
 
   data::DatasetOptions dataset_options;
   dataset_options.skip_bad = o.skip_bad;
-  const bool ade = o.dataset == "ade" || o.dataset == "ade20k";
-  check(ade || o.dataset == "voc", "--dataset '", o.dataset, "': expected voc or ade20k (ade)");
-  const std::string split = !o.train_split.empty() ? o.train_split : ade ? "training" : "train_aug";
-  train_dataset_.emplace(data::Dataset::open(ade ? "ade20k" : "voc", o.data_root, split, dataset_options));
+  const bool ade = o.dataset == "ade" || o.dataset == "ade20k", coco = o.dataset == "coco";
+  check(ade || coco || o.dataset == "voc", "--dataset '", o.dataset, "': expected voc, ade20k (ade) or coco");
+  const std::string split = !o.train_split.empty() ? o.train_split
+                            : ade                  ? "training"
+                            : coco                 ? "train2017"
+                                                   : "train_aug";
+  train_dataset_.emplace(data::Dataset::open(ade    ? "ade20k"
+                                             : coco ? "coco"
+                                                    : "voc",
+                                             o.data_root, split, dataset_options));
   task_.emplace(Task::create(*train_dataset_, o.task));
   steps();  // validates --step
   setup(0);  // validates the model and method options before any work
@@ -118,7 +124,13 @@ std::vector<int> Trainer::steps() const {
   return all;
 }
 
-std::string Trainer::dataset_name() const { return task_->labels().kind == data::DatasetKind::ade20k ? "ade" : "voc"; }
+std::string Trainer::dataset_name() const {
+  switch (task_->labels().kind) {
+    case data::DatasetKind::ade20k: return "ade";
+    case data::DatasetKind::coco: return "coco";
+    default: return "voc";
+  }
+}
 
 std::string Trainer::checkpoint_path(int step) const {
   return (std::filesystem::path(options_.output) / "checkpoints" /
@@ -215,9 +227,14 @@ const data::Dataset& Trainer::test_dataset() {
   if (!test_dataset_) {
     data::DatasetOptions dataset_options;
     dataset_options.skip_bad = options_.skip_bad;
-    const bool ade = task_->labels().kind == data::DatasetKind::ade20k;
-    const std::string split = !options_.test_split.empty() ? options_.test_split : ade ? "validation" : "val";
-    test_dataset_.emplace(data::Dataset::open(ade ? "ade20k" : "voc", options_.data_root, split, dataset_options));
+    const data::DatasetKind kind = task_->labels().kind;
+    const bool ade = kind == data::DatasetKind::ade20k, coco = kind == data::DatasetKind::coco;
+    const std::string split = !options_.test_split.empty() ? options_.test_split
+                              : ade                        ? "validation"
+                              : coco                       ? "val2017"
+                                                           : "val";
+    test_dataset_.emplace(
+        data::Dataset::open(data::dataset_kind_name(kind), options_.data_root, split, dataset_options));
     check(test_dataset_->class_names() == train_dataset_->class_names(), "the test split '", split, "' of ",
           options_.data_root, " has ", test_dataset_->num_classes(), " classes, the training split ",
           train_dataset_->num_classes());

@@ -106,9 +106,9 @@ namespace strata::incremental {
 
 struct TrainOptions {
   // data
-  std::string dataset = "voc";  // voc | ade20k (also "ade")
+  std::string dataset = "voc";  // voc | ade20k (also "ade") | coco
   std::string data_root;
-  std::string train_split;      // empty: train_aug (VOC), training (ADE20K)
+  std::string train_split;      // empty: train_aug (VOC), training (ADE20K), train2017 (COCO)
   std::string test_split;       // empty: val (VOC), validation (ADE20K)
   bool skip_bad = false;
   // task
@@ -185,7 +185,7 @@ class Trainer {
   std::string checkpoint_path(int step) const;
   std::string log_path() const;
   std::string results_path() const;
-  std::string dataset_name() const;  // "voc" / "ade" in file names, as MiB's
+  std::string dataset_name() const;  // "voc" / "ade" / "coco" in file names, as MiB's
 
   // The metadata this run writes for `step` (schedule and position fields left at defaults).
   CheckpointInfo checkpoint_info(int step) const;

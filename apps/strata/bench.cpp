@@ -15,6 +15,7 @@ int run_bench_distill(const Args& args);  // bench_distill.cpp
 int run_bench_teacher(const Args& args);  // bench_teacher.cpp
 int run_bench_pod(const Args& args);      // bench_pod.cpp
 int run_bench_gpu(const Args& args);      // bench_gpu.cpp
+int run_bench_coco(const Args& args);     // bench_coco.cpp
 
 const std::vector<Benchmark>& benchmarks() {
   static const std::vector<Benchmark> table = {
@@ -29,6 +30,8 @@ const std::vector<Benchmark>& benchmarks() {
        run_bench_teacher},
       {"pod", "PLOP's Local POD on the six maps of a 512x512 crop, forward+backward vs PyTorch (CPU)", run_bench_pod},
       {"loader", "training loader decode + augment images/s per thread vs PyTorch/torchvision", run_bench_loader},
+      {"coco", "reading a COCO instances file and making its label maps vs pycocotools: time, peak memory",
+       run_bench_coco},
       {"gpu",
        "the MiB step of DeepLabV3-R101 at 512x512 on a CUDA device per precision and batch: images/s, peak memory, "
        "roofline share, vs PyTorch f32/TF32/AMP",

@@ -76,7 +76,7 @@ int run_eval(const Args& args) {
   const incremental::CheckpointInfo& info = checkpoint.info;
 
   incremental::TrainOptions options;
-  options.dataset = info.dataset == "ade20k" ? "ade20k" : "voc";
+  options.dataset = info.dataset == "ade20k" || info.dataset == "coco" ? info.dataset : "voc";
   options.task = info.task;
   options.step = info.step;
   const models::ModelConfig& model = info.model;
@@ -100,7 +100,11 @@ int run_eval(const Args& args) {
   options.epochs = {info.epochs};
   options.seed = info.seed;
   options.test = true;
-  run_of(path, info, info.dataset == "ade20k" ? "ade" : "voc", options.output, options.name);
+  run_of(path, info,
+         info.dataset == "ade20k" ? "ade"
+         : info.dataset == "coco" ? "coco"
+                                  : "voc",
+         options.output, options.name);
   incremental::parse_train_options(args, options, kEvalOptions);
   incremental::Trainer trainer(options);
   trainer.run();

@@ -375,3 +375,32 @@ TEST_CASE("every row of the SPEC's permuted-order tables, step by step", "[cpu]"
     for (int s = 0; s < task.num_steps(); ++s) CHECK(task.classes(s) == expected.classes(s));
   }
 }
+
+TEST_CASE("COCO tasks 40-40, 40-10 and 60-20 split the 80 categories in COCO's order", "[cpu]") {
+  const LabelSpace coco = LabelSpace::coco();
+  REQUIRE(coco.num_classes() == 81);
+  CHECK(coco.class_names[1] == "person");
+  CHECK(coco.class_names[40] == "bottle");
+  CHECK(coco.class_names[41] == "wine glass");
+  CHECK(coco.class_names[80] == "toothbrush");
+
+  const Task t40 = Task::create(coco, "40-40");
+  REQUIRE(t40.num_steps() == 2);
+  CHECK(t40.classes(0) == iota_vector(0, 40));
+  CHECK(t40.classes(1) == iota_vector(41, 80));
+  CHECK(t40.classes_per_step(1) == std::vector<int>{41, 40});
+  CHECK(t40.channel_names(1)[41] == "wine glass");
+  CHECK(t40.describe() == "coco 40-40: 2 steps, 0..40 | 41..80");
+
+  const Task t10 = Task::create(coco, "40-10");
+  REQUIRE(t10.num_steps() == 5);
+  CHECK(t10.classes(4) == iota_vector(71, 80));
+  const Task t60 = Task::create(coco, "60-20");
+  REQUIRE(t60.num_steps() == 2);
+  CHECK(t60.classes(1) == iota_vector(61, 80));
+  CHECK(Task::create(coco, "joint").classes(0) == iota_vector(0, 80));
+  // Custom splits as for any label space; VOC's and ADE20K's names are not COCO's.
+  CHECK(Task::create(coco, "70-5").num_steps() == 3);
+  CHECK_THROWS_WITH(Task::create(coco, "15-5s_b"), Catch::Contains("40-40, 40-10, 60-20"));
+  for (const std::string& name : Task::reference_names(coco)) CHECK_NOTHROW(Task::create(coco, name));
+}

@@ -836,8 +836,9 @@ TEST_CASE("unknown tasks, methods, steps and options are clear errors", "[cpu]")
   }
   {
     TrainOptions bad = o;
-    bad.dataset = "coco";
-    CHECK_THROWS_WITH(Trainer(bad, nullptr), Catch::Contains("--dataset 'coco'"));
+    bad.dataset = "kitti";
+    CHECK_THROWS_WITH(Trainer(bad, nullptr),
+                      Catch::Contains("--dataset 'kitti'") && Catch::Contains("voc, ade20k (ade) or coco"));
   }
   {
     TrainOptions bad = o;
