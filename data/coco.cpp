@@ -567,19 +567,24 @@ int CocoAnnotations::label_of(int64_t category_id) const {
 }
 
 CocoAnnotations read_coco_annotations(const std::string& path) {
-  CocoAnnotations coco;
-  coco.file = path;
   std::ifstream in(path, std::ios::binary);
   check(in.good(), "cannot open the COCO annotation file '", path, "'");
   std::vector<char> buffer(size_t{1} << 20);
   in.rdbuf()->pubsetbuf(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+  CocoAnnotations coco = parse_coco_annotations(in, path);
+  check(!in.bad(), "error reading the COCO annotation file '", path, "'");
+  return coco;
+}
+
+CocoAnnotations parse_coco_annotations(std::istream& in, const std::string& file) {
+  CocoAnnotations coco;
+  coco.file = file;
   CocoSax sax(coco);
   try {
     nlohmann::json::sax_parse(in, &sax, nlohmann::json::input_format_t::json, true, false);
   } catch (const nlohmann::json::exception& e) {
-    throw Error(cat(path, ": ", e.what()));
+    throw Error(cat(file, ": ", e.what()));
   }
-  check(!in.bad(), "error reading the COCO annotation file '", path, "'");
   sax.finish();
   index_annotations(coco);
   return coco;

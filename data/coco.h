@@ -33,6 +33,7 @@
 #pragma once
 
 #include <cstdint>
+#include <istream>
 #include <span>
 #include <string>
 #include <vector>
@@ -100,6 +101,8 @@ struct CocoAnnotations {
 
 // Streams `path` (see the file comment); checks every reference and every segmentation's shape.
 CocoAnnotations read_coco_annotations(const std::string& path);
+// The same from a stream (`file` names it in messages).
+CocoAnnotations parse_coco_annotations(std::istream& in, const std::string& file);
 
 // The mask of one annotation on its image (row-major, 0/1), as pycocotools' annToMask.
 std::vector<uint8_t> annotation_mask(const CocoAnnotations& coco, const CocoAnnotation& annotation,

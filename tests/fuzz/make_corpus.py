@@ -194,6 +194,40 @@ def options_corpus():
     for name, args in lines.items():
         write(t, name, "\n".join(args))
     write(t, "nul_separated", "\0".join(["--device", "cuda:0", "--workers", "2", "--lr", "1e-3"]))
+    joined = ["--data-root=data", "--step=1", "--lr=0.01", "--overlap=1", "--task="]
+    write(t, "joined_values", "\n".join(joined))
+
+
+# ---- COCO annotation files -----------------------------------------------------------------------
+
+def coco_corpus():
+    t = "fuzz_coco"
+    images = [{"id": 1, "file_name": "a.jpg", "height": 12, "width": 16},
+              {"id": 2, "file_name": "b.jpg", "height": 9, "width": 7}]
+    categories = [{"id": 1, "name": "person"}, {"id": 3, "name": "car"}, {"id": 18, "name": "dog"}]
+    annotations = [
+        {"id": 10, "image_id": 1, "category_id": 1, "iscrowd": 0,
+         "segmentation": [[1.5, 1.0, 9.0, 2.0, 8.0, 10.5, 2.0, 9.0]]},
+        {"id": 11, "image_id": 1, "category_id": 18, "iscrowd": 0,
+         "segmentation": [[4, 4, 14, 4, 14, 11, 9, 6, 4, 11], [0, 0, 3, 0, 0, 3]]},
+        {"id": 12, "image_id": 1, "category_id": 3, "iscrowd": 1,
+         "segmentation": {"size": [12, 16], "counts": [20, 5, 11, 5, 151]}},
+        {"id": 13, "image_id": 2, "category_id": 3, "iscrowd": 0,
+         "segmentation": {"size": [9, 7], "counts": "52203"}},
+    ]
+    valid = {"images": images, "annotations": annotations, "categories": categories}
+    write(t, "valid", json.dumps(valid))
+    write(t, "empty_lists", json.dumps({"images": [], "annotations": [], "categories": []}))
+    near = json.loads(json.dumps(valid))
+    near["annotations"][0]["category_id"] = 2
+    write(t, "near_unknown_category", json.dumps(near))
+    near = json.loads(json.dumps(valid))
+    near["annotations"][2]["segmentation"]["counts"] = [20, 5, 11, 5, 999]
+    write(t, "near_rle_too_long", json.dumps(near))
+    near = json.loads(json.dumps(valid))
+    near["images"][1]["height"] = 0
+    write(t, "near_zero_height", json.dumps(near))
+    write(t, "near_truncated", json.dumps(valid)[:-30])
 
 
 if __name__ == "__main__":
@@ -203,3 +237,4 @@ if __name__ == "__main__":
     list_corpus()
     task_corpus()
     options_corpus()
+    coco_corpus()
