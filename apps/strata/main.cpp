@@ -20,7 +20,7 @@ const std::vector<Command>& commands() {
       {"compare", "several methods on one setting, every step, one table of old/new/all mIoU (`strata compare --help`)",
        run_compare},
       {"eval", "evaluate a step checkpoint on its test set (`strata eval --help`)", run_eval},
-      {"make-dataset", "write a generated VOC-layout segmentation dataset (`strata make-dataset --help`)",
+      {"make-dataset", "write a generated segmentation dataset in VOC or COCO layout (`strata make-dataset --help`)",
        run_make_dataset},
       {"profile",
        "where a training iteration's time and memory go, per phase, op and memory row; --compare "
