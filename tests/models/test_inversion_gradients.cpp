@@ -12,6 +12,7 @@
 
 #include "engine/nn/feature_statistics.h"
 #include "models/segmentation_model.h"
+#include "tests/models/model_parity.h"
 #include "tests/support/compare.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/tolerances.h"
@@ -145,4 +146,32 @@ TEST_CASE("DeepInversion's feature-statistics loss gives the f64 gradient w.r.t.
     };
     CHECK_GRADCHECK(loss, {images}, 1234, test::kGradcheckNetworkStep);
   }
+}
+
+TEST_CASE("the feature-statistics loss and its image gradient match NVlabs' DeepInversion hooks in PyTorch",
+          "[torch]") {
+  // tools/torchref/deep_inversion.py: MiB's ResNet-18 at output stride 16, eval mode, 2x3x33x41 images.
+  SafetensorsFile file = test::load_model_case("deep_inversion", "mib_resnet18_os16");
+  models::ModelConfig config;
+  config.flavour = models::Flavour::mib;
+  config.initialize = false;  // the reference state is loaded next
+  config.depth = 18;
+  config.output_stride = 16;
+  config.classes = {21};
+  models::SegmentationModel model(config);
+  model.load_state_dict(test::with_prefix(file.tensors, "state."));
+  model.to(DType::f64);
+  model.eval();
+  nn::NormInputRecorder recorder(model);
+  CHECK(static_cast<double>(recorder.layers()) == std::stod(file.metadata.at("norms")));
+  Tensor images = file.tensors.at("x").to(DType::f64);
+  images.set_requires_grad(true);
+  model.forward(images);
+  CHECK(recorder.inputs().size() == recorder.layers());
+  Tensor loss = nn::feature_statistics_loss(recorder.inputs(), std::stod(file.metadata.at("first_bn_multiplier")));
+  loss.backward();
+  // Float64 on both sides, compared within the float32 tolerance as every model parity test
+  // (tests/support/tolerances.h: the two libraries sum convolutions in different orders).
+  CHECK_CLOSE(loss, file.tensors.at("loss"), test::kF32);
+  CHECK_CLOSE(images.grad(), file.tensors.at("grad.x"), test::kF32);
 }
