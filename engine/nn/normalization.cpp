@@ -18,6 +18,7 @@ BatchNorm2d::BatchNorm2d(int64_t channels, double eps, double momentum, bool aff
 }
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
+  if (input_observer_) input_observer_(x);
   if (is_training()) num_batches_tracked_.data<int64_t>()[0] += 1;
   return batch_norm(x, weight_, bias_, running_mean_, running_var_, is_training(), momentum_, eps_);
 }
@@ -32,6 +33,7 @@ InPlaceABN::InPlaceABN(int64_t channels, Activation activation, double negative_
 }
 
 Tensor InPlaceABN::forward(const Tensor& x) {
+  if (input_observer_) input_observer_(x);
   return inplace_abn(x, weight_, bias_, running_mean_, running_var_, is_training(), momentum_, eps_, activation_,
                      negative_slope_);
 }

@@ -4,7 +4,11 @@
 //                the norm of MiB/PLOP; BN + leaky ReLU 0.01 or identity, see engine/ops/inplace_abn.h)
 //   Dropout      no state; its mask comes from the layer's own seeded generator
 // Training mode uses batch statistics and updates the running ones; eval mode uses the running ones.
+// Both norms call an optional input observer with the tensor they normalise, before normalising it
+// (DeepInversion's feature statistics, engine/nn/feature_statistics.h, read the inputs this way).
 #pragma once
+
+#include <functional>
 
 #include "engine/nn/module.h"
 #include "engine/ops/inplace_abn.h"
@@ -24,9 +28,12 @@ class BatchNorm2d : public Layer {
   const Tensor& running_mean() const { return running_mean_; }
   const Tensor& running_var() const { return running_var_; }
   double eps() const { return eps_; }
+  // Called with x, (N,H,W,C), on every forward; an empty function detaches it.
+  void set_input_observer(std::function<void(const Tensor& x)> observer) { input_observer_ = std::move(observer); }
 
  private:
   Tensor weight_, bias_, running_mean_, running_var_, num_batches_tracked_;
+  std::function<void(const Tensor&)> input_observer_;
   double eps_, momentum_;
 };
 
@@ -46,9 +53,12 @@ class InPlaceABN : public Layer {
   Activation activation() const { return activation_; }
   double negative_slope() const { return negative_slope_; }
   double eps() const { return eps_; }
+  // Called with x, (N,H,W,C), on every forward; an empty function detaches it.
+  void set_input_observer(std::function<void(const Tensor& x)> observer) { input_observer_ = std::move(observer); }
 
  private:
   Tensor weight_, bias_, running_mean_, running_var_;
+  std::function<void(const Tensor&)> input_observer_;
   Activation activation_;
   double negative_slope_, eps_, momentum_;
 };

@@ -1,9 +1,12 @@
 // SGD and the poly schedule against torch.optim.SGD over several steps, and against its documented
-// algorithm on every setting of tests/engine/sgd_cases.h; state save/restore.
+// algorithm on every setting of tests/engine/sgd_cases.h; Adam likewise against torch.optim.Adam and
+// the settings of tests/engine/adam_cases.h; state save/restore of both.
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "engine/optim/adam.h"
 #include "engine/optim/sgd.h"
+#include "tests/engine/adam_cases.h"
 #include "tests/engine/sgd_cases.h"
 #include "tests/support/compare.h"
 #include "tests/support/tolerances.h"
@@ -27,9 +30,12 @@ Params initial_params(const test::TorchCase& c) {
   return p;
 }
 
+// A parameter whose gradient the case leaves out at step t gets none (the optimizer skips it).
 void feed_gradients(const test::TorchCase& c, Params& p, int t) {
-  p.conv.set_grad(c["grad.conv." + std::to_string(t)]);
-  p.bias.set_grad(c["grad.bias." + std::to_string(t)]);
+  for (auto [key, param] : {std::pair{"conv", &p.conv}, std::pair{"bias", &p.bias}}) {
+    const std::string grad = std::string("grad.") + key + "." + std::to_string(t);
+    param->set_grad(c.has(grad) ? c[grad] : Tensor());
+  }
 }
 
 void check_step(const test::TorchCase& c, const Params& p, int t) {
@@ -169,4 +175,118 @@ TEST_CASE("SGD rejects bad configuration and bad state", "[cpu]") {
                     Catch::Contains("unknown parameter 'v'"));
   CHECK_THROWS_WITH(sgd.load_state_dict({{"momentum_buffer.w", Tensor::zeros({3})}}, {{"sgd.steps", "1"}}),
                     Catch::Contains("shape"));
+}
+
+TEST_CASE("Adam matches torch.optim.Adam: defaults, weight decay with own betas and skipped steps, AMSGrad",
+          "[torch]") {
+  for (const char* name : {"adam_defaults", "adam_weight_decay", "adam_amsgrad"}) {
+    INFO(name);
+    test::TorchCase c("optim", name);
+    Params p = initial_params(c);
+    std::vector<optim::AdamGroup> groups;
+    const std::string n = name;
+    if (n == "adam_defaults") groups = {{"all", p.named(), 0.01}};
+    if (n == "adam_weight_decay") {
+      groups = {{"conv", {{"conv", p.conv}}, 0.02, 0.8, 0.99, 1e-6, 0.05},
+                {"bias", {{"bias", p.bias}}, 0.005, 0.5, 0.9, 1e-3, 0.1}};
+    }
+    if (n == "adam_amsgrad") groups = {{"all", p.named(), 0.01, 0.9, 0.999, 1e-8, 0.01, true}};
+    optim::Adam adam(groups);
+    for (int t = 0; t < static_cast<int>(c.param("steps")); ++t) {
+      feed_gradients(c, p, t);
+      adam.step();
+      check_step(c, p, t);
+    }
+  }
+}
+
+TEST_CASE("Adam steps follow torch.optim.Adam's documented algorithm on every setting", "[cpu]") {
+  for (DType dtype : {DType::f32, DType::f64}) {
+    for (const test::AdamSetting& s : test::adam_settings()) {
+      INFO(s.name << " in " << dtype_name(dtype));
+      Generator g(9);
+      Tensor w = Tensor::randn({3, 5}, g, dtype);
+      w.set_requires_grad(true);
+      std::vector<double> p = w.to_vector<double>(), m(p.size()), v(p.size()), v_max(p.size());
+      optim::Adam adam(s.groups({{"w", w}}));
+      for (int t = 1; t <= 5; ++t) {
+        Tensor grad = test::sgd_gradient(w.shape(), dtype, t, 0);
+        w.set_grad(grad);
+        adam.step();
+        // torch.optim.Adam: g += wd p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+        // v_max = max(v_max, v) with AMSGrad; p -= lr / (1 - b1^t) m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+        std::vector<double> gv = grad.to_vector<double>();
+        for (size_t i = 0; i < p.size(); ++i) {
+          double d = gv[i] + s.weight_decay * p[i];
+          m[i] = s.beta1 * m[i] + (1 - s.beta1) * d;
+          v[i] = s.beta2 * v[i] + (1 - s.beta2) * d * d;
+          v_max[i] = std::max(v_max[i], v[i]);
+          double second = s.amsgrad ? v_max[i] : v[i];
+          double denom = std::sqrt(second) / std::sqrt(1 - std::pow(s.beta2, t)) + s.eps;
+          p[i] -= s.lr / (1 - std::pow(s.beta1, t)) * m[i] / denom;
+        }
+        INFO("after step " << t);
+        CHECK_CLOSE(w, Tensor::from_vector(p, w.shape()).to(dtype));
+      }
+    }
+  }
+}
+
+TEST_CASE("Adam state save and restore continue bit for bit, AMSGrad and per-parameter steps included", "[cpu]") {
+  Generator g(11);
+  Tensor a = Tensor::randn({3, 4}, g), c = Tensor::randn({2}, g);
+  Tensor b = a.clone(), d = c.clone();
+  for (Tensor* t : {&a, &b, &c, &d}) t->set_requires_grad(true);
+  std::vector<Tensor> grads;
+  for (int t = 0; t < 6; ++t) grads.push_back(Tensor::randn({3, 4}, g));
+  std::vector<Tensor> small_grads;
+  for (int t = 0; t < 6; ++t) small_grads.push_back(Tensor::randn({2}, g));
+  // The second parameter gets gradients only at even steps, so the two step counts differ at the save.
+  auto group = [](Tensor& w, Tensor& u) {
+    return std::vector<optim::AdamGroup>{{"g", {{"w", w}, {"u", u}}, 0.1, 0.8, 0.9, 1e-6, 0.01, true}};
+  };
+  auto feed = [&](Tensor& w, Tensor& u, int t) {
+    w.set_grad(grads[static_cast<size_t>(t)]);
+    u.set_grad(t % 2 == 0 ? small_grads[static_cast<size_t>(t)] : Tensor());
+  };
+  optim::Adam straight(group(a, c));
+  for (int t = 0; t < 6; ++t) {
+    feed(a, c, t);
+    straight.step();
+  }
+  optim::Adam first(group(b, d));
+  for (int t = 0; t < 3; ++t) {
+    feed(b, d, t);
+    first.step();
+  }
+  Metadata meta;
+  TensorMap state = first.state_dict(meta);
+  CHECK(meta.at("adam.step.w") == "3");
+  CHECK(meta.at("adam.step.u") == "2");
+  CHECK(state.count("max_exp_avg_sq.w") == 1);
+  optim::Adam resumed(group(b, d));
+  resumed.load_state_dict(state, meta);
+  for (int t = 3; t < 6; ++t) {
+    feed(b, d, t);
+    resumed.step();
+  }
+  CHECK(a.to_vector<float>() == b.to_vector<float>());
+  CHECK(c.to_vector<float>() == d.to_vector<float>());
+}
+
+TEST_CASE("Adam rejects bad configuration and bad state", "[cpu]") {
+  Tensor w = Tensor::zeros({2});
+  w.set_requires_grad(true);
+  CHECK_THROWS_WITH(optim::Adam({{"g", {{"w", w}}, 0.1, 1.0}}), Catch::Contains("betas in [0, 1)"));
+  CHECK_THROWS_WITH(optim::Adam({{"g", {{"w", w}}, 0.1, 0.9, -0.1}}), Catch::Contains("betas in [0, 1)"));
+  CHECK_THROWS_WITH(optim::Adam({{"a", {{"w", w}}}, {"b", {{"w", w}}}}), Catch::Contains("more than one group"));
+  CHECK_THROWS_WITH(optim::Adam({{"g", {{"w", w}}, -0.1}}), Catch::Contains("negative"));
+  optim::Adam adam({{"g", {{"w", w}}}});
+  Metadata meta{{"adam.step.w", "1"}};
+  CHECK_THROWS_WITH(adam.load_state_dict({{"exp_avg.v", Tensor::zeros({2})}}, meta),
+                    Catch::Contains("unknown parameter 'v'"));
+  CHECK_THROWS_WITH(adam.load_state_dict({{"exp_avg.w", Tensor::zeros({3})}}, meta), Catch::Contains("shape"));
+  CHECK_THROWS_WITH(adam.load_state_dict({{"exp_avg.w", Tensor::zeros({2})}}, meta), Catch::Contains("exp_avg_sq.w"));
+  CHECK_THROWS_WITH(adam.load_state_dict({{"exp_avg.w", Tensor::zeros({2})}, {"exp_avg_sq.w", Tensor::zeros({2})}}, {}),
+                    Catch::Contains("adam.step.w"));
 }

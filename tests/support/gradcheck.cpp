@@ -19,7 +19,7 @@ double weighted_sum(const Tensor& y, const std::vector<double>& r) {
 
 }  // namespace
 
-GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs, uint64_t seed) {
+GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs, uint64_t seed, double step) {
   GradcheckResult result;
   for (size_t k = 0; k < inputs.size(); ++k) {
     const Tensor& t = inputs[k];
@@ -47,7 +47,7 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& input
     return weighted_sum(f(inputs), weights);
   };
 
-  const double h = kGradcheckStep;
+  const double h = step;
   std::string failures;
   for (size_t k = 0; k < inputs.size(); ++k) {
     const Tensor& x = inputs[k];

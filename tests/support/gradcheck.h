@@ -4,8 +4,8 @@
 // For f: inputs -> output, the checked scalar is L = sum_i f(inputs)_i * r_i with r ~ N(0, 1)
 // drawn from `seed` (random weights make every output element matter). For every input that
 // requires grad, the analytic dL/dx from backward() is compared with central differences
-// (L(x + h) - L(x - h)) / 2h, h = kGradcheckStep, with the kGradcheck tolerance relative to the
-// largest numeric derivative of that input.
+// (L(x + h) - L(x - h)) / 2h, h = `step` (kGradcheckStep; kGradcheckNetworkStep for a whole network), with the
+// kGradcheck tolerance relative to the largest numeric derivative of that input.
 //
 // An element where the forward and backward one-sided differences disagree sits within h of a
 // point where f is not differentiable (relu at 0, a max-pool tie); it is skipped and counted. More
@@ -19,6 +19,7 @@
 
 #include "engine/tensor.h"
 #include "tests/support/op_cases.h"
+#include "tests/support/tolerances.h"
 
 namespace strata::test {
 
@@ -33,7 +34,8 @@ using GradcheckFn = std::function<Tensor(const std::vector<Tensor>&)>;
 
 // Inputs that should be checked must be f64 leaves with requires_grad set; others (labels,
 // running statistics) are passed through unchanged.
-GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs, uint64_t seed = 1234);
+GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs, uint64_t seed = 1234,
+                          double step = kGradcheckStep);
 
 }  // namespace strata::test
 

@@ -52,6 +52,12 @@ inline constexpr double kF64ErrorBudgetVsRounding = 2.0;
 
 // Finite-difference gradient checks (f64, central differences with step kGradcheckStep).
 inline constexpr double kGradcheckStep = 1e-6;
+// The step for a whole network (a model's output w.r.t. its input): its forward sums thousands of
+// rounded products per output, so at h = 1e-6 the central difference of a tiny DeepLabV3 (ResNet-14 of
+// width 4) carried up to 5e-9 of roundoff, ~1e-6 of the largest derivative, where h = 1e-3 and 1e-4
+// agreed with the analytic gradient to 1e-10 (measured on three elements, tests/models/
+// test_input_gradient.cpp). The larger step trades that roundoff for a truncation error of order h^2.
+inline constexpr double kGradcheckNetworkStep = 1e-4;
 inline constexpr Tolerance kGradcheck = {1e-6, 1e-8};
 
 // Scalars against a value the test computes itself:
