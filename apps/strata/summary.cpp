@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/strata/bench_common.h"
 #include "apps/strata/commands.h"
 #include "apps/strata/memory_prediction.h"
 #include "engine/command_line.h"
@@ -88,9 +89,8 @@ int run_summary(const Args& args) {
     model_options.push_back("--aux");
   });
   options.value("--size", "H[xW]", [&](const std::string& v) {
-    const size_t x = v.find('x');
-    height = integer_at_least("--size", v.substr(0, x), 1);
-    width = x == std::string::npos ? height : integer_at_least("--size", v.substr(x + 1), 1);
+    parse_size(v, "--size", height, width);
+    check(height >= 1 && width >= 1, "--size must be positive, got '", v, "'");
   });
   options.flag("--verbose", verbose);
   options.flag("--memory", memory);
