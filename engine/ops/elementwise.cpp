@@ -246,4 +246,44 @@ Tensor sigmoid(const Tensor& x) {
   return y;
 }
 
+namespace {
+
+// abs, log and clamp: one kernel pair (kernels/common/unary_math.h); the backward reads the input.
+Tensor unary_math_op(const char* op, kernels::common::UnaryMath kind, const Tensor& x, double lo, double hi) {
+  profiler::Scope profile_scope(op);
+  check_unary(op, x);
+  Tensor xc = x.contiguous();
+  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  dispatch(op, x, [&](auto tag, const auto& backend) {
+    using T = decltype(tag);
+    unary_math(y.data<T>(), xc.data<T>(), kind, static_cast<T>(lo), static_cast<T>(hi), x.numel(), backend);
+  });
+  count_unary(x, 1, 2);
+  autograd::record(op, y, {x},
+                   [op, kind, lo, hi, x_saved = autograd::save(xc)](const Tensor& g, const std::vector<bool>&) {
+                     profiler::Scope backward_scope(op, profiler::Phase::backward);
+                     Tensor gc = g.contiguous();
+                     Tensor dx = Tensor::empty(x_saved.shape(), x_saved.dtype(), x_saved.device());
+                     dispatch(op, x_saved, [&](auto tag, const auto& backend) {
+                       using T = decltype(tag);
+                       unary_math_backward(dx.data<T>(), gc.data<T>(), x_saved.data<T>(), kind, static_cast<T>(lo),
+                                           static_cast<T>(hi), dx.numel(), backend);
+                     });
+                     count_unary(dx, 1, 3);
+                     return std::vector<Tensor>{dx};
+                   });
+  return y;
+}
+
+}  // namespace
+
+Tensor abs(const Tensor& x) { return unary_math_op("abs", kernels::common::UnaryMath::abs, x, 0, 0); }
+
+Tensor log(const Tensor& x) { return unary_math_op("log", kernels::common::UnaryMath::log, x, 0, 0); }
+
+Tensor clamp(const Tensor& x, double lo, double hi) {
+  check(lo <= hi, "clamp: expected lo <= hi, got lo ", lo, ", hi ", hi);
+  return unary_math_op("clamp", kernels::common::UnaryMath::clamp, x, lo, hi);
+}
+
 }  // namespace strata

@@ -20,5 +20,9 @@ Tensor pow(const Tensor& x, double p);     // x^p (x must be > 0 where p is not 
 Tensor relu(const Tensor& x);              // max(x, 0)
 Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);  // slope >= 0
 Tensor sigmoid(const Tensor& x);           // 1 / (1 + exp(-x)); the backward keeps only the output
+Tensor abs(const Tensor& x);               // |x|; gradient sign(x), 0 at 0 (as torch.abs)
+Tensor log(const Tensor& x);               // natural log (x <= 0 gives -inf or NaN, as torch.log)
+// min(max(x, lo), hi), lo <= hi; the gradient passes where lo <= x <= hi, bounds included (as torch.clamp)
+Tensor clamp(const Tensor& x, double lo, double hi);
 
 }  // namespace strata

@@ -126,6 +126,20 @@ void sigmoid_backward(T* dx, const T* dy, const T* y, int64_t n, const Backend&)
   });
 }
 
+template <class T>
+void unary_math(T* y, const T* x, common::UnaryMath op, T lo, T hi, int64_t n, const Backend&) {
+  parallel_for(0, n, kElementwiseGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) y[i] = common::unary_math(op, x[i], lo, hi);
+  });
+}
+
+template <class T>
+void unary_math_backward(T* dx, const T* dy, const T* x, common::UnaryMath op, T lo, T hi, int64_t n, const Backend&) {
+  parallel_for(0, n, kElementwiseGrain, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) dx[i] = common::unary_math_backward(op, dy[i], x[i], lo, hi);
+  });
+}
+
 #define STRATA_INSTANTIATE(T)                                                                      \
   template void add<T>(T*, const T*, const T*, int64_t, const Backend&);                           \
   template void add_channel<T>(T*, const T*, const T*, int64_t, int64_t, const Backend&);          \
@@ -141,7 +155,9 @@ void sigmoid_backward(T* dx, const T* dy, const T* y, int64_t n, const Backend&)
   template void leaky_relu<T>(T*, const T*, T, int64_t, const Backend&);                           \
   template void leaky_relu_backward<T>(T*, const T*, const T*, T, int64_t, const Backend&);        \
   template void sigmoid<T>(T*, const T*, int64_t, const Backend&);                                 \
-  template void sigmoid_backward<T>(T*, const T*, const T*, int64_t, const Backend&);
+  template void sigmoid_backward<T>(T*, const T*, const T*, int64_t, const Backend&);              \
+  template void unary_math<T>(T*, const T*, common::UnaryMath, T, T, int64_t, const Backend&);     \
+  template void unary_math_backward<T>(T*, const T*, const T*, common::UnaryMath, T, T, int64_t, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

@@ -92,6 +92,17 @@ __global__ void leaky_relu_backward_kernel(T* dx, const T* dy, const T* y, T slo
 }
 
 template <class T>
+__global__ void unary_math_kernel(T* y, const T* x, common::UnaryMath op, T lo, T hi, int64_t n) {
+  STRATA_GRID_STRIDE(i, n) { y[i] = common::unary_math(op, x[i], lo, hi); }
+}
+
+template <class T>
+__global__ void unary_math_backward_kernel(T* dx, const T* dy, const T* x, common::UnaryMath op, T lo, T hi,
+                                           int64_t n) {
+  STRATA_GRID_STRIDE(i, n) { dx[i] = common::unary_math_backward(op, dy[i], x[i], lo, hi); }
+}
+
+template <class T>
 __global__ void sigmoid_kernel(T* y, const T* x, int64_t n) {
   STRATA_GRID_STRIDE(i, n) { y[i] = common::sigmoid(x[i]); }
 }
@@ -202,6 +213,21 @@ void sigmoid_backward(T* dx, const T* dy, const T* y, int64_t n, const Backend& 
   }
 }
 
+template <class T>
+void unary_math(T* y, const T* x, common::UnaryMath op, T lo, T hi, int64_t n, const Backend& backend) {
+  if (n)
+    STRATA_LAUNCH((unary_math_kernel<T>), backend.stream, blocks_for(n, kThreads), kThreads, 0, y, x, op, lo, hi, n);
+}
+
+template <class T>
+void unary_math_backward(T* dx, const T* dy, const T* x, common::UnaryMath op, T lo, T hi, int64_t n,
+                         const Backend& backend) {
+  if (n) {
+    STRATA_LAUNCH((unary_math_backward_kernel<T>), backend.stream, blocks_for(n, kThreads), kThreads, 0, dx, dy, x, op,
+                  lo, hi, n);
+  }
+}
+
 #define STRATA_INSTANTIATE(T)                                                                      \
   template void add<T>(T*, const T*, const T*, int64_t, const Backend&);                           \
   template void add_channel<T>(T*, const T*, const T*, int64_t, int64_t, const Backend&);          \
@@ -217,7 +243,9 @@ void sigmoid_backward(T* dx, const T* dy, const T* y, int64_t n, const Backend& 
   template void leaky_relu<T>(T*, const T*, T, int64_t, const Backend&);                           \
   template void leaky_relu_backward<T>(T*, const T*, const T*, T, int64_t, const Backend&);        \
   template void sigmoid<T>(T*, const T*, int64_t, const Backend&);                                 \
-  template void sigmoid_backward<T>(T*, const T*, const T*, int64_t, const Backend&);
+  template void sigmoid_backward<T>(T*, const T*, const T*, int64_t, const Backend&);              \
+  template void unary_math<T>(T*, const T*, common::UnaryMath, T, T, int64_t, const Backend&);     \
+  template void unary_math_backward<T>(T*, const T*, const T*, common::UnaryMath, T, T, int64_t, const Backend&);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "kernels/common/unary_math.h"
 #include "kernels/cuda/backend.h"
 
 namespace strata::kernels::cuda {
@@ -42,5 +43,12 @@ template <class T>
 void sigmoid(T* y, const T* x, int64_t n, const Backend& backend);
 template <class T>
 void sigmoid_backward(T* dx, const T* dy, const T* y, int64_t n, const Backend& backend);
+// y = abs(x), log(x) or clamp(x, lo, hi) (lo and hi read by clamp only); the backward reads the input
+// (kernels/common/unary_math.h)
+template <class T>
+void unary_math(T* y, const T* x, common::UnaryMath op, T lo, T hi, int64_t n, const Backend& backend);
+template <class T>
+void unary_math_backward(T* dx, const T* dy, const T* x, common::UnaryMath op, T lo, T hi, int64_t n,
+                         const Backend& backend);
 
 }  // namespace strata::kernels::cuda

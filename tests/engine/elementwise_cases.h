@@ -43,6 +43,13 @@ inline OpCases elementwise_cases() {
   auto wide = [a_shape](Generator& g) { return std::vector<Tensor>{leaf(a_shape, g, 6.0)}; };
   cases.push_back({"sigmoid", signed_input, [](const auto& in) { return sigmoid(in[0]); }, seed++});
   cases.push_back({"sigmoid of values up to |x| ~ 20", wide, [](const auto& in) { return sigmoid(in[0]); }, seed++});
+  // abs away from its kink; log of positive values; clamp with one bound at a
+  // time, the inputs away from it (finite differences across a bound are not
+  // the derivative).
+  cases.push_back({"abs", away_from_zero, [](const auto& in) { return abs(in[0]); }, seed++});
+  cases.push_back({"log of positive values", positive, [](const auto& in) { return log(in[0]); }, seed++});
+  cases.push_back({"clamp above 0", away_from_zero, [](const auto& in) { return clamp(in[0], 0.0, 100.0); }, seed++});
+  cases.push_back({"clamp below 0", away_from_zero, [](const auto& in) { return clamp(in[0], -100.0, 0.0); }, seed++});
   return cases;
 }
 

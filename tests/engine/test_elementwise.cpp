@@ -42,6 +42,13 @@ TEST_CASE("scale, square, pow, relu, leaky_relu and sigmoid match PyTorch", "[to
                    [](const auto& in, const auto&) { return sigmoid(scale(in[0], 4)); });
 }
 
+TEST_CASE("abs, log and clamp match PyTorch", "[torch]") {
+  check_torch_case("elementwise", "abs", {"x"}, [](const auto& in, const auto&) { return abs(in[0]); });
+  check_torch_case("elementwise", "log", {"x"}, [](const auto& in, const auto&) { return log(in[0]); });
+  check_torch_case("elementwise", "clamp", {"x"},
+                   [](const auto& in, const auto& c) { return clamp(in[0], c.param("lo"), c.param("hi")); });
+}
+
 TEST_CASE("sum and mean match PyTorch", "[torch]") {
   check_torch_case("elementwise", "sum", {"x"}, [](const auto& in, const auto&) { return sum(in[0]); });
   check_torch_case("elementwise", "mean", {"x"}, [](const auto& in, const auto&) { return mean(in[0]); });
@@ -60,4 +67,5 @@ TEST_CASE("elementwise ops reject bad input clearly", "[cpu]") {
   CHECK_THROWS_WITH(leaky_relu(a, -0.1), Catch::Contains("negative_slope"));
   CHECK_THROWS_WITH(sum_spatial(Tensor::zeros({2, 3})), Catch::Contains("rank 4"));
   CHECK_THROWS_WITH(add(a, Tensor()), Catch::Contains("undefined"));
+  CHECK_THROWS_WITH(clamp(a, 1, -1), Catch::Contains("clamp") && Catch::Contains("lo <= hi"));
 }

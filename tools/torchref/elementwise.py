@@ -1,5 +1,6 @@
 """Elementwise ops and reductions: add/sub/mul (same shape, per-channel (C) and per-sample (N,1,1,C)
-broadcasts), scale, square, pow, relu, leaky_relu, sigmoid, sum/mean over all, spatial dims and channels."""
+broadcasts), scale, square, pow, relu, leaky_relu, sigmoid, abs,
+log, clamp, sum/mean over all, spatial dims and channels."""
 import torch
 import torch.nn.functional as F
 
@@ -30,6 +31,9 @@ def cases():
     yield reference("relu", lambda x: F.relu(x), {"x": x}, ["x"])
     yield reference("leaky_relu", lambda x: F.leaky_relu(x, 0.01), {"x": x}, ["x"], {"slope": 0.01})
     yield reference("sigmoid", lambda x: torch.sigmoid(x * 4), {"x": x}, ["x"])
+    yield reference("abs", lambda x: torch.abs(x), {"x": x}, ["x"])
+    yield reference("log", lambda x: torch.log(x), {"x": positive}, ["x"])
+    yield reference("clamp", lambda x: torch.clamp(x, -0.5, 0.75), {"x": x}, ["x"], {"lo": -0.5, "hi": 0.75})
 
     g = gen("reduce")
     x = randn(2, 6, 5, 7, generator=g)

@@ -1,4 +1,5 @@
-"""Spatial ops: max/avg/adaptive/global pooling, bilinear resizing, replicate padding, channel concat/slice.
+"""Spatial ops: max/avg/adaptive/global pooling, bilinear resizing, replicate padding, roll/flip and
+shifted differences, channel concat/slice.
 
 Pooling parameters are stored per axis (kernel_h, kernel_w, stride_h, ...), booleans as 0/1.
 Inputs are NCHW here; the strata tests receive them as NHWC.
@@ -171,6 +172,33 @@ def pad_cases():
         yield reference(name, fn, {"x": x}, ["x"], {"top": top, "bottom": bottom, "left": left, "right": right})
 
 
+def shift_cases():
+    """roll_flip (torch.roll then torch.flip along W) and DeepInversion's four slice differences of
+    get_image_prior_losses, as spatial_difference offsets (dy, dx)."""
+    rolls = {
+        "roll_flip_positive": ((2, 3, 5, 7), (2, 3), False),
+        "roll_flip_negative_flipped": ((2, 3, 5, 7), (-1, -4), True),
+        "roll_flip_beyond_size": ((1, 2, 4, 3), (9, -7), False),
+    }
+    for name, (shape, (sh, sw), flip) in rolls.items():
+        x = randn(*shape, generator=gen(name))
+
+        def fn(x, sh=sh, sw=sw, flip=flip):
+            y = torch.roll(x, shifts=(sh, sw), dims=(2, 3))
+            return torch.flip(y, dims=(3,)) if flip else y
+
+        yield reference(name, fn, {"x": x}, ["x"], {"shift_h": sh, "shift_w": sw, "flip": int(flip)})
+    differences = {
+        "spatial_difference_0_1": ((0, 1), lambda x: x[:, :, :, :-1] - x[:, :, :, 1:]),
+        "spatial_difference_1_0": ((1, 0), lambda x: x[:, :, :-1, :] - x[:, :, 1:, :]),
+        "spatial_difference_m1_1": ((-1, 1), lambda x: x[:, :, 1:, :-1] - x[:, :, :-1, 1:]),
+        "spatial_difference_1_1": ((1, 1), lambda x: x[:, :, :-1, :-1] - x[:, :, 1:, 1:]),
+    }
+    for name, ((dy, dx), fn) in differences.items():
+        x = randn(2, 3, 5, 7, generator=gen(name))
+        yield reference(name, fn, {"x": x}, ["x"], {"dy": dy, "dx": dx})
+
+
 def channel_cases():
     g = gen("concat_nchw")
     inputs = {"a": randn(2, 3, 4, 5, generator=g), "b": randn(2, 1, 4, 5, generator=g),
@@ -196,4 +224,5 @@ def cases():
     yield from upsample_cases()
     yield from upsample_nearest_cases()
     yield from pad_cases()
+    yield from shift_cases()
     yield from channel_cases()
