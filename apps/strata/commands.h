@@ -26,6 +26,7 @@ int run_eval(const Args& args);          // eval.cpp
 int run_make_dataset(const Args& args);  // make_dataset.cpp
 int run_profile(const Args& args);       // profile.cpp
 int run_report(const Args& args);        // report.cpp
+int run_invert(const Args& args);        // invert.cpp
 int run_bench(const Args& args);  // bench.cpp: `strata bench <what>` dispatches to a Benchmark
 
 // `strata bench <name>`: each benchmark registers here (defined in bench.cpp).

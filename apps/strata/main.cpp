@@ -30,6 +30,10 @@ const std::vector<Command>& commands() {
        "one self-contained HTML page of runs: settings, mIoU tables and charts, losses, predictions "
        "(`strata report --help`)",
        run_report},
+      {"invert",
+       "synthesise replay images from a step checkpoint by model inversion (DeepInversion) (`strata invert "
+       "--help`)",
+       run_invert},
       {"bench", "benchmarks side by side with PyTorch (`strata bench --help`)", run_bench},
       {"summary", "a model's layers, output shapes, parameters and multiply-adds per stage", run_summary},
   };
