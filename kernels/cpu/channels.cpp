@@ -9,14 +9,6 @@
 
 namespace strata::kernels::cpu {
 
-namespace {
-
-int64_t rows_per_chunk(int64_t work_per_row) {
-  return std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, work_per_row));
-}
-
-}  // namespace
-
 template <class T>
 void concat_channels(T* y, const T* const* xs, const int64_t* channels, int64_t count, int64_t rows, const Backend&) {
   int64_t total = 0;

@@ -14,14 +14,6 @@
 
 namespace strata::kernels::cpu {
 
-namespace {
-
-int64_t rows_per_chunk(int64_t work_per_row) {
-  return std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, work_per_row));
-}
-
-}  // namespace
-
 template <class T>
 void pad_replicate(T* y, const T* x, int64_t batch, int64_t in_h, int64_t in_w, int64_t channels, int64_t top,
                    int64_t bottom, int64_t left, int64_t right, const Backend&) {

@@ -28,4 +28,11 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, F&& f) {
 // Elements per chunk for cheap elementwise loops: below this, threading costs more than it saves.
 inline constexpr int64_t kElementwiseGrain = 1 << 16;
 
+// Rows per chunk for a loop over rows of `work_per_row` cheap elements each: about kElementwiseGrain
+// elements per chunk, at least one row.
+inline int64_t rows_per_chunk(int64_t work_per_row) {
+  const int64_t per_row = work_per_row > 1 ? work_per_row : 1;
+  return kElementwiseGrain / per_row > 1 ? kElementwiseGrain / per_row : 1;
+}
+
 }  // namespace strata::kernels::cpu

@@ -25,10 +25,6 @@ namespace strata::kernels::cpu {
 
 namespace {
 
-int64_t rows_per_chunk(int64_t work_per_row) {
-  return std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, work_per_row));
-}
-
 // For every input index i along one axis, the outputs whose windows tap it, ascending:
 // output[offset[i] .. offset[i + 1]).
 struct TappingOutputs {

@@ -9,14 +9,6 @@
 
 namespace strata::kernels::cpu {
 
-namespace {
-
-int64_t rows_per_chunk(int64_t work_per_row) {
-  return std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, work_per_row));
-}
-
-}  // namespace
-
 template <class T>
 void roll_flip(T* y, const T* x, int64_t batch, int64_t height, int64_t width, int64_t channels, int64_t shift_h,
                int64_t shift_w, bool flip, bool inverse, const Backend&) {

@@ -65,10 +65,6 @@ AxisFootprint<T> axis_footprint(int64_t in_size, int64_t out_size, bool align_co
   return fp;
 }
 
-int64_t rows_per_chunk(int64_t work_per_row) {
-  return std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(1, work_per_row));
-}
-
 }  // namespace
 
 template <class T>
