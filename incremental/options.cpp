@@ -512,7 +512,7 @@ const std::vector<OptionGroup>& train_option_groups() {
        true},
       {"training recipe (unset: the references' values for the dataset and step)",
        {"--lr", "--epochs", "--batch-size", "--crop-size", "--seed", "--workers"}},
-      {"replay of a generated image set at steps >= 1 (incremental/replay.h; DeepInversion sets from strata invert)",
+      {"replay of a generated image set at steps >= 1 (DeepInversion sets from strata invert)",
        {"--replay-images", "--deepinversion-images", "--deepinversion_images", "--replay-ratio"}},
       {"evaluation",
        {"--test", "--eval-full-image", "--eval-batch-size", "--sample-num", "--save-predictions", "--overlay"}},

@@ -127,7 +127,7 @@ std::vector<json::Value> log_records(const std::string& path, const std::string&
 
 }  // namespace
 
-TEST_CASE("replay rows are round(R x B) within 1 and B - 1; bad ratios and batches name the option", "[cpu]") {
+TEST_CASE("replay rows are round(R x B) within 1 and B - 1, and bad ratios and batches name the option", "[cpu]") {
   CHECK(replay_rows(0.5, 24) == 12);
   CHECK(replay_rows(0.25, 8) == 2);
   CHECK(replay_rows(0.3, 8) == 2);   // 2.4
