@@ -34,6 +34,13 @@ Loader::Loader(const Dataset& dataset, LoaderOptions options) : dataset_(dataset
     }
     base_order_ = options_.subset;
   }
+  if (options_.replay) {
+    check(options_.mode == LoaderMode::train && options_.drop_last, op,
+          ": replayed rows need train mode with drop_last (every batch then has batch_size rows of the subset)");
+    check(options_.replay->rows >= 1, op, ": replay rows must be >= 1, got ", options_.replay->rows);
+    check(options_.replay->dataset.size() >= 1, op, ": the replayed set ", options_.replay->dataset.root(),
+          " has no sample");
+  }
 }
 
 Loader::~Loader() {
@@ -57,7 +64,7 @@ int64_t Loader::batches_per_epoch() const {
 }
 
 int64_t Loader::batch_rows(int64_t batch_number) const {
-  return std::min<int64_t>(options_.batch_size, tasks_ - batch_number * options_.batch_size);
+  return std::min<int64_t>(rows_per_batch(), tasks_ - batch_number * rows_per_batch());
 }
 
 std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
@@ -71,6 +78,31 @@ std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
   return order;
 }
 
+std::vector<int64_t> Loader::replay_order(int64_t cycle) const {
+  check(options_.replay.has_value(), "Loader::replay_order: this loader replays no set");
+  const int64_t size = options_.replay->dataset.size();
+  std::vector<int64_t> order(static_cast<size_t>(size));
+  for (int64_t i = 0; i < size; ++i) order[static_cast<size_t>(i)] = i;
+  const uint64_t stream = random_stream(RandomPurpose::replay_shuffle, static_cast<uint64_t>(cycle));
+  for (size_t i = order.size(); i > 1; --i) {
+    size_t j = static_cast<size_t>(uniform_below(philox::word(options_.seed, i - 1, stream), static_cast<int64_t>(i)));
+    std::swap(order[i - 1], order[j]);
+  }
+  return order;
+}
+
+std::pair<int64_t, int64_t> Loader::replay_sample(int64_t position) {
+  const int64_t size = options_.replay->dataset.size();
+  const int64_t cycle = position / size;
+  auto it = replay_orders_.find(cycle);
+  if (it == replay_orders_.end()) {
+    // Batches in flight span at most a few cycles: the older ones go.
+    while (replay_orders_.size() >= 4) replay_orders_.erase(replay_orders_.begin());
+    it = replay_orders_.emplace(cycle, replay_order(cycle)).first;
+  }
+  return {it->second[static_cast<size_t>(position % size)], cycle};
+}
+
 void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
   check(first_batch >= 0 && first_batch <= batches_per_epoch(), "Loader::start_epoch: first_batch ", first_batch,
         " of epoch ", epoch, " is outside the epoch's ", batches_per_epoch(), " batches (expected 0..",
@@ -81,10 +113,11 @@ void Loader::start_epoch(int64_t epoch, int64_t first_batch) {
     ++generation_;
     epoch_ = epoch;
     order_ = std::move(order);
-    tasks_ = samples_per_epoch();
-    // Task t is row t % batch_size of batch t / batch_size: starting the tasks at the first batch's
-    // first row skips the earlier batches entirely (no read, no decode).
-    next_task_ = std::min(tasks_, first_batch * options_.batch_size);
+    // Replay keeps drop_last: every batch is full, batch_size rows of the subset then the replayed ones.
+    tasks_ = options_.replay ? batches_per_epoch() * rows_per_batch() : samples_per_epoch();
+    // Task t is row t % rows of batch t / rows: starting the tasks at the first batch's first row
+    // skips the earlier batches entirely (no read, no decode).
+    next_task_ = std::min(tasks_, first_batch * rows_per_batch());
     next_batch_ = first_batch;
     slots_.clear();
     started_ = true;
@@ -103,10 +136,20 @@ Loader::Slot& Loader::slot_for(int64_t batch_number) {
   slot.errors.resize(static_cast<size_t>(slot.expected));
   slot.batch.epoch = epoch_;
   slot.batch.number = batch_number;
-  for (int64_t row = 0; row < slot.expected; ++row) {
+  slot.batch.replayed = options_.replay ? options_.replay->rows : 0;
+  const int64_t own = slot.expected - slot.batch.replayed;
+  for (int64_t row = 0; row < own; ++row) {
     int64_t sample = order_[static_cast<size_t>(batch_number * options_.batch_size + row)];
     slot.batch.indices.push_back(sample);
     slot.batch.stems.push_back(dataset_.sample(sample).stem);
+    slot.streams.push_back(random_stream(RandomPurpose::augment, static_cast<uint64_t>(epoch_)));
+  }
+  for (int64_t k = 0; k < slot.batch.replayed; ++k) {
+    const int64_t position = (epoch_ * batches_per_epoch() + batch_number) * slot.batch.replayed + k;
+    const auto [sample, cycle] = replay_sample(position);
+    slot.batch.indices.push_back(sample);
+    slot.batch.stems.push_back(options_.replay->dataset.sample(sample).stem);
+    slot.streams.push_back(random_stream(RandomPurpose::replay_augment, static_cast<uint64_t>(cycle)));
   }
   if (options_.mode != LoaderMode::eval_full) {
     const int64_t crop = options_.crop_size;
@@ -120,28 +163,33 @@ void Loader::worker_loop() {
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
     work_ready_.wait(lock, [&] {
-      return stop_ || (started_ && next_task_ < tasks_ && next_task_ / options_.batch_size < next_batch_ + options_.prefetch);
+      return stop_ ||
+             (started_ && next_task_ < tasks_ && next_task_ / rows_per_batch() < next_batch_ + options_.prefetch);
     });
     if (stop_) return;
     const int64_t task = next_task_++;
     const int64_t generation = generation_;
-    const int64_t epoch = epoch_;
-    const int64_t batch_number = task / options_.batch_size;
-    const int64_t row = task % options_.batch_size;
-    const int64_t sample = order_[static_cast<size_t>(task)];
+    const int64_t batch_number = task / rows_per_batch();
+    const int64_t row = task % rows_per_batch();
+    int64_t sample = 0;
+    uint64_t stream = 0;
+    bool replayed = false;
     std::exception_ptr error;
     Tensor images, labels;
     try {
       Slot& slot = slot_for(batch_number);
       images = slot.batch.images;
       labels = slot.batch.labels;
+      sample = slot.batch.indices[static_cast<size_t>(row)];
+      stream = slot.streams[static_cast<size_t>(row)];
+      replayed = replayed_row(slot, row);
     } catch (...) {
       error = std::current_exception();
     }
     lock.unlock();
     if (!error) {
       try {
-        Dataset::Item item = dataset_.read(sample);
+        Dataset::Item item = replayed ? options_.replay->dataset.read(sample) : dataset_.read(sample);
         uint8_t* image_out = nullptr;
         uint8_t* label_out = nullptr;
         int64_t label_pixels = 0;
@@ -158,14 +206,15 @@ void Loader::worker_loop() {
           label_out = labels.data<uint8_t>() + row * crop * crop;
           label_pixels = crop * crop;
           if (options_.mode == LoaderMode::train) {
-            SampleRandom random(options_.seed, random_stream(RandomPurpose::augment, static_cast<uint64_t>(epoch)),
-                                static_cast<uint64_t>(sample));
+            SampleRandom random(options_.seed, stream, static_cast<uint64_t>(sample));
             train_transform(item.image, item.label, options_.crop_size, options_.crop, random, image_out, label_out);
           } else {
             eval_transform(item.image, item.label, options_.crop_size, image_out, label_out);
           }
         }
-        if (options_.label_map) {
+        if (replayed) {
+          for (int64_t i = 0; i < label_pixels; ++i) label_out[i] = label_out[i] == 255 ? 255 : 0;
+        } else if (options_.label_map) {
           const std::array<uint8_t, 256>& map = *options_.label_map;
           for (int64_t i = 0; i < label_pixels; ++i) label_out[i] = map[label_out[i]];
         }
@@ -204,23 +253,26 @@ std::optional<Batch> Loader::next() {
     work_ready_.notify_all();
 
     std::vector<int64_t> good;
+    int64_t good_replayed = 0;
     for (int64_t row = 0; row < slot.expected; ++row) {
       const std::exception_ptr& error = slot.errors[static_cast<size_t>(row)];
+      const bool replayed = replayed_row(slot, row);
       if (!error) {
         good.push_back(row);
+        good_replayed += replayed ? 1 : 0;
         continue;
       }
-      if (!dataset_.skip_bad()) {
+      if (!(replayed ? options_.replay->dataset.skip_bad() : dataset_.skip_bad())) {
         lock.unlock();
         std::rethrow_exception(error);
       }
       int64_t sample = slot.batch.indices[static_cast<size_t>(row)];
-      if (reported_bad_.insert(sample).second) {
+      if ((replayed ? reported_bad_replayed_ : reported_bad_).insert(sample).second) {
         try {
           std::rethrow_exception(error);
         } catch (const std::exception& e) {
-          std::cerr << "strata: skipping sample " << sample << " (" << slot.batch.stems[static_cast<size_t>(row)]
-                    << "): " << e.what() << "\n";
+          std::cerr << "strata: skipping " << (replayed ? "replayed sample " : "sample ") << sample << " ("
+                    << slot.batch.stems[static_cast<size_t>(row)] << "): " << e.what() << "\n";
         }
       }
     }
@@ -232,6 +284,7 @@ std::optional<Batch> Loader::next() {
     Batch out;
     out.epoch = in.epoch;
     out.number = in.number;
+    out.replayed = good_replayed;
     const int64_t rows = static_cast<int64_t>(good.size());
     Shape image_shape = in.images.shape(), label_shape = in.labels.shape();
     image_shape[0] = rows;

@@ -20,10 +20,24 @@
 // Labels go through `label_map` (256 entries, applied to every label pixel after the transform),
 // the hook the incremental layer uses to remap classes per step.
 //
+// Replay (LoaderOptions::replay, the trainer's --replay-images): every batch gets `rows` more rows
+// at its end, images of another dataset (a generated image set) through the same train transform.
+// The epoch is still one pass over the subset: batch_size rows of it per batch, so batches_per_epoch()
+// is unchanged by replay. The replayed set is read as one endless stream cycled in shuffled orders:
+// row k of batch b of epoch e is replay position q = (e * batches_per_epoch() + b) * rows + k, the
+// sample at q % M of cycle q / M's order (M the set's size; Fisher-Yates on Philox draws keyed by the
+// seed in the cycle's replay_shuffle stream), cropped and flipped from (seed, cycle, sample index) in
+// the replay_augment stream. A batch's replayed rows are thus a function of (seed, epoch, batch), as
+// its own rows are, and start_epoch(epoch, first_batch) resumes them bit for bit. Replayed labels
+// carry only the void mark: 255 where the set's label is 255 after the transform, 0 elsewhere, and
+// not through label_map (their classes are the teacher's, given at training time).
+//
 // Errors: a sample that fails to read (missing or corrupt file, size mismatch, label out of range)
 // makes next() throw the worker's strata::Error, which names the file, when the caller reaches the
-// failing batch. With the dataset's skip_bad the sample is logged once to stderr and left out: its
-// batch comes out smaller (a batch whose samples all failed is skipped). Destroying the loader,
+// failing batch. With the dataset's skip_bad (the replayed set's own, for its rows) the sample is
+// logged once to stderr and left out: its batch comes out smaller (a batch whose samples all failed
+// is skipped). Replay outside train mode with drop_last, with rows < 1 or from an empty set throws
+// at construction. Destroying the loader,
 // or starting another epoch, while workers run stops them cleanly: samples being decoded finish,
 // nothing else starts.
 #pragma once
@@ -38,6 +52,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "data/dataset.h"
@@ -60,13 +75,19 @@ struct LoaderOptions {
   ResizedCropOptions crop;      // train mode: scale, ratio, attempts, flip probability
   std::vector<int64_t> subset;  // sample indices to iterate (empty: all, in dataset order)
   std::optional<std::array<uint8_t, 256>> label_map;
+  struct Replay {
+    Dataset dataset;  // the replayed image set (its sample order is the one `indices` refer to)
+    int rows = 0;     // appended to every batch, >= 1
+  };
+  std::optional<Replay> replay;  // train mode with drop_last only (see the file comment)
 };
 
 struct Batch {
   Tensor images;  // u8 (N,H,W,3)
   Tensor labels;  // u8 (N,H,W)
-  std::vector<int64_t> indices;    // dataset sample index of each row
+  std::vector<int64_t> indices;    // dataset sample index of each row (the replayed set's for replayed rows)
   std::vector<std::string> stems;  // file stem (VOC id) of each row
+  int64_t replayed = 0;            // the last `replayed` rows are replayed images (LoaderOptions::replay)
   int64_t epoch = 0;
   int64_t number = 0;  // batch number within the epoch (counted from its start, also after first_batch)
 };
@@ -91,6 +112,8 @@ class Loader {
   std::optional<Batch> next();
   // The sample order of an epoch (what start_epoch iterates), for inspection and tests.
   std::vector<int64_t> epoch_order(int64_t epoch) const;
+  // The replayed set's order in cycle `cycle` (see the file comment); throws without replay.
+  std::vector<int64_t> replay_order(int64_t cycle) const;
 
  private:
   struct Slot {
@@ -98,12 +121,17 @@ class Loader {
     int64_t expected = 0;  // samples in this batch
     int64_t done = 0;
     std::vector<std::exception_ptr> errors;  // per row
+    std::vector<uint64_t> streams;           // per row: the Philox stream of its crop and flip
   };
 
   void worker_loop();
   void process(int64_t generation, int64_t task);
   Slot& slot_for(int64_t batch_number);  // requires mutex_
   int64_t batch_rows(int64_t batch_number) const;
+  int64_t rows_per_batch() const { return options_.batch_size + (options_.replay ? options_.replay->rows : 0); }
+  // The replayed sample at replay position `position` and its cycle; requires mutex_ (the cached orders).
+  std::pair<int64_t, int64_t> replay_sample(int64_t position);
+  bool replayed_row(const Slot& slot, int64_t row) const { return row >= slot.expected - slot.batch.replayed; }
 
   const Dataset dataset_;
   const LoaderOptions options_;
@@ -121,7 +149,8 @@ class Loader {
   int64_t next_task_ = 0;
   int64_t next_batch_ = 0;  // the batch the caller takes next
   std::map<int64_t, Slot> slots_;
-  std::set<int64_t> reported_bad_;
+  std::set<int64_t> reported_bad_, reported_bad_replayed_;
+  std::map<int64_t, std::vector<int64_t>> replay_orders_;  // by cycle: the ones batches in flight use
   std::vector<std::thread> workers_;
 };
 

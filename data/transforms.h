@@ -36,8 +36,8 @@ struct CropBox {
 };
 
 // Philox streams of the data layer, one per purpose (the high 16 bits of the 64-bit stream id;
-// the low 48 bits hold the epoch or the split).
-enum class RandomPurpose : uint64_t { shuffle = 1, augment = 2, generate = 3 };
+// the low 48 bits hold the epoch, the split or, for the replayed set, the cycle through it).
+enum class RandomPurpose : uint64_t { shuffle = 1, augment = 2, generate = 3, replay_shuffle = 4, replay_augment = 5 };
 uint64_t random_stream(RandomPurpose purpose, uint64_t epoch);
 
 // The random draws of one sample: block k of the 32 Philox blocks reserved for `index`.

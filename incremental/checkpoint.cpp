@@ -196,6 +196,11 @@ Metadata CheckpointInfo::to_metadata() const {
   m["crop_size"] = std::to_string(crop_size);
   m["lr"] = exact(lr);
   m["seed"] = std::to_string(seed);
+  if (!replay_images.empty()) {
+    m["replay.images"] = replay_images;
+    m["replay.ratio"] = exact(replay_ratio);
+    m["replay.rows"] = std::to_string(replay_rows);
+  }
   m["epoch"] = std::to_string(epoch);
   m["iteration"] = std::to_string(iteration);
   m["complete"] = flag_text(complete);
@@ -246,6 +251,11 @@ CheckpointInfo CheckpointInfo::from_metadata(const Metadata& metadata, const std
   info.crop_size = static_cast<int>(r.integer("crop_size"));
   info.lr = r.real("lr");
   info.seed = static_cast<uint64_t>(r.integer("seed"));
+  if (metadata.count("replay.images")) {
+    info.replay_images = r.text("replay.images");
+    info.replay_ratio = r.real("replay.ratio");
+    info.replay_rows = static_cast<int>(r.integer("replay.rows"));
+  }
   info.epoch = r.integer("epoch");
   info.iteration = r.integer("iteration");
   info.complete = r.flag("complete");
@@ -355,6 +365,14 @@ void check_checkpoint(const Checkpoint& found, const CheckpointInfo& expected, C
     if (f.method != expected.method) mismatch("method", f.method, expected.method);
     if (f.protocol != expected.protocol) mismatch("protocol", f.protocol, expected.protocol);
     if (f.convention != expected.convention) mismatch("convention", f.convention, expected.convention);
+    const auto replayed = [](const CheckpointInfo& i) { return i.replay_images.empty() ? "none" : i.replay_images; };
+    if (f.replay_images != expected.replay_images) {
+      mismatch("replayed image set (--replay-images)", replayed(f), replayed(expected));
+    }
+    if (f.replay_ratio != expected.replay_ratio) {
+      mismatch("replay ratio (--replay-ratio)", f.replay_images.empty() ? "none" : exact(f.replay_ratio),
+               expected.replay_images.empty() ? "none" : exact(expected.replay_ratio));
+    }
     if (f.epochs != expected.epochs) mismatch("number of epochs", std::to_string(f.epochs), std::to_string(expected.epochs));
     if (f.iterations_per_epoch != expected.iterations_per_epoch) {
       mismatch("iterations per epoch (training images / batch size)", std::to_string(f.iterations_per_epoch),

@@ -12,8 +12,10 @@
 // (reference key) and step; the channel order (raw label of every channel) and classes per step;
 // the architecture (flavour, depth, blocks, width, head channels, output stride, norm, pooling,
 // model seed); the method (its description and each weight); protocol and convention; the schedule
-// (epochs, iterations per epoch, batch size, crop size, base lr, seed); the position (epochs and
-// iterations completed); whether the step finished ("complete"); the SGD step count.
+// (epochs, iterations per epoch, batch size, crop size, base lr, seed); with replay
+// (incremental/replay.h) the replayed set's folder, the ratio and the replayed rows per batch
+// ("replay.*", absent without replay); the position (epochs and iterations completed); whether the
+// step finished ("complete"); the SGD step count.
 //
 // A step writes its checkpoint at the end of every epoch, every --ckpt-interval iterations when
 // asked, and when stopped (--stop-after); the file is "complete" only once the step's last
@@ -25,8 +27,9 @@
 //                   step (the classes and their order); the architecture
 //   previous_step   complete. A different task name is accepted when the channel order up to that
 //                   step is identical (MiB's 15-5 and 15-1 share one step-0 model, §1.3)
-//   resume          the task name, method, protocol, convention and schedule (epochs, iterations
-//                   per epoch, batch size, crop size, lr, seed) too: resuming changes none of them
+//   resume          the task name, method, protocol, convention, replay (folder and ratio; "none"
+//                   without) and schedule (epochs, iterations per epoch, batch size, crop size, lr,
+//                   seed) too: resuming changes none of them
 //   evaluate        nothing more
 // A file that is not a strata step checkpoint (no "strata.checkpoint") or of another format version
 // is an error naming it.
@@ -61,6 +64,9 @@ struct CheckpointInfo {
   int batch_size = 0, crop_size = 0;
   double lr = 0;
   uint64_t seed = 0;
+  std::string replay_images;  // the replayed set's folder ("": no replay)
+  double replay_ratio = 0;
+  int replay_rows = 0;    // replayed images per batch
   int64_t epoch = 0;      // epochs completed
   int64_t iteration = 0;  // iterations completed in the step
   bool complete = false;

@@ -292,6 +292,40 @@ std::vector<OptionSpec> recipe_and_run_specs() {
             [](TrainOptions& o, const std::string& v) { o.batch_size = int_at_least("--batch-size", v, 1); }),
       value("--crop-size", "N", "training crop and test resize/crop size, >= 16 (default 512)",
             [](TrainOptions& o, const std::string& v) { o.crop_size = int_at_least("--crop-size", v, 16); }),
+      // replay
+      value("--replay-images", "DIR",
+            "steps >= 1: replay an image set of the old classes in every batch, e.g. DeepInversion images "
+            "written by strata invert from the step t-1 checkpoint. DIR is in the VOC layout (splits/train.txt "
+            "listing /JPEGImages/<id>.jpg /SegmentationClassAug/<id>.png, optional class_names.txt). The replayed "
+            "images take the same crop and flip as the step's own, and their labels are the teacher's (the step "
+            "t-1 model, loaded for it whatever the method): its argmax over the old classes at each pixel, which "
+            "keep their meaning; pixels the set's label marks 255 stay void, and the labels are used for nothing "
+            "else. An epoch is still one pass over the step's own images (B - r per batch); the set cycles. "
+            "Not at step 0",
+            [](TrainOptions& o, const std::string& v) {
+              check(!v.empty(), "--replay-images: expected a folder");
+              o.replay_images = v;
+            }),
+      value("--deepinversion-images", "DIR", "the same as --replay-images",
+            [](TrainOptions& o, const std::string& v) {
+              check(!v.empty(), "--deepinversion-images: expected a folder");
+              o.replay_images = v;
+            }),
+      value("--deepinversion_images", "DIR",
+            "the same as --replay-images (the spelling of MiB-protocol studies' scripts)",
+            [](TrainOptions& o, const std::string& v) {
+              check(!v.empty(), "--deepinversion_images: expected a folder");
+              o.replay_images = v;
+            }),
+      value("--replay-ratio", "R",
+            "with --replay-images: the share of each batch replayed, in (0, 1): r = round(R x B) of the B images "
+            "of a batch (--batch-size), at least 1 and at most B - 1 (default 0.5)",
+            [](TrainOptions& o, const std::string& v) {
+              const double ratio = parse_real("--replay-ratio", v);
+              check(ratio > 0 && ratio < 1, "--replay-ratio must be in (0, 1) (the share of each batch replayed), got ",
+                    v);
+              o.replay_ratio = ratio;
+            }),
       // run
       value("--seed", "N", "random seed of the model initialisation and the loader (default 42, MiB's)",
             [](TrainOptions& o, const std::string& v) { o.seed = as_seed("--seed", v); }),
@@ -478,6 +512,8 @@ const std::vector<OptionGroup>& train_option_groups() {
        true},
       {"training recipe (unset: the references' values for the dataset and step)",
        {"--lr", "--epochs", "--batch-size", "--crop-size", "--seed", "--workers"}},
+      {"replay of a generated image set at steps >= 1 (DeepInversion sets from strata invert)",
+       {"--replay-images", "--deepinversion-images", "--deepinversion_images", "--replay-ratio"}},
       {"evaluation",
        {"--test", "--eval-full-image", "--eval-batch-size", "--sample-num", "--save-predictions", "--overlay"}},
       {"run, checkpoints and output",

@@ -1,6 +1,7 @@
 #include "incremental/step_session.h"
 
 #include <cmath>
+#include <limits>
 #include <utility>
 
 #include "engine/autograd.h"
@@ -9,6 +10,7 @@
 #include "engine/ops/elementwise.h"
 #include "engine/ops/normalize.h"
 #include "engine/profiler.h"
+#include "incremental/replay.h"
 #include "models/weights.h"
 
 namespace strata::incremental {
@@ -43,7 +45,7 @@ StepSession::StepSession(const StepSetup& setup, const Task& task, const TensorM
           " needs the previous step's weights (none given)");
     models::load_weights(*model_, *previous_weights, models::LoadMode::previous_step, source);
     method_.on_step_start(*model_, step);
-    if (method_.needs_teacher(step)) {
+    if (method_.needs_teacher(step) || setup.replay) {
       models::ModelConfig teacher_config = setup.model;
       teacher_config.classes.pop_back();
       teacher_ =
@@ -96,35 +98,59 @@ void StepSession::compute_pseudo_label_thresholds(const NextThresholdBatch& next
                                                                              setup_.method.pseudo_threshold));
 }
 
-IterationStats StepSession::train_iteration(const Tensor& images, const Tensor& labels) {
+IterationStats StepSession::train_iteration(const Tensor& images, const Tensor& labels, int64_t replayed) {
   const int step = setup_.step;
+  const int64_t n = images.size(0);
+  check(replayed == 0 || (replayed > 0 && replayed < n && teacher_ && setup_.replay), "step ", step, ": ", replayed,
+        " replayed rows in a batch of ", n,
+        "; replay needs a step >= 1 set up for it (StepSetup::replay) and an image of the step in each batch");
   autograd::AnomalyModeGuard anomaly(setup_.detect_anomaly);
   IterationStats stats;
   stats.lr = schedule_->lr();
-  stats.images = images.size(0);
+  stats.images = n;
   // The previous iteration's gradients go first (as MiB's train.py zeroes them): held through the
   // forward, they would add their whole size to the step's peak memory.
   optimizer_->zero_grad();
   Tensor x = normalize_image(images.to(setup_.device));
   Tensor y = labels.to(setup_.device);
   const models::ForwardOptions maps = method_.forward_options(step);
+  const bool method_teacher = teacher_ && method_.needs_teacher(step);
   models::ForwardResult teacher_output;
-  if (teacher_) {
+  if (method_teacher || replayed > 0) {
     profiler::Scope scope(step_phase_name(StepPhase::teacher_forward));
-    models::ForwardOptions teacher_maps = maps;
-    teacher_maps.aux_logits = false;  // the aux head trains the student only
-    teacher_output = teacher_->run(x, teacher_maps);
+    Tensor replayed_logits;
+    if (method_teacher) {
+      models::ForwardOptions teacher_maps = maps;
+      teacher_maps.aux_logits = false;  // the aux head trains the student only
+      teacher_maps.low_res_logits = teacher_maps.low_res_logits || replayed > 0;
+      teacher_output = teacher_->run(x, teacher_maps);
+      if (replayed > 0) replayed_logits = batch_rows(teacher_output.low_res_logits, n - replayed, n);
+    } else {
+      // The method reads no teacher: it runs on the replayed rows alone, for their labels.
+      models::ForwardOptions logits_only;
+      logits_only.upsample = false;
+      logits_only.low_res_logits = true;
+      replayed_logits = teacher_->run(batch_rows(x, n - replayed, n), logits_only).low_res_logits;
+    }
+    if (replayed > 0) {
+      if (!accept_all_.defined() || accept_all_.dtype() != replayed_logits.dtype()) {
+        accept_all_ = Tensor::full({teacher_->channels()}, std::numeric_limits<double>::infinity(),
+                                   replayed_logits.dtype(), replayed_logits.device());
+      }
+      y = with_replayed_labels(y, replayed_logits, accept_all_, model_->classifier().total_classes(),
+                               setup_.method.align_corners);
+    }
   }
   models::ForwardResult student;
   {
     profiler::Scope scope(step_phase_name(StepPhase::student_forward));
     // With shared stages the student starts from the teacher's output of them.
-    student = model_->forward(x, maps, teacher_ && maps.shared_stages > 0 ? &teacher_output : nullptr);
+    student = model_->forward(x, maps, method_teacher && maps.shared_stages > 0 ? &teacher_output : nullptr);
   }
   LossBreakdown loss;
   {
     profiler::Scope scope(step_phase_name(StepPhase::losses));
-    loss = method_.loss(student, teacher_ ? &teacher_output : nullptr, y, old_channels_, step);
+    loss = method_.loss(student, method_teacher ? &teacher_output : nullptr, y, old_channels_, step);
   }
   // Only the graph keeps what backward needs: the maps themselves go now.
   student = models::ForwardResult();

@@ -3,7 +3,8 @@
 //
 //   images u8 (N,H,W,3), labels u8 (N,H,W) (after the step's training table), on any device
 //     -> moved to the step's device, normalised (engine/ops/normalize.h)
-//     -> teacher forward (no graph)   -> student forward (train mode)   -> Method::loss
+//     -> teacher forward (no graph)   [the last R rows replayed: their labels from the teacher]
+//     -> student forward (train mode)   -> Method::loss
 //     -> backward                     -> EWC/PI/RW: importance update, penalty and its backward
 //     -> SGD step and schedule step
 //
@@ -12,8 +13,13 @@
 // host: the loss and its terms come back as device tensors (IterationStats) for the caller to
 // accumulate and read when it logs.
 //
+// Replayed rows (incremental/replay.h, StepSetup::replay): the teacher runs on the whole batch when
+// the method uses it (its low-resolution logits then asked for too), else on the replayed rows
+// alone, inside the "step: teacher forward" scope, which also gives those rows their labels.
+//
 // Errors (strata::Error): a step outside the task; step >= 1 without the previous step's weights,
-// or weights that do not match the model (naming `source`); the method's and the ops' own errors.
+// or weights that do not match the model (naming `source`); replayed rows at step 0, without
+// StepSetup::replay, or as many as the batch; the method's and the ops' own errors.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +51,10 @@ struct StepSetup {
   uint64_t seed = 0;          // model initialisation and loader randomness of this step
   TeacherForward teacher_forward = TeacherForward::folded;  // how the teacher runs (incremental/teacher.h)
   bool detect_anomaly = false;  // every op's output and gradient checked (engine/autograd.h AnomalyModeGuard)
+  // Replay (incremental/replay.h), steps >= 1: the teacher is loaded whatever the method, and
+  // replay_rows of every batch of recipe.batch_size are replayed images.
+  bool replay = false;
+  int replay_rows = 0;
 };
 
 // What the model looks like after an iteration: read from health_probe()'s values.
@@ -84,8 +94,9 @@ class StepSession {
   StepSession(const StepSetup& setup, const Task& task, const TensorMap* previous_weights, const std::string& source,
               const std::string& initial_weights, int64_t max_iterations, const PreviousMethod& previous_method = {});
 
-  // One training iteration on a loader batch (see the file comment).
-  IterationStats train_iteration(const Tensor& images, const Tensor& labels);
+  // One training iteration on a loader batch (see the file comment); its last `replayed` rows are
+  // replayed images whose labels hold only the void mark (data::Batch::replayed).
+  IterationStats train_iteration(const Tensor& images, const Tensor& labels, int64_t replayed = 0);
 
   // The model's health after the last iteration, queued on the step's device and not read: (3) f64,
   // the squared global norm of the gradients, then the non-finite markers (engine/finite.h) of the
@@ -124,6 +135,7 @@ class StepSession {
   std::unique_ptr<Teacher> teacher_;
   std::unique_ptr<optim::SGD> optimizer_;
   std::unique_ptr<optim::PolyLR> schedule_;
+  Tensor accept_all_;  // replay: (C_old) +inf, each teacher class's pseudo-label threshold
 };
 
 }  // namespace strata::incremental

@@ -14,6 +14,7 @@
 #include "engine/allocator.h"
 #include "engine/atomic_file.h"
 #include "engine/autograd.h"
+#include "incremental/replay.h"
 #include "incremental/step_checkpoints.h"
 #include "models/weights.h"
 
@@ -104,6 +105,7 @@ Trainer::Trainer(TrainOptions options, std::FILE* out) : options_(std::move(opti
   task_.emplace(Task::create(*train_dataset_, o.task));
   steps();  // validates --step
   setup(0);  // validates the model and method options before any work
+  open_replay_set_if_asked();
   // The test split's labels are checked (from the label index cache) before any step trains: a bad
   // one stops the run here naming the file, or under --skip-bad is logged and left out of every
   // evaluation.
@@ -112,6 +114,24 @@ Trainer::Trainer(TrainOptions options, std::FILE* out) : options_(std::move(opti
   events_ = std::make_unique<EventFileWriter>(
       (std::filesystem::path(options_.output) / "logs" / cat(task_->name(), "-", dataset_name()) / options_.name)
           .string());
+}
+
+void Trainer::open_replay_set_if_asked() {
+  const TrainOptions& o = options_;
+  if (o.replay_images.empty()) {
+    check(!o.replay_ratio, "--replay-ratio ", o.replay_ratio.value_or(0),
+          " without --replay-images: give the image set to replay (a folder in the VOC layout)");
+    return;
+  }
+  if (o.test) return;  // evaluation trains nothing: the set is not read
+  for (int step : steps()) {
+    check(step >= 1, "--replay-images ", o.replay_images, ": step 0 has no old classes to replay",
+          o.all_steps ? " (--step all starts with it)" : "",
+          "; train step 0 without it, then the later steps with --step N and --replay-images");
+    setup(step);  // validates --replay-ratio against the step's batch size
+  }
+  replay_set_.emplace(open_replay_set(o.replay_images, o.skip_bad));
+  replay_folder_ = std::filesystem::weakly_canonical(o.replay_images).string();
 }
 
 std::vector<int> Trainer::steps() const {
@@ -188,6 +208,10 @@ StepSetup Trainer::setup(int step) const {
   s.seed = o.seed;
   s.teacher_forward = o.unfolded_teacher ? TeacherForward::unfolded : TeacherForward::folded;
   s.detect_anomaly = o.detect_anomaly;
+  if (!o.replay_images.empty() && step >= 1) {
+    s.replay = true;
+    s.replay_rows = replay_rows(o.replay_ratio.value_or(kDefaultReplayRatio), s.recipe.batch_size);
+  }
   return s;
 }
 
@@ -214,6 +238,11 @@ CheckpointInfo Trainer::checkpoint_info(int step) const {
   info.crop_size = s.recipe.crop_size;
   info.lr = s.recipe.lr;
   info.seed = options_.seed;
+  if (s.replay) {
+    info.replay_images = replay_folder_;
+    info.replay_ratio = options_.replay_ratio.value_or(kDefaultReplayRatio);
+    info.replay_rows = s.replay_rows;
+  }
   return info;
 }
 
@@ -440,6 +469,10 @@ void Trainer::log_run_configuration() {
                       {"name", options_.name},
                       {"test", options_.test}};
   if (!options_.save_predictions.empty()) config.emplace_back("save_predictions", options_.save_predictions);
+  if (!options_.replay_images.empty()) {
+    config.emplace_back("replay_images", replay_folder_.empty() ? options_.replay_images : replay_folder_);
+    config.emplace_back("replay_ratio", options_.replay_ratio.value_or(kDefaultReplayRatio));
+  }
   log_.write(config);
 }
 
@@ -454,6 +487,8 @@ StepResult Trainer::run_step(int step) {
 }
 
 Trainer::StepRun Trainer::prepare_step(int step) {
+  check(step >= 1 || options_.replay_images.empty(), "--replay-images ", options_.replay_images,
+        ": step 0 has no old classes to replay; train step 0 without it");
   StepRun run;
   run.setup = setup(step);
   const int batch_size = run.setup.recipe.batch_size;
@@ -463,10 +498,14 @@ Trainer::StepRun Trainer::prepare_step(int step) {
       train_index_ ? *train_index_ : train_index_.emplace(data::load_label_index(*train_dataset_)), *task_, step,
       options_.protocol);
   run.result.training_images = static_cast<int64_t>(run.subset.size());
-  check(run.result.training_images >= batch_size, "step ", step, " of task ", task_->name(), " (",
+  // With replay a batch holds B - r of the step's images: an epoch is one pass over them.
+  const int own_per_batch = batch_size - run.setup.replay_rows;
+  check(run.result.training_images >= own_per_batch, "step ", step, " of task ", task_->name(), " (",
         protocol_name(options_.protocol), ") has ", run.subset.size(), " training images, fewer than one batch of ",
-        batch_size, " (--batch-size)");
-  run.iterations_per_epoch = run.result.training_images / batch_size;
+        own_per_batch,
+        run.setup.replay ? cat(" (--batch-size ", batch_size, " less ", run.setup.replay_rows, " replayed)")
+                         : std::string(" (--batch-size)"));
+  run.iterations_per_epoch = run.result.training_images / own_per_batch;
   run.max_iterations = run.setup.recipe.epochs * run.iterations_per_epoch;
   run.info = checkpoint_info(step);
   run.info.iterations_per_epoch = run.iterations_per_epoch;
@@ -511,6 +550,10 @@ void Trainer::print_step_start(const StepRun& run, const std::optional<Checkpoin
             s.recipe.epochs, " epochs, batch ", s.recipe.batch_size, ", crop ", s.recipe.crop_size, ", lr ",
             s.recipe.lr, ", seed ", options_.seed, ", ", device_label(device_), " in ", precision_name(precision_),
             "\n"));
+  if (s.replay) {
+    print(cat("  replay: ", s.replay_rows, " of each batch's ", s.recipe.batch_size, " images from ", replay_folder_,
+              " (", replay_set_->size(), " images), labelled by the step ", s.step - 1, " model\n"));
+  }
   if (previous) {
     print(cat("  previous step: ", run.previous_path, " (", previous->info.method,
               previous->info.task != task_->name() ? cat(", task ", previous->info.task, ": same classes") : "",
@@ -542,14 +585,17 @@ void Trainer::log_step_start(const StepRun& run) {
                           {"teacher_forward", teacher_forward_name(s.teacher_forward)},
                           {"previous_checkpoint", run.previous_path},
                           {"resumed_from", run.resumed_from},
-                          {"start_iteration", run.iteration}});
+                          {"start_iteration", run.iteration},
+                          {"replayed_per_batch", s.replay_rows},
+                          {"replay_set_images", replay_set_ && s.replay ? replay_set_->size() : int64_t{0}}});
 }
 
-data::LoaderOptions Trainer::training_loader_options(const StepRun& run) const {
+data::LoaderOptions Trainer::training_loader_options(const StepRun& run, bool replay) const {
   const int step = run.setup.step;
   data::LoaderOptions o;
   o.mode = data::LoaderMode::train;
-  o.batch_size = run.setup.recipe.batch_size;
+  o.batch_size = run.setup.recipe.batch_size - run.setup.replay_rows;
+  if (replay && run.setup.replay) o.replay = data::LoaderOptions::Replay{*replay_set_, run.setup.replay_rows};
   o.crop_size = run.setup.recipe.crop_size;
   o.workers = options_.workers;
   o.seed = step_seed(options_.seed, step);
@@ -561,10 +607,11 @@ data::LoaderOptions Trainer::training_loader_options(const StepRun& run) const {
 }
 
 // PLOP's Trainer.before -> find_median: the teacher over the step's training data as epoch 0 presents
-// it (the same images, crops and flips as that epoch, whose own order is unaffected), before any
-// training. The thresholds then travel in every checkpoint of the step, so a resume reads them back.
+// it (the same images, crops and flips as that epoch, whose own order is unaffected; no replayed
+// image), before any training. The thresholds then travel in every checkpoint of the step, so a
+// resume reads them back.
 void Trainer::compute_pseudo_label_thresholds(StepRun& run) {
-  data::Loader loader(*train_dataset_, training_loader_options(run));
+  data::Loader loader(*train_dataset_, training_loader_options(run, false));
   data::DevicePrefetcher batches(loader, device_);
   batches.start_epoch(0, 0);
   ProgressBar bar(options_.progress ? out_ : nullptr, is_terminal(out_));
@@ -607,7 +654,7 @@ void Trainer::compute_pseudo_label_thresholds(StepRun& run) {
 }
 
 bool Trainer::train_epochs(StepRun& run) {
-  data::Loader loader(*train_dataset_, training_loader_options(run));
+  data::Loader loader(*train_dataset_, training_loader_options(run, true));
   // Batch k+1 travels to the device while batch k trains (a no-op on the CPU).
   data::DevicePrefetcher batches(loader, device_);
   run.interactive = is_terminal(out_);
@@ -649,7 +696,7 @@ bool Trainer::train_epoch(StepRun& run, data::DevicePrefetcher& batches, Trainin
     }
     IterationStats stats;
     try {
-      stats = run.session->train_iteration(batch->images, batch->labels);
+      stats = run.session->train_iteration(batch->images, batch->labels, batch->replayed);
     } catch (const autograd::AnomalyError& e) {
       throw autograd::AnomalyError(cat("step ", run.setup.step, ", iteration ", run.iteration + 1, ": ", e.what(),
                                        "; last good checkpoint: ", run.checkpoints->last_good()));

@@ -17,6 +17,14 @@
 //      the step's training table, RandomResizedCrop + flip) moves to the device, is normalised,
 //      the student (train mode) and the teacher run on it, Method::loss gives the weighted total,
 //      one backward, one optimizer step, one schedule step;
+//   4'. with replay (--replay-images DIR, --replay-ratio R; steps >= 1 only): r = round(R x B) of
+//      each batch's B images (at least 1, at most B - 1) come from the image set in DIR (VOC layout,
+//      as `strata invert` writes it from the step t-1 checkpoint), through the same crop and flip, and
+//      the teacher (loaded for it whatever the method) labels them on the device at each iteration:
+//      its argmax over the old classes, void kept (incremental/replay.h). An epoch is still one pass
+//      over the step's own images, B - r per batch: iterations per epoch = training images / (B - r);
+//      the replayed set cycles through its own shuffled orders (data/loader.h). The checkpoints record
+//      the set's folder and R, and a resume under another folder or ratio is refused naming both;
 //   5. checkpoints: at the end of every epoch, every `ckpt_interval` iterations when > 0, at
 //      `stop_after`, and the complete one after the last iteration;
 //   6. evaluation on the step's test set (§2.5: test images of the step, the test label table of
@@ -35,8 +43,9 @@
 // dropout. A resumed step replays the rest of the interrupted epoch's order from the saved
 // position (the loader starts that epoch at the next batch, data::Loader::start_epoch), so
 // stopping at any saved iteration and resuming gives the same final weights, bit for bit, as an
-// uninterrupted run. (The torchvision flavour's dropout generator position is not
-// saved: its resumed runs are not bit-identical.)
+// uninterrupted run, with replay too (the replayed rows come from (seed, epoch, position)). (The
+// torchvision flavour's dropout generator position is not saved: its resumed runs are not
+// bit-identical.)
 //
 // For per-setting binaries and benchmarks: TrainOptions holds everything `strata train` takes
 // (incremental/options.h parses it), Trainer::setup() resolves one step's configuration, and
@@ -54,7 +63,9 @@
 //
 // Errors (strata::Error naming the option, task, step or file): an unknown dataset, task or method;
 // a step outside the task; a missing or incomplete previous-step checkpoint; a checkpoint of another
-// task, dataset, step or architecture; a step with fewer training images than one batch; a diverged
+// task, dataset, step or architecture; a step with fewer training images than one batch; replay at
+// step 0 (or --step all), with a ratio outside (0, 1), a batch below 2, or from a missing, unreadable
+// or empty folder, or --replay-ratio without --replay-images; a diverged
 // step: a loss term read as NaN or Inf at a logging interval (naming the iterations, the term and the
 // last good checkpoint), or a non-finite tensor at a checkpoint save (step_checkpoints.h: nothing is
 // written). --device cuda on an emulated CUDA build prints a warning, not an error.
@@ -162,7 +173,13 @@ struct TrainOptions {
   bool overlay = false;            // the strips' predictions blended over the image
   bool progress = true;            // progress bar (redrawn on a terminal, lines otherwise)
   bool print_tables = true;        // the per-class table after each step
+  // replay (incremental/replay.h): the image set's folder ("": none) and the share of each batch
+  // replayed (unset: kDefaultReplayRatio)
+  std::string replay_images;
+  std::optional<double> replay_ratio;
 };
+
+inline constexpr double kDefaultReplayRatio = 0.5;
 
 class Trainer {
  public:
@@ -196,12 +213,14 @@ class Trainer {
  private:
   struct StepRun;  // one step's state while it trains (trainer.cpp)
 
+  void open_replay_set_if_asked();
   StepRun prepare_step(int step);
   std::optional<Checkpoint> previous_step_checkpoint(StepRun& run);
   void print_step_start(const StepRun& run, const std::optional<Checkpoint>& previous);
   void log_run_configuration();
   void log_step_start(const StepRun& run);
-  data::LoaderOptions training_loader_options(const StepRun& run) const;
+  // The step's own images, B - r per batch, and with `replay` its r replayed ones.
+  data::LoaderOptions training_loader_options(const StepRun& run, bool replay) const;
   void compute_pseudo_label_thresholds(StepRun& run);  // PLOP's pass over the step's data
   bool train_epochs(StepRun& run);  // false when stopped by --stop-after
   bool train_epoch(StepRun& run, data::DevicePrefetcher& batches, TrainingInterval& interval, ProgressBar& bar);
@@ -238,6 +257,8 @@ class Trainer {
   std::optional<data::Dataset> test_dataset_;
   std::optional<data::LabelIndex> test_index_;
   std::optional<Task> task_;
+  std::optional<data::Dataset> replay_set_;  // --replay-images, opened
+  std::string replay_folder_;                // its folder, canonical (what checkpoints record)
   void add_sample_images(const std::vector<EvalSample>& samples, const std::vector<int64_t>& order, int step,
                          int64_t x);
   void add_score_scalars(const std::string& prefix, const SegmentationScores& scores, const StepMeans& means, int step,

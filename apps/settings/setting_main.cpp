@@ -6,9 +6,10 @@
 // method's preset (incremental/method.h), then prints old/new/all mean IoU after every step.
 //
 // Only where the data is and how the run is kept can be changed (--data-root, --output, --device,
-// --weights, --workers, --seed, --name, --step, --ckpt, --step-ckpt, intervals); everything that decides the
-// numbers is the setting's. `strata train` takes every option for other experiments. SIGINT or SIGTERM
-// stops a step as in `strata train` (exit status 128 + the signal's number, with the resume command).
+// --weights, --workers, --seed, --name, --step, --ckpt, --step-ckpt, intervals), and a step >= 1 may
+// replay an image set (--replay-images, --replay-ratio: the DeepInversion studies run a setting so);
+// everything else that decides the numbers is the setting's. `strata train` takes every option for other experiments.
+// SIGINT or SIGTERM stops a step as in `strata train` (exit status 128 + the signal's number, with the resume command).
 #include <cstdio>
 #include <exception>
 #include <sstream>
@@ -23,10 +24,23 @@
 
 namespace {
 
-const std::vector<std::string> kAdjustable = {"--data-root", "--output",       "--device",       "--weights",
-                                              "--workers",   "--seed",         "--name",         "--step",
-                                              "--ckpt",      "--step-ckpt",     "--ckpt-interval", "--val-interval",
-                                              "--log-interval"};
+const std::vector<std::string> kAdjustable = {"--data-root",
+                                              "--output",
+                                              "--device",
+                                              "--weights",
+                                              "--workers",
+                                              "--seed",
+                                              "--name",
+                                              "--step",
+                                              "--ckpt",
+                                              "--step-ckpt",
+                                              "--ckpt-interval",
+                                              "--val-interval",
+                                              "--log-interval",
+                                              "--replay-images",
+                                              "--deepinversion-images",
+                                              "--deepinversion_images",
+                                              "--replay-ratio"};
 
 strata::incremental::TrainOptions setting_options() {
   strata::incremental::TrainOptions o;

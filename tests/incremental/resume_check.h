@@ -35,9 +35,11 @@ inline void require_identical_tensors(const std::string& a, const std::string& b
 // `options(name)`: the options of a short run named `name` (data, output, device, small model);
 // its step 0 is trained here first. `method`: step 1's (MiB by default); with `method_at_step0` step
 // 0 is trained with it too (EWC/PI/RW: the importance step 1 penalises with), and the resumed step's
-// method state (their accumulators) must come out the same bits as well.
+// method state (their accumulators) must come out the same bits as well. `step1` (when set) changes
+// step 1's options after the rest (replay: --replay-images, which step 0 refuses).
 inline void check_resume_is_bit_identical(const std::function<incremental::TrainOptions(const std::string&)>& options,
-                                          const std::string& method = "MiB", bool method_at_step0 = false) {
+                                          const std::string& method = "MiB", bool method_at_step0 = false,
+                                          const std::function<void(incremental::TrainOptions&)>& step1_options = {}) {
   using incremental::Checkpoint;
   using incremental::load_checkpoint;
   using incremental::StepResult;
@@ -52,6 +54,7 @@ inline void check_resume_is_bit_identical(const std::function<incremental::Train
     o.step = 1;
     o.epochs = {2};
     o.step_ckpt = base.checkpoint;
+    if (step1_options) step1_options(o);
     return o;
   };
   const StepResult full = Trainer(step1("full"), nullptr).run_step(1);
