@@ -242,7 +242,8 @@ InversionBatch DeepInversion::synthesize(const std::vector<uint8_t>& targets, in
   for (uint8_t t : targets) {
     check(t < channels_, "DeepInversion: target channel ", static_cast<int>(t), " but the teacher has ", channels_);
   }
-  const Tensor& reference = teacher_.named_parameters().begin()->second;
+  // A copy: named_parameters() returns a temporary map.
+  const Tensor reference = teacher_.named_parameters().begin()->second;
   const Device device = reference.device();
   const DType dtype = reference.dtype();
   Generator noise(mix_seed(o.seed, 2 * static_cast<uint64_t>(batch_index)));
