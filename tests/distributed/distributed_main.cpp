@@ -3,7 +3,6 @@
 // use (world.h), and a failure on any rank fails the run (the ranks' exit statuses are reduced).
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
-
 #include <cstdio>
 
 #include "engine/distributed/communicator.h"
@@ -12,7 +11,7 @@
 namespace {
 strata::distributed::Communicator* g_world = nullptr;
 strata::distributed::MpiSession* g_mpi = nullptr;
-}
+}  // namespace
 
 namespace strata::testing {
 distributed::Communicator& world() { return *g_world; }

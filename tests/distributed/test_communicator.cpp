@@ -3,7 +3,6 @@
 // (emulated) CUDA tensors, the argument errors, and the timeout that turns a missing rank into an
 // error instead of a hang.
 #include <catch2/catch.hpp>
-
 #include <chrono>
 #include <thread>
 #include <vector>
@@ -91,8 +90,8 @@ TEST_CASE("collectives refuse what they cannot reduce, naming it", "[distributed
 }
 
 TEST_CASE("a rank that does not come makes the others' collective time out with an error", "[distributed]") {
-  std::unique_ptr<distributed::Communicator> impatient =
-      distributed::make_communicator(strata::testing::mpi_session(), {.backend = distributed::CommBackend::mpi, .timeout_seconds = 0.3});
+  std::unique_ptr<distributed::Communicator> impatient = distributed::make_communicator(
+      strata::testing::mpi_session(), {.backend = distributed::CommBackend::mpi, .timeout_seconds = 0.3});
   if (world().rank() == 0) {
     const auto start = std::chrono::steady_clock::now();
     CHECK_THROWS_WITH(impatient->barrier(), Catch::Contains("distributed barrier: rank 0 of 2 waited more than 0.3") &&
