@@ -34,6 +34,8 @@ Loader::Loader(const Dataset& dataset, LoaderOptions options) : dataset_(dataset
     }
     base_order_ = options_.subset;
   }
+  check(options_.shard.count >= 1 && options_.shard.rank >= 0 && options_.shard.rank < options_.shard.count, op,
+        ": shard rank ", options_.shard.rank, " of ", options_.shard.count, " is not a rank (expected 0..count-1)");
   if (options_.replay) {
     check(options_.mode == LoaderMode::train && options_.drop_last, op,
           ": replayed rows need train mode with drop_last (every batch then has batch_size rows of the subset)");
@@ -54,7 +56,7 @@ Loader::~Loader() {
 }
 
 int64_t Loader::samples_per_epoch() const {
-  auto n = static_cast<int64_t>(base_order_.size());
+  const int64_t n = shard_size();
   if (options_.mode == LoaderMode::train && options_.drop_last) return n / options_.batch_size * options_.batch_size;
   return n;
 }
@@ -69,13 +71,34 @@ int64_t Loader::batch_rows(int64_t batch_number) const {
 
 std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
   std::vector<int64_t> order = base_order_;
-  if (options_.mode != LoaderMode::train || !options_.shuffle) return order;
-  const uint64_t stream = random_stream(RandomPurpose::shuffle, static_cast<uint64_t>(epoch));
-  for (size_t i = order.size(); i > 1; --i) {
-    size_t j = static_cast<size_t>(uniform_below(philox::word(options_.seed, i - 1, stream), static_cast<int64_t>(i)));
-    std::swap(order[i - 1], order[j]);
+  const bool train = options_.mode == LoaderMode::train;
+  if (train && options_.shuffle) {
+    const uint64_t stream = random_stream(RandomPurpose::shuffle, static_cast<uint64_t>(epoch));
+    for (size_t i = order.size(); i > 1; --i) {
+      size_t j =
+          static_cast<size_t>(uniform_below(philox::word(options_.seed, i - 1, stream), static_cast<int64_t>(i)));
+      std::swap(order[i - 1], order[j]);
+    }
   }
-  return order;
+  const auto ranks = static_cast<size_t>(options_.shard.count);
+  if (ranks == 1) return order;
+  // Training pads the order with its own start to a multiple of the ranks (equal shards); evaluation
+  // does not (the shards are then exactly a partition of the samples).
+  if (train && !order.empty()) {
+    const size_t padded = (order.size() + ranks - 1) / ranks * ranks;
+    for (size_t i = 0; order.size() < padded; ++i) order.push_back(order[i]);
+  }
+  std::vector<int64_t> shard;
+  for (size_t i = static_cast<size_t>(options_.shard.rank); i < order.size(); i += ranks) shard.push_back(order[i]);
+  return shard;
+}
+
+int64_t Loader::shard_size() const {
+  const auto n = static_cast<int64_t>(base_order_.size());
+  const int64_t ranks = options_.shard.count, rank = options_.shard.rank;
+  if (ranks == 1) return n;
+  if (options_.mode == LoaderMode::train) return (n + ranks - 1) / ranks;
+  return n / ranks + (rank < n % ranks ? 1 : 0);
 }
 
 std::vector<int64_t> Loader::replay_order(int64_t cycle) const {
@@ -145,7 +168,9 @@ Loader::Slot& Loader::slot_for(int64_t batch_number) {
     slot.streams.push_back(random_stream(RandomPurpose::augment, static_cast<uint64_t>(epoch_)));
   }
   for (int64_t k = 0; k < slot.batch.replayed; ++k) {
-    const int64_t position = (epoch_ * batches_per_epoch() + batch_number) * slot.batch.replayed + k;
+    const int64_t ranks = options_.shard.count;
+    const int64_t global_batch = (epoch_ * batches_per_epoch() + batch_number) * ranks + options_.shard.rank;
+    const int64_t position = global_batch * slot.batch.replayed + k;
     const auto [sample, cycle] = replay_sample(position);
     slot.batch.indices.push_back(sample);
     slot.batch.stems.push_back(options_.replay->dataset.sample(sample).stem);

@@ -17,6 +17,15 @@
 // (Fisher-Yates on Philox draws keyed by the seed in the epoch's shuffle stream). Each sample's
 // crop and flip come from (seed, epoch, sample index), so batches are identical whatever the
 // number of workers. drop_last drops the final partial batch.
+// Sharding (LoaderOptions::shard, data-parallel training; PyTorch's DistributedSampler): rank r of W
+// takes every W-th sample of the epoch's order from position r. Every rank computes the same order
+// (same seed and epoch), so the shards are disjoint. In train mode the order is first padded with its
+// own beginning to a multiple of W (DistributedSampler's equal shards; drop_last then applies to the
+// shard); eval modes do not pad, so the ranks' shards partition the subset exactly and summed
+// confusion matrices equal one process's. A sample's crop and flip depend on (seed, epoch, sample), not
+// on the rank, so W ranks x batch B see what one process with batch W x B sees, row for row (rank r
+// holds rows r, r + W, ... of it). Replayed rows count batches globally: batch b of rank r is global
+// batch b W + r in the replay position below.
 // Labels go through `label_map` (256 entries, applied to every label pixel after the transform),
 // the hook the incremental layer uses to remap classes per step.
 //
@@ -24,7 +33,7 @@
 // at its end, images of another dataset (a generated image set) through the same train transform.
 // The epoch is still one pass over the subset: batch_size rows of it per batch, so batches_per_epoch()
 // is unchanged by replay. The replayed set is read as one endless stream cycled in shuffled orders:
-// row k of batch b of epoch e is replay position q = (e * batches_per_epoch() + b) * rows + k, the
+// row k of batch b of epoch e is replay position q = ((e * batches_per_epoch() + b) * W + r) * rows + k, the
 // sample at q % M of cycle q / M's order (M the set's size; Fisher-Yates on Philox draws keyed by the
 // seed in the cycle's replay_shuffle stream), cropped and flipped from (seed, cycle, sample index) in
 // the replay_augment stream. A batch's replayed rows are thus a function of (seed, epoch, batch), as
@@ -80,6 +89,12 @@ struct LoaderOptions {
     int rows = 0;     // appended to every batch, >= 1
   };
   std::optional<Replay> replay;  // train mode with drop_last only (see the file comment)
+  // Data-parallel sharding (see the file comment): this process is rank `rank` of `count`.
+  struct Shard {
+    int rank = 0;
+    int count = 1;
+  };
+  Shard shard;
 };
 
 struct Batch {
@@ -131,6 +146,7 @@ class Loader {
   int64_t rows_per_batch() const { return options_.batch_size + (options_.replay ? options_.replay->rows : 0); }
   // The replayed sample at replay position `position` and its cycle; requires mutex_ (the cached orders).
   std::pair<int64_t, int64_t> replay_sample(int64_t position);
+  int64_t shard_size() const;  // samples of this rank's shard of the subset, before drop_last
   bool replayed_row(const Slot& slot, int64_t row) const { return row >= slot.expected - slot.batch.replayed; }
 
   const Dataset dataset_;

@@ -20,7 +20,7 @@ BatchNorm2d::BatchNorm2d(int64_t channels, double eps, double momentum, bool aff
 Tensor BatchNorm2d::forward(const Tensor& x) {
   if (input_observer_) input_observer_(x);
   if (is_training()) num_batches_tracked_.data<int64_t>()[0] += 1;
-  return batch_norm(x, weight_, bias_, running_mean_, running_var_, is_training(), momentum_, eps_);
+  return batch_norm(x, weight_, bias_, running_mean_, running_var_, is_training(), momentum_, eps_, sync_);
 }
 
 InPlaceABN::InPlaceABN(int64_t channels, Activation activation, double negative_slope, double eps, double momentum)
@@ -35,7 +35,7 @@ InPlaceABN::InPlaceABN(int64_t channels, Activation activation, double negative_
 Tensor InPlaceABN::forward(const Tensor& x) {
   if (input_observer_) input_observer_(x);
   return inplace_abn(x, weight_, bias_, running_mean_, running_var_, is_training(), momentum_, eps_, activation_,
-                     negative_slope_);
+                     negative_slope_, sync_);
 }
 
 Dropout::Dropout(double p, uint64_t seed) : p_(p), generator_(seed) {
@@ -43,5 +43,11 @@ Dropout::Dropout(double p, uint64_t seed) : p_(p), generator_(seed) {
 }
 
 Tensor Dropout::forward(const Tensor& x) { return dropout(x, p_, is_training(), generator_); }
+
+void synchronize_norms(Module& root, distributed::Communicator* world) {
+  if (auto* abn = dynamic_cast<InPlaceABN*>(&root)) abn->set_sync(world);
+  if (auto* bn = dynamic_cast<BatchNorm2d*>(&root)) bn->set_sync(world);
+  for (const auto& [name, child] : root.children()) synchronize_norms(*child, world);
+}
 
 }  // namespace strata::nn

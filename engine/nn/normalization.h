@@ -6,6 +6,8 @@
 // Training mode uses batch statistics and updates the running ones; eval mode uses the running ones.
 // Both norms call an optional input observer with the tensor they normalise, before normalising it
 // (DeepInversion's feature statistics, engine/nn/feature_statistics.h, read the inputs this way).
+// With set_sync(world) (synchronize_norms below) both norms compute their training statistics over every
+// rank of `world` (SyncBatchNorm / InPlaceABNSync, engine/ops/batch_norm.h's sync).
 #pragma once
 
 #include <functional>
@@ -30,10 +32,12 @@ class BatchNorm2d : public Layer {
   double eps() const { return eps_; }
   // Called with x, (N,H,W,C), on every forward; an empty function detaches it.
   void set_input_observer(std::function<void(const Tensor& x)> observer) { input_observer_ = std::move(observer); }
+  void set_sync(distributed::Communicator* world) { sync_ = world; }  // null: this rank's statistics
 
  private:
   Tensor weight_, bias_, running_mean_, running_var_, num_batches_tracked_;
   std::function<void(const Tensor&)> input_observer_;
+  distributed::Communicator* sync_ = nullptr;
   double eps_, momentum_;
 };
 
@@ -55,10 +59,12 @@ class InPlaceABN : public Layer {
   double eps() const { return eps_; }
   // Called with x, (N,H,W,C), on every forward; an empty function detaches it.
   void set_input_observer(std::function<void(const Tensor& x)> observer) { input_observer_ = std::move(observer); }
+  void set_sync(distributed::Communicator* world) { sync_ = world; }  // null: this rank's statistics
 
  private:
   Tensor weight_, bias_, running_mean_, running_var_;
   std::function<void(const Tensor&)> input_observer_;
+  distributed::Communicator* sync_ = nullptr;
   Activation activation_;
   double negative_slope_, eps_, momentum_;
 };
@@ -73,5 +79,9 @@ class Dropout : public Layer {
   double p_;
   Generator generator_;
 };
+
+// Every BatchNorm2d and InPlaceABN under `root` synchronised over `world` (null: none); the
+// communicator must outlive the model's training forwards and backwards.
+void synchronize_norms(Module& root, distributed::Communicator* world);
 
 }  // namespace strata::nn

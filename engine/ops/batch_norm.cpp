@@ -5,10 +5,14 @@
 #include "engine/ops/batch_norm.h"
 
 #include <cmath>
+#include <cstring>
 
 #include "engine/autograd.h"
+#include "engine/device_context.h"
 #include "engine/dispatch.h"
+#include "engine/distributed/communicator.h"
 #include "engine/ops/device_dispatch.h"
+#include "engine/ops/elementwise.h"
 #include "engine/profiler.h"
 #include "kernels/common/batch_norm.h"
 #include "kernels/cpu/batch_norm.h"
@@ -81,8 +85,52 @@ struct Statistics {
   Tensor invstd;
 };
 
+// Synchronised batch norm's forward: the rank's batch mean and biased variance over its `rows` become
+// those of every rank's rows together (returned): from the per-channel sums n mean and n (var + mean^2)
+// summed over the ranks, in f64.
+int64_t synchronise_statistics(distributed::Communicator& world, Tensor& mean, Tensor& var, int64_t rows) {
+  const int64_t channels = mean.size(0);
+  const int64_t total_rows = world.all_reduce_sum(rows);
+  Tensor sums = Tensor::empty({2 * channels}, DType::f64, mean.device());
+  sums.narrow_channels(0, channels).copy_(scale(mean, static_cast<double>(rows)));
+  sums.narrow_channels(channels, 2 * channels).copy_(scale(add(var, square(mean)), static_cast<double>(rows)));
+  world.all_reduce_sum(sums);
+  const double inv_total = 1.0 / static_cast<double>(total_rows);
+  Tensor global_mean = scale(sums.narrow_channels(0, channels), inv_total);
+  mean.copy_(global_mean);
+  var.copy_(sub(scale(sums.narrow_channels(channels, 2 * channels), inv_total), square(global_mean)));
+  return total_rows;
+}
+
+// NormSync over a communicator: the kernel's sums (on x's device) summed over the ranks through a
+// tensor.
+struct CommunicatorNormSync final : kernels::common::NormSync {
+  CommunicatorNormSync(distributed::Communicator& world_, Device device_, int64_t total_rows)
+      : world(world_), device(std::move(device_)) {
+    rows = total_rows;
+  }
+  void sum(double* sums, int64_t count) const override {
+    Tensor t = Tensor::empty({count}, DType::f64, device);
+    const size_t bytes = static_cast<size_t>(count) * sizeof(double);
+    if (device.is_cpu()) {
+      std::memcpy(t.raw_data(), sums, bytes);
+    } else {
+      device.context->copy_on_device(t.raw_data(), sums, bytes);
+    }
+    world.all_reduce_sum(t);
+    if (device.is_cpu()) {
+      std::memcpy(sums, t.raw_data(), bytes);
+    } else {
+      device.context->copy_on_device(sums, t.raw_data(), bytes);
+    }
+  }
+  distributed::Communicator& world;
+  Device device;
+};
+
 Statistics statistics(const char* op, bool abn, const Tensor& xc, Extent extent, const Tensor& running_mean,
-                      const Tensor& running_var, bool training, double momentum, double eps) {
+                      const Tensor& running_var, bool training, double momentum, double eps,
+                      distributed::Communicator* sync, int64_t& total_rows) {
   const int64_t channels = extent.channels;
   const Device& device = xc.device();
   Statistics stats{Tensor::empty({channels}, DType::f64, device), Tensor::empty({channels}, DType::f64, device)};
@@ -96,8 +144,9 @@ Statistics statistics(const char* op, bool abn, const Tensor& xc, Extent extent,
     using T = decltype(tag);
     if (training) {
       batch_norm_stats(mean, var.data<double>(), xc.data<T>(), extent.rows, channels, backend);
+      if (sync) total_rows = synchronise_statistics(*sync, stats.mean, var, extent.rows);
       if (rm.defined()) {
-        batch_norm_update_running(rm.data<T>(), rv.data<T>(), mean, var.data<double>(), momentum, extent.rows, channels,
+        batch_norm_update_running(rm.data<T>(), rv.data<T>(), mean, var.data<double>(), momentum, total_rows, channels,
                                   backend);
       }
       batch_norm_invstd(invstd, var.data<double>(), eps, channels, backend);
@@ -128,7 +177,7 @@ namespace detail {
 
 Tensor batch_norm_or_inplace_abn(NormKind kind, const Tensor& x, const Tensor& weight, const Tensor& bias,
                                  const Tensor& running_mean, const Tensor& running_var, bool training, double momentum,
-                                 double eps, double slope) {
+                                 double eps, double slope, distributed::Communicator* sync) {
   const bool abn = kind == NormKind::inplace_abn;
   const char* op = abn ? "inplace_abn" : "batch_norm";
   profiler::Scope profile_scope(op);
@@ -138,7 +187,13 @@ Tensor batch_norm_or_inplace_abn(NormKind kind, const Tensor& x, const Tensor& w
   Tensor xc = x.contiguous();
   Tensor wc = weight.defined() ? weight.contiguous() : Tensor();
   Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
-  Statistics stats = statistics(op, abn, xc, extent, running_mean, running_var, training, momentum, eps);
+  // With `sync` in training, the statistics and the backward's sums are every rank's (SyncBN).
+  if (!training) sync = nullptr;
+  int64_t total_rows = extent.rows;
+  Statistics stats =
+      statistics(op, abn, xc, extent, running_mean, running_var, training, momentum, eps, sync, total_rows);
+  std::shared_ptr<CommunicatorNormSync> norm_sync =
+      sync ? std::make_shared<CommunicatorNormSync>(*sync, x.device(), total_rows) : nullptr;
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   dispatch(op, x, [&](auto tag, const auto& backend) {
     using T = decltype(tag);
@@ -159,7 +214,7 @@ Tensor batch_norm_or_inplace_abn(NormKind kind, const Tensor& x, const Tensor& w
   autograd::record(op, y, {x, weight, bias},
                    [op, extent, training, act, saved = autograd::save(saved), w_saved = autograd::save(wc),
                     b_saved = abn ? autograd::save(bc) : Tensor(), mean = abn ? Tensor() : autograd::save(stats.mean),
-                    invstd = autograd::save(stats.invstd)](const Tensor& g, const std::vector<bool>& needs) {
+                    invstd = autograd::save(stats.invstd), norm_sync](const Tensor& g, const std::vector<bool>& needs) {
                      profiler::Scope backward_scope(op, profiler::Phase::backward);
                      Tensor gc = g.contiguous();
                      Tensor dx = needs[0] ? Tensor::empty(gc.shape(), gc.dtype(), gc.device()) : Tensor();
@@ -176,7 +231,7 @@ Tensor batch_norm_or_inplace_abn(NormKind kind, const Tensor& x, const Tensor& w
                        batch_norm_backward(data_or_null<T>(dx), data_or_null<T>(dw), data_or_null<T>(db), gc.data<T>(),
                                            data_or_null<T>(saved), data_or_null<double>(mean), invstd.data<double>(),
                                            data_or_null<T>(w_saved), data_or_null<T>(b_saved), act, training,
-                                           extent.rows, extent.channels, backend);
+                                           extent.rows, extent.channels, backend, norm_sync.get());
                      });
                      return std::vector<Tensor>{dx, dw, db};
                    });
@@ -186,9 +241,10 @@ Tensor batch_norm_or_inplace_abn(NormKind kind, const Tensor& x, const Tensor& w
 }  // namespace detail
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                  const Tensor& running_var, bool training, double momentum, double eps) {
+                  const Tensor& running_var, bool training, double momentum, double eps,
+                  distributed::Communicator* sync) {
   return detail::batch_norm_or_inplace_abn(detail::NormKind::batch_norm, x, weight, bias, running_mean, running_var,
-                                           training, momentum, eps, 1.0);
+                                           training, momentum, eps, 1.0, sync);
 }
 
 }  // namespace strata

@@ -12,6 +12,13 @@
 // eval: the running statistics normalise x and are left unchanged.
 // Gradients flow to x, weight and bias in both modes (in eval x's gradient is the affine scaling).
 //
+// sync (synchronised batch norm, PyTorch's SyncBatchNorm, data-parallel training): in training the
+// statistics are those of every rank's rows together (per-channel sums all-reduced over `sync`), the
+// running statistics are updated with them (unbiased by the total rows), and backward all-reduces its
+// per-channel sums before the input gradient, which is then the gradient of the ranks' summed losses
+// (kernels/common/batch_norm.h NormSync). Every rank must call it for the same layers in the same order.
+// Without sync, or in eval, the op is the rank's own.
+//
 // Bad input throws strata::Error naming the op and the offending tensor: wrong rank or dtype, a (C)
 // tensor of another size, dtype or device, only one of weight/bias or of the running statistics,
 // eval without running statistics, training with N*H*W <= 1, eps < 0 or a non-finite momentum/eps.
@@ -21,8 +28,13 @@
 
 namespace strata {
 
+namespace distributed {
+class Communicator;
+}
+
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                  const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+                  const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5,
+                  distributed::Communicator* sync = nullptr);
 
 namespace detail {
 
@@ -34,7 +46,7 @@ enum class NormKind { batch_norm, inplace_abn };
 
 Tensor batch_norm_or_inplace_abn(NormKind kind, const Tensor& x, const Tensor& weight, const Tensor& bias,
                                  const Tensor& running_mean, const Tensor& running_var, bool training, double momentum,
-                                 double eps, double slope);
+                                 double eps, double slope, distributed::Communicator* sync = nullptr);
 
 }  // namespace detail
 

@@ -19,6 +19,9 @@
 // eval: the running statistics normalise x and are left unchanged.
 // Gradients flow to x, weight (sign(weight) times the gradient of |weight|, sign(0) = +1) and bias.
 //
+// sync: synchronised In-place ABN (InPlaceABNSync, as MiB and PLOP train on several GPUs): the
+// statistics and backward sums of every rank, as batch_norm's sync (engine/ops/batch_norm.h).
+//
 // Bad input throws strata::Error as batch_norm (engine/ops/batch_norm.h) does, and for a leaky ReLU
 // with negative_slope <= 0 (not invertible) or not finite.
 #pragma once
@@ -27,10 +30,15 @@
 
 namespace strata {
 
+namespace distributed {
+class Communicator;
+}
+
 enum class Activation { identity, leaky_relu };
 
 Tensor inplace_abn(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                    const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5,
-                   Activation activation = Activation::leaky_relu, double negative_slope = 0.01);
+                   Activation activation = Activation::leaky_relu, double negative_slope = 0.01,
+                   distributed::Communicator* sync = nullptr);
 
 }  // namespace strata

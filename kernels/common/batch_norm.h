@@ -54,6 +54,17 @@ enum class NormWeight {
   abs_plus_eps  // gamma = |weight| + eps (In-place ABN)
 };
 
+// Synchronised batch norm (data-parallel training, SyncBN / InPlaceABNSync): the training backward's
+// per-channel sums (sum dz, then sum u dz: 2C doubles on the backend's memory) are summed over every
+// rank in place by sum() before the input gradient uses them, with `rows` the rows of all ranks
+// together. The weight and bias gradients come from the rank's own sums, before sum(): the data-parallel
+// gradient average then makes them the mean over the ranks, as PyTorch's SyncBatchNorm + DDP.
+struct NormSync {
+  virtual ~NormSync() = default;
+  virtual void sum(double* sums, int64_t count) const = 0;
+  int64_t rows = 0;
+};
+
 // The tensor the backward recovers xhat and act'(z) from.
 enum class NormSaved {
   input,  // x: batch norm, identity activation

@@ -117,7 +117,7 @@ void batch_norm_forward(T* y, const T* x, const double* mean, const double* invs
 template <class T>
 void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* saved, const double* mean,
                          const double* invstd, const T* weight, const T* bias, const NormActivation& act, bool training,
-                         int64_t rows, int64_t channels, const Backend&) {
+                         int64_t rows, int64_t channels, const Backend&, const common::NormSync* sync) {
   if (act.saved == common::NormSaved::input && act.slope != 1.0) {
     throw std::invalid_argument("batch_norm_backward: from the input, the activation must be the identity (slope 1)");
   }
@@ -153,9 +153,15 @@ void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* save
     if (dweight) dweight[c] = common::norm_dweight(weight[c], sums[width + u], invstd[c], act);
   }
   if (!dx) return;
+  // The rows the statistics were taken over: every rank's with sync.
+  int64_t statistics_rows = rows;
+  if (sync && training) {
+    sync->sum(sums.data(), 2 * channels);
+    statistics_rows = sync->rows;
+  }
 
   std::vector<T> k(width), a(width), b(width), shift(width), unscale(width);
-  const double inv_rows = rows > 0 ? 1.0 / static_cast<double>(rows) : 0.0;
+  const double inv_rows = statistics_rows > 0 ? 1.0 / static_cast<double>(statistics_rows) : 0.0;
   for (int64_t c = 0; c < channels; ++c) {
     const size_t u = static_cast<size_t>(c);
     common::NormBackwardCoefficients<T> co = common::norm_backward_coefficients<T>(
@@ -199,15 +205,16 @@ void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* save
   });
 }
 
-#define STRATA_INSTANTIATE(T)                                                                                  \
-  template void batch_norm_stats<T>(double*, double*, const T*, int64_t, int64_t, const Backend&);             \
-  template void batch_norm_update_running<T>(T*, T*, const double*, const double*, double, int64_t, int64_t,   \
-                                             const Backend&);                                                  \
-  template void batch_norm_invstd<T>(double*, const T*, double, int64_t, const Backend&);                      \
-  template void batch_norm_forward<T>(T*, const T*, const double*, const double*, const T*, const T*,          \
-                                      const NormActivation&, int64_t, int64_t, const Backend&);                \
-  template void batch_norm_backward<T>(T*, T*, T*, const T*, const T*, const double*, const double*, const T*, \
-                                       const T*, const NormActivation&, bool, int64_t, int64_t, const Backend&);
+#define STRATA_INSTANTIATE(T)                                                                                   \
+  template void batch_norm_stats<T>(double*, double*, const T*, int64_t, int64_t, const Backend&);              \
+  template void batch_norm_update_running<T>(T*, T*, const double*, const double*, double, int64_t, int64_t,    \
+                                             const Backend&);                                                   \
+  template void batch_norm_invstd<T>(double*, const T*, double, int64_t, const Backend&);                       \
+  template void batch_norm_forward<T>(T*, const T*, const double*, const double*, const T*, const T*,           \
+                                      const NormActivation&, int64_t, int64_t, const Backend&);                 \
+  template void batch_norm_backward<T>(T*, T*, T*, const T*, const T*, const double*, const double*, const T*,  \
+                                       const T*, const NormActivation&, bool, int64_t, int64_t, const Backend&, \
+                                       const common::NormSync*);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE

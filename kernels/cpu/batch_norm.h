@@ -45,6 +45,7 @@ void batch_norm_forward(T* y, const T* x, const double* mean, const double* invs
 template <class T>
 void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* saved, const double* mean,
                          const double* invstd, const T* weight, const T* bias, const NormActivation& act, bool training,
-                         int64_t rows, int64_t channels, const Backend& backend);
+                         int64_t rows, int64_t channels, const Backend& backend,
+                         const common::NormSync* sync = nullptr);
 
 }  // namespace strata::kernels::cpu

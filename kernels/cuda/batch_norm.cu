@@ -193,7 +193,7 @@ void batch_norm_forward(T* y, const T* x, const double* mean, const double* invs
 template <class T>
 void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* saved, const double* mean,
                          const double* invstd, const T* weight, const T* bias, const NormActivation& act, bool training,
-                         int64_t rows, int64_t channels, const Backend& backend) {
+                         int64_t rows, int64_t channels, const Backend& backend, const common::NormSync* sync) {
   if (act.saved == common::NormSaved::input && act.slope != 1.0) {
     throw std::invalid_argument("batch_norm_backward: from the input, the activation must be the identity (slope 1)");
   }
@@ -204,8 +204,9 @@ void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* save
   const double slope = act.slope, inv_slope = 1.0 / act.slope;
   const double* sum_dz = nullptr;
   const double* sum_u_dz = nullptr;
+  double* sums = nullptr;
   if (dweight || dbias || (training && dx)) {
-    double* sums = backend.scratch->array<double>(2 * channels);
+    sums = backend.scratch->array<double>(2 * channels);
     if (saved) {
       channel_sums::channel_sums<2>(sums, rows, channels, 1.0,
                                     SumNormTerms<T>{dy, saved, recovery, slope, inv_slope, channels}, backend);
@@ -216,7 +217,18 @@ void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* save
     sum_dz = sums;
   }
   auto* coefficients = dx ? backend.scratch->array<common::NormBackwardCoefficients<T>>(channels) : nullptr;
-  const double inv_rows = rows > 0 ? 1.0 / static_cast<double>(rows) : 0.0;
+  int64_t statistics_rows = rows;  // the rows the statistics were taken over: every rank's with sync
+  if (sync && training && dx) {
+    // The weight and bias gradients from this rank's sums, then the input gradient's coefficients from
+    // every rank's (NormSync).
+    STRATA_LAUNCH((backward_coefficients_kernel<T>), backend.stream, blocks_for(channels, kThreads), kThreads, 0,
+                  nullptr, dweight, dbias, sum_dz, sum_u_dz, recovery, invstd, weight, act, training, 0.0, channels);
+    sync->sum(sums, 2 * channels);
+    dweight = nullptr;
+    dbias = nullptr;
+    statistics_rows = sync->rows;
+  }
+  const double inv_rows = statistics_rows > 0 ? 1.0 / static_cast<double>(statistics_rows) : 0.0;
   STRATA_LAUNCH((backward_coefficients_kernel<T>), backend.stream, blocks_for(channels, kThreads), kThreads, 0,
                 coefficients, dweight, dbias, sum_dz, sum_u_dz, recovery, invstd, weight, act, training, inv_rows,
                 channels);
@@ -231,15 +243,16 @@ void batch_norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* save
   }
 }
 
-#define STRATA_INSTANTIATE(T)                                                                                  \
-  template void batch_norm_stats<T>(double*, double*, const T*, int64_t, int64_t, const Backend&);             \
-  template void batch_norm_update_running<T>(T*, T*, const double*, const double*, double, int64_t, int64_t,   \
-                                             const Backend&);                                                  \
-  template void batch_norm_invstd<T>(double*, const T*, double, int64_t, const Backend&);                      \
-  template void batch_norm_forward<T>(T*, const T*, const double*, const double*, const T*, const T*,          \
-                                      const NormActivation&, int64_t, int64_t, const Backend&);                \
-  template void batch_norm_backward<T>(T*, T*, T*, const T*, const T*, const double*, const double*, const T*, \
-                                       const T*, const NormActivation&, bool, int64_t, int64_t, const Backend&);
+#define STRATA_INSTANTIATE(T)                                                                                   \
+  template void batch_norm_stats<T>(double*, double*, const T*, int64_t, int64_t, const Backend&);              \
+  template void batch_norm_update_running<T>(T*, T*, const double*, const double*, double, int64_t, int64_t,    \
+                                             const Backend&);                                                   \
+  template void batch_norm_invstd<T>(double*, const T*, double, int64_t, const Backend&);                       \
+  template void batch_norm_forward<T>(T*, const T*, const double*, const double*, const T*, const T*,           \
+                                      const NormActivation&, int64_t, int64_t, const Backend&);                 \
+  template void batch_norm_backward<T>(T*, T*, T*, const T*, const T*, const double*, const double*, const T*,  \
+                                       const T*, const NormActivation&, bool, int64_t, int64_t, const Backend&, \
+                                       const common::NormSync*);
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE
