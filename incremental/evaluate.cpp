@@ -75,6 +75,8 @@ SegmentationScores evaluate_model(models::SegmentationModel& model, const data::
   loader_options.drop_last = false;
   loader_options.subset = subset;
   loader_options.label_map = table;
+  const bool distributed = options.world != nullptr && options.world->world_size() > 1;
+  if (distributed) loader_options.shard = {options.world->rank(), options.world->world_size()};
   data::Loader loader(dataset, loader_options);
   ConfusionMatrix matrix(num_classes);
   const int64_t batches = loader.batches_per_epoch();
@@ -93,7 +95,7 @@ SegmentationScores evaluate_model(models::SegmentationModel& model, const data::
     images += static_cast<int64_t>(batch->indices.size());
     if (progress != nullptr) progress->update(done, "", cat(batch->indices.size(), " images"), done == batches);
     // A request during the last batch changes nothing: the scores are complete.
-    stopped_by = options.stop != nullptr && done < batches ? options.stop->requested() : 0;
+    stopped_by = options.stop != nullptr && done < batches && !distributed ? options.stop->requested() : 0;
     if (stopped_by != 0) break;
   }
   if (progress != nullptr) progress->finish();
@@ -102,6 +104,18 @@ SegmentationScores evaluate_model(models::SegmentationModel& model, const data::
   if (stopped_by != 0) {
     throw Interrupted(stopped_by, cat("the evaluation stopped by ", signal_name(stopped_by), " after ", done, " of ",
                                       batches, " batches"));
+  }
+  if (distributed) {
+    // Pixel counts are exact in f64 below 2^53.
+    std::vector<double> counts(matrix.counts().begin(), matrix.counts().end());
+    counts.push_back(static_cast<double>(images));
+    Tensor summed = Tensor::from_vector(counts, {static_cast<int64_t>(counts.size())}, Device::cpu()).to(DType::f64);
+    options.world->all_reduce_sum(summed);
+    std::vector<int64_t> totals = summed.to_vector<int64_t>();
+    images = totals.back();
+    totals.pop_back();
+    matrix.reset();
+    matrix.add_counts(totals);
   }
   SegmentationScores scores = compute_scores(matrix);
   scores.images = images;

@@ -25,6 +25,7 @@
 #include "data/dataset.h"
 #include "data/image.h"
 #include "engine/device.h"
+#include "engine/distributed/communicator.h"
 #include "engine/interrupt.h"
 #include "incremental/metrics.h"
 #include "incremental/protocol.h"
@@ -51,6 +52,12 @@ struct EvalOptions {
   bool every_sample = false;            // every image to on_sample
   std::function<void(EvalSample&&)> on_sample;
   models::SegmentationModel* teacher = nullptr;  // also its prediction of the samples (eval mode, no grad)
+  // Data-parallel evaluation: each rank evaluates its shard of the subset (data::LoaderOptions::shard,
+  // no padding) and the confusion matrices are summed over the ranks, so every rank's scores are those
+  // of the whole subset, as one process's. Samples (on_sample) are the rank's own. `stop` is read only
+  // at the end (the ranks' batch counts may differ by one, and a rank leaving early would leave the
+  // others waiting in the sum); the trainer stops at its next iteration instead.
+  distributed::Communicator* world = nullptr;
 };
 
 // Evaluates `model` (eval mode and no-grad during the call; its mode is restored) on the `subset`

@@ -168,7 +168,13 @@ void ConfusionMatrix::update(const Tensor& predictions, const Tensor& labels) {
 void ConfusionMatrix::merge(const ConfusionMatrix& other) {
   check(other.num_classes_ == num_classes_, "ConfusionMatrix::merge: a ", other.num_classes_, "-class matrix into a ",
         num_classes_, "-class one");
-  for (size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
+  add_counts(other.counts_);
+}
+
+void ConfusionMatrix::add_counts(const std::vector<int64_t>& counts) {
+  check(counts.size() == counts_.size(), "ConfusionMatrix::add_counts: ", counts.size(), " counts into a ",
+        num_classes_, "-class matrix (", counts_.size(), " counts)");
+  for (size_t i = 0; i < counts_.size(); ++i) counts_[i] += counts[i];
 }
 
 void ConfusionMatrix::reset() { std::fill(counts_.begin(), counts_.end(), 0); }

@@ -50,6 +50,8 @@ class ConfusionMatrix {
   // predictions and labels: the same shape (e.g. (N,H,W)), dtype u8, i32 or i64, on the CPU.
   void update(const Tensor& predictions, const Tensor& labels);
   void merge(const ConfusionMatrix& other);  // sums counts (e.g. across workers)
+  // Adds counts in counts()'s layout (n x n, row-major): another process's matrix.
+  void add_counts(const std::vector<int64_t>& counts);
   void reset();
 
   int64_t count(int ground_truth, int prediction) const;

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "engine/command_line.h"
+#include "engine/distributed/communicator.h"
 #include "engine/error.h"
 #include "engine/precision.h"
 
@@ -369,6 +370,30 @@ std::vector<OptionSpec> recipe_and_run_specs() {
       value("--stop-after", "N",
             "stop the step after N >= 1 of its iterations, writing its checkpoint (resume with --ckpt)",
             [](TrainOptions& o, const std::string& v) { o.stop_after = integer_at_least("--stop-after", v, 1); }),
+      value("--nproc", "N",
+            "run as N data-parallel processes on this machine (strata train starts itself under mpirun -np N; "
+            "across machines, start it with mpirun yourself); --batch-size is per process, as MiB's",
+            [](TrainOptions& o, const std::string& v) { o.nproc = int_at_least("--nproc", v, 1); }),
+      flag("--sync-bn",
+           "with several processes, batch-norm statistics over every process's images (InPlaceABNSync; the "
+           "default)",
+           [](TrainOptions& o) { o.sync_bn = true; }),
+      flag("--no-sync-bn", "with several processes, each process's batch-norm statistics from its own images",
+           [](TrainOptions& o) { o.sync_bn = false; }),
+      value("--dist-backend", "B",
+            "the collectives' backend: mpi (host tensors; CUDA ones through the host) or nccl (not built yet)",
+            [](TrainOptions& o, const std::string& v) {
+              distributed::parse_backend(v);
+              o.dist_backend = v;
+            }),
+      value("--dist-timeout", "S",
+            "seconds a process waits in a collective for the others before stopping the run with an error "
+            "(default 600)",
+            [](TrainOptions& o, const std::string& v) {
+              const double seconds = parse_real("--dist-timeout", v);
+              check(seconds > 0 && std::isfinite(seconds), "--dist-timeout must be > 0 seconds, got ", v);
+              o.dist_timeout = seconds;
+            }),
       flag("--detect-anomaly",
            "check every op's output and gradient for NaN and Inf (PyTorch's detect_anomaly) and stop at the first one, "
            "naming the op; one host wait per op, so for debugging a diverging run, not for training",
@@ -519,6 +544,8 @@ const std::vector<OptionGroup>& train_option_groups() {
       {"run, checkpoints and output",
        {"--output", "--name", "--device", "--precision", "--log-interval", "--val-interval", "--ckpt-interval",
         "--step-ckpt", "--ckpt", "--stop-after", "--no-progress", "--no-tables"}},
+      {"data parallelism (MiB's and PLOP's torch.distributed training; mpirun -np N strata train ... also works)",
+       {"--nproc", "--sync-bn", "--no-sync-bn", "--dist-backend", "--dist-timeout"}},
       {"debugging: checks and the reference computation paths",
        {"--detect-anomaly", "--unfused-losses", "--unfolded-teacher"}},
   };

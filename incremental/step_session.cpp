@@ -6,6 +6,7 @@
 
 #include "engine/autograd.h"
 #include "engine/finite.h"
+#include "engine/nn/normalization.h"
 #include "engine/ops/channels.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/normalize.h"
@@ -54,6 +55,13 @@ StepSession::StepSession(const StepSetup& setup, const Task& task, const TensorM
   }
   model_->to(setup.device);
   model_->train();
+  if (setup.world != nullptr && setup.world->world_size() > 1) {
+    if (setup.sync_bn) nn::synchronize_norms(*model_, setup.world);
+    data_parallel_ = std::make_unique<distributed::DataParallel>(*setup.world, model_->parameters());
+    std::vector<Tensor> state = model_->parameters();
+    for (const auto& [name, buffer] : model_->named_buffers()) state.push_back(buffer);
+    data_parallel_->broadcast_from(0, state);
+  }
   method_.start_step(*model_, step, step == 0 ? nullptr : previous_weights, previous_method, source);
   build_optimizer(max_iterations);
 }
@@ -158,6 +166,10 @@ IterationStats StepSession::train_iteration(const Tensor& images, const Tensor& 
   {
     profiler::Scope scope(step_phase_name(StepPhase::backward));
     loss.total.backward();
+  }
+  if (data_parallel_) {
+    profiler::Scope scope("step: gradient all-reduce");
+    data_parallel_->average_gradients();
   }
   Tensor penalty;
   if (method_.has_regularizer()) {

@@ -5,7 +5,8 @@
 //     -> moved to the step's device, normalised (engine/ops/normalize.h)
 //     -> teacher forward (no graph)   [the last R rows replayed: their labels from the teacher]
 //     -> student forward (train mode)   -> Method::loss
-//     -> backward                     -> EWC/PI/RW: importance update, penalty and its backward
+//     -> backward                     -> with a world of ranks: gradients averaged over them
+//                                     -> EWC/PI/RW: importance update, penalty and its backward
 //     -> SGD step and schedule step
 //
 // Each phase runs inside an engine/profiler.h scope named by step_phase_name(), so a profile's
@@ -28,6 +29,7 @@
 #include <vector>
 
 #include "engine/device.h"
+#include "engine/distributed/data_parallel.h"
 #include "engine/optim/sgd.h"
 #include "engine/safetensors.h"
 #include "engine/tensor.h"
@@ -55,6 +57,13 @@ struct StepSetup {
   // replay_rows of every batch of recipe.batch_size are replayed images.
   bool replay = false;
   int replay_rows = 0;
+  // Data parallelism (engine/distributed), with a world of more than one rank: the student's norms
+  // compute their statistics over every rank (sync_bn: SyncBN / InPlaceABNSync, as MiB and PLOP on
+  // several GPUs), rank 0's parameters and buffers are broadcast when the session starts, and every
+  // iteration averages the gradients over the ranks between backward and the regularizer and
+  // optimizer (DistributedDataParallel). The teacher needs no communication (eval mode, same weights).
+  distributed::Communicator* world = nullptr;
+  bool sync_bn = true;
 };
 
 // What the model looks like after an iteration: read from health_probe()'s values.
@@ -136,6 +145,7 @@ class StepSession {
   std::unique_ptr<optim::SGD> optimizer_;
   std::unique_ptr<optim::PolyLR> schedule_;
   Tensor accept_all_;  // replay: (C_old) +inf, each teacher class's pseudo-label threshold
+  std::unique_ptr<distributed::DataParallel> data_parallel_;  // StepSetup::world of more than one rank
 };
 
 }  // namespace strata::incremental

@@ -69,7 +69,9 @@ struct Trainer::StepRun {
   Clock::time_point start;
 };
 
-Trainer::Trainer(TrainOptions options, std::FILE* out) : options_(std::move(options)), out_(out) {
+Trainer::Trainer(TrainOptions options, std::FILE* out, distributed::Communicator* world)
+    : options_(std::move(options)), out_(out), world_(world != nullptr && world->world_size() > 1 ? world : nullptr) {
+  if (!main_rank()) out_ = nullptr;
   const TrainOptions& o = options_;
   check(!o.data_root.empty(), "--data-root is required (the dataset's folder)");
   check(!o.name.empty(), "--name must not be empty");
@@ -110,6 +112,7 @@ Trainer::Trainer(TrainOptions options, std::FILE* out) : options_(std::move(opti
   // one stops the run here naming the file, or under --skip-bad is logged and left out of every
   // evaluation.
   test_index();
+  if (!main_rank()) return;  // rank 0 alone writes logs and events
   log_ = JsonlLog(log_path());
   events_ = std::make_unique<EventFileWriter>(
       (std::filesystem::path(options_.output) / "logs" / cat(task_->name(), "-", dataset_name()) / options_.name)
@@ -208,6 +211,8 @@ StepSetup Trainer::setup(int step) const {
   s.seed = o.seed;
   s.teacher_forward = o.unfolded_teacher ? TeacherForward::unfolded : TeacherForward::folded;
   s.detect_anomaly = o.detect_anomaly;
+  s.world = world_;
+  s.sync_bn = o.sync_bn;
   if (!o.replay_images.empty() && step >= 1) {
     s.replay = true;
     s.replay_rows = replay_rows(o.replay_ratio.value_or(kDefaultReplayRatio), s.recipe.batch_size);
@@ -289,6 +294,7 @@ SegmentationScores Trainer::evaluate_step(models::SegmentationModel& model, int 
   eval.workers = options_.workers;
   eval.device = device_;
   eval.stop = stop_;
+  eval.world = world_;
   // MiB's --sample_num images, spread evenly over the test images so every run draws the same ones.
   std::vector<EvalSample> samples;
   const size_t drawn = x >= 0 ? std::min(subset.size(), static_cast<size_t>(options_.sample_num)) : 0;
@@ -353,7 +359,7 @@ PredictionPicture Trainer::prediction_picture(int step) const {
 // incremental/prediction_images.h.
 void Trainer::add_sample_images(const std::vector<EvalSample>& samples, const std::vector<int64_t>& order, int step,
                                 int64_t x) {
-  if (samples.empty()) return;
+  if (samples.empty() || !events_) return;
   const PredictionPicture picture = prediction_picture(step);
   for (const EvalSample& sample : samples) {
     const data::Image strip = prediction_strip(sample, picture);
@@ -367,6 +373,7 @@ void Trainer::add_sample_images(const std::vector<EvalSample>& samples, const st
 // and each channel's IoU by class name, tagged "<prefix><name>/<step>" at `x`.
 void Trainer::add_score_scalars(const std::string& prefix, const SegmentationScores& scores, const StepMeans& means,
                                 int step, int64_t x) {
+  if (!events_) return;
   const std::string suffix = cat("/", step);
   auto add = [&](const std::string& name, double value) {
     if (std::isfinite(value)) events_->add_scalar(prefix + name + suffix, value, x);
@@ -391,6 +398,7 @@ void Trainer::add_score_scalars(const std::string& prefix, const SegmentationSco
 
 void Trainer::report_scores(StepResult& result, const std::string& what) {
   result.means = step_means(result.scores, *task_, result.step);
+  if (!main_rank()) return;
   add_score_scalars("T_", result.scores, result.means, result.step, result.step);
   ResultsCsv csv(results_path());
   csv.set_row(result.step, results_csv_row(result.step, result.scores, *task_));
@@ -479,11 +487,17 @@ void Trainer::log_run_configuration() {
 StepResult Trainer::run_step(int step) {
   task_->check_step(step);
   log_run_configuration();
-  if (options_.test) return evaluate_checkpoint(step);
+  if (options_.test) {
+    StepResult result = evaluate_checkpoint(step);
+    if (world_ != nullptr) world_->barrier();
+    return result;
+  }
   StepRun run = prepare_step(step);
   stop_if_requested(run, nullptr);
-  if (!train_epochs(run)) return stop_step(run);
-  return finish_step(run);
+  StepResult result = train_epochs(run) ? finish_step(run) : stop_step(run);
+  // When the step returns on any rank, rank 0's files of it are written.
+  if (world_ != nullptr) world_->barrier();
+  return result;
 }
 
 Trainer::StepRun Trainer::prepare_step(int step) {
@@ -500,12 +514,15 @@ Trainer::StepRun Trainer::prepare_step(int step) {
   run.result.training_images = static_cast<int64_t>(run.subset.size());
   // With replay a batch holds B - r of the step's images: an epoch is one pass over them.
   const int own_per_batch = batch_size - run.setup.replay_rows;
-  check(run.result.training_images >= own_per_batch, "step ", step, " of task ", task_->name(), " (",
+  // With W ranks each trains on ceil(N / W) of them (the loader's equal shards).
+  const int64_t shard_images = (run.result.training_images + ranks() - 1) / ranks();
+  check(shard_images >= own_per_batch, "step ", step, " of task ", task_->name(), " (",
         protocol_name(options_.protocol), ") has ", run.subset.size(), " training images, fewer than one batch of ",
         own_per_batch,
         run.setup.replay ? cat(" (--batch-size ", batch_size, " less ", run.setup.replay_rows, " replayed)")
-                         : std::string(" (--batch-size)"));
-  run.iterations_per_epoch = run.result.training_images / own_per_batch;
+                         : std::string(" (--batch-size)"),
+        ranks() > 1 ? cat(" on each of ", ranks(), " ranks (", shard_images, " images each)") : std::string());
+  run.iterations_per_epoch = shard_images / own_per_batch;
   run.max_iterations = run.setup.recipe.epochs * run.iterations_per_epoch;
   run.info = checkpoint_info(step);
   run.info.iterations_per_epoch = run.iterations_per_epoch;
@@ -550,6 +567,11 @@ void Trainer::print_step_start(const StepRun& run, const std::optional<Checkpoin
             s.recipe.epochs, " epochs, batch ", s.recipe.batch_size, ", crop ", s.recipe.crop_size, ", lr ",
             s.recipe.lr, ", seed ", options_.seed, ", ", device_label(device_), " in ", precision_name(precision_),
             "\n"));
+  if (world_ != nullptr) {
+    print(cat("  data parallel: ", ranks(), " ranks (", distributed::backend_name(world_->backend()), ") x batch ",
+              s.recipe.batch_size, " = ", ranks() * s.recipe.batch_size, " images per iteration, ",
+              s.sync_bn ? "synchronised batch norm" : "per-rank batch norm (--no-sync-bn)", "\n"));
+  }
   if (s.replay) {
     print(cat("  replay: ", s.replay_rows, " of each batch's ", s.recipe.batch_size, " images from ", replay_folder_,
               " (", replay_set_->size(), " images), labelled by the step ", s.step - 1, " model\n"));
@@ -603,6 +625,7 @@ data::LoaderOptions Trainer::training_loader_options(const StepRun& run, bool re
   o.drop_last = true;
   o.subset = run.subset;
   o.label_map = training_label_table(*task_, step, options_.convention);
+  if (world_ != nullptr) o.shard = {world_->rank(), world_->world_size()};
   return o;
 }
 
@@ -611,11 +634,13 @@ data::LoaderOptions Trainer::training_loader_options(const StepRun& run, bool re
 // image), before any training. The thresholds then travel in every checkpoint of the step, so a
 // resume reads them back.
 void Trainer::compute_pseudo_label_thresholds(StepRun& run) {
-  data::Loader loader(*train_dataset_, training_loader_options(run, false));
+  data::LoaderOptions all_images = training_loader_options(run, false);
+  all_images.shard = {};  // every rank over every image: the thresholds of one process, no communication
+  data::Loader loader(*train_dataset_, all_images);
   data::DevicePrefetcher batches(loader, device_);
   batches.start_epoch(0, 0);
   ProgressBar bar(options_.progress ? out_ : nullptr, is_terminal(out_));
-  bar.start(cat("step ", run.setup.step, " pseudo-label thresholds"), run.iterations_per_epoch, 0);
+  bar.start(cat("step ", run.setup.step, " pseudo-label thresholds"), loader.batches_per_epoch(), 0);
   const auto start = Clock::now();
   int64_t images = 0;
   run.session->compute_pseudo_label_thresholds(
@@ -711,7 +736,7 @@ bool Trainer::train_epoch(StepRun& run, data::DevicePrefetcher& batches, Trainin
       bar.update(run.iteration, cat("epoch ", epoch + 1, "/", run.setup.recipe.epochs), run.shown,
                  log_now && !run.interactive);
     }
-    if (run.policy.saves_at(run.iteration)) run.checkpoints->save(*run.session, run.iteration, false);
+    if (run.policy.saves_at(run.iteration)) save_checkpoint(run, run.iteration, false);
     if (run.policy.stops_at(run.iteration)) return false;
     if (run.iteration < run.max_iterations) stop_if_requested(run, &bar);
   }
@@ -719,7 +744,18 @@ bool Trainer::train_epoch(StepRun& run, data::DevicePrefetcher& batches, Trainin
 }
 
 void Trainer::log_interval(StepRun& run, int64_t epoch, TrainingInterval& interval, double lr) {
-  const IntervalMeans means = interval.read(run.session->health_probe());
+  IntervalMeans means = interval.read(run.session->health_probe());
+  if (world_ != nullptr) {
+    // The loss values logged are the means over the ranks (each rank's loss is over its own images).
+    std::vector<double> values{means.loss};
+    for (const auto& term : means.terms) values.push_back(term.second);
+    Tensor summed = Tensor::from_vector(values, {static_cast<int64_t>(values.size())});
+    world_->all_reduce_sum(summed);
+    values = summed.to_vector<double>();
+    means.loss = values[0] / ranks();
+    for (size_t k = 0; k < means.terms.size(); ++k) means.terms[k].second = values[k + 1] / ranks();
+    means.images = world_->all_reduce_sum(means.images);
+  }
   const ModelHealth health = ModelHealth::from(means.probe);
   const int64_t peak = memory_stats(device_).peak_allocated_bytes;
   run.shown = format_training_stats(means, lr, peak);
@@ -727,12 +763,14 @@ void Trainer::log_interval(StepRun& run, int64_t epoch, TrainingInterval& interv
       training_record(run.setup.step, epoch, run.iteration, means, lr, peak, seconds_since(run.start));
   record.emplace_back("grad_norm", health.gradient_norm);
   log_.write(record);
-  const std::string step = cat("/", run.setup.step);
-  events_->add_scalar("Loss" + step, means.loss, run.iteration);
-  for (const auto& [name, mean] : means.terms) events_->add_scalar(cat("Loss-", name, step), mean, run.iteration);
-  events_->add_scalar("LR" + step, lr, run.iteration);
-  events_->add_scalar("Grad_Norm" + step, health.gradient_norm, run.iteration);
-  events_->flush();
+  if (events_) {
+    const std::string step = cat("/", run.setup.step);
+    events_->add_scalar("Loss" + step, means.loss, run.iteration);
+    for (const auto& [name, mean] : means.terms) events_->add_scalar(cat("Loss-", name, step), mean, run.iteration);
+    events_->add_scalar("LR" + step, lr, run.iteration);
+    events_->add_scalar("Grad_Norm" + step, health.gradient_norm, run.iteration);
+    events_->flush();
+  }
   check_finite(run, means, health);
 }
 
@@ -806,7 +844,9 @@ StepResult Trainer::stop_step(StepRun& run) {
 // The safe point after an iteration (and before the first): the checkpoint a periodic save writes,
 // so that --ckpt resumes the step bit-identically.
 void Trainer::stop_if_requested(StepRun& run, ProgressBar* bar) {
-  const int signal = stop_ != nullptr ? stop_->requested() : 0;
+  int signal = stop_ != nullptr ? stop_->requested() : 0;
+  // Every rank stops at the same iteration: the first signal any of them saw.
+  if (world_ != nullptr) signal = static_cast<int>(world_->all_reduce_max(signal));
   if (signal == 0) return;
   if (bar != nullptr) bar->finish();
   const int step = run.setup.step;
@@ -817,7 +857,7 @@ void Trainer::stop_if_requested(StepRun& run, ProgressBar* bar) {
     if (!run.policy.saves_at(run.iteration)) {
       print(
           cat("step ", step, ": ", signal_name(signal), ": writing the checkpoint of iteration ", run.iteration, "\n"));
-      run.checkpoints->save(*run.session, run.iteration, false);
+      save_checkpoint(run, run.iteration, false);
     }
   }
   log_.write(json::Object{{"event", "interrupted"},
@@ -848,7 +888,13 @@ void Trainer::rethrow_evaluation_interrupted(const StepRun& run, const Interrupt
                     checkpoint, step);
 }
 
+void Trainer::save_checkpoint(StepRun& run, int64_t iteration, bool complete) {
+  if (main_rank()) run.checkpoints->save(*run.session, iteration, complete);
+  if (world_ != nullptr) world_->barrier();
+}
+
 void Trainer::remove_stale_temp_files_of_run() {
+  if (!main_rank()) return;
   const std::filesystem::path output(options_.output);
   for (const std::string& folder :
        {(output / "checkpoints").string(), (output / "results").string(), train_dataset_->root()}) {
@@ -863,7 +909,7 @@ void Trainer::remove_stale_temp_files_of_run() {
 
 StepResult Trainer::finish_step(StepRun& run) {
   StepResult& result = run.result;
-  run.checkpoints->save(*run.session, run.iteration, true);
+  save_checkpoint(run, run.iteration, true);
   result.trained = result.iterations > 0;
   result.train_seconds = seconds_since(run.start);
   result.peak_memory_bytes = memory_stats(device_).peak_allocated_bytes;

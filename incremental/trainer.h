@@ -80,6 +80,22 @@
 // its next batch and Interrupted names the checkpoint already written (the complete one at the
 // step's end, the epoch's during --val-interval evaluations), none under --test.
 //
+// Data parallelism (a `world` of W > 1 ranks, one process each, started by mpirun; MiB's
+// torch.distributed training with InPlaceABNSync): every rank builds the same Trainer; each trains on its
+// shard of the step's images (data/loader.h's sharding: DistributedSampler's, by seed and epoch), with
+// --batch-size images per rank as MiB's, so an epoch is ceil(N / W) / B iterations; the student's norms
+// are synchronised (--sync-bn, default on; --no-sync-bn keeps each rank's statistics), gradients are
+// averaged over the ranks each iteration and rank 0's parameters are broadcast at each step's start
+// (StepSetup::world). The evaluation shards the test images and sums the confusion matrices, so every
+// rank's scores equal one process's. Rank 0 alone prints, writes checkpoints (the ranks wait for it
+// before going on, so the next step finds it), logs, TensorBoard events and results; with
+// --save-predictions each rank writes its own shard's images. PLOP's pseudo-label thresholds are taken
+// by every rank over all the step's images (no communication, the same thresholds as one process); the
+// EWC/PI/RW importances see the averaged gradients. The stop flag is agreed each iteration (the maximum
+// over the ranks), so a signal stops every rank at the same iteration with one checkpoint. A rank that
+// fails ends the run (main aborts the world; a rank left waiting in a collective gives up after
+// --dist-timeout seconds).
+//
 // At the start of run(), temporary files of killed runs ("<file>.tmp.<pid>" of a process that no
 // longer runs, engine/atomic_file.h) are removed from the run's checkpoint and results folders and
 // the dataset's folder (where the label index cache is written), one printed line per file.
@@ -96,6 +112,7 @@
 #include "data/label_index.h"
 #include "data/loader.h"
 #include "engine/device.h"
+#include "engine/distributed/communicator.h"
 #include "engine/event_file.h"
 #include "engine/interrupt.h"
 #include "incremental/checkpoint.h"
@@ -177,6 +194,12 @@ struct TrainOptions {
   // replayed (unset: kDefaultReplayRatio)
   std::string replay_images;
   std::optional<double> replay_ratio;
+  // data parallelism (the Trainer's `world`; main makes it under mpirun): synchronised norms, the
+  // collectives' backend and timeout, and --nproc N (strata train runs itself under mpirun -np N)
+  bool sync_bn = true;
+  std::string dist_backend = "mpi";
+  double dist_timeout = 600;
+  int nproc = 0;
 };
 
 inline constexpr double kDefaultReplayRatio = 0.5;
@@ -184,8 +207,10 @@ inline constexpr double kDefaultReplayRatio = 0.5;
 class Trainer {
  public:
   // Validates the options, opens the training dataset, builds the task and checks the test split's
-  // labels (its label index, data/label_index.h). Output goes to `out` (null: silent).
-  explicit Trainer(TrainOptions options, std::FILE* out = stdout);
+  // labels (its label index, data/label_index.h). Output goes to `out` (null: silent). With a `world`
+  // of more than one rank the run is data parallel (see the file comment); `world` must outlive the
+  // Trainer.
+  explicit Trainer(TrainOptions options, std::FILE* out = stdout, distributed::Communicator* world = nullptr);
 
   const TrainOptions& options() const { return options_; }
   const Task& task() const { return *task_; }
@@ -232,6 +257,10 @@ class Trainer {
   [[noreturn]] void rethrow_evaluation_interrupted(const StepRun& run, const Interrupted& stopped,
                                                    const std::string& checkpoint);
   void remove_stale_temp_files_of_run();
+  bool main_rank() const { return world_ == nullptr || world_->rank() == 0; }
+  int ranks() const { return world_ == nullptr ? 1 : world_->world_size(); }
+  // Rank 0 writes the checkpoint; with several ranks every rank then waits until it is on disk.
+  void save_checkpoint(StepRun& run, int64_t iteration, bool complete);
   StepResult finish_step(StepRun& run);
 
   StepResult evaluate_checkpoint(int step);
@@ -270,6 +299,7 @@ class Trainer {
   // logdir layout), with MiB's tags suffixed by the step as its Logger does ("Loss/1").
   std::unique_ptr<EventFileWriter> events_;
   const StopFlag* stop_ = nullptr;
+  distributed::Communicator* world_ = nullptr;  // null, or a world of more than one rank
 };
 
 }  // namespace strata::incremental

@@ -19,6 +19,7 @@
 #include "apps/settings/setting.h"
 #include "engine/error.h"
 #include "engine/interrupt.h"
+#include "incremental/launch.h"
 #include "incremental/options.h"
 #include "incremental/trainer.h"
 
@@ -40,7 +41,10 @@ const std::vector<std::string> kAdjustable = {"--data-root",
                                               "--replay-images",
                                               "--deepinversion-images",
                                               "--deepinversion_images",
-                                              "--replay-ratio"};
+                                              "--replay-ratio",
+                                              "--nproc",
+                                              "--dist-backend",
+                                              "--dist-timeout"};
 
 strata::incremental::TrainOptions setting_options() {
   strata::incremental::TrainOptions o;
@@ -94,19 +98,31 @@ int main(int argc, char** argv) {
       return 0;
     }
     strata::check(!options.data_root.empty(), "--data-root is required: the dataset's folder (see --help)");
-    // SIGINT / SIGTERM: the step stops after its current iteration with a checkpoint; a second one
-    // ends the process at once.
-    strata::StopOnSignals signals;
-    strata::incremental::Trainer trainer(options);
-    trainer.stop_when(signals.flag());
+    // Under mpirun (or with --nproc, which starts it) every process is a rank of a data-parallel run.
+    strata::incremental::TrainingProcesses processes =
+        strata::incremental::start_training_processes(options, std::vector<std::string>(argv, argv + argc));
+    const bool main_rank = !processes.world || processes.world->rank() == 0;
     try {
-      const std::vector<strata::incremental::StepResult> results = trainer.run();
-      std::printf("\n%s\n", strata::incremental::format_steps_table(trainer.task(), results).c_str());
-    } catch (const strata::Interrupted& e) {
-      const std::vector<std::string> args(argv + 1, argv + argc);
-      std::fprintf(stderr, "%s: interrupted: %s\n%s", program, e.what(),
-                   strata::incremental::resume_hint(program, args, options, e, trainer.task().num_steps() - 1).c_str());
-      return 128 + e.signal();
+      // SIGINT / SIGTERM: the step stops after its current iteration with a checkpoint; a second one
+      // ends the process at once.
+      strata::StopOnSignals signals;
+      strata::incremental::Trainer trainer(options, stdout, processes.world.get());
+      trainer.stop_when(signals.flag());
+      try {
+        const std::vector<strata::incremental::StepResult> results = trainer.run();
+        if (main_rank) std::printf("\n%s\n", strata::incremental::format_steps_table(trainer.task(), results).c_str());
+      } catch (const strata::Interrupted& e) {
+        const std::vector<std::string> args(argv + 1, argv + argc);
+        if (main_rank) {
+          std::fprintf(
+              stderr, "%s: interrupted: %s\n%s", program, e.what(),
+              strata::incremental::resume_hint(program, args, options, e, trainer.task().num_steps() - 1).c_str());
+        }
+        return 128 + e.signal();
+      }
+    } catch (const std::exception& e) {
+      if (!processes.world) throw;
+      processes.report_failure(program, e);  // ends every rank
     }
     return 0;
   } catch (const std::exception& e) {

@@ -8,6 +8,7 @@
 
 #include "apps/strata/commands.h"
 #include "engine/interrupt.h"
+#include "incremental/launch.h"
 #include "incremental/options.h"
 #include "incremental/trainer.h"
 
@@ -44,17 +45,30 @@ int run_train(const Args& args) {
     std::fputs(incremental::train_options_help().c_str(), stdout);
     return 0;
   }
-  // SIGINT / SIGTERM: the step stops after its current iteration with a checkpoint; a second one ends
-  // the process at once.
-  StopOnSignals signals;
-  incremental::Trainer trainer(options);
-  trainer.stop_when(signals.flag());
+  // Under mpirun (or with --nproc, which starts it) every process is a rank of a data-parallel run.
+  std::vector<std::string> command_line = {"strata", "train"};
+  command_line.insert(command_line.end(), args.begin(), args.end());
+  incremental::TrainingProcesses processes = incremental::start_training_processes(options, command_line);
+  const bool main_rank = !processes.world || processes.world->rank() == 0;
   try {
-    trainer.run();
-  } catch (const Interrupted& e) {
-    std::fprintf(stderr, "strata train: interrupted: %s\n%s", e.what(),
-                 incremental::resume_hint("strata train", args, options, e, trainer.task().num_steps() - 1).c_str());
-    return 128 + e.signal();
+    // SIGINT / SIGTERM: the step stops after its current iteration with a checkpoint; a second one ends
+    // the process at once.
+    StopOnSignals signals;
+    incremental::Trainer trainer(options, stdout, processes.world.get());
+    trainer.stop_when(signals.flag());
+    try {
+      trainer.run();
+    } catch (const Interrupted& e) {
+      if (main_rank) {
+        std::fprintf(
+            stderr, "strata train: interrupted: %s\n%s", e.what(),
+            incremental::resume_hint("strata train", args, options, e, trainer.task().num_steps() - 1).c_str());
+      }
+      return 128 + e.signal();
+    }
+  } catch (const std::exception& e) {
+    if (!processes.world) throw;
+    processes.report_failure("strata train", e);  // ends every rank
   }
   return 0;
 }
