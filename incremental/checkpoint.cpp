@@ -201,6 +201,7 @@ Metadata CheckpointInfo::to_metadata() const {
     m["replay.ratio"] = exact(replay_ratio);
     m["replay.rows"] = std::to_string(replay_rows);
   }
+  if (ranks != 1) m["ranks"] = std::to_string(ranks);
   m["epoch"] = std::to_string(epoch);
   m["iteration"] = std::to_string(iteration);
   m["complete"] = flag_text(complete);
@@ -256,6 +257,9 @@ CheckpointInfo CheckpointInfo::from_metadata(const Metadata& metadata, const std
     info.replay_ratio = r.real("replay.ratio");
     info.replay_rows = static_cast<int>(r.integer("replay.rows"));
   }
+  // Checkpoints of one process (and those written before data parallelism) have no "ranks".
+  if (metadata.count("ranks")) info.ranks = static_cast<int>(r.integer("ranks"));
+  check(info.ranks >= 1, "checkpoint metadata 'ranks' must be >= 1, got ", info.ranks);
   info.epoch = r.integer("epoch");
   info.iteration = r.integer("iteration");
   info.complete = r.flag("complete");
@@ -374,10 +378,16 @@ void check_checkpoint(const Checkpoint& found, const CheckpointInfo& expected, C
                expected.replay_images.empty() ? "none" : exact(expected.replay_ratio));
     }
     if (f.epochs != expected.epochs) mismatch("number of epochs", std::to_string(f.epochs), std::to_string(expected.epochs));
-    if (f.iterations_per_epoch != expected.iterations_per_epoch) {
+    if (f.ranks == expected.ranks && f.iterations_per_epoch != expected.iterations_per_epoch) {
       mismatch("iterations per epoch (training images / batch size)", std::to_string(f.iterations_per_epoch),
                std::to_string(expected.iterations_per_epoch));
     }
+    // Another number of ranks makes epochs of another number of iterations: the step goes on from an
+    // epoch's end only (resume_step moves the position to the same epoch's end in the new geometry).
+    check(f.ranks == expected.ranks || f.iteration % f.iterations_per_epoch == 0, "checkpoint ", path,
+          " cannot be used ", purpose, ": it was written by ", f.ranks, " data-parallel processes at iteration ",
+          f.iteration, ", inside epoch ", f.epoch + 1, ", and this run has ", expected.ranks, "; resume it with ",
+          f.ranks, " processes, or from a checkpoint of an epoch's end");
     if (f.batch_size != expected.batch_size) {
       mismatch("batch size", std::to_string(f.batch_size), std::to_string(expected.batch_size));
     }

@@ -67,6 +67,7 @@ struct CheckpointInfo {
   std::string replay_images;  // the replayed set's folder ("": no replay)
   double replay_ratio = 0;
   int replay_rows = 0;    // replayed images per batch
+  int ranks = 1;          // data-parallel processes that trained it (batch_size images each)
   int64_t epoch = 0;      // epochs completed
   int64_t iteration = 0;  // iterations completed in the step
   bool complete = false;

@@ -59,7 +59,12 @@ int64_t resume_step(StepSession& session, const std::string& path, const Checkpo
   Checkpoint resume = load_checkpoint(path, nonfinite);
   check_checkpoint(resume, expected, CheckpointUse::resume);
   session.restore(resume);
-  return resume.info.iteration;
+  if (resume.info.ranks == expected.ranks) return resume.info.iteration;
+  // Written by another number of ranks at an epoch's end (check_checkpoint): the same epoch's end in
+  // this run's iterations, where the poly schedule has the same lr.
+  const int64_t iteration = resume.info.iteration / resume.info.iterations_per_epoch * expected.iterations_per_epoch;
+  session.schedule().set_iteration(iteration);
+  return iteration;
 }
 
 }  // namespace strata::incremental

@@ -70,7 +70,9 @@ Checkpoint load_previous_step(const std::string& path, const CheckpointInfo& exp
                               int step, NonFiniteTensors nonfinite);
 
 // Restores `session` from the checkpoint `path` of this step (`expected`: the step's metadata) and
-// returns the number of iterations it had completed.
+// returns the number of iterations it had completed. A checkpoint written by another number of
+// data-parallel ranks (CheckpointInfo::ranks) resumes from an epoch's end only, at the same epoch's end
+// in this run's iterations per epoch.
 int64_t resume_step(StepSession& session, const std::string& path, const CheckpointInfo& expected,
                     NonFiniteTensors nonfinite);
 

@@ -243,6 +243,7 @@ CheckpointInfo Trainer::checkpoint_info(int step) const {
   info.crop_size = s.recipe.crop_size;
   info.lr = s.recipe.lr;
   info.seed = options_.seed;
+  info.ranks = ranks();
   if (s.replay) {
     info.replay_images = replay_folder_;
     info.replay_ratio = options_.replay_ratio.value_or(kDefaultReplayRatio);

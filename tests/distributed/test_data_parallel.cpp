@@ -204,3 +204,41 @@ TEST_CASE("a training run on two ranks writes one checkpoint and scores as one p
   }
   world().barrier();
 }
+
+TEST_CASE("a step stopped at an epoch's end on two ranks resumes on one process, mid-epoch it is refused",
+          "[distributed]") {
+  TrainOptions o = small_run((fs::path(shared_dataset()) / "runs" / "resume").string());
+  o.step = 0;
+  o.batch_size = 4;
+  o.epochs = {2};
+  const data::Dataset dataset = data::Dataset::voc(shared_dataset(), "train_aug");
+  const Task task = Task::create(dataset, o.task);
+  const auto images =
+      static_cast<int64_t>(training_images(data::load_label_index(dataset), task, 0, o.protocol).size());
+  const int64_t two_rank_epoch = (images + 1) / 2 / 4, one_process_epoch = images / 4;
+  o.stop_after = two_rank_epoch;  // the end of epoch 1
+  Trainer at_epoch_end(o, nullptr, &world());
+  REQUIRE(at_epoch_end.run().at(0).stopped);
+  TrainOptions mid = o;
+  mid.name = "mid";
+  mid.stop_after = two_rank_epoch + 1;
+  Trainer inside_epoch(mid, nullptr, &world());
+  REQUIRE(inside_epoch.run().at(0).stopped);
+  if (world().rank() == 0) {
+    TrainOptions one = o;
+    one.stop_after = 0;
+    one.ckpt = at_epoch_end.checkpoint_path(0);
+    Trainer resumed(one, nullptr);
+    const StepResult result = resumed.run().at(0);
+    CHECK(result.trained);
+    CHECK(result.iterations == one_process_epoch);  // epoch 2 alone, in one process's iterations
+    CHECK(load_checkpoint(resumed.checkpoint_path(0)).info.complete);
+    one.name = "mid";
+    one.ckpt = inside_epoch.checkpoint_path(0);
+    CHECK_THROWS_WITH(
+        Trainer(one, nullptr).run(),
+        Catch::Contains("written by 2 data-parallel processes at iteration " + std::to_string(two_rank_epoch + 1)) &&
+            Catch::Contains("resume it with 2 processes, or from a checkpoint of an epoch's end"));
+  }
+  world().barrier();
+}
