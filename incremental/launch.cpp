@@ -42,7 +42,9 @@ std::vector<std::string> without_nproc(const std::vector<std::string>& command_l
   return out;
 }
 
-[[noreturn]] void exec_mpirun(int nproc, const std::vector<std::string>& command_line) {
+}  // namespace
+
+void relaunch_under_mpirun(int nproc, const std::vector<std::string>& command_line) {
   check(on_path("mpirun"), "--nproc ", nproc,
         ": mpirun is not on the PATH (install Debian's openmpi-bin), or start the processes with your MPI "
         "launcher: mpirun -np ",
@@ -64,8 +66,6 @@ std::vector<std::string> without_nproc(const std::vector<std::string>& command_l
   throw Error(cat("--nproc ", nproc, ": cannot start mpirun: ", std::strerror(errno)));
 }
 
-}  // namespace
-
 void TrainingProcesses::report_failure(const char* command, const std::exception& error) const {
   if (!world) {
     std::fprintf(stderr, "%s: error: %s\n", command, error.what());
@@ -79,7 +79,7 @@ void TrainingProcesses::report_failure(const char* command, const std::exception
 TrainingProcesses start_training_processes(TrainOptions& options, const std::vector<std::string>& command_line) {
   TrainingProcesses processes;
   if (!distributed::launched_by_mpi()) {
-    if (options.nproc > 1) exec_mpirun(options.nproc, command_line);
+    if (options.nproc > 1) relaunch_under_mpirun(options.nproc, command_line);
     return processes;
   }
   check(options.nproc <= 1, "--nproc ", options.nproc,

@@ -42,4 +42,8 @@ struct TrainingProcesses {
 // --device cuda without an index, sets options.device to the local rank's GPU.
 TrainingProcesses start_training_processes(TrainOptions& options, const std::vector<std::string>& command_line);
 
+// Replaces this process by `mpirun -np nproc` running `command_line` (the program first; its --nproc
+// dropped; the program by its absolute path). Throws strata::Error when mpirun is not on the PATH.
+[[noreturn]] void relaunch_under_mpirun(int nproc, const std::vector<std::string>& command_line);
+
 }  // namespace strata::incremental

@@ -16,6 +16,7 @@ int run_bench_teacher(const Args& args);  // bench_teacher.cpp
 int run_bench_pod(const Args& args);      // bench_pod.cpp
 int run_bench_gpu(const Args& args);      // bench_gpu.cpp
 int run_bench_coco(const Args& args);     // bench_coco.cpp
+int run_bench_allreduce(const Args& args);  // bench_allreduce.cpp
 
 const std::vector<Benchmark>& benchmarks() {
   static const std::vector<Benchmark> table = {
@@ -32,6 +33,8 @@ const std::vector<Benchmark>& benchmarks() {
       {"loader", "training loader decode + augment images/s per thread vs PyTorch/torchvision", run_bench_loader},
       {"coco", "reading a COCO instances file and making its label maps vs pycocotools: time, peak memory",
        run_bench_coco},
+      {"allreduce", "the data-parallel all-reduce's bus bandwidth, 1 KB to 256 MB on N processes, vs MPI_Allreduce",
+       run_bench_allreduce},
       {"gpu",
        "the MiB step of DeepLabV3-R101 at 512x512 on a CUDA device per precision and batch: images/s, peak memory, "
        "roofline share, vs PyTorch f32/TF32/AMP",

@@ -5,7 +5,9 @@
 #endif
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -42,6 +44,65 @@ void check_mpi(int code, const char* what) {
   check(code == MPI_SUCCESS, "distributed: ", what, " failed: ", mpi_error_text(code));
 }
 
+// Rank r's watchdog (the timeout): armed around every collective, it ends the whole run when one
+// lasts longer than the timeout, since a blocking MPI collective cannot be interrupted.
+class Watchdog {
+ public:
+  Watchdog(int rank, int world_size, double timeout_seconds)
+      : rank_(rank), world_size_(world_size), timeout_(timeout_seconds), thread_([this] { watch(); }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+  }
+
+  void arm(const char* what) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    what_ = what;
+    deadline_ = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                                       std::chrono::duration<double>(timeout_));
+    ++armed_;
+    changed_.notify_all();
+  }
+  void disarm() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    what_ = nullptr;
+    changed_.notify_all();
+  }
+
+ private:
+  void watch() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stop_) {
+      if (what_ == nullptr) {
+        changed_.wait(lock);
+        continue;
+      }
+      const uint64_t armed = armed_;
+      if (changed_.wait_until(lock, deadline_, [&] { return stop_ || what_ == nullptr || armed_ != armed; })) continue;
+      std::fprintf(stderr,
+                   "distributed %s: rank %d of %d waited more than %g s (--dist-timeout) for the other ranks: one of "
+                   "them failed, stopped or is stuck; stopping every rank\n",
+                   what_, rank_, world_size_, timeout_);
+      std::fflush(stderr);
+      MpiSession::abort_all(1);
+    }
+  }
+
+  const int rank_, world_size_;
+  const double timeout_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool stop_ = false;
+  const char* what_ = nullptr;  // the collective in progress, or null
+  uint64_t armed_ = 0;
+  std::chrono::steady_clock::time_point deadline_;
+  std::thread thread_;
+};
+
 class MpiCommunicator final : public Communicator {
  public:
   explicit MpiCommunicator(const CommunicatorOptions& options) {
@@ -56,14 +117,14 @@ class MpiCommunicator final : public Communicator {
     check_mpi(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local), "MPI_Comm_split_type");
     MPI_Comm_rank(local, &local_rank_);
     MPI_Comm_free(&local);
+    watchdog_ = std::make_unique<Watchdog>(rank_, world_size_, timeout_seconds_);
   }
   ~MpiCommunicator() override {
-    // A communicator with a collective still pending (after a timeout) cannot be freed safely.
-    if (!broken_) MPI_Comm_free(&comm_);
+    watchdog_.reset();
+    MPI_Comm_free(&comm_);
   }
 
   void all_reduce_sum(Tensor& t) override {
-    check_usable("all_reduce_sum");
     check(t.defined() && t.is_contiguous(), "distributed all_reduce_sum: expected a defined contiguous tensor, got ",
           t.defined() ? t.describe() : std::string("undefined tensor"));
     const DType dtype = t.dtype();
@@ -74,15 +135,13 @@ class MpiCommunicator final : public Communicator {
     const bool stage = dtype == DType::bf16 || !t.device().is_cpu();
     Tensor host = stage ? t.to(Device::cpu()).to(dtype == DType::bf16 ? DType::f32 : dtype) : t;
     MPI_Datatype type = host.dtype() == DType::f64 ? MPI_DOUBLE : MPI_FLOAT;
-    run("all_reduce_sum", [&](MPI_Request* request) {
-      return MPI_Iallreduce(MPI_IN_PLACE, host.raw_data(), static_cast<int>(host.numel()), type, MPI_SUM, comm_,
-                            request);
+    run("all_reduce_sum", [&] {
+      return MPI_Allreduce(MPI_IN_PLACE, host.raw_data(), static_cast<int>(host.numel()), type, MPI_SUM, comm_);
     });
     if (stage) t.copy_(host);
   }
 
   void broadcast(Tensor& t, int root) override {
-    check_usable("broadcast");
     check(root >= 0 && root < world_size_, "distributed broadcast: root ", root, " is not a rank of a world of ",
           world_size_);
     check(t.defined() && t.is_contiguous(), "distributed broadcast: expected a defined contiguous tensor, got ",
@@ -90,14 +149,12 @@ class MpiCommunicator final : public Communicator {
     if (t.numel() == 0) return;
     const bool stage = !t.device().is_cpu();
     Tensor host = stage ? t.to(Device::cpu()) : t;
-    run("broadcast", [&](MPI_Request* request) {
-      return MPI_Ibcast(host.raw_data(), static_cast<int>(host.nbytes()), MPI_BYTE, root, comm_, request);
-    });
+    run("broadcast",
+        [&] { return MPI_Bcast(host.raw_data(), static_cast<int>(host.nbytes()), MPI_BYTE, root, comm_); });
     if (stage) t.copy_(host);
   }
 
   Tensor all_gather(const Tensor& t) override {
-    check_usable("all_gather");
     check(t.defined(), "distributed all_gather: expected a defined tensor");
     Tensor local = t.to(Device::cpu()).contiguous();
     Shape shape = t.shape();
@@ -105,62 +162,41 @@ class MpiCommunicator final : public Communicator {
     Tensor gathered = Tensor::empty(shape, t.dtype(), Device::cpu());
     const int bytes = static_cast<int>(local.nbytes());
     if (bytes > 0) {
-      run("all_gather", [&](MPI_Request* request) {
-        return MPI_Iallgather(local.raw_data(), bytes, MPI_BYTE, gathered.raw_data(), bytes, MPI_BYTE, comm_, request);
+      run("all_gather", [&] {
+        return MPI_Allgather(local.raw_data(), bytes, MPI_BYTE, gathered.raw_data(), bytes, MPI_BYTE, comm_);
       });
     }
     return gathered.to(t.device());
   }
 
   void barrier() override {
-    check_usable("barrier");
-    run("barrier", [&](MPI_Request* request) { return MPI_Ibarrier(comm_, request); });
+    run("barrier", [&] { return MPI_Barrier(comm_); });
   }
 
   int64_t all_reduce_sum(int64_t value) override {
-    check_usable("all_reduce_sum");
-    run("all_reduce_sum", [&](MPI_Request* request) {
-      return MPI_Iallreduce(MPI_IN_PLACE, &value, 1, MPI_INT64_T, MPI_SUM, comm_, request);
-    });
+    run("all_reduce_sum", [&] { return MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_INT64_T, MPI_SUM, comm_); });
     return value;
   }
 
   double all_reduce_max(double value) override {
-    check_usable("all_reduce_max");
-    run("all_reduce_max", [&](MPI_Request* request) {
-      return MPI_Iallreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_MAX, comm_, request);
-    });
+    run("all_reduce_max", [&] { return MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_MAX, comm_); });
     return value;
   }
 
  private:
-  void check_usable(const char* what) const {
-    check(!broken_, "distributed ", what, ": the communicator is unusable after an earlier collective timed out");
-  }
-
-  // Starts a non-blocking collective and polls it until it completes or the timeout passes. Polling
-  // backs off to short sleeps so a rank waiting for a slow one does not spin a core.
-  template <class Start>
-  void run(const char* what, Start&& start) {
-    MPI_Request request;
-    check_mpi(start(&request), what);
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_seconds_);
-    for (int polls = 0;; ++polls) {
-      int done = 0;
-      check_mpi(MPI_Test(&request, &done, MPI_STATUS_IGNORE), what);
-      if (done) return;
-      if (std::chrono::steady_clock::now() > deadline) {
-        broken_ = true;
-        throw Error("distributed " + std::string(what) + ": rank " + std::to_string(rank_) + " of " +
-                    std::to_string(world_size_) + " waited more than " + std::to_string(timeout_seconds_) +
-                    " s (--dist-timeout) for the other ranks: one of them failed, stopped or is stuck");
-      }
-      if (polls > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
-    }
+  // One blocking collective under the watchdog. (MPI's non-blocking collectives could be polled
+  // against the timeout instead, but Open MPI 4.1's are about 2x slower than its blocking ones from
+  // 1 MB up: 64 MB in 155 ms instead of 76 ms on 2 ranks here.)
+  template <class Collective>
+  void run(const char* what, Collective&& collective) {
+    watchdog_->arm(what);
+    const int code = collective();
+    watchdog_->disarm();
+    check_mpi(code, what);
   }
 
   MPI_Comm comm_ = MPI_COMM_NULL;
-  bool broken_ = false;
+  std::unique_ptr<Watchdog> watchdog_;
 };
 #endif
 
@@ -189,7 +225,8 @@ MpiSession::MpiSession() {
   MPI_Initialized(&initialized);
   check(!initialized, "distributed: MPI is already initialised in this process (one MpiSession per process)");
   int provided = 0;
-  check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+  // The watchdog thread may end the run (MPI_Abort) while the main thread waits in a collective.
+  check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided), "MPI_Init_thread");
 }
 
 MpiSession::~MpiSession() { MPI_Finalize(); }

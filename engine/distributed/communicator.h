@@ -21,11 +21,11 @@
 //   barrier()           returns when every rank has entered it
 //   all_reduce_sum(int64_t), all_reduce_max(double): host values
 //
-// Timeout (--dist-timeout): every collective is started non-blocking and polled; when it has not
-// completed after `timeout` seconds (another rank failed, stopped or took another path), it throws
-// strata::Error naming the collective, the rank and the timeout, and the communicator refuses every
-// later call (an MPI collective cannot be cancelled). main then calls abort_all(), which makes mpirun
-// stop every rank: a failing rank stops the run instead of hanging it.
+// Timeout (--dist-timeout): a watchdog thread watches every collective; when one has not completed
+// after `timeout` seconds (another rank failed, stopped or took another path), it prints the
+// collective, the rank and the timeout to stderr and ends the run (MpiSession::abort_all: mpirun then
+// stops every rank). A rank that fails with an error calls abort_all itself (main, after printing the
+// error), so a failing rank stops the run instead of hanging it.
 #pragma once
 
 #include <cstdint>
@@ -48,8 +48,8 @@ bool launched_by_mpi();
 // launched by one), for messages printed before MPI is initialised.
 int launcher_rank();
 
-// MPI for the whole process: MPI_Init_thread (MPI_THREAD_FUNNELED: only the thread that created the
-// session calls MPI) in the constructor, MPI_Finalize in the destructor. main owns the one session;
+// MPI for the whole process: MPI_Init_thread (MPI_THREAD_MULTIPLE: the communicators' watchdogs may
+// abort from their thread) in the constructor, MPI_Finalize in the destructor. main owns the one session;
 // library code receives communicators, never initialises MPI itself.
 class MpiSession {
  public:
