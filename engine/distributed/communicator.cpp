@@ -12,6 +12,9 @@
 #include <vector>
 
 #include "engine/error.h"
+#if STRATA_HAVE_CUDA && STRATA_HAVE_NCCL
+#include "engine/cuda/nccl_communicator.h"
+#endif
 
 namespace strata::distributed {
 
@@ -238,10 +241,15 @@ void MpiSession::abort_all(int status) {
 
 std::unique_ptr<Communicator> make_communicator(MpiSession&, const CommunicatorOptions& options) {
   check(options.timeout_seconds > 0, "--dist-timeout must be > 0 seconds, got ", options.timeout_seconds);
-  check(options.backend == CommBackend::mpi,
-        "--dist-backend nccl: the NCCL backend is not built yet; use --dist-backend mpi (device tensors then go "
-        "through the host)");
-  return std::make_unique<MpiCommunicator>(options);
+  auto host = std::make_unique<MpiCommunicator>(options);
+  if (options.backend == CommBackend::mpi) return host;
+#if STRATA_HAVE_CUDA && STRATA_HAVE_NCCL
+  return make_nccl_communicator(std::move(host));
+#else
+  throw Error(
+      "--dist-backend nccl: this build of strata has no NCCL (a CUDA build with the toolkit's libnccl, or the "
+      "emulated one with MPI); use --dist-backend mpi");
+#endif
 }
 #else
 namespace {

@@ -8,9 +8,11 @@
 //   std::unique_ptr<Communicator> world = make_communicator(mpi, {});
 //   world->all_reduce_sum(gradients);                // every rank now holds the sum
 //
-// Backends: `mpi` (MpiCommunicator) reduces host tensors with MPI; a CUDA tensor goes through a host
-// copy (a synchronisation: correct everywhere, the slow path). `nccl` (device tensors reduced by NCCL
-// on the device, its unique id sent over MPI) is not built yet: asking for it throws.
+// Backends: `mpi` reduces host tensors with MPI; a CUDA tensor goes through a host copy (a
+// synchronisation: correct everywhere, the slow path). `nccl` (engine/cuda/nccl_communicator.h)
+// reduces CUDA tensors with NCCL on the device in stream order, its unique id sent over MPI, and host
+// tensors and values with MPI; it exists in CUDA builds with NCCL (the emulated build's NCCL runs over
+// MPI, tests/cudaemu). The timeout below covers MPI's collectives; NCCL's are asynchronous.
 //
 // Semantics, every rank calling the same collectives in the same order with tensors of the same shape
 // and dtype (MPI's rule; a mismatch is not detected, it corrupts or hangs, which the timeout below turns
@@ -93,7 +95,7 @@ class Communicator {
 };
 
 // The world of this run (every process mpirun started) over `options.backend`. Throws strata::Error for
-// the nccl backend (not built yet) and for a timeout <= 0.
+// the nccl backend in a build without it, and for a timeout <= 0.
 std::unique_ptr<Communicator> make_communicator(MpiSession& session, const CommunicatorOptions& options);
 
 }  // namespace strata::distributed

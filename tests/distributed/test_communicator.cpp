@@ -84,4 +84,40 @@ TEST_CASE("collectives refuse what they cannot reduce, naming it", "[distributed
   Tensor t = Tensor::zeros({1});
   CHECK_THROWS_WITH(world().broadcast(t, 2), Catch::Contains("root 2 is not a rank of a world of 2"));
   CHECK_THROWS_WITH(distributed::parse_backend("gloo"), "--dist-backend 'gloo': expected mpi or nccl");
+  CHECK_THROWS_WITH(distributed::make_communicator(strata::testing::mpi_session(),
+                                                   {.backend = distributed::CommBackend::mpi, .timeout_seconds = 0}),
+                    "--dist-timeout must be > 0 seconds, got 0");
+}
+
+TEST_CASE("the nccl backend reduces emulated CUDA tensors on the device and host ones over MPI", "[distributed]") {
+  if (std::string(cuda_backend()) != "emulated") return;  // the real backend's test runs on a GPU machine
+  std::unique_ptr<distributed::Communicator> nccl = distributed::make_communicator(
+      strata::testing::mpi_session(), {.backend = distributed::CommBackend::nccl, .timeout_seconds = 60});
+  CHECK(nccl->backend() == distributed::CommBackend::nccl);
+  CHECK(nccl->rank() == world().rank());
+  Device device = open_cuda_device(0);
+  for (DType dtype : {DType::f32, DType::f64, DType::bf16}) {
+    CAPTURE(dtype_name(dtype));
+    Tensor t = rank_values(33, dtype, device);
+    nccl->all_reduce_sum(t);
+    CHECK(t.device() == device);
+    CHECK(t.dtype() == dtype);
+    CHECK(t.to_vector<double>() == expected_sums(33));
+  }
+  Tensor b = rank_values(4, DType::f32, device);
+  nccl->broadcast(b, 1);
+  CHECK(b.to_vector<double>() == std::vector<double>{2, 2.25, 2.5, 2.75});
+  Tensor g = nccl->all_gather(rank_values(2, DType::f64, device));
+  CHECK(g.device() == device);
+  CHECK(g.shape() == Shape{2, 2});
+  CHECK(g.to_vector<double>() == std::vector<double>{1, 1.25, 2, 2.25});
+  // Host tensors and values take the MPI path.
+  Tensor host = rank_values(3, DType::f32);
+  nccl->all_reduce_sum(host);
+  CHECK(host.to_vector<double>() == expected_sums(3));
+  CHECK(nccl->all_reduce_sum(int64_t{world().rank()}) == 1);
+  // One device per rank.
+  Device other = open_cuda_device(0);
+  Tensor elsewhere = rank_values(2, DType::f32, other);
+  CHECK_THROWS_WITH(nccl->all_reduce_sum(elsewhere), Catch::Contains("(one device per rank)"));
 }

@@ -12,6 +12,7 @@
 
 #include "data/generate.h"
 #include "data/loader.h"
+#include "engine/device.h"
 #include "engine/ops/reduce.h"
 #include "incremental/checkpoint.h"
 #include "incremental/replay.h"
@@ -83,26 +84,49 @@ std::pair<Tensor, Tensor> batch(int k) {
   return {images, Tensor::from_vector(labels, {8, 32, 32})};
 }
 
-constexpr int kIterations = 3;
 struct Trained {
   std::vector<double> losses;
   TensorMap state;
   std::vector<Tensor> gradients;
 };
 
-// Three iterations of step 1 on rows [first, first + count) of each batch.
-Trained train_three(const StepSetup& setup, const Task& task, const TensorMap& previous, int64_t first, int64_t count) {
+// `iterations` iterations of step 1 on rows [first, first + count) of each batch.
+Trained train(const StepSetup& setup, const Task& task, const TensorMap& previous, int64_t first, int64_t count,
+              int iterations = 3) {
   StepSession session(setup, task, &previous, "step 0 (random)", "", 10);
   Trained out;
-  for (int k = 0; k < kIterations; ++k) {
+  for (int k = 0; k < iterations; ++k) {
     auto [images, labels] = batch(k);
     IterationStats stats =
         session.train_iteration(batch_rows(images, first, first + count), batch_rows(labels, first, first + count));
     out.losses.push_back(stats.loss.item());
   }
   out.state = session.model().state_dict();
-  for (const Tensor& p : session.model().parameters()) out.gradients.push_back(p.grad());
+  for (const Tensor& p : session.model().parameters()) {
+    out.gradients.push_back(p.grad().defined() ? p.grad().to(Device::cpu()) : Tensor());
+  }
+  for (auto& [name, tensor] : out.state) tensor = tensor.to(Device::cpu());
   return out;
+}
+
+// The mean over the ranks of `half`'s losses equals `whole`'s, and so do the averaged gradients and the
+// parameters and statistics after the iterations (kF32).
+void check_same_training(const Trained& whole, const Trained& half) {
+  for (size_t k = 0; k < whole.losses.size(); ++k) {
+    Tensor mean = Tensor::from_vector<double>({half.losses[k]}, {1});
+    world().all_reduce_sum(mean);
+    INFO("iteration " << k + 1);
+    CHECK(mean.item() / 2 == Approx(whole.losses[k]).epsilon(1e-5));
+  }
+  for (size_t i = 0; i < whole.gradients.size(); ++i) {
+    INFO("gradient of parameter " << i);
+    REQUIRE(whole.gradients[i].defined() == half.gradients[i].defined());
+    if (whole.gradients[i].defined()) CHECK_CLOSE(half.gradients[i], whole.gradients[i], test::kF32);
+  }
+  for (const auto& [name, tensor] : whole.state) {
+    INFO(name);
+    if (tensor.dtype() == DType::f32) CHECK_CLOSE(half.state.at(name), tensor, test::kF32);
+  }
 }
 
 }  // namespace
@@ -115,34 +139,36 @@ TEST_CASE("2 ranks x batch 4 train as 1 process x batch 8: losses, gradients, pa
   models::ModelConfig step0 = trainer.setup(0).model;
   const TensorMap previous = models::SegmentationModel(step0).state_dict();
 
-  const Trained whole = train_three(setup, trainer.task(), previous, 0, 8);
+  const Trained whole = train(setup, trainer.task(), previous, 0, 8);
   StepSetup parallel = setup;
   parallel.world = &world();
   const int64_t first = 4 * world().rank();
-  const Trained half = train_three(parallel, trainer.task(), previous, first, 4);
+  check_same_training(whole, train(parallel, trainer.task(), previous, first, 4));
+  // Each rank's own statistics (--no-sync-bn) train another model: the check above can fail.
   StepSetup unsynchronised = parallel;
   unsynchronised.sync_bn = false;
-  const Trained per_rank = train_three(unsynchronised, trainer.task(), previous, first, 4);
-
-  for (int k = 0; k < kIterations; ++k) {
-    Tensor mean = Tensor::from_vector<double>({half.losses[static_cast<size_t>(k)]}, {1});
-    world().all_reduce_sum(mean);
-    INFO("iteration " << k + 1);
-    CHECK(mean.item() / 2 == Approx(whole.losses[static_cast<size_t>(k)]).epsilon(1e-5));
-  }
-  for (size_t i = 0; i < whole.gradients.size(); ++i) {
-    INFO("gradient of parameter " << i);
-    REQUIRE(whole.gradients[i].defined() == half.gradients[i].defined());
-    if (whole.gradients[i].defined()) CHECK_CLOSE(half.gradients[i], whole.gradients[i], test::kF32);
-  }
+  const Trained per_rank = train(unsynchronised, trainer.task(), previous, first, 4);
   bool unsynchronised_differs = false;
   for (const auto& [name, tensor] : whole.state) {
-    INFO(name);
     if (tensor.dtype() != DType::f32) continue;
-    CHECK_CLOSE(half.state.at(name), tensor, test::kF32);
     unsynchronised_differs = unsynchronised_differs || !test::compare(per_rank.state.at(name), tensor, test::kF32).ok;
   }
   CHECK(unsynchronised_differs);
+}
+
+TEST_CASE("on emulated CUDA over nccl, 2 ranks x batch 4 train one MiB iteration as 1 process x batch 8",
+          "[distributed]") {
+  if (std::string(cuda_backend()) != "emulated") return;  // the real backend's test runs on a GPU machine
+  Trainer trainer(small_run((fs::path(shared_dataset()) / "unused").string()), nullptr);
+  StepSetup setup = trainer.setup(1);
+  setup.device = open_cuda_device(0, Precision::f32);
+  const TensorMap previous = models::SegmentationModel(trainer.setup(0).model).state_dict();
+  std::unique_ptr<distributed::Communicator> nccl = distributed::make_communicator(
+      strata::testing::mpi_session(), {.backend = distributed::CommBackend::nccl, .timeout_seconds = 60});
+  const Trained whole = train(setup, trainer.task(), previous, 0, 8, 1);
+  StepSetup parallel = setup;
+  parallel.world = nccl.get();
+  check_same_training(whole, train(parallel, trainer.task(), previous, 4 * world().rank(), 4, 1));
 }
 
 TEST_CASE("the ranks' shards of an epoch are disjoint and cover the step's images", "[distributed]") {

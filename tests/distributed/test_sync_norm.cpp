@@ -58,10 +58,10 @@ NormRun run_norm(bool abn, int64_t first, int64_t count, distributed::Communicat
   return run;
 }
 
-void check_synchronised(bool abn, const Device& device) {
+void check_synchronised(bool abn, const Device& device, distributed::Communicator& sync) {
   const int64_t half = kImages / 2, first = world().rank() * half;
   NormRun whole = run_norm(abn, 0, kImages, nullptr, device);
-  NormRun mine = run_norm(abn, first, half, &world(), device);
+  NormRun mine = run_norm(abn, first, half, &sync, device);
   NormRun alone = run_norm(abn, first, half, nullptr, device);
   const int64_t per_image = kHeight * kWidth * kChannels;
   auto rows_of = [&](const Tensor& t) {
@@ -85,11 +85,15 @@ void check_synchronised(bool abn, const Device& device) {
 }  // namespace
 
 TEST_CASE("synchronised batch norm over two ranks equals one process with the whole batch", "[distributed]") {
-  SECTION("batch_norm") { check_synchronised(false, Device::cpu()); }
-  SECTION("inplace_abn") { check_synchronised(true, Device::cpu()); }
+  SECTION("batch_norm") { check_synchronised(false, Device::cpu(), world()); }
+  SECTION("inplace_abn") { check_synchronised(true, Device::cpu(), world()); }
   if (std::string(cuda_backend()) == "emulated") {
     Device device = open_cuda_device(0);
-    SECTION("batch_norm on emulated CUDA") { check_synchronised(false, device); }
-    SECTION("inplace_abn on emulated CUDA") { check_synchronised(true, device); }
+    SECTION("batch_norm on emulated CUDA") { check_synchronised(false, device, world()); }
+    SECTION("inplace_abn on emulated CUDA") { check_synchronised(true, device, world()); }
+    // The nccl backend: the statistics' sums reduced on the device.
+    std::unique_ptr<distributed::Communicator> nccl = distributed::make_communicator(
+        strata::testing::mpi_session(), {.backend = distributed::CommBackend::nccl, .timeout_seconds = 60});
+    SECTION("inplace_abn on emulated CUDA over nccl") { check_synchronised(true, device, *nccl); }
   }
 }
