@@ -143,7 +143,7 @@ void accumulate_into_leaf(TensorImpl& leaf, const Tensor& grad) {
 
 }  // namespace
 
-void backward(const Tensor& root, const Tensor& grad_output) {
+void backward(const Tensor& root, const Tensor& grad_output, const LeafReady& on_leaf_ready) {
   check(root.defined(), "backward: root is an undefined tensor");
   check(root.requires_grad(), "backward: ", root.describe(),
         " does not require grad (no input of its computation requires grad, or it was computed under NoGradGuard)");
@@ -159,6 +159,7 @@ void backward(const Tensor& root, const Tensor& grad_output) {
   NoGradGuard no_grad;
   if (!root.grad_fn()) {
     accumulate_into_leaf(root.impl(), seed);
+    if (on_leaf_ready) on_leaf_ready(root.impl());
     return;
   }
 
@@ -166,6 +167,8 @@ void backward(const Tensor& root, const Tensor& grad_output) {
   // Every reachable node is checked for release before anything runs, so a second backward fails
   // cleanly instead of half-way through.
   std::unordered_map<Node*, int> pending;
+  // With on_leaf_ready: each leaf's contributions still to come.
+  std::unordered_map<const TensorImpl*, int> leaf_pending;
   std::vector<Node*> stack{root.grad_fn().get()};
   std::unordered_set<Node*> seen{root.grad_fn().get()};
   while (!stack.empty()) {
@@ -174,6 +177,7 @@ void backward(const Tensor& root, const Tensor& grad_output) {
     check(!node->released(), "backward: the graph through '", node->op(),
           "' was already freed by an earlier backward (saved tensors are released after use)");
     for (const Node::Edge& edge : node->edges()) {
+      if (on_leaf_ready && edge.leaf && edge.needs_grad()) ++leaf_pending[edge.leaf.get()];
       if (!edge.producer) continue;
       Node* next = edge.producer.get();
       ++pending[next];
@@ -199,6 +203,7 @@ void backward(const Tensor& root, const Tensor& grad_output) {
       if (!edge.needs_grad()) continue;
       if (edge.leaf) {
         accumulate_into_leaf(*edge.leaf, input_grads[i]);
+        if (on_leaf_ready && --leaf_pending[edge.leaf.get()] == 0) on_leaf_ready(*edge.leaf);
       } else {
         Node* next = edge.producer.get();
         grads[next] = sum_gradients(grads[next], input_grads[i]);

@@ -115,6 +115,12 @@ void record(const char* op, Tensor& output, const std::vector<Tensor>& inputs, B
 // Backpropagates from `root`. grad_output defaults to 1 for a one-element root; a root with more
 // elements needs an explicit gradient of its shape. Throws if root does not require grad or if the
 // graph was already freed by an earlier backward.
-void backward(const Tensor& root, const Tensor& grad_output = Tensor());
+//
+// on_leaf_ready, when given, is called once for every leaf the pass delivers a gradient to, as soon
+// as its last contribution has been accumulated (its .grad() is final for this pass), in the pass's
+// (deterministic) order: data-parallel training starts reducing gradients while backward still runs
+// (engine/distributed/data_parallel.h).
+using LeafReady = std::function<void(const TensorImpl& leaf)>;
+void backward(const Tensor& root, const Tensor& grad_output = Tensor(), const LeafReady& on_leaf_ready = {});
 
 }  // namespace strata::autograd

@@ -165,11 +165,13 @@ IterationStats StepSession::train_iteration(const Tensor& images, const Tensor& 
   teacher_output = models::ForwardResult();
   {
     profiler::Scope scope(step_phase_name(StepPhase::backward));
-    loss.total.backward();
+    // With data parallelism the gradient buckets start while backward still runs.
+    autograd::backward(loss.total, Tensor(),
+                       data_parallel_ ? data_parallel_->on_gradient_ready() : autograd::LeafReady());
   }
   if (data_parallel_) {
-    profiler::Scope scope("step: gradient all-reduce");
-    data_parallel_->average_gradients();
+    profiler::Scope scope("step: gradient all-reduce");  // what is left of it after backward
+    data_parallel_->finish();
   }
   Tensor penalty;
   if (method_.has_regularizer()) {

@@ -108,10 +108,10 @@ class Watchdog {
 
 class MpiCommunicator final : public Communicator {
  public:
-  explicit MpiCommunicator(const CommunicatorOptions& options) {
+  MpiCommunicator(const CommunicatorOptions& options, MPI_Comm of) {
     backend_ = CommBackend::mpi;
     timeout_seconds_ = options.timeout_seconds;
-    check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &comm_), "MPI_Comm_dup");
+    check_mpi(MPI_Comm_dup(of, &comm_), "MPI_Comm_dup");
     // Errors come back as codes (then strata::Error), not as MPI's default abort.
     MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN);
     MPI_Comm_rank(comm_, &rank_);
@@ -186,6 +186,10 @@ class MpiCommunicator final : public Communicator {
     return value;
   }
 
+  std::unique_ptr<Communicator> duplicate() override {
+    return std::make_unique<MpiCommunicator>(CommunicatorOptions{CommBackend::mpi, timeout_seconds_}, comm_);
+  }
+
  private:
   // One blocking collective under the watchdog. (MPI's non-blocking collectives could be polled
   // against the timeout instead, but Open MPI 4.1's are about 2x slower than its blocking ones from
@@ -241,7 +245,7 @@ void MpiSession::abort_all(int status) {
 
 std::unique_ptr<Communicator> make_communicator(MpiSession&, const CommunicatorOptions& options) {
   check(options.timeout_seconds > 0, "--dist-timeout must be > 0 seconds, got ", options.timeout_seconds);
-  auto host = std::make_unique<MpiCommunicator>(options);
+  auto host = std::make_unique<MpiCommunicator>(options, MPI_COMM_WORLD);
   if (options.backend == CommBackend::mpi) return host;
 #if STRATA_HAVE_CUDA && STRATA_HAVE_NCCL
   return make_nccl_communicator(std::move(host));

@@ -1,5 +1,8 @@
 #include "engine/distributed/data_parallel.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "engine/error.h"
 #include "engine/ops/elementwise.h"
 
@@ -14,10 +17,13 @@ DataParallel::DataParallel(Communicator& world, std::vector<Tensor> parameters, 
     const Tensor& p = parameters_[i];
     check(p.defined() && p.is_contiguous(), "DataParallel: parameter ", i, " is ",
           p.defined() ? p.describe() : std::string("undefined"), ", expected a defined contiguous tensor");
-    // A bucket holds one dtype on one device.
+    host_ = host_ && p.device().is_cpu();
+    check(!p.device().is_cpu() || p.dtype() == DType::f32 || p.dtype() == DType::f64, "DataParallel: parameter ", i,
+          " is ", p.describe(), ", expected f32 or f64 on the CPU");
     if (!current.members.empty()) {
       const Tensor& first = parameters_[current.members.front()];
-      if (current_bytes + p.nbytes() > bucket_bytes || first.dtype() != p.dtype() || !(first.device() == p.device())) {
+      const size_t cap = buckets_.empty() ? std::min(bucket_bytes, kFirstBucketBytes) : bucket_bytes;
+      if (current_bytes + p.nbytes() > cap || first.dtype() != p.dtype() || !(first.device() == p.device())) {
         buckets_.push_back(std::move(current));
         current = Bucket();
         current_bytes = 0;
@@ -28,31 +34,174 @@ DataParallel::DataParallel(Communicator& world, std::vector<Tensor> parameters, 
     current_bytes += p.nbytes();
   }
   if (!current.members.empty()) buckets_.push_back(std::move(current));
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    for (size_t i : buckets_[b].members) bucket_of_[parameters_[i].impl_ptr().get()] = b;
+    buckets_[b].waiting = buckets_[b].members.size();
+    if (host_) {
+      const Tensor& first = parameters_[buckets_[b].members.front()];
+      buckets_[b].flat = Tensor::zeros({buckets_[b].elements}, first.dtype(), first.device());
+    }
+  }
+  if (host_ && !buckets_.empty()) {
+    side_ = world_.duplicate();  // collective: every rank constructs its DataParallel at the same point
+    thread_ = std::thread([this] { communication_loop(); });
+  }
 }
 
-void DataParallel::average_gradients() {
-  const double inverse_world = 1.0 / world_.world_size();
-  for (const Bucket& bucket : buckets_) {
-    const Tensor& first = parameters_[bucket.members.front()];
-    Tensor flat = Tensor::zeros({bucket.elements}, first.dtype(), first.device());
-    int64_t offset = 0;
+DataParallel::~DataParallel() {
+  if (thread_.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    work_.notify_all();
+    thread_.join();
+  }
+}
+
+std::function<void(const TensorImpl&)> DataParallel::on_gradient_ready() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    events_.clear();
+  }
+  return [this](const TensorImpl& leaf) {
+    auto it = bucket_of_.find(&leaf);
+    if (it == bucket_of_.end()) return;  // a leaf that is not one of the parameters
+    Bucket& bucket = buckets_[it->second];
+    if (bucket.waiting > 0) --bucket.waiting;
+    start_ready_buckets();
+  };
+}
+
+void DataParallel::start_ready_buckets() {
+  while (next_to_start_ < buckets_.size() && buckets_[next_to_start_].waiting == 0) start(next_to_start_++);
+}
+
+void DataParallel::start(size_t bucket) {
+  record(cat("bucket ", bucket, " started"));
+  if (!host_) {
+    reduce(bucket, world_);
+    std::lock_guard<std::mutex> lock(mutex_);
+    events_.push_back(cat("bucket ", bucket, " done"));
+    ++finished_;
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back(bucket);
+  }
+  work_.notify_one();
+}
+
+void DataParallel::reduce(size_t index, Communicator& communicator) {
+  Bucket& bucket = buckets_[index];
+  if (host_) {
+    // The communication thread: plain copies into the bucket's buffer, no allocation.
+    const size_t element = dtype_size(bucket.flat.dtype());
+    auto* flat = static_cast<unsigned char*>(bucket.flat.raw_data());
+    size_t offset = 0;
+    for (size_t i : bucket.members) {
+      const Tensor& p = parameters_[i];
+      const Tensor grad = p.grad();
+      const size_t bytes = static_cast<size_t>(p.numel()) * element;
+      if (grad.defined()) {
+        std::memcpy(flat + offset, grad.raw_data(), bytes);
+      } else {
+        std::memset(flat + offset, 0, bytes);
+      }
+      offset += bytes;
+    }
+    communicator.all_reduce_sum(bucket.flat);
+    const double inverse_world = 1.0 / communicator.world_size();
+    offset = 0;
     for (size_t i : bucket.members) {
       const Tensor& p = parameters_[i];
       Tensor grad = p.grad();
-      if (grad.defined()) flat.narrow_channels(offset, offset + p.numel()).copy_(grad.contiguous().reshape({-1}));
-      offset += p.numel();
+      const int64_t n = p.numel();
+      if (grad.defined()) {
+        if (bucket.flat.dtype() == DType::f64) {
+          const auto* in = reinterpret_cast<const double*>(flat + offset);
+          auto* out = grad.data<double>();
+          for (int64_t k = 0; k < n; ++k) out[k] = in[k] * inverse_world;
+        } else {
+          const auto* in = reinterpret_cast<const float*>(flat + offset);
+          auto* out = grad.data<float>();
+          for (int64_t k = 0; k < n; ++k) out[k] = static_cast<float>(in[k] * inverse_world);
+        }
+      }
+      offset += static_cast<size_t>(n) * element;
     }
-    world_.all_reduce_sum(flat);
-    Tensor mean = scale(flat, inverse_world);
-    offset = 0;
-    for (size_t i : bucket.members) {
-      Tensor p = parameters_[i];
-      Tensor slice = mean.narrow_channels(offset, offset + p.numel()).reshape(p.shape());
-      Tensor grad = p.grad();
-      if (grad.defined()) grad.copy_(slice);
-      offset += p.numel();
-    }
+    return;
   }
+  // Device buckets, in the calling thread on the device's stream.
+  const Tensor& first = parameters_[bucket.members.front()];
+  Tensor flat = Tensor::zeros({bucket.elements}, first.dtype(), first.device());
+  int64_t offset = 0;
+  for (size_t i : bucket.members) {
+    const Tensor& p = parameters_[i];
+    Tensor grad = p.grad();
+    if (grad.defined()) flat.narrow_channels(offset, offset + p.numel()).copy_(grad.contiguous().reshape({-1}));
+    offset += p.numel();
+  }
+  communicator.all_reduce_sum(flat);
+  Tensor mean = scale(flat, 1.0 / communicator.world_size());
+  offset = 0;
+  for (size_t i : bucket.members) {
+    Tensor p = parameters_[i];
+    Tensor grad = p.grad();
+    if (grad.defined()) grad.copy_(mean.narrow_channels(offset, offset + p.numel()).reshape(p.shape()));
+    offset += p.numel();
+  }
+}
+
+void DataParallel::communication_loop() {
+  for (;;) {
+    size_t bucket = 0;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      if (stop_) return;
+      bucket = queue_.front();
+      queue_.pop_front();
+    }
+    try {
+      reduce(bucket, *side_);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!failure_) failure_ = std::current_exception();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      events_.push_back(cat("bucket ", bucket, " done"));
+      ++finished_;
+    }
+    done_.notify_all();
+  }
+}
+
+void DataParallel::finish() {
+  record("backward done");
+  // Buckets whose parameters got no gradient this pass never became ready: they go now, in order.
+  for (Bucket& bucket : buckets_) bucket.waiting = 0;
+  start_ready_buckets();
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [&] { return finished_ == buckets_.size(); });
+    finished_ = 0;
+  }
+  next_to_start_ = 0;
+  for (Bucket& bucket : buckets_) bucket.waiting = bucket.members.size();
+  std::exception_ptr failure;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    std::swap(failure, failure_);
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
+void DataParallel::average_gradients() {
+  on_gradient_ready();  // a new pass: clears the events
+  finish();
 }
 
 void DataParallel::broadcast_from(int root, const std::vector<Tensor>& tensors) {
@@ -66,6 +215,16 @@ void DataParallel::broadcast_from(int root, const std::vector<Tensor>& tensors) 
       target.copy_(copy);
     }
   }
+}
+
+void DataParallel::record(const std::string& event) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  events_.push_back(event);
+}
+
+std::vector<std::string> DataParallel::events() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return events_;
 }
 
 }  // namespace strata::distributed

@@ -4,22 +4,42 @@
 // gradients, so every rank applies the same update and the models stay equal.
 //
 //   DataParallel parallel(world, model.parameters());
-//   parallel.broadcast_from(0, model.parameters(), buffers);  // step start: rank 0's state everywhere
-//   loss.backward();
-//   parallel.average_gradients();                          // then optimizer.step()
+//   parallel.broadcast_from(0, state);                      // step start: rank 0's state everywhere
+//   autograd::backward(loss, {}, parallel.on_gradient_ready());  // buckets start during backward
+//   parallel.finish();                                      // then optimizer.step()
 //
-// Gradients travel in buckets of about `bucket_bytes` (DDP's bucket_cap_mb, 25 MB): the gradients of
-// consecutive parameters, in reverse registration order (the order backward produces them), copied
-// into one flat tensor per bucket and dtype, all-reduced, scaled by 1/W and copied back. Every rank
-// runs the same graph, so a parameter has a gradient on every rank or on none (a head the loss did not
-// reach); one without stays without (the optimizer skips it, as PyTorch's), its place in the bucket
-// summed as zeros.
+// Gradients travel in buckets of about `bucket_bytes` (DDP's bucket_cap_mb, 25 MB; the first one at
+// most kFirstBucketBytes): consecutive
+// parameters in reverse registration order (the order backward produces their gradients), one dtype
+// and device per bucket. A bucket starts as soon as backward has delivered the final gradient of
+// each of its parameters (autograd::backward's on_leaf_ready), buckets in index order on every rank
+// (the ranks' collectives must match); finish() starts the ones left (parameters without a gradient
+// this pass) and waits for all. Each bucket's gradients are copied into one flat tensor, summed over
+// the ranks, scaled by 1/W and copied back.
 //
-// The buckets are reduced after backward has finished (not yet overlapped with it; DESIGN.md's
-// overlap needs autograd to announce each leaf's final gradient).
+// Overlap: buckets of host (CPU) parameters are reduced by a communication thread over a duplicate of
+// the communicator while backward goes on in the calling thread; buckets of device parameters are
+// queued from the calling thread on the device's stream (NCCL in stream order; the mpi backend's
+// host copies then wait for the device). average_gradients() is the whole thing after a backward
+// without the hook.
+//
+// Every rank runs the same graph, so a parameter has a gradient on every rank or on none; one without
+// stays without (the optimizer skips it, as PyTorch's), its place in the bucket summed as zeros.
+//
+// events() records, for tests and profiles, "bucket <k> started" / "bucket <k> done" and
+// "backward done" (finish()'s start) in the order they happened during the last pass.
 #pragma once
 
+#include <condition_variable>
 #include <cstddef>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/distributed/communicator.h"
@@ -28,29 +48,64 @@
 namespace strata::distributed {
 
 inline constexpr size_t kDefaultBucketBytes = size_t{25} << 20;
+// The first bucket (the last layers' gradients, which backward produces first) is capped lower, as
+// DDP's first_bucket_bytes_cap, so that communication starts early.
+inline constexpr size_t kFirstBucketBytes = size_t{1} << 20;
 
 class DataParallel {
  public:
   DataParallel(Communicator& world, std::vector<Tensor> parameters, size_t bucket_bytes = kDefaultBucketBytes);
+  ~DataParallel();
+  DataParallel(const DataParallel&) = delete;
+  DataParallel& operator=(const DataParallel&) = delete;
 
   Communicator& world() { return world_; }
   int buckets() const { return static_cast<int>(buckets_.size()); }
 
-  // Every parameter's .grad() := the mean over the ranks of it.
+  // The hook for autograd::backward; it starts the buckets whose gradients are final.
+  std::function<void(const TensorImpl&)> on_gradient_ready();
+  // After backward: starts the buckets not started yet and waits until every bucket is averaged.
+  // Rethrows a failure of the communication thread.
+  void finish();
+  // Every parameter's .grad() := the mean over the ranks of it, all at once (no overlap).
   void average_gradients();
   // The tensors (parameters, then buffers such as batch-norm statistics) take rank `root`'s values,
   // in place.
   void broadcast_from(int root, const std::vector<Tensor>& tensors);
 
+  std::vector<std::string> events() const;
+
  private:
   struct Bucket {
     std::vector<size_t> members;  // indices into parameters_
     int64_t elements = 0;
+    size_t waiting = 0;  // members whose gradient is not final yet in this pass
+    Tensor flat;         // host buckets: the reused flat buffer
   };
+
+  void start_ready_buckets();
+  void start(size_t bucket);
+  void reduce(size_t bucket, Communicator& communicator);
+  void communication_loop();
+  void record(const std::string& event);
 
   Communicator& world_;
   std::vector<Tensor> parameters_;
   std::vector<Bucket> buckets_;
+  std::unordered_map<const TensorImpl*, size_t> bucket_of_;  // parameter -> bucket
+  size_t next_to_start_ = 0;
+  bool host_ = true;  // the parameters live on the CPU (reduced by the communication thread)
+
+  // The communication thread (host buckets) and its own communicator.
+  std::unique_ptr<Communicator> side_;
+  std::thread thread_;
+  mutable std::mutex mutex_;
+  std::condition_variable work_, done_;
+  std::deque<size_t> queue_;
+  size_t finished_ = 0;
+  bool stop_ = false;
+  std::exception_ptr failure_;
+  std::vector<std::string> events_;
 };
 
 }  // namespace strata::distributed

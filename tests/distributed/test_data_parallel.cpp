@@ -6,13 +6,17 @@
 // whose scores equal one process's.
 #include <unistd.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <set>
 
 #include "data/generate.h"
 #include "data/loader.h"
+#include "engine/autograd.h"
 #include "engine/device.h"
+#include "engine/distributed/data_parallel.h"
+#include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
 #include "incremental/checkpoint.h"
 #include "incremental/replay.h"
@@ -267,4 +271,42 @@ TEST_CASE("a step stopped at an epoch's end on two ranks resumes on one process,
             Catch::Contains("resume it with 2 processes, or from a checkpoint of an epoch's end"));
   }
   world().barrier();
+}
+
+TEST_CASE("gradient buckets start during backward and end as the ranks' mean", "[distributed]") {
+  // A chain of four parameters: backward produces the last one's gradient first. Buckets of one
+  // parameter each (16 KB cap, 4096 floats per parameter).
+  Generator g(7 + static_cast<uint64_t>(world().rank()));
+  std::vector<Tensor> parameters;
+  for (int i = 0; i < 4; ++i) parameters.push_back(Tensor::randn({4096}, g).set_requires_grad(true));
+  distributed::DataParallel parallel(world(), parameters, 16 << 10);
+  REQUIRE(parallel.buckets() == 4);
+  for (int pass = 0; pass < 2; ++pass) {
+    INFO("pass " << pass);
+    Tensor x = Tensor::randn({4096}, g);
+    for (const Tensor& p : parameters) x = mul(x, p);
+    for (Tensor& p : parameters) p.set_grad(Tensor());
+    autograd::backward(sum(x), Tensor(), parallel.on_gradient_ready());
+    parallel.finish();
+    const std::vector<std::string> events = parallel.events();
+    const auto at = [&](const std::string& e) { return std::find(events.begin(), events.end(), e) - events.begin(); };
+    CAPTURE(events);
+    CHECK(events.size() == 9);
+    // Bucket 0 (the last parameter) started before backward had finished.
+    CHECK(at("bucket 0 started") < at("backward done"));
+    CHECK(at("bucket 3 started") < at("bucket 3 done"));
+  }
+  // The mean itself: a pass without the hook, gradients compared with an explicit all-reduce.
+  Tensor x = Tensor::randn({4096}, g);
+  for (const Tensor& p : parameters) x = mul(x, p);
+  for (Tensor& p : parameters) p.set_grad(Tensor());
+  sum(x).backward();
+  std::vector<Tensor> expected;
+  for (const Tensor& p : parameters) {
+    Tensor e = p.grad().clone();
+    world().all_reduce_sum(e);
+    expected.push_back(scale(e, 0.5));
+  }
+  parallel.average_gradients();
+  for (size_t i = 0; i < parameters.size(); ++i) CHECK_CLOSE(parameters[i].grad(), expected[i], test::kF32);
 }
