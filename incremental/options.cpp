@@ -544,7 +544,7 @@ const std::vector<OptionGroup>& train_option_groups() {
       {"run, checkpoints and output",
        {"--output", "--name", "--device", "--precision", "--log-interval", "--val-interval", "--ckpt-interval",
         "--step-ckpt", "--ckpt", "--stop-after", "--no-progress", "--no-tables"}},
-      {"data parallelism (MiB's and PLOP's torch.distributed training; mpirun -np N strata train ... also works)",
+      {"data parallelism over MPI processes (MiB's and PLOP's torch.distributed training)",
        {"--nproc", "--sync-bn", "--no-sync-bn", "--dist-backend", "--dist-timeout"}},
       {"debugging: checks and the reference computation paths",
        {"--detect-anomaly", "--unfused-losses", "--unfolded-teacher"}},

@@ -10,6 +10,7 @@
 #      that need PyTorch's references only when the Python has torch)
 #   4. run `strata bench gpu` (the MiB step of DeepLabV3-R101 at 512x512, batch 8 and 24, f32 and
 #      tf32, and PyTorch side by side when it has CUDA)
+#   5. with more than one GPU and mpirun: `strata bench allreduce --backend nccl`, one rank per GPU
 # and print one summary: each phase's result and time, the tests' counts, the benchmark's table.
 # Each phase runs under the time left of the budget (STRATA_GPU_CHECK_SECONDS, default 470); an
 # interrupted or timed-out run still prints what it has. Logs: build-gpu/gpu-check/.
@@ -38,6 +39,10 @@ print_summary() {
   if [ -s "$logs/ctest.log" ]; then
     echo "-- ctest -L '^cuda\$'"
     grep -E "tests passed|tests failed|\*\*\*Failed|\*\*\*Timeout|\*\*\*Exception|Not Run" "$logs/ctest.log" | tail -n 25
+  fi
+  if [ -s "$logs/allreduce.log" ]; then
+    echo "-- strata bench allreduce (NCCL)"
+    sed -n '/^all-reduce/,$p' "$logs/allreduce.log"
   fi
   if [ -s "$logs/bench.log" ]; then
     echo "-- strata bench gpu"
@@ -95,5 +100,11 @@ fi
 phase "ctest -L cuda" "$logs/ctest.log" \
   ctest --test-dir build-gpu -L '^cuda$' -LE "$exclude" -j4 --timeout 300 --output-on-failure
 phase "bench gpu" "$logs/bench.log" env STRATA_PYTHON="$python" build-gpu/apps/strata bench gpu "$@"
+# With several GPUs: the data-parallel all-reduce's bus bandwidth over NCCL, one rank per GPU.
+gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+if [ "$gpus" -gt 1 ] && command -v mpirun >/dev/null; then
+  phase "bench allreduce" "$logs/allreduce.log" \
+    build-gpu/apps/strata bench allreduce --nproc "$gpus" --backend nccl --seconds 0.2
+fi
 print_summary
 exit "$failed"

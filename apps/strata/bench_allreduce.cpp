@@ -17,6 +17,8 @@
 
 #include "apps/strata/commands.h"
 #include "engine/command_line.h"
+#include "engine/device.h"
+#include "engine/device_context.h"
 #include "engine/distributed/communicator.h"
 #include "engine/error.h"
 #include "incremental/launch.h"
@@ -36,12 +38,15 @@ const char* kBenchAllreduceHelp =
     "options:\n"
     "  --nproc N         processes (default 2)\n"
     "  --max-bytes B     largest message (default 268435456 = 256 MB; sizes go up by 4x from 1 KB)\n"
-    "  --seconds S       minimum measured time per size and implementation (default 0.3)\n";
+    "  --seconds S       minimum measured time per size and implementation (default 0.3)\n"
+    "  --backend B       mpi (host tensors; default) or nccl (CUDA tensors on each rank's GPU, cuda:<local\n"
+    "                    rank>, or the emulated device; MPI_Allreduce's column stays on host buffers)\n";
 
 struct Config {
   int nproc = 2;
   int64_t max_bytes = int64_t{256} << 20;
   double seconds = 0.3;
+  std::string backend = "mpi";
 };
 
 using Clock = std::chrono::steady_clock;
@@ -77,6 +82,10 @@ int run_bench_allreduce(const Args& args) {
                 [&](const std::string& v) { config.nproc = static_cast<int>(parse_integer("--nproc", v)); });
   options.value("--max-bytes", "B", [&](const std::string& v) { config.max_bytes = parse_integer("--max-bytes", v); });
   options.value("--seconds", "S", [&](const std::string& v) { config.seconds = parse_real("--seconds", v); });
+  options.value("--backend", "B", [&](const std::string& v) {
+    distributed::parse_backend(v);
+    config.backend = v;
+  });
   if (!options.parse(args)) {
     std::fputs(kBenchAllreduceHelp, stdout);
     return 0;
@@ -90,19 +99,29 @@ int run_bench_allreduce(const Args& args) {
     incremental::relaunch_under_mpirun(config.nproc, command_line);
   }
   distributed::MpiSession mpi;
-  std::unique_ptr<distributed::Communicator> world = distributed::make_communicator(mpi, {});
+  const distributed::CommBackend backend = distributed::parse_backend(config.backend);
+  std::unique_ptr<distributed::Communicator> world = distributed::make_communicator(mpi, {backend, 600});
+  const bool on_device = backend == distributed::CommBackend::nccl;
+  // One GPU per rank of this machine (the emulated backend has one device, shared).
+  const Device device =
+      on_device ? open_cuda_device(std::string(cuda_backend()) == "real" ? world->local_rank() : 0) : Device::cpu();
   const bool main_rank = world->rank() == 0;
   const int n = world->world_size();
   const double bus_factor = 2.0 * (n - 1) / n;
   if (main_rank) {
-    std::printf("all-reduce, f32 sum in place, %d processes on this machine; bus bandwidth = bytes / time x 2(N-1)/N\n",
-                n);
+    std::printf(
+        "all-reduce, f32 sum in place, %d processes on this machine, %s backend on %s; bus bandwidth = bytes / "
+        "time x 2(N-1)/N\n",
+        n, config.backend.c_str(), device_label(device).c_str());
     std::printf("%10s  %14s %12s  %14s %12s  %8s\n", "size", "strata (us)", "bus GB/s", "MPI_Allreduce", "bus GB/s",
                 "ratio");
   }
   for (int64_t bytes = 1024; bytes <= config.max_bytes; bytes *= 4) {
-    Tensor t = Tensor::ones({bytes / 4});
-    const double ours = time_per_call(*world, config.seconds, [&] { world->all_reduce_sum(t); });
+    Tensor t = Tensor::ones({bytes / 4}, DType::f32, device);
+    const double ours = time_per_call(*world, config.seconds, [&] {
+      world->all_reduce_sum(t);
+      if (on_device) device.context->synchronize();
+    });
     std::vector<float> buffer(static_cast<size_t>(bytes / 4), 1.0f);
     const double reference = time_per_call(*world, config.seconds, [&] {
       MPI_Allreduce(MPI_IN_PLACE, buffer.data(), static_cast<int>(buffer.size()), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
@@ -113,7 +132,11 @@ int run_bench_allreduce(const Args& args) {
                   reference * 1e6, gb / reference, ours / reference);
     }
   }
-  if (main_rank) std::printf("ratio: strata's time / MPI_Allreduce's (1.00x: no overhead over MPI itself)\n");
+  if (main_rank) {
+    std::printf("ratio: strata's time / MPI_Allreduce's%s\n",
+                on_device ? " (here NCCL on the device against MPI on host buffers: not the same transfer)"
+                          : " (1.00x: no overhead over MPI itself)");
+  }
   return 0;
 }
 #else
