@@ -916,7 +916,7 @@ StepResult Trainer::finish_step(StepRun& run) {
   result.peak_memory_bytes = memory_stats(device_).peak_allocated_bytes;
   const double images_per_second =
       result.train_seconds > 0
-          ? static_cast<double>(result.iterations * run.setup.recipe.batch_size) / result.train_seconds
+          ? static_cast<double>(result.iterations * run.setup.recipe.batch_size * ranks()) / result.train_seconds
           : 0;
   print(cat("step ", result.step, ": ", result.iterations, " iterations in ", format_duration(result.train_seconds),
             " (", static_cast<int64_t>(std::lround(images_per_second)), " images/s), peak memory ",
