@@ -186,10 +186,6 @@ class MpiCommunicator final : public Communicator {
     return value;
   }
 
-  std::unique_ptr<Communicator> duplicate() override {
-    return std::make_unique<MpiCommunicator>(CommunicatorOptions{CommBackend::mpi, timeout_seconds_}, comm_);
-  }
-
  private:
   // One blocking collective under the watchdog. (MPI's non-blocking collectives could be polled
   // against the timeout instead, but Open MPI 4.1's are about 2x slower than its blocking ones from

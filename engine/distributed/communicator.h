@@ -85,9 +85,6 @@ class Communicator {
   virtual void barrier() = 0;
   virtual int64_t all_reduce_sum(int64_t value) = 0;
   virtual double all_reduce_max(double value) = 0;
-  // Another communicator of the same ranks (MPI_Comm_dup; every rank calls it), whose collectives are
-  // independent of this one's: another thread may run them while this one is in use.
-  virtual std::unique_ptr<Communicator> duplicate() = 0;
 
  protected:
   int rank_ = 0;

@@ -42,28 +42,10 @@ DataParallel::DataParallel(Communicator& world, std::vector<Tensor> parameters, 
       buckets_[b].flat = Tensor::zeros({buckets_[b].elements}, first.dtype(), first.device());
     }
   }
-  if (host_ && !buckets_.empty()) {
-    side_ = world_.duplicate();  // collective: every rank constructs its DataParallel at the same point
-    thread_ = std::thread([this] { communication_loop(); });
-  }
-}
-
-DataParallel::~DataParallel() {
-  if (thread_.joinable()) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    work_.notify_all();
-    thread_.join();
-  }
 }
 
 std::function<void(const TensorImpl&)> DataParallel::on_gradient_ready() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    events_.clear();
-  }
+  events_.clear();
   return [this](const TensorImpl& leaf) {
     auto it = bucket_of_.find(&leaf);
     if (it == bucket_of_.end()) return;  // a leaf that is not one of the parameters
@@ -79,24 +61,14 @@ void DataParallel::start_ready_buckets() {
 
 void DataParallel::start(size_t bucket) {
   record(cat("bucket ", bucket, " started"));
-  if (!host_) {
-    reduce(bucket, world_);
-    std::lock_guard<std::mutex> lock(mutex_);
-    events_.push_back(cat("bucket ", bucket, " done"));
-    ++finished_;
-    return;
-  }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back(bucket);
-  }
-  work_.notify_one();
+  reduce(bucket);
+  record(cat("bucket ", bucket, " done"));
 }
 
-void DataParallel::reduce(size_t index, Communicator& communicator) {
+void DataParallel::reduce(size_t index) {
   Bucket& bucket = buckets_[index];
   if (host_) {
-    // The communication thread: plain copies into the bucket's buffer, no allocation.
+    // Host buckets: plain copies into the bucket's reused buffer.
     const size_t element = dtype_size(bucket.flat.dtype());
     auto* flat = static_cast<unsigned char*>(bucket.flat.raw_data());
     size_t offset = 0;
@@ -111,8 +83,8 @@ void DataParallel::reduce(size_t index, Communicator& communicator) {
       }
       offset += bytes;
     }
-    communicator.all_reduce_sum(bucket.flat);
-    const double inverse_world = 1.0 / communicator.world_size();
+    world_.all_reduce_sum(bucket.flat);
+    const double inverse_world = 1.0 / world_.world_size();
     offset = 0;
     for (size_t i : bucket.members) {
       const Tensor& p = parameters_[i];
@@ -133,7 +105,7 @@ void DataParallel::reduce(size_t index, Communicator& communicator) {
     }
     return;
   }
-  // Device buckets, in the calling thread on the device's stream.
+  // Device buckets, on the device's stream.
   const Tensor& first = parameters_[bucket.members.front()];
   Tensor flat = Tensor::zeros({bucket.elements}, first.dtype(), first.device());
   int64_t offset = 0;
@@ -143,8 +115,8 @@ void DataParallel::reduce(size_t index, Communicator& communicator) {
     if (grad.defined()) flat.narrow_channels(offset, offset + p.numel()).copy_(grad.contiguous().reshape({-1}));
     offset += p.numel();
   }
-  communicator.all_reduce_sum(flat);
-  Tensor mean = scale(flat, 1.0 / communicator.world_size());
+  world_.all_reduce_sum(flat);
+  Tensor mean = scale(flat, 1.0 / world_.world_size());
   offset = 0;
   for (size_t i : bucket.members) {
     Tensor p = parameters_[i];
@@ -154,49 +126,13 @@ void DataParallel::reduce(size_t index, Communicator& communicator) {
   }
 }
 
-void DataParallel::communication_loop() {
-  for (;;) {
-    size_t bucket = 0;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-      if (stop_) return;
-      bucket = queue_.front();
-      queue_.pop_front();
-    }
-    try {
-      reduce(bucket, *side_);
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!failure_) failure_ = std::current_exception();
-    }
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      events_.push_back(cat("bucket ", bucket, " done"));
-      ++finished_;
-    }
-    done_.notify_all();
-  }
-}
-
 void DataParallel::finish() {
   record("backward done");
   // Buckets whose parameters got no gradient this pass never became ready: they go now, in order.
   for (Bucket& bucket : buckets_) bucket.waiting = 0;
   start_ready_buckets();
-  {
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return finished_ == buckets_.size(); });
-    finished_ = 0;
-  }
   next_to_start_ = 0;
   for (Bucket& bucket : buckets_) bucket.waiting = bucket.members.size();
-  std::exception_ptr failure;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    std::swap(failure, failure_);
-  }
-  if (failure) std::rethrow_exception(failure);
 }
 
 void DataParallel::average_gradients() {
@@ -217,14 +153,6 @@ void DataParallel::broadcast_from(int root, const std::vector<Tensor>& tensors) 
   }
 }
 
-void DataParallel::record(const std::string& event) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  events_.push_back(event);
-}
-
-std::vector<std::string> DataParallel::events() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return events_;
-}
+void DataParallel::record(const std::string& event) { events_.push_back(event); }
 
 }  // namespace strata::distributed
