@@ -67,7 +67,6 @@ class NcclCommunicator final : public Communicator {
   void barrier() override { host_->barrier(); }
   int64_t all_reduce_sum(int64_t value) override { return host_->all_reduce_sum(value); }
   double all_reduce_max(double value) override { return host_->all_reduce_max(value); }
-  std::unique_ptr<Communicator> duplicate() override { return std::make_unique<NcclCommunicator>(host_->duplicate()); }
 
  private:
   static const kernels::cuda::Stream& stream_of(const Device& device) { return cuda_context(device).stream(); }
