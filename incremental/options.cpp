@@ -369,6 +369,10 @@ std::vector<OptionSpec> recipe_and_run_specs() {
       value("--stop-after", "N",
             "stop the step after N >= 1 of its iterations, writing its checkpoint (resume with --ckpt)",
             [](TrainOptions& o, const std::string& v) { o.stop_after = integer_at_least("--stop-after", v, 1); }),
+      flag("--no-cuda-graphs",
+           "launch every kernel of the training step from the host instead of replaying the step as a CUDA graph "
+           "(captured once per input shape after warm-up; incremental/step_graph.h); no effect on the CPU",
+           [](TrainOptions& o) { o.cuda_graphs = false; }),
       flag("--detect-anomaly",
            "check every op's output and gradient for NaN and Inf (PyTorch's detect_anomaly) and stop at the first one, "
            "naming the op; one host wait per op, so for debugging a diverging run, not for training",
@@ -517,8 +521,8 @@ const std::vector<OptionGroup>& train_option_groups() {
       {"evaluation",
        {"--test", "--eval-full-image", "--eval-batch-size", "--sample-num", "--save-predictions", "--overlay"}},
       {"run, checkpoints and output",
-       {"--output", "--name", "--device", "--precision", "--log-interval", "--val-interval", "--ckpt-interval",
-        "--step-ckpt", "--ckpt", "--stop-after", "--no-progress", "--no-tables"}},
+       {"--output", "--name", "--device", "--precision", "--no-cuda-graphs", "--log-interval", "--val-interval",
+        "--ckpt-interval", "--step-ckpt", "--ckpt", "--stop-after", "--no-progress", "--no-tables"}},
       {"debugging: checks and the reference computation paths",
        {"--detect-anomaly", "--unfused-losses", "--unfolded-teacher"}},
   };

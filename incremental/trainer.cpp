@@ -208,6 +208,7 @@ StepSetup Trainer::setup(int step) const {
   s.seed = o.seed;
   s.teacher_forward = o.unfolded_teacher ? TeacherForward::unfolded : TeacherForward::folded;
   s.detect_anomaly = o.detect_anomaly;
+  s.cuda_graphs = o.cuda_graphs;
   if (!o.replay_images.empty() && step >= 1) {
     s.replay = true;
     s.replay_rows = replay_rows(o.replay_ratio.value_or(kDefaultReplayRatio), s.recipe.batch_size);
@@ -549,7 +550,7 @@ void Trainer::print_step_start(const StepRun& run, const std::optional<Checkpoin
             run.result.training_images, " training images, ", run.iterations_per_epoch, " iterations x ",
             s.recipe.epochs, " epochs, batch ", s.recipe.batch_size, ", crop ", s.recipe.crop_size, ", lr ",
             s.recipe.lr, ", seed ", options_.seed, ", ", device_label(device_), " in ", precision_name(precision_),
-            "\n"));
+            device_.is_cuda() ? (options_.cuda_graphs ? ", CUDA graphs" : ", no CUDA graphs") : "", "\n"));
   if (s.replay) {
     print(cat("  replay: ", s.replay_rows, " of each batch's ", s.recipe.batch_size, " images from ", replay_folder_,
               " (", replay_set_->size(), " images), labelled by the step ", s.step - 1, " model\n"));
