@@ -121,8 +121,16 @@ void* CachingAllocator::allocate_on(StreamId stream, size_t bytes) {
   process_events();
   const size_t size = round_size(bytes);
   FreeBlocks& pool = pool_of(size);
+  const bool routed = routing_ && routing_->stream == stream;
+  if (routed) stream = routing_->key;
 
   Block* block = take_free_block(pool, stream, size);
+  if (block == nullptr && routed && routing_->capturing) {
+    throw PoolExhaustedError(cat("CUDA graph capture on ", device_.str(),
+                                 ": its private memory pool has no free block of ", size,
+                                 " bytes, and it cannot take device memory during a capture; the eager "
+                                 "iteration routed to the pool before the capture must make the same requests"));
+  }
   if (block == nullptr) block = new_segment(stream, size);
   if (block == nullptr && !pending_.empty()) {
     // Blocks waiting for other streams may free a fit once those streams catch up.
@@ -236,7 +244,65 @@ void CachingAllocator::record_stream(void* ptr, StreamId stream) {
     throw Error(cat("record_stream(", format_pointer(ptr), ", stream ", stream, ") on ", device_.str(), ": ",
                     describe_pointer(ptr)));
   Block* block = it->second;
-  if (stream != block->stream) block->stream_uses.insert(stream);
+  auto pool = pools_.find(block->stream);
+  const StreamId owner = pool != pools_.end() ? pool->second : block->stream;
+  if (stream != owner) block->stream_uses.insert(stream);
+}
+
+StreamId CachingAllocator::pool_key(uint64_t pool) { return (StreamId{1} << 63) | pool; }
+
+bool CachingAllocator::is_pool_key(StreamId stream) { return (stream >> 63) != 0; }
+
+uint64_t CachingAllocator::create_private_pool() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const uint64_t pool = next_pool_++;
+  pools_.emplace(pool_key(pool), 0);
+  return pool;
+}
+
+void CachingAllocator::begin_private_pool(uint64_t pool, StreamId stream, bool capturing) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = pools_.find(pool_key(pool));
+  check(it != pools_.end(), "begin_private_pool(", pool, ") on ", device_.str(), ": no such pool");
+  check(!routing_, "begin_private_pool(", pool, ") on ", device_.str(), ": pool ", routing_ ? routing_->key : 0,
+        " is still routed; call end_private_pool() first");
+  it->second = stream;
+  routing_ = Routing{stream, it->first, capturing};
+}
+
+void CachingAllocator::end_private_pool() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  routing_.reset();
+}
+
+void CachingAllocator::release_private_pool(uint64_t pool) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = pools_.find(pool_key(pool));
+  check(it != pools_.end(), "release_private_pool(", pool, ") on ", device_.str(), ": no such pool");
+  check(!routing_ || routing_->key != it->first, "release_private_pool(", pool, ") on ", device_.str(),
+        ": the pool is still routed");
+  const StreamId key = it->first, stream = it->second;
+  pools_.erase(it);
+  // Every block of a segment has its owner, and no two free blocks of a segment are neighbours, so
+  // relabelling the blocks keeps the free lists consistent: free ones are reinserted under the new
+  // owner (the sets order by owner first), live and pending ones are freed into its pools later.
+  for (FreeBlocks* free_pool : {&small_free_, &large_free_}) {
+    std::vector<Block*> owned;
+    for (Block* block : *free_pool) {
+      if (block->stream == key) owned.push_back(block);
+    }
+    for (Block* block : owned) {
+      free_pool->erase(block);
+      block->stream = stream;
+      free_pool->insert(block);
+    }
+  }
+  for (const auto& [ptr, block] : live_) {
+    if (block->stream == key) block->stream = stream;
+  }
+  for (const PendingEvent& pending : pending_) {
+    if (pending.block->stream == key) pending.block->stream = stream;
+  }
 }
 
 void CachingAllocator::free_block(Block* block) {
@@ -292,7 +358,8 @@ size_t CachingAllocator::release_cached_segments() {
   for (FreeBlocks* pool : {&small_free_, &large_free_}) {
     std::vector<Block*> unused;
     for (Block* block : *pool) {
-      if (block->prev == nullptr && block->next == nullptr) unused.push_back(block);
+      // A private pool's segments belong to its graph until the pool is released.
+      if (block->prev == nullptr && block->next == nullptr && !is_pool_key(block->stream)) unused.push_back(block);
     }
     for (Block* block : unused) {
       memory_->free(block->ptr);

@@ -20,6 +20,17 @@
 //   - statistics: allocated = bytes of live blocks (after rounding, as torch.cuda.memory_allocated),
 //     reserved = bytes of the segments held from the device, both with peaks.
 //
+// CUDA graphs (incremental/step_graph.h) get private pools, as PyTorch's graph pools: between
+// begin_private_pool(pool, stream) and end_private_pool(), allocations on `stream` are served from
+// `pool` only, and blocks of a pool, once freed, serve only later allocations routed to that pool
+// again. So the memory a captured graph reads and writes is never handed to anyone else between its
+// replays. While routing is `capturing`, the pool may not grow: a device malloc would happen
+// outside the graph (and cudaMalloc is refused during a capture), so the request throws
+// PoolExhaustedError instead; an eager iteration routed to the pool first (not capturing) sizes it.
+// release_private_pool(pool) returns the pool's blocks to the ordinary pools (live ones when they
+// are deallocated) once its graph is destroyed. empty_cache() and the out-of-memory retry never
+// release a segment of a private pool still in use.
+//
 // The policy is pure C++ over two small interfaces, DeviceMemory and StreamEvents, so it is tested
 // on the CPU against fakes; engine/cuda/device_memory.h implements them over the CUDA runtime.
 // Thread-safe: one mutex guards everything (the loader's copy stream allocates from its own thread).
@@ -40,6 +51,7 @@
 
 #include "engine/allocator.h"
 #include "engine/device.h"
+#include "engine/error.h"
 
 namespace strata {
 
@@ -95,6 +107,12 @@ struct CachingAllocatorStats {
   int64_t ooms = 0;               // out-of-memory errors thrown
 };
 
+// A request a private pool could not serve while capturing (see the file comment).
+class PoolExhaustedError : public Error {
+ public:
+  using Error::Error;
+};
+
 class CachingAllocator final : public Allocator {
  public:
   static constexpr size_t kMinBlockSize = 512;               // every block size is a multiple of this
@@ -131,6 +149,16 @@ class CachingAllocator final : public Allocator {
   CachingAllocatorStats detailed_stats() const;
   void reset_peak() override;
   Device device() const override { return device_; }
+
+  // Private pools of CUDA graphs (see the file comment). A new pool's id (never 0).
+  uint64_t create_private_pool();
+  // Routes allocations on `stream` to `pool` until end_private_pool(); one routing at a time.
+  // Throws if a routing is active or the pool is unknown.
+  void begin_private_pool(uint64_t pool, StreamId stream, bool capturing);
+  void end_private_pool();
+  // The pool's free blocks return to the ordinary pools of its stream now, its live blocks when
+  // they are deallocated. Unknown pools throw.
+  void release_private_pool(uint64_t pool);
 
   // Waits for pending events, then returns every cached segment in which nothing is allocated to
   // the device. Segments holding a live block stay.
@@ -183,6 +211,19 @@ class CachingAllocator final : public Allocator {
   // In the order the events were recorded.
   std::list<PendingEvent> pending_;
   CachingAllocatorStats stats_;
+  // Private pools: a pool's blocks carry the pool's key as their stream id (pool_key()), so the
+  // ordinary (stream, size, address) order keeps them apart. Maps a live pool's key to the stream
+  // it serves.
+  std::map<StreamId, StreamId> pools_;
+  uint64_t next_pool_ = 1;
+  struct Routing {
+    StreamId stream = 0;
+    StreamId key = 0;
+    bool capturing = false;
+  };
+  std::optional<Routing> routing_;
+  static StreamId pool_key(uint64_t pool);
+  static bool is_pool_key(StreamId stream);
 };
 
 }  // namespace strata

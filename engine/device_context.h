@@ -25,12 +25,32 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "engine/allocator.h"
 #include "engine/dtype.h"
 
 namespace strata {
+
+// A CUDA graph of device work (engine/cuda/graph.h): a private memory pool, the work captured once,
+// replayed by launch(). The work is a host function that queues device work on the compute stream
+// (e.g. one training iteration).
+class DeviceGraph {
+ public:
+  virtual ~DeviceGraph() = default;
+  // Runs `work` now, eagerly, with its allocations on the compute stream served by the graph's
+  // private pool, which it sizes for the capture that repeats it.
+  virtual void prime(const std::function<void()>& work) = 0;
+  // Captures `work`: its device work is recorded, not run; its allocations come from the private
+  // pool, which may not grow (PoolExhaustedError, engine/caching_allocator.h). Anything that
+  // synchronizes the host inside `work` fails the capture. Throws strata::Error naming the failure;
+  // the graph is then empty.
+  virtual void capture(const std::function<void()>& work) = 0;
+  // Queues one replay on the compute stream; the deferred checks the captured work made
+  // (check_at_next_synchronize) are made again for it.
+  virtual void launch() = 0;
+};
 
 class DeviceContext {
  public:
@@ -83,6 +103,11 @@ class DeviceContext {
   // synchronisation. With the context's debug switch sync_after_launch (STRATA_CUDA_SYNC=1) it
   // synchronises at once, so a failure throws from here, right after the op.
   virtual void check_at_next_synchronize(const void* device_src, size_t bytes, CheckVerdict verdict) = 0;
+
+  // ---- CUDA graphs ----
+  // A new, empty graph; nullptr where graphs do not apply (this default: the CPU; CUDA without the
+  // caching allocator, or with STRATA_CUDA_SYNC=1, which synchronizes inside the work).
+  virtual std::unique_ptr<DeviceGraph> create_graph() { return nullptr; }
 };
 
 }  // namespace strata

@@ -370,6 +370,10 @@ std::vector<OptionSpec> recipe_and_run_specs() {
       value("--stop-after", "N",
             "stop the step after N >= 1 of its iterations, writing its checkpoint (resume with --ckpt)",
             [](TrainOptions& o, const std::string& v) { o.stop_after = integer_at_least("--stop-after", v, 1); }),
+      flag("--no-cuda-graphs",
+           "launch every kernel of the training step from the host instead of replaying the step as a CUDA graph "
+           "(captured once per input shape after warm-up; incremental/step_graph.h); no effect on the CPU",
+           [](TrainOptions& o) { o.cuda_graphs = false; }),
       value("--nproc", "N",
             "run as N data-parallel processes on this machine (strata train starts itself under mpirun -np N; "
             "across machines, start it with mpirun yourself); --batch-size is per process, as MiB's",
@@ -542,8 +546,8 @@ const std::vector<OptionGroup>& train_option_groups() {
       {"evaluation",
        {"--test", "--eval-full-image", "--eval-batch-size", "--sample-num", "--save-predictions", "--overlay"}},
       {"run, checkpoints and output",
-       {"--output", "--name", "--device", "--precision", "--log-interval", "--val-interval", "--ckpt-interval",
-        "--step-ckpt", "--ckpt", "--stop-after", "--no-progress", "--no-tables"}},
+       {"--output", "--name", "--device", "--precision", "--no-cuda-graphs", "--log-interval", "--val-interval",
+        "--ckpt-interval", "--step-ckpt", "--ckpt", "--stop-after", "--no-progress", "--no-tables"}},
       {"data parallelism over MPI processes (MiB's and PLOP's torch.distributed training)",
        {"--nproc", "--sync-bn", "--no-sync-bn", "--dist-backend", "--dist-timeout"}},
       {"debugging: checks and the reference computation paths",

@@ -12,6 +12,7 @@
 #include "engine/ops/normalize.h"
 #include "engine/profiler.h"
 #include "incremental/replay.h"
+#include "incremental/step_graph.h"
 #include "models/weights.h"
 
 namespace strata::incremental {
@@ -64,7 +65,23 @@ StepSession::StepSession(const StepSetup& setup, const Task& task, const TensorM
   }
   method_.start_step(*model_, step, step == 0 ? nullptr : previous_weights, previous_method, source);
   build_optimizer(max_iterations);
+  const models::ModelConfig& m = setup.model;
+  const bool dropout = m.arch == models::Architecture::deeplabv3plus || m.arch == models::Architecture::bisenet ||
+                       (m.arch == models::Architecture::pspnet && m.psp_dropout > 0) ||
+                       (m.flavour != models::Flavour::mib && (m.aspp_dropout > 0 || (m.aux && m.aux_dropout > 0)));
+  // Data parallelism's host collectives cannot be captured (StepSetup::world): several ranks run eagerly.
+  if (setup.cuda_graphs && setup.device.is_cuda() && !method_.has_regularizer() && !setup.detect_anomaly && !dropout &&
+      !data_parallel_) {
+    std::vector<Tensor> parameters;
+    for (auto& [name, parameter] : model_->named_parameters()) parameters.push_back(parameter);
+    graph_ = std::make_unique<StepGraph>(setup.device, *optimizer_, *schedule_, std::move(parameters),
+                                         [this](const Tensor& images, const Tensor& labels, int64_t replayed) {
+                                           return eager_iteration(images, labels, replayed);
+                                         });
+  }
 }
+
+StepSession::~StepSession() = default;
 
 void StepSession::build_optimizer(int64_t max_iterations) {
   // MiB's three parameter groups (body, head, classifier), one lr, weight decay on everything.
@@ -107,6 +124,11 @@ void StepSession::compute_pseudo_label_thresholds(const NextThresholdBatch& next
 }
 
 IterationStats StepSession::train_iteration(const Tensor& images, const Tensor& labels, int64_t replayed) {
+  if (graph_) return graph_->train_iteration(images, labels, replayed);
+  return eager_iteration(images, labels, replayed);
+}
+
+IterationStats StepSession::eager_iteration(const Tensor& images, const Tensor& labels, int64_t replayed) {
   const int step = setup_.step;
   const int64_t n = images.size(0);
   check(replayed == 0 || (replayed > 0 && replayed < n && teacher_ && setup_.replay), "step ", step, ": ", replayed,
@@ -243,6 +265,7 @@ void StepSession::restore(const Checkpoint& checkpoint) {
   optimizer_->load_state_dict(checkpoint.optimizer, checkpoint.optimizer_metadata);
   schedule_->set_iteration(checkpoint.info.iteration);
   method_.load_state(checkpoint.method_state, checkpoint.path, checkpoint.info.iteration);
+  if (graph_) graph_->reset();  // new momentum buffers: a graph would write the old ones
 }
 
 }  // namespace strata::incremental

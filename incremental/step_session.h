@@ -64,6 +64,10 @@ struct StepSetup {
   // optimizer (DistributedDataParallel). The teacher needs no communication (eval mode, same weights).
   distributed::Communicator* world = nullptr;
   bool sync_bn = true;
+  // CUDA graphs for the step (incremental/step_graph.h; --no-cuda-graphs turns them off). They apply
+  // on CUDA to methods without a regularizer, without detect_anomaly, to models without dropout, and
+  // to one process (not with a world of several ranks, whose host collectives a graph would skip).
+  bool cuda_graphs = false;
 };
 
 // What the model looks like after an iteration: read from health_probe()'s values.
@@ -94,6 +98,8 @@ struct IterationStats {
   int64_t images = 0;
 };
 
+class StepGraph;
+
 class StepSession {
  public:
   // previous_weights: the step t-1 model's state dict (required at step >= 1, ignored at 0);
@@ -102,10 +108,14 @@ class StepSession {
   // state and name (the importance EWC, PI and RW penalise with at step t >= 1).
   StepSession(const StepSetup& setup, const Task& task, const TensorMap* previous_weights, const std::string& source,
               const std::string& initial_weights, int64_t max_iterations, const PreviousMethod& previous_method = {});
+  ~StepSession();
 
   // One training iteration on a loader batch (see the file comment); its last `replayed` rows are
-  // replayed images whose labels hold only the void mark (data::Batch::replayed).
+  // replayed images whose labels hold only the void mark (data::Batch::replayed). With CUDA graphs,
+  // after warm-up, a replay of the captured iteration (incremental/step_graph.h).
   IterationStats train_iteration(const Tensor& images, const Tensor& labels, int64_t replayed = 0);
+  // The CUDA graphs of the step, or nullptr when they do not apply (StepSetup::cuda_graphs).
+  const StepGraph* graph() const { return graph_.get(); }
 
   // The model's health after the last iteration, queued on the step's device and not read: (3) f64,
   // the squared global norm of the gradients, then the non-finite markers (engine/finite.h) of the
@@ -136,6 +146,7 @@ class StepSession {
 
  private:
   void build_optimizer(int64_t max_iterations);
+  IterationStats eager_iteration(const Tensor& images, const Tensor& labels, int64_t replayed);
 
   StepSetup setup_;
   Method method_;
@@ -146,6 +157,7 @@ class StepSession {
   std::unique_ptr<optim::PolyLR> schedule_;
   Tensor accept_all_;  // replay: (C_old) +inf, each teacher class's pseudo-label threshold
   std::unique_ptr<distributed::DataParallel> data_parallel_;  // StepSetup::world of more than one rank
+  std::unique_ptr<StepGraph> graph_;
 };
 
 }  // namespace strata::incremental

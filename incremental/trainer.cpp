@@ -213,6 +213,9 @@ StepSetup Trainer::setup(int step) const {
   s.detect_anomaly = o.detect_anomaly;
   s.world = world_;
   s.sync_bn = o.sync_bn;
+  // A captured step replays device work only: data parallelism's host collectives (MPI, the SyncBN
+  // row counts) would be skipped, so several ranks run eagerly.
+  s.cuda_graphs = o.cuda_graphs && world_ == nullptr;
   if (!o.replay_images.empty() && step >= 1) {
     s.replay = true;
     s.replay_rows = replay_rows(o.replay_ratio.value_or(kDefaultReplayRatio), s.recipe.batch_size);
@@ -567,6 +570,10 @@ void Trainer::print_step_start(const StepRun& run, const std::optional<Checkpoin
             run.result.training_images, " training images, ", run.iterations_per_epoch, " iterations x ",
             s.recipe.epochs, " epochs, batch ", s.recipe.batch_size, ", crop ", s.recipe.crop_size, ", lr ",
             s.recipe.lr, ", seed ", options_.seed, ", ", device_label(device_), " in ", precision_name(precision_),
+            device_.is_cuda() ? (s.cuda_graphs       ? ", CUDA graphs"
+                                 : world_ != nullptr ? ", no CUDA graphs (data parallel)"
+                                                     : ", no CUDA graphs")
+                              : "",
             "\n"));
   if (world_ != nullptr) {
     print(cat("  data parallel: ", ranks(), " ranks (", distributed::backend_name(world_->backend()), ") x batch ",

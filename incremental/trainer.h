@@ -184,6 +184,7 @@ struct TrainOptions {
   bool eval_full_image = false;
   bool unfolded_teacher = false;   // the teacher's unfolded forward (the reference), not the folded one
   bool detect_anomaly = false;     // every op's output and gradient checked for NaN and Inf
+  bool cuda_graphs = true;         // the step replayed as a CUDA graph on CUDA (--no-cuda-graphs: false)
   int eval_batch_size = 0;         // 0: the training batch size
   int sample_num = 0;              // test images drawn as image | labels | prediction in TensorBoard (MiB's)
   std::string save_predictions;    // a folder for every final evaluation's prediction strips ("": none)

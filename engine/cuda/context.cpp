@@ -9,6 +9,7 @@
 #include "engine/caching_allocator.h"
 #include "engine/cuda/device_memory.h"
 #include "engine/cuda/direct_allocator.h"
+#include "engine/cuda/graph.h"
 #include "engine/dispatch.h"
 #include "engine/error.h"
 #include "engine/pinned_staging.h"
@@ -155,9 +156,39 @@ void CudaContext::synchronize() {
   });
 }
 
+std::unique_ptr<DeviceGraph> CudaContext::create_graph() {
+  auto* caching = dynamic_cast<CachingAllocator*>(allocator_.get());
+  if (caching == nullptr || options_.sync_after_launch) return nullptr;
+  return std::make_unique<CudaGraph>(*this, *caching);
+}
+
+void CudaContext::begin_capture_checks(void* buffer, size_t capacity) {
+  std::lock_guard<std::mutex> lock(checks_mutex_);
+  capture_check_buffer_ = buffer;
+  capture_check_capacity_ = capacity;
+  captured_checks_.clear();
+}
+
+std::vector<CudaContext::CapturedCheck> CudaContext::end_capture_checks() {
+  std::lock_guard<std::mutex> lock(checks_mutex_);
+  capture_check_buffer_ = nullptr;
+  capture_check_capacity_ = 0;
+  return std::move(captured_checks_);
+}
+
 void CudaContext::check_at_next_synchronize(const void* device_src, size_t bytes, CheckVerdict verdict) {
   {
     std::lock_guard<std::mutex> lock(checks_mutex_);
+    if (capture_check_buffer_ != nullptr) {
+      const size_t offset =
+          captured_checks_.empty() ? 0 : captured_checks_.back().offset + captured_checks_.back().bytes;
+      const size_t aligned = (offset + 15) / 16 * 16;
+      check(aligned + bytes <= capture_check_capacity_, "CUDA graph capture on ", name(),
+            ": its deferred checks need more than ", capture_check_capacity_, " bytes");
+      copy_on_device(static_cast<char*>(capture_check_buffer_) + aligned, device_src, bytes);
+      captured_checks_.push_back({aligned, bytes, std::move(verdict)});
+      return;
+    }
     // 16-byte slots keep every check's bytes aligned for any element type.
     const size_t offset = check_used_, end = offset + (bytes + 15) / 16 * 16;
     if (end > check_capacity_) {

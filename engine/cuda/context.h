@@ -91,6 +91,19 @@ class CudaContext final : public DeviceContext {
   void hand_over(const CopyStreamTransfer& transfer) override;
   void forget(const CopyStreamTransfer& transfer) override;
   void check_at_next_synchronize(const void* device_src, size_t bytes, CheckVerdict verdict) override;
+  std::unique_ptr<DeviceGraph> create_graph() override;
+
+  // For a capture (engine/cuda/graph.cpp): until end_capture_checks(), check_at_next_synchronize
+  // copies the checked bytes to `buffer` (`capacity` bytes of device memory owned by the graph) and
+  // keeps the check instead of making it pending; the graph makes the kept checks again after each
+  // launch, from `buffer`. Throws when the checks outgrow `capacity`.
+  struct CapturedCheck {
+    size_t offset;
+    size_t bytes;
+    CheckVerdict verdict;
+  };
+  void begin_capture_checks(void* buffer, size_t capacity);
+  std::vector<CapturedCheck> end_capture_checks();
 
   int index() const { return index_; }
   CudaDeviceInfo info() const;
@@ -151,6 +164,9 @@ class CudaContext final : public DeviceContext {
   size_t check_capacity_ = 0;
   size_t check_used_ = 0;
   std::vector<PendingCheck> pending_checks_;
+  void* capture_check_buffer_ = nullptr;  // set between begin_ and end_capture_checks
+  size_t capture_check_capacity_ = 0;
+  std::vector<CapturedCheck> captured_checks_;
 };
 
 // The CUDA context of `device`; throws naming the device when it is not a CUDA device.

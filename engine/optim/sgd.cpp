@@ -30,8 +30,10 @@ SGD::SGD(std::vector<ParamGroup> groups) : groups_(std::move(groups)) {
 
 void SGD::step() {
   autograd::NoGradGuard no_grad;
-  for (const ParamGroup& g : groups_) {
+  for (size_t group = 0; group < groups_.size(); ++group) {
+    const ParamGroup& g = groups_[group];
     kernels::common::SgdHyper hyper{g.lr, g.momentum, g.dampening, g.weight_decay, g.nesterov};
+    if (!device_lr_.empty()) hyper.lr_at = device_lr_[group].data<double>();
     for (const auto& [name, p] : g.params) {
       Tensor grad = p.grad();
       if (!grad.defined()) continue;
@@ -55,6 +57,21 @@ void SGD::step() {
     }
   }
   ++steps_;
+}
+
+void SGD::use_device_lr(const Device& device) {
+  device_lr_.clear();
+  for (const ParamGroup& g : groups_) {
+    for (const auto& [name, p] : g.params) {
+      check(p.device() == device, "SGD::use_device_lr(", device.str(), "): parameter '", name, "' is on ",
+            p.device().str());
+    }
+    device_lr_.push_back(Tensor::full({1}, g.lr, DType::f64, device));
+  }
+}
+
+void SGD::write_device_lr() {
+  for (size_t group = 0; group < device_lr_.size(); ++group) device_lr_[group].fill_(groups_[group].lr);
 }
 
 void SGD::zero_grad() {

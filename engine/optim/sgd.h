@@ -35,6 +35,14 @@ class SGD {
   // Updates every parameter that has a gradient (parameters without one are skipped, as PyTorch).
   void step();
   void zero_grad();
+  // CUDA graphs (incremental/step_graph.h): from now on step() has the kernels read each group's lr
+  // from a device scalar instead of taking it as an argument, so a replayed step uses the lr of the
+  // replay. write_device_lr() copies the groups' current lrs there; call it before each step() or
+  // graph launch, outside any capture (a write captured with the step would replay its lr).
+  // note_replayed_step() counts a step a graph made, as step() counts its own.
+  void use_device_lr(const Device& device);
+  void write_device_lr();
+  void note_replayed_step() { ++steps_; }
   int64_t steps() const { return steps_; }
   std::vector<ParamGroup>& groups() { return groups_; }
   const std::vector<ParamGroup>& groups() const { return groups_; }
@@ -49,6 +57,7 @@ class SGD {
   std::vector<ParamGroup> groups_;
   std::map<std::string, Tensor> momentum_buffers_;
   int64_t steps_ = 0;
+  std::vector<Tensor> device_lr_;  // (1) f64 per group, when use_device_lr was called
 };
 
 class PolyLR {

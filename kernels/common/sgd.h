@@ -4,7 +4,9 @@
 //   buf = first_step ? d : momentum * buf + (1 - dampening) * d        (if momentum != 0)
 //   d = nesterov ? d + momentum * buf : buf                            (if momentum != 0)
 //   p = p - lr * d
-// The hyper-parameters are rounded to T once, so both backends run the same T arithmetic.
+// The hyper-parameters are rounded to T once, so both backends run the same T arithmetic. The lr may
+// instead be read from memory when the update runs (SgdHyper::lr_at): a CUDA graph replays the
+// update with the arguments it was captured with, so a changing lr must live in device memory.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,9 @@ struct SgdHyper {
   double dampening;
   double weight_decay;
   bool nesterov;
+  // When set: the lr is read from here (memory of the parameters' device) when the update runs, and
+  // `lr` is not used; rounded to T like `lr`, so both give the same bits for the same value.
+  const double* lr_at = nullptr;
 };
 
 template <class T>
@@ -31,6 +36,7 @@ struct SgdCoefficients {
   bool has_momentum;
   bool nesterov;
   bool first_step;  // the momentum buffer is not initialised yet: it becomes d
+  const double* lr_at;
 };
 
 template <class T>
@@ -44,6 +50,7 @@ inline SgdCoefficients<T> sgd_coefficients(const SgdHyper& h, bool first_step) {
   k.has_momentum = h.momentum != 0;
   k.nesterov = h.nesterov;
   k.first_step = first_step;
+  k.lr_at = h.lr_at;
   return k;
 }
 
@@ -59,7 +66,8 @@ STRATA_HOST_DEVICE inline void sgd_update(T* param, const T* grad, T* momentum_b
     momentum_buffer[i] = buf;
     d = k.nesterov ? d + k.momentum * buf : buf;
   }
-  param[i] -= k.lr * d;
+  const T lr = k.lr_at != nullptr ? static_cast<T>(*k.lr_at) : k.lr;
+  param[i] -= lr * d;
 }
 
 }  // namespace strata::kernels::common

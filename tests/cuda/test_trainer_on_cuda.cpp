@@ -123,7 +123,7 @@ TEST_CASE("a step 0 trained on cuda starts as the cpu run and completes", "[cpu]
   const QuickRun cuda = quick_step0(dir, "cuda", "f32", "cuda");
   // The step's header names the device and the precision it runs at.
   CHECK_THAT(cpu.printed, Catch::Contains(", cpu in f32\n"));
-  CHECK_THAT(cuda.printed, Catch::Contains(", cuda:0 (emulated on the CPU) in f32\n"));
+  CHECK_THAT(cuda.printed, Catch::Contains(", cuda:0 (emulated on the CPU) in f32, CUDA graphs\n"));
   REQUIRE(cuda.result.iterations == cpu.result.iterations);
   REQUIRE(cuda.result.iterations >= 3);
   REQUIRE(cuda.losses.size() == static_cast<size_t>(cpu.result.iterations));
@@ -148,7 +148,7 @@ TEST_CASE("at --precision tf32 a step 0 on cuda starts within kTF32 of strict f3
   make_dataset((dir.path() / "data").string());
   const QuickRun strict = quick_step0(dir, "cuda", "f32", "strict");
   const QuickRun tf32 = quick_step0(dir, "cuda", "tf32", "tf32");
-  CHECK_THAT(tf32.printed, Catch::Contains(" in tf32\n"));
+  CHECK_THAT(tf32.printed, Catch::Contains(" in tf32, CUDA graphs\n"));
   // TF32 convolutions move the losses away from strict f32's; iteration 1 (the initial weights) stays
   // within kTF32 of strict f32's. Iteration 2 already carries an update from gradients that went back
   // through every TF32 layer (measured 9e-4 of the loss), so only the first is held to the op

@@ -650,3 +650,40 @@ TEST_CASE("caching allocator returns its segments to the device when destroyed",
   CHECK(f.device->live.empty());
   CHECK(f.streams->unreleased() == 0);
 }
+
+TEST_CASE("caching allocator keeps a CUDA graph's private pool apart until it is released", "[cpu]") {
+  Fixture f;
+  const uint64_t pool = f.a().create_private_pool();
+  // An eager iteration routed to the pool sizes it.
+  f.a().begin_private_pool(pool, 0, false);
+  void* scratch = f.a().allocate(4000);
+  void* output = f.a().allocate(4000);
+  f.a().end_private_pool();
+  CHECK(f.device->mallocs == 1);
+  f.a().deallocate(scratch, 4000);
+  // Outside the routing, a request on the same stream never gets the pool's free block ...
+  void* other = f.a().allocate(4000);
+  CHECK(other != scratch);
+  CHECK(f.device->mallocs == 2);
+  // ... and a capture routed to the pool reuses it without a device malloc, and refuses to grow.
+  f.a().begin_private_pool(pool, 0, true);
+  CHECK(f.a().allocate(3000) == scratch);
+  CHECK_THROWS_AS(f.a().allocate(3 * MiB), PoolExhaustedError);
+  CHECK_THROWS_WITH(f.a().begin_private_pool(pool, 0, true), Catch::Contains("still routed"));
+  f.a().end_private_pool();
+  CHECK(f.device->mallocs == 2);
+  // empty_cache keeps the pool's segment: the graph still refers to it.
+  f.a().deallocate(scratch, 3000);
+  f.a().empty_cache();
+  CHECK(f.device->frees == 0);
+  // Released, the pool's blocks serve ordinary requests of its stream.
+  f.a().release_private_pool(pool);
+  CHECK(f.a().allocate(4000) == scratch);
+  f.a().deallocate(scratch, 4000);
+  f.a().deallocate(output, 4000);  // live at the release: freed into the stream's pool
+  f.a().deallocate(other, 4000);
+  f.a().empty_cache();
+  CHECK(f.device->frees == 2);
+  CHECK(f.s().reserved_bytes == 0);
+  CHECK_THROWS_WITH(f.a().release_private_pool(pool), Catch::Contains("no such pool"));
+}

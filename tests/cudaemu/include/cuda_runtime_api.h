@@ -66,6 +66,19 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event);
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end);
 cudaError_t cudaEventDestroy(cudaEvent_t event);
 
+// Stream capture and graphs (graphs.cpp; README.md, "Stream capture and graphs"). While a stream
+// captures, its kernels, async copies and memsets and the cuBLAS/cuDNN calls bound to it are recorded
+// into a graph instead of running; cudaGraphLaunch replays them in order, as one operation of its
+// stream. Calls that would make the host wait, or allocate or free memory, are refused during a
+// capture as the reference's capture modes say (cudaErrorStreamCaptureUnsupported), and invalidate it.
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, enum cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* pGraph);
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, enum cudaStreamCaptureStatus* pCaptureStatus);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* pGraphExec, cudaGraph_t graph, unsigned long long flags = 0);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t graphExec, cudaStream_t stream);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t graphExec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+
 // Kernel attributes: the dynamic shared memory opt-in is recorded per kernel and enforced at launch.
 cudaError_t cudaFuncSetAttribute(const void* func, enum cudaFuncAttribute attr, int value);
 

@@ -315,10 +315,17 @@ cublasStatus_t gemm(cublasHandle_t handle, Gemm g, cublasComputeType_t compute) 
         s != CUBLAS_STATUS_SUCCESS) {
         return s;
     }
-    if (g.use_double) {
+    // Captured with the values of alpha and beta read now, as cuBLAS's host pointer mode does.
+    const bool recorded = run_or_capture(handle->stream, [g, alpha, beta] {
+      if (g.use_double) {
         run_gemm<double>(g, alpha, beta);
-    } else {
+      } else {
         run_gemm<float>(g, static_cast<float>(alpha), static_cast<float>(beta));
+      }
+    });
+    if (!recorded) {
+      return blas_fail(CUBLAS_STATUS_EXECUTION_FAILED, g.api,
+                       format("stream %p's capture is invalidated", static_cast<void*>(handle->stream)));
     }
     return CUBLAS_STATUS_SUCCESS;
 }

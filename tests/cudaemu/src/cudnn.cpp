@@ -159,12 +159,17 @@ cudnnStatus_t check_handle(cudnnHandle_t handle, const char* api) {
 
 // For the calls that compute: they run now, after the work queued before them on the handle's
 // stream, which is the same order as queueing them there.
-cudnnStatus_t check_handle_and_join_stream(cudnnHandle_t handle, const char* api) {
-    if (cudnnStatus_t s = check_handle(handle, api); s != CUDNN_STATUS_SUCCESS) {
-        return s;
-    }
-    complete_stream(handle->stream);
-    return CUDNN_STATUS_SUCCESS;
+// The convolution passes are recorded when the stream captures (execute_pass); the other computing
+// calls are refused then (strata does not call them inside a captured step; see graphs.cpp).
+cudnnStatus_t check_handle_and_join_stream(cudnnHandle_t handle, const char* api, bool capturable = false) {
+  if (cudnnStatus_t s = check_handle(handle, api); s != CUDNN_STATUS_SUCCESS) {
+    return s;
+  }
+  if (!capturable && refuse_on_capturing_stream(handle->stream, api, "is not emulated in a capture") != cudaSuccess) {
+    return CUDNN_STATUS_NOT_SUPPORTED;
+  }
+  complete_stream(handle->stream);
+  return CUDNN_STATUS_SUCCESS;
 }
 
 cudnnStatus_t check_tensor(cudnnTensorDescriptor_t desc, const char* api, const char* role) {
@@ -767,54 +772,63 @@ cudnnStatus_t write_records(const std::vector<PerfRecord>& records, cudnnMathTyp
 }
 
 // Runs one pass after the argument checks every compute entry point shares.
-cudnnStatus_t execute_pass(const char* api, Pass pass, ConvProblem& pb, int algo, void* workspace,
+cudnnStatus_t execute_pass(cudaStream_t stream, const char* api, Pass pass, ConvProblem& pb, int algo, void* workspace,
                            std::size_t workspace_bytes, const void* alpha, const void* beta, bool check_algo) {
-    const PassInfo& info = pass_info(pass);
-    if (check_algo) {
-        if (algo < 0 || algo >= info.algo_count) {
-            return dnn_fail(CUDNN_STATUS_BAD_PARAM, api, format("algorithm %d is not a valid %s algorithm", algo, info.name));
-        }
-        const AlgoRule rule = info.rule(pb, algo);
-        if (!rule.supported) {
-            return dnn_fail(CUDNN_STATUS_NOT_SUPPORTED, api,
-                        format("%s algorithm %d does not support this convolution", info.name, algo));
-        }
-        if (rule.workspace > 0) {
-            if (workspace == nullptr || workspace_bytes < rule.workspace) {
-                return dnn_fail(CUDNN_STATUS_BAD_PARAM, api,
-                            format("%s algorithm %d needs a workspace of %zu bytes; got %zu bytes at %p", info.name,
-                                   algo, rule.workspace, workspace_bytes, workspace));
-            }
-            if (cudnnStatus_t s = check_memory(workspace, rule.workspace, api, "workSpace"); s != CUDNN_STATUS_SUCCESS) {
-                return s;
-            }
-            // The workspace is scratch: clobbering it exposes callers that alias it with live data.
-            std::memset(workspace, 0xFF, rule.workspace);
-        }
+  const PassInfo& info = pass_info(pass);
+  if (check_algo) {
+    if (algo < 0 || algo >= info.algo_count) {
+      return dnn_fail(CUDNN_STATUS_BAD_PARAM, api, format("algorithm %d is not a valid %s algorithm", algo, info.name));
     }
-    if (alpha == nullptr || beta == nullptr) {
-        return dnn_fail(CUDNN_STATUS_BAD_PARAM, api, "alpha or beta is null");
+    const AlgoRule rule = info.rule(pb, algo);
+    if (!rule.supported) {
+      return dnn_fail(CUDNN_STATUS_NOT_SUPPORTED, api,
+                      format("%s algorithm %d does not support this convolution", info.name, algo));
     }
-    if (cudnnStatus_t s = check_memory(pb.x.data, pb.x.span_bytes(), api, pass == Pass::backward_data ? "dx" : "x");
-        s != CUDNN_STATUS_SUCCESS) {
+    if (rule.workspace > 0) {
+      if (workspace == nullptr || workspace_bytes < rule.workspace) {
+        return dnn_fail(CUDNN_STATUS_BAD_PARAM, api,
+                        format("%s algorithm %d needs a workspace of %zu bytes; got %zu bytes at %p", info.name, algo,
+                               rule.workspace, workspace_bytes, workspace));
+      }
+      if (cudnnStatus_t s = check_memory(workspace, rule.workspace, api, "workSpace"); s != CUDNN_STATUS_SUCCESS) {
         return s;
+      }
     }
-    if (cudnnStatus_t s = check_memory(pb.w.data, pb.w.span_bytes(), api, pass == Pass::backward_filter ? "dw" : "w");
-        s != CUDNN_STATUS_SUCCESS) {
-        return s;
+  }
+  if (alpha == nullptr || beta == nullptr) {
+    return dnn_fail(CUDNN_STATUS_BAD_PARAM, api, "alpha or beta is null");
+  }
+  if (cudnnStatus_t s = check_memory(pb.x.data, pb.x.span_bytes(), api, pass == Pass::backward_data ? "dx" : "x");
+      s != CUDNN_STATUS_SUCCESS) {
+    return s;
+  }
+  if (cudnnStatus_t s = check_memory(pb.w.data, pb.w.span_bytes(), api, pass == Pass::backward_filter ? "dw" : "w");
+      s != CUDNN_STATUS_SUCCESS) {
+    return s;
+  }
+  if (cudnnStatus_t s = check_memory(pb.y.data, pb.y.span_bytes(), api, pass == Pass::forward ? "y" : "dy");
+      s != CUDNN_STATUS_SUCCESS) {
+    return s;
+  }
+  const double a = read_scale(alpha, pb.type);
+  const double b = read_scale(beta, pb.type);
+  // The workspace is scratch: clobbering it exposes callers that alias it with live data.
+  const std::size_t clobbered = check_algo ? info.rule(pb, algo).workspace : 0;
+  const bool recorded = run_or_capture(stream, [pb, pass, a, b, workspace, clobbered] {
+    if (clobbered > 0) {
+      std::memset(workspace, 0xFF, clobbered);
     }
-    if (cudnnStatus_t s = check_memory(pb.y.data, pb.y.span_bytes(), api, pass == Pass::forward ? "y" : "dy");
-        s != CUDNN_STATUS_SUCCESS) {
-        return s;
-    }
-    const double a = read_scale(alpha, pb.type);
-    const double b = read_scale(beta, pb.type);
     if (pb.type == CUDNN_DATA_DOUBLE) {
-        run_convolution<double>(pb, pass, a, b);
+      run_convolution<double>(pb, pass, a, b);
     } else {
-        run_convolution<float>(pb, pass, a, b);
+      run_convolution<float>(pb, pass, a, b);
     }
-    return CUDNN_STATUS_SUCCESS;
+  });
+  if (!recorded) {
+    return dnn_fail(CUDNN_STATUS_EXECUTION_FAILED, api,
+                    format("stream %p's capture is invalidated", static_cast<void*>(stream)));
+  }
+  return CUDNN_STATUS_SUCCESS;
 }
 
 template <class Perf, class Algo>
@@ -830,8 +844,9 @@ cudnnStatus_t find_algorithms(const char* api, Pass pass, ConvProblem& pb, const
     }
     static const double zero = 0.0;
     const auto start = std::chrono::steady_clock::now();
-    if (cudnnStatus_t s = execute_pass(api, pass, pb, 0, nullptr, 0, alpha_one, &zero, false); s != CUDNN_STATUS_SUCCESS) {
-        return s;
+    if (cudnnStatus_t s = execute_pass(nullptr, api, pass, pb, 0, nullptr, 0, alpha_one, &zero, false);
+        s != CUDNN_STATUS_SUCCESS) {
+      return s;
     }
     const float measured = std::chrono::duration<float, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (workspace_bytes > 0) {
@@ -1532,7 +1547,7 @@ cudnnStatus_t CUDNNWINAPI cudnnConvolutionForward(cudnnHandle_t handle, const vo
                                                   size_t workSpaceSizeInBytes, const void* beta,
                                                   const cudnnTensorDescriptor_t yDesc, void* y) {
     const char* api = "cudnnConvolutionForward";
-    if (cudnnStatus_t s = check_handle_and_join_stream(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
+    if (cudnnStatus_t s = check_handle_and_join_stream(handle, api, true); s != CUDNN_STATUS_SUCCESS) return s;
     ConvProblem pb{};
     if (cudnnStatus_t s = cudaemu::detail::make_problem(api, xDesc, "xDesc", wDesc, "wDesc", convDesc, yDesc, "yDesc", &pb);
         s != CUDNN_STATUS_SUCCESS)
@@ -1540,7 +1555,8 @@ cudnnStatus_t CUDNNWINAPI cudnnConvolutionForward(cudnnHandle_t handle, const vo
     pb.x.data = x;
     pb.w.data = w;
     pb.y.data = y;
-    return cudaemu::detail::execute_pass(api, Pass::forward, pb, algo, workSpace, workSpaceSizeInBytes, alpha, beta, true);
+    return cudaemu::detail::execute_pass(handle->stream, api, Pass::forward, pb, algo, workSpace, workSpaceSizeInBytes,
+                                         alpha, beta, true);
 }
 
 // ---- backward data ------------------------------------------------------------------------------
@@ -1629,7 +1645,7 @@ cudnnStatus_t CUDNNWINAPI cudnnConvolutionBackwardData(cudnnHandle_t handle, con
                                                        size_t workSpaceSizeInBytes, const void* beta,
                                                        const cudnnTensorDescriptor_t dxDesc, void* dx) {
     const char* api = "cudnnConvolutionBackwardData";
-    if (cudnnStatus_t s = check_handle_and_join_stream(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
+    if (cudnnStatus_t s = check_handle_and_join_stream(handle, api, true); s != CUDNN_STATUS_SUCCESS) return s;
     ConvProblem pb{};
     if (cudnnStatus_t s =
             cudaemu::detail::make_problem(api, dxDesc, "dxDesc", wDesc, "wDesc", convDesc, dyDesc, "dyDesc", &pb);
@@ -1638,8 +1654,8 @@ cudnnStatus_t CUDNNWINAPI cudnnConvolutionBackwardData(cudnnHandle_t handle, con
     pb.x.data = dx;
     pb.w.data = w;
     pb.y.data = dy;
-    return cudaemu::detail::execute_pass(api, Pass::backward_data, pb, algo, workSpace, workSpaceSizeInBytes, alpha,
-                                         beta, true);
+    return cudaemu::detail::execute_pass(handle->stream, api, Pass::backward_data, pb, algo, workSpace,
+                                         workSpaceSizeInBytes, alpha, beta, true);
 }
 
 // ---- backward filter ----------------------------------------------------------------------------
@@ -1728,7 +1744,7 @@ cudnnStatus_t CUDNNWINAPI cudnnConvolutionBackwardFilter(cudnnHandle_t handle, c
                                                          size_t workSpaceSizeInBytes, const void* beta,
                                                          const cudnnFilterDescriptor_t dwDesc, void* dw) {
     const char* api = "cudnnConvolutionBackwardFilter";
-    if (cudnnStatus_t s = check_handle_and_join_stream(handle, api); s != CUDNN_STATUS_SUCCESS) return s;
+    if (cudnnStatus_t s = check_handle_and_join_stream(handle, api, true); s != CUDNN_STATUS_SUCCESS) return s;
     ConvProblem pb{};
     if (cudnnStatus_t s =
             cudaemu::detail::make_problem(api, xDesc, "xDesc", dwDesc, "dwDesc", convDesc, dyDesc, "dyDesc", &pb);
@@ -1737,8 +1753,8 @@ cudnnStatus_t CUDNNWINAPI cudnnConvolutionBackwardFilter(cudnnHandle_t handle, c
     pb.x.data = x;
     pb.w.data = dw;
     pb.y.data = dy;
-    return cudaemu::detail::execute_pass(api, Pass::backward_filter, pb, algo, workSpace, workSpaceSizeInBytes, alpha,
-                                         beta, true);
+    return cudaemu::detail::execute_pass(handle->stream, api, Pass::backward_filter, pb, algo, workSpace,
+                                         workSpaceSizeInBytes, alpha, beta, true);
 }
 
 cudnnStatus_t CUDNNWINAPI cudnnConvolutionBackwardBias(cudnnHandle_t handle, const void* alpha,

@@ -97,6 +97,34 @@ void complete_stream(cudaStream_t stream);
 // Runs all queued work of every stream (cudaFree and cudaFreeHost synchronize the device).
 void complete_all_streams();
 
+// ---- stream capture (graphs.cpp) ----------------------------------------------------------------
+// True while `stream` (a valid stream) is in a capture, active or invalidated.
+bool is_capturing(cudaStream_t stream);
+// When `stream` is capturing: records `work` as the capture's next node (or, for an invalidated
+// capture, drops it with cudaErrorStreamCaptureInvalidated), sets *result and returns true. Returns
+// false, leaving `work` alone, for a stream that is not capturing.
+bool capture_work(cudaStream_t stream, StreamWork& work, cudaError_t* result);
+// cudaErrorStreamCaptureUnsupported, reported for `api` (doing `what`) and invalidating the capture,
+// when `stream` is capturing; cudaSuccess otherwise.
+cudaError_t refuse_on_capturing_stream(cudaStream_t stream, const char* api, const char* what);
+// For the "potentially unsafe" calls (allocation, free, device synchronization, blocking copies):
+// cudaErrorStreamCaptureUnsupported, invalidating the captures that prohibit the calling thread from
+// them; cudaSuccess when none does.
+cudaError_t check_unsafe_call(const char* api);
+// cudaEventRecord: marks `event` as last recorded in the capture of `stream` and returns true when
+// `stream` captures (nothing is recorded then); otherwise clears the mark and returns false.
+bool capture_event_record(cudaEvent_t event, cudaStream_t stream);
+// cudaErrorCapturedEvent for an event last recorded in a capture (queries and synchronization).
+cudaError_t check_event_not_captured(cudaEvent_t event, const char* api);
+// cudaStreamWaitEvent's capture rules; returns true with *result set when the wait involves a capture.
+bool capture_event_wait(cudaStream_t stream, cudaEvent_t event, const char* api, cudaError_t* result);
+// The cuBLAS and cuDNN computing calls, once validated: records `compute` as a node of the capture
+// of `stream` when it captures, else runs it now (the caller has run the stream's earlier work).
+// Returns false when the capture is invalidated (nothing recorded, nothing run).
+bool run_or_capture(cudaStream_t stream, std::function<void()> compute);
+// cudaStreamDestroy: the stream's capture, if any, ends with it.
+void forget_capture(cudaStream_t stream);
+
 // ---- runtime objects ----------------------------------------------------------------------------
 // Largest dynamic shared memory a launch of `kernel` may request (48 KiB unless raised by
 // cudaFuncSetAttribute).

@@ -166,6 +166,9 @@ cudaError_t allocate(MemoryKind kind, std::size_t size, void** out, const char* 
     if (size == 0) {
         return cudaSuccess;
     }
+    if (cudaError_t e = check_unsafe_call(api); e != cudaSuccess) {
+      return e;
+    }
     Registry& reg = registry();
     std::unique_lock lock(reg.mutex);
     if (kind == MemoryKind::device) {
@@ -204,6 +207,9 @@ cudaError_t allocate(MemoryKind kind, std::size_t size, void** out, const char* 
 cudaError_t release(MemoryKind kind, void* ptr, const char* api) {
     if (ptr == nullptr) {
         return cudaSuccess;
+    }
+    if (cudaError_t e = check_unsafe_call(api); e != cudaSuccess) {
+      return e;
     }
     // cudaFree and cudaFreeHost synchronize the device implicitly, so no queued work can still
     // touch the memory once it is gone.

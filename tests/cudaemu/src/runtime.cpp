@@ -138,6 +138,21 @@ constexpr ErrorText kErrorTexts[] = {
     {cudaErrorNotSupported, "cudaErrorNotSupported", "operation not supported"},
     {cudaErrorStreamCaptureUnsupported, "cudaErrorStreamCaptureUnsupported",
      "operation not permitted when stream is capturing"},
+    {cudaErrorStreamCaptureInvalidated, "cudaErrorStreamCaptureInvalidated",
+     "operation failed due to a previous error during capture"},
+    {cudaErrorStreamCaptureMerge, "cudaErrorStreamCaptureMerge",
+     "operation would result in a merge of separate capture sequences"},
+    {cudaErrorStreamCaptureUnmatched, "cudaErrorStreamCaptureUnmatched",
+     "capture was not ended in the same stream as it began"},
+    {cudaErrorStreamCaptureUnjoined, "cudaErrorStreamCaptureUnjoined", "capturing stream has unjoined work"},
+    {cudaErrorStreamCaptureIsolation, "cudaErrorStreamCaptureIsolation",
+     "dependency created on uncaptured work in another stream"},
+    {cudaErrorStreamCaptureImplicit, "cudaErrorStreamCaptureImplicit",
+     "operation would make the legacy stream depend on a capturing blocking stream"},
+    {cudaErrorCapturedEvent, "cudaErrorCapturedEvent",
+     "operation not permitted on an event last recorded in a capturing stream"},
+    {cudaErrorStreamCaptureWrongThread, "cudaErrorStreamCaptureWrongThread",
+     "attempt to terminate a thread-local capture sequence from another thread"},
     {cudaErrorUnknown, "cudaErrorUnknown", "unknown error"},
 };
 
@@ -263,6 +278,14 @@ cudaError_t copy(void* dst, const void* src, std::size_t count, cudaMemcpyKind k
         return e;
     }
     if (count > 0 && copy_blocks_host(dst_side, src_side, asynchronous)) {
+      // Stream capture: a copy the host waits for cannot become a graph node, and the synchronous
+      // API is one of the calls a capture prohibits.
+      if (cudaError_t e = asynchronous
+                              ? refuse_on_capturing_stream(stream, api, "copies to or from pageable host memory")
+                              : check_unsafe_call(api);
+          e != cudaSuccess) {
+        return e;
+      }
         count_host_synchronization();
     }
     return submit_copy(dst, src, count, dst_side, src_side, stream, asynchronous);

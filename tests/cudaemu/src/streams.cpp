@@ -320,6 +320,9 @@ namespace {
 // Eager mode: runs `work` now and returns its error. Deferred: queues it (then lets the schedule
 // make progress) and, when `wait`, runs the stream up to it and returns the first deferred error.
 cudaError_t submit_work(cudaStream_t stream, StreamWork work, bool wait) {
+  if (cudaError_t captured = cudaSuccess; !wait && capture_work(stream, work, &captured)) {
+    return captured;
+  }
     Scheduler& s = scheduler();
     std::lock_guard lock(s.mutex);
     StreamQueue& queue = queue_of(s, stream);
@@ -405,6 +408,9 @@ using cudaemu::detail::format;
 extern "C" {
 
 cudaError_t cudaDeviceSynchronize(void) {
+  if (cudaError_t e = cudaemu::detail::check_unsafe_call("cudaDeviceSynchronize"); e != cudaSuccess) {
+    return e;
+  }
     cudaemu::detail::count_host_synchronization();
     cudaemu::detail::Scheduler& s = cudaemu::detail::scheduler();
     std::unique_lock lock(s.mutex);
@@ -450,6 +456,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
                         format("stream %p is not a live created stream", static_cast<void*>(stream)));
         }
     }
+    cudaemu::detail::forget_capture(stream);
     cudaemu::detail::Scheduler& s = cudaemu::detail::scheduler();
     std::lock_guard lock(s.mutex);
     cudaemu::detail::run_until(s, *stream->queue, stream->queue->submitted);
@@ -461,6 +468,13 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
     if (cudaError_t e = cudaemu::detail::check_stream(stream, "cudaStreamSynchronize"); e != cudaSuccess) {
         return e;
+    }
+    if (cudaError_t e = cudaemu::detail::refuse_on_capturing_stream(stream, "cudaStreamSynchronize", "waits");
+        e != cudaSuccess) {
+      return e;
+    }
+    if (cudaError_t e = cudaemu::detail::check_unsafe_call("cudaStreamSynchronize"); e != cudaSuccess) {
+      return e;
     }
     cudaemu::detail::count_host_synchronization();
     cudaemu::detail::Scheduler& s = cudaemu::detail::scheduler();
@@ -482,6 +496,10 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
     if (flags != 0) {
         return fail(cudaErrorInvalidValue, "cudaStreamWaitEvent", format("unknown flags 0x%x", flags));
     }
+    if (cudaError_t captured = cudaSuccess;
+        cudaemu::detail::capture_event_wait(stream, event, "cudaStreamWaitEvent", &captured)) {
+      return captured;
+    }
     cudaemu::detail::Scheduler& s = cudaemu::detail::scheduler();
     std::lock_guard lock(s.mutex);
     // Eager mode has run the record already; a never-recorded or completed event orders nothing.
@@ -502,6 +520,10 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
 cudaError_t cudaStreamQuery(cudaStream_t stream) {
     if (cudaError_t e = cudaemu::detail::check_stream(stream, "cudaStreamQuery"); e != cudaSuccess) {
         return e;
+    }
+    if (cudaError_t e = cudaemu::detail::refuse_on_capturing_stream(stream, "cudaStreamQuery", "asks about the work");
+        e != cudaSuccess) {
+      return e;
     }
     cudaemu::detail::Scheduler& s = cudaemu::detail::scheduler();
     std::lock_guard lock(s.mutex);
@@ -542,6 +564,9 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
     if (cudaError_t e = cudaemu::detail::check_stream(stream, "cudaEventRecord"); e != cudaSuccess) {
         return e;
     }
+    if (cudaemu::detail::capture_event_record(event, stream)) {
+      return cudaSuccess;
+    }
     cudaemu::detail::Scheduler& s = cudaemu::detail::scheduler();
     std::lock_guard lock(s.mutex);
     const std::shared_ptr<cudaemu::detail::StreamQueue> queue = cudaemu::detail::shared_queue_of(s, stream);
@@ -567,6 +592,9 @@ cudaError_t cudaEventQuery(cudaEvent_t event) {
     if (cudaError_t e = cudaemu::detail::check_event(event, "cudaEventQuery"); e != cudaSuccess) {
         return e;
     }
+    if (cudaError_t e = cudaemu::detail::check_event_not_captured(event, "cudaEventQuery"); e != cudaSuccess) {
+      return e;
+    }
     cudaemu::detail::Scheduler& s = cudaemu::detail::scheduler();
     std::lock_guard lock(s.mutex);
     const cudaemu::detail::EventState& state = *event->state;
@@ -580,6 +608,12 @@ cudaError_t cudaEventQuery(cudaEvent_t event) {
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
     if (cudaError_t e = cudaemu::detail::check_event(event, "cudaEventSynchronize"); e != cudaSuccess) {
         return e;
+    }
+    if (cudaError_t e = cudaemu::detail::check_event_not_captured(event, "cudaEventSynchronize"); e != cudaSuccess) {
+      return e;
+    }
+    if (cudaError_t e = cudaemu::detail::check_unsafe_call("cudaEventSynchronize"); e != cudaSuccess) {
+      return e;
     }
     cudaemu::detail::count_host_synchronization();
     cudaemu::detail::Scheduler& s = cudaemu::detail::scheduler();

@@ -47,6 +47,13 @@ CHECK_SIGNATURE(cudaStreamDestroy, E (*)(cudaStream_t));
 CHECK_SIGNATURE(cudaStreamSynchronize, E (*)(cudaStream_t));
 CHECK_SIGNATURE(cudaStreamWaitEvent, E (*)(cudaStream_t, cudaEvent_t, unsigned int));
 CHECK_SIGNATURE(cudaStreamQuery, E (*)(cudaStream_t));
+CHECK_SIGNATURE(cudaStreamBeginCapture, E (*)(cudaStream_t, cudaStreamCaptureMode));
+CHECK_SIGNATURE(cudaStreamEndCapture, E (*)(cudaStream_t, cudaGraph_t*));
+CHECK_SIGNATURE(cudaStreamIsCapturing, E (*)(cudaStream_t, cudaStreamCaptureStatus*));
+CHECK_SIGNATURE(cudaGraphInstantiate, E (*)(cudaGraphExec_t*, cudaGraph_t, unsigned long long));
+CHECK_SIGNATURE(cudaGraphLaunch, E (*)(cudaGraphExec_t, cudaStream_t));
+CHECK_SIGNATURE(cudaGraphExecDestroy, E (*)(cudaGraphExec_t));
+CHECK_SIGNATURE(cudaGraphDestroy, E (*)(cudaGraph_t));
 CHECK_SIGNATURE(cudaEventCreate, E (*)(cudaEvent_t*));
 CHECK_SIGNATURE(cudaEventCreateWithFlags, E (*)(cudaEvent_t*, unsigned int));
 CHECK_SIGNATURE(cudaEventRecord, E (*)(cudaEvent_t, cudaStream_t));
@@ -81,6 +88,14 @@ static_assert(cudaSuccess == 0 && cudaErrorInvalidValue == 1 && cudaErrorMemoryA
               cudaErrorAssert == 710 && cudaErrorHardwareStackError == 714 && cudaErrorIllegalInstruction == 715 &&
               cudaErrorMisalignedAddress == 716 && cudaErrorLaunchFailure == 719 && cudaErrorNotPermitted == 800 &&
               cudaErrorNotSupported == 801 && cudaErrorStreamCaptureUnsupported == 900 && cudaErrorUnknown == 999);
+static_assert(cudaErrorStreamCaptureInvalidated == 901 && cudaErrorStreamCaptureMerge == 902 &&
+              cudaErrorStreamCaptureUnmatched == 903 && cudaErrorStreamCaptureUnjoined == 904 &&
+              cudaErrorStreamCaptureIsolation == 905 && cudaErrorStreamCaptureImplicit == 906 &&
+              cudaErrorCapturedEvent == 907 && cudaErrorStreamCaptureWrongThread == 908);
+static_assert(cudaStreamCaptureStatusNone == 0 && cudaStreamCaptureStatusActive == 1 &&
+              cudaStreamCaptureStatusInvalidated == 2);
+static_assert(cudaStreamCaptureModeGlobal == 0 && cudaStreamCaptureModeThreadLocal == 1 &&
+              cudaStreamCaptureModeRelaxed == 2);
 static_assert(cudaMemcpyHostToHost == 0 && cudaMemcpyHostToDevice == 1 && cudaMemcpyDeviceToHost == 2 &&
               cudaMemcpyDeviceToDevice == 3 && cudaMemcpyDefault == 4);
 static_assert(cudaMemoryTypeUnregistered == 0 && cudaMemoryTypeHost == 1 && cudaMemoryTypeDevice == 2 &&
