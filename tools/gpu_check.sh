@@ -9,7 +9,7 @@
 #   3. run `ctest -L cuda` (the CUDA backend against the CPU reference, now on the device; the tests
 #      that need PyTorch's references only when the Python has torch)
 #   4. run `strata bench gpu` (the MiB step of DeepLabV3-R101 at 512x512, batch 8 and 24, f32 and
-#      tf32, and PyTorch side by side when it has CUDA)
+#      tf32, each eager and replayed as a CUDA graph, and PyTorch side by side when it has CUDA)
 #   5. with more than one GPU and mpirun: `strata bench allreduce --backend nccl`, one rank per GPU
 # and print one summary: each phase's result and time, the tests' counts, the benchmark's table.
 # Each phase runs under the time left of the budget (STRATA_GPU_CHECK_SECONDS, default 470); an

@@ -1,6 +1,7 @@
 // `strata bench gpu`: the incremental training step users run on GPUs, measured on a CUDA device —
 // MiB on VOC 15-5 step 1 with MiB's DeepLabV3-ResNet-101 (In-place ABN, output stride 16) at 512x512
-// — at each --precision and batch: images/s, peak device memory, and the share of the device's
+// — at each --precision and batch, eager and replayed as a CUDA graph (--graphs): images/s, peak
+// device memory, and the share of the device's
 // roofline floor reached. The floor is the step's counted work (every op's FLOPs and bytes, from the
 // profiler's counters) at the device's peak dense bf16 tensor throughput and memory bandwidth, op by
 // op: sum over ops of max(FLOPs / peak, bytes / bandwidth). With a PyTorch that has CUDA, the same
@@ -50,6 +51,7 @@ struct Settings {
   std::vector<int64_t> batches = {8, 24};
   int64_t size = 512;
   std::vector<Precision> precisions = {Precision::f32, Precision::tf32};
+  std::vector<bool> graphs = {false, true};  // eager, then replayed as a CUDA graph
   std::string backbone = "resnet101";
   std::string method = "mib";
   std::string device = "cuda";
@@ -72,6 +74,9 @@ void print_help() {
       "  --backbone NAME       %s (default resnet101; PyTorch runs resnet50 and resnet101 only)\n"
       "  --method NAME         a method preset (default mib)\n"
       "  --device DEV          cuda or cuda:<i> (default cuda)\n"
+      "  --graphs WHICH        off, on or both (default both): the step launched kernel by kernel, and replayed as a\n"
+      "                        CUDA graph (captured at its third step: with --warmup >= 3 the timed steps are "
+      "replays)\n"
       "  --warmup N            untimed steps per run (default 3; 0: the first timed step chooses the algorithms)\n"
       "  --steps N             timed steps per run (default 10)\n"
       "  --no-torch            strata alone\n"
@@ -99,6 +104,12 @@ bool parse(const Args& args, Settings& s) {
   options.value("--device", "DEV", [&](const std::string& v) {
     check(v.rfind("cuda", 0) == 0, "--device '", v, "': expected cuda or cuda:<index>");
     s.device = v;
+  });
+  options.value("--graphs", "WHICH", [&](const std::string& v) {
+    check(v == "off" || v == "on" || v == "both", "--graphs '", v, "': expected off, on or both");
+    s.graphs = v == "off"  ? std::vector<bool>{false}
+               : v == "on" ? std::vector<bool>{true}
+                           : std::vector<bool>{false, true};
   });
   options.integer("--warmup", "N", s.warmup, 0);
   options.integer("--steps", "N", s.steps, 1);
@@ -147,6 +158,7 @@ DeviceRoofline roofline_of([[maybe_unused]] const Device& device) {
 
 struct Row {
   Precision precision = Precision::f32;
+  bool graphs = false;
   int64_t asked = 0, batch = 0;  // the batch asked for, and the one that fit
   double ms = 0;                 // per step
   double images_per_second = 0;
@@ -160,10 +172,11 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 // One run at `batch`; throws OutOfMemoryError when it does not fit.
-Row run_once(const Settings& s, const Device& device, Precision precision, int64_t batch,
+Row run_once(const Settings& s, const Device& device, Precision precision, bool graphs, int64_t batch,
              const DeviceRoofline& roofline) {
   const incremental::Task task = bench_task();
-  const incremental::StepSetup setup = bench_step_setup(task, s.method, s.backbone, batch, s.size, device);
+  incremental::StepSetup setup = bench_step_setup(task, s.method, s.backbone, batch, s.size, device);
+  setup.cuda_graphs = graphs;
   TensorMap previous = bench_step0_weights(setup);
   incremental::StepSession session(setup, task, &previous, "the benchmark's step-0 model", "", s.warmup + s.steps + 1);
   previous.clear();
@@ -179,13 +192,16 @@ Row run_once(const Settings& s, const Device& device, Precision precision, int64
   device.context->synchronize();
   Row row;
   row.precision = precision;
+  row.graphs = graphs;
   row.batch = batch;
   row.ms = seconds_since(t0) * 1e3 / s.steps;
   row.images_per_second = static_cast<double>(batch) * 1e3 / row.ms;
   const MemoryStats memory = memory_stats(device);
   row.peak_allocated = memory.peak_allocated_bytes;
   row.peak_reserved = memory.peak_reserved_bytes;
-  // The counted work of one step, op by op.
+  // The counted work of one step, op by op: the eager step's (a replayed graph runs no op on the host;
+  // its work is the same, and its row takes the eager row's floor).
+  if (graphs) return row;
   profiler::reset();
   profiler::enable(true);
   session.train_iteration(images, labels);
@@ -203,11 +219,12 @@ Row run_once(const Settings& s, const Device& device, Precision precision, int64
 }
 
 // run_once at `batch`, then at 3/4 of it, ... until one fits; nullopt when not even batch 1 does.
-std::optional<Row> run(const Settings& s, Precision precision, int64_t batch, const DeviceRoofline& roofline) {
+std::optional<Row> run(const Settings& s, Precision precision, bool graphs, int64_t batch,
+                       const DeviceRoofline& roofline) {
   const Device device = parse_device(s.device, precision);
   for (int64_t b = batch; b >= 1; b = b == 1 ? 0 : std::max<int64_t>(1, b * 3 / 4)) {
     try {
-      Row row = run_once(s, device, precision, b, roofline);
+      Row row = run_once(s, device, precision, graphs, b, roofline);
       row.asked = batch;
       return row;
     } catch (const OutOfMemoryError& e) {
@@ -306,35 +323,48 @@ int run_bench_gpu(const Args& args) {
   std::printf("VOC %s step %d, %s; %s; %lldx%lld; %d warm-up + %d timed steps per run\n", kBenchTask, kBenchStep,
               described.method.describe().c_str(), described.model.describe().c_str(), static_cast<long long>(s.size),
               static_cast<long long>(s.size), s.warmup, s.steps);
-  std::printf("not built yet, so not measured: --precision bf16, CUDA graphs (every step launches its kernels)\n\n");
+  std::printf("not built yet, so not measured: --precision bf16\n\n");
   std::fflush(stdout);
 
   std::vector<Row> rows;
   for (Precision precision : s.precisions) {
     for (int64_t batch : s.batches) {
-      std::printf("Running strata: %s, batch %lld...\n", precision_name(precision), static_cast<long long>(batch));
-      std::fflush(stdout);
-      if (std::optional<Row> row = run(s, precision, batch, roofline)) {
+      for (bool graphs : s.graphs) {
+        std::printf("Running strata: %s, %s, batch %lld...\n", precision_name(precision), graphs ? "graph" : "eager",
+                    static_cast<long long>(batch));
+        std::fflush(stdout);
+        std::optional<Row> row = run(s, precision, graphs, batch, roofline);
+        if (!row) {
+          std::printf("  %s: not even batch 1 fits\n", precision_name(precision));
+          continue;
+        }
+        // A replayed row's work is the eager row's of the same precision and batch.
+        for (const Row& eager : rows) {
+          if (row->graphs && !eager.graphs && eager.precision == row->precision && eager.batch == row->batch) {
+            row->flops = eager.flops;
+            row->bytes = eager.bytes;
+            row->floor_ms = eager.floor_ms;
+          }
+        }
         rows.push_back(*row);
         std::printf("  batch %lld: %.1f images/s, %.1f ms/step, peak %s allocated\n",
                     static_cast<long long>(row->batch), row->images_per_second, row->ms,
                     megabytes(row->peak_allocated).c_str());
         std::fflush(stdout);
-      } else {
-        std::printf("  %s: not even batch 1 fits\n", precision_name(precision));
       }
     }
   }
   const TorchSide torch = run_torch(s, rows);
 
-  std::printf("\n%-6s %-9s %10s %10s %12s %12s %10s %9s %9s %9s\n", "prec", "batch", "images/s", "ms/step",
+  std::printf("\n%-6s %-6s %-9s %10s %10s %12s %12s %10s %9s %9s %9s\n", "prec", "step", "batch", "images/s", "ms/step",
               "peak alloc", "peak rsvd", "floor ms", "roofline", "vs torch", "vs AMP");
   for (const Row& r : rows) {
     const std::string batch = r.batch == r.asked ? cat(r.batch) : cat(r.batch, " (", r.asked, ")");
     const double same = torch_images(torch, r.batch, precision_name(r.precision));
     const double amp = torch_images(torch, r.batch, "amp_bf16");
-    std::printf("%-6s %-9s %10.1f %10.1f %12s %12s %10s %9s %9s %9s\n", precision_name(r.precision), batch.c_str(),
-                r.images_per_second, r.ms, megabytes(r.peak_allocated).c_str(), megabytes(r.peak_reserved).c_str(),
+    std::printf("%-6s %-6s %-9s %10.1f %10.1f %12s %12s %10s %9s %9s %9s\n", precision_name(r.precision),
+                r.graphs ? "graph" : "eager", batch.c_str(), r.images_per_second, r.ms,
+                megabytes(r.peak_allocated).c_str(), megabytes(r.peak_reserved).c_str(),
                 r.floor_ms > 0 ? fixed(r.floor_ms, 3).c_str() : "-",
                 r.floor_ms > 0 ? fixed(100 * r.floor_ms / r.ms, 2, "%").c_str() : "-",
                 ratio(r.images_per_second, same).c_str(), ratio(r.images_per_second, amp).c_str());
@@ -357,7 +387,8 @@ int run_bench_gpu(const Args& args) {
   std::printf(
       "floor: the step's counted FLOPs and bytes, op by op, at the bf16 tensor peak and the memory bandwidth; "
       "roofline = floor / measured; vs torch = images/s over PyTorch's at the same precision and batch; vs "
-      "AMP = over PyTorch eager AMP bf16 (target >= 1.8)\n");
+      "AMP = over PyTorch eager AMP bf16 (target >= 1.8); step: eager = kernels launched one by one, graph = the "
+      "step replayed as a CUDA graph (--no-cuda-graphs in training turns graphs off)\n");
   return 0;
 }
 
