@@ -1,7 +1,8 @@
 // The bf16 kernels of --precision bf16 (engine/precision.h): cuDNN convolutions (forward, backward
 // data, backward filter) and cuBLAS GEMMs on bf16 operands with fp32 accumulation, each against the
-// CPU's f32 result on the unrounded f32 inputs. Within kBF16, and outside kF32: bf16 rounding (which
-// the emulator applies to every bf16 store, as the hardware does) demonstrably reaches the result.
+// CPU's f32 result on the unrounded f32 inputs, as kernels and through the conv2d and linear ops
+// (autograd included). Within kBF16, and outside kF32: bf16 rounding (which the emulator applies to
+// every bf16 store, as the hardware does) demonstrably reaches the result.
 #include <catch2/catch.hpp>
 #include <string>
 
@@ -130,4 +131,59 @@ TEST_CASE("the GEMMs of linear in bf16 on CUDA are within kBF16 of the CPU's f32
   check_bf16("y = x W^T", yd, y.detach());
   check_bf16("dx = dy W", dxd, x.grad());
   check_bf16("dW = dy^T x", dwd, w.grad());
+}
+
+TEST_CASE("the conv2d and linear ops take bf16 tensors on CUDA and keep their gradients bf16", "[cuda]") {
+  // The ops as a model calls them, autograd included, against the CPU's f32 autograd: outputs and
+  // the gradients of bf16 leaves stay bf16 (saved tensors are the bf16 operands).
+  Generator g(47);
+  const Device device = open_cuda_device(0, Precision::bf16);
+  auto bf16_leaf = [&](const Tensor& t) {
+    Tensor d = bf16_on(t, device);
+    d.set_requires_grad(true);
+    return d;
+  };
+  SECTION("conv2d") {
+    const Tensor x = test::leaf({2, 6, 5, 24}, g, 1.0, 0.0, DType::f32);
+    const Tensor w = test::leaf({12, 3, 3, 24}, g, 1.0, 0.0, DType::f32);
+    const Conv2dParams params = Conv2dParams::same(1, 2, 2);
+    Tensor y = conv2d(x, w, Tensor(), params);
+    const Tensor dy = Tensor::randn(y.shape(), g);
+    y.backward(dy);
+    const Tensor xd = bf16_leaf(x), wd = bf16_leaf(w);
+    Tensor yd = conv2d(xd, wd, Tensor(), params);
+    yd.backward(bf16_on(dy, device));
+    check_bf16("conv2d output", yd, y.detach());
+    check_bf16("conv2d gradient of x", xd.grad(), x.grad());
+    check_bf16("conv2d gradient of weight", wd.grad(), w.grad());
+  }
+  SECTION("linear") {
+    const Tensor x = test::leaf({3, 8, 96}, g, 1.0, 0.0, DType::f32);
+    const Tensor w = test::leaf({20, 96}, g, 1.0, 0.0, DType::f32);
+    Tensor y = linear(x, w, Tensor());
+    const Tensor dy = Tensor::randn(y.shape(), g);
+    y.backward(dy);
+    const Tensor xd = bf16_leaf(x), wd = bf16_leaf(w);
+    Tensor yd = linear(xd, wd, Tensor());
+    yd.backward(bf16_on(dy, device));
+    check_bf16("linear output", yd, y.detach());
+    check_bf16("linear gradient of x", xd.grad(), x.grad());
+    check_bf16("linear gradient of weight", wd.grad(), w.grad());
+  }
+}
+
+TEST_CASE("bf16 conv2d and linear are refused on the CPU and with a bias, naming the op", "[cuda]") {
+  Generator g(5);
+  const Tensor x = Tensor::randn({1, 4, 4, 8}, g).to(DType::bf16), w = Tensor::randn({4, 3, 3, 8}, g).to(DType::bf16);
+  CHECK_THROWS_WITH(conv2d(x, w, Tensor(), Conv2dParams::same(1, 1)),
+                    Catch::Contains("conv2d: expected x in f32 or f64 on the CPU (bf16 computes on CUDA only)"));
+  const Device device = open_cuda_device(0, Precision::bf16);
+  const Tensor b = Tensor::randn({4}, g).to(DType::bf16).to(device);
+  CHECK_THROWS_WITH(conv2d(x.to(device), w.to(device), b, Conv2dParams::same(1, 1)),
+                    Catch::Contains("conv2d: a bf16 convolution takes no bias yet"));
+  const Tensor xl = Tensor::randn({3, 8}, g).to(DType::bf16), wl = Tensor::randn({4, 8}, g).to(DType::bf16);
+  CHECK_THROWS_WITH(linear(xl, wl, Tensor()),
+                    Catch::Contains("linear: expected x in f32 or f64 on the CPU (bf16 computes on CUDA only)"));
+  CHECK_THROWS_WITH(linear(xl.to(device), wl.to(device), b),
+                    Catch::Contains("linear: a bf16 linear takes no bias yet"));
 }
