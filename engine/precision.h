@@ -8,9 +8,13 @@
 //   bf16  mixed precision (issue 14 item 1), PyTorch's autocast to bfloat16: convolutions and GEMMs
 //         read bf16 operands and accumulate in f32 on the tensor cores, normalisation keeps f32
 //         statistics, softmax, losses and reductions compute in f32, master weights, their gradients
-//         and momentum stay f32. What exists so far: the policy below and the parsed option. The
-//         model forward does not cast to bf16 yet, so a model run refuses bf16
-//         (check_model_precision) instead of running something else.
+//         and momentum stay f32. What exists so far: the policy below, the parsed option, the
+//         conv2d and linear ops on bf16 CUDA tensors (bf16 operands, f32 accumulation, bf16
+//         outputs, saved operands and gradients; kernels/cuda/conv2d.h, gemm.h) and the
+//         differentiable cast (engine/ops/cast.h) that gives an f32 master weight its bf16 copy's
+//         gradient in f32. The model forward does not cast to bf16 yet and the norms take no bf16
+//         activations, so a model run refuses bf16 (check_model_precision) instead of running
+//         something else.
 //
 // The policy, in one place (as autocast's op lists): the ops of kTensorMathOps compute in the
 // precision's tensor math (TF32 for f32 data at tf32; bf16 operands at bf16); every other op (batch

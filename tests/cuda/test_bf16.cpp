@@ -7,6 +7,7 @@
 #include <string>
 
 #include "engine/cuda/context.h"
+#include "engine/ops/cast.h"
 #include "engine/ops/conv2d.h"
 #include "engine/ops/device_dispatch.h"
 #include "engine/ops/linear.h"
@@ -186,4 +187,31 @@ TEST_CASE("bf16 conv2d and linear are refused on the CPU and with a bias, naming
                     Catch::Contains("linear: expected x in f32 or f64 on the CPU (bf16 computes on CUDA only)"));
   CHECK_THROWS_WITH(linear(xl.to(device), wl.to(device), b),
                     Catch::Contains("linear: a bf16 linear takes no bias yet"));
+}
+
+TEST_CASE("f32 master weights: a bf16 copy's gradient reaches the f32 weight's .grad()", "[cuda]") {
+  // --precision bf16's pattern (engine/precision.h): f32 activations and master weights on the device,
+  // cast to bf16 for the convolution; its bf16 gradients arrive cast back to f32.
+  Generator g(53);
+  const Tensor x = test::leaf({2, 5, 5, 16}, g, 1.0, 0.0, DType::f32);
+  const Tensor w = test::leaf({8, 3, 3, 16}, g, 1.0, 0.0, DType::f32);
+  Tensor y = conv2d(x, w, Tensor(), Conv2dParams::same(1, 1));
+  const Tensor dy = Tensor::randn(y.shape(), g);
+  y.backward(dy);
+
+  const Device device = open_cuda_device(0, Precision::bf16);
+  Tensor xm = x.detach().to(device), wm = w.detach().to(device);
+  xm.set_requires_grad(true);
+  wm.set_requires_grad(true);
+  Tensor yd = conv2d(cast(xm, DType::bf16), cast(wm, DType::bf16), Tensor(), Conv2dParams::same(1, 1));
+  yd.backward(bf16_on(dy, device));
+  check_bf16("output", yd, y.detach());
+  REQUIRE(wm.grad().dtype() == DType::f32);
+  REQUIRE(xm.grad().dtype() == DType::f32);
+  // The master gradients hold the bf16 gradients exactly (a widening cast), so they are bf16 values.
+  check_bf16("weight gradient, widened", wm.grad().to(DType::bf16), w.grad());
+  check_bf16("input gradient, widened", xm.grad().to(DType::bf16), x.grad());
+  CHECK(
+      test::compare(wm.grad().to(Device::cpu()), wm.grad().to(DType::bf16).to(Device::cpu()).to(DType::f32), test::kF64)
+          .ok);
 }
