@@ -540,6 +540,17 @@ void check_floating(const char* op, const char* role, const Tensor& t) {
         t.describe());
 }
 
+void check_tensor_math_dtype(const char* op, const char* role, const Tensor& t) {
+  check_defined(op, role, t);
+  if (t.dtype() == DType::bf16) {
+    check(t.device().is_cuda(), op, ": expected ", role, " in f32 or f64 on the CPU (bf16 computes on CUDA only), got ",
+          t.describe());
+    return;
+  }
+  check(t.dtype() == DType::f32 || t.dtype() == DType::f64, op, ": expected ", role,
+        " in f32 or f64 (or bf16 on CUDA), got ", t.describe());
+}
+
 void check_same_dtype(const char* op, const Tensor& a, const char* role_a, const Tensor& b, const char* role_b) {
   check(a.dtype() == b.dtype(), op, ": ", role_a, " is ", a.describe(), " but ", role_b, " is ", b.describe(),
         " (dtypes must match)");

@@ -180,6 +180,9 @@ void check_defined(const char* op, const char* role, const Tensor& t);
 void check_dim(const char* op, const char* role, const Tensor& t, int64_t dim, const char* layout);
 void check_dtype(const char* op, const char* role, const Tensor& t, DType dtype);
 void check_floating(const char* op, const char* role, const Tensor& t);  // f32 or f64 on CPU
+// f32 or f64, or bf16 on a CUDA device: the dtypes of the tensor-math ops (convolutions, GEMMs;
+// engine/precision.h), whose CUDA kernels compute bf16 operands with f32 accumulation.
+void check_tensor_math_dtype(const char* op, const char* role, const Tensor& t);
 void check_same_dtype(const char* op, const Tensor& a, const char* role_a, const Tensor& b, const char* role_b);
 void check_same_device(const char* op, const Tensor& a, const char* role_a, const Tensor& b, const char* role_b);
 void check_same_shape(const char* op, const Tensor& a, const char* role_a, const Tensor& b, const char* role_b);

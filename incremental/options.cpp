@@ -344,9 +344,9 @@ std::vector<OptionSpec> recipe_and_run_specs() {
             [](TrainOptions& o, const std::string& v) { o.device = v; }),
       value("--precision", "P",
             "tf32 (TF32 tensor-core convolutions and GEMMs, f32 storage; the CUDA default) or f32 (strict; the "
-            "CPU's only precision)",
+            "CPU's only precision); bf16 mixed precision is refused until the model forward casts to bf16",
             [](TrainOptions& o, const std::string& v) {
-              parse_precision(v);
+              check_model_precision(parse_precision(v));
               o.precision = v;
             }),
       value("--log-interval", "N", "iterations between log records and progress lines (default 10)",

@@ -89,6 +89,7 @@ Trainer::Trainer(TrainOptions options, std::FILE* out, distributed::Communicator
   check(o.ckpt.empty() || !o.all_steps, "--ckpt belongs to one step: give --step N");
   const std::string device_text = o.device.empty() ? default_device_text() : o.device;
   precision_ = o.precision.empty() ? default_precision(device_text) : parse_precision(o.precision);
+  check_model_precision(precision_);
   device_ = parse_device(device_text, precision_);
   print(emulated_device_warning(device_, device_text));
 

@@ -70,7 +70,8 @@ void print_help() {
       "PyTorch that has CUDA, the same step in PyTorch (f32, TF32, eager AMP bf16, torch.compile) side by side.\n\n"
       "  --batch N[,N...]      batches (default 8,24; one that does not fit is retried at 3/4 of its size)\n"
       "  --size N              crop, N x N (default 512)\n"
-      "  --precision P[,P...]  f32 and/or tf32 (default f32,tf32; bf16 is not built yet)\n"
+      "  --precision P[,P...]  f32 and/or tf32 (default f32,tf32; bf16 is refused until the model forward casts to "
+      "bf16)\n"
       "  --backbone NAME       %s (default resnet101; PyTorch runs resnet50 and resnet101 only)\n"
       "  --method NAME         a method preset (default mib)\n"
       "  --device DEV          cuda or cuda:<i> (default cuda)\n"
@@ -93,7 +94,10 @@ bool parse(const Args& args, Settings& s) {
   options.integer("--size", "N", s.size, 16);
   options.value("--precision", "P[,P...]", [&](const std::string& v) {
     s.precisions.clear();
-    for (const std::string& p : split_commas(v)) s.precisions.push_back(parse_precision(p));
+    for (const std::string& p : split_commas(v)) {
+      s.precisions.push_back(parse_precision(p));
+      check_model_precision(s.precisions.back());
+    }
   });
   options.value("--backbone", "NAME", [&](const std::string& v) {
     models::ModelConfig probe;

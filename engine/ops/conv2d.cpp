@@ -47,7 +47,7 @@ kernels::common::Conv2dShape checked_shape(const char* op, const Tensor& x, cons
                                            const Conv2dParams& params) {
   check_dim(op, "x", x, 4, "(N,H,W,C)");
   check_dim(op, "weight", weight, 4, "(K,R,S,C)");
-  check_floating(op, "x", x);
+  check_tensor_math_dtype(op, "x", x);
   check_same_dtype(op, x, "x", weight, "weight");
   check_same_device(op, x, "x", weight, "weight");
   check(weight.size(3) == x.size(3), op, ": weight ", weight.describe(), " expects ", weight.size(3),
@@ -77,9 +77,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   profiler::Scope profile_scope(op);
   const kernels::common::Conv2dShape s = checked_shape(op, x, weight, bias, params);
 
+  check(x.dtype() != DType::bf16 || !bias.defined(), op, ": a bf16 convolution takes no bias yet (no bf16 bias ",
+        "kernel), got bias ", bias.describe());
+
   Tensor xc = x.contiguous(), wc = weight.contiguous(), bc = bias.defined() ? bias.contiguous() : Tensor();
   Tensor y = Tensor::empty({s.N, s.P, s.Q, s.K}, x.dtype(), x.device());
-  dispatch(op, x, [&](auto tag, const auto& backend) {
+  dispatch_tensor_math(op, x, [&](auto tag, const auto& backend) {
     using T = decltype(tag);
     conv2d_forward(y.data<T>(), xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr, s, backend);
   });
@@ -108,14 +111,14 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                      Tensor dx, dw, db;
                      if (needs[0]) {
                        dx = Tensor::empty(x_saved.shape(), g.dtype(), g.device());
-                       dispatch("conv2d backward data", g, [&](auto tag, const auto& backend) {
+                       dispatch_tensor_math("conv2d backward data", g, [&](auto tag, const auto& backend) {
                          using T = decltype(tag);
                          conv2d_backward_data(dx.data<T>(), g.data<T>(), w_saved.data<T>(), s, backend);
                        });
                      }
                      if (needs[1]) {
                        dw = Tensor::empty(w_saved.shape(), g.dtype(), g.device());
-                       dispatch("conv2d backward filter", g, [&](auto tag, const auto& backend) {
+                       dispatch_tensor_math("conv2d backward filter", g, [&](auto tag, const auto& backend) {
                          using T = decltype(tag);
                          conv2d_backward_filter(dw.data<T>(), g.data<T>(), x_saved.data<T>(), s, backend);
                        });

@@ -1,10 +1,13 @@
 // 2-D convolution (PyTorch's conv2d semantics, cross-correlation) on NHWC activations and OHWI
 // weights: f32/f64 on CPU (im2col + GEMM on OpenBLAS; 1x1 stride-1 convolutions are plain GEMMs) and
-// on CUDA (cuDNN, NHWC, strict fp32 math for f32; one algorithm per shape and dtype, cached).
+// on CUDA (cuDNN, NHWC, strict fp32 math for f32; one algorithm per shape and dtype, cached); bf16 on
+// CUDA only, without bias (bf16 operands and output, f32 accumulation: --precision bf16's kernels,
+// engine/precision.h), its gradients bf16 too.
 //   x: (N,H,W,C)   weight: (K,R,S,C)   bias: (K) or undefined   ->   (N,P,Q,K)
 //   P = (H + 2*pad_h - dilation_h*(R-1) - 1) / stride_h + 1, Q likewise (floor division)
 // Throws strata::Error naming the tensors when ranks, channel counts, dtypes or devices disagree,
-// when a stride or dilation is < 1 or a padding < 0, or when the output would be empty.
+// when a stride or dilation is < 1 or a padding < 0, when the output would be empty, or for bf16
+// tensors on the CPU or with a bias.
 #pragma once
 
 #include "engine/tensor.h"

@@ -103,6 +103,23 @@ void dispatch(const char* op, const Tensor& x, Body&& body) {
   on_backend(op, x, [&](const auto& backend) { detail::with_floating_type(op, x.dtype(), backend, body); });
 }
 
+// dispatch for the tensor-math ops (engine/precision.h's kTensorMathOps: convolutions and GEMMs),
+// whose CUDA kernels also compute bf16 tensors (T = bf16: bf16 operands, f32 accumulation, bf16
+// output; --precision bf16). The CPU's kernels compute f32 and f64 only, so a CPU bf16 tensor is
+// refused naming the op, as dispatch refuses it.
+template <class Body>
+void dispatch_tensor_math(const char* op, const Tensor& x, Body&& body) {
+  on_backend(op, x, [&](const auto& backend) {
+    if constexpr (is_cuda<decltype(backend)>) {
+      if (x.dtype() == DType::bf16) {
+        body(bf16{}, backend);
+        return;
+      }
+    }
+    detail::with_floating_type(op, x.dtype(), backend, body);
+  });
+}
+
 // An op whose CUDA kernel is not written yet (how a new op starts, docs/ARCHITECTURE.md): the body
 // runs for CPU tensors only; a CUDA tensor is refused with "no CUDA implementation yet", never
 // silently computed on the CPU.

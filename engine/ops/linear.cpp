@@ -11,9 +11,11 @@
 //   y:  (T, N, m = out, n = rows, k = in):   y^T (out,rows)  = W (out,in) . x^T (in,rows)
 //   dx: (N, N, m = in,  n = rows, k = out):  dx^T (in,rows)  = W^T (in,out) . dy^T (out,rows)
 //   dW: (N, T, m = in,  n = out,  k = rows): dW^T (in,out)   = x^T (in,rows) . dy (rows,out)
-// Strict fp32 on CUDA (CUBLAS_COMPUTE_32F, default math). The bias is added after the product and
-// its gradient is a deterministic column sum, on both backends.
+// Strict fp32 on CUDA (CUBLAS_COMPUTE_32F, default math); bf16 on CUDA in CUBLAS_COMPUTE_32F. The bias is added after
+// the product and its gradient is a deterministic column sum, on both backends.
 #include "engine/ops/linear.h"
+
+#include <type_traits>
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
@@ -31,7 +33,7 @@ namespace strata {
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   constexpr const char* op = "linear";
   profiler::Scope profile_scope(op);
-  check_floating(op, "x", x);
+  check_tensor_math_dtype(op, "x", x);
   check(x.dim() >= 1, op, ": x ", x.describe(), " needs a feature dimension");
   check_dim(op, "weight", weight, 2, "(out, in)");
   check_same_dtype(op, x, "x", weight, "weight");
@@ -46,15 +48,20 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     check(bias.size(0) == out, op, ": bias ", bias.describe(), " does not match the ", out,
           " outputs of weight ", weight.describe());
   }
+  check(x.dtype() != DType::bf16 || !bias.defined(), op, ": a bf16 linear takes no bias yet (no bf16 bias kernel), ",
+        "got bias ", bias.describe());
   int64_t rows = in > 0 ? x.numel() / in : 0;
   Shape out_shape = x.shape();
   out_shape.back() = out;
   Tensor xc = x.contiguous(), wc = weight.contiguous(), bc = bias.defined() ? bias.contiguous() : Tensor();
   Tensor y = Tensor::empty(out_shape, x.dtype(), x.device());
-  dispatch(op, x, [&](auto tag, const auto& backend) {
+  dispatch_tensor_math(op, x, [&](auto tag, const auto& backend) {
     using T = decltype(tag);
-    gemm(false, true, rows, out, in, T(1), xc.data<T>(), in, wc.data<T>(), in, T(0), y.data<T>(), out, backend);
-    if (bc.defined()) add_channel(y.data<T>(), y.data<T>(), bc.data<T>(), rows, out, backend);
+    using Scale = kernels::cuda::GemmScale<T>;  // T for float and double, float for bf16 (CUDA only)
+    gemm(false, true, rows, out, in, Scale(1), xc.data<T>(), in, wc.data<T>(), in, Scale(0), y.data<T>(), out, backend);
+    if constexpr (!std::is_same_v<T, bf16>) {
+      if (bc.defined()) add_channel(y.data<T>(), y.data<T>(), bc.data<T>(), rows, out, backend);
+    }
   });
   {
     const double item = static_cast<double>(dtype_size(x.dtype()));
@@ -78,17 +85,20 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                                      ((needs[0] ? dy + ws + xs : 0) + (needs[1] ? dy + xs + ws : 0) +
                                       (needs[2] ? dy + static_cast<double>(out) : 0)) *
                                          item);
-                     dispatch("linear backward", g, [&](auto tag, const auto& backend) {
+                     dispatch_tensor_math("linear backward", g, [&](auto tag, const auto& backend) {
                        using T = decltype(tag);
+                       using Scale = kernels::cuda::GemmScale<T>;
                        if (needs[0]) {
-                         gemm(false, false, rows, in, out, T(1), g.data<T>(), out, w_saved.data<T>(), in, T(0),
+                         gemm(false, false, rows, in, out, Scale(1), g.data<T>(), out, w_saved.data<T>(), in, Scale(0),
                               dx.data<T>(), in, backend);
                        }
                        if (needs[1]) {
-                         gemm(true, false, out, in, rows, T(1), g.data<T>(), out, x_saved.data<T>(), in, T(0),
+                         gemm(true, false, out, in, rows, Scale(1), g.data<T>(), out, x_saved.data<T>(), in, Scale(0),
                               dw.data<T>(), in, backend);
                        }
-                       if (needs[2]) sum_rows(db.data<T>(), g.data<T>(), rows, out, backend);
+                       if constexpr (!std::is_same_v<T, bf16>) {
+                         if (needs[2]) sum_rows(db.data<T>(), g.data<T>(), rows, out, backend);
+                       }
                      });
                      return std::vector<Tensor>{dx, dw, db};
                    });

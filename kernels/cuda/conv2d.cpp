@@ -15,7 +15,10 @@
 // Precision: f32 data computes in float under CUDNN_FMA_MATH (strict fp32, never TF32) or, when the
 // backend's float_math is tf32, under CUDNN_DEFAULT_MATH, which lets cuDNN pick TF32 tensor-core
 // algorithms (any record math type but CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, which may round float
-// to half precision, qualifies); f64 data
+// to half precision, qualifies); bf16 data (--precision bf16, engine/precision.h) is cuDNN's
+// PSEUDO_BFLOAT16_CONFIG: bf16 tensors, float compute type, under CUDNN_DEFAULT_MATH so the tensor
+// cores multiply bf16 and accumulate in float (any record math type but ALLOW_CONVERSION), and the
+// float scaling factors cuDNN takes for every non-double type; f64 data
 // computes in double under CUDNN_DEFAULT_MATH (TF32 applies to float only, so no math type lowers
 // the precision of a double convolution), and cuDNN computes double NHWC convolutions only with its
 // implicit-GEMM algorithms: forward IMPLICIT_GEMM and IMPLICIT_PRECOMP_GEMM, backward-data ALGO_0
@@ -48,6 +51,7 @@
 #include <climits>
 #include <initializer_list>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cuda/check.h"
@@ -62,26 +66,35 @@ constexpr cudnnTensorFormat_t kLayout = CUDNN_TENSOR_NHWC;
 
 // What a convolution of T data asks of cuDNN (see the file comment).
 struct ConvPrecision {
-  cudnnDataType_t data;  // data and compute type
-  cudnnMathType_t math;  // the convolution descriptor's math type before an algorithm is chosen
+  cudnnDataType_t data;     // the tensors' and the filter's data type
+  cudnnDataType_t compute;  // the convolution descriptor's compute (accumulation) type
+  cudnnMathType_t math;     // the convolution descriptor's math type before an algorithm is chosen
   const char* name;
 };
+
+// cuDNN's alpha and beta: double for double data, float for every other type.
+template <class T>
+using ConvScale = std::conditional_t<std::is_same_v<T, double>, double, float>;
 
 template <class T>
 constexpr ConvPrecision precision_of(FloatMath float_math);
 template <>
 constexpr ConvPrecision precision_of<float>(FloatMath float_math) {
-  if (float_math == FloatMath::tf32) return {CUDNN_DATA_FLOAT, CUDNN_DEFAULT_MATH, "tf32"};
-  return {CUDNN_DATA_FLOAT, CUDNN_FMA_MATH, "strict fp32"};
+  if (float_math == FloatMath::tf32) return {CUDNN_DATA_FLOAT, CUDNN_DATA_FLOAT, CUDNN_DEFAULT_MATH, "tf32"};
+  return {CUDNN_DATA_FLOAT, CUDNN_DATA_FLOAT, CUDNN_FMA_MATH, "strict fp32"};
 }
 template <>
 constexpr ConvPrecision precision_of<double>(FloatMath) {
-  return {CUDNN_DATA_DOUBLE, CUDNN_DEFAULT_MATH, "f64"};
+  return {CUDNN_DATA_DOUBLE, CUDNN_DATA_DOUBLE, CUDNN_DEFAULT_MATH, "f64"};
+}
+template <>
+constexpr ConvPrecision precision_of<bf16>(FloatMath) {
+  return {CUDNN_DATA_BFLOAT16, CUDNN_DATA_FLOAT, CUDNN_DEFAULT_MATH, "bf16 with f32 accumulation"};
 }
 
 // Whether an algorithm record's math type computes at the precision asked for: only FMA math for
-// strict float (the others may round to TF32); for TF32 anything but a conversion to half
-// precision; any for double.
+// strict float (the others may round to TF32); for TF32 and bf16 anything but a conversion to
+// half precision; any for double.
 bool keeps_precision(const ConvPrecision& precision, cudnnMathType_t math) {
   if (precision.data == CUDNN_DATA_DOUBLE) return true;
   if (precision.math == CUDNN_FMA_MATH) return math == CUDNN_FMA_MATH;
@@ -195,9 +208,9 @@ struct ConvDescriptors {
         cudnnSetTensor4dDescriptor(x.handle, kLayout, type, as_int(s.N), as_int(s.C), as_int(s.H), as_int(s.W)));
     STRATA_CUDNN_CHECK(
         cudnnSetFilter4dDescriptor(w.handle, type, kLayout, as_int(s.K), as_int(s.C), as_int(s.R), as_int(s.S)));
-    STRATA_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv.handle, as_int(s.pad_h), as_int(s.pad_w),
-                                                       as_int(s.stride_h), as_int(s.stride_w), as_int(s.dilation_h),
-                                                       as_int(s.dilation_w), CUDNN_CROSS_CORRELATION, type));
+    STRATA_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(
+        conv.handle, as_int(s.pad_h), as_int(s.pad_w), as_int(s.stride_h), as_int(s.stride_w), as_int(s.dilation_h),
+        as_int(s.dilation_w), CUDNN_CROSS_CORRELATION, precision.compute));
     STRATA_CUDNN_CHECK(cudnnSetConvolutionMathType(conv.handle, precision.math));
     STRATA_CUDNN_CHECK(
         cudnnSetTensor4dDescriptor(y.handle, kLayout, type, as_int(s.N), as_int(s.K), as_int(s.P), as_int(s.Q)));
@@ -399,7 +412,7 @@ void run_pass(const Conv2dShape& s, const Backend& backend, const T* a, const T*
              : choose_algorithm<Pass>(backend.cudnn, d, s, precision, algorithms.policy(), workspace, a, b, out);
   if (!cached) algorithms.insert(key, chosen);
   STRATA_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.handle, chosen.math));
-  const T alpha = 1, beta = 0;  // cuDNN scales double data by doubles
+  const ConvScale<T> alpha = 1, beta = 0;
   Pass::run(backend.cudnn, &alpha, d, a, b, static_cast<typename Pass::Algo>(chosen.algo),
             workspace.get(chosen.workspace_bytes), chosen.workspace_bytes, &beta, out);
 }
@@ -450,7 +463,14 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* bias, const Conv2dSha
   } else {
     run_pass<T, ForwardPass>(s, backend, x, w, y);
   }
-  if (bias) add_channel(y, y, bias, rows, s.K, backend);
+  if (!bias) return;
+  if constexpr (std::is_same_v<T, bf16>) {
+    throw CudaError(
+        "conv2d on CUDA: a bf16 convolution takes no bias yet (the bias add has no bf16 kernel); "
+        "add the bias after the convolution");
+  } else {
+    add_channel(y, y, bias, rows, s.K, backend);
+  }
 }
 
 template <class T>
@@ -494,5 +514,11 @@ void conv2d_backward_filter(T* dw, const T* dy, const T* x, const Conv2dShape& s
 STRATA_INSTANTIATE(float)
 STRATA_INSTANTIATE(double)
 #undef STRATA_INSTANTIATE
+
+// bf16: the convolution passes (no epilogue kernel in bf16 yet).
+template ConvAlgorithmKey conv2d_algorithm_key<bf16>(const Conv2dShape&, ConvPass, FloatMath);
+template void conv2d_forward<bf16>(bf16*, const bf16*, const bf16*, const bf16*, const Conv2dShape&, const Backend&);
+template void conv2d_backward_data<bf16>(bf16*, const bf16*, const bf16*, const Conv2dShape&, const Backend&);
+template void conv2d_backward_filter<bf16>(bf16*, const bf16*, const bf16*, const Conv2dShape&, const Backend&);
 
 }  // namespace strata::kernels::cuda

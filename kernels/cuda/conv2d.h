@@ -1,4 +1,4 @@
-// 2-D convolution on CUDA through cuDNN's legacy API (T = float or double), the operation, shape
+// 2-D convolution on CUDA through cuDNN's legacy API (T = float, double or bf16), the operation, shape
 // (kernels/common/conv2d.h) and arguments of kernels/cpu/conv2d.h, the backend last: cross-correlation,
 // NHWC activations, OHWI = KRSC filters.
 //
@@ -10,7 +10,10 @@
 //
 // Float: data and compute in fp32, with CUDNN_FMA_MATH (strict fp32: cuDNN may not round to TF32
 // on sm_80+) or, when the backend's float_math is tf32, with TF32 tensor-core math allowed. Double: data and compute in
-// fp64, with the algorithms cuDNN supports for it (see conv2d.cpp). The backend (kernels/cuda/backend.h) supplies the
+// fp64, with the algorithms cuDNN supports for it (see conv2d.cpp). bf16 (--precision bf16): bf16
+// operands and output, products accumulated in fp32 on the tensor cores, the output rounded once to
+// bf16 (cuDNN's PSEUDO_BFLOAT16_CONFIG); forward, backward data and backward filter only, and a bf16
+// forward with a bias throws CudaError (no bf16 bias kernel yet). The backend (kernels/cuda/backend.h) supplies the
 // cuDNN handle (bound to its stream), the algorithm cache, where each pass's algorithm is chosen once per shape and
 // data type (see conv_algorithms.h for the key and policy), and the scratch memory cuDNN's workspace comes from.
 //
@@ -20,6 +23,7 @@
 #pragma once
 
 #include "kernels/common/conv2d.h"
+#include "kernels/common/half.h"
 #include "kernels/cuda/backend.h"
 
 namespace strata::kernels::cuda {

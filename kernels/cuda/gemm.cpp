@@ -33,7 +33,8 @@ int to_int(int64_t value, const char* what) {
 int leading_dimension(int64_t ld, const char* what) { return std::max(1, to_int(ld, what)); }
 
 // The data and compute types of a T GEMM: fp32 data computed in strict fp32 or with TF32 tensor-core
-// math (the backend's float_math), fp64 for double.
+// math (the backend's float_math), fp64 for double, bf16 data accumulated in fp32 (cuBLAS has no
+// TF32 for bf16 data, so float_math does not apply).
 template <class T>
 struct GemmTypes;
 template <>
@@ -48,12 +49,17 @@ struct GemmTypes<double> {
   static constexpr cudaDataType_t data = CUDA_R_64F;
   static cublasComputeType_t compute(FloatMath) { return CUBLAS_COMPUTE_64F; }
 };
+template <>
+struct GemmTypes<bf16> {
+  static constexpr cudaDataType_t data = CUDA_R_16BF;
+  static cublasComputeType_t compute(FloatMath) { return CUBLAS_COMPUTE_32F; }
+};
 
 }  // namespace
 
 template <class T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
-          int64_t ldb, T beta, T* C, int64_t ldc, const Backend& backend) {
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, GemmScale<T> alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, GemmScale<T> beta, T* C, int64_t ldc, const Backend& backend) {
   constexpr cudaDataType_t type = GemmTypes<T>::data;
   const int m = to_int(N, "N"), n = to_int(M, "M"), k = to_int(K, "K");
   if (m == 0 || n == 0) return;
@@ -68,5 +74,7 @@ template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const fl
                           float, float*, int64_t, const Backend&);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
                            int64_t, double, double*, int64_t, const Backend&);
+template void gemm<bf16>(bool, bool, int64_t, int64_t, int64_t, float, const bf16*, int64_t, const bf16*, int64_t,
+                         float, bf16*, int64_t, const Backend&);
 
 }  // namespace strata::kernels::cuda

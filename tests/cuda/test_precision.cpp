@@ -3,9 +3,11 @@
 // far enough from it that kF32 fails, so the mode demonstrably reaches cuDNN and cuBLAS; a strict
 // (f32) device stays within kF32; ops outside the policy's list get strict math on a tf32 device; the
 // convolution algorithm cache keeps TF32 choices apart from strict ones.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/cuda/context.h"
@@ -85,9 +87,16 @@ TEST_CASE("parse_precision and the precision policy", "[cpu]") {
   CHECK(parse_precision("tf32") == Precision::tf32);
   CHECK(parse_precision("f32") == Precision::f32);
   CHECK(parse_precision("fp32") == Precision::f32);
-  CHECK_THROWS_WITH(parse_precision("fp16"), "--precision 'fp16': expected tf32 or f32");
-  CHECK_THROWS_WITH(parse_precision("bf16"), Catch::Contains("bf16 mixed precision is not built yet"));
+  CHECK(parse_precision("bf16") == Precision::bf16);
+  CHECK(std::string(precision_name(Precision::bf16)) == "bf16");
+  CHECK_THROWS_WITH(parse_precision("fp16"), "--precision 'fp16': expected bf16, tf32 or f32");
   CHECK_THROWS_WITH(parse_device("cpu", Precision::tf32), Catch::Contains("--precision tf32 is a CUDA math mode"));
+  CHECK_THROWS_WITH(parse_device("cpu", Precision::bf16), Catch::Contains("--precision bf16 is a CUDA math mode"));
+  // A model run refuses bf16 until the forward casts to it; the other precisions run.
+  CHECK_THROWS_WITH(check_model_precision(Precision::bf16),
+                    Catch::Contains("--precision bf16: the model forward does not cast to bf16 yet"));
+  CHECK_NOTHROW(check_model_precision(Precision::tf32));
+  CHECK_NOTHROW(check_model_precision(Precision::f32));
   CHECK(default_precision("cuda:1") == Precision::tf32);
   CHECK(default_precision("cpu") == Precision::f32);
   for (const char* op :
@@ -97,12 +106,38 @@ TEST_CASE("parse_precision and the precision policy", "[cpu]") {
   for (const char* op : {"conv2d backward bias", "batch_norm", "softmax", "cross_entropy", ""}) {
     CHECK_FALSE(uses_tensor_math(op));
   }
-  // What a kernel gets: TF32 only for a listed op on a tf32 device.
+  // At bf16, the tensor-math ops read bf16 operands, norms keep f32 statistics, softmax, losses and
+  // reductions compute in f32, and every other op computes in its input's dtype.
+  for (const char* op :
+       {"conv2d", "conv2d backward data", "conv2d backward filter", "conv2d_activation", "linear", "linear backward"}) {
+    CHECK(bf16_compute(op) == Bf16Compute::bf16_operands);
+  }
+  for (const char* op : {"batch_norm", "inplace_abn"}) CHECK(bf16_compute(op) == Bf16Compute::f32_statistics);
+  for (const char* op :
+       {"softmax", "log_softmax", "cross_entropy", "fused_losses", "sum", "mean_spatial", "conv2d backward bias"}) {
+    CHECK(bf16_compute(op) == Bf16Compute::f32);
+  }
+  for (const char* op : {"relu", "upsample_bilinear", "max_pool2d", "concat", ""}) {
+    CHECK(bf16_compute(op) == Bf16Compute::input_dtype);
+  }
+  // One table, no contradictions: the ops reading bf16 operands are exactly the tensor-math ops, and
+  // no op has two rules.
+  for (const Bf16OpPolicy& rule : kBf16Policy) {
+    INFO(rule.op);
+    CHECK(uses_tensor_math(rule.op) == (rule.compute == Bf16Compute::bf16_operands));
+    CHECK(std::count_if(std::begin(kBf16Policy), std::end(kBf16Policy),
+                        [&](const Bf16OpPolicy& other) { return other.op == rule.op; }) == 1);
+  }
+  for (std::string_view op : kTensorMathOps) CHECK(bf16_compute(op) == Bf16Compute::bf16_operands);
+  // What a kernel gets: TF32 only for a listed op on a tf32 device; an f32 tensor reaching a
+  // convolution on a bf16 device (not cast) computes in strict f32.
   const Device tf32 = open_cuda_device(0, Precision::tf32), strict = open_cuda_device(0, Precision::f32);
   TensorScratch scratch(tf32);
   CHECK(cuda_context(tf32).kernel_backend(&scratch, "conv2d").float_math == kcu::FloatMath::tf32);
   CHECK(cuda_context(tf32).kernel_backend(&scratch, "batch_norm").float_math == kcu::FloatMath::strict);
   CHECK(cuda_context(strict).kernel_backend(&scratch, "conv2d").float_math == kcu::FloatMath::strict);
+  const Device bf16 = open_cuda_device(0, Precision::bf16);
+  CHECK(cuda_context(bf16).kernel_backend(&scratch, "conv2d").float_math == kcu::FloatMath::strict);
 }
 
 TEST_CASE("conv2d at --precision tf32 computes in TF32, within kTF32 of the CPU", "[cpu]") {

@@ -34,6 +34,19 @@ inline Tolerance tolerance_for(DType dtype) { return dtype == DType::f64 ? kF64 
 // the reductions of the tests (K = 9 to 2,304); a strict fp32 kernel is within kF32, 20x tighter.
 inline constexpr Tolerance kTF32 = {2e-3, 2e-3};
 
+// A bf16 convolution or GEMM (--precision bf16, engine/precision.h: bf16 operands, fp32 accumulation,
+// bf16 output) against the f32 CPU result on the unrounded f32 inputs. bf16 keeps an 8-bit
+// significand (unit roundoff u = 2^-8 = 3.9e-3). Rounding both inputs gives each product a relative
+// error of up to 2u; over a reduction of K terms of random sign these add as a random walk, about
+// u sqrt(K) times a term's magnitude, against an output whose largest magnitude is several times
+// sqrt(K) times it, so they stay under u of that largest magnitude; fp32 accumulation adds nothing
+// comparable. The store then rounds each output once to bf16: up to u of its own value. 4u relative
+// to the largest magnitude (atol) and 4u of an element's own value (rtol, which covers the store's
+// rounding and a product with no cancellation, K = 1) are kTF32's rule at bf16's u; the largest error
+// of tests/cuda/test_bf16.cpp (reductions of K = 24 to 432, 27 outputs) is 1.14u of the largest
+// magnitude, under a third of the bound. kTF32 is 8x tighter, kF32 over 100x.
+inline constexpr Tolerance kBF16 = {1.6e-2, 1.6e-2};
+
 // Whole networks (tens of layers) accumulate float32 rounding: PyTorch's own float32 logits of a
 // DeepLabV3-ResNet-50 differ from its float64 logits by more than kF32 allows. Model parity is
 // therefore checked in float64 against PyTorch's float64 results with the kF32 tolerance, and a

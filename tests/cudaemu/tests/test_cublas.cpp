@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -289,6 +290,46 @@ TEST_CASE("cublasGemmEx with bf16 and f16 inputs accumulates in float", "[cudaem
         INFO(cmp.describe());
         CHECK(cmp.ok);
     }
+}
+
+TEST_CASE("a bf16 GEMM output is its float result rounded to the nearest bf16, ties to even", "[cudaemu][cublas]") {
+    // The tensor cores accumulate in float and round once when they store bf16: the bf16-output
+    // GEMM must equal the float-output GEMM of the same bf16 operands, alpha, beta and C, rounded
+    // to nearest even, element by element (as strata calls it: op(A) transposed, alpha/beta blending).
+    Handle h;
+    const int m = 12;
+    const int n = 9;
+    const int k = 33;
+    const std::vector<float> af = test_support::random_floats(static_cast<std::size_t>(k) * m, 20);
+    const std::vector<float> bf = test_support::random_floats(static_cast<std::size_t>(k) * n, 21);
+    const std::vector<float> cf = test_support::random_floats(static_cast<std::size_t>(m) * n, 22);
+    const std::vector<__nv_bfloat16> a(af.begin(), af.end()), b(bf.begin(), bf.end()), c0(cf.begin(), cf.end());
+    DeviceBuffer<__nv_bfloat16> da(a.size()), db(b.size()), dc16(c0.size());
+    DeviceBuffer<float> dc32(c0.size());
+    da.upload(a);
+    db.upload(b);
+    dc16.upload(c0);
+    dc32.upload(std::vector<float>(c0.begin(), c0.end()));
+    const float alpha = 1.5f;
+    const float beta = -0.5f;
+    REQUIRE(cublasGemmEx(h.handle, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &alpha, da.get(), CUDA_R_16BF, k, db.get(),
+                         CUDA_R_16BF, k, &beta, dc32.get(), CUDA_R_32F, m, CUBLAS_COMPUTE_32F,
+                         CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_SUCCESS);
+    REQUIRE(cublasGemmEx(h.handle, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &alpha, da.get(), CUDA_R_16BF, k, db.get(),
+                         CUDA_R_16BF, k, &beta, dc16.get(), CUDA_R_16BF, m, CUBLAS_COMPUTE_32F,
+                         CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_SUCCESS);
+    const std::vector<float> wide = dc32.download();
+    const std::vector<__nv_bfloat16> narrow = dc16.download();
+    int truncation_differs = 0;
+    for (std::size_t i = 0; i < wide.size(); ++i) {
+        INFO("element " << i << ": float result " << wide[i]);
+        REQUIRE(__bfloat16_as_ushort(narrow[i]) == __bfloat16_as_ushort(__float2bfloat16_rn(wide[i])));
+        std::uint32_t bits = 0;
+        std::memcpy(&bits, &wide[i], sizeof bits);
+        truncation_differs += __bfloat16_as_ushort(narrow[i]) != static_cast<std::uint16_t>(bits >> 16);
+    }
+    // Some elements round up, so truncating the float result would fail the check above.
+    CHECK(truncation_differs > 0);
 }
 
 TEST_CASE("TF32 compute rounds the inputs, strict fp32 does not", "[cudaemu][cublas]") {

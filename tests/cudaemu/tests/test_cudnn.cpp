@@ -387,6 +387,88 @@ TEST_CASE("half and bfloat16 convolutions accumulate in float", "[cudaemu][cudnn
     check_all_passes<__nv_bfloat16>(kShapes[0], false, test_support::kBfloat16Tolerance);
 }
 
+TEST_CASE("bfloat16 convolutions store their float result rounded to nearest even", "[cudaemu][cudnn]") {
+    // PSEUDO_BFLOAT16_CONFIG (bf16 tensors, float compute), NHWC as strata uses it: each pass's
+    // bf16 output must be the float configuration's output for the same bf16 operands, alpha, beta
+    // and prior output, rounded to the nearest bf16 (ties to even) once, at the store.
+    const Shape& s = kShapes[1];
+    const std::vector<double> x = representable<__nv_bfloat16>(random_logical(s.x_size(), 111));
+    const std::vector<double> w = representable<__nv_bfloat16>(random_logical(s.w_size(), 112));
+    const std::vector<double> dy = representable<__nv_bfloat16>(random_logical(s.y_size(), 113));
+    const std::vector<double> prior_x = representable<__nv_bfloat16>(random_logical(s.x_size(), 114));
+    const std::vector<double> prior_w = representable<__nv_bfloat16>(random_logical(s.w_size(), 115));
+    const std::vector<double> prior_y = representable<__nv_bfloat16>(random_logical(s.y_size(), 116));
+    const float alpha = 1.5f;
+    const float beta = -0.5f;
+    Handle h;
+    Problem<float> wide(s, true);
+    Problem<__nv_bfloat16> narrow(s, true, CUDNN_DEFAULT_MATH);
+    auto check_rounded = [](const char* pass, const std::vector<double>& wide_out,
+                            const std::vector<double>& narrow_out) {
+        REQUIRE(wide_out.size() == narrow_out.size());
+        int truncation_differs = 0;
+        for (std::size_t i = 0; i < wide_out.size(); ++i) {
+            const float f = static_cast<float>(wide_out[i]);
+            INFO(pass << " element " << i << ": float result " << f << ", bf16 result " << narrow_out[i]);
+            REQUIRE(narrow_out[i] == static_cast<double>(__bfloat162float(__float2bfloat16_rn(f))));
+            std::uint32_t bits = 0;
+            std::memcpy(&bits, &f, sizeof bits);
+            std::uint32_t truncated = bits & 0xffff0000u;
+            float t = 0.0f;
+            std::memcpy(&t, &truncated, sizeof t);
+            truncation_differs += narrow_out[i] != static_cast<double>(t);
+        }
+        // Some outputs round up, so a store that truncated would fail the check above.
+        CHECK(truncation_differs > 0);
+    };
+    const auto forward = [&](auto& pb) {
+        pb.upload_x(x);
+        pb.upload_w(w);
+        pb.upload_y(prior_y);
+        REQUIRE(cudnnConvolutionForward(h.handle, &alpha, pb.x_desc.desc, pb.x.get(), pb.w_desc.desc, pb.w.get(),
+                                        pb.conv.desc, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, nullptr, 0, &beta,
+                                        pb.y_desc.desc, pb.y.get()) == CUDNN_STATUS_SUCCESS);
+        return pb.y_logical();
+    };
+    check_rounded("forward", forward(wide), forward(narrow));
+    const auto backward_data = [&](auto& pb) {
+        pb.upload_w(w);
+        pb.upload_y(dy);
+        pb.upload_x(prior_x);
+        REQUIRE(cudnnConvolutionBackwardData(h.handle, &alpha, pb.w_desc.desc, pb.w.get(), pb.y_desc.desc, pb.y.get(),
+                                             pb.conv.desc, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, nullptr, 0, &beta,
+                                             pb.x_desc.desc, pb.x.get()) == CUDNN_STATUS_SUCCESS);
+        return pb.x_logical();
+    };
+    check_rounded("backward data", backward_data(wide), backward_data(narrow));
+    const auto backward_filter = [&](auto& pb) {
+        pb.upload_x(x);
+        pb.upload_y(dy);
+        pb.upload_w(prior_w);
+        REQUIRE(cudnnConvolutionBackwardFilter(h.handle, &alpha, pb.x_desc.desc, pb.x.get(), pb.y_desc.desc, pb.y.get(),
+                                               pb.conv.desc, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, nullptr, 0, &beta,
+                                               pb.w_desc.desc, pb.w.get()) == CUDNN_STATUS_SUCCESS);
+        return pb.w_logical();
+    };
+    check_rounded("backward filter", backward_filter(wide), backward_filter(narrow));
+}
+
+TEST_CASE("bfloat16 convolutions compute in float only (no TRUE_BFLOAT16 configuration)", "[cudaemu][cudnn]") {
+    const Shape& s = kShapes[1];
+    Handle h;
+    Problem<__nv_bfloat16> pb(s, true, CUDNN_DEFAULT_MATH);
+    pb.upload_x(representable<__nv_bfloat16>(random_logical(s.x_size(), 117)));
+    pb.upload_w(representable<__nv_bfloat16>(random_logical(s.w_size(), 118)));
+    REQUIRE(cudnnSetConvolution2dDescriptor(pb.conv.desc, s.ph, s.pw, s.u, s.v, s.dh, s.dw, CUDNN_CROSS_CORRELATION,
+                                            CUDNN_DATA_BFLOAT16) == CUDNN_STATUS_SUCCESS);
+    REQUIRE(cudnnSetConvolutionGroupCount(pb.conv.desc, s.G) == CUDNN_STATUS_SUCCESS);
+    const float one = 1.0f;
+    const float zero = 0.0f;
+    CHECK(cudnnConvolutionForward(h.handle, &one, pb.x_desc.desc, pb.x.get(), pb.w_desc.desc, pb.w.get(), pb.conv.desc,
+                                  CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, nullptr, 0, &zero, pb.y_desc.desc,
+                                  pb.y.get()) == CUDNN_STATUS_NOT_SUPPORTED);
+}
+
 TEST_CASE("CONVOLUTION mode is cross-correlation with the flipped filter", "[cudaemu][cudnn]") {
     Handle h;
     Shape s = kShapes[0];
