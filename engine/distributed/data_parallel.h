@@ -14,7 +14,7 @@
 // and device per bucket. A bucket starts as soon as backward has delivered the final gradient of
 // each of its parameters (autograd::backward's on_leaf_ready), buckets in index order on every rank
 // (the ranks' collectives must match); finish() starts the ones left (parameters without a gradient
-// this pass). Each bucket's gradients are copied into one flat tensor, summed over
+// this pass) and waits for all. Each bucket's gradients are copied into one flat tensor, summed over
 // the ranks, scaled by 1/W and copied back.
 //
 // Overlap: a bucket's collective is issued from the hook, in the middle of backward, in the calling
@@ -73,6 +73,7 @@ class DataParallel {
     std::vector<size_t> members;  // indices into parameters_
     int64_t elements = 0;
     size_t waiting = 0;  // members whose gradient is not final yet in this pass
+    Tensor flat;         // host buckets: the reused flat buffer
   };
 
   void start_ready_buckets();
@@ -85,6 +86,7 @@ class DataParallel {
   std::vector<Bucket> buckets_;
   std::unordered_map<const TensorImpl*, size_t> bucket_of_;  // parameter -> bucket
   size_t next_to_start_ = 0;
+  bool host_ = true;  // the parameters live on the CPU
   std::vector<std::string> events_;
 };
 
